@@ -1,0 +1,1 @@
+"""The tag sets that ship with rehearsal (installed as `rehearsal_notations`)."""

@@ -1,0 +1,34 @@
+"""The `rehearsal` command. `rehearsal` alone opens the TUI; subcommands work headless.
+
+Each command group lives in its own module and registers itself on `main`; heavy imports
+(sounddevice, textual, torch) happen inside the commands so `rehearsal --help` is instant.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .common import home_option
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@home_option
+@click.version_option(package_name="rehearsal")
+@click.pass_context
+def main(ctx: click.Context, home) -> None:
+    """Record rehearsals, tag moments live, curate datasets, train the next model."""
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+    if ctx.invoked_subcommand is None:
+        from .tui_command import run_tui
+
+        run_tui(home)
+
+
+def _register() -> None:
+    # one import per feature; each module adds its commands to `main`
+    from . import notation_commands, session_commands  # noqa: F401
+    from . import record_command  # noqa: F401
+
+
+_register()

@@ -1,0 +1,1 @@
+from . import main  # placeholder until the recorder lands

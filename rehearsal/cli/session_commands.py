@@ -1,0 +1,68 @@
+"""`rehearsal sessions`, `rehearsal markers`, `rehearsal people`."""
+
+from __future__ import annotations
+
+import click
+
+from ..export import FORMATS, export_markers
+from ..store.markers import list_markers
+from ..store.people import map_source
+from ..store.sessions import find_session, list_sessions
+from ..store.takes import takes_of_session
+from . import main
+from .common import fail, open_workspace_db
+
+
+@main.command()
+@click.pass_context
+def sessions(ctx) -> None:
+    """List sessions with their takes, length and markers."""
+    _, db = open_workspace_db(ctx)
+    rows = list_sessions(db)
+    if not rows:
+        click.echo("no sessions yet: `rehearsal record --session NAME` makes one")
+    for r in rows:
+        click.echo(f"{r['id']:>4}  {r['name']:<24} {r['takes']:>3} takes {r['seconds']:>9.1f} s "
+                   f"{r['markers']:>5} markers  {r['notation'] or ''}")
+
+
+@main.command()
+@click.argument("session")
+@click.option("--take", "take_number", type=int, help="Only this take (number within the session).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file (one take) instead of standard output.")
+@click.pass_context
+def markers(ctx, session, take_number, fmt, output) -> None:
+    """Export the markers of a session's takes (Audacity labels are per take audio file)."""
+    _, db = open_workspace_db(ctx)
+    try:
+        s = find_session(db, session)
+    except LookupError as exc:
+        fail(str(exc))
+    takes = takes_of_session(db, s["id"])
+    if take_number is not None:
+        takes = [t for t in takes if t["number"] == take_number]
+        if not takes:
+            fail(f"session {s['name']!r} has no take {take_number}")
+    if fmt in ("audacity", "sv-csv", "reaper") and len(takes) > 1 and output is None:
+        fail(f"{fmt} files describe one audio file: choose a take with --take N")
+    text = "".join(export_markers(list_markers(db, t["id"]), t, fmt) for t in takes)
+    if output:
+        with open(output, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("source")
+@click.argument("person")
+@click.pass_context
+def person(ctx, source, person) -> None:
+    """Map a source to a person: SOURCE is midi:<port>[/ch<N>], osc:<ip>, who:<name> or key."""
+    _, db = open_workspace_db(ctx)
+    if not source.split(":")[0] in ("midi", "osc", "who", "key"):
+        fail(f"{source!r}: a source is midi:<port>, midi:<port>/ch<N>, osc:<ip>, who:<name> or key")
+    map_source(db, source, person)
+    click.echo(f"{source} -> {person}")

@@ -1,0 +1,39 @@
+"""People, and which sources (a pedal's MIDI port, a phone's address, the keyboard) are whose.
+
+Unmapped sources are named by their device, so a tag always says who or what made it.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def map_source(db: sqlite_utils.Database, source: str, person: str) -> int:
+    """Say that `source` ('midi:<port>', 'midi:<port>/ch<N>', 'osc:<ip>', 'who:<name>', 'key') is `person`."""
+    person = person.strip()
+    if not person:
+        raise ValueError("a person needs a name")
+    db.execute("INSERT OR IGNORE INTO people (name) VALUES (?)", [person])
+    pid = db.execute("SELECT id FROM people WHERE name = ?", [person]).fetchone()[0]
+    db.execute("INSERT OR REPLACE INTO person_sources (source, person_id) VALUES (?, ?)", [source, pid])
+    return pid
+
+
+def source_map(db: sqlite_utils.Database) -> dict[str, tuple[int, str]]:
+    return {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT ps.source, p.id, p.name FROM person_sources ps JOIN people p ON p.id = ps.person_id")}
+
+
+def resolve_person(mapping: dict[str, tuple[int, str]], source: str, who: str | None,
+                   channel: int | None = None) -> tuple[int | None, str]:
+    """(person_id, display name) for a tag, most specific mapping first."""
+    candidates = []
+    if who:
+        candidates.append(f"who:{who}")
+    if channel is not None:
+        candidates.append(f"{source}/ch{channel + 1}")
+    candidates.append(source)
+    for c in candidates:
+        if c in mapping:
+            return mapping[c]
+    return None, (who or source)
