@@ -1,0 +1,50 @@
+"""Shared fixtures. A real JACK dummy server starts before any test imports sounddevice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.support.jackserver import JackServer
+
+_server: JackServer | None = None
+
+
+def pytest_configure(config):
+    global _server
+    if shutil.which("jackd") and not os.environ.get("REHEARSAL_TEST_NO_JACK"):
+        _server = JackServer(f"rehearsal-test-{os.getpid()}").start()
+
+
+def pytest_unconfigure(config):
+    import sys
+
+    if "sounddevice" in sys.modules:  # PortAudio must let go of JACK before the server stops
+        sys.modules["sounddevice"]._terminate()
+    if _server is not None:
+        _server.stop()
+
+
+@pytest.fixture(scope="session")
+def jack_server() -> JackServer:
+    if _server is None:
+        pytest.fail("JACK is required for this test: install jackd2 (scripts/setup --test does)")
+    return _server
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    from rehearsal.store import Workspace
+
+    return Workspace.at(tmp_path / "ws")
+
+
+@pytest.fixture
+def db(workspace):
+    from rehearsal.store import open_db
+
+    d = open_db(workspace.db_path)
+    yield d
+    d.conn.close()

@@ -1,0 +1,91 @@
+"""A JACK test client that plays a known signal (and MIDI) into other clients' inputs.
+
+The dummy driver's capture ports are silent, so tests connect this client's outputs to
+the recorder's PortAudio inputs and play seeded noise or clicks: ground truth comes from
+the audio itself. MIDI events are written in the same JACK cycle as the sample they
+belong to, so "the click and the pedal press happened together" is exact.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import jack
+import numpy as np
+
+
+class JackPlayer:
+    def __init__(self, name: str = "tester", channels: int = 2, midi: bool = False):
+        self.client = jack.Client(name, no_start_server=True)
+        self.outs = [self.client.outports.register(f"out_{i + 1}") for i in range(channels)]
+        self.midi_out = self.client.midi_outports.register("midi_out") if midi else None
+        self.channels = channels
+        self._lock = threading.Lock()
+        self._signal: np.ndarray | None = None
+        self._events: list[tuple[int, bytes]] = []
+        self._pos = 0
+        self.done = threading.Event()
+        self.started_cycle_frame: int | None = None
+        self.cycle_callbacks: list = []   # called as f(pos, frames) from the process thread
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    @property
+    def samplerate(self) -> int:
+        return self.client.samplerate
+
+    def connect_to(self, client_prefix: str) -> list[str]:
+        """Connect our outputs to the input ports of the first client whose name starts with prefix."""
+        targets = [p for p in self.client.get_ports(is_input=True, is_audio=True)
+                   if p.name.startswith(client_prefix)]
+        for out, target in zip(self.outs, targets):
+            self.client.connect(out, target)
+        return [t.name for t in targets]
+
+    def connect_midi_to(self, port_name: str) -> str:
+        targets = [p for p in self.client.get_ports(is_input=True, is_midi=True) if port_name in p.name]
+        if not targets:
+            raise RuntimeError(f"no MIDI input port matching {port_name!r}")
+        self.client.connect(self.midi_out, targets[0])
+        return targets[0].name
+
+    def play(self, signal: np.ndarray, midi_events: list[tuple[int, bytes]] = ()) -> None:
+        """Start playing `signal` (frames x channels, float32) at the next cycle."""
+        signal = np.asarray(signal, dtype=np.float32)
+        if signal.ndim == 1:
+            signal = signal[:, None]
+        with self._lock:
+            self._signal = signal
+            self._events = sorted(midi_events)
+            self._pos = 0
+            self.started_cycle_frame = None
+            self.done.clear()
+
+    def _process(self, frames: int) -> None:
+        sig = self._signal
+        pos = self._pos
+        bufs = [p.get_array() for p in self.outs]
+        for b in bufs:
+            b.fill(0.0)
+        if self.midi_out is not None:
+            self.midi_out.clear_buffer()
+        if sig is None or self.done.is_set():
+            return
+        if self.started_cycle_frame is None:
+            self.started_cycle_frame = self.client.last_frame_time
+        n = min(frames, len(sig) - pos)
+        for ch, b in enumerate(bufs):
+            b[:n] = sig[pos:pos + n, ch % sig.shape[1]]
+        if self.midi_out is not None:
+            for index, data in self._events:
+                if pos <= index < pos + frames:
+                    self.midi_out.write_midi_event(index - pos, data)
+        for cb in self.cycle_callbacks:
+            cb(pos, frames)
+        self._pos = pos + frames
+        if self._pos >= len(sig):
+            self.done.set()
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()

@@ -1,0 +1,55 @@
+"""A real JACK server with the dummy driver, one per test run.
+
+PortAudio reads JACK_DEFAULT_SERVER when sounddevice is imported, so the server must be up
+(and the variable set) before anything imports sounddevice: conftest starts it in
+pytest_configure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+SAMPLE_RATE = 48000
+PERIOD = 256
+
+
+class JackServer:
+    def __init__(self, name: str, rate: int = SAMPLE_RATE, period: int = PERIOD):
+        self.name, self.rate, self.period = name, rate, period
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> "JackServer":
+        jackd = shutil.which("jackd")
+        if jackd is None:
+            raise RuntimeError("jackd not found: install Debian's jackd2 (scripts/setup does)")
+        self.proc = subprocess.Popen(
+            [jackd, "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
+        os.environ["JACK_NO_START_SERVER"] = "1"
+        deadline = time.monotonic() + timeout
+        import jack
+
+        while True:  # synchronise on the server answering, not on a sleep
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jackd exited: {self.proc.stderr.read().decode(errors='replace')[-500:]}")
+            try:
+                client = jack.Client("probe", servername=self.name, no_start_server=True)
+                client.close()
+                return self
+            except jack.JackOpenError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("jackd did not answer in time")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
