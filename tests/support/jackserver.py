@@ -34,12 +34,14 @@ class JackServer:
         deadline = time.monotonic() + timeout
         import jack
 
+        jack.set_error_function(lambda msg: None)  # "cannot connect" while it boots is expected
         while True:  # synchronise on the server answering, not on a sleep
             if self.proc.poll() is not None:
                 raise RuntimeError(f"jackd exited: {self.proc.stderr.read().decode(errors='replace')[-500:]}")
             try:
                 client = jack.Client("probe", servername=self.name, no_start_server=True)
                 client.close()
+                jack.set_error_function()
                 return self
             except jack.JackOpenError:
                 if time.monotonic() > deadline:

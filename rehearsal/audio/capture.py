@@ -1,0 +1,224 @@
+"""The capture process: stream -> ring -> take files. Runs in its own process (spawn).
+
+Its main thread answers commands from the app over a pipe and, between commands, writes
+whatever the callback added to the ring into the open take (every ~20 ms). The callback
+does three things only: count overflows, copy the block into the ring, publish the clock.
+If the app dies (the pipe closes) the take is finished cleanly before this process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+
+import numpy as np
+
+from . import status as S
+from .ring import Ring
+from .writer import TakeWriter
+
+PUMP_INTERVAL = 0.02      # write to disk and update meters 50 times a second
+MAX_CHUNK = 48_000        # frames per write call
+
+
+def run(config: dict, conn, st) -> None:
+    try:
+        Capture(config, conn, st).serve()
+    except Exception as exc:  # report, never die silently
+        try:
+            conn.send(("error", f"{exc}", traceback.format_exc()))
+        except Exception:
+            pass
+
+
+def main() -> None:
+    """`python -m rehearsal.audio.capture FD SHM CONFIG_JSON`, started by `Recorder.open`.
+
+    A plain subprocess rather than multiprocessing: spawn would re-import the app's main
+    module, and nothing of the app (UI, OSC, torch) belongs in here.
+    """
+    import json
+    import sys
+    from multiprocessing.connection import Connection
+
+    fd, shm_name, cfg = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+    conn = Connection(fd)
+    shm, st = S.attach_status(shm_name)
+    try:
+        run(cfg, conn, st)
+    finally:
+        del st
+        shm.close()
+
+
+class Capture:
+    def __init__(self, config: dict, conn, st):
+        self.cfg, self.conn, self.st = config, conn, st
+        self.writer: TakeWriter | None = None
+        self.take_start = 0
+        self.take_stop: int | None = None
+        self.level_from = 0
+        self.lost = 0
+
+    # -- the audio callback (PortAudio's thread, or the file source's) --------------------
+    def callback(self, indata, frames, time_info, status) -> None:
+        t = time.monotonic()
+        st = self.st
+        if status.input_overflow:
+            st[S.OVERFLOWS] += 1
+        start = self.ring.written
+        self.ring.write(indata)
+        # the first sample of this block was captured `lag` seconds before now (0 on JACK)
+        lag = time_info.currentTime - time_info.inputBufferAdcTime
+        publish = S.publish_clock
+        publish(st, start, t - lag if 0.0 < lag < 1.0 else t)
+        st[S.CALLBACKS] += 1
+        st[S.STARTED] = 1.0
+
+    # -- set-up ------------------------------------------------------------------------
+    def open_stream(self):
+        cfg = self.cfg
+        if cfg.get("input_file"):
+            from .file_source import FileSource
+
+            src = FileSource(cfg["input_file"], self._callback_trampoline, blocksize=cfg.get("blocksize") or 512,
+                             loop=cfg.get("loop", False), speed=cfg.get("speed", 1.0),
+                             on_end=lambda: self.conn.send(("input-ended",)))
+            return src, src.samplerate, src.channels, src.name
+        import sounddevice as sd
+
+        device = cfg.get("device")
+        try:
+            info = sd.query_devices(device, kind="input") if device is not None else sd.query_devices(kind="input")
+        except (ValueError, sd.PortAudioError) as exc:
+            names = [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
+            raise RuntimeError(f"no input device {device!r} ({exc}); inputs: {names or 'none'}") from None
+        samplerate = int(cfg.get("samplerate") or info["default_samplerate"])
+        channels = int(cfg.get("channels") or min(2, info["max_input_channels"]))
+        if channels > info["max_input_channels"]:
+            raise RuntimeError(f"{info['name']} has {info['max_input_channels']} inputs, {channels} asked")
+        stream = sd.InputStream(device=info["index"], channels=channels, samplerate=samplerate, dtype="float32",
+                                blocksize=cfg.get("blocksize") or 0, latency=cfg.get("latency", "low"),
+                                callback=self._callback_trampoline)
+        return stream, samplerate, channels, info["name"]
+
+    def _callback_trampoline(self, indata, frames, time_info, status):
+        self.callback(indata, frames, time_info, status)
+
+    def serve(self) -> None:
+        if self.cfg.get("nice"):
+            try:
+                os.nice(self.cfg["nice"])
+            except OSError:
+                pass
+        self.stream, self.samplerate, self.channels, self.device = self.open_stream()
+        capacity = int(self.samplerate * (self.cfg.get("preroll_s", 10.0) + self.cfg.get("headroom_s", 30.0)))
+        self.ring = Ring(capacity, self.channels)
+        self.preroll = int(self.samplerate * self.cfg.get("preroll_s", 10.0))
+        self.stream.start()
+        self.conn.send(("ready", {"samplerate": self.samplerate, "channels": self.channels,
+                                  "device": self.device, "pid": os.getpid()}))
+        try:
+            while True:
+                try:
+                    if self.conn.poll(PUMP_INTERVAL):
+                        if not self.handle(self.conn.recv()):
+                            break
+                except (EOFError, OSError):
+                    break  # the app is gone: finish the take cleanly, then exit
+                self.pump()
+        finally:
+            self.stream.stop() if hasattr(self.stream, "stop") else None
+            self.pump()
+            self.finish_take()
+            self.stream.close()
+
+    # -- commands ------------------------------------------------------------------------
+    def handle(self, cmd) -> bool:
+        kind = cmd[0]
+        if kind == "start":
+            _, path, fmt, subtype = cmd
+            try:
+                self.start_take(path, fmt, subtype)
+            except Exception as exc:
+                self.conn.send(("start-failed", f"{type(exc).__name__}: {exc}"))
+        elif kind == "stop":
+            stop_at = self.ring.written
+            self.take_stop = stop_at
+            self.pump()
+            frames = self.finish_take()
+            self.conn.send(("stopped", {"frames": frames, "overflows": int(self.st[S.OVERFLOWS])}))
+        elif kind == "quit":
+            return False
+        return True
+
+    def start_take(self, path: str, fmt: str, subtype: str | None) -> None:
+        if self.writer is not None:
+            raise RuntimeError("a take is already recording")
+        now = self.ring.written
+        start = max(self.ring.oldest(), now - self.preroll, 0)
+        self.writer = TakeWriter(path, self.samplerate, self.channels, fmt, subtype)
+        self.take_start, self.take_stop = start, None
+        self.st[S.TAKE_START] = start
+        self.st[S.TAKE_FRAMES] = 0
+        self.st[S.RECORDING] = 1.0
+        self.conn.send(("started", {"start_frame": start, "preroll_frames": now - start}))
+        self.pump()
+
+    def finish_take(self) -> int:
+        w = self.writer
+        if w is None:
+            return 0
+        self.writer = None
+        self.st[S.RECORDING] = 0.0
+        try:
+            w.close()
+        except Exception:
+            pass
+        return w.frames
+
+    # -- the writer ------------------------------------------------------------------------
+    def pump(self) -> None:
+        written = self.ring.written
+        self.update_levels(written)
+        w = self.writer
+        if w is None:
+            return
+        end = written if self.take_stop is None else min(written, self.take_stop)
+        pos = self.take_start + w.frames
+        try:
+            while pos < end:
+                stop = min(end, pos + MAX_CHUNK)
+                try:
+                    views = self.ring.views(pos, stop)
+                except OverflowError:
+                    # the disk fell more than the ring behind: count it, skip to what exists
+                    skip = self.ring.oldest() - pos
+                    self.lost += skip
+                    self.st[S.LOST] = self.lost
+                    w.write(np.zeros((skip, self.channels), np.float32))  # keep the take's timeline
+                    pos += skip
+                    continue
+                for v in views:
+                    w.write(v)
+                pos = stop
+            self.st[S.TAKE_FRAMES] = w.frames
+        except Exception as exc:  # disk full, file gone: keep what is on disk, say so
+            frames = self.finish_take()
+            self.conn.send(("take-failed", {"frames": frames, "error": f"{type(exc).__name__}: {exc}"}))
+
+    def update_levels(self, written: int) -> None:
+        start = max(self.level_from, self.ring.oldest(), written - self.samplerate)
+        if written <= start:
+            return
+        peaks = np.zeros(self.channels, np.float32)
+        for v in self.ring.views(start, written):
+            np.maximum(peaks, np.abs(v).max(axis=0), out=peaks)
+        for ch in range(min(self.channels, S.MAX_CHANNELS)):
+            self.st[S.LEVELS + ch] = float(peaks[ch])
+        self.level_from = written
+
+
+if __name__ == "__main__":
+    main()
