@@ -1,0 +1,164 @@
+"""The rehearsal room: recorder, marker bus and store wired together.
+
+Both the headless `rehearsal record` and the TUI drive a Room. It owns the order of
+things that keeps data safe: recover orphaned takes before anything else, write the take
+row before audio starts, tell the bus the take's first frame so taps land on its clock,
+flush the bus before a take is finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import soundfile as sf
+
+from .audio import Recorder, RecorderConfig, RecorderError
+from .audio.recover import recover_takes
+from .audio.writer import take_suffix
+from .markers import MarkerBus, TagEvent
+from .notation import Notation
+from .store import Workspace, open_db
+from .store.notations import store_notation
+from .store.sessions import get_or_create_session
+from .store.takes import create_take, finish_take, get_take, next_take_number
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TakeFinished:
+    take: dict
+
+
+@dataclass(frozen=True)
+class TakeFailed:
+    take: dict
+    error: str
+
+
+@dataclass(frozen=True)
+class InputEnded:
+    pass
+
+
+class Room:
+    def __init__(self, ws: Workspace, session: str, notation: Notation, recorder_config: RecorderConfig | None = None):
+        self.ws, self.session_name, self.notation = ws, session, notation
+        self.recorder = Recorder(recorder_config or RecorderConfig())
+        self.db = open_db(ws.db_path)
+        self.recovered = recover_takes(ws, self.db)
+        self.notation_id = store_notation(self.db, notation)
+        self.session_id = get_or_create_session(self.db, session, self.notation_id)
+        self.take: dict | None = None
+        self.bus: MarkerBus | None = None
+        self._listeners: list[Callable] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> "Room":
+        self.recorder.on_event(self._recorder_event)
+        self.recorder.open()
+        self.bus = MarkerBus(self.ws.db_path, self.recorder, self.notation)
+        for cb in self._listeners:
+            self.bus.listen(cb)
+        self.bus.start()
+        return self
+
+    def close(self) -> None:
+        try:
+            if self.take is not None:
+                self.stop_take()
+        finally:
+            if self.bus:
+                self.bus.close()
+            self.recorder.close()
+            self.db.conn.close()
+
+    def listen(self, callback: Callable) -> None:
+        """Bus messages (Committed, Undone, Rejected...) and room events (TakeFinished...)."""
+        self._listeners.append(callback)
+        if self.bus:
+            self.bus.listen(callback)
+
+    def submit(self, event: TagEvent) -> bool:
+        return self.bus.submit(event)
+
+    # -- takes ----------------------------------------------------------------------------
+    def start_take(self, notation: Notation | None = None) -> dict:
+        if self.take is not None:
+            raise RuntimeError("a take is already recording")
+        if notation is not None:
+            self.notation = notation
+            self.notation_id = store_notation(self.db, notation)
+            self.bus.set_notation(notation)
+        number = next_take_number(self.db, self.session_id)
+        folder = self.ws.session_audio_dir(self.session_name)
+        path = folder / f"take-{number:03d}{take_suffix(self.recorder.config.format)}"
+        rec = self.recorder
+        take_id = create_take(
+            self.db, session_id=self.session_id, number=number, path=self.ws.relative(path),
+            format=rec.config.format, subtype=rec.config.subtype or "default", sample_rate=rec.samplerate,
+            channels=rec.channels, device=rec.device, notation_id=self.notation_id, recorder_pid=rec.pid,
+        )
+        try:
+            started = rec.start_take(path)
+        except RecorderError as exc:
+            finish_take(self.db, take_id, frames=0, overflows=0, status="failed", error=str(exc))
+            raise
+        # sample 0 is the start of the pre-roll, which began before "record" was pressed
+        t0 = datetime.now(timezone.utc) - timedelta(seconds=started.preroll_frames / rec.samplerate)
+        self.db.execute("UPDATE takes SET started_at = ?, preroll_frames = ? WHERE id = ?",
+                        [t0.isoformat(timespec="milliseconds").replace("+00:00", "Z"), started.preroll_frames, take_id])
+        self.take = get_take(self.db, take_id)
+        self.take_start_frame = started.start_frame
+        self.bus.begin_take(take_id, started.start_frame, rec.samplerate, self.notation)
+        return self.take
+
+    def stop_take(self) -> dict:
+        if self.take is None:
+            raise RuntimeError("no take is recording")
+        stopped = self.recorder.stop_take()
+        self.bus.flush()
+        self.bus.end_take()
+        take_id = self.take["id"]
+        self.take = None
+        finish_take(self.db, take_id, frames=stopped.frames, overflows=stopped.overflows)
+        finished = get_take(self.db, take_id)
+        self._emit(TakeFinished(finished))
+        return finished
+
+    def take_seconds(self) -> float:
+        return self.recorder.status().take_frames / self.recorder.samplerate if self.take else 0.0
+
+    # -- events from the capture process (its reader thread) --------------------------------
+    def _recorder_event(self, msg) -> None:
+        if msg[0] == "take-failed" and self.take is not None:
+            take_id, error = self.take["id"], msg[1]["error"]
+            self.take = None
+            self.bus.flush()
+            self.bus.end_take()
+            db = open_db(self.ws.db_path)  # this thread's own connection
+            try:
+                path = self.ws.resolve(get_take(db, take_id)["path"])
+                try:
+                    frames = sf.info(str(path)).frames
+                except Exception:
+                    frames = msg[1]["frames"]
+                finish_take(db, take_id, frames=frames, overflows=self.recorder.status().overflows,
+                            status="failed", error=f"recording stopped: {error}; {frames} frames kept")
+                self._emit(TakeFailed(get_take(db, take_id), error))
+            finally:
+                db.conn.close()
+        elif msg[0] == "input-ended":
+            self._emit(InputEnded())
+
+    def _emit(self, event) -> None:
+        for cb in self._listeners:
+            try:
+                cb(event)
+            except Exception:
+                log.exception("room listener failed")
