@@ -49,6 +49,7 @@ class InputEnded:
 class Room:
     def __init__(self, ws: Workspace, session: str, notation: Notation, recorder_config: RecorderConfig | None = None):
         self.ws, self.session_name, self.notation = ws, session, notation
+        ws.reserve_space()
         self.recorder = Recorder(recorder_config or RecorderConfig())
         self.db = open_db(ws.db_path)
         self.recovered = recover_takes(ws, self.db)
@@ -141,18 +142,24 @@ class Room:
             self.take = None
             self.bus.flush()
             self.bus.end_take()
-            db = open_db(self.ws.db_path)  # this thread's own connection
+            self.ws.release_reserve()  # likely a full disk: give SQLite room to say so
+            take = {"id": take_id}
             try:
-                path = self.ws.resolve(get_take(db, take_id)["path"])
+                db = open_db(self.ws.db_path)  # this thread's own connection
                 try:
-                    frames = sf.info(str(path)).frames
-                except Exception:
-                    frames = msg[1]["frames"]
-                finish_take(db, take_id, frames=frames, overflows=self.recorder.status().overflows,
-                            status="failed", error=f"recording stopped: {error}; {frames} frames kept")
-                self._emit(TakeFailed(get_take(db, take_id), error))
-            finally:
-                db.conn.close()
+                    path = self.ws.resolve(get_take(db, take_id)["path"])
+                    try:
+                        frames = sf.info(str(path)).frames
+                    except Exception:
+                        frames = msg[1]["frames"]
+                    finish_take(db, take_id, frames=frames, overflows=self.recorder.status().overflows,
+                                status="failed", error=f"recording stopped: {error}; {frames} frames kept")
+                    take = get_take(db, take_id)
+                finally:
+                    db.conn.close()
+            except Exception as exc:  # the take stays 'recording'; `rehearsal recover` finishes it later
+                error += f" (and the database could not be updated: {exc}; run `rehearsal recover`)"
+            self._emit(TakeFailed(take, error))
         elif msg[0] == "input-ended":
             self._emit(InputEnded())
 

@@ -32,6 +32,19 @@ def run(config: dict, conn, st) -> None:
             pass
 
 
+def _explain(exc: Exception, path) -> str:
+    """libsndfile says "System error." for ENOSPC: name the likely cause."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < 1 << 20:
+        return f"no space left on the disk holding {path.parent} ({free} bytes free)"
+    return f"cannot write {path}: {type(exc).__name__}: {exc}"
+
+
 def main() -> None:
     """`python -m rehearsal.audio.capture FD SHM CONFIG_JSON`, started by `Recorder.open`.
 
@@ -205,8 +218,9 @@ class Capture:
                 pos = stop
             self.st[S.TAKE_FRAMES] = w.frames
         except Exception as exc:  # disk full, file gone: keep what is on disk, say so
+            path = w.path
             frames = self.finish_take()
-            self.conn.send(("take-failed", {"frames": frames, "error": f"{type(exc).__name__}: {exc}"}))
+            self.conn.send(("take-failed", {"frames": frames, "error": _explain(exc, path)}))
 
     def update_levels(self, written: int) -> None:
         start = max(self.level_from, self.ring.oldest(), written - self.samplerate)

@@ -183,7 +183,12 @@ class Recorder:
                     self._replies.put(("error", msg[1]))
                 self.events.put(msg)
                 for cb in self._listeners:
-                    cb(msg)
+                    try:
+                        cb(msg)
+                    except Exception:  # a listener's bug must not stop event delivery
+                        import logging
+
+                        logging.getLogger(__name__).exception("recorder event listener failed")
 
     def _reply(self, timeout: float, *expected: str):
         try:

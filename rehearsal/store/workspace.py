@@ -15,6 +15,8 @@ from pathlib import Path
 from ..naming import safe_filename
 
 DB_NAME = "rehearsal.db"
+RESERVE_NAME = ".reserve"
+RESERVE_BYTES = 1 << 20
 
 
 def default_home() -> Path:
@@ -66,3 +68,27 @@ class Workspace:
     def resolve(self, stored: str) -> Path:
         p = Path(stored)
         return p if p.is_absolute() else self.home / p
+
+    # -- a ballast file: when the disk fills up during a take, deleting it gives SQLite
+    # room to record how the take ended (and the user room to act) ------------------------
+    @property
+    def reserve_path(self) -> Path:
+        return self.home / RESERVE_NAME
+
+    def reserve_space(self) -> bool:
+        """Make sure the ballast exists; False if there is not even room for it."""
+        path = self.reserve_path
+        if path.exists() and path.stat().st_size == RESERVE_BYTES:
+            return True
+        try:
+            with open(path, "wb") as f:
+                f.write(b"\0" * RESERVE_BYTES)
+                f.flush()
+                os.fsync(f.fileno())
+            return True
+        except OSError:
+            path.unlink(missing_ok=True)
+            return False
+
+    def release_reserve(self) -> None:
+        self.reserve_path.unlink(missing_ok=True)

@@ -1,0 +1,117 @@
+"""Bad input and bad luck: a missing device, a full disk, a pre-roll, a kill -9."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rehearsal.audio import Recorder, RecorderConfig, RecorderError
+from rehearsal.store import open_db
+from tests.support.jackplayer import JackPlayer
+from tests.support.proc import LiveProcess, run_cli
+from tests.test_recorder_jack import _find_offset, _wait_until
+
+
+def test_missing_input_device_is_a_clear_error(jack_server, tmp_path):
+    with pytest.raises(RecorderError, match="no input device 'no-such-interface'"):
+        Recorder(RecorderConfig(device="no-such-interface")).open()
+    result = run_cli(["--home", str(tmp_path / "ws"), "record", "--session", "s", "--device", "no-such-interface"])
+    assert result.returncode != 0
+    assert "cannot open the input" in result.stderr and "no-such-interface" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreadable_input_file_is_a_clear_error(tmp_path):
+    bogus = tmp_path / "notes.wav"
+    bogus.write_text("not audio at all")
+    result = run_cli(["--home", str(tmp_path / "ws"), "record", "--session", "s", "--input-file", str(bogus)])
+    assert result.returncode != 0
+    assert "cannot read as audio" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_preroll_keeps_what_was_played_before_record(jack_server, tmp_path):
+    sr = jack_server.rate
+    noise = (np.random.default_rng(7).standard_normal((sr * 4, 2)) * 0.2).astype(np.float32)
+    rec = Recorder(RecorderConfig(channels=2, preroll_s=10.0)).open()
+    player = JackPlayer("preroll-player", channels=2)
+    try:
+        player.connect_to("PortAudio")
+        player.play(noise)
+        assert player.done.wait(30)
+        path = tmp_path / "take.w64"
+        started = rec.start_take(path)  # pressed *after* the phrase ended
+        end = rec.status().frames
+        _wait_until(lambda: rec.status().frames > end + 1024, 10, "a few more periods")
+        rec.stop_take()
+    finally:
+        player.close()
+        rec.close()
+    recorded, _ = sf.read(path, dtype="float32", always_2d=True)
+    assert started.preroll_frames >= len(noise)
+    offset = _find_offset(recorded, noise[:256])
+    assert np.array_equal(recorded[offset:offset + len(noise)], noise)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], check=True)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_stops_cleanly_and_keeps_what_was_recorded(small_tmpfs, tmp_path):
+    sr = 48000
+    signal_in = (np.random.default_rng(3).standard_normal((sr * 12, 2)) * 0.1).astype(np.float32)
+    src = tmp_path / "long.wav"
+    sf.write(src, signal_in, sr, subtype="FLOAT")
+    home = small_tmpfs / "ws"
+    result = run_cli(["--home", str(home), "record", "--session", "full", "--input-file", str(src),
+                      "--speed", "20"], timeout=60)
+    assert result.returncode != 0, result.stderr
+    assert "recording stopped early" in result.stderr and "what was recorded is kept" in result.stderr
+    assert "Traceback" not in result.stderr
+    db = open_db(home / "rehearsal.db")
+    take = next(db.query("SELECT * FROM takes"))
+    assert take["status"] == "failed" and "frames kept" in take["error"]
+    kept, _ = sf.read(home / take["path"], dtype="float32", always_2d=True)
+    assert 0 < len(kept) == take["frames"] < len(signal_in)
+    assert np.array_equal(kept, signal_in[:len(kept)])  # what is there is exact
+
+
+def test_kill_9_mid_take_loses_at_most_one_second(jack_server, tmp_path):
+    sr = jack_server.rate
+    noise = (np.random.default_rng(99).standard_normal((sr * 30, 2)) * 0.2).astype(np.float32)
+    home = tmp_path / "ws"
+    proc = LiveProcess(["--home", str(home), "record", "--session", "crash", "--preroll", "0"])
+    player = JackPlayer("kill-player", channels=2)
+    try:
+        proc.wait_stderr("recording take 1")
+        player.connect_to("PortAudio")
+        played = []
+        player.cycle_callbacks.append(lambda pos, frames: played.append(pos + frames))
+        player.play(noise)
+        deadline = time.monotonic() + float(np.random.default_rng().uniform(2.0, 6.0))
+        while time.monotonic() < deadline:
+            time.sleep(0.05)  # the moment of the kill is the point of the test, not a synchronisation
+        proc.kill_group(signal.SIGKILL)
+        played_at_kill = played[-1]
+    finally:
+        player.close()
+    result = run_cli(["--home", str(home), "recover"])
+    assert result.returncode == 0 and "recovered" in result.stdout, result.stdout + result.stderr
+    db = open_db(home / "rehearsal.db")
+    take = next(db.query("SELECT * FROM takes"))
+    assert take["status"] == "recovered"
+    recorded, _ = sf.read(home / take["path"], dtype="float32", always_2d=True)
+    assert len(recorded) == take["frames"]
+    offset = _find_offset(recorded, noise[:256])
+    got = recorded[offset:]
+    assert np.array_equal(got, noise[:len(got)])           # what is there is exact: losses only at the end
+    assert played_at_kill - len(got) <= 48_000              # at most one second missing
