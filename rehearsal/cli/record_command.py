@@ -102,9 +102,17 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
     room.listen(on_message)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    sources = []
+    from ..markers.sources import SourceError
+
+    sources: list = []
     try:
-        sources = await _open_sources(room, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow)
+        try:
+            await _open_sources(sources, room, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow)
+        except SourceError as exc:
+            raise click.ClickException(str(exc)) from None
+        if osc_port is not None:
+            osc = sources[-1]
+            click.echo(f"OSC: listening on {osc.host}:{osc.port}", err=True)
         take = room.start_take()
         click.echo(f"recording take {take['number']} of {room.session_name!r} from {room.recorder.device} "
                    f"({room.recorder.samplerate} Hz, {room.recorder.channels} ch) -> {take['path']}", err=True)
@@ -123,16 +131,15 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
         raise click.ClickException(f"recording stopped early: {failure[0]} (what was recorded is kept)")
 
 
-async def _open_sources(room, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow) -> list:
-    """MIDI and OSC marker sources, wired to the room's bus."""
+async def _open_sources(sources, room, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow) -> None:
+    """MIDI and OSC marker sources, wired to the room's bus; appended as they open so a
+    failure of the second still closes the first."""
     from ..markers.sources import open_midi, start_osc
 
-    sources = []
     if midi_ports or midi_virtual:
         sources.append(open_midi(room, ports=list(midi_ports), virtual=midi_virtual, api=midi_api))
     if osc_port is not None:
         sources.append(await start_osc(room, host=osc_host, port=osc_port, allow=list(osc_allow)))
-    return sources
 
 
 async def _close_source(source) -> None:

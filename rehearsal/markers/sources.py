@@ -1,19 +1,29 @@
-"""Open the marker sources a Room needs (MIDI, OSC), whatever module implements them.
+"""Open the marker sources a Room needs (MIDI, OSC) from front-end options.
 
 The glue between the CLI/TUI options and the source modules, so both front ends open
-sources the same way.
+sources the same way. Errors are `SourceError` with a message fit for the user.
 """
 
 from __future__ import annotations
 
 
-def open_midi(room, ports: list[str], virtual: bool, api: str):
-    from . import midi
+class SourceError(RuntimeError):
+    pass
 
-    raise NotImplementedError("MIDI source wiring pending")  # replaced when markers/midi.py lands
+
+def open_midi(room, ports: list[str], virtual: bool, api: str = "auto"):
+    from .midi import VIRTUAL_PORT, MidiError, MidiSource
+
+    try:
+        return MidiSource(room.bus, room.notation, ports=ports, virtual=VIRTUAL_PORT if virtual else None, api=api)
+    except MidiError as exc:
+        raise SourceError(f"MIDI: {exc}") from None
 
 
 async def start_osc(room, host: str, port: int, allow: list[str]):
-    from . import osc
+    from .osc import OscError, OscSource
 
-    raise NotImplementedError("OSC source wiring pending")
+    try:
+        return await OscSource(room.bus, room.notation, host=host, port=port, allow=allow).start()
+    except OscError as exc:
+        raise SourceError(f"OSC: {exc}") from None
