@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
+import threading
 import time
 
 import numpy as np
 import pytest
 import soundfile as sf
+from pythonosc.udp_client import SimpleUDPClient
 
 from rehearsal.audio import Recorder, RecorderConfig, RecorderError
 from rehearsal.store import open_db
@@ -85,25 +88,40 @@ def test_full_disk_stops_cleanly_and_keeps_what_was_recorded(small_tmpfs, tmp_pa
     assert np.array_equal(kept, signal_in[:len(kept)])  # what is there is exact
 
 
-def test_kill_9_mid_take_loses_at_most_one_second(jack_server, tmp_path):
+def test_kill_9_mid_take_loses_at_most_one_second_and_no_acknowledged_marker(jack_server, tmp_path):
     sr = jack_server.rate
     noise = (np.random.default_rng(99).standard_normal((sr * 30, 2)) * 0.2).astype(np.float32)
     home = tmp_path / "ws"
-    proc = LiveProcess(["--home", str(home), "record", "--session", "crash", "--preroll", "0"])
+    proc = LiveProcess(["--home", str(home), "record", "--session", "crash", "--preroll", "0", "--osc-port", "0"])
     player = JackPlayer("kill-player", channels=2)
+    stop_sending = threading.Event()
     try:
+        port = int(proc.wait_stderr("OSC: listening on").rsplit(":", 1)[1])
         proc.wait_stderr("recording take 1")
         player.connect_to("PortAudio")
         played = []
         player.cycle_callbacks.append(lambda pos, frames: played.append(pos + frames))
         player.play(noise)
+
+        def send_tags() -> None:  # markers keep arriving until the kill
+            client = SimpleUDPClient("127.0.0.1", port)
+            while not stop_sending.wait(0.01):
+                client.send_message("/rehearsal/tag", ["good", "drummer"])
+
+        sender = threading.Thread(target=send_tags, daemon=True)
+        sender.start()
         deadline = time.monotonic() + float(np.random.default_rng().uniform(2.0, 6.0))
         while time.monotonic() < deadline:
             time.sleep(0.05)  # the moment of the kill is the point of the test, not a synchronisation
         proc.kill_group(signal.SIGKILL)
         played_at_kill = played[-1]
+        stop_sending.set()
     finally:
+        stop_sending.set()
         player.close()
+    _, printed, _ = proc.finish()
+    acknowledged = {json.loads(line)["id"] for line in printed if line.startswith("{")}
+    assert len(acknowledged) > 50
     result = run_cli(["--home", str(home), "recover"])
     assert result.returncode == 0 and "recovered" in result.stdout, result.stdout + result.stderr
     db = open_db(home / "rehearsal.db")
@@ -115,3 +133,5 @@ def test_kill_9_mid_take_loses_at_most_one_second(jack_server, tmp_path):
     got = recorded[offset:]
     assert np.array_equal(got, noise[:len(got)])           # what is there is exact: losses only at the end
     assert played_at_kill - len(got) <= 48_000              # at most one second missing
+    stored = {r["id"] for r in db.query("SELECT id FROM markers WHERE deleted_at IS NULL")}
+    assert acknowledged <= stored                          # every printed marker survived
