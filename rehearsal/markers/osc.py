@@ -1,0 +1,334 @@
+"""OSC as a marker source: phones (TouchOSC), patches (Max, Pd, SuperCollider), scripts.
+
+    UDP datagram (stamp time.monotonic() first) -> allow-list -> size -> python-osc parser
+        -> address -> token bucket -> bus.submit(TagEvent)
+
+Addresses:
+    /rehearsal/tag <symbol:str> [who:str]
+    /rehearsal/undo [who:str]
+    /rehearsal/redo [who:str]
+    every address the notation binds: TouchOSC-style buttons send 1 on press, 0 on release;
+        a press (no argument, true, or a number >= 0.5) is a tap, a release is ignored.
+
+An asyncio datagram protocol of our own, not python-osc's server and dispatcher: the
+dispatcher sleeps until a bundle's timetag (one bundle timetagged 2 s ahead froze an event
+loop for 2 s), drops parse errors silently, and its packet helper replaces timetags in the
+past with "now" — but a timetag in the past is the useful case: a patch stamps the press,
+the packet arrives a little later, and the tag must land at the stamp. So bundles are
+walked here with python-osc's parsers, and timetags converted to
+the monotonic clock: t = timetag - time.time() + time.monotonic(), clamped to
+[now - 60 s, now] (the bus then clamps to the take).
+
+Nothing that arrives may crash or stall the loop: each datagram costs bounded work,
+every rejection has a reason and a counter, logging is rate-limited, and each sender has
+a token bucket that admits 1,000 tags/s sustained but sheds floods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+
+from pythonosc import osc_bundle, osc_message
+from pythonosc.parsing import osc_types
+
+from ..notation import Action, Notation
+from .bus import TagEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 9000          # Wekinator owns 6448 and 12000
+DEFAULT_HOST = "127.0.0.1"
+MAX_PACKET = 8192            # a tag is a few dozen bytes; a bigger datagram is not for us
+MAX_MESSAGES = 64            # messages taken from one packet
+MAX_NAME = 64                # symbol ids and who names
+PAST_LIMIT = 60.0            # a timetag further back than this lands at now - PAST_LIMIT
+RATE = 2000.0                # tags per second per sender, sustained
+BURST = 2000.0               # and in one burst
+RECENT_SENDERS = 16
+RECEIVE_BUFFER = 1 << 20
+
+REASONS = (
+    "not allowed", "too large", "unparseable", "too many messages", "unknown address",
+    "wrong types", "unknown symbol", "rate limited", "internal error",
+)
+
+
+class OscError(RuntimeError):
+    """The listener cannot start as asked (address in use, no allow-list beyond loopback)."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Sender:
+    tokens: float
+    stamp: float
+    packets: int = 0
+    tags: int = 0
+    dropped: int = 0
+    last_seen: float = 0.0
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, source: "OscSource"):
+        self.source = source
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        t = time.monotonic()        # first: arrival time, before any parsing
+        wall = time.time()
+        try:
+            self.source._datagram(data, addr[0], t, wall)
+        except Exception as exc:    # never let one packet take the listener down
+            self.source._reject(addr[0], "internal error", f"{type(exc).__name__}: {exc}")
+
+    def error_received(self, exc) -> None:
+        log.warning("OSC socket error: %s", exc)
+
+
+class OscSource:
+    """Listen for OSC tags on UDP; `await start()` inside a running event loop."""
+
+    def __init__(self, bus, notation: Notation, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                 allow: list[str] | tuple[str, ...] | None = None, rate: float = RATE, burst: float = BURST):
+        allowed = set()
+        for a in allow or ():
+            try:
+                allowed.add(str(ipaddress.ip_address(a)))
+            except ValueError:
+                raise OscError(f"OSC allow-list: {a!r} is not an IP address") from None
+        if not is_loopback(host) and not allowed:
+            raise OscError(
+                f"refusing to listen for OSC on {host}: OSC has no authentication, so listening beyond "
+                f"this machine needs an allow-list of sender addresses (--osc-allow IP)")
+        if not 0 < rate <= 1_000_000 or not 1 <= burst <= 1_000_000:
+            raise OscError("OSC rate limit: rate and burst must be positive")
+        self.bus = bus
+        self.host, self.port = host, port
+        self.allowed = allowed          # empty on loopback: anything local may send
+        self.rate, self.burst = rate, burst
+        self.counts: Counter = Counter()
+        self._senders: OrderedDict[str, _Sender] = OrderedDict()
+        self._last_log: dict[str, float] = {}
+        self._suppressed: Counter = Counter()
+        self._transport: asyncio.DatagramTransport | None = None
+        self.set_notation(notation)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> "OscSource":
+        loop = asyncio.get_running_loop()
+        try:
+            self._transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self), local_addr=(self.host, self.port))
+        except OSError as exc:
+            raise OscError(f"cannot listen for OSC on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        sock = self._transport.get_extra_info("socket")
+        try:   # room for a burst while the loop is busy elsewhere, instead of kernel drops
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            pass
+        sockname = self._transport.get_extra_info("sockname")
+        self.port = sockname[1]         # port 0 asks the system for a free one
+        log.info("OSC: listening on %s:%d%s", self.host, self.port,
+                 f" (allowed: {', '.join(sorted(self.allowed))})" if self.allowed else "")
+        return self
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    @property
+    def listening(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    def set_notation(self, notation: Notation) -> None:
+        self.notation = notation
+        self._addresses = notation.osc_targets()
+
+    def stats(self) -> dict:
+        now = time.monotonic()
+        return {
+            "address": self.host, "port": self.port, "listening": self.listening,
+            "allowed": sorted(self.allowed),
+            "counts": dict(self.counts),
+            "senders": [
+                {"ip": ip, "packets": s.packets, "tags": s.tags, "dropped": s.dropped,
+                 "seconds_ago": round(now - s.last_seen, 1)}
+                for ip, s in reversed(self._senders.items())
+            ],
+        }
+
+    # -- packets (event loop thread) ---------------------------------------------------------
+    def _datagram(self, data: bytes, ip: str, t: float, wall: float) -> None:
+        self.counts["packets"] += 1
+        if self.allowed and ip not in self.allowed:
+            self._reject(ip, "not allowed", f"sender {ip} is not on the allow-list")
+            return
+        sender = self._sender(ip, t)
+        sender.packets += 1
+        if len(data) > MAX_PACKET:
+            self._reject(ip, "too large", f"{len(data)} bytes (at most {MAX_PACKET})", sender)
+            return
+        try:
+            messages = list(self._walk(data, None, [0]))
+        except _TooMany:
+            self._reject(ip, "too many messages", f"more than {MAX_MESSAGES} messages in one packet", sender)
+            return
+        except Exception as exc:    # python-osc's ParseError, or anything a hostile packet provokes
+            self._reject(ip, "unparseable", f"{type(exc).__name__}: {str(exc)[:120]}", sender)
+            return
+        for timetag, msg in messages:
+            self._message(msg, timetag, ip, sender, t, wall)
+
+    def _walk(self, data: bytes, timetag: float | None, count: list, depth: int = 0):
+        """(timetag or None, OscMessage) for every message, each with its innermost bundle's timetag.
+
+        Bundles are walked here (python-osc's OscBundle logs every element it cannot
+        identify to the root logger: a flood would become a flood of log lines) with
+        python-osc's type readers; messages are parsed by its OscMessage. One bad element
+        rejects the whole packet."""
+        if osc_bundle.OscBundle.dgram_is_bundle(data):
+            if depth > 8:
+                raise ValueError("bundles nested too deep")
+            stamp, index = osc_types.get_date(data, len(b"#bundle\x00"))
+            tag = None if stamp == osc_types.IMMEDIATELY else stamp
+            while index < len(data):
+                size, index = osc_types.get_int(data, index)
+                if size <= 0 or size % 4 or index + size > len(data):
+                    raise ValueError(f"bundle element of {size} bytes in {len(data) - index} left")
+                yield from self._walk(data[index:index + size], tag, count, depth + 1)
+                index += size
+        elif osc_message.OscMessage.dgram_is_message(data):
+            count[0] += 1
+            if count[0] > MAX_MESSAGES:
+                raise _TooMany()
+            yield timetag, osc_message.OscMessage(data)
+        else:
+            raise ValueError("neither an OSC message nor a bundle")
+
+    def _message(self, msg, timetag: float | None, ip: str, sender: _Sender, t: float, wall: float) -> None:
+        address = msg.address
+        args = msg.params
+        if address == "/rehearsal/tag":
+            if not (1 <= len(args) <= 2) or not all(isinstance(a, str) for a in args):
+                self._reject(ip, "wrong types", f"/rehearsal/tag wants <symbol:string> [who:string], got {_types(args)}", sender)
+                return
+            symbol, who = args[0], (args[1] if len(args) > 1 else None)
+            if self.notation.symbol(symbol) is None:
+                self._reject(ip, "unknown symbol", f"{symbol[:MAX_NAME]!r} is not in notation {self.notation.name!r}", sender)
+                return
+            self._submit(symbol, False, who, timetag, ip, sender, t, wall)
+        elif address in ("/rehearsal/undo", "/rehearsal/redo"):
+            if len(args) > 1 or not all(isinstance(a, str) for a in args):
+                self._reject(ip, "wrong types", f"{address} wants [who:string], got {_types(args)}", sender)
+                return
+            self._submit(address.rsplit("/", 1)[1], True, args[0] if args else None, timetag, ip, sender, t, wall)
+        elif address in self._addresses:
+            target = self._addresses[address]
+            press = _is_press(args)
+            if press is None:
+                self._reject(ip, "wrong types", f"{address} wants nothing, a bool or a number, got {_types(args)}", sender)
+                return
+            if not press:
+                self.counts["releases"] += 1     # a button's 0 on release: expected, not an error
+                return
+            self._submit(target.id, isinstance(target, Action), None, timetag, ip, sender, t, wall)
+        else:
+            self._reject(ip, "unknown address", f"{address[:80]!r}", sender)
+
+    def _submit(self, target: str, action: bool, who: str | None, timetag: float | None, ip: str,
+                sender: _Sender, t: float, wall: float) -> None:
+        if who is not None:
+            who = "".join(c for c in who if c.isprintable()).strip()[:MAX_NAME] or None
+        if not self._take_token(sender, t):
+            self._reject(ip, "rate limited", f"more than {self.rate:.0f} tags/s", sender)
+            return
+        when = t
+        if timetag is not None:
+            when = timetag - wall + t
+            if when > t:
+                self._note(ip, "timetag in the future", f"{when - t:.3f} s ahead: landed now")
+                when = t
+            elif when < t - PAST_LIMIT:
+                self._note(ip, "timetag too old", f"{t - when:.1f} s back: landed {PAST_LIMIT:.0f} s back")
+                when = t - PAST_LIMIT
+        sender.tags += 1
+        self.counts["actions" if action else "tags"] += 1
+        self.bus.submit(TagEvent(target=target, source=f"osc:{ip}", t=when, who=who,
+                                 gesture="tap", action=action))
+
+    # -- limits and bookkeeping --------------------------------------------------------------
+    def _sender(self, ip: str, now: float) -> _Sender:
+        s = self._senders.get(ip)
+        if s is None:
+            s = _Sender(tokens=self.burst, stamp=now)
+            self._senders[ip] = s
+            if len(self._senders) > 4 * RECENT_SENDERS:   # spoofed sources cannot grow this without bound
+                self._senders.popitem(last=False)
+        else:
+            self._senders.move_to_end(ip)
+        s.last_seen = now
+        return s
+
+    def _take_token(self, s: _Sender, now: float) -> bool:
+        s.tokens = min(self.burst, s.tokens + (now - s.stamp) * self.rate)
+        s.stamp = now
+        if s.tokens < 1.0:
+            return False
+        s.tokens -= 1.0
+        return True
+
+    def _reject(self, ip: str, reason: str, detail: str, sender: _Sender | None = None) -> None:
+        self.counts["rejected"] += 1
+        self.counts[reason] += 1
+        if sender is not None:
+            sender.dropped += 1
+        self._note(ip, reason, detail, level=logging.WARNING)
+
+    def _note(self, ip: str, reason: str, detail: str, level: int = logging.INFO) -> None:
+        """Log a reason at most once a second, with how many were not logged: a flood of
+        10,000 bad packets must not become 10,000 log lines."""
+        if level == logging.INFO:
+            self.counts[reason] += 1
+        now = time.monotonic()
+        if now - self._last_log.get(reason, -1e9) < 1.0:
+            self._suppressed[reason] += 1
+            return
+        more = self._suppressed.pop(reason, 0)
+        self._last_log[reason] = now
+        log.log(level, "OSC from %s: %s: %s%s", ip, reason, detail, f" (and {more} more like it)" if more else "")
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _types(args) -> str:
+    return "(" + ", ".join(type(a).__name__ for a in args) + ")" if args else "no arguments"
+
+
+def _is_press(args) -> bool | None:
+    """TouchOSC buttons: 1 on press, 0 on release. None: not a button's value."""
+    if not args:
+        return True
+    if len(args) > 1:
+        return None
+    v = args[0]
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)) and v == v:   # v == v rules out NaN
+        return v >= 0.5
+    return None
