@@ -4,4 +4,6 @@ They register through the same hooks a third-party package uses. Add a module na
 BUILTIN_MODULES to load it.
 """
 
-BUILTIN_MODULES: list[str] = []
+BUILTIN_MODULES: list[str] = [
+    "rehearsal_plugins.curation",   # curation steps and dataset exporters
+]

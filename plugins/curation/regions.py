@@ -1,0 +1,137 @@
+"""Regions: re-cut from taps (snapped to onsets), trim silence, segment into chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from rehearsal.curation import Transform
+
+
+def _nearest(onsets: np.ndarray, target: int, within: int) -> int | None:
+    if len(onsets) == 0:
+        return None
+    i = int(np.argmin(np.abs(onsets - target)))
+    return int(onsets[i]) if abs(int(onsets[i]) - target) <= within else None
+
+
+@dataclass
+class RegionFromTaps(Transform):
+    """Re-cut each tagged clip from its tap: [tap - before_s, tap + after_s] (default: the
+    symbol's `before` / `after` in the notation the take was recorded with), then move its
+    start (and with `snap = "both"` its end) to the nearest onset within `snap_within_s`,
+    so clips begin on an attack. Clips without a tap are left as they are."""
+
+    before_s: float | None = None
+    after_s: float | None = None
+    snap: Literal["start", "both", "none"] = "start"
+    snap_within_s: float = 0.5
+
+    def __post_init__(self):
+        for name in ("before_s", "after_s"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
+        if self.snap_within_s < 0:
+            raise ValueError(f"snap_within_s must be >= 0, got {self.snap_within_s}")
+
+    def transform(self, clip, ctx):
+        if clip.tap is None:
+            return [clip]
+        take = ctx.take(clip.take_id)
+        sr = clip.sample_rate
+        symbol = ctx.notation(clip.take_id).symbol(clip.symbols[0])
+        before = self.before_s if self.before_s is not None else (symbol.before_s if symbol else 8.0)
+        after = self.after_s if self.after_s is not None else (symbol.after_s if symbol else 2.0)
+        start = max(0, clip.tap - int(round(before * sr)))
+        end = min(take["frames"], clip.tap + int(round(after * sr)))
+        notes = [f"{before:g} s before to {after:g} s after the tap"]
+        if self.snap != "none":
+            fd = ctx.frames(clip.take_id)
+            within = int(self.snap_within_s * sr)
+            s = _nearest(fd.onsets, start, within)
+            if s is not None and s < end - fd.hop:
+                start = s
+                notes.append(f"start on the onset at {s / sr:.3f} s")
+            if self.snap == "both":
+                e = _nearest(fd.onsets, end, within)
+                if e is not None and e > start + fd.hop:
+                    end = e
+                    notes.append(f"end on the onset at {e / sr:.3f} s")
+        if end <= start:
+            return "the tap's window lies outside the take"
+        new = clip.with_bounds(start, end)
+        return [new], ", ".join(notes)
+
+
+@dataclass
+class TrimSilence(Transform):
+    """Cut silence (frames below `threshold_db`) from both ends of each clip, keeping `pad_s`
+    around the sound. A clip with nothing above the threshold, or less than `min_s` of it,
+    is dropped."""
+
+    threshold_db: float = -50.0
+    pad_s: float = 0.05
+    min_s: float = 0.1
+
+    def transform(self, clip, ctx):
+        fd = ctx.frames(clip.take_id)
+        sl = fd.frames_between(clip.start, clip.end)
+        loud = fd.loudness_db[sl]
+        if len(loud) == 0:
+            return [clip]
+        active = np.flatnonzero(loud >= self.threshold_db)
+        if len(active) == 0:
+            return f"silent throughout: peak {float(loud.max()):.1f} dBFS < {self.threshold_db:g} dBFS"
+        pad = int(self.pad_s * clip.sample_rate)
+        half = fd.hop // 2
+        start = max(clip.start, int(fd.frame_centre(sl.start + active[0])) - half - pad)
+        end = min(clip.end, int(fd.frame_centre(sl.start + active[-1])) + half + pad)
+        if (end - start) / clip.sample_rate < self.min_s:
+            return f"only {(end - start) / clip.sample_rate:.2f} s above {self.threshold_db:g} dBFS (< {self.min_s:g} s)"
+        if start - clip.start < half and clip.end - end < half:
+            return [clip]
+        cut_head, cut_tail = (start - clip.start) / clip.sample_rate, (clip.end - end) / clip.sample_rate
+        return [clip.with_bounds(start, end)], f"trimmed {cut_head:.2f} s of silence at the start, {cut_tail:.2f} s at the end"
+
+
+@dataclass
+class Segment(Transform):
+    """Cut clips longer than `max_s` into training chunks, each cut on the last onset that
+    leaves a chunk of `min_s` to `max_s` (or at `max_s` where there is none). A last piece
+    shorter than `min_s` is merged into the chunk before it (`tail = "merge"`), dropped, or
+    kept as it is."""
+
+    max_s: float = 4.0
+    min_s: float = 1.0
+    tail: Literal["merge", "drop", "keep"] = "merge"
+
+    def __post_init__(self):
+        if not 0 < self.min_s < self.max_s:
+            raise ValueError(f"need 0 < min_s < max_s, got {self.min_s} and {self.max_s}")
+
+    def transform(self, clip, ctx):
+        sr = clip.sample_rate
+        if clip.duration_s <= self.max_s:
+            return [clip]
+        onsets = ctx.frames(clip.take_id).onsets
+        lo, hi = int(self.min_s * sr), int(self.max_s * sr)
+        pieces, pos, at_onsets = [], clip.start, 0
+        while clip.end - pos > hi:
+            window = onsets[(onsets > pos + lo) & (onsets <= pos + hi)]
+            cut = int(window[-1]) if len(window) else pos + hi
+            at_onsets += bool(len(window))
+            pieces.append((pos, cut))
+            pos = cut
+        tail_note = ""
+        if clip.end - pos >= lo or self.tail == "keep":
+            pieces.append((pos, clip.end))
+        elif self.tail == "merge":
+            pieces[-1] = (pieces[-1][0], clip.end)
+        else:
+            tail_note = f"; the last {(clip.end - pos) / sr:.2f} s dropped"
+        chunks = [clip.replace(start=s, end=e, tap=clip.tap if clip.tap is not None and s <= clip.tap < e else None)
+                  for s, e in pieces]
+        return chunks, f"cut into {len(chunks)} chunks ({at_onsets} cuts on onsets){tail_note}"

@@ -1,0 +1,53 @@
+"""Curation: turn tagged moments into versioned datasets.
+
+Data flows: markers of some sessions' takes -> clips -> pipeline steps (plugins) ->
+an immutable dataset version in the store -> a folder of clips + metadata.jsonl.
+
+Library API (the CLI and the TUI use only these):
+
+- pipelines: `load_pipeline(path)`, `parse_pipeline(text)`, `find_pipeline(name, ws_dir)`
+- running: `start_run(ws, db, pipeline, sessions)` then `run.step()` / `run.steps_iter()`
+  (preview one step at a time), or `preview(...)`; `run.reports[i].removals` lists what each
+  step removed, with audio ranges; nothing is written until `commit(run, name)`
+- versions: `dataset_version_id(db, ref)`, `version_info`, `version_clips`, `version_removals`,
+  `list_datasets`, `diff_versions(db, a, b)`
+- files: `materialise_dataset(ws, db, ref) -> Path`, `export_dataset(ws, db, ref, dest, fmt)`
+- seeing: `coverage(db, ref)`, `clip_map(db, ref)`, `write_png(map, path)`
+- descriptors: `take_descriptors(ws, db, take, params)` (cached), `analyse_array`, `analyse_file`
+- manual decisions: `decide(db, take_id=, start=, end=, decision=, who=)`
+- writing steps: `Step`, `Filter`, `Transform`, `Clip` (see docs/plugins.md)
+
+Refs name versions: "name" (latest), "name@3" or "name/v3", or an integer id.
+"""
+
+from . import schema  # noqa: F401  (registers the tables with the store's migrations)
+from .analysis import AnalysisParams, FrameDescriptors, analyse_array, analyse_file
+from .clips import Clip, ClipKey, clip_descriptors, hz_to_note, note_to_hz
+from .clipmap import ClipMap, clip_map, write_png
+from .coverage import Coverage, coverage
+from .decisions import decide, decisions_for_take, withdraw
+from .descriptors import STATS as DESCRIPTOR_STATS, DescriptorStore, TakeAudioError, take_descriptors
+from .diff import VersionDiff, diff_versions
+from .export import ExportError, export_dataset, export_formats
+from .materialise import materialise_dataset, read_metadata
+from .pipeline import Pipeline, PipelineError, StepSpec, find_pipeline, load_pipeline, parse_pipeline, shipped_pipelines
+from .run import CurationError, CurationRun, Removal, StepFailed, StepReport, preview, start_run
+from .schema import ensure_schema
+from .steps import Filter, Step, StepContext, Transform
+from .versions import (DatasetNotFound, StoredClip, VersionInfo, commit, dataset_version_id, list_datasets,
+                       list_versions, version_clips, version_info, version_removals, version_steps)
+
+__all__ = [
+    "materialise_dataset", "dataset_version_id",
+    "AnalysisParams", "FrameDescriptors", "analyse_array", "analyse_file", "take_descriptors", "DescriptorStore",
+    "DESCRIPTOR_STATS", "TakeAudioError",
+    "Clip", "ClipKey", "clip_descriptors", "hz_to_note", "note_to_hz",
+    "Step", "Filter", "Transform", "StepContext",
+    "Pipeline", "PipelineError", "StepSpec", "find_pipeline", "load_pipeline", "parse_pipeline", "shipped_pipelines",
+    "CurationError", "CurationRun", "Removal", "StepFailed", "StepReport", "preview", "start_run",
+    "commit", "list_datasets", "list_versions", "version_clips", "version_info", "version_removals", "version_steps",
+    "DatasetNotFound", "StoredClip", "VersionInfo",
+    "VersionDiff", "diff_versions", "ExportError", "export_dataset", "export_formats", "read_metadata",
+    "Coverage", "coverage", "ClipMap", "clip_map", "write_png",
+    "decide", "decisions_for_take", "withdraw", "ensure_schema",
+]
