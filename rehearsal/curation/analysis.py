@@ -178,13 +178,15 @@ class _Analyser:
         self.ms_history = np.zeros(self.win // self.hop - 1, np.float64)  # mean squares of previous hops
         self.dec_carry = 0.0
         self.out = {k: [] for k in ("loudness_db", "centroid_hz", "flatness", "onset_strength",
-                                    "pitch_raw", "conf_raw")}
+                                    "pitch_raw", "conf_raw", "block_db")}
 
     def feed(self, x: np.ndarray) -> None:
         hop, q, ph = self.hop, self.q, self.pitch_hop
         n = len(x) // hop
         # loudness over the spectrum's window: mean of the last win/hop hop mean squares
-        ms = np.concatenate([self.ms_history, (x[: n * hop].astype(np.float64) ** 2).reshape(n, hop).mean(1)])
+        block_ms = (x[: n * hop].astype(np.float64) ** 2).reshape(n, hop).mean(1)
+        self.out["block_db"].append((10 * np.log10(block_ms + _EPS)).astype(np.float32))
+        ms = np.concatenate([self.ms_history, block_ms])
         k = len(self.ms_history) + 1
         win_ms = np.convolve(ms, np.ones(k) / k, mode="valid") if k > 1 else ms
         self.ms_history = ms[len(ms) - (k - 1):] if k > 1 else self.ms_history
@@ -226,7 +228,7 @@ class _Analyser:
     def finish(self, total_samples: int) -> FrameDescriptors:
         cat = {k: (np.concatenate(v) if v else np.zeros(0, np.float32)) for k, v in self.out.items()}
         s = self.pitch_shift
-        f0, conf = cat.pop("pitch_raw"), cat.pop("conf_raw")
+        f0, conf, block_db = cat.pop("pitch_raw"), cat.pop("conf_raw"), cat.pop("block_db")
         if s:
             f0 = np.concatenate([f0[s:], np.zeros(min(s, len(f0)), np.float32)])
             conf = np.concatenate([conf[s:], np.zeros(min(s, len(conf)), np.float32)])
@@ -235,12 +237,16 @@ class _Analyser:
         conf[silent] = 0.0
         fd = FrameDescriptors(self.sr, self.hop, self.win, total_samples, pitch_hz=f0, pitch_confidence=conf,
                               onsets=np.zeros(0, np.int64), **cat)
-        fd.onsets = pick_onsets(fd, self.p)
+        fd.onsets = pick_onsets(fd, self.p, block_db)
         return fd
 
 
-def pick_onsets(fd: FrameDescriptors, params: AnalysisParams) -> np.ndarray:
-    """Onset samples from the HFC onset function (aubio's peak picking, vectorised)."""
+def pick_onsets(fd: FrameDescriptors, params: AnalysisParams, block_db: np.ndarray | None = None) -> np.ndarray:
+    """Onset samples from the HFC onset function (aubio's peak picking, vectorised).
+
+    As aubio does, a peak is not an onset when the newest hop of audio in its window
+    (`block_db`, the level of hop i for frame i) is silent: a fall into silence is no attack.
+    """
     odf = fd.onset_strength.astype(np.float64)
     n = len(odf)
     if n < 3:
@@ -254,7 +260,8 @@ def pick_onsets(fd: FrameDescriptors, params: AnalysisParams) -> np.ndarray:
     mid = thresholded[1:-1]
     peak = np.zeros(n, bool)
     peak[1:-1] = (mid > thresholded[:-2]) & (mid >= thresholded[2:]) & (mid > 0)
-    peak &= fd.loudness_db > params.silence_db
+    newest = block_db if block_db is not None and len(block_db) == n else fd.loudness_db
+    peak &= newest > params.silence_db
     # measured on notes at known times: the centre of the peak frame is within a few ms of
     # the onset (tests/test_curation_descriptors.py holds it to half a hop)
     candidates = fd.frame_centre(np.flatnonzero(peak))

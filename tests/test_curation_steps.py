@@ -1,0 +1,223 @@
+"""Each built-in step keeps and drops what it should, on real rendered audio in a real workspace."""
+
+from __future__ import annotations
+
+import pytest
+
+from rehearsal.curation import StepFailed, decide, preview
+from tests.support.curation_fixtures import PARTS, PLUCK_ONSETS, SR, CurationWorld, step
+
+
+@pytest.fixture
+def world(workspace, db):
+    w = CurationWorld.create(workspace, db)
+    w.take = w.add_take()
+    return w
+
+
+def run(world, *steps_toml):
+    return preview(world.ws, world.db, world.pipeline("".join(steps_toml)), [world.session])
+
+
+def regions(clips):
+    return sorted((round(c.start_s, 3), round(c.end_s, 3), c.symbols, c.who) for c in clips)
+
+
+def removed(run_, index=1):
+    return {r.clip.marker_ids[0] if r.clip.marker_ids else None: r.reason for r in run_.removals(index)}
+
+
+def test_select_symbols_keeps_and_drops(world):
+    good = world.tag_part(world.take, "good", "a3")
+    bad = world.tag_part(world.take, "bad", "noise")
+    breath = world.tag_part(world.take, "breath", "a4")
+    r = run(world, step("select-symbols", keep=["good", "breath"], drop=["bad"]))
+    assert [c.marker_ids for c in r.clips] == [(good,), (breath,)]
+    assert removed(r) == {bad: "tagged bad (drop)"}
+    r = run(world, step("select-symbols", keep=["good"]))
+    assert [c.marker_ids for c in r.clips] == [(good,)]
+    assert set(removed(r)) == {bad, breath}
+    assert "not one of good" in removed(r)[breath]
+
+
+def test_select_symbols_refuses_a_symbol_no_notation_has(world):
+    world.tag_part(world.take, "good", "a3")
+    with pytest.raises(StepFailed, match=r"unknown symbol\(s\) god"):
+        run(world, step("select-symbols", keep=["god"]))
+
+
+def test_agreement_needs_k_people_and_merges_their_tags(world):
+    ana = world.tag(world.take, "good", 4.1, 5.7, who="ana")
+    bo = world.tag(world.take, "good", 4.3, 5.9, who="bo")
+    solo = world.tag_part(world.take, "good", "a4", who="ana")
+    other_symbol = world.tag(world.take, "breath", 4.2, 5.8, who="cy")
+    r = run(world, step("agreement", min_people=2))
+    assert regions(r.clips) == [(4.1, 5.9, ("good",), ("ana", "bo"))]
+    merged = r.clips[0]
+    assert set(merged.marker_ids) == {ana, bo} and merged.made_by == "agreement"
+    reasons = removed(r)
+    assert reasons[solo] == "tagged by 1 (ana); 2 needed"
+    assert reasons[other_symbol] == "tagged by 1 (cy); 2 needed"
+    assert reasons[ana] == reasons[bo] == "2 people agreed (ana, bo)"
+    r = run(world, step("agreement", min_people=2, bounds="intersection"))
+    assert regions(r.clips) == [(4.3, 5.7, ("good",), ("ana", "bo"))]
+    r = run(world, step("agreement", min_people=2, symbols=["breath"]))   # only breath needs agreement
+    assert {c.marker_ids for c in r.clips} == {(ana,), (bo,), (solo,)}
+
+
+def test_region_from_taps_uses_the_notation_window_and_snaps_to_onsets(world):
+    # a tap 0.8 s after a pluck's attack (14.5 + ...): the window starts 0.9 s before the tap
+    pluck = world.tag(world.take, "good", 0, 0.1, tap_s=15.3)
+    breath = world.tag(world.take, "breath", 0, 0.1, tap_s=9.0)   # breath: 1.0 s before, 1.0 s after
+    r = run(world, step("region-from-taps", before_s=0.9, snap="start"))
+    by_marker = {c.marker_ids[0]: c for c in r.clips}
+    assert by_marker[pluck].start_s == pytest.approx(PLUCK_ONSETS[0], abs=0.011)   # 14.4 snapped to 14.5
+    assert by_marker[pluck].end_s == pytest.approx(15.8, abs=1e-4)                  # notation: after 0.5 s
+    assert by_marker[breath].start_s == pytest.approx(PARTS["a4"][0], abs=0.011)    # 8.0: the tone's attack
+    assert by_marker[breath].end_s == pytest.approx(10.0, abs=1e-4)
+    assert "start on the onset" in removed(r)[pluck]
+    r = run(world, step("region-from-taps", before_s=0.9, snap="none"))
+    assert {c.marker_ids[0]: round(c.start_s, 3) for c in r.clips}[pluck] == 14.4
+
+
+def test_trim_silence_cuts_silent_ends_and_drops_silent_clips(world):
+    long = world.tag(world.take, "good", 0.5, 5.5)        # 1.5 s of floor, then noise and tone
+    silent = world.tag_part(world.take, "good", "quiet2")
+    tone = world.tag_part(world.take, "good", "a3")
+    r = run(world, step("trim-silence", threshold_db=-50, pad_s=0.05))
+    by_marker = {c.marker_ids[0]: c for c in r.clips}
+    assert by_marker[long].start_s == pytest.approx(2.0 - 0.05, abs=0.02)
+    assert by_marker[long].end_s == pytest.approx(5.5, abs=1e-6)
+    assert by_marker[tone].key == r.source_clips[[c.marker_ids[0] for c in r.source_clips].index(tone)].key
+    assert removed(r)[silent].startswith("silent throughout")
+    assert "trimmed 1.4" in removed(r)[long]
+
+
+def test_loudness_gate_drops_quiet_clips(world):
+    loud = world.tag_part(world.take, "good", "a3")
+    soft = world.tag_part(world.take, "good", "soft_a3")
+    floor = world.tag_part(world.take, "good", "quiet1")
+    r = run(world, step("loudness-gate", min_db=-40))
+    assert [c.marker_ids[0] for c in r.clips] == [loud]
+    assert removed(r)[soft].startswith("loudness -54")
+    assert set(removed(r)) == {soft, floor}
+    r = run(world, step("loudness-gate", min_db=-60, max_db=-30))
+    assert [c.marker_ids[0] for c in r.clips] == [soft]
+
+
+def test_noise_filter_drops_noise_or_keeps_only_noise(world):
+    noise = world.tag_part(world.take, "good", "noise")
+    tone = world.tag_part(world.take, "good", "a3")
+    r = run(world, step("noise-filter", max_flatness=0.3))
+    assert [c.marker_ids[0] for c in r.clips] == [tone]
+    assert removed(r)[noise].startswith("noise-like: flatness 0.5")
+    r = run(world, step("noise-filter", max_flatness=0.3, keep="noisy"))
+    assert [c.marker_ids[0] for c in r.clips] == [noise]
+
+
+def test_pitch_range_keeps_one_register(world):
+    a2, a3, a4 = (world.tag_part(world.take, "good", p) for p in ("a2", "a3", "a4"))
+    noise = world.tag_part(world.take, "good", "noise")
+    r = run(world, step("pitch-range", low="C3", high="C5"))
+    assert sorted(c.marker_ids[0] for c in r.clips) == [a3, a4]
+    assert removed(r)[a2] == "pitch A2-A2 (110-110 Hz) leaves C3-C5"
+    assert removed(r)[noise].startswith("unpitched")
+    r = run(world, step("pitch-range", low=100, high=300, unpitched="keep"))
+    assert sorted(c.marker_ids[0] for c in r.clips) == sorted([a2, a3, noise])
+
+
+def test_balance_caps_duration_per_symbol_and_per_person(world):
+    ids = [world.tag(world.take, "good", t, t + 1.0, who="ana" if t < 6 else "bo") for t in (2, 4, 6, 8, 12)]
+    breath = world.tag(world.take, "breath", 14, 15, who="bo")
+    r = run(world, step("balance", max_s=2.0, by="symbol"))
+    assert sorted(c.marker_ids[0] for c in r.clips) == sorted(ids[:2] + [breath])
+    assert removed(r)[ids[2]] == "symbol good already has 2.0 s of its 2 s (earliest first)"
+    r = run(world, step("balance", max_s=1.0, by="person", prefer="longest"))
+    assert sorted(c.who for c in r.clips) == [("ana",), ("bo",)]
+    r = run(world, step("balance", max_s=1.0, by="person", prefer="loudest"))
+    kept = {c.who[0]: c.start_s for c in r.clips}
+    assert kept == {"ana": 2.0, "bo": 8.0}   # noise (2-4 s) and the 440 Hz tone (8-10 s) are loudest
+
+
+def test_dedupe_drops_the_same_moment_tagged_twice(world):
+    first = world.tag(world.take, "good", 4.1, 5.9, who="ana")
+    again = world.tag(world.take, "breath", 4.15, 5.9, who="bo")
+    other = world.tag_part(world.take, "good", "a4")
+    r = run(world, step("dedupe", min_overlap=0.8))
+    assert len(r.clips) == 2
+    merged = next(c for c in r.clips if c.start_s == pytest.approx(4.1))
+    assert merged.symbols == ("good", "breath") and merged.who == ("ana", "bo")
+    assert set(merged.marker_ids) == {first, again}
+    assert removed(r)[again].startswith("near-identical to take#")
+    r = run(world, step("dedupe", min_overlap=0.8, merge_labels=False))
+    assert {c.marker_ids for c in r.clips} == {(first,), (other,)}
+
+
+def test_dedupe_by_descriptors_finds_repeated_material_across_takes(world):
+    take2 = world.add_take()            # the same rendering: identical audio
+    world.tag_part(world.take, "good", "a3")
+    dup = world.tag_part(take2, "good", "a3")
+    world.tag_part(world.take, "good", "noise")
+    r = run(world, step("dedupe", max_distance=0.05, merge_labels=False))
+    assert len(r.clips) == 2
+    assert removed(r)[dup].endswith("(descriptor distance 0.000)")
+
+
+def test_segment_cuts_long_regions_at_onsets(world):
+    plucks = world.tag(world.take, "good", 14.2, 21.9)
+    short = world.tag_part(world.take, "good", "a3")
+    r = run(world, step("segment", max_s=2.7, min_s=0.8))
+    chunks = [c for c in r.clips if c.marker_ids == (plucks,)]
+    assert len(chunks) == 4
+    cuts = [c.start_s for c in chunks[1:]]
+    assert cuts == pytest.approx([16.5, 18.5, 20.5], abs=0.011)          # on the attacks
+    assert chunks[0].start_s == pytest.approx(14.2) and chunks[-1].end_s == pytest.approx(21.9)
+    assert all(a.end == b.start for a, b in zip(chunks, chunks[1:]))   # nothing lost, nothing doubled
+    assert all(c.made_by == "segment" for c in chunks)
+    assert "cut into 4 chunks (3 cuts on onsets)" in removed(r)[plucks]
+    assert any(c.marker_ids == (short,) for c in r.clips)              # short clips pass untouched
+    r = run(world, step("segment", max_s=3.0, min_s=2.5, tail="drop"))
+    assert "dropped" in removed(r)[plucks]
+
+
+def test_manual_decisions_apply(world, db):
+    a3 = world.tag_part(world.take, "good", "a3")
+    a4 = world.tag_part(world.take, "good", "a4")
+    noise = world.tag_part(world.take, "good", "noise")
+    decide(db, take_id=world.take, start=int(4.1 * SR), end=int(5.9 * SR), decision="drop", who="bo",
+           note="bleed from the drums")
+    decide(db, take_id=world.take, start=int(8.0 * SR), end=int(10.0 * SR), decision="keep", who="ana")
+    r = run(world, step("manual"))
+    assert sorted(c.marker_ids[0] for c in r.clips) == sorted([a4, noise])
+    assert removed(r)[a3].startswith("dropped by bo while reviewing (decision #1): bleed from the drums")
+    r = run(world, step("manual", default="drop"))
+    assert [c.marker_ids[0] for c in r.clips] == [a4]
+    # the latest decision wins
+    decide(db, take_id=world.take, start=int(4.0 * SR), end=int(6.0 * SR), decision="keep", who="ana")
+    r = run(world, step("manual"))
+    assert a3 in [c.marker_ids[0] for c in r.clips]
+
+
+def test_duration_and_people(world):
+    short = world.tag(world.take, "good", 4.0, 4.5, who="ana")
+    long = world.tag(world.take, "good", 8.0, 10.0, who="bo")
+    r = run(world, step("duration", min_s=1.0))
+    assert [c.marker_ids[0] for c in r.clips] == [long]
+    assert removed(r)[short] == "0.50 s is shorter than 1 s"
+    r = run(world, step("select-people", drop=["bo"]))
+    assert [c.marker_ids[0] for c in r.clips] == [short]
+
+
+def test_steps_chain_and_each_reports_its_own_removals(world):
+    world.tag_part(world.take, "bad", "a3")
+    world.tag_part(world.take, "good", "quiet1")
+    world.tag_part(world.take, "good", "noise")
+    kept = world.tag_part(world.take, "good", "a4")
+    r = run(world, step("select-symbols", drop=["bad"]), step("loudness-gate", min_db=-40),
+            step("noise-filter"))
+    assert [c.marker_ids[0] for c in r.clips] == [kept]
+    assert [(rep.index, rep.name, rep.clips_in, rep.clips_out) for rep in r.reports] == [
+        (1, "select-symbols", 4, 3), (2, "loudness-gate", 3, 2), (3, "noise-filter", 2, 1)]
+    assert [len(r.removals(i)) for i in (1, 2, 3)] == [1, 1, 1]
+    rem = r.removals(2)[0]
+    assert rem.audio_range == (world.take, int(0.1 * SR), int(1.9 * SR))   # what to play to hear the cut
