@@ -86,7 +86,7 @@ def render_take(seed: int = 0) -> np.ndarray:
         tt = np.arange(n) / SR
         s = int(t0 * SR)
         x[s:s + n] += (0.4 * np.exp(-tt * 5) * np.sin(2 * np.pi * 330 * tt)).astype(np.float32)
-    return x
+    return np.clip(x, -0.99, 0.99)   # what a PCM file can hold
 
 
 @dataclass

@@ -1,0 +1,243 @@
+"""Dataset versions: exact, immutable (the database refuses changes), diffable, all-or-nothing,
+materialised as files for training, exported, described (coverage, map)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rehearsal.curation import (Clip, DatasetNotFound, Step, StepFailed, clip_map, commit, coverage,
+                                dataset_version_id, diff_versions, export_dataset, ExportError, list_datasets,
+                                materialise_dataset, preview, read_metadata, start_run, version_clips,
+                                version_info, version_removals, write_png)
+from rehearsal.plugins import registry
+from tests.support.curation_fixtures import SR, CurationWorld, render_take, step
+
+GATE_40 = step("loudness-gate", min_db=-40)
+GATE_60_NOISE = step("loudness-gate", min_db=-60) + step("noise-filter", max_flatness=0.3)
+
+
+@pytest.fixture
+def world(workspace, db):
+    w = CurationWorld.create(workspace, db)
+    w.take = w.add_take()
+    w.ids = {p: w.tag_part(w.take, "good", p, who="ana" if p != "a4" else "bo")
+             for p in ("noise", "a3", "a4", "soft_a3", "quiet1")}
+    return w
+
+
+def make(world, body, name="voice"):
+    run = preview(world.ws, world.db, world.pipeline(body), [world.session])
+    return run, commit(run, name, created_by="test")
+
+
+def count(db, table):
+    return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_a_version_holds_exactly_the_run_and_its_lineage(world, db):
+    run, v1 = make(world, GATE_40)
+    assert (v1.dataset, v1.number, v1.parent_id, v1.ref) == ("voice", 1, None, "voice@1")
+    stored = version_clips(db, "voice@1")
+    assert [s.clip.key for s in stored] == [c.key for c in run.clips]
+    assert sorted(s.clip.marker_ids[0] for s in stored) == sorted(world.ids[p] for p in ("noise", "a3", "a4"))
+    a3 = next(s for s in stored if s.clip.marker_ids == (world.ids["a3"],))
+    assert a3.descriptors["pitch_hz"] == pytest.approx(220, rel=0.01)
+    assert a3.clip.who == ("ana",) and a3.clip.symbols == ("good",)
+    assert v1.pipeline_toml == world.pipeline(GATE_40).text and v1.sessions == [{"id": 1, "name": "monday"}]
+    assert [(r.step_name, r.clip.marker_ids) for r in version_removals(db, "voice@1")] == [
+        ("loudness-gate", ()), ("loudness-gate", ())]   # removal log: clips as cut (ids not kept there)
+    assert sorted(r.clip.start for r in version_removals(db, "voice@1")) == sorted(
+        c.start for c in run.source_clips if c.marker_ids[0] in (world.ids["soft_a3"], world.ids["quiet1"]))
+    _, v2 = make(world, GATE_60_NOISE)
+    assert (v2.number, v2.parent_id, v2.parent_ref) == (2, v1.id, "voice@1")
+    assert [d["name"] for d in list_datasets(db)] == ["voice"]
+    assert [v.number for v in list_datasets(db)[0]["versions"]] == [1, 2]
+
+
+def test_refs_name_versions(world, db):
+    _, v1 = make(world, GATE_40)
+    _, v2 = make(world, GATE_60_NOISE)
+    assert dataset_version_id(db, "voice") == v2.id
+    assert dataset_version_id(db, "voice@1") == dataset_version_id(db, "voice/v1") == v1.id
+    assert dataset_version_id(db, v1.id) == dataset_version_id(db, f"#{v1.id}") == dataset_version_id(db, str(v1.id))
+    for bad in ("voice@3", "nope", 999):
+        with pytest.raises(DatasetNotFound):
+            dataset_version_id(db, bad)
+    with pytest.raises(ValueError, match="cannot contain"):
+        commit(preview(world.ws, db, world.pipeline(GATE_40), ["monday"]), "a@b")
+
+
+def test_the_database_refuses_to_change_a_version(world, db):
+    _, v1 = make(world, GATE_40)
+    clip_id = db.execute("SELECT id FROM dataset_clips WHERE version_id = ?", [v1.id]).fetchone()[0]
+    refusals = [
+        ("UPDATE dataset_clips SET start_sample = 0 WHERE id = ?", [clip_id]),
+        ("DELETE FROM dataset_clips WHERE id = ?", [clip_id]),
+        ("UPDATE dataset_versions SET clip_count = 0 WHERE id = ?", [v1.id]),
+        ("UPDATE dataset_versions SET sealed = 0 WHERE id = ?", [v1.id]),
+        ("DELETE FROM dataset_versions WHERE id = ?", [v1.id]),
+        ("INSERT INTO dataset_clips (version_id, position, take_id, start_sample, end_sample, sample_rate, "
+         "symbols_json, who_json, marker_ids_json, made_by, descriptors_json) "
+         "VALUES (?, 99, 1, 0, 10, 48000, '[]', '[]', '[]', 'x', '{}')", [v1.id]),
+        ("UPDATE dataset_removals SET reason = 'x'", []),
+        ("DELETE FROM dataset_removals", []),
+        ("DELETE FROM dataset_steps", []),
+    ]
+    for sql, args in refusals:
+        with pytest.raises(sqlite3.IntegrityError, match="immutable|only be added"):
+            db.execute(sql, args)
+    assert [s.clip.key for s in version_clips(db, v1.id)] == [s.clip.key for s in version_clips(db, "voice@1")]
+    assert count(db, "dataset_clips") == v1.clip_count
+
+
+def test_diff_lists_clips_added_and_removed_and_by_which_step(world, db):
+    make(world, GATE_40)
+    make(world, GATE_60_NOISE)
+    d = diff_versions(db, "voice@1", "voice@2")
+    assert d.unchanged == 2
+    assert [(e.clip.start, e.step_name, e.step_index) for e in d.removed] == [
+        (round(2.1 * SR), "noise-filter", 2)]
+    assert d.removed[0].why.startswith("removed by voice@2 step 2 noise-filter: noise-like: flatness")
+    assert [(e.clip.start, e.step_name) for e in d.added] == [(round(12.1 * SR), "loudness-gate")]
+    assert d.added[0].why.startswith("straight from markers; removed by voice@1 step 1 loudness-gate: loudness -54")
+    back = diff_versions(db, "voice@2", "voice@1")
+    assert [e.clip.start for e in back.added] == [round(2.1 * SR)]
+    assert [e.clip.start for e in back.removed] == [round(12.1 * SR)]
+    lines = d.lines()
+    assert lines[0] == "voice@1 -> voice@2: 1 added, 1 removed, 2 unchanged"
+    assert lines[1].startswith("- take#1") and lines[2].startswith("+ take#1")
+
+
+def test_diff_names_the_step_that_replaced_a_clip(world, db):
+    world.tag(world.take, "good", 1.0, 3.9)        # a second of silence, then noise: trimmed
+    make(world, GATE_40)
+    make(world, step("trim-silence") + GATE_40)
+    d = diff_versions(db, "voice@1", "voice@2")
+    trimmed = [e for e in d.removed if e.step_name == "trim-silence"]
+    assert len(trimmed) == 1 and all(e.why.startswith("replaced by voice@2 step 1 trim-silence") for e in trimmed)
+    assert all(e.why.startswith("made by voice@2 step 1 trim-silence") for e in d.added)
+
+
+@dataclass
+class ExplodesHalfway(Step):
+    after: int = 1
+
+    def apply(self, clips, ctx):
+        out = []
+        for i, c in enumerate(clips):
+            if i == self.after:
+                raise RuntimeError("the plugin fell over")
+            out.append(c)
+        return out
+
+
+@dataclass
+class ReturnsGarbage(Step):
+    def apply(self, clips, ctx):
+        return clips + ["not a clip"]
+
+
+def test_a_failing_step_leaves_no_half_made_dataset(world, db):
+    _, v1 = make(world, GATE_40)
+    before = {t: count(db, t) for t in ("datasets", "dataset_versions", "dataset_clips", "dataset_removals")}
+    steps = {**registry("curation_steps"), "explodes": ExplodesHalfway, "garbage": ReturnsGarbage}
+    for use, match in (("explodes", "RuntimeError: the plugin fell over"), ("garbage", "item 3 is str")):
+        pipeline = world.pipeline(GATE_40 + step(use))
+        run = start_run(world.ws, db, pipeline, ["monday"], registry=steps)
+        with pytest.raises(StepFailed, match=match) as err:
+            run.finish()
+        assert err.value.index == 2 and err.value.step == use
+        assert {t: count(db, t) for t in before} == before
+    assert dataset_version_id(db, "voice") == v1.id
+
+
+def test_a_failure_while_writing_rolls_everything_back(world, db):
+    run = preview(world.ws, db, world.pipeline(GATE_40), ["monday"])
+    good = run.clips
+    # a clip that slipped past validation: the CHECK fails on the third insert, mid-transaction
+    run._current = good[:2] + [Clip(world.take, 5000, 100, SR, ("good",))] + good[2:]
+    run._descriptors[(world.take, 5000, 100)] = {}
+    with pytest.raises(sqlite3.IntegrityError):
+        commit(run, "fresh")
+    for t in ("datasets", "dataset_versions", "dataset_clips", "dataset_steps", "dataset_removals"):
+        assert count(db, t) == 0, t
+
+
+def test_materialise_gives_training_a_folder_of_clips_and_metadata(world, db):
+    _, v1 = make(world, GATE_40)
+    folder = materialise_dataset(world.ws, db, "voice")
+    assert folder == world.ws.folder("datasets") / "voice-v1"
+    records = read_metadata(folder)
+    assert len(records) == v1.clip_count == 3
+    audio = render_take()
+    for r in records:
+        for key in ("path", "symbols", "who", "start_s", "end_s", "take_id", "descriptors"):
+            assert key in r
+        assert r["take_id"] == world.take and r["symbols"] == ["good"] and r["who"] in ("ana", "bo")
+        data, sr = sf.read(folder / r["path"], dtype="float32")
+        assert sr == SR
+        expected = audio[round(r["start_s"] * SR):round(r["end_s"] * SR)]
+        np.testing.assert_allclose(data, expected, atol=2 ** -22)     # the take was written as PCM_24
+        assert not (folder / r["path"]).stat().st_mode & stat.S_IWUSR   # read-only
+    manifest = json.loads((folder / "dataset.json").read_text())
+    assert manifest["ref"] == "voice@1" and manifest["clips"] == 3
+    stamp = (folder / ".complete").stat().st_mtime_ns
+    assert materialise_dataset(world.ws, db, v1.id) == folder       # cached: not built again
+    assert (folder / ".complete").stat().st_mtime_ns == stamp
+    make(world, GATE_60_NOISE)
+    assert materialise_dataset(world.ws, db, "voice").name == "voice-v2"
+    assert not list(world.ws.folder("datasets").glob(".*.tmp"))
+
+
+def test_exports(world, db, tmp_path):
+    make(world, GATE_40)
+    out = export_dataset(world.ws, db, "voice", tmp_path / "folder", "folder")
+    assert len(read_metadata(out)) == 3 and len(list((out / "clips").glob("*.wav"))) == 3
+    rave = export_dataset(world.ws, db, "voice", tmp_path / "rave", "rave")
+    assert sorted(p.suffix for p in rave.iterdir()) == [".wav"] * 3          # flat: what rave preprocess reads
+    labels = export_dataset(world.ws, db, "voice", tmp_path / "labels", "labels")
+    lines = (labels / "monday-take1.txt").read_text().splitlines()
+    assert lines[0].split("\t") == ["2.100000", "3.900000", "#1 good (ana)"]
+    assert (labels / "monday-take1.csv").read_text().splitlines()[0] == "2.100000,1,#1 good (ana)"
+    with pytest.raises(ExportError, match="not an empty folder"):
+        export_dataset(world.ws, db, "voice", tmp_path / "rave", "rave")
+    with pytest.raises(ExportError, match="unknown export format"):
+        export_dataset(world.ws, db, "voice", tmp_path / "x", "mp3")
+
+
+def test_coverage_report(world, db):
+    world.tag_part(world.take, "breath", "a2", who="bo")
+    make(world, GATE_40)
+    cov = coverage(db, "voice")
+    assert cov.clip_count == 4 and cov.total_s == pytest.approx(4 * 1.8)
+    assert [(s, n, round(sec, 3)) for s, n, sec in cov.per_symbol] == [("good", 3, 5.4), ("breath", 1, 1.8)]
+    assert {w: round(share, 3) for w, _, share in cov.per_person} == {"ana": 0.5, "bo": 0.5}
+    assert cov.pitch_range == ("A2", "A4")
+    assert [label for label, _ in cov.pitch_hist] == ["C2-B2", "C3-B3", "C4-B4"]
+    assert cov.unpitched_s == pytest.approx(1.8)                  # the noise
+    text = cov.text()
+    assert "pitch range (5-95%): A2 to A4" in text and "C3-B3" in text and "█" in text
+
+
+def test_clip_map_as_data_and_png(world, db, tmp_path):
+    world.tag(world.take, "good", 2.2, 3.8, who="cy")     # a second noise clip, next to the first
+    make(world, GATE_40)
+    cmap = clip_map(db, "voice")
+    pts = cmap.points()
+    assert len(pts) == 4 and {"x", "y", "take_id", "start_sample", "end_sample"} <= set(pts[0])
+    by_start = {round(p["start_s"], 1): np.array([p["x"], p["y"]]) for p in pts}
+    noise_gap = np.linalg.norm(by_start[2.1] - by_start[2.2])
+    tone_to_noise = np.linalg.norm(by_start[4.1] - by_start[2.1])
+    assert noise_gap < tone_to_noise / 5                  # like sits with like
+    path = write_png(cmap, tmp_path / "map.png")
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    assert int.from_bytes(head[16:20], "big") == 960      # 8 in at 120 dpi
+    assert np.allclose(clip_map(db, "voice").xy, cmap.xy)  # same data, same picture
