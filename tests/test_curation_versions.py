@@ -51,10 +51,10 @@ def test_a_version_holds_exactly_the_run_and_its_lineage(world, db):
     assert a3.descriptors["pitch_hz"] == pytest.approx(220, rel=0.01)
     assert a3.clip.who == ("ana",) and a3.clip.symbols == ("good",)
     assert v1.pipeline_toml == world.pipeline(GATE_40).text and v1.sessions == [{"id": 1, "name": "monday"}]
-    assert [(r.step_name, r.clip.marker_ids) for r in version_removals(db, "voice@1")] == [
-        ("loudness-gate", ()), ("loudness-gate", ())]   # removal log: clips as cut (ids not kept there)
-    assert sorted(r.clip.start for r in version_removals(db, "voice@1")) == sorted(
-        c.start for c in run.source_clips if c.marker_ids[0] in (world.ids["soft_a3"], world.ids["quiet1"]))
+    removals = version_removals(db, "voice@1")
+    assert sorted((r.step_index, r.step_name, r.clip.marker_ids) for r in removals) == sorted(
+        (1, "loudness-gate", (world.ids[p],)) for p in ("soft_a3", "quiet1"))
+    assert [(r.reason, r.clip.key) for r in removals] == [(r.reason, r.clip.key) for r in run.removals()]
     _, v2 = make(world, GATE_60_NOISE)
     assert (v2.number, v2.parent_id, v2.parent_ref) == (2, v1.id, "voice@1")
     assert [d["name"] for d in list_datasets(db)] == ["voice"]
@@ -123,6 +123,23 @@ def test_diff_names_the_step_that_replaced_a_clip(world, db):
     trimmed = [e for e in d.removed if e.step_name == "trim-silence"]
     assert len(trimmed) == 1 and all(e.why.startswith("replaced by voice@2 step 1 trim-silence") for e in trimmed)
     assert all(e.why.startswith("made by voice@2 step 1 trim-silence") for e in d.added)
+
+
+def test_diff_follows_tags_through_steps_that_recut_them(world, db):
+    late = world.tag(world.take, "good", 1.0, 3.9)     # a second of silence, then noise
+    make(world, step("trim-silence") + GATE_40)         # v1 trims it to start near 1.95 s
+    make(world, step("region-from-taps", before_s=1.0, after_s=0.2, snap="none") + GATE_40)
+    d = diff_versions(db, "voice@1", "voice@2")
+    gone = next(e for e in d.removed if e.clip.marker_ids == (late,))
+    assert gone.clip.start_s == pytest.approx(1.95, abs=0.02)
+    assert gone.why == ("voice@2 cut the same tags as 2.900-4.100 s [good] "
+                        "(made by voice@2 step 1 region-from-taps)")
+    new = next(e for e in d.added if e.clip.marker_ids == (late,))
+    assert new.why.startswith("made by voice@2 step 1 region-from-taps; voice@1 cut the same tags as 1.9")
+    assert new.why.endswith("(made by voice@1 step 1 trim-silence)")
+    a3 = next(e for e in d.removed if e.clip.marker_ids == (world.ids["a3"],))
+    assert a3.why == "replaced by voice@2 step 1 region-from-taps: 1 s before to 0.2 s after the tap"
+    assert (a3.step_index, a3.step_name) == (1, "region-from-taps")
 
 
 @dataclass

@@ -29,6 +29,7 @@ def _register() -> None:
     # one import per feature; each module adds its commands to `main`
     from . import notation_commands, session_commands  # noqa: F401
     from . import record_command  # noqa: F401
+    from . import curation_commands  # noqa: F401
 
 
 _register()

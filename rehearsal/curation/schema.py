@@ -93,6 +93,7 @@ CREATE TABLE dataset_removals (
     sample_rate INTEGER NOT NULL,
     symbols_json TEXT NOT NULL,
     who_json TEXT NOT NULL,
+    marker_ids_json TEXT NOT NULL,     -- the tags behind it: lineage across versions
     reason TEXT NOT NULL,
     replaced_by_json TEXT              -- clip keys that replaced it (trim, snap, segment), or NULL
 );

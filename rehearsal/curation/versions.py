@@ -119,11 +119,11 @@ def commit(run: CurationRun, name: str, *, created_by: str | None = None, parent
               r.clips_in, r.clips_out, round(r.seconds_in, 6), round(r.seconds_out, 6)) for r in run.reports])
         conn.executemany(
             """INSERT INTO dataset_removals (version_id, step_index, step_name, take_id, start_sample, end_sample,
-                   sample_rate, symbols_json, who_json, reason, replaced_by_json)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   sample_rate, symbols_json, who_json, marker_ids_json, reason, replaced_by_json)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [(version_id, r.step_index, r.step_name, r.clip.take_id, r.clip.start, r.clip.end, r.clip.sample_rate,
               json.dumps(list(r.clip.symbols), ensure_ascii=False), json.dumps(list(r.clip.who), ensure_ascii=False),
-              r.reason, json.dumps([list(k[:3]) + [list(k[3])] for k in r.replaced_by], ensure_ascii=False)
+              json.dumps(list(r.clip.marker_ids)), r.reason, json.dumps([list(k[:3]) + [list(k[3])] for k in r.replaced_by], ensure_ascii=False)
               if r.replaced_by else None)
              for r in run.removals()])
         conn.execute("UPDATE dataset_versions SET sealed = 1 WHERE id = ?", [version_id])
@@ -219,7 +219,8 @@ def version_removals(db: sqlite_utils.Database, ref, step_index: int | None = No
     out = []
     for r in db.query(f"SELECT * FROM dataset_removals WHERE version_id = ? {where} ORDER BY step_index, id", args):
         clip = Clip(r["take_id"], r["start_sample"], r["end_sample"], r["sample_rate"],
-                    tuple(json.loads(r["symbols_json"])), tuple(json.loads(r["who_json"])))
+                    tuple(json.loads(r["symbols_json"])), tuple(json.loads(r["who_json"])),
+                    tuple(json.loads(r["marker_ids_json"])))
         replaced = None
         if r["replaced_by_json"]:
             from .clips import ClipKey

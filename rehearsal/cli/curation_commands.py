@@ -1,0 +1,283 @@
+"""`rehearsal curate`, `rehearsal datasets`, `rehearsal dataset ...`, `rehearsal plugins`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import main
+from .common import fail, open_workspace_db
+
+
+def _take_names(db) -> dict[int, str]:
+    return {r[0]: f"{r[1]}/{r[2]}" for r in db.execute(
+        "SELECT t.id, s.name, t.number FROM takes t JOIN sessions s ON s.id = t.session_id")}
+
+
+def _where(names: dict[int, str], clip) -> str:
+    who = f" ({', '.join(clip.who)})" if clip.who else ""
+    return (f"{names.get(clip.take_id, f'take#{clip.take_id}')} {clip.start_s:9.3f}-{clip.end_s:9.3f} s "
+            f"[{', '.join(clip.symbols)}]{who}")
+
+
+def _curation_errors():
+    from ..curation import CurationError, DatasetNotFound, ExportError, PipelineError, TakeAudioError
+
+    return (CurationError, DatasetNotFound, ExportError, PipelineError, TakeAudioError, ValueError, LookupError)
+
+
+@main.command()
+@click.option("--session", "-s", "sessions", multiple=True, required=True, help="A session (repeat for several).")
+@click.option("--pipeline", "-p", required=True,
+              help="Pipeline file, or the name of one in <home>/pipelines/ or shipped (good-takes, register).")
+@click.option("--name", "-n", help="Dataset name: the run becomes its next version. Required unless --dry-run.")
+@click.option("--dry-run", is_flag=True, help="Run every step and report; write no dataset.")
+@click.option("--show-removed", is_flag=True, help="List every clip each step removed, and why.")
+@click.option("--parent", help="Parent version (default: the latest version of --name).")
+@click.option("--by", "created_by", help="Who made this version (kept with it).")
+@click.pass_context
+def curate(ctx, sessions, pipeline, name, dry_run, show_removed, parent, created_by) -> None:
+    """Run a curation pipeline over sessions and save the result as a dataset version."""
+    from ..curation import commit, find_pipeline, load_pipeline, start_run
+
+    if not dry_run and not name:
+        fail("give the dataset a --name (or use --dry-run to look first)")
+    ws, db = open_workspace_db(ctx)
+    names = _take_names(db)
+    try:
+        p = load_pipeline(find_pipeline(pipeline, ws.home / "pipelines"))
+        run = start_run(ws, db, p, list(sessions))
+        click.echo(f"pipeline {p.name!r} over {', '.join(s['name'] for s in run.sessions)}: "
+                   f"{len(run.takes)} takes, {len(run.source_clips)} tagged clips")
+        if run.source_removals:
+            click.echo(f" 0 markers            {len(run.source_removals)} outside their take's audio")
+        for report in run.steps_iter():
+            click.echo(report.summary())
+            if show_removed:
+                for r in report.removals:
+                    verb = "~" if r.replaced_by else "-"
+                    click.echo(f"     {verb} {_where(names, r.clip)}  {r.reason}")
+        total = sum(c.duration_s for c in run.clips)
+        if dry_run:
+            click.echo(f"dry run: {len(run.clips)} clips, {total:.1f} s; nothing written")
+            return
+        version = commit(run, name, created_by=created_by, parent=parent)
+    except _curation_errors() as exc:
+        fail(str(exc))
+    parent_note = f" (parent {version.parent_ref})" if version.parent_ref else ""
+    click.echo(f"{version.ref}: {version.clip_count} clips, {version.total_s:.1f} s{parent_note}")
+
+
+@main.command()
+@click.pass_context
+def datasets(ctx) -> None:
+    """List datasets and their versions."""
+    from ..curation import list_datasets
+
+    _, db = open_workspace_db(ctx)
+    found = list_datasets(db)
+    if not found:
+        click.echo("no datasets yet: `rehearsal curate --session S --pipeline P --name N` makes one")
+    for d in found:
+        click.echo(d["name"])
+        for v in d["versions"]:
+            parent = f" <- {v.parent_ref}" if v.parent_ref else ""
+            sessions = ", ".join(s["name"] for s in v.sessions)
+            click.echo(f"  @{v.number:<3} #{v.id:<4} {v.clip_count:>5} clips {v.total_s:>8.1f} s  "
+                       f"{v.pipeline_name!r} over {sessions}  {v.created_at}{parent}")
+
+
+@main.group()
+def dataset() -> None:
+    """Look at, compare and export dataset versions (REF: name, name@3, name/v3 or an id)."""
+
+
+@dataset.command("show")
+@click.argument("ref")
+@click.option("--removed", is_flag=True, help="Also list what each step removed, and why.")
+@click.option("--step", "step_index", type=int, help="Only the removals of this step (1-based).")
+@click.option("--pipeline", "show_pipeline", is_flag=True, help="Print the pipeline text that made it.")
+@click.pass_context
+def dataset_show(ctx, ref, removed, step_index, show_pipeline) -> None:
+    """A version: lineage, steps, clips (and removals)."""
+    from ..curation import version_clips, version_info, version_removals, version_steps
+
+    _, db = open_workspace_db(ctx)
+    try:
+        info = version_info(db, ref)
+    except _curation_errors() as exc:
+        fail(str(exc))
+    names = _take_names(db)
+    click.echo(f"{info.ref} (#{info.id}): {info.clip_count} clips, {info.total_s:.1f} s")
+    click.echo(f"  parent    {info.parent_ref or '-'}")
+    click.echo(f"  pipeline  {info.pipeline_name!r} ({info.pipeline_source or 'text'}, sha256 {info.pipeline_sha256[:12]})")
+    click.echo(f"  sessions  {', '.join(s['name'] for s in info.sessions)}")
+    click.echo(f"  made      {info.created_at}{' by ' + info.created_by if info.created_by else ''}")
+    for s in version_steps(db, info.id):
+        click.echo(f"  step {s['step_index']:>2} {s['step_name']:<18} {s['clips_in']:>5} -> {s['clips_out']:<5} "
+                   f"{s['seconds_in']:>8.1f} -> {s['seconds_out']:.1f} s  ({s['plugin']})")
+    if show_pipeline:
+        click.echo("")
+        click.echo(info.pipeline_toml.rstrip())
+    click.echo("")
+    for sc in version_clips(db, info.id):
+        d = sc.descriptors
+        pitch = f"{d['pitch_hz']:.0f} Hz" if d.get("pitch_hz") else "unpitched"
+        loud = f"{d['loudness_db']:.1f} dB" if d.get("loudness_db") is not None else "-"
+        click.echo(f"  {sc.position:>5} {_where(names, sc.clip)}  {loud}, {pitch}  ({sc.clip.made_by})")
+    if removed or step_index is not None:
+        click.echo("")
+        for r in version_removals(db, info.id, step_index):
+            verb = "~" if r.replaced_by else "-"
+            click.echo(f"  {verb} step {r.step_index} {r.step_name}: {_where(names, r.clip)}  {r.reason}")
+
+
+@dataset.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.pass_context
+def dataset_diff(ctx, a, b) -> None:
+    """Clips added and removed from A to B, and by which step."""
+    from ..curation import diff_versions
+
+    _, db = open_workspace_db(ctx)
+    try:
+        d = diff_versions(db, a, b)
+    except _curation_errors() as exc:
+        fail(str(exc))
+    names = _take_names(db)
+    for line in d.lines(lambda tid: names.get(tid, f"take#{tid}")):
+        click.echo(line)
+
+
+@dataset.command("export")
+@click.argument("ref")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", default="folder", show_default=True,
+              help="folder (clips + metadata.jsonl), rave (flat WAVs for `rave preprocess`), labels "
+                   "(Audacity / Sonic Visualiser per take), or one a plugin adds.")
+@click.pass_context
+def dataset_export(ctx, ref, dest, fmt) -> None:
+    """Write a version to DEST (a new or empty folder)."""
+    from ..curation import export_dataset
+
+    ws, db = open_workspace_db(ctx)
+    try:
+        out = export_dataset(ws, db, ref, dest, fmt)
+    except _curation_errors() as exc:
+        fail(str(exc))
+    click.echo(f"{fmt}: {out}")
+
+
+@dataset.command("materialise")
+@click.argument("ref")
+@click.pass_context
+def dataset_materialise(ctx, ref) -> None:
+    """Build (once) and print the folder training reads: clips + metadata.jsonl."""
+    from ..curation import materialise_dataset
+
+    ws, db = open_workspace_db(ctx)
+    try:
+        click.echo(str(materialise_dataset(ws, db, ref)))
+    except _curation_errors() as exc:
+        fail(str(exc))
+
+
+@dataset.command("coverage")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
+@click.pass_context
+def dataset_coverage(ctx, ref, as_json) -> None:
+    """Durations per symbol and person, pitch and loudness spread."""
+    from dataclasses import asdict
+
+    from ..curation import coverage
+
+    _, db = open_workspace_db(ctx)
+    try:
+        cov = coverage(db, ref)
+    except _curation_errors() as exc:
+        fail(str(exc))
+    click.echo(json.dumps(asdict(cov), ensure_ascii=False, indent=2) if as_json else cov.text())
+
+
+@dataset.command("map")
+@click.argument("ref")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="PNG file (default: <home>/exports/<ref>-map.png).")
+@click.option("--json", "as_json", is_flag=True, help="Print the points as JSON lines instead of drawing.")
+@click.pass_context
+def dataset_map(ctx, ref, output, as_json) -> None:
+    """A 2D map of the clips from their descriptors (PCA), as a PNG or as points."""
+    from ..curation import clip_map, write_png
+    from ..naming import safe_filename
+
+    ws, db = open_workspace_db(ctx)
+    try:
+        cmap = clip_map(db, ref)
+    except _curation_errors() as exc:
+        fail(str(exc))
+    if as_json:
+        for p in cmap.points():
+            click.echo(json.dumps(p, ensure_ascii=False))
+        return
+    path = output or ws.folder("exports") / f"{safe_filename(cmap.ref)}-map.png"
+    write_png(cmap, path)
+    click.echo(f"{path}  ({cmap.axis_label(0)}; {cmap.axis_label(1)})")
+
+
+@dataset.command("decide")
+@click.argument("decision", type=click.Choice(["keep", "drop"]))
+@click.option("--session", "-s", required=True)
+@click.option("--take", "take_number", type=int, required=True, help="Take number within the session.")
+@click.option("--start", type=float, required=True, help="Seconds.")
+@click.option("--end", type=float, required=True, help="Seconds.")
+@click.option("--who", required=True, help="Who decided.")
+@click.option("--note", help="Why (shown in the removal log).")
+@click.pass_context
+def dataset_decide(ctx, decision, session, take_number, start, end, who, note) -> None:
+    """Record a keep / drop decision on a region (the `manual` step applies it)."""
+    from ..curation import decide
+    from ..store.sessions import find_session
+    from ..store.takes import takes_of_session
+
+    _, db = open_workspace_db(ctx)
+    try:
+        s = find_session(db, session)
+        take = next((t for t in takes_of_session(db, s["id"]) if t["number"] == take_number), None)
+        if take is None:
+            fail(f"session {s['name']!r} has no take {take_number}")
+        sr = take["sample_rate"]
+        did = decide(db, take_id=take["id"], start=round(start * sr), end=round(end * sr), decision=decision,
+                     who=who, note=note)
+    except _curation_errors() as exc:
+        fail(str(exc))
+    click.echo(f"decision #{did}: {decision} {s['name']}/{take_number} {start:.3f}-{end:.3f} s ({who})")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
+def plugins(as_json) -> None:
+    """List plugins: version, what each provides, and what went wrong."""
+    from dataclasses import asdict
+
+    from ..plugins import reports
+
+    found = reports()
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in found], ensure_ascii=False, indent=2))
+        return
+    for r in found:
+        state = "ok" if r.ok and not r.problems else ("FAILED" if not r.ok else "problems")
+        click.echo(f"{r.name} {r.version or '?'}  [{r.origin or 'plugin'}] {state}")
+        for kind, names in sorted(r.provides.items()):
+            if names:
+                click.echo(f"    {kind.replace('_', ' ')}: {', '.join(names)}")
+        if r.error:
+            click.echo(f"    error: {r.error}")
+        for p in r.problems:
+            click.echo(f"    problem: {p}")
+    if any(not r.ok for r in found):
+        click.echo("plugins that failed are skipped; the rest work", err=True)
+    sys.stdout.flush()
