@@ -16,6 +16,16 @@ SAMPLE_RATE = 48000
 PERIOD = 256
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: a test run killed by a timeout must not leave its
+    server behind (JACK allows only a few at once)."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class JackServer:
     def __init__(self, name: str, rate: int = SAMPLE_RATE, period: int = PERIOD):
         self.name, self.rate, self.period = name, rate, period
@@ -27,7 +37,7 @@ class JackServer:
             raise RuntimeError("jackd not found: install Debian's jackd2 (scripts/setup does)")
         self.proc = subprocess.Popen(
             [jackd, "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
         )
         os.environ["JACK_DEFAULT_SERVER"] = self.name
         os.environ["JACK_NO_START_SERVER"] = "1"
