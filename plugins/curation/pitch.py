@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rehearsal.curation import Filter, hz_to_note, note_to_hz
+from rehearsal.curation import Filter, StepParamError, hz_to_note, note_to_hz
 
 
 @dataclass
@@ -23,7 +23,11 @@ class PitchRange(Filter):
     high_hz: float = field(init=False, default=0.0)
 
     def __post_init__(self):
-        self.low_hz, self.high_hz = note_to_hz(self.low), note_to_hz(self.high)
+        for name in ("low", "high"):
+            try:
+                setattr(self, f"{name}_hz", note_to_hz(getattr(self, name)))
+            except ValueError as exc:
+                raise StepParamError(name, str(exc)) from None
         if self.low_hz >= self.high_hz:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         if not 0 <= self.min_pitched <= 1:

@@ -33,7 +33,7 @@ from .materialise import materialise_dataset, read_metadata
 from .pipeline import Pipeline, PipelineError, StepSpec, find_pipeline, load_pipeline, parse_pipeline, shipped_pipelines
 from .run import CurationError, CurationRun, Removal, StepFailed, StepReport, preview, start_run
 from .schema import ensure_schema
-from .steps import Filter, Step, StepContext, Transform
+from .steps import Filter, Step, StepContext, StepParamError, Transform
 from .versions import (DatasetNotFound, StoredClip, VersionInfo, commit, dataset_version_id, list_datasets,
                        list_versions, version_clips, version_info, version_removals, version_steps)
 
@@ -42,7 +42,7 @@ __all__ = [
     "AnalysisParams", "FrameDescriptors", "analyse_array", "analyse_file", "take_descriptors", "DescriptorStore",
     "DESCRIPTOR_STATS", "TakeAudioError",
     "Clip", "ClipKey", "clip_descriptors", "hz_to_note", "note_to_hz",
-    "Step", "Filter", "Transform", "StepContext",
+    "Step", "Filter", "Transform", "StepContext", "StepParamError",
     "Pipeline", "PipelineError", "StepSpec", "find_pipeline", "load_pipeline", "parse_pipeline", "shipped_pipelines",
     "CurationError", "CurationRun", "Removal", "StepFailed", "StepReport", "preview", "start_run",
     "commit", "list_datasets", "list_versions", "version_clips", "version_info", "version_removals", "version_steps",

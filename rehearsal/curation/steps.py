@@ -17,6 +17,7 @@ rest. Errors then name the pipeline file, line and field.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
@@ -247,7 +248,10 @@ def build_step(cls, params: dict) -> Step:
     except StepParamError:
         raise
     except (ValueError, TypeError) as exc:
-        raise StepParamError(getattr(exc, "field", ""), str(exc)) from None
+        message = str(exc)
+        field = getattr(exc, "field", "") or next(
+            (n for n in sorted(fields, key=len, reverse=True) if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", message)), "")
+        raise StepParamError(field, message) from None
 
 
 def summarise(clip_list: list[Clip]) -> float:

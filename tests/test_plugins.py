@@ -1,0 +1,179 @@
+"""Plugins: built-ins and entry points load through the same hooks; a broken plugin is
+reported and skipped; the documented example plugin works end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rehearsal.cli import main
+from rehearsal.curation import StepFailed, preview
+from rehearsal.plugins import manager, provider, registry, reports
+from tests.support.curation_fixtures import SR, CurationWorld, render_take, step
+from tests.support.plugin_dist import install_plugin
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "docs" / "examples" / "rehearsal-drop-clipped" / "rehearsal_drop_clipped"
+
+BROKEN_IMPORT = "import this_module_does_not_exist\n"
+RAISES_IN_HOOK = """
+from rehearsal.plugins import hookimpl
+
+@hookimpl
+def register_curation_steps(register):
+    raise RuntimeError("cannot register today")
+"""
+WRONG_SIGNATURE = """
+from rehearsal.plugins import hookimpl
+
+@hookimpl
+def register_curation_steps(reg, extra):
+    pass
+"""
+CLASH_AND_FAIL = """
+from dataclasses import dataclass
+from rehearsal.curation import Filter
+from rehearsal.plugins import hookimpl
+
+@dataclass
+class Louder(Filter):
+    def reject(self, clip, ctx):
+        return None
+
+@dataclass
+class FallsOver(Filter):
+    def reject(self, clip, ctx):
+        raise ZeroDivisionError("plugin bug")
+
+@hookimpl
+def register_curation_steps(register):
+    register("loudness-gate", Louder)     # taken by the built-ins: ignored, reported
+    register("falls-over", FallsOver)
+"""
+
+
+@pytest.fixture
+def plugin_site(tmp_path, monkeypatch):
+    """A site folder on sys.path; plugins reload before and after the test."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    manager.reset()
+    before = set(sys.modules)
+    yield site
+    for name in set(sys.modules) - before:
+        if name.startswith(("rehearsal_drop_clipped", "broken_", "hook_", "sig_", "clash_")):
+            del sys.modules[name]
+    manager.reset()
+
+
+def by_name():
+    return {r.name: r for r in reports()}
+
+
+def test_builtins_register_through_the_hooks():
+    manager.reset()
+    steps = registry("curation_steps")
+    for name in ("select-symbols", "agreement", "region-from-taps", "trim-silence", "loudness-gate", "noise-filter",
+                 "pitch-range", "balance", "dedupe", "segment", "manual"):
+        assert name in steps
+        assert provider("curation_steps", name) == "rehearsal_plugins.curation"
+    builtin = by_name()["rehearsal_plugins.curation"]
+    assert builtin.ok and builtin.origin == "built-in" and builtin.version
+    assert set(builtin.provides["dataset_exporters"]) >= {"folder", "rave", "labels"}
+
+
+def test_the_documented_example_plugin_loads_from_its_entry_point(plugin_site, workspace, db):
+    install_plugin(plugin_site, "rehearsal-drop-clipped", "0.1.0", {"drop_clipped": "rehearsal_drop_clipped"},
+                   package_dir=EXAMPLE)
+    report = by_name()["drop_clipped"]
+    assert report.ok and report.version == "0.1.0" and report.origin == "entry point (rehearsal-drop-clipped)"
+    assert report.provides["curation_steps"] == ["drop-clipped"]
+    # and it works in a pipeline, on real audio: a take whose second half clips
+    world = CurationWorld.create(workspace, db)
+    audio = render_take()
+    audio[int(8 * SR):int(10 * SR)] = np.clip(audio[int(8 * SR):int(10 * SR)] * 20, -1, 1)   # overdriven A4
+    take = world.add_take(audio)
+    clean = world.tag_part(take, "good", "a3")
+    loud = world.tag_part(take, "good", "a4")
+    run = preview(workspace, db, world.pipeline(step("drop-clipped", ceiling=0.99)), ["monday"])
+    assert [c.marker_ids[0] for c in run.clips] == [clean]
+    (removal,) = run.removals(1)
+    assert removal.clip.marker_ids == (loud,) and removal.reason.startswith("clipped: ")
+    assert run.reports[0].plugin == "drop_clipped"
+
+
+def test_example_plugin_parameters_are_checked_with_file_and_line(plugin_site, workspace, db):
+    install_plugin(plugin_site, "rehearsal-drop-clipped", "0.1.0", {"drop_clipped": "rehearsal_drop_clipped"},
+                   package_dir=EXAMPLE)
+    from rehearsal.curation import PipelineError
+
+    world = CurationWorld.create(workspace, db)
+    world.tag_part(world.add_take(), "good", "a3")
+    pipeline = world.pipeline(step("loudness-gate") + step("drop-clipped", ceiling=2.0))
+    with pytest.raises(PipelineError, match=r"test.toml:6: steps\[2\].ceiling: ceiling must be in \(0, 1\], got 2.0"):
+        preview(workspace, db, pipeline, ["monday"])
+
+
+def test_broken_plugins_are_reported_and_skipped(plugin_site, workspace, db):
+    install_plugin(plugin_site, "broken-one", "1.0", {"broken": "broken_import"}, modules={"broken_import": BROKEN_IMPORT})
+    install_plugin(plugin_site, "hook-raiser", "2.0", {"raiser": "hook_raiser"}, modules={"hook_raiser": RAISES_IN_HOOK})
+    install_plugin(plugin_site, "sig-wrong", "3.0", {"wrong": "sig_wrong"}, modules={"sig_wrong": WRONG_SIGNATURE})
+    install_plugin(plugin_site, "clash", "4.0", {"clash": "clash_plugin"}, modules={"clash_plugin": CLASH_AND_FAIL})
+    found = by_name()
+    assert not found["broken"].ok and "ModuleNotFoundError" in found["broken"].error
+    assert found["raiser"].ok and "RuntimeError: cannot register today" in found["raiser"].problems[0]
+    assert not found["wrong"].ok and "register_curation_steps" in found["wrong"].error
+    assert found["clash"].provides["curation_steps"] == ["falls-over"]
+    assert "'loudness-gate' is already provided by rehearsal_plugins.curation" in found["clash"].problems[0]
+    # the app still works: the built-in loudness-gate is the one used
+    world = CurationWorld.create(workspace, db)
+    take = world.add_take()
+    world.tag_part(take, "good", "soft_a3")
+    run = preview(workspace, db, world.pipeline(step("loudness-gate", min_db=-40)), ["monday"])
+    assert run.clips == [] and run.reports[0].plugin == "rehearsal_plugins.curation"
+    # a step that raises mid-run stops the run, names the plugin, writes nothing, and is reported
+    with pytest.raises(StepFailed, match=r"step 1 'falls-over' \(plugin clash\) failed: ZeroDivisionError: plugin bug"):
+        preview(workspace, db, world.pipeline(step("falls-over")), ["monday"])
+    assert any("plugin bug" in p for p in by_name()["clash"].problems)
+
+
+def test_plugins_command_and_a_failing_plugin_in_curate(plugin_site, workspace, db):
+    install_plugin(plugin_site, "broken-one", "1.0", {"broken": "broken_import"}, modules={"broken_import": BROKEN_IMPORT})
+    install_plugin(plugin_site, "clash", "4.0", {"clash": "clash_plugin"}, modules={"clash_plugin": CLASH_AND_FAIL})
+    world = CurationWorld.create(workspace, db)
+    world.tag_part(world.add_take(), "good", "a3")
+    runner = CliRunner()
+    home = ["--home", str(workspace.home)]
+    result = runner.invoke(main, [*home, "curate", "-s", "monday", "-p", str(world.write_pipeline(
+        step("loudness-gate") + step("falls-over"))), "-n", "voice"])
+    assert result.exit_code == 1
+    assert "step 2 'falls-over' (plugin clash) failed: ZeroDivisionError: plugin bug" in result.output
+    assert db.execute("SELECT COUNT(*) FROM dataset_versions").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0] == 0
+    result = runner.invoke(main, ["plugins"])
+    assert result.exit_code == 0
+    out = result.output
+    assert "rehearsal_plugins.curation" in out and "curation steps: agreement" in out
+    assert "broken 1.0  [entry point (broken-one)] FAILED" in out
+    assert "error: ModuleNotFoundError: No module named 'this_module_does_not_exist'" in out
+    assert "problem: step 'falls-over' failed in a run: ZeroDivisionError: plugin bug" in out
+
+
+def test_plugins_command_in_a_fresh_process_finds_entry_points(tmp_path):
+    site = install_plugin(tmp_path / "site", "rehearsal-drop-clipped", "0.1.0",
+                          {"drop_clipped": "rehearsal_drop_clipped"}, package_dir=EXAMPLE)
+    install_plugin(site, "broken-one", "1.0", {"broken": "broken_import"}, modules={"broken_import": BROKEN_IMPORT})
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    proc = subprocess.run([sys.executable, "-m", "rehearsal", "plugins"], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "drop_clipped 0.1.0  [entry point (rehearsal-drop-clipped)] ok" in proc.stdout
+    assert "    curation steps: drop-clipped" in proc.stdout
+    assert "broken 1.0  [entry point (broken-one)] FAILED" in proc.stdout
