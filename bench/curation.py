@@ -1,0 +1,225 @@
+"""Benchmark: analyse and curate an hour of audio, on one core.
+
+    .venv/bin/python bench/curation.py [--minutes 60] [--keep DIR]
+
+Synthesises `--minutes` of 48 kHz mono takes (one minute each: tones at known pitches,
+noise bursts, plucked notes, silence) with tags from two people, into a fresh workspace.
+Then, in the same run:
+
+1. cold: `preview` + `commit` of a nine-step pipeline: every take read with soundfile,
+   analysed with aubio, cached, curated, written as a dataset version;
+2. baseline: the same aubio objects (pvoc and YIN at the same window and hop) run in a bare
+   loop over the same arrays, already in memory: the floor any aubio-based analysis pays;
+3. warm: the same curation again, descriptors from the cache.
+
+Prints the speed as a multiple of real time (goal: >= 200x cold) and cold / baseline
+(goal: <= 1.5x). Pinned to one CPU, BLAS threads 1.
+"""
+
+from __future__ import annotations
+
+import os
+
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SR = 48000
+TAKE_S = 60
+
+NOTATION = """
+name = "bench"
+description = "bench"
+[defaults]
+before = 4.0
+after = 1.0
+[[symbols]]
+id = "good"
+glyph = "+"
+[[symbols]]
+id = "bad"
+glyph = "x"
+[[symbols]]
+id = "breath"
+glyph = "h"
+"""
+
+PIPELINE = """
+name = "bench"
+[[steps]]
+use = "select-symbols"
+drop = ["bad"]
+[[steps]]
+use = "region-from-taps"
+[[steps]]
+use = "trim-silence"
+[[steps]]
+use = "loudness-gate"
+min_db = -45
+[[steps]]
+use = "noise-filter"
+[[steps]]
+use = "pitch-range"
+low = "C2"
+high = "C6"
+unpitched = "keep"
+[[steps]]
+use = "dedupe"
+[[steps]]
+use = "segment"
+max_s = 3.0
+[[steps]]
+use = "balance"
+by = "person"
+max_s = 900
+"""
+
+
+def synth_take(rng: np.random.Generator) -> np.ndarray:
+    """A minute of rehearsal-like material in 2-6 s sections."""
+    n = TAKE_S * SR
+    x = (1e-4 * rng.standard_normal(n)).astype(np.float32)
+    pos = 0
+    while pos < n:
+        length = min(n - pos, int(rng.uniform(2, 6) * SR))
+        kind = rng.choice(["tone", "tone", "plucks", "noise", "silence"])
+        t = np.arange(length, dtype=np.float32) / SR
+        if kind == "tone":
+            f0 = 440 * 2 ** (rng.integers(-24, 13) / 12)
+            sig = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in (1, 2, 3))
+            x[pos:pos + length] += (rng.uniform(0.02, 0.3) * sig / 1.5).astype(np.float32)
+        elif kind == "plucks":
+            f0 = 440 * 2 ** (rng.integers(-12, 13) / 12)
+            for start in np.arange(0, length / SR - 0.3, rng.uniform(0.3, 1.0)):
+                a = int(start * SR)
+                tt = t[: length - a]
+                x[pos + a:pos + length] += (0.3 * np.exp(-tt * 6) * np.sin(2 * np.pi * f0 * tt)).astype(np.float32)
+        elif kind == "noise":
+            x[pos:pos + length] += (rng.uniform(0.01, 0.2) * rng.standard_normal(length)).astype(np.float32)
+        pos += length
+    return np.clip(x, -0.99, 0.99)
+
+
+def build_workspace(home: Path, minutes: int):
+    from rehearsal.notation import parse_notation
+    from rehearsal.store import Workspace, open_db
+    from rehearsal.store.markers import insert_marker
+    from rehearsal.store.notations import store_notation
+    from rehearsal.store.sessions import get_or_create_session
+    from rehearsal.store.takes import create_take, finish_take
+
+    ws = Workspace.at(home)
+    db = open_db(ws.db_path)
+    nid = store_notation(db, parse_notation(NOTATION, "bench.toml"))
+    sid = get_or_create_session(db, "bench", nid)
+    rng = np.random.default_rng(1)
+    folder = ws.session_audio_dir("bench")
+    for number in range(1, minutes + 1):
+        audio = synth_take(rng)
+        path = folder / f"take-{number}.wav"
+        sf.write(str(path), audio, SR, subtype="PCM_16")
+        tid = create_take(db, session_id=sid, number=number, path=ws.relative(path), format="WAV", subtype="PCM_16",
+                          sample_rate=SR, channels=1, device="bench", notation_id=nid)
+        finish_take(db, tid, frames=len(audio), overflows=0)
+        db.conn.execute("BEGIN")
+        for _ in range(20):                  # 20 tags a minute, two people
+            tap = int(rng.uniform(5, TAKE_S - 1) * SR)
+            symbol = str(rng.choice(["good", "good", "breath", "bad"]))
+            insert_marker(db, take_id=tid, symbol=symbol, glyph=symbol[0], tap_sample=tap,
+                          start_sample=tap - 4 * SR, end_sample=min(len(audio), tap + SR),
+                          who=str(rng.choice(["ana", "bo"])), source="bench")
+        db.conn.execute("COMMIT")
+    return ws, db
+
+
+def baseline_seconds(ws, db, params) -> float:
+    """The same aubio objects, same window and hop, over the same arrays already in memory."""
+    import aubio
+
+    total = 0.0
+    for take in db.query("SELECT * FROM takes ORDER BY id"):
+        x, sr = sf.read(str(ws.resolve(take["path"])), dtype="float32")
+        q = params.decimation(sr)
+        hop, ph = params.hop, params.hop // q
+        n = len(x) // hop
+        b = x[: n * hop].reshape(-1, q).mean(1)
+        y = np.ascontiguousarray(np.concatenate([[b[0] / 2], 0.5 * (b[1:] + b[:-1])]), dtype=np.float32)
+        x = np.ascontiguousarray(x)
+        pv = aubio.pvoc(params.win, hop)
+        pitch = aubio.pitch(params.pitch_method, max(params.pitch_win, ph), ph, sr // q)
+        pitch.set_unit("Hz")
+        conf = pitch.get_confidence
+        t0 = time.perf_counter()
+        for i in range(n):
+            pv(x[i * hop:(i + 1) * hop])
+            pitch(y[i * ph:(i + 1) * ph])
+            conf()
+        total += time.perf_counter() - t0
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=int, default=60, help="minutes of audio (one take per minute)")
+    ap.add_argument("--keep", type=Path, help="build the workspace here and keep it")
+    args = ap.parse_args()
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})   # one core
+    except (AttributeError, OSError):
+        pass
+
+    from rehearsal.curation import DESCRIPTOR_STATS, commit, parse_pipeline, preview
+
+    home = args.keep or Path(tempfile.mkdtemp(prefix="rehearsal-bench-"))
+    try:
+        t0 = time.perf_counter()
+        ws, db = build_workspace(home, args.minutes)
+        audio_s = args.minutes * TAKE_S
+        print(f"synthesised {audio_s / 60:.0f} min of audio in {time.perf_counter() - t0:.1f} s "
+              f"({args.minutes} takes, {20 * args.minutes} tags)")
+        pipeline = parse_pipeline(PIPELINE, "bench.toml")
+
+        t0 = time.perf_counter()
+        run = preview(ws, db, pipeline, ["bench"])
+        version = commit(run, "bench")
+        cold = time.perf_counter() - t0
+        computed = DESCRIPTOR_STATS["computed"]
+
+        base = baseline_seconds(ws, db, pipeline.analysis)
+
+        t0 = time.perf_counter()
+        run2 = preview(ws, db, pipeline, ["bench"])
+        version2 = commit(run2, "bench")
+        warm = time.perf_counter() - t0
+        assert DESCRIPTOR_STATS["computed"] == computed, "the second run analysed again"
+        assert [c.key for c in run2.clips] == [c.key for c in run.clips]
+
+        print(f"dataset {version.ref}: {version.clip_count} clips, {version.total_s / 60:.1f} min "
+              f"({len(run.source_clips)} tagged clips in)")
+        for r in run.reports:
+            print(f"   {r.summary()}")
+        print(f"cold (read + aubio + cache + 9 steps + commit): {cold:6.2f} s = {audio_s / cold:6.0f}x real time "
+              f"(goal >= 200x)")
+        print(f"baseline (same aubio objects, bare loop):        {base:6.2f} s = {audio_s / base:6.0f}x real time")
+        print(f"cold / baseline:                                 {cold / base:6.2f}x (goal <= 1.5x)")
+        print(f"warm (descriptors from the cache) {version2.ref}:  {warm:6.2f} s = {audio_s / warm:6.0f}x real time; "
+              f"{DESCRIPTOR_STATS['computed']} analyses in all, {DESCRIPTOR_STATS['loaded']} cache loads")
+    finally:
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
