@@ -6,4 +6,11 @@ BUILTIN_MODULES to load it.
 
 BUILTIN_MODULES: list[str] = [
     "rehearsal_plugins.curation",   # curation steps and dataset exporters
+    # model families, training strategies and model exporters (rehearsal.training)
+    "rehearsal_plugins.family_pitch",
+    "rehearsal_plugins.family_latent",
+    "rehearsal_plugins.strategy_convergent",
+    "rehearsal_plugins.strategy_oneshot",
+    "rehearsal_plugins.strategy_specialise",
+    "rehearsal_plugins.export_nn_tilde",
 ]

@@ -1,0 +1,165 @@
+"""Model files: checkpoints (to resume and to play) and the weights-only export.
+
+Everything is read with `torch.load(weights_only=True)`: tensors, numbers, strings, lists
+and dicts only, never pickled code. The family's configuration travels as JSON text; a file
+is checked (format, family, configuration, every tensor's name and shape) before a model is
+built from it, and each problem is reported with the file's path.
+
+    checkpoint .pt   {"format": "rehearsal-checkpoint", "version": 1, "family", "config_json",
+                      "model": state_dict, "optimizer"?: state_dict, "step", "elapsed_s",
+                      "metrics_json"}
+    weights export   <name>.pt = the state_dict alone; <name>.json = family, configuration,
+                      provenance and the sha256 of the .pt
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .family import Family, get_family
+
+FORMAT = "rehearsal-checkpoint"
+WEIGHTS_FORMAT = "rehearsal-weights"
+VERSION = 1
+
+
+class ModelFileError(ValueError):
+    pass
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: Path, model, family: str, *, step: int, elapsed_s: float, metrics: dict,
+                    optimizer=None) -> None:
+    payload = {
+        "format": FORMAT, "version": VERSION, "family": family,
+        "config_json": json.dumps(model.config, sort_keys=True),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "step": int(step), "elapsed_s": float(elapsed_s), "metrics_json": json.dumps(metrics),
+    }
+    if optimizer is not None:
+        payload["optimizer"] = optimizer.state_dict()
+    _atomic_save(payload, path)
+
+
+def _torch_load(path: Path):
+    if not Path(path).is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, zip errors, refused globals: all "not a model file"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path}: not a readable model file ({first})") from None
+
+
+def _build_checked(path: Path, family_name: str, config: dict, state: dict, family: Family | None = None):
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise ModelFileError(f"{path}: the weights are not a mapping of names to tensors")
+    try:
+        fam = family or get_family(family_name)
+    except LookupError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    try:
+        model = fam.build(config)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: cannot build a {family_name} model from its configuration ({exc})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise ModelFileError(f"{path}: weights do not fit a {family_name} model "
+                             f"(missing: {', '.join(missing[:5]) or '-'}; unexpected: {', '.join(extra[:5]) or '-'})")
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(expected[k].shape):
+            raise ModelFileError(f"{path}: tensor {k} has shape {tuple(v.shape)}, "
+                                 f"the configuration needs {tuple(expected[k].shape)}")
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise ModelFileError(f"{path}: tensor {k} holds NaN or infinite values")
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _config_from(path: Path, text) -> dict:
+    try:
+        config = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: the configuration is not JSON ({exc.msg})") from None
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: the configuration must be a JSON object")
+    return config
+
+
+def load_checkpoint(path: Path, *, with_optimizer: bool = False) -> tuple[object, dict]:
+    """(model in eval mode, the payload without the weights)."""
+    payload = _torch_load(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a rehearsal checkpoint")
+    if payload.get("version") != VERSION:
+        raise ModelFileError(f"{path}: checkpoint version {payload.get('version')!r}; this rehearsal reads {VERSION}")
+    family = payload.get("family")
+    if not isinstance(family, str):
+        raise ModelFileError(f"{path}: no model family named")
+    config = _config_from(path, payload.get("config_json"))
+    model = _build_checked(path, family, config, payload.get("model"))
+    model.eval()
+    meta = {k: v for k, v in payload.items() if k != "model" and (with_optimizer or k != "optimizer")}
+    meta["metrics"] = json.loads(payload.get("metrics_json") or "{}")
+    return model, meta
+
+
+def save_weights(base: Path, model, family: str, provenance: dict) -> tuple[Path, Path]:
+    """<base>.pt (state_dict only) and <base>.json (how to rebuild it)."""
+    base = Path(base)
+    weights = base.with_suffix(".pt")
+    _atomic_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    from .dsp import count_parameters
+
+    meta = {"format": WEIGHTS_FORMAT, "version": VERSION, "family": family, "config": model.config,
+            "weights": weights.name, "sha256": digest, "parameters": count_parameters(model),
+            "sample_rate": model.sample_rate, "block": model.hop, **provenance}
+    sidecar = base.with_suffix(".json")
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, sidecar)
+    return weights, sidecar
+
+
+def load_weights(sidecar: Path):
+    """Rebuild a model from a weights export (the .json next to its .pt)."""
+    sidecar = Path(sidecar)
+    if sidecar.suffix == ".pt":
+        sidecar = sidecar.with_suffix(".json")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelFileError(f"{sidecar}: cannot read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{sidecar}:{exc.lineno}: not JSON ({exc.msg})") from None
+    if not isinstance(meta, dict) or meta.get("format") != WEIGHTS_FORMAT:
+        raise ModelFileError(f"{sidecar}: not a rehearsal weights file")
+    name = meta.get("weights")
+    if not isinstance(name, str) or Path(name).name != name:
+        raise ModelFileError(f"{sidecar}: \"weights\" must name a file next to it")
+    weights = sidecar.parent / name
+    if not weights.is_file():
+        raise ModelFileError(f"{weights}: missing (named by {sidecar})")
+    if hashlib.sha256(weights.read_bytes()).hexdigest() != meta.get("sha256"):
+        raise ModelFileError(f"{weights}: its sha256 does not match {sidecar}: the file changed or is damaged")
+    state = _torch_load(weights)
+    model = _build_checked(weights, str(meta.get("family")), _config_from(sidecar, meta.get("config")), state)
+    model.eval()
+    return model, meta

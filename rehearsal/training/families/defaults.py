@@ -1,0 +1,28 @@
+"""Default configurations of the built-in families, readable without torch."""
+
+PITCH_DEFAULTS: dict = {
+    "sample_rate": 48000,
+    "hop": 256,                # samples per block: the algorithmic latency
+    "n_harmonics": 64,
+    "n_noise_bands": 24,
+    "noise_table": 65536,      # samples per band-noise loop (1.37 s)
+    "width": 128,
+    "hidden": 192,
+    "yin_window": 2048,        # periods up to 1024 samples: 47 Hz at 48 kHz
+    "loudness_window": 1024,
+    "gain_range": 5.0,         # the decoder's gain around the input loudness: exp(+-5)
+}
+
+LATENT_DEFAULTS: dict = {
+    "sample_rate": 48000,
+    "hop": 256,
+    "fft": 1024,               # analysis window (causal: it ends where the block ends)
+    "n_analysis_bands": 32,
+    "latent": 4,               # learned latent dimensions, after the 3 descriptors
+    "n_noise_bands": 48,
+    "noise_table": 65536,
+    "width": 128,
+    "hidden": 192,
+    "loudness_window": 512,
+    "gain_range": 5.0,
+}

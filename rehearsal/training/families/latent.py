@@ -1,0 +1,187 @@
+"""The latent family: no pitch at all, for sound poetry, noise, percussion and textures.
+
+    audio -> causal spectrum (1024-sample Hann window ending at each block)
+          -> descriptors (loudness, spectral centroid, flatness)  } the latent, one vector
+          -> small encoder -> learned dims z in [-1, 1]          } per block of 256 samples
+    latent -> recurrent decoder -> gains of 48 band-noises -> 48 kHz audio
+
+The latent is exposed (nn~ `encode` / `decode`): its first three channels are readable
+descriptors, normalised on the dataset (0 = the dataset's mean, 1 = one standard
+deviation), the rest are learned. Drive any of them from a patch. No F0 estimate anywhere,
+so nothing biases the model towards pitched material.
+"""
+
+import math
+from typing import Dict, List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .. import dsp
+from ..nn_tilde import NNTildeModule
+from .defaults import LATENT_DEFAULTS
+from .nets import MLP, RecurrentDecoder
+
+DEFAULTS: Dict[str, object] = dict(LATENT_DEFAULTS)
+
+DESCRIPTORS = ["loudness", "centroid", "flatness"]
+
+
+class LatentModel(nn.Module):
+    conditioning = ()  # everything is computed from the audio, inside the model
+
+    def __init__(self, config: Dict[str, object]):
+        super().__init__()
+        cfg = {**DEFAULTS, **config}
+        self.config = cfg
+        self.sample_rate = int(cfg["sample_rate"])
+        self.hop = int(cfg["hop"])
+        self.fft = int(cfg["fft"])
+        self.loudness_window = int(cfg["loudness_window"])
+        self.n_latent = int(cfg["latent"])
+        self.n_noise_bands = int(cfg["n_noise_bands"])
+        self.gain_range = float(cfg["gain_range"])
+        self.context = max(self.fft, self.loudness_window) - self.hop
+        n_in = int(cfg["n_analysis_bands"])
+        width = int(cfg["width"])
+        self.encoder = nn.Sequential(MLP(n_in + 3, width), nn.Linear(width, self.n_latent))
+        self.decoder = RecurrentDecoder(3 + self.n_latent, self.n_noise_bands + 1, width, int(cfg["hidden"]))
+        # normalisation, fitted on the first dataset and inherited by children
+        self.register_buffer("band_mean", torch.full((n_in,), -6.0))
+        self.register_buffer("band_std", torch.ones(n_in) * 2.0)
+        self.register_buffer("desc_mean", torch.tensor([-30.0, 11.0, -20.0]))
+        self.register_buffer("desc_std", torch.tensor([15.0, 1.5, 10.0]))
+        # deterministic tables, rebuilt from the config on load
+        self.register_buffer("window", torch.hann_window(self.fft), persistent=False)
+        self.register_buffer("bands", dsp.log_band_matrix(self.fft, n_in, self.sample_rate), persistent=False)
+        self.register_buffer("noise_bank", dsp.make_noise_bank(self.n_noise_bands, int(cfg["noise_table"]),
+                                                               self.sample_rate), persistent=False)
+
+    @property
+    def latent_size(self) -> int:
+        return 3 + self.n_latent
+
+    def latent_labels(self) -> List[str]:
+        return [f"(signal) {d} (dataset z-score)" for d in DESCRIPTORS] + \
+            [f"(signal) learned latent {i + 1} (-1..1)" for i in range(self.n_latent)]
+
+    # -- analysis ----------------------------------------------------------------------
+    def _frames(self, audio_ctx: Tensor, window: int) -> Tensor:
+        return dsp.frames_of(audio_ctx[:, self.context - (window - self.hop):], window, self.hop)
+
+    def analyse(self, audio_ctx: Tensor) -> Tuple[Tensor, Tensor]:
+        """(B, context + n*hop) -> raw descriptors (B, n, 3) and log band energies (B, n, bands)."""
+        frames = self._frames(audio_ctx, self.fft)
+        power = dsp.power_spectrum(frames, self.window)
+        loud = dsp.loudness_db(self._frames(audio_ctx, self.loudness_window), self.loudness_window)
+        centroid, flatness = dsp.centroid_and_flatness(power, self.sample_rate)
+        bands = torch.log10(power @ self.bands.t() + 1e-10)
+        return torch.stack([loud, centroid, flatness], -1), bands
+
+    def encode(self, audio_ctx: Tensor) -> Tensor:
+        """audio -> latent (B, n, 3 + latent)."""
+        desc, bands = self.analyse(audio_ctx)
+        desc_n = (desc - self.desc_mean) / self.desc_std
+        bands_n = (bands - self.band_mean) / self.band_std
+        z = torch.tanh(self.encoder(torch.cat([bands_n, desc_n], -1)))
+        return torch.cat([desc_n, z], -1)
+
+    def fit_normalisation(self, audio_ctx: Tensor) -> None:
+        desc, bands = self.analyse(audio_ctx)
+        keep = desc[..., 0] > -70.0
+        if int(keep.sum()) >= 2:
+            d, b = desc[keep], bands[keep]
+            self.desc_mean.copy_(d.mean(0))
+            self.desc_std.copy_(d.std(0).clamp_min(0.1))
+            self.band_mean.copy_(b.mean(0))
+            self.band_std.copy_(b.std(0).clamp_min(0.1))
+
+    # -- synthesis -----------------------------------------------------------------------
+    def zero_state(self, batch: int, device: torch.device) -> List[Tensor]:
+        return [self.decoder.initial_state(batch, device), torch.zeros(batch, 1, self.n_noise_bands, device=device)]
+
+    def decode_frames(self, latent: Tensor, state: List[Tensor], counter: int) -> Tuple[Tensor, List[Tensor]]:
+        """latent (B, n, 3 + latent) -> audio (B, n*hop); the output level follows channel 0."""
+        y, h = self.decoder(latent, state[0])
+        loud_db = latent[..., 0] * self.desc_std[0] + self.desc_mean[0]
+        rms = dsp.db_to_rms(loud_db.clamp(-100.0, 20.0)).unsqueeze(-1)
+        bands = nn.functional.softplus(y[..., :self.n_noise_bands])
+        bands = bands / torch.sqrt(bands.pow(2).sum(-1, keepdim=True) + 1e-8)
+        gains = bands * rms * torch.exp(self.gain_range * torch.tanh(y[..., self.n_noise_bands:]))
+        audio = dsp.filtered_noise(self.noise_bank, state[1], gains, counter, self.hop)
+        return audio, [h, gains[:, -1:]]
+
+    def forward(self, audio_ctx: Tensor, counter: int = 0) -> Tensor:
+        """Training and whole-clip rendering: encode then decode from a zero state."""
+        latent = self.encode(audio_ctx)
+        audio, _ = self.decode_frames(latent, self.zero_state(audio_ctx.shape[0], audio_ctx.device), counter)
+        return audio
+
+    def stream_module(self):
+        return LatentStream(self)
+
+
+class LatentStream(NNTildeModule):
+    """nn~ methods: encode (audio -> latent), decode (latent -> audio), forward (both)."""
+
+    def __init__(self, model: LatentModel):
+        super().__init__()
+        self.model = model
+        self.hop = model.hop
+        self.context = model.context
+        labels = model.latent_labels()
+        self.register_method("forward", 1, 1, 1, 1, ["(signal) audio in"], ["(signal) resynthesis"])
+        self.register_method("encode", 1, 1, len(labels), self.hop, ["(signal) audio in"], labels)
+        self.register_method("decode", len(labels), self.hop, 1, 1, labels, ["(signal) synthesis"])
+        for name, value in self._fresh("fwd", 1, torch.device("cpu")).items():
+            self.register_buffer(name, value, persistent=False)
+        for name, value in self._fresh("dec", 1, torch.device("cpu")).items():
+            self.register_buffer(name, value, persistent=False)
+        self.register_buffer("enc_history", torch.zeros(1, self.context), persistent=False)
+
+    def _fresh(self, prefix: str, batch: int, device: torch.device) -> Dict[str, Tensor]:
+        s = self.model.zero_state(batch, device)
+        out = {prefix + "_h": s[0], prefix + "_gains": s[1],
+               prefix + "_counter": torch.zeros(1, dtype=torch.int64, device=device)}
+        if prefix == "fwd":
+            out["fwd_history"] = torch.zeros(batch, self.context, device=device)
+        return out
+
+    def _check(self, n: int) -> None:
+        if n % self.hop != 0:
+            raise RuntimeError("buffer size must be a multiple of " + str(self.hop) + " samples")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x.shape[2])
+        if self.fwd_history.shape[0] != x.shape[0] or self.fwd_history.device != x.device:
+            s = self._fresh("fwd", x.shape[0], x.device)
+            self.fwd_h, self.fwd_gains, self.fwd_counter = s["fwd_h"], s["fwd_gains"], s["fwd_counter"]
+            self.fwd_history = s["fwd_history"]
+        signal = torch.cat([self.fwd_history, x[:, 0]], 1)
+        latent = self.model.encode(signal)
+        audio, state = self.model.decode_frames(latent, [self.fwd_h, self.fwd_gains], int(self.fwd_counter[0]))
+        self.fwd_h, self.fwd_gains = state[0], state[1]
+        self.fwd_history = signal[:, signal.shape[1] - self.context:]
+        self.fwd_counter = self.fwd_counter + x.shape[2]
+        return audio.unsqueeze(1)
+
+    @torch.jit.export
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x.shape[2])
+        if self.enc_history.shape[0] != x.shape[0] or self.enc_history.device != x.device:
+            self.enc_history = torch.zeros(x.shape[0], self.context, device=x.device)
+        signal = torch.cat([self.enc_history, x[:, 0]], 1)
+        latent = self.model.encode(signal)
+        self.enc_history = signal[:, signal.shape[1] - self.context:]
+        return latent.transpose(1, 2)
+
+    @torch.jit.export
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if self.dec_h.shape[1] != z.shape[0] or self.dec_h.device != z.device:
+            s = self._fresh("dec", z.shape[0], z.device)
+            self.dec_h, self.dec_gains, self.dec_counter = s["dec_h"], s["dec_gains"], s["dec_counter"]
+        audio, state = self.model.decode_frames(z.transpose(1, 2), [self.dec_h, self.dec_gains],
+                                                int(self.dec_counter[0]))
+        self.dec_h, self.dec_gains = state[0], state[1]
+        self.dec_counter = self.dec_counter + z.shape[2] * self.hop
+        return audio.unsqueeze(1)

@@ -1,0 +1,64 @@
+"""What a model family plugin provides (no torch here: plugins load without it).
+
+A family is a small object registered through `register_model_families`:
+
+    class MyFamily(Family):
+        name = "my-family"
+        summary = "one line shown by `rehearsal train --help`"
+        model_path = "my_package.my_model:MyModel"   # imported only when a model is built
+
+The model class (a torch.nn.Module) takes a config dict and provides:
+
+    config: dict            the full configuration, saved with every checkpoint
+    sample_rate, hop        48000 and the block size (<= 256: the algorithmic latency)
+    context                 samples of history each block's analysis needs
+    conditioning            per-block descriptors from the data pipeline: () or ("f0", "confidence")
+    forward(audio_ctx, *conditioning, counter=0) -> audio     (B, context + n*hop) -> (B, n*hop)
+    fit_normalisation(audio_ctx)                              dataset statistics, before training
+    stream_module() -> NNTildeModule                          the nn~ export (TorchScript-able)
+"""
+
+from __future__ import annotations
+
+import importlib
+
+MAX_PARAMETERS = 1_000_000
+
+
+class Family:
+    name: str = ""
+    summary: str = ""
+    model_path: str = ""          # "package.module:ClassName"
+    default_config: dict = {}     # torch-free defaults; else read from the model module
+
+    def model_class(self):
+        module_name, _, cls = self.model_path.partition(":")
+        return getattr(importlib.import_module(module_name), cls)
+
+    def defaults(self) -> dict:
+        if self.default_config:
+            return dict(self.default_config)
+        module = importlib.import_module(self.model_path.partition(":")[0])
+        return dict(getattr(module, "DEFAULTS", {}))
+
+    def build(self, config: dict | None = None):
+        from .dsp import count_parameters
+
+        model = self.model_class()({**self.defaults(), **(config or {})})
+        n = count_parameters(model)
+        if n > MAX_PARAMETERS:
+            raise ValueError(f"family {self.name}: {n} parameters, more than the {MAX_PARAMETERS} a frugal model may have")
+        return model
+
+
+def families() -> dict[str, Family]:
+    from ..plugins import registry
+
+    return registry("model_families")
+
+
+def get_family(name: str) -> Family:
+    found = families()
+    if name not in found:
+        raise LookupError(f"no model family {name!r}; installed: {', '.join(sorted(found)) or 'none'}")
+    return found[name]

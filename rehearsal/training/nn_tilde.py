@@ -1,0 +1,60 @@
+"""The nn~ contract (acids-ircam/nn_tilde), written out rather than depended on.
+
+nn~ (Max/MSP, Pd) loads a TorchScript module and, for each method named by `get_methods()`,
+reads the buffer `<method>_params` = [in_channels, in_ratio, out_channels, out_ratio] and the
+lists `<method>_input_labels` / `<method>_output_labels`. It calls the method with a float
+tensor (batch, in_channels, n / in_ratio) and expects (batch, out_channels, n / out_ratio),
+n being its buffer size (a multiple of the largest ratio). Between calls the module keeps
+its own streaming state; mc.nn~ changes the batch size. The `nn-tilde` package on PyPI pins
+an old torch, hence this small base class.
+"""
+
+
+from typing import List, Sequence
+
+import torch
+from torch import nn
+
+
+class NNTildeModule(nn.Module):
+    _methods: List[str]
+    _attributes: List[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._methods = []
+        self._attributes = []
+
+    def register_method(self, name: str, in_channels: int, in_ratio: int, out_channels: int, out_ratio: int,
+                        input_labels: Sequence[str], output_labels: Sequence[str]) -> None:
+        if len(input_labels) != in_channels or len(output_labels) != out_channels:
+            raise ValueError(f"method {name}: one label per channel is needed")
+        self.register_buffer(f"{name}_params", torch.tensor([in_channels, in_ratio, out_channels, out_ratio]))
+        setattr(self, f"{name}_input_labels", list(input_labels))
+        setattr(self, f"{name}_output_labels", list(output_labels))
+        self._methods.append(name)
+
+    @torch.jit.export
+    def get_methods(self) -> List[str]:
+        return self._methods
+
+    @torch.jit.export
+    def get_attributes(self) -> List[str]:
+        return self._attributes
+
+    def method_params(self, name: str) -> List[int]:
+        return [int(v) for v in getattr(self, f"{name}_params").tolist()]
+
+
+def check_method(module, name: str, buffer_size: int = 8192, batch: int = 1) -> None:
+    """Call a method the way nn~ does and check the shape and type of what comes back
+    (what nn_tilde's register_method tests before export)."""
+    in_ch, in_ratio, out_ch, out_ratio = [int(v) for v in getattr(module, f"{name}_params").tolist()]
+    x = torch.zeros(batch, in_ch, buffer_size // in_ratio)
+    with torch.inference_mode():
+        y = getattr(module, name)(x)
+    expected = (batch, out_ch, buffer_size // out_ratio)
+    if tuple(y.shape) != expected:
+        raise ValueError(f"method {name}: output shape {tuple(y.shape)}, nn~ expects {expected}")
+    if y.dtype != torch.float32:
+        raise ValueError(f"method {name}: output must be float32, got {y.dtype}")

@@ -1,0 +1,252 @@
+"""The training process: `python -m rehearsal.training.worker --home H --generation N`.
+
+One generation per process, so the recorder and the TUI never share an interpreter (or a
+GIL) with torch. The worker reads its generation's spec from the store, trains, writes
+checkpoints and previews into models/g<N>/, streams progress to progress.jsonl, and
+records the outcome. SIGINT, SIGTERM or a `cancel` file in the run folder stop it at the
+next step: it saves `last.pt` (weights, optimizer, loop state) so the run can resume, and
+marks the generation cancelled. Nothing here ever changes which generation is current,
+except `--set-current` after a complete run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from ..store import Workspace, open_db
+from . import generations as gens
+from .progress import ProgressWriter
+
+RECORDING_CHECK_S = 5.0
+LOW_PRIORITY_NICE = 10
+
+
+def recording_now(db) -> bool:
+    try:
+        return bool(list(db.query("SELECT 1 FROM takes WHERE status = 'recording' LIMIT 1")))
+    except Exception:
+        return False
+
+
+class Stop:
+    """Set by a signal or by the `cancel` file another process writes."""
+
+    def __init__(self, flag_file: Path):
+        self.flag_file = flag_file
+        self.signalled = False
+
+    def __call__(self, *_):
+        self.signalled = True
+
+    def requested(self) -> bool:
+        return self.signalled or self.flag_file.exists()
+
+
+class Priority:
+    """Threads and niceness: one thread and nice +10 while a take records (or when asked)."""
+
+    def __init__(self, progress: ProgressWriter, threads: int | None, low: bool):
+        import torch
+
+        self.torch, self.progress, self.lowered = torch, progress, False
+        if threads:
+            torch.set_num_threads(threads)
+        if low:
+            self.lower("low priority asked")
+
+    def lower(self, why: str) -> None:
+        if self.lowered:
+            return
+        self.torch.set_num_threads(1)
+        try:
+            os.nice(LOW_PRIORITY_NICE)
+        except OSError:
+            pass
+        self.lowered = True
+        self.progress.write({"event": "notice", "message": f"{why}: training on 1 thread, low priority"})
+
+
+def _rel(ws: Workspace, path: Path) -> str:
+    return ws.relative(path)
+
+
+def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop) -> str:
+    import torch
+
+    from .checkpoints import load_checkpoint, save_checkpoint
+    from .data import prepare
+    from .dataset import open_folder
+    from .descriptors import DescriptorCache
+    from .evaluation import baseline_loss, write_previews, write_probe_originals
+    from .family import get_family
+    from .loop import Hooks, LoopState, make_optimizer, train
+
+    priority = Priority(progress, args.threads, args.low_priority)
+    if recording_now(db):
+        priority.lower("a take is recording")
+    device = torch.device(args.device)
+    spec = gens.spec_of(gen)
+    folder = ws.resolve(gen["folder"])
+    family = get_family(spec.family)
+
+    dataset = open_folder(ws.resolve(gen["dataset_folder"]), gen["dataset_ref"], gen["dataset_version_id"])
+    if dataset.content_hash != gen["dataset_hash"]:
+        raise RuntimeError(f"the dataset at {dataset.folder} changed since {gen['name']} was planned "
+                           "(its content hash differs): plan a new run")
+    clips = dataset.with_symbols(spec.symbols) if spec.symbols else list(dataset.clips)
+
+    # -- the model: resumed, from scratch, or from the parent ------------------------------------
+    last = folder / "last.pt"
+    state, optimizer_state = LoopState(), None
+    if args.resume and last.exists():
+        model, meta = load_checkpoint(last, with_optimizer=True)
+        state = LoopState.from_dict(meta["metrics"].get("loop", {}))
+        optimizer_state = meta.get("optimizer")
+        progress.write({"event": "notice", "message": f"resuming at step {state.step}"})
+    elif spec.init == "scratch":
+        torch.manual_seed(spec.seed)
+        model = family.build(spec.family_params)
+    else:
+        parent = gens.get_generation(db, spec.parent_id)
+        ckpt = gens.checkpoint_for(db, parent)
+        model, _ = load_checkpoint(ws.resolve(ckpt["path"]))
+        if spec.init == "perturbed-parent" and spec.perturb > 0:
+            g = torch.Generator().manual_seed(spec.seed)
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(torch.randn(p.shape, generator=g) * spec.perturb * (p.std() if p.numel() > 1 else 1.0))
+    model.to(device)
+
+    data = prepare(dataset, clips, hop=model.hop, conditioning=tuple(model.conditioning),
+                   val_fraction=spec.val_fraction if spec.validation else 0.0, probe_count=spec.probe_count,
+                   probe_seconds=spec.probe_seconds, cache=DescriptorCache(ws.folder("models") / ".cache"),
+                   pitch_window=int(model.config.get("yin_window", 2048)))
+    if spec.init == "scratch" and state.step == 0:
+        import numpy as np
+
+        joined = np.concatenate([c.audio for c in data.train])[: 120 * 48000]
+        n = len(joined) // model.hop * model.hop
+        audio = torch.zeros(1, model.context + n, device=device)
+        audio[0, model.context:] = torch.as_tensor(joined[:n], device=device)
+        model.fit_normalisation(audio)
+    write_probe_originals(data.probes, folder / "previews" / "input")
+    baseline = baseline_loss(data.train, data.val) if data.val else None
+
+    optimizer = make_optimizer(model, spec)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+
+    def metrics_of(st: LoopState, reason: str | None = None) -> dict:
+        m = {"steps": st.step, "elapsed_s": round(st.elapsed_s, 3), "audio_s": round(st.audio_s, 2),
+             "train_loss": st.train_loss, "val_loss": st.best_val if spec.validation else None,
+             "last_val_loss": st.val_loss, "best_step": st.best_step, "baseline_val_loss": baseline,
+             "skipped_steps": st.skipped_steps, "train_audio_s": round(data.train_seconds, 2),
+             "val_clips": len(data.val), "device": str(device), "curve": st.curve}
+        if reason:
+            m["stop_reason"] = reason
+        return m
+
+    class WorkerHooks(Hooks):
+        last_check = 0.0
+
+        def progress(self, event: dict) -> None:
+            progress.write(event)
+            if event["event"] == "eval":
+                gens.update_metrics(db, gen["id"], metrics_of(state))
+
+        def should_stop(self) -> bool:
+            return stop.requested()
+
+        def between_steps(self) -> None:
+            now = time.monotonic()
+            if now - self.last_check >= RECORDING_CHECK_S:
+                self.last_check = now
+                if recording_now(db):
+                    priority.lower("a take is recording")
+
+        def keep_checkpoint(self, kind: str, model, optimizer, st: LoopState) -> None:
+            name = "best" if kind == "best" else f"step-{st.step:06d}"
+            path = folder / f"{name}.pt"
+            save_checkpoint(path, model, spec.family, step=st.step, elapsed_s=st.elapsed_s, metrics=metrics_of(st))
+            previews = folder / "previews" / name
+            if previews.exists():
+                shutil.rmtree(previews)
+            written = write_previews(model, data.probes, previews, device)
+            gens.record_checkpoint(db, gen["id"], kind=kind, step=st.step, elapsed_s=st.elapsed_s,
+                                   path=_rel(ws, path), train_loss=st.train_loss,
+                                   val_loss=st.val_loss if kind == "best" else None, previews=_rel(ws, previews))
+            progress.write({"event": "checkpoint", "kind": kind, "step": st.step, "path": _rel(ws, path),
+                            "previews": [_rel(ws, p) for p in written],
+                            "audio_rendered_s": round(sum(len(c.audio) for c in data.probes) / 48000, 2)})
+
+        def save_resume(self, model, optimizer, st: LoopState) -> None:
+            save_checkpoint(last, model, spec.family, step=st.step, elapsed_s=st.elapsed_s,
+                            metrics={**metrics_of(st), "loop": st.to_dict()}, optimizer=optimizer)
+
+    if stop.requested():
+        return "cancelled", metrics_of(state, "cancelled")
+    reason = train(model, optimizer, data, spec, state, WorkerHooks(), device)
+    return reason, metrics_of(state, reason)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rehearsal.training.worker")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--generation", type=int, required=True)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--low-priority", action="store_true")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--set-current", metavar="SCOPE", help="make the generation current if it completes")
+    args = parser.parse_args(argv)
+
+    ws = Workspace.at(args.home)
+    db = open_db(ws.db_path)
+    gen = gens.get_generation(db, args.generation)
+    folder = ws.resolve(gen["folder"])
+    folder.mkdir(parents=True, exist_ok=True)
+    progress = ProgressWriter(folder / "progress.jsonl", gen["id"])
+    stop = Stop(folder / "cancel")
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    gens.mark_running(db, gen["id"], os.getpid())
+    try:
+        reason, metrics = run(ws, db, gen, args, progress, stop)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+        gens.mark_finished(db, gen["id"], "failed", error=error)
+        progress.write({"event": "end", "status": "failed", "error": error})
+        return 1
+    if reason == "cancelled":
+        gens.mark_finished(db, gen["id"], "cancelled", metrics=metrics)
+        progress.write({"event": "end", "status": "cancelled", "reason": reason, "metrics": _brief(metrics)})
+        return 0
+    rows = gens.checkpoints(db, gen["id"])
+    chosen = next((r for r in rows if r["kind"] == "best"), rows[-1] if rows else None)
+    if chosen is None:
+        gens.mark_finished(db, gen["id"], "failed", metrics=metrics, error="the run ended before its first checkpoint")
+        progress.write({"event": "end", "status": "failed", "error": "no checkpoint"})
+        return 1
+    gens.mark_finished(db, gen["id"], "complete", metrics=metrics, checkpoint_id=chosen["id"])
+    (folder / "cancel").unlink(missing_ok=True)
+    if args.set_current is not None:
+        gens.set_current(db, gen["id"], by="training", scope=args.set_current)
+    progress.write({"event": "end", "status": "complete", "reason": reason, "checkpoint": chosen["path"],
+                    "metrics": _brief(metrics)})
+    return 0
+
+
+def _brief(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "curve"}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
