@@ -58,6 +58,10 @@ def test_curate_look_compare_export(cli, db, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     points = [json.loads(line) for line in cli("dataset", "map", "voice@1", "--json").splitlines()]
     assert len(points) == 3 and {"x", "y", "start_s"} <= set(points[0])
+    assert "1 cut clips: " in cli("dataset", "cuts", "voice@2", str(tmp_path / "cuts"), "--step", "2")
+    cut = [json.loads(line) for line in (tmp_path / "cuts" / "cuts.jsonl").read_text().splitlines()]
+    assert [(c["step_name"], c["start_s"]) for c in cut] == [("noise-filter", 2.1)]
+    assert cut[0]["reason"].startswith("noise-like") and (tmp_path / "cuts" / cut[0]["path"]).stat().st_size > 1000
     folder = cli("dataset", "materialise", "voice@1").strip()
     assert folder.endswith("voice-v1")
     for fmt in ("folder", "rave", "labels"):

@@ -136,3 +136,21 @@ def test_bad_analysis_parameters_are_refused():
         AnalysisParams(hop=500)
     with pytest.raises(ValueError, match="pitch_method"):
         AnalysisParams(pitch_method="yinfft")
+
+
+def test_stereo_takes_are_analysed_as_their_mono_mix_and_exported_in_stereo(workspace, db):
+    from rehearsal.curation import commit, materialise_dataset, preview, read_metadata
+    import soundfile as sf
+
+    mono = render_take()
+    stereo = np.stack([mono, 0.5 * mono], axis=1)
+    world = CurationWorld.create(workspace, db)
+    tid = world.add_take(stereo, subtype="FLOAT")
+    fd = take_descriptors(workspace, db, db["takes"].get(tid))
+    np.testing.assert_allclose(fd.pitch_hz, analyse_array(0.75 * mono, SR).pitch_hz, atol=0.05)
+    world.tag_part(tid, "good", "a3")
+    commit(preview(workspace, db, world.pipeline(step("loudness-gate")), ["monday"]), "st")
+    folder = materialise_dataset(workspace, db, "st")
+    (record,) = read_metadata(folder)
+    data, _ = sf.read(folder / record["path"])
+    assert record["channels"] == 2 and data.shape[1] == 2

@@ -171,6 +171,24 @@ def dataset_export(ctx, ref, dest, fmt) -> None:
     click.echo(f"{fmt}: {out}")
 
 
+@dataset.command("cuts")
+@click.argument("ref")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--step", "step_index", type=int, help="Only what this step (1-based) cut.")
+@click.pass_context
+def dataset_cuts(ctx, ref, dest, step_index) -> None:
+    """Write what the steps cut as WAV files + cuts.jsonl (step and reason), to listen to."""
+    from ..curation import export_removed
+
+    ws, db = open_workspace_db(ctx)
+    try:
+        out = export_removed(ws, db, ref, dest, step_index)
+    except _curation_errors() as exc:
+        fail(str(exc))
+    n = sum(1 for _ in open(out / "cuts.jsonl", encoding="utf-8"))
+    click.echo(f"{n} cut clips: {out}")
+
+
 @dataset.command("materialise")
 @click.argument("ref")
 @click.pass_context

@@ -11,7 +11,8 @@ Library API (the CLI and the TUI use only these):
   step removed, with audio ranges; nothing is written until `commit(run, name)`
 - versions: `dataset_version_id(db, ref)`, `version_info`, `version_clips`, `version_removals`,
   `list_datasets`, `diff_versions(db, a, b)`
-- files: `materialise_dataset(ws, db, ref) -> Path`, `export_dataset(ws, db, ref, dest, fmt)`
+- files: `materialise_dataset(ws, db, ref) -> Path`, `export_dataset(ws, db, ref, dest, fmt)`,
+  `export_removed(ws, db, ref, dest)` (what the steps cut, to listen to)
 - seeing: `coverage(db, ref)`, `clip_map(db, ref)`, `write_png(map, path)`
 - descriptors: `take_descriptors(ws, db, take, params)` (cached), `analyse_array`, `analyse_file`
 - manual decisions: `decide(db, take_id=, start=, end=, decision=, who=)`
@@ -28,7 +29,7 @@ from .coverage import Coverage, coverage
 from .decisions import decide, decisions_for_take, withdraw
 from .descriptors import STATS as DESCRIPTOR_STATS, DescriptorStore, TakeAudioError, take_descriptors
 from .diff import VersionDiff, diff_versions
-from .export import ExportError, export_dataset, export_formats
+from .export import ExportError, export_dataset, export_formats, export_removed
 from .materialise import materialise_dataset, read_metadata
 from .pipeline import Pipeline, PipelineError, StepSpec, find_pipeline, load_pipeline, parse_pipeline, shipped_pipelines
 from .run import CurationError, CurationRun, Removal, StepFailed, StepReport, preview, start_run
@@ -47,7 +48,7 @@ __all__ = [
     "CurationError", "CurationRun", "Removal", "StepFailed", "StepReport", "preview", "start_run",
     "commit", "list_datasets", "list_versions", "version_clips", "version_info", "version_removals", "version_steps",
     "DatasetNotFound", "StoredClip", "VersionInfo",
-    "VersionDiff", "diff_versions", "ExportError", "export_dataset", "export_formats", "read_metadata",
+    "VersionDiff", "diff_versions", "ExportError", "export_dataset", "export_formats", "export_removed", "read_metadata",
     "Coverage", "coverage", "ClipMap", "clip_map", "write_png",
     "decide", "decisions_for_take", "withdraw", "ensure_schema",
 ]

@@ -48,3 +48,36 @@ def export_dataset(ws: Workspace, db: sqlite_utils.Database, ref, dest: str | Pa
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         raise ExportError(f"export {fmt!r} (plugin {plugin}) failed: {type(exc).__name__}: {exc}") from exc
     return dest
+
+
+def export_removed(ws: Workspace, db: sqlite_utils.Database, ref, dest: str | Path,
+                   step_index: int | None = None) -> Path:
+    """What the steps of version `ref` cut, as WAV files plus `cuts.jsonl` (step, reason, where),
+    so the collective can listen to the waste."""
+    import json
+
+    import soundfile as sf
+
+    from ..naming import safe_filename
+    from .versions import version_info, version_removals
+
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ExportError(f"{dest} exists and is not an empty folder: choose a new one")
+    info = version_info(db, ref)
+    takes = {r["id"]: r for r in db.query(
+        "SELECT t.*, s.name AS session FROM takes t JOIN sessions s ON s.id = t.session_id")}
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(dest / "cuts.jsonl", "w", encoding="utf-8") as out:
+        for i, r in enumerate(version_removals(db, info.id, step_index), 1):
+            c, take = r.clip, takes[r.clip.take_id]
+            name = (f"{i:05d}-step{r.step_index}-{safe_filename(r.step_name)}-{safe_filename(take['session'])}"
+                    f"-t{take['number']}-{c.start_s:.3f}.wav")
+            data, sr = sf.read(str(ws.resolve(take["path"])), start=c.start, stop=c.end, dtype="float32",
+                               always_2d=True)
+            sf.write(str(dest / name), data, sr, subtype="FLOAT", format="WAV")
+            out.write(json.dumps({"path": name, "step": r.step_index, "step_name": r.step_name, "reason": r.reason,
+                                  "replaced": bool(r.replaced_by), "take_id": c.take_id, "session": take["session"],
+                                  "take": take["number"], "start_s": round(c.start_s, 6), "end_s": round(c.end_s, 6),
+                                  "symbols": list(c.symbols), "who": list(c.who)}, ensure_ascii=False) + "\n")
+    return dest

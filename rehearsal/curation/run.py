@@ -15,7 +15,6 @@ cached, which is harmless).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -315,7 +314,3 @@ def preview(ws: Workspace, db: sqlite_utils.Database, pipeline: Pipeline, sessio
     """Run every step; nothing is written. Look at `run.reports`, `run.clips`, `run.removals()`."""
     return start_run(ws, db, pipeline, sessions, registry).finish()
 
-
-def clip_json(clip: Clip) -> str:
-    return json.dumps({"take_id": clip.take_id, "start": clip.start, "end": clip.end,
-                       "symbols": list(clip.symbols)}, ensure_ascii=False)

@@ -254,9 +254,5 @@ def build_step(cls, params: dict) -> Step:
         raise StepParamError(field, message) from None
 
 
-def summarise(clip_list: list[Clip]) -> float:
-    return float(sum(c.duration_s for c in clip_list))
-
-
 __all__ = ["Step", "Filter", "Transform", "StepContext", "Record", "StepParamError", "build_step",
            "step_fields", "coerce", "clip_descriptors"]
