@@ -258,3 +258,12 @@ def test_clip_map_as_data_and_png(world, db, tmp_path):
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
     assert int.from_bytes(head[16:20], "big") == 960      # 8 in at 120 dpi
     assert np.allclose(clip_map(db, "voice").xy, cmap.xy)  # same data, same picture
+
+
+def test_materialise_refuses_audio_that_changed_since_the_version(world, db):
+    make(world, GATE_40)
+    path = world.ws.resolve(db["takes"].get(world.take)["path"])
+    sf.write(str(path), render_take(seed=3)[: 20 * SR], SR, subtype="PCM_24")     # someone rewrote the take
+    with pytest.raises(RuntimeError, match="changed since voice@1 was made"):
+        materialise_dataset(world.ws, db, "voice")
+    assert not (world.ws.folder("datasets") / "voice-v1").exists()

@@ -83,6 +83,13 @@ def _build(ws: Workspace, db: sqlite_utils.Database, info: VersionInfo, folder: 
     takes = {r["id"]: r for r in db.query(
         "SELECT t.*, s.name AS session FROM takes t JOIN sessions s ON s.id = t.session_id "
         "WHERE t.id IN (SELECT DISTINCT take_id FROM dataset_clips WHERE version_id = ?)", [info.id])}
+    for take_id, was in info.takes.items():   # the audio must be what the version was cut from
+        take = takes[int(take_id)]
+        path = ws.resolve(take["path"])
+        now = {"frames": take["frames"], "size": path.stat().st_size if path.exists() else None}
+        if now != was:
+            raise RuntimeError(f"take #{take_id} ({take['path']}) changed since {info.ref} was made "
+                               f"(then {was}, now {now}): its clips would not be the ones curated")
     (folder / "clips").mkdir()
     records = []
     by_take: dict[int, list] = {}

@@ -39,6 +39,7 @@ CREATE TABLE dataset_versions (
     pipeline_toml TEXT NOT NULL,       -- the exact text that made this version
     pipeline_sha256 TEXT NOT NULL,
     sessions_json TEXT NOT NULL,       -- [{"id":..,"name":..}]
+    takes_json TEXT NOT NULL,          -- {take id: {"frames":.., "size":..}} of the audio the clips cut from
     analysis_key TEXT NOT NULL,
     clip_count INTEGER NOT NULL,
     total_s REAL NOT NULL,

@@ -86,7 +86,7 @@ class Transform(Step):
             if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
                 result, reason = result
             result = list(result)
-            if len(result) == 1 and result[0].key == clip.key:
+            if len(result) == 1 and result[0] == clip:
                 out.append(clip)
                 continue
             if not result:

@@ -41,6 +41,7 @@ class VersionInfo:
     pipeline_toml: str
     pipeline_sha256: str
     sessions: list
+    takes: dict                  # take id (str) -> {"frames", "size"} when the version was made
     analysis_key: str
     clip_count: int
     total_s: float
@@ -84,6 +85,9 @@ def commit(run: CurationRun, name: str, *, created_by: str | None = None, parent
     clips = run.clips
     descriptors = [run.clip_descriptors(c) for c in clips]
     explicit_parent = dataset_version_id(db, parent) if parent is not None else None
+    used = sorted({c.take_id for c in clips})
+    takes = {str(t): {"frames": run.takes[t]["frames"], "size": run.ws.resolve(run.takes[t]["path"]).stat().st_size}
+             for t in used}
     conn = db.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -98,11 +102,11 @@ def commit(run: CurationRun, name: str, *, created_by: str | None = None, parent
         p = run.pipeline
         version_id = conn.execute(
             """INSERT INTO dataset_versions (dataset_id, number, parent_id, pipeline_name, pipeline_source,
-                   pipeline_toml, pipeline_sha256, sessions_json, analysis_key, clip_count, total_s,
+                   pipeline_toml, pipeline_sha256, sessions_json, takes_json, analysis_key, clip_count, total_s,
                    created_at, created_by, sealed)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)""",
             [dataset_id, number, parent_id, p.name, p.source, p.text, p.sha256,
-             json.dumps(run.sessions, ensure_ascii=False), p.analysis.key(), len(clips),
+             json.dumps(run.sessions, ensure_ascii=False), json.dumps(takes), p.analysis.key(), len(clips),
              round(sum(c.duration_s for c in clips), 6), utc_now(), created_by]).lastrowid
         conn.executemany(
             """INSERT INTO dataset_clips (version_id, position, take_id, start_sample, end_sample, sample_rate,
@@ -190,7 +194,7 @@ def version_info(db: sqlite_utils.Database, ref) -> VersionInfo:
         parent_ref = f"{pr[0]}@{pr[1]}"
     return VersionInfo(r["id"], r["dataset"], r["number"], r["parent_id"], parent_ref, r["pipeline_name"],
                        r["pipeline_source"], r["pipeline_toml"], r["pipeline_sha256"], json.loads(r["sessions_json"]),
-                       r["analysis_key"], r["clip_count"], r["total_s"], r["created_at"], r["created_by"])
+                       json.loads(r["takes_json"]), r["analysis_key"], r["clip_count"], r["total_s"], r["created_at"], r["created_by"])
 
 
 def list_versions(db: sqlite_utils.Database, dataset: str | None = None) -> list[VersionInfo]:
