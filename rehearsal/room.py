@@ -9,7 +9,7 @@ flush the bus before a take is finished.
 from __future__ import annotations
 
 import logging
-import time
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -61,6 +61,10 @@ class Room:
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> "Room":
+        # Sources timestamp taps when their thread gets the GIL; with Python's default 5 ms
+        # switch interval a busy UI thread delays that by up to 240 samples. 0.5 ms keeps
+        # the error small (measured in bench/record.py).
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self.recorder.on_event(self._recorder_event)
         self.recorder.open()
         self.bus = MarkerBus(self.ws.db_path, self.recorder, self.notation)

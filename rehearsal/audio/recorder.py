@@ -44,7 +44,6 @@ class RecorderConfig:
     headroom_s: float = 30.0           # how far the disk may fall behind before audio is lost
     format: str = "W64"
     subtype: str | None = None
-    nice: int = 0
 
 
 @dataclass(frozen=True)

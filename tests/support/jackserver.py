@@ -27,8 +27,8 @@ def _die_with_parent() -> None:
 
 
 class JackServer:
-    def __init__(self, name: str, rate: int = SAMPLE_RATE, period: int = PERIOD):
-        self.name, self.rate, self.period = name, rate, period
+    def __init__(self, name: str, rate: int = SAMPLE_RATE, period: int = PERIOD, realtime: bool = False):
+        self.name, self.rate, self.period, self.realtime = name, rate, period, realtime
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> "JackServer":
@@ -36,7 +36,8 @@ class JackServer:
         if jackd is None:
             raise RuntimeError("jackd not found: install Debian's jackd2 (scripts/setup does)")
         self.proc = subprocess.Popen(
-            [jackd, "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
+            [jackd, "-n", self.name, *(["-R", "-P", "70"] if self.realtime else ["--no-realtime"]),
+             "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
         )
         os.environ["JACK_DEFAULT_SERVER"] = self.name
