@@ -20,6 +20,14 @@ _OSC_ADDRESS = re.compile(r"^/[^\s#*,?\[\]{}]+$")
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
 
+def _ascii_of(text: str) -> str:
+    """A fallback for terminals that cannot draw a glyph: the id's ASCII letters, or '*'."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().strip("-_ ")
+    return plain[:3] or "*"
+
+
 class NotationError(ValueError):
     def __init__(self, source: str, line: int | None, field: str, message: str):
         self.source, self.line, self.field, self.message = source, line, field, message
@@ -196,7 +204,7 @@ class _Validator:
         return Symbol(
             id=sid, glyph=glyph, label=label, colour=colour,
             meaning=self._text(s, "meaning", i, t, required=False),
-            ascii=ascii_alt or (glyph if glyph.isascii() else sid[:3]),
+            ascii=ascii_alt or (glyph if glyph.isascii() else _ascii_of(sid)),
             keys=self._keys(s.get("keys", []), t, i),
             midi=self._midis(s.get("midi", []), t, i),
             osc=self._oscs(s.get("osc", []), t, i),
