@@ -48,3 +48,97 @@ def list_(ctx) -> None:
             click.echo(f"{stem:28} {n.name}  {glyphs}")
         except NotationError as exc:
             click.echo(f"{stem:28} INVALID: {exc}")
+
+
+@notation.command("learn")
+@click.option("--midi", "midi_ports", multiple=True,
+              help="Listen on this MIDI input port only (repeatable); default: every input port.")
+@click.option("--midi-api", type=click.Choice(["auto", "alsa", "jack"]), default="auto", show_default=True,
+              help="auto: ALSA when /dev/snd/seq opens, else JACK.")
+@click.option("--no-midi", is_flag=True, help="Do not listen on MIDI.")
+@click.option("--osc-port", type=click.IntRange(0, 65535), help="Also listen for OSC on this UDP port (127.0.0.1).")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
+              help="Seconds to wait for a press.")
+@click.option("--gesture", type=click.Choice(["tap", "double-tap", "long-press"]), default="tap", show_default=True,
+              help="The gesture written into the binding.")
+def learn(midi_ports, midi_api, no_midi, osc_port, timeout, gesture) -> None:
+    """Press your pedal: prints its binding as TOML, ready to paste into a notation.
+
+    Listens on a virtual MIDI port `rehearsal` (connect a pedal or DAW to it) and on every
+    MIDI input port, or on --midi ports only; with --osc-port, on OSC too. The prompt goes
+    to stderr and the binding to stdout, so `rehearsal notation learn >> my.toml` works.
+    """
+    from ..markers.learn import Learner, snippet
+
+    learner = Learner()
+    inputs = osc_thread = None
+    try:
+        if not no_midi:
+            from ..markers.midi import MidiError, MidiInputs
+
+            try:
+                inputs = MidiInputs(learner.midi, ports=midi_ports, virtual="rehearsal",
+                                    all_ports=not midi_ports, api=midi_api)
+            except MidiError as exc:
+                fail(f"MIDI: {exc}")
+            click.echo(f"MIDI ({inputs.api}): listening on {', '.join(inputs.port_names)}", err=True)
+        if osc_port is not None:
+            osc_thread = _OscListener(learner, osc_port)
+            click.echo(f"OSC: listening on 127.0.0.1:{osc_thread.port}", err=True)
+        if inputs is None and osc_thread is None:
+            fail("nothing to listen on: drop --no-midi or give --osc-port")
+        click.echo("press your pedal now (and let go)", err=True)
+        heard = learner.wait(timeout)
+    finally:
+        if inputs is not None:
+            inputs.close()
+        if osc_thread is not None:
+            osc_thread.close()
+    if heard is None:
+        click.echo(f"nothing heard in {timeout:g} s. Is the pedal connected to one of the ports above"
+                   " (with JACK: connect it to `RtMidiIn Client:rehearsal`)?", err=True)
+        raise SystemExit(1)
+    click.echo(snippet(heard, gesture), nl=False)
+
+
+class _OscListener:
+    """A UDP socket on a thread of its own, handing OSC messages to the learner."""
+
+    def __init__(self, learner, port: int):
+        import socket
+        import threading
+
+        self.learner = learner
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            self.sock.close()
+            fail(f"OSC: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="learn-osc", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from ..markers.osc import MAX_PACKET, parse_packet
+
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65536)
+            except OSError:   # timeout: look at the stop flag again
+                continue
+            if len(data) > MAX_PACKET:
+                continue
+            try:
+                messages = parse_packet(data)
+            except Exception:
+                continue
+            for _, msg in messages:
+                self.learner.osc(msg.address, msg.params, addr[0])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
+        self.sock.close()

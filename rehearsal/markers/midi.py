@@ -152,6 +152,7 @@ class MidiInputs:
         self.handler = handler
         self.api = choose_api(api)
         self._ports: list[_Port] = []
+        self.skipped: list[str] = []
         self._lock = threading.Lock()
         self.messages = 0
         self.last: tuple[str, object, float] | None = None    # (port, message or raw bytes, t)
@@ -159,11 +160,18 @@ class MidiInputs:
             wanted = list(ports)
             if wanted or all_ports:
                 available = list_input_ports(self.api)
-                names = [resolve_port(w, available) for w in wanted]
-                if all_ports:
-                    names += [p for p in available if p not in names]
-                for name in dict.fromkeys(names):
+                names = list(dict.fromkeys(resolve_port(w, available) for w in wanted))
+                for name in names:
                     self._open(name, virtual=False)
+                if all_ports:
+                    for name in available:
+                        if name in names:
+                            continue
+                        try:   # one busy or vanished port must not stop listening on the others
+                            self._open(name, virtual=False)
+                        except MidiError as exc:
+                            self.skipped.append(name)
+                            log.warning("%s", exc)
             if virtual:
                 self._open(virtual, virtual=True)
         except BaseException:

@@ -183,7 +183,7 @@ class OscSource:
             self._reject(ip, "too large", f"{len(data)} bytes (at most {MAX_PACKET})", sender)
             return
         try:
-            messages = list(self._walk(data, None, [0]))
+            messages = parse_packet(data)
         except _TooMany:
             self._reject(ip, "too many messages", f"more than {MAX_MESSAGES} messages in one packet", sender)
             return
@@ -192,32 +192,6 @@ class OscSource:
             return
         for timetag, msg in messages:
             self._message(msg, timetag, ip, sender, t, wall)
-
-    def _walk(self, data: bytes, timetag: float | None, count: list, depth: int = 0):
-        """(timetag or None, OscMessage) for every message, each with its innermost bundle's timetag.
-
-        Bundles are walked here (python-osc's OscBundle logs every element it cannot
-        identify to the root logger: a flood would become a flood of log lines) with
-        python-osc's type readers; messages are parsed by its OscMessage. One bad element
-        rejects the whole packet."""
-        if osc_bundle.OscBundle.dgram_is_bundle(data):
-            if depth > 8:
-                raise ValueError("bundles nested too deep")
-            stamp, index = osc_types.get_date(data, len(b"#bundle\x00"))
-            tag = None if stamp == osc_types.IMMEDIATELY else stamp
-            while index < len(data):
-                size, index = osc_types.get_int(data, index)
-                if size <= 0 or size % 4 or index + size > len(data):
-                    raise ValueError(f"bundle element of {size} bytes in {len(data) - index} left")
-                yield from self._walk(data[index:index + size], tag, count, depth + 1)
-                index += size
-        elif osc_message.OscMessage.dgram_is_message(data):
-            count[0] += 1
-            if count[0] > MAX_MESSAGES:
-                raise _TooMany()
-            yield timetag, osc_message.OscMessage(data)
-        else:
-            raise ValueError("neither an OSC message nor a bundle")
 
     def _message(self, msg, timetag: float | None, ip: str, sender: _Sender, t: float, wall: float) -> None:
         address = msg.address
@@ -310,6 +284,39 @@ class OscSource:
         more = self._suppressed.pop(reason, 0)
         self._last_log[reason] = now
         log.log(level, "OSC from %s: %s: %s%s", ip, reason, detail, f" (and {more} more like it)" if more else "")
+
+
+def parse_packet(data: bytes) -> list:
+    """[(timetag or None, OscMessage)] for a datagram; raises ValueError (or python-osc's
+    ParseError) if any part of it is malformed, _TooMany past MAX_MESSAGES."""
+    return list(_walk(data, None, [0]))
+
+
+def _walk(data: bytes, timetag: float | None, count: list, depth: int = 0):
+    """(timetag or None, OscMessage) for every message, each with its innermost bundle's timetag.
+
+    Bundles are walked here (python-osc's OscBundle logs every element it cannot
+    identify to the root logger: a flood would become a flood of log lines) with
+    python-osc's type readers; messages are parsed by its OscMessage. One bad element
+    rejects the whole packet."""
+    if osc_bundle.OscBundle.dgram_is_bundle(data):
+        if depth > 8:
+            raise ValueError("bundles nested too deep")
+        stamp, index = osc_types.get_date(data, len(b"#bundle\x00"))
+        tag = None if stamp == osc_types.IMMEDIATELY else stamp
+        while index < len(data):
+            size, index = osc_types.get_int(data, index)
+            if size <= 0 or size % 4 or index + size > len(data):
+                raise ValueError(f"bundle element of {size} bytes in {len(data) - index} left")
+            yield from _walk(data[index:index + size], tag, count, depth + 1)
+            index += size
+    elif osc_message.OscMessage.dgram_is_message(data):
+        count[0] += 1
+        if count[0] > MAX_MESSAGES:
+            raise _TooMany()
+        yield timetag, osc_message.OscMessage(data)
+    else:
+        raise ValueError("neither an OSC message nor a bundle")
 
 
 class _TooMany(Exception):
