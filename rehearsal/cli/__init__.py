@@ -9,20 +9,24 @@ from __future__ import annotations
 import click
 
 from .common import home_option
+from .tui_command import tui_options
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @home_option
+@tui_options
 @click.version_option(package_name="rehearsal")
 @click.pass_context
-def main(ctx: click.Context, home) -> None:
-    """Record rehearsals, tag moments live, curate datasets, train the next model."""
+def main(ctx: click.Context, home, **tui) -> None:
+    """Record rehearsals, tag moments live, curate datasets, train the next model.
+
+    With no command: the rehearsal room in the terminal (the options above are its options)."""
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
     if ctx.invoked_subcommand is None:
         from .tui_command import run_tui
 
-        run_tui(home)
+        run_tui(home, **tui)
 
 
 def _register() -> None:

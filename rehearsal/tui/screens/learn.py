@@ -1,0 +1,81 @@
+"""Learn mode: "press your pedal now" binds whatever arrives to a symbol.
+
+A key (a USB page-turner's PageDown, an arrow, space...) or a MIDI message (a footswitch's
+control change, a note, a program change) is taken as it comes. While listening, this
+screen takes every key: the app's own keys (ctrl+r...) do nothing until it closes.
+A control change read while listening also tells the pedal's polarity: a value below 64
+on press means a pedal that sends 0 when pressed.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ..learned import binding_from_message
+from .modals import KEY_PEDAL_NOTE
+
+RESERVED_KEYS = {"ctrl+r", "ctrl+n", "ctrl+z", "ctrl+y", "ctrl+l", "ctrl+t", "ctrl+q", "ctrl+p", "ctrl+c",
+                 "question_mark", "escape", "tab", "shift+tab", *(f"f{i}" for i in range(1, 10))}
+
+
+class ListenScreen(ModalScreen[tuple | None]):
+    CAPTURES_KEYS = True
+
+    def __init__(self, target_label: str, gesture: str):
+        super().__init__()
+        self.target_label, self.gesture = target_label, gesture
+        self._seen = 0
+
+    def compose(self) -> ComposeResult:
+        link = self.app.link
+        if link.midi is not None:
+            midi = f"MIDI is listening on {', '.join(link.midi.inputs.port_names) or 'no ports'}."
+        else:
+            midi = f"MIDI is not available ({link.midi_error or 'off'}): only a key can be learnt."
+        with Vertical(id="dialog"):
+            yield Static(Text(f"Learn: {self.target_label} ({self.gesture})", style="bold"), classes="dialog-title")
+            yield Static(Text("Press your pedal now", style="bold reverse"), id="listen-prompt")
+            yield Static(Text.assemble(
+                "A MIDI pedal or controller, or a key such as PageDown from a page-turner pedal. Esc cancels.\n",
+                (midi, "dim"), "\n\n", (KEY_PEDAL_NOTE, "italic")))
+            yield Static(id="listen-error")
+
+    def on_mount(self) -> None:
+        midi = self.app.link.midi
+        self._seen = midi.inputs.messages if midi is not None else 0
+        self.set_interval(0.02, self.check_midi, name="learn-midi")
+
+    def check_midi(self) -> None:
+        midi = self.app.link.midi
+        if midi is None or midi.inputs.messages == self._seen:
+            return
+        self._seen = midi.inputs.messages
+        last = midi.inputs.last
+        if last is None:
+            return
+        port, msg, _t = last
+        binding = binding_from_message(msg, self.gesture)
+        if binding is None:
+            return   # a release, a clock tick, sysex: keep listening
+        self.dismiss(("midi", binding, port))
+
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        event.prevent_default()
+        if event.key == "escape":
+            self.dismiss(None)
+            return
+        error = self.query_one("#listen-error", Static)
+        if self.gesture == "long-press":
+            error.update(Text(f"{event.key}: a key cannot long-press in a terminal (it never reports the "
+                              "release). Press a MIDI pedal, or Esc.", style="yellow"))
+            return
+        if event.key in RESERVED_KEYS:
+            error.update(Text(f"{event.key} is one of the app's own keys: choose another.", style="yellow"))
+            return
+        self.dismiss(("key", event.key, self.gesture))
