@@ -34,6 +34,7 @@ def _register() -> None:
     from . import notation_commands, session_commands  # noqa: F401
     from . import record_command  # noqa: F401
     from . import curation_commands  # noqa: F401
+    from . import training_commands  # noqa: F401
 
 
 _register()

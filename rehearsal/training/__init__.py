@@ -15,12 +15,12 @@ Library API (the CLI and the TUI use these):
 - generations: `list_generations`, `get_generation`, `lineage_tree`, `ancestry`, `checkpoints`,
   `checkpoint_for`, `set_current`, `current_generation`, `go_back`, `add_note`, `notes`,
   `reconcile`, `previews(ws, db, ref)`
-- plugins: `families()`, `strategies()`; `rehearsal.training.render` and `.export` for models
+- plugins: `model_families()`, `training_strategies()`; `rehearsal.training.render` and `.export` for models
 """
 
 from . import schema  # noqa: F401  (registers the generations tables with the store)
 from .dataset import DatasetError, DatasetInfo, resolve_dataset
-from .family import Family, families, get_family
+from .family import Family, get_family, model_families
 from .generations import (GenerationNotFound, LineageNode, add_note, ancestry, checkpoint_for, checkpoints,
                           current_generation, current_history, delete_note, get_generation, go_back,
                           lineage_tree, list_generations, notes, reconcile, set_current)
@@ -28,13 +28,13 @@ from .progress import ProgressReader, loss_curve
 from .runner import TrainingRun, cancel_run, make_request, plan_generations, previews, progress_path, start_run
 from .schema import ensure_schema
 from .spec import RunSpec, SpecError, TrainRequest, parse_duration
-from .strategy import Strategy, get_strategy, strategies
+from .strategy import Strategy, get_strategy, training_strategies
 
 __all__ = [
-    "DatasetError", "DatasetInfo", "resolve_dataset", "Family", "families", "get_family",
+    "DatasetError", "DatasetInfo", "resolve_dataset", "Family", "model_families", "get_family",
     "GenerationNotFound", "LineageNode", "add_note", "ancestry", "checkpoint_for", "checkpoints",
     "current_generation", "current_history", "delete_note", "get_generation", "go_back", "lineage_tree",
     "list_generations", "notes", "reconcile", "set_current", "ProgressReader", "loss_curve", "TrainingRun",
     "cancel_run", "make_request", "plan_generations", "previews", "progress_path", "start_run", "ensure_schema",
-    "RunSpec", "SpecError", "TrainRequest", "parse_duration", "Strategy", "get_strategy", "strategies",
+    "RunSpec", "SpecError", "TrainRequest", "parse_duration", "Strategy", "get_strategy", "training_strategies",
 ]

@@ -1,9 +1,8 @@
 """Per-block descriptors the families condition on, from aubio.
 
 Pitch is aubio's YIN ("yinfast": the same algorithm and results as "yin", computed through
-the FFT; "yin" itself is kept as a choice). aubio's pitch object is causal: fed one block of
-`hop` samples, it analyses the `window` samples that end with that block, which is exactly
-the framing the models use. Results are cached on disk by audio content, so retraining on
+the FFT; "yin" itself is kept as a choice), on the `window` samples that end with each block
+of `hop` samples: causal, the framing the models use. Results are cached on disk by audio content, so retraining on
 the same clips does not analyse them again.
 """
 
@@ -19,22 +18,29 @@ PITCH_METHODS = ("yinfast", "yin")
 
 def pitch_track(audio: np.ndarray, sample_rate: int, hop: int, window: int, method: str = "yinfast",
                 tolerance: float = 0.15, silence_db: float = -50.0) -> tuple[np.ndarray, np.ndarray]:
-    """(f0 in Hz, 0 where silent; confidence) per block; len = ceil(len(audio) / hop)."""
+    """(f0 in Hz, 0 where silent; confidence) per block; len = ceil(len(audio) / hop).
+
+    Block k is analysed from the `window` samples ending with it (zeros before the start),
+    read backwards: YIN compares the newest half-window with its past, so pitch lags the
+    audio by about window/4 + period/2 samples rather than 3*window/4 - period/2.
+    """
     import aubio
 
     if method not in PITCH_METHODS:
         raise ValueError(f"pitch method {method!r}: choose one of {', '.join(PITCH_METHODS)}")
     n = -(-len(audio) // hop)
-    padded = np.zeros(n * hop, dtype=np.float32)
-    padded[:len(audio)] = audio
-    p = aubio.pitch(method, window, hop, sample_rate)
+    padded = np.zeros(window - hop + n * hop, dtype=np.float32)
+    padded[window - hop:window - hop + len(audio)] = audio
+    # hop == window: each call analyses exactly the buffer it is given
+    p = aubio.pitch(method, window, window, sample_rate)
     p.set_unit("Hz")
     p.set_tolerance(tolerance)
     p.set_silence(silence_db)
     f0 = np.empty(n, dtype=np.float32)
     conf = np.empty(n, dtype=np.float32)
     for k in range(n):
-        f0[k] = p(padded[k * hop:(k + 1) * hop])[0]
+        frame = np.ascontiguousarray(padded[k * hop:k * hop + window][::-1])
+        f0[k] = p(frame)[0]
         conf[k] = p.get_confidence()
     return f0, np.clip(conf, 0.0, 1.0)
 

@@ -42,13 +42,17 @@ def db_to_rms(db: Tensor) -> Tensor:
 # this copy. tests/test_training_dsp.py checks that both agree.
 # --------------------------------------------------------------------------------------
 
-def yin(frames: Tensor, sample_rate: int, hop: int, tolerance: float = 0.15,
+def yin(frames: Tensor, sample_rate: int, tolerance: float = 0.15,
         silence_db: float = -50.0) -> Tuple[Tensor, Tensor]:
     """Pitch (Hz, 0 when silent) and confidence (1 - the YIN dip) per frame.
 
-    frames: (B, n, W) with W even; periods up to W/2 samples are searched.
+    frames: (B, n, W) with W even; periods up to W/2 samples are searched. Each window is
+    read backwards (newest sample first): YIN then compares the newest half-window with its
+    past, so the estimate describes the last ~W/4 + period/2 samples instead of the oldest
+    ones (a lag of 632 samples instead of 1416 for 200 Hz at W = 2048). aubio gives the
+    same numbers when handed the reversed window (descriptors.pitch_track).
     """
-    x = frames.to(torch.float64)
+    x = torch.flip(frames, [-1]).to(torch.float64)
     w = x.shape[-1]
     n = w // 2
     head = x[..., :n]
@@ -59,6 +63,9 @@ def yin(frames: Tensor, sample_rate: int, hop: int, tolerance: float = 0.15,
     cs = F.pad(torch.cumsum(x.pow(2), -1), (1, 0))
     energy_lag = cs[..., n:2 * n] - cs[..., 0:n]
     d = (energy_head + energy_lag - 2.0 * r).clamp_min(0.0)
+    # exact zeros (a window half silent) come out of the FFT as rounding noise: snap them
+    # back to zero, as aubio's direct sums give
+    d = torch.where(d <= 1e-10 * (energy_head + energy_lag), torch.zeros_like(d), d)
     d = torch.cat([torch.zeros_like(d[..., :1]), d[..., 1:]], -1)
     running = torch.cumsum(d, -1)
     taus = torch.arange(n, device=x.device, dtype=x.dtype)
@@ -71,7 +78,7 @@ def yin(frames: Tensor, sample_rate: int, hop: int, tolerance: float = 0.15,
     hit = (body < tolerance) & (body < nxt)
     any_hit = hit.any(-1)
     first = torch.argmax(hit.to(torch.int64), -1) + 2
-    fallback = torch.argmin(cmnd, -1)
+    fallback = n - 1 - torch.argmin(torch.flip(cmnd, [-1]), -1)  # aubio keeps the last of equal minima
     pos = torch.where(any_hit, first, fallback)
 
     # quadratic interpolation around pos, as fvec_quadratic_peak_pos
@@ -85,7 +92,7 @@ def yin(frames: Tensor, sample_rate: int, hop: int, tolerance: float = 0.15,
     period = torch.where(inner, pos.to(x.dtype) + 0.5 * (s0 - s2) / torch.where(inner, denom, torch.ones_like(denom)),
                          pos.to(x.dtype))
     f0 = torch.where(period > 0, sample_rate / period.clamp_min(1e-9), torch.zeros_like(period))
-    silent = loudness_db(x, hop) < silence_db
+    silent = loudness_db(x, w) < silence_db
     f0 = torch.where(silent, torch.zeros_like(f0), f0)
     confidence = 1.0 - s1
     return f0.to(frames.dtype), confidence.to(frames.dtype)

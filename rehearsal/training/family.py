@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 
 MAX_PARAMETERS = 1_000_000
+MAX_BLOCK = 256   # samples: the algorithmic latency budget
 
 
 class Family:
@@ -44,21 +45,26 @@ class Family:
     def build(self, config: dict | None = None):
         from .dsp import count_parameters
 
-        model = self.model_class()({**self.defaults(), **(config or {})})
+        config = {**self.defaults(), **(config or {})}
+        if int(config.get("sample_rate", 48000)) != 48000:
+            raise ValueError(f"family {self.name}: models render at 48 kHz (sample_rate={config['sample_rate']})")
+        if not 16 <= int(config.get("hop", 256)) <= MAX_BLOCK:
+            raise ValueError(f"family {self.name}: hop must be 16 to {MAX_BLOCK} samples (the latency)")
+        model = self.model_class()(config)
         n = count_parameters(model)
         if n > MAX_PARAMETERS:
             raise ValueError(f"family {self.name}: {n} parameters, more than the {MAX_PARAMETERS} a frugal model may have")
         return model
 
 
-def families() -> dict[str, Family]:
+def model_families() -> dict[str, Family]:
     from ..plugins import registry
 
     return registry("model_families")
 
 
 def get_family(name: str) -> Family:
-    found = families()
+    found = model_families()
     if name not in found:
         raise LookupError(f"no model family {name!r}; installed: {', '.join(sorted(found)) or 'none'}")
     return found[name]

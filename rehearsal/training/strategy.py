@@ -74,14 +74,14 @@ class Strategy:
         return spec
 
 
-def strategies() -> dict[str, Strategy]:
+def training_strategies() -> dict[str, Strategy]:
     from ..plugins import registry
 
     return registry("training_strategies")
 
 
 def get_strategy(name: str) -> Strategy:
-    found = strategies()
+    found = training_strategies()
     if name not in found:
         raise LookupError(f"no training strategy {name!r}; installed: {', '.join(sorted(found)) or 'none'}")
     return found[name]

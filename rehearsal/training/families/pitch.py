@@ -57,7 +57,11 @@ class PitchModel(nn.Module):
         self.context = max(self.yin_window, self.loudness_window) - self.hop
         self.decoder = RecurrentDecoder(3, self.n_harmonics + 1 + self.n_noise_bands + 1,
                                         int(cfg["width"]), int(cfg["hidden"]))
-        with torch.no_grad():  # start with noise ~20 dB under the harmonics
+        with torch.no_grad():
+            # start from a plausible instrument: harmonics falling as 1/h (softplus^-1 of 1/h)
+            # and noise about 20 dB under them; training shapes the timbre from there
+            h = torch.arange(1, self.n_harmonics + 1, dtype=torch.float32)
+            self.decoder.out.bias[:self.n_harmonics] = torch.log(torch.expm1(1.0 / h))
             self.decoder.out.bias[self.n_harmonics + 1 + self.n_noise_bands] = -0.5
         # normalisation of the loudness input, fitted on the first dataset (kept by children)
         self.register_buffer("loud_mean", torch.tensor(-30.0))
@@ -79,7 +83,7 @@ class PitchModel(nn.Module):
 
     def pitch(self, audio_ctx: Tensor) -> Tuple[Tensor, Tensor]:
         """The torch copy of aubio's yin, for the exported model (training uses aubio)."""
-        return dsp.yin(self._frames(audio_ctx, self.yin_window), self.sample_rate, self.hop)
+        return dsp.yin(self._frames(audio_ctx, self.yin_window), self.sample_rate)
 
     def fit_normalisation(self, audio_ctx: Tensor) -> None:
         """Set the loudness normalisation from a dataset's audible blocks."""
