@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.jackserver import JackServer  # noqa: E402
+from tests.support.jackserver import JackServer, realtime_allowed  # noqa: E402
 
 
 def busy_python_thread(stop: threading.Event) -> None:
@@ -164,7 +164,8 @@ def main() -> None:
     ap.add_argument("--no-realtime", action="store_true",
                     help="run jackd without SCHED_FIFO (as the tests do); real set-ups run JACK realtime")
     args = ap.parse_args()
-    server = JackServer(f"rehearsal-bench-{os.getpid()}", period=args.period, realtime=not args.no_realtime).start()
+    realtime = not args.no_realtime and realtime_allowed()
+    server = JackServer(f"rehearsal-bench-{os.getpid()}", period=args.period, realtime=realtime).start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             r = run_recorder_bench(args.seconds, Path(tmp) / "ws")
@@ -174,7 +175,7 @@ def main() -> None:
             sys.modules["sounddevice"]._terminate()
         server.stop()
     print(f"record bench: {args.seconds:.0f} s at 48 kHz, JACK period {args.period} "
-          f"({'no-realtime' if args.no_realtime else 'realtime'}), other core busy, "
+          f"({'realtime' if realtime else 'no-realtime'}), other core busy, "
           f"busy Python thread, OSC 1,000 tags/s")
     print(f"  input overflows        {r['overflows']}   (goal 0)")
     print(f"  JACK xruns             {r['xruns']} while recording (goal 0); {r['xruns_setup']} while clients connected")

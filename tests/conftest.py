@@ -15,6 +15,9 @@ _server: JackServer | None = None
 def pytest_configure(config):
     global _server
     if shutil.which("jackd") and not os.environ.get("REHEARSAL_TEST_NO_JACK"):
+        # not real-time: then the server waits for late clients instead of dropping their
+        # cycle, so what the tests compare (the audio itself) is deterministic on a busy
+        # machine. Overflow and xrun figures under load belong to bench/record.py (realtime).
         _server = JackServer(f"rehearsal-test-{os.getpid()}").start()
 
 

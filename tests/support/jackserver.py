@@ -16,6 +16,14 @@ SAMPLE_RATE = 48000
 PERIOD = 256
 
 
+def realtime_allowed() -> bool:
+    """Whether this process may use SCHED_FIFO (jackd -R needs it)."""
+    try:
+        return subprocess.run(["chrt", "-f", "1", "true"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: a test run killed by a timeout must not leave its
     server behind (JACK allows only a few at once)."""
@@ -36,7 +44,7 @@ class JackServer:
         if jackd is None:
             raise RuntimeError("jackd not found: install Debian's jackd2 (scripts/setup does)")
         self.proc = subprocess.Popen(
-            [jackd, "-n", self.name, *(["-R", "-P", "70"] if self.realtime else ["--no-realtime"]),
+            [jackd, "-n", self.name, *(["-R", "-P", "70"] if self.realtime else ["--no-realtime", "-S"]),
              "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
         )
