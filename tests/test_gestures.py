@@ -217,6 +217,24 @@ def test_flush_commits_a_waiting_tap():
     assert out == [("good", "tap", 1.0)]
 
 
+def test_flush_takes_a_release_still_judged_as_bounce_as_a_release():
+    # under load a press and its release can be stamped 3 ms apart; closing must not lose it
+    rec, sched, out = make(ONE_PEDAL)
+    rec.press(T0 + 1.0)
+    rec.release(T0 + 1.003)
+    rec.flush()
+    assert out == [("good", "tap", 1.0)]
+
+
+def test_flush_leaves_a_held_press_alone():
+    rec, sched, out = make(ONE_PEDAL)
+    rec.press(T0 + 1.0)
+    rec.flush()
+    assert out == []
+    sched.advance_to(T0 + 2)
+    assert out == [("bad", "long-press", 1.0)]
+
+
 def test_group_commits_waiting_taps_before_an_action():
     sched = ManualScheduler(T0)
     out = []

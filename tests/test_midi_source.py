@@ -107,19 +107,21 @@ def program(number, channel=0):
 class Played:
     """Plays MIDI events (sample index, bytes) and stamps the monotonic time of each one's cycle."""
 
+    LEAD = SR // 10   # a connection made just before takes effect at a cycle boundary: start later
+
     def __init__(self, player: JackPlayer, events, seconds: float):
-        self.events = sorted(events)
-        self.stamps: dict[int, float] = {}
+        self.events = sorted((index + self.LEAD, data) for index, data in events)
+        self.stamps: dict[int, float] = {}     # by the index given (without the lead)
         self.player = player
 
         def stamp(pos, frames):
             now = time.monotonic()
             for index, _ in self.events:
                 if pos <= index < pos + frames:
-                    self.stamps[index] = now
+                    self.stamps[index - self.LEAD] = now
 
         player.cycle_callbacks[:] = [stamp]
-        player.play(np.zeros((int(seconds * SR), player.channels), np.float32), self.events)
+        player.play(np.zeros((int(seconds * SR) + self.LEAD, player.channels), np.float32), self.events)
 
     def wait(self, timeout=10.0):
         assert self.player.done.wait(timeout), "the player did not finish"
@@ -170,9 +172,10 @@ def test_pedal_taps_land_at_their_press_even_when_committed_after_the_window(har
     assert [m.symbol for m in markers] == ["good", "good"]
     assert all(m.source == "midi:rehearsal" and m.gesture == "tap" for m in markers)
     for m, index in zip(markers, (4800, 4800 + SR)):
+        # against the monotonic time of the JACK cycle that carried the press (not against
+        # the sample count: a loaded machine runs the dummy driver's cycles late)
         expected = harness.clock.frame_at(played.stamps[index])
         assert abs(m.tap_sample - expected) <= 256, (m.tap_sample, expected)
-    assert abs((markers[1].tap_sample - markers[0].tap_sample) - SR) <= 512
 
 
 def test_long_press_and_double_tap_undo_on_one_pedal(harness, player, source):
@@ -254,10 +257,15 @@ def test_named_port_and_unknown_port(harness, jack_server):
         source = MidiSource(harness.bus, harness.notation, api="jack", ports=["footswitch"], virtual=None)
         try:
             assert source.stats()["ports"] == ["footswitch:pedal out"]
-            pedal.send_message(list(program(5)))
+            # a new JACK connection takes effect at a cycle boundary the pedal's client may
+            # not have reached yet: press again until one lands (each press is a tag)
+            for _ in range(50):
+                pedal.send_message(list(program(5)))
+                if harness.wait_committed(1, timeout=0.2):
+                    break
             assert harness.wait_committed(1)
-            [m] = harness.markers()
-            assert m.source == "midi:footswitch:pedal out"
+            harness.bus.flush()
+            assert {m.source for m in harness.markers()} == {"midi:footswitch:pedal out"}
         finally:
             source.close()
     finally:

@@ -251,8 +251,14 @@ class GestureRecognizer(Generic[T]):
                         self.phase = IDLE
 
     def flush(self) -> None:
-        """Commit a tap still waiting for its double-tap window (on close, or before an action)."""
+        """Commit a tap still waiting for its double-tap window (on close, or before an action).
+
+        A release still being judged as possible bounce is taken as the release it most
+        likely was (under load, a press and its release can be stamped a few ms apart).
+        A press still held is left alone: it may yet become a long-press."""
         with self.lock:
+            if self.raw_down != self.down:
+                (self._down if self.raw_down else self._up)(self.raw_t)
             if self.phase == WAIT_SECOND:
                 self._cancel_timer()
                 self._emit("tap", self.first_press)
