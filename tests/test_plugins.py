@@ -177,3 +177,31 @@ def test_plugins_command_in_a_fresh_process_finds_entry_points(tmp_path):
     assert "drop_clipped 0.1.0  [entry point (rehearsal-drop-clipped)] ok" in proc.stdout
     assert "    curation steps: drop-clipped" in proc.stdout
     assert "broken 1.0  [entry point (broken-one)] FAILED" in proc.stdout
+
+
+def test_a_plugin_adds_a_command_and_builtins_do_not_load_plugins(tmp_path):
+    """register_commands through a real entry point, in a fresh `rehearsal` process."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.plugin_dist import install_plugin
+
+    site = install_plugin(tmp_path / "site", "rehearsal-hello", "0.3", {"hello": "rehearsal_hello"}, modules={
+        "rehearsal_hello": (
+            "import click\nfrom rehearsal.plugins import hookimpl\n\n"
+            "@hookimpl\ndef register_commands(cli):\n"
+            "    @cli.command()\n    def hello():\n        click.echo('hello from a plugin')\n"),
+    })
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rehearsal", "--home", str(tmp_path / "ws"), *a],
+                                    capture_output=True, text=True, env=env)
+    hello = run("hello")
+    assert hello.returncode == 0 and hello.stdout.strip() == "hello from a plugin", hello.stderr
+    assert "hello" in run("--help").stdout
+    probe = subprocess.run([sys.executable, "-c",
+                            "import sys\nfrom rehearsal.cli import main\n"
+                            "try:\n    main(['--home', sys.argv[1], 'sessions'])\nexcept SystemExit:\n    pass\n"
+                            "print('rehearsal_hello' in sys.modules)", str(tmp_path / "ws")],
+                           capture_output=True, text=True, env=env)
+    assert probe.stdout.strip().endswith("False"), probe.stdout + probe.stderr

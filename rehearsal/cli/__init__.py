@@ -12,7 +12,33 @@ from .common import home_option
 from .tui_command import tui_options
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Plugins may add commands (`register_commands`). Loading every plugin costs most of a
+    second (training's pull in heavy modules), so it happens only when a command name is
+    not a built-in one, or when the list of commands is asked for (--help)."""
+
+    _plugin_commands_loaded = False
+
+    def _load_plugin_commands(self) -> None:
+        if not self._plugin_commands_loaded:
+            self._plugin_commands_loaded = True
+            from ..plugins.manager import add_plugin_commands
+
+            add_plugin_commands(self)
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None:
+            self._load_plugin_commands()
+            command = super().get_command(ctx, name)
+        return command
+
+    def list_commands(self, ctx):
+        self._load_plugin_commands()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @home_option
 @tui_options
 @click.version_option(package_name="rehearsal")
