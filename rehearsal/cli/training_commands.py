@@ -6,6 +6,7 @@ it, draw its progress, and cancel it cleanly on Ctrl-C. Only render and export i
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -129,7 +130,7 @@ def train(ctx, dataset, strategy, family, parent, scratch, budget, steps, seed, 
     T.ensure_schema(db)
     T.reconcile(db)
     _check_device(device)
-    show_bar = click.get_text_stream("stdout").isatty()
+    show_bar = sys.stdout.isatty()
     if resume:
         try:
             gen = T.get_generation(db, resume)
@@ -365,7 +366,7 @@ def show_cmd(ctx, gen) -> None:
     if m:
         click.echo(f"metrics: steps {m.get('steps')}  time {_fmt_s(m.get('elapsed_s'))}  train {_loss(m.get('train_loss'))}"
                    f"  val {_loss(m.get('val_loss'))}  baseline {_loss(m.get('baseline_val_loss'))}")
-    for c in T.checkpoints(db, g["id"]):
+    for c in T.list_checkpoints(db, g["id"]):
         click.echo(f"  {c['kind']:5} step {c['step']:>6}  {c['path']}  val {_loss(c['val_loss'])}  previews {c['previews']}")
     for n in T.notes(db, g["id"]):
         click.echo(f"  note: {n['symbol'] or ''} {n['text'] or ''}  — {n['who'] or '?'} {n['created_at']}")

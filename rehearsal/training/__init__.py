@@ -12,7 +12,7 @@ Library API (the CLI and the TUI use these):
 - running: `start_run(ws, id, resume=, threads=, low_priority=, device=, set_current=)
   -> TrainingRun` (`.poll()`, `.events()`, `.wait()`, `.cancel()`); `cancel_run(ws, db, ref)`
 - progress: `ProgressReader(path).read()`, `loss_curve(path)`, `progress_path(ws, gen)`
-- generations: `list_generations`, `get_generation`, `lineage_tree`, `ancestry`, `checkpoints`,
+- generations: `list_generations`, `get_generation`, `lineage_tree`, `ancestry`, `list_checkpoints`,
   `checkpoint_for`, `set_current`, `current_generation`, `go_back`, `add_note`, `notes`,
   `reconcile`, `previews(ws, db, ref)`
 - plugins: `model_families()`, `training_strategies()`; `rehearsal.training.render` and `.export` for models
@@ -21,7 +21,7 @@ Library API (the CLI and the TUI use these):
 from . import schema  # noqa: F401  (registers the generations tables with the store)
 from .dataset import DatasetError, DatasetInfo, resolve_dataset
 from .family import Family, get_family, model_families
-from .generations import (GenerationNotFound, LineageNode, add_note, ancestry, checkpoint_for, checkpoints,
+from .generations import (GenerationNotFound, LineageNode, add_note, ancestry, checkpoint_for, list_checkpoints,
                           current_generation, current_history, delete_note, get_generation, go_back,
                           lineage_tree, list_generations, notes, reconcile, set_current)
 from .progress import ProgressReader, loss_curve
@@ -32,7 +32,7 @@ from .strategy import Strategy, get_strategy, training_strategies
 
 __all__ = [
     "DatasetError", "DatasetInfo", "resolve_dataset", "Family", "model_families", "get_family",
-    "GenerationNotFound", "LineageNode", "add_note", "ancestry", "checkpoint_for", "checkpoints",
+    "GenerationNotFound", "LineageNode", "add_note", "ancestry", "checkpoint_for", "list_checkpoints",
     "current_generation", "current_history", "delete_note", "get_generation", "go_back", "lineage_tree",
     "list_generations", "notes", "reconcile", "set_current", "ProgressReader", "loss_curve", "TrainingRun",
     "cancel_run", "make_request", "plan_generations", "previews", "progress_path", "start_run", "ensure_schema",

@@ -41,7 +41,9 @@ def export_nn_tilde(model, family: str, dest: Path, provenance: dict) -> list[Pa
             "methods": {m: [int(v) for v in getattr(fresh, f"{m}_params").tolist()] for m in fresh.get_methods()},
             "latency_samples": model.hop, "sample_rate": model.sample_rate, **provenance}
     tmp = dest.with_name(dest.name + ".tmp")
-    torch.jit.save(fresh, str(tmp), _extra_files={"rehearsal.json": json.dumps(meta, ensure_ascii=False)})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        torch.jit.save(fresh, str(tmp), _extra_files={"rehearsal.json": json.dumps(meta, ensure_ascii=False)})
     os.replace(tmp, dest)
     return [dest]
 

@@ -189,13 +189,13 @@ def record_checkpoint(db: sqlite_utils.Database, gen_id: int, *, kind: str, step
         return cur.lastrowid
 
 
-def checkpoints(db: sqlite_utils.Database, gen_id: int) -> list[dict]:
+def list_checkpoints(db: sqlite_utils.Database, gen_id: int) -> list[dict]:
     return list(db.query("SELECT * FROM generation_checkpoints WHERE generation_id = ? ORDER BY step, id", [gen_id]))
 
 
 def checkpoint_for(db: sqlite_utils.Database, generation: dict, step: int | None = None) -> dict:
     """The checkpoint a generation plays (its best or final one), or the one at `step`."""
-    rows = checkpoints(db, generation["id"])
+    rows = list_checkpoints(db, generation["id"])
     if not rows:
         raise GenerationNotFound(f"{generation['name']} has no checkpoint yet (status {generation['status']})")
     if step is not None:

@@ -229,7 +229,7 @@ def main(argv=None) -> int:
         gens.mark_finished(db, gen["id"], "cancelled", metrics=metrics)
         progress.write({"event": "end", "status": "cancelled", "reason": reason, "metrics": _brief(metrics)})
         return 0
-    rows = gens.checkpoints(db, gen["id"])
+    rows = gens.list_checkpoints(db, gen["id"])
     chosen = next((r for r in rows if r["kind"] == "best"), rows[-1] if rows else None)
     if chosen is None:
         gens.mark_finished(db, gen["id"], "failed", metrics=metrics, error="the run ended before its first checkpoint")
