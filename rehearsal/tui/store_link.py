@@ -83,6 +83,11 @@ def latest_take(db, session_id: int | None = None) -> dict | None:
     return rows[0] if rows else None
 
 
+def session_id_named(db, name: str) -> int | None:
+    row = db.execute("SELECT id FROM sessions WHERE name = ?", [name]).fetchone()
+    return row[0] if row else None
+
+
 def edit(db, marker_id: int, **changes) -> Marker:
     return update_marker(db, marker_id, by=EDITOR, **changes)
 

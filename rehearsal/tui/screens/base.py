@@ -56,7 +56,7 @@ class TopBar(Static):
             else:
                 out.append("  ○ not recording", style="dim")
             out.append(f"  {room.notation.name}", style="italic")
-        elif getattr(app, "input_problem", None):
+        elif getattr(app, "input_problem", None) or not app.options.open_input:
             out.append("  no input (review only)", style="yellow")
         else:
             out.append("  opening the input…", style="dim")

@@ -9,6 +9,8 @@ on press means a pedal that sends 0 when pressed.
 
 from __future__ import annotations
 
+from collections import deque
+
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -29,7 +31,9 @@ class ListenScreen(ModalScreen[tuple | None]):
     def __init__(self, target_label: str, gesture: str):
         super().__init__()
         self.target_label, self.gesture = target_label, gesture
-        self._seen = 0
+        self._heard: deque = deque(maxlen=256)
+        self._original = None
+        self.listening = False     # True once MIDI messages are being heard
 
     def compose(self) -> ComposeResult:
         link = self.app.link
@@ -47,22 +51,33 @@ class ListenScreen(ModalScreen[tuple | None]):
 
     def on_mount(self) -> None:
         midi = self.app.link.midi
-        self._seen = midi.inputs.messages if midi is not None else 0
+        if midi is not None:
+            # see every message, in order, from rtmidi's thread: a press and its release can
+            # both arrive between two looks, and the press is the one that says the polarity
+            inputs = midi.inputs
+            self._original = inputs.handler
+
+            def tap(port, msg, raw, t):
+                self._heard.append((port, msg))
+                self._original(port, msg, raw, t)
+
+            inputs.handler = tap
         self.set_interval(0.02, self.check_midi, name="learn-midi")
+        self.listening = True
+
+    def on_unmount(self) -> None:
+        midi = self.app.link.midi
+        if midi is not None and self._original is not None:
+            midi.inputs.handler = self._original
 
     def check_midi(self) -> None:
-        midi = self.app.link.midi
-        if midi is None or midi.inputs.messages == self._seen:
-            return
-        self._seen = midi.inputs.messages
-        last = midi.inputs.last
-        if last is None:
-            return
-        port, msg, _t = last
-        binding = binding_from_message(msg, self.gesture)
-        if binding is None:
-            return   # a release, a clock tick, sysex: keep listening
-        self.dismiss(("midi", binding, port))
+        while self._heard:
+            port, msg = self._heard.popleft()
+            binding = binding_from_message(msg, self.gesture)
+            if binding is not None:   # else a release, a clock tick, sysex: keep listening
+                self._heard.clear()
+                self.dismiss(("midi", binding, port))
+                return
 
     def on_key(self, event: events.Key) -> None:
         event.stop()

@@ -63,7 +63,7 @@ class HelpScreen(ModalScreen[None]):
                     table = Table(title=title, title_justify="left", title_style="bold", show_header=False,
                                   box=None, padding=(0, 2), expand=True)
                     table.add_column(style="bold cyan", no_wrap=True, width=22)
-                    table.add_column()
+                    table.add_column(ratio=1)
                     for key, what in rows:
                         table.add_row(Text(key), Text(what))
                     yield Static(table, classes="help-section")

@@ -150,7 +150,7 @@ class RecordScreen(RoomScreen):
         state = self.query_one("#rec-state", Static)
         pre = self.query_one("#preroll", Static)
         if not link.ready:
-            problem = getattr(self.app, "input_problem", None)
+            problem = self.app.input_problem or (None if self.app.options.open_input else "not opened")
             state.update(Text(f"no input: {problem}" if problem else "opening the input…",
                               style="yellow" if problem else "dim"))
             pre.update("")

@@ -100,7 +100,8 @@ class ReviewScreen(RoomScreen):
     @work(name="latest-take", group="review-load", exclusive=True)
     async def open_latest(self) -> None:
         link = self.app.link
-        sid = link.room.session_id if link.ready else None
+        sid = link.room.session_id if link.ready else await self.app.store.call(S.session_id_named,
+                                                                                  self.app.session_name)
         take = await self.app.store.call(S.latest_take, sid) or await self.app.store.call(S.latest_take)
         if take is None:
             self.query_one("#review-scope", Static).update(Text("no takes yet: record one on the Record screen (F1)",

@@ -1,0 +1,102 @@
+"""The real `rehearsal` in a real terminal (tmux), recording from the JACK dummy server.
+
+Launches the command as a user would, records, presses a symbol key, and reads the
+screen with `tmux capture-pane` until the tag shows, then quits and checks the store.
+Every wait polls the screen (or the database) with a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.tui import markers_of
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/setup --test)")
+
+COLS, ROWS = 120, 40
+
+
+class Tmux:
+    def __init__(self, name: str):
+        self.socket = name
+        self.session = "rehearsal"
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True,
+                              text=True, check=check, timeout=10)
+
+    def start(self, command: list[str], env: dict[str, str]) -> None:
+        exports = " ".join(f"{k}={_quote(v)}" for k, v in env.items())
+        # COLUMNS / LINES from the test's own environment would override the terminal's size
+        line = f"env -u COLUMNS -u LINES {exports} {' '.join(_quote(c) for c in command)}; echo EXITED $?; sleep 60"
+        self.run("new-session", "-d", "-s", self.session, "-x", str(COLS), "-y", str(ROWS), line)
+        # without a client attached, tmux may keep its 80x24 default: size the window for the app
+        self.run("set-option", "-t", self.session, "window-size", "manual", check=False)
+        self.run("resize-window", "-t", self.session, "-x", str(COLS), "-y", str(ROWS), check=False)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.session).stdout
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.session, *keys)
+
+    def wait_for(self, needle: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if needle in text:
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not on screen after {timeout:.0f} s:\n{text}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.run("kill-server", check=False)
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def test_rehearsal_in_a_real_terminal_records_and_shows_a_tag(jack_server, tmp_path):
+    home = tmp_path / "ws"
+    tmux = Tmux(f"rehearsal-test-{os.getpid()}")
+    env = {"JACK_DEFAULT_SERVER": jack_server.name, "JACK_NO_START_SERVER": "1", "LANG": "C.UTF-8",
+           "TERM": "xterm-256color", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "rehearsal", "--home", str(home), "--session", "terminal",
+               "--no-midi", "--osc-port", "0"]
+    try:
+        tmux.start(command, env)
+        screen = tmux.wait_for("○ stopped", timeout=40)           # JACK's input opened
+        assert "input  system" in screen or "input  " in screen
+        tmux.keys("C-r")
+        tmux.wait_for("● REC take 1")
+        tmux.keys("g")
+        screen = tmux.wait_for("keyboard")                          # the log row: who / device
+        row = next(line for line in screen.splitlines() if "keyboard" in line)
+        assert "✓" in row and "Good" in row and "key" in row
+        tmux.keys("C-r")
+        tmux.wait_for("○ stopped")
+        tmux.keys("C-q")
+        tmux.wait_for("EXITED 0", timeout=30)
+    finally:
+        tmux.kill()
+    from rehearsal.store import Workspace, open_db
+    from rehearsal.store.takes import takes_of_session
+
+    ws = Workspace.at(home)
+    db = open_db(ws.db_path)
+    try:
+        session = db.execute("SELECT id FROM sessions WHERE name = 'terminal'").fetchone()[0]
+        (take,) = takes_of_session(db, session)
+    finally:
+        db.conn.close()
+    assert take["status"] == "complete" and take["frames"] > 0 and "system" in take["device"]
+    assert [m.symbol for m in markers_of(ws, take["id"])] == ["good"]
