@@ -241,3 +241,22 @@ def test_clear_errors(trained, tmp_path):
     assert "no current generation yet" in fails("model", "back", "--scope", "solo")
     meta = json.loads(cli(ws.home, "models", "--json"))
     assert meta[0]["name"] == "g1"
+
+
+def test_trains_on_a_curated_dataset_version(workspace, db):
+    """`--dataset NAME` goes through curation: the version is materialised, and the
+    generation records its id."""
+    from rehearsal.curation import commit, dataset_version_id, preview
+    from tests.support.curation_fixtures import CurationWorld, step
+
+    world = CurationWorld.create(workspace, db)
+    take = world.add_take()
+    for part in ("a3", "a4", "plucks", "a2"):
+        world.tag_part(take, "good", part)
+    commit(preview(world.ws, db, world.pipeline(step("loudness-gate", min_db=-40)), [world.session]), "voice")
+    out = cli(workspace.home, "train", "-d", "voice", "--steps", "3", "--threads", "1",
+              *params(eval_every_steps=3))
+    assert "convergent on voice (4 clips): g1" in out and "g1 complete" in out
+    g = T.get_generation(db, "g1")
+    assert g["dataset_version_id"] == dataset_version_id(db, "voice") and g["dataset_ref"] == "voice"
+    assert g["dataset_folder"] == "datasets/voice-v1"

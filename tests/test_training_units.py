@@ -56,7 +56,7 @@ def test_yinfast_agrees_with_yin_on_a_tone():
     f_fast, conf = pitch_track(tone, 48000, 256, 2048, "yinfast")
     np.testing.assert_allclose(f_fast[10:], 220.0, rtol=1e-3)
     np.testing.assert_allclose(f_fast[10:], f_slow[10:], rtol=1e-4)
-    assert conf[10:].min() > 0.99
+    assert conf[10:-2].min() > 0.99   # the last block is half zero padding
 
 
 def test_spectral_loss_is_zero_for_identical_and_grows_with_difference():

@@ -126,6 +126,8 @@ def resolve_dataset(ws, db, ref: str) -> DatasetInfo:
         folder = curation.materialise_dataset(ws, db, ref)
     except LookupError as exc:
         raise DatasetError(f"{ref!r}: no such folder or dataset version ({exc})") from None
+    except (RuntimeError, OSError) as exc:  # e.g. a take changed since the version was made
+        raise DatasetError(f"dataset {ref!r} cannot be materialised: {exc}") from None
     return open_folder(Path(folder), ref, version_id)
 
 

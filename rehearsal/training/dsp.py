@@ -52,7 +52,7 @@ def yin(frames: Tensor, sample_rate: int, tolerance: float = 0.15,
     ones (a lag of 632 samples instead of 1416 for 200 Hz at W = 2048). aubio gives the
     same numbers when handed the reversed window (descriptors.pitch_track).
     """
-    x = torch.flip(frames, [-1]).to(torch.float64)
+    x = torch.flip(frames, [-1]).to(torch.float32)
     w = x.shape[-1]
     n = w // 2
     head = x[..., :n]
@@ -245,13 +245,32 @@ def harmonic_bank(phase: Tensor, amps_prev: Tensor, amps: Tensor, hop: int) -> T
     """Sum of harmonics h*phase with amplitudes gliding per block.
 
     phase (B, n, hop); amps_prev (B, 1, H); amps (B, n, H) -> (B, n*hop).
+
+    sin(h*phase) comes from two transcendental calls per sample and the Chebyshev recurrence
+    sin((h+1)x) = 2 cos(x) sin(hx) - sin((h-1)x) (error under 1e-4 of full scale at h = 64
+    in float32), fused with the weighted sum so no (H x samples) table is ever stored when
+    no gradient is needed. Per-block matrix-vector products written as one einsum ran 5 to
+    8 times slower (skinny batched GEMMs); broadcast multiply-adds are memory-bound and fast.
     """
     b, n, nh = amps.shape
-    harmonics = torch.arange(1, nh + 1, device=amps.device, dtype=phase.dtype)
-    waves = torch.sin(phase.unsqueeze(-1) * harmonics)                  # (B, n, hop, H)
-    start = torch.cat([amps_prev, amps[:, :-1]], 1)
-    base = torch.einsum("bnsh,bnh->bns", waves, start)
-    slope = torch.einsum("bnsh,bnh->bns", waves, amps - start)
+    start = torch.cat([amps_prev, amps[:, :-1]], 1).unsqueeze(-1)      # (B, n, H, 1)
+    delta = amps.unsqueeze(-1) - start
+    s_cur = torch.sin(phase)
+    c2 = 2.0 * torch.cos(phase)
+    s_prev = torch.zeros_like(phase)
+    base = s_cur * start[:, :, 0]
+    slope = s_cur * delta[:, :, 0]
+    learning = torch.is_grad_enabled() and amps.requires_grad
+    for h in range(1, nh):
+        s_next = c2 * s_cur - s_prev
+        if learning:
+            base = base + s_next * start[:, :, h]
+            slope = slope + s_next * delta[:, :, h]
+        else:
+            base.addcmul_(s_next, start[:, :, h])
+            slope.addcmul_(s_next, delta[:, :, h])
+        s_prev = s_cur
+        s_cur = s_next
     r = ramp(hop, amps.device, amps.dtype).view(1, 1, hop)
     return (base + slope * r).reshape(b, n * hop)
 
