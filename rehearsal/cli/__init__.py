@@ -61,6 +61,7 @@ def _register() -> None:
     from . import record_command  # noqa: F401
     from . import curation_commands  # noqa: F401
     from . import training_commands  # noqa: F401
+    from . import play_command  # noqa: F401
 
 
 _register()

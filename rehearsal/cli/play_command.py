@@ -1,0 +1,307 @@
+"""`rehearsal play`: play a model generation live; both streams recorded, tags on both."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import signal
+import sys
+import time
+from datetime import date
+
+import click
+
+from . import main
+from .common import fail, workspace
+
+
+def _print_json(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def parse_gain(text: str) -> float:
+    """'2' or '2.0' (linear), '+6dB', '-3 db' (decibels) -> linear gain."""
+    m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d+)?)\s*(db)?\s*", str(text), re.IGNORECASE)
+    if not m:
+        raise click.BadParameter(f"{text!r}: a number (linear) or decibels such as +6dB")
+    value = float(m.group(1))
+    gain = 10 ** (value / 20) if m.group(2) else value
+    if not 0.0 <= gain <= 100.0:
+        raise click.BadParameter(f"{text!r}: a gain between 0 and 100 (+40 dB)")
+    return gain
+
+
+def parse_host_port(text: str | None) -> tuple[str, int] | None:
+    if text is None or text.lower() == "none":
+        return None
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{text!r}: HOST:PORT (or none)")
+    return host.strip("[]"), int(port)
+
+
+def _device(value):
+    return int(value) if value is not None and value.isdigit() else value
+
+
+@main.command()
+@click.option("--model", "model_ref", default="current", show_default=True,
+              help="Generation to play (g7, 7, current); `none` starts dry.")
+@click.option("--session", "session_name", default=None, help="Session name (default: play-<today>).")
+@click.option("--notation", "notation_name", default="jam-reactions", show_default=True,
+              help="Notation for tags (workspace notations/ or shipped) or a .toml path.")
+@click.option("--device", help="Audio device for input and output (index or name). Default: the defaults.")
+@click.option("--output-device", help="Output device if not --device; `none` with --input-file: render unheard.")
+@click.option("--input-file", type=click.Path(exists=True, dir_okay=False),
+              help="Play this file into the model instead of a live input (48 kHz).")
+@click.option("--channels", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Input channels recorded; the model hears --model-channel.")
+@click.option("--model-channel", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--dry-wet", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="0 = the input alone, 1 = the model alone.")
+@click.option("--gain", default="1", show_default=True, help="Input gain into the model: linear, or dB (+6dB).")
+@click.option("--fade", "fade_ms", type=click.FloatRange(0, 10_000), default=50.0, show_default=True,
+              help="Crossfade between generations, in ms.")
+@click.option("--fade-curve", type=click.Choice(["equal-power", "linear"]), default="equal-power", show_default=True)
+@click.option("--blocksize", type=click.Choice(["32", "64", "128", "256"]), default="256", show_default=True,
+              help="Audio callback block in samples.")
+@click.option("--lookahead", type=click.IntRange(0, 16), default=0, show_default=True,
+              help="Extra render blocks of latency, for a slow machine.")
+@click.option("--duration", type=click.FloatRange(min=0.1), help="Stop after this many seconds.")
+@click.option("--midi", "midi_ports", multiple=True, help="Open this MIDI input port for tags (repeatable).")
+@click.option("--midi-virtual", is_flag=True, help="Offer a virtual MIDI input port named `rehearsal`.")
+@click.option("--midi-api", type=click.Choice(["auto", "alsa", "jack"]), default="auto", show_default=True)
+@click.option("--osc-port", type=click.IntRange(0, 65535),
+              help="Listen for OSC (tags, /rehearsal/latent, /rehearsal/play/*) on this UDP port.")
+@click.option("--osc-host", default="127.0.0.1", show_default=True)
+@click.option("--osc-allow", multiple=True, help="Sender address allowed when listening beyond loopback.")
+@click.option("--osc-out", default="127.0.0.1:9001", show_default=True,
+              help="Where the model's latent goes (/rehearsal/latent/out), HOST:PORT or none.")
+@click.option("--control-rate", type=click.FloatRange(0, 1000), default=0.0,
+              help="Latent messages per second (0: one per block).")
+@click.option("--speed", type=click.FloatRange(0.1, 100), default=1.0, hidden=True)
+@click.pass_context
+def play(ctx, model_ref, session_name, notation_name, device, output_device, input_file, channels, model_channel,
+         dry_wet, gain, fade_ms, fade_curve, blocksize, lookahead, duration, midi_ports, midi_virtual, midi_api,
+         osc_port, osc_host, osc_allow, osc_out, control_rate, speed) -> None:
+    """Play a generation live: input -> model -> output, at 48 kHz in blocks of <= 256 samples.
+
+    Records a take of the performer and a take of the model, aligned to the sample; tags
+    from MIDI, OSC and keys land on both and count for the generation heard. Type a
+    generation (g7) and Enter to switch (it loads in the background and fades in), `mix X`,
+    `gain X`, `stats`. Stops on Ctrl-C, SIGTERM, --duration or the end of --input-file.
+    One JSON line per marker and per model change on stdout; a status line on stderr.
+    """
+    from ..notation import NotationError, find_notation, load_notation
+    from ..play import PlayConfig, PlayError
+    from ..play.room import PlayRoom
+    from ..training.generations import GenerationNotFound
+
+    ws = workspace(ctx)
+    try:
+        notation = load_notation(find_notation(notation_name, ws.notations_dir))
+    except NotationError as exc:
+        fail(str(exc))
+    if device is not None and output_device is None and input_file is None:
+        output_device = device
+    config = PlayConfig(
+        device=_device(device), output_device=_device(output_device), channels=channels,
+        model_channel=model_channel - 1, input_file=input_file, speed=speed, blocksize=int(blocksize),
+        lookahead=lookahead, mix=dry_wet, gain=parse_gain(gain), fade_ms=fade_ms, fade_curve=fade_curve,
+        osc_out=parse_host_port(osc_out), control_rate=control_rate)
+    if model_channel > channels and input_file is None:
+        fail(f"--model-channel {model_channel}: only {channels} input channel(s)")
+    room = PlayRoom(ws, session_name or f"play-{date.today().isoformat()}", notation, config)
+    try:
+        model = None if model_ref == "none" else model_ref
+        if model is not None:
+            from ..play.room import resolve_model
+
+            resolve_model(ws, room.db, model)   # fail before any audio opens
+    except GenerationNotFound as exc:
+        room.db.conn.close()
+        fail(f"{exc}")
+    for take in room.recovered:
+        click.echo(f"recovered take {take['number']} of session {take['session_id']}: "
+                   f"{take['frames']} frames ({take['status']})", err=True)
+    try:
+        room.open()
+    except PlayError as exc:
+        room.db.conn.close()
+        fail(f"cannot start playing: {exc}")
+    try:
+        asyncio.run(_play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host,
+                          osc_allow))
+    finally:
+        room.close()
+
+
+async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow) -> None:
+    from ..export.markers import marker_json
+    from ..markers import Committed, Redone, Rejected, Undone
+    from ..markers.sources import SourceError
+    from ..play.room import InputEnded, PlayEvent
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    failure: list[str] = []
+    tty = sys.stderr.isatty()
+
+    def on_message(msg) -> None:   # bus thread / play event thread
+        if isinstance(msg, Committed):
+            take = {"sample_rate": room.player.samplerate}
+            _print_json({"event": "marker", "generation": room.heard, **marker_json(msg.marker, take)})
+        elif isinstance(msg, (Undone, Redone)):
+            _print_json({"event": "undo" if isinstance(msg, Undone) else "redo", "id": msg.marker.id,
+                         "symbol": msg.marker.symbol, "deleted": msg.marker.deleted_at is not None})
+        elif isinstance(msg, Rejected):
+            _status_clear(tty)
+            click.echo(f"rejected ({msg.event.source}): {msg.reason}", err=True)
+        elif isinstance(msg, PlayEvent):
+            if msg.kind in ("fading", "switched", "model-failed", "switch-failed", "load-failed", "glitches",
+                            "take-failed", "loaded"):
+                sr = room.player.samplerate or 48000
+                _print_json({"event": msg.kind, "generation": msg.generation,
+                             "frame": msg.frame, "t": None if msg.frame is None else round(msg.frame / sr, 3),
+                             **({"detail": msg.detail} if msg.detail else {})})
+            if msg.kind in ("model-failed", "switch-failed", "load-failed", "take-failed"):
+                _status_clear(tty)
+                what = {"model-failed": "model failed, playing dry", "switch-failed": "switch failed",
+                        "load-failed": "cannot load", "take-failed": "recording stopped"}[msg.kind]
+                click.echo(f"{what}: {msg.detail}", err=True)
+            if msg.kind == "take-failed":
+                failure.append(msg.detail)
+                loop.call_soon_threadsafe(stop.set)
+        elif isinstance(msg, InputEnded):
+            loop.call_soon_threadsafe(stop.set)
+
+    room.listen(on_message)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    sources: list = []
+    status_task = None
+    try:
+        try:
+            if midi_ports or midi_virtual:
+                from ..markers.sources import open_midi
+
+                sources.append(open_midi(room, ports=list(midi_ports), virtual=midi_virtual, api=midi_api))
+            if osc_port is not None:
+                from ..markers.osc import OscError
+                from ..play.osc import PlayOscSource
+
+                try:
+                    sources.append(await PlayOscSource(room, room.notation, host=osc_host, port=osc_port,
+                                                       allow=list(osc_allow)).start())
+                except OscError as exc:
+                    raise SourceError(f"OSC: {exc}") from None
+                click.echo(f"OSC: listening on {sources[-1].host}:{sources[-1].port}", err=True)
+        except SourceError as exc:
+            raise click.ClickException(str(exc)) from None
+        play = room.start(model)
+        p = room.player
+        click.echo(f"playing {model or 'dry'} from {p.device} (48 kHz, blocks of {p.blocksize}, model latency "
+                   f"{p.latency} samples = {1000 * p.latency / p.samplerate:.1f} ms) -> session "
+                   f"{room.session_name!r}, takes {play['input_take_id']} (performer) and {play['output_take_id']} "
+                   f"(model)", err=True)
+        _stdin_commands(loop, room, stop)
+        status_task = asyncio.create_task(_status_line(room, tty))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=duration)
+        except asyncio.TimeoutError:
+            pass
+    finally:
+        if status_task:
+            status_task.cancel()
+        _status_clear(tty)
+        try:
+            loop.remove_reader(sys.stdin.fileno())
+        except (ValueError, OSError):
+            pass
+        for s in sources:
+            result = s.close()
+            if asyncio.iscoroutine(result):
+                await result
+        if room.play is not None:
+            done = room.stop()
+            stats = json.loads(done.play["stats_json"] or "{}")
+            m = stats.get("model", {})
+            t = done.input_take
+            click.echo(f"played {t['frames'] / t['sample_rate']:.2f} s: {done.play['glitches']} glitches, "
+                       f"{done.play['model_errors']} model errors; model time per block median "
+                       f"{100 * m.get('median_share', 0):.1f}% p99 {100 * m.get('p99_share', 0):.1f}% of "
+                       f"{m.get('budget_ms', 0):.2f} ms -> {t['path']} and {done.output_take['path']}", err=True)
+    if failure:
+        raise click.ClickException(f"playing stopped early: {failure[0]} (what was recorded is kept)")
+
+
+def _stdin_commands(loop, room, stop) -> None:
+    """Lines on stdin: a generation (g7) switches; `mix X`, `gain X`, `stats`, `quit`."""
+    try:
+        fd = sys.stdin.fileno()
+    except (ValueError, OSError):
+        return
+
+    def readable() -> None:
+        line = sys.stdin.readline()
+        if not line:
+            loop.remove_reader(fd)
+            return
+        words = line.split()
+        if not words:
+            return
+        try:
+            if words[0] in ("quit", "q"):
+                stop.set()
+            elif words[0] == "mix" and len(words) == 2:
+                room.set_mix(float(words[1]))
+            elif words[0] == "gain" and len(words) == 2:
+                room.set_gain(parse_gain(words[1]))
+            elif words[0] == "stats":
+                _print_json({"event": "stats", **room.player.stats()})
+            else:
+                gen = room.switch(words[0])
+                click.echo(f"loading {gen['name']}…", err=True)
+        except (LookupError, ValueError, click.BadParameter) as exc:
+            click.echo(f"{line.strip()!r}: {exc}", err=True)
+
+    try:
+        loop.add_reader(fd, readable)
+    except (ValueError, OSError, NotImplementedError):
+        pass
+
+
+async def _status_line(room, tty: bool) -> None:
+    """Every half second on a terminal (every 10 s otherwise): what plays, levels, model
+    time, glitches."""
+    last = 0.0
+    while True:
+        await asyncio.sleep(0.5)
+        if not tty and time.monotonic() - last < 10:
+            continue
+        last = time.monotonic()
+        s = room.player.status()
+        med, p99 = s.model_share
+        heard = f"g{s.active_generation}" if s.active_generation else "dry"
+        if s.incoming_generation:
+            heard += f" → g{s.incoming_generation}"
+        line = (f"{heard:>10}  {s.take_frames / 48000:7.1f} s  in {_db(s.input_level):>6}  model {_db(s.output_level):>6}"
+                f"  model time {100 * med:4.1f}% (p99 {100 * p99:4.1f}%)  glitches {s.glitches}")
+        if tty:
+            sys.stderr.write("\r\033[K" + line)
+            sys.stderr.flush()
+        else:
+            click.echo(line, err=True)
+
+
+def _db(level: float) -> str:
+    return "-inf" if level <= 0 else f"{20 * math.log10(level):.0f}dB"
+
+
+def _status_clear(tty: bool) -> None:
+    if tty:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()

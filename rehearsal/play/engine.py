@@ -1,0 +1,421 @@
+"""The play process: live input -> model -> output, and both streams to disk.
+
+    stream callback: input -> input ring ------------------------------> performer take
+                     wet ring (rendered one callback earlier) -> mix -> output device
+                                                          \\-----------> model take
+    render thread:   input ring -> mixer (generations, fades, bypass) -> wet ring
+    loader thread:   checkpoint -> scripted stream module, warmed -> mixer
+    main thread:     commands from the app, both takes to disk, events to the app
+
+`python -m rehearsal.play.engine FD SHM CONFIG_JSON`, started by `Player`. Like the
+recorder, it is a process of its own so that nothing of the app (UI, OSC, database)
+holds the GIL the callback needs; torch lives only here. The callback never waits for
+the model: it plays what the render thread finished in the previous period and, if that
+block is not there, the dry input (a glitch, counted), never silence or garbage.
+
+Both takes are written from the same frame counter: frame t of the performer take is the
+input at stream frame S + t, frame t of the model take is what the model played at that
+moment (its answer to the input at S + t - latency).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import time
+import traceback
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..audio.ring import Ring
+from ..audio.writer import TakeWriter
+from . import status as S
+from .blocks import FADE_CURVES, SteadyClock, WetRing, required_latency
+
+SAMPLE_RATE = 48000
+PUMP_INTERVAL = 0.02
+MAX_CHUNK = 48_000
+STATS_EVERY = 25          # pumps (0.5 s) between statistics published to shared memory
+
+
+def main() -> None:
+    import json
+    from multiprocessing.connection import Connection
+
+    fd, shm_name, cfg = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+    conn = Connection(fd)
+    shm, st = S.attach(shm_name)
+    try:
+        try:
+            Engine(cfg, conn, st).serve()
+        except Exception as exc:
+            try:
+                conn.send(("error", f"{exc}", traceback.format_exc()))
+            except Exception:
+                pass
+    finally:
+        del st
+        shm.close()
+
+
+class Engine:
+    def __init__(self, cfg: dict, conn, st):
+        self.cfg, self.conn, self.st = cfg, conn, st
+        self.events: queue.Queue = queue.Queue()
+        self.gain = float(cfg.get("gain", 1.0))
+        self.mix = float(cfg.get("mix", 1.0))
+        self._mix_now = self.mix
+        self.blocksize = int(cfg.get("blocksize") or 256)
+        self.render_block = int(cfg.get("render_block") or 256)
+        self.latency = int(cfg.get("latency") or 0) or (
+            required_latency(self.render_block, self.blocksize) + int(cfg.get("lookahead", 0)) * self.render_block)
+        if self.latency < required_latency(self.render_block, self.blocksize):
+            raise ValueError(f"a latency of {self.latency} samples is too short for blocks of {self.blocksize} "
+                             f"rendered {self.render_block} at a time "
+                             f"(at least {required_latency(self.render_block, self.blocksize)})")
+        curve = cfg.get("fade_curve", "equal-power")
+        if curve not in FADE_CURVES:
+            raise ValueError(f"fade curve {curve!r}: one of {', '.join(FADE_CURVES)}")
+        self.fade_curve = curve
+        self.model_channel = int(cfg.get("model_channel", 0))
+        self.frames_done = 0
+        self.writers: list[TakeWriter] | None = None
+        self.take_start = 0
+        self.take_stop: int | None = None
+        self.level_from = 0
+        self.take_glitches_at = 0
+        self._last_glitches = 0
+        self._pumps = 0
+        self.feeder = None
+
+    def emit(self, kind: str, payload: dict) -> None:
+        """From any thread: the main thread sends it (a Connection is not thread-safe)."""
+        self.events.put((kind, payload))
+
+    # -- the audio callback ----------------------------------------------------------------
+    def callback(self, indata, outdata, frames, time_info, status) -> None:
+        t = time.monotonic()
+        st = self.st
+        if getattr(status, "input_overflow", False):
+            st[S.OVERFLOWS] += 1
+        if getattr(status, "output_underflow", False):
+            st[S.UNDERFLOWS] += 1
+        s = self.inring.written
+        self.inring.write(indata)
+        a = s - self.latency
+        dry, wet, model = self._dry[:frames], self._wet[:frames], self._model[:frames]
+        self.mono(a, frames, dry)
+        if not self.wet.read(a, frames, wet, model):
+            wet[:] = dry          # the model was late: the dry input, never a dropout
+            model[:] = 0.0
+            g = int(st[S.GLITCHES])
+            self._glitch_frames[g % len(self._glitch_frames)] = s
+            st[S.GLITCHES] = g + 1
+            st[S.GLITCH_FRAME] = s
+        m0, m1 = self._mix_now, self.mix
+        if m0 == m1:
+            out = dry + (wet - dry) * np.float32(m1)
+        else:   # a new dry/wet setting glides over one block: no zipper noise
+            ramp = np.linspace(m0, m1, frames + 1, dtype=np.float32)[1:]
+            out = dry + (wet - dry) * ramp
+            self._mix_now = m1
+        np.clip(out, -1.0, 1.0, out=out)   # a model gone loud must not hurt anyone's ears
+        if outdata is not None:
+            outdata[:] = out[:, None]
+        self.outring.write(model[:, None])
+        self.frames_done = s + frames
+        lag = getattr(time_info, "currentTime", 0.0) - getattr(time_info, "inputBufferAdcTime", 0.0)
+        S.publish_clock(st, s, self.clock.anchor(s, t - lag if 0.0 < lag < 1.0 else t))
+        st[S.CALLBACKS] += 1
+        st[S.STARTED] = 1.0
+        self.renderer.wake()
+
+    def mono(self, start: int, n: int, out: np.ndarray) -> None:
+        """The model's input channel for frames [start, start + n); silence before 0."""
+        pos = 0
+        if start < 0:
+            m = min(n, -start)
+            out[:m] = 0.0
+            pos, start = m, 0
+        if pos < n:
+            for v in self.inring.views(start, start + n - pos):
+                out[pos:pos + len(v)] = v[:, self.model_channel]
+                pos += len(v)
+
+    # -- set-up ------------------------------------------------------------------------------
+    def open_stream(self):
+        cfg = self.cfg
+        n = self.blocksize
+        if cfg.get("input_file"):
+            return self._open_file(cfg["input_file"])
+        import sounddevice as sd
+
+        dev_in, dev_out = cfg.get("device"), cfg.get("output_device", cfg.get("device"))
+        try:
+            info_in = sd.query_devices(dev_in, kind="input") if dev_in is not None else sd.query_devices(kind="input")
+            info_out = (sd.query_devices(dev_out, kind="output") if dev_out is not None
+                        else sd.query_devices(kind="output"))
+        except (ValueError, sd.PortAudioError) as exc:
+            names = [d["name"] for d in sd.query_devices()]
+            raise RuntimeError(f"no such device ({exc}); devices: {names or 'none'}") from None
+        in_ch = int(cfg.get("channels") or 1)
+        out_ch = int(cfg.get("output_channels") or min(2, info_out["max_output_channels"]))
+        if in_ch > info_in["max_input_channels"]:
+            raise RuntimeError(f"{info_in['name']} has {info_in['max_input_channels']} inputs, {in_ch} asked")
+        if not 0 <= self.model_channel < in_ch:
+            raise RuntimeError(f"model input channel {self.model_channel + 1}: the input has {in_ch}")
+        try:
+            stream = sd.Stream(device=(info_in["index"], info_out["index"]), channels=(in_ch, out_ch),
+                               samplerate=SAMPLE_RATE, blocksize=n, dtype="float32",
+                               latency=cfg.get("stream_latency", "low"), callback=self.callback)
+        except sd.PortAudioError as exc:
+            raise RuntimeError(f"cannot open {info_in['name']} -> {info_out['name']} at 48 kHz, "
+                               f"{n}-sample blocks: {exc}") from None
+        name = info_in["name"] if info_in["index"] == info_out["index"] else f"{info_in['name']} -> {info_out['name']}"
+        return stream, in_ch, out_ch, name
+
+    def _open_file(self, path: str):
+        """--input-file: the file is the performer. With an output device its clock paces
+        the file; without one (output "none") a thread does, and nothing is heard."""
+        from .feeder import FileFeeder
+
+        self.feeder = feeder = FileFeeder(path, loop=self.cfg.get("loop", False))
+        if feeder.samplerate != SAMPLE_RATE:
+            raise RuntimeError(f"{path}: {feeder.samplerate} Hz; play runs at 48 kHz (resample the file first)")
+        in_ch = feeder.channels
+        if not 0 <= self.model_channel < in_ch:
+            raise RuntimeError(f"model input channel {self.model_channel + 1}: {path} has {in_ch}")
+        n = self.blocksize
+        if self.cfg.get("output_device") == "none":
+            from .feeder import PacedClock
+
+            scratch = np.zeros((n, 1), np.float32)
+
+            def tick(frames):
+                self.callback(feeder.take(frames), scratch[:frames], frames,
+                              SimpleNamespace(currentTime=0.0, inputBufferAdcTime=0.0),
+                              SimpleNamespace(input_overflow=False, output_underflow=False))
+
+            return PacedClock(tick, n, SAMPLE_RATE, speed=float(self.cfg.get("speed", 1.0))), in_ch, 0, f"file:{path}"
+        import sounddevice as sd
+
+        dev_out = self.cfg.get("output_device")
+        info = sd.query_devices(dev_out, kind="output") if dev_out is not None else sd.query_devices(kind="output")
+        out_ch = int(self.cfg.get("output_channels") or min(2, info["max_output_channels"]))
+
+        def out_callback(outdata, frames, time_info, status):
+            self.callback(feeder.take(frames), outdata, frames, time_info, status)
+
+        stream = sd.OutputStream(device=info["index"], channels=out_ch, samplerate=SAMPLE_RATE, blocksize=n,
+                                 dtype="float32", latency=self.cfg.get("stream_latency", "low"), callback=out_callback)
+        return stream, in_ch, out_ch, f"file:{path} -> {info['name']}"
+
+    @staticmethod
+    def raise_priority() -> None:
+        """As the recorder: the main thread writes takes and must not be starved while the
+        callback waits for the GIL it holds; it hands the GIL over every 0.5 ms."""
+        sys.setswitchinterval(0.0005)
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        except (OSError, AttributeError):
+            try:
+                os.nice(-10)
+            except OSError:
+                pass
+
+    def serve(self) -> None:
+        import torch   # here, before the stream: importing torch takes seconds
+
+        torch.set_num_threads(1)
+        from .render import Loader, Mixer, Renderer
+
+        self.raise_priority()
+        self.samplerate = SAMPLE_RATE
+        self.stream, self.in_channels, self.out_channels, self.device = self.open_stream()
+        capacity = int(SAMPLE_RATE * float(self.cfg.get("headroom_s", 30.0)))
+        self.inring = Ring(capacity, self.in_channels)
+        self.outring = Ring(capacity, 1)
+        self.wet = WetRing(self.render_block)
+        n = max(self.blocksize, 4096)
+        self._dry, self._wet, self._model = (np.zeros(n, np.float32) for _ in range(3))
+        self._glitch_frames = np.zeros(1024, np.int64)   # stream frames of the last glitches
+        self.clock = SteadyClock(SAMPLE_RATE)
+        fade = round(float(self.cfg.get("fade_ms", 50.0)) * SAMPLE_RATE / 1000)
+        self.mixer = Mixer(self.render_block, fade, self.fade_curve, self.emit)
+        self.renderer = Renderer(self, self.mixer)
+        osc_out = self.cfg.get("osc_out")
+        if osc_out:
+            self.renderer.send_controls_to(osc_out[0], int(osc_out[1]), float(self.cfg.get("control_rate", 0)))
+        self.loader = Loader(self, self.mixer)
+        st = self.st
+        st[S.MIX], st[S.GAIN], st[S.LATENCY] = self.mix, self.gain, self.latency
+        st[S.HOP], st[S.BLOCK] = self.render_block, self.blocksize
+        self.renderer.start()
+        self.loader.start()
+        if self.feeder is not None:
+            self.feeder.fill()
+        self.stream.start()
+        self.conn.send(("ready", {"samplerate": SAMPLE_RATE, "channels": self.in_channels,
+                                  "output_channels": self.out_channels, "device": self.device, "pid": os.getpid(),
+                                  "latency": self.latency, "blocksize": self.blocksize,
+                                  "render_block": self.render_block}))
+        try:
+            while True:
+                try:
+                    if self.conn.poll(PUMP_INTERVAL):
+                        if not self.handle(self.conn.recv()):
+                            break
+                except (EOFError, OSError):
+                    break   # the app is gone: finish the takes cleanly, then exit
+                self.pump()
+        finally:
+            try:
+                self.stream.stop()
+            finally:
+                self.renderer.stop()
+                self.loader.stop()
+                self.pump()
+                self.finish_takes()
+                self.stream.close()
+
+    # -- commands --------------------------------------------------------------------------------
+    def handle(self, cmd) -> bool:
+        kind = cmd[0]
+        if kind == "start":
+            try:
+                self.start_takes(cmd[1])
+            except Exception as exc:
+                self.conn.send(("start-failed", f"{type(exc).__name__}: {exc}"))
+        elif kind == "stop":
+            self.take_stop = self.frames_done
+            self.pump()
+            frames = self.finish_takes()
+            self.conn.send(("stopped", {"frames": frames, "overflows": int(self.st[S.OVERFLOWS]),
+                                        "glitches": int(self.st[S.GLITCHES]) - self.take_glitches_at,
+                                        "stats": self.stats()}))
+        elif kind == "load":
+            self.loader.request(cmd[1])
+        elif kind == "mix":
+            self.mix = min(1.0, max(0.0, float(cmd[1])))
+            self.st[S.MIX] = self.mix
+        elif kind == "gain":
+            self.gain = min(100.0, max(0.0, float(cmd[1])))
+            self.st[S.GAIN] = self.gain
+        elif kind == "fade":
+            self.mixer.set_fade(round(float(cmd[1]) * SAMPLE_RATE / 1000))
+        elif kind == "latent":
+            values = cmd[1]
+            self.mixer.override = None if values is None else np.asarray(values, dtype=np.float32)
+        elif kind == "stats":
+            self.conn.send(("stats", self.stats()))
+        elif kind == "quit":
+            return False
+        return True
+
+    def stats(self) -> dict:
+        st = self.st
+        return {"glitches": int(st[S.GLITCHES]), "underflows": int(st[S.UNDERFLOWS]),
+                "overflows": int(st[S.OVERFLOWS]), "callbacks": int(st[S.CALLBACKS]),
+                "latency_samples": self.latency, "blocksize": self.blocksize, "render_block": self.render_block,
+                "model": self.renderer.stats(), "feeder_underruns": self.feeder.underruns if self.feeder else 0,
+                "glitch_frames": sorted(int(f) for f in self._glitch_frames[:min(int(st[S.GLITCHES]), 1024)])}
+
+    def start_takes(self, req: dict) -> None:
+        if self.writers is not None:
+            raise RuntimeError("a take is already recording")
+        fmt, subtype = req.get("format", "W64"), req.get("subtype")
+        start = self.frames_done
+        inp = TakeWriter(req["input_path"], SAMPLE_RATE, self.in_channels, fmt, subtype)
+        try:
+            out = TakeWriter(req["output_path"], SAMPLE_RATE, 1, fmt, subtype)
+        except Exception:
+            inp.close()
+            raise
+        self.writers = [inp, out]
+        self.take_start, self.take_stop = start, None
+        self.take_glitches_at = int(self.st[S.GLITCHES])
+        self.st[S.TAKE_START] = start
+        self.st[S.TAKE_FRAMES] = 0
+        self.st[S.RECORDING] = 1.0
+        self.conn.send(("started", {"start_frame": start}))
+
+    def finish_takes(self) -> int:
+        writers, self.writers = self.writers, None
+        self.st[S.RECORDING] = 0.0
+        if not writers:
+            return 0
+        for w in writers:
+            try:
+                w.close()
+            except Exception:
+                pass
+        return writers[0].frames
+
+    # -- the main thread's round: disk, meters, events ------------------------------------------
+    def pump(self) -> None:
+        self._pumps += 1
+        done = self.frames_done
+        if self.feeder is not None:
+            self.feeder.fill()
+            if self.feeder.ended_and_drained():
+                self.feeder.ended_reported = True
+                self.conn.send(("input-ended",))
+        self.update_levels(done)
+        self.send_events()
+        if self._pumps % STATS_EVERY == 0:
+            s = self.renderer.stats()
+            if s.get("blocks"):
+                self.st[S.MODEL_MEDIAN_US] = s["median_ms"] * 1e3
+                self.st[S.MODEL_P99_US] = s["p99_ms"] * 1e3
+            glitches = int(self.st[S.GLITCHES])
+            if glitches != self._last_glitches:
+                self.emit("glitches", {"count": glitches - self._last_glitches, "total": glitches,
+                                       "input_frame": int(self.st[S.GLITCH_FRAME])})
+                self._last_glitches = glitches
+        if self.writers is None:
+            return
+        end = done if self.take_stop is None else min(done, self.take_stop)
+        try:
+            for w, ring in zip(self.writers, (self.inring, self.outring)):
+                pos = self.take_start + w.frames
+                while pos < end:
+                    stop = min(end, pos + MAX_CHUNK)
+                    for v in ring.views(pos, stop):
+                        w.write(v)
+                    pos = stop
+            self.st[S.TAKE_FRAMES] = self.writers[0].frames
+        except Exception as exc:   # disk full, file gone: keep what is on disk, say so
+            from ..audio.capture import _explain
+
+            path = self.writers[0].path
+            frames = self.finish_takes()
+            self.conn.send(("take-failed", {"frames": frames, "error": _explain(exc, path)}))
+
+    def send_events(self) -> None:
+        while True:
+            try:
+                kind, payload = self.events.get_nowait()
+            except queue.Empty:
+                return
+            self.conn.send((kind, payload))
+
+    def update_levels(self, done: int) -> None:
+        start = max(self.level_from, self.inring.oldest(), done - SAMPLE_RATE)
+        if done <= start:
+            return
+        peaks = np.zeros(self.in_channels, np.float32)
+        for v in self.inring.views(start, done):
+            np.maximum(peaks, np.abs(v).max(axis=0), out=peaks)
+        for ch in range(min(self.in_channels, S.MAX_CHANNELS)):
+            self.st[S.LEVELS + ch] = float(peaks[ch])
+        out = 0.0
+        for v in self.outring.views(start, done):
+            out = max(out, float(np.abs(v).max()))
+        self.st[S.OUT_LEVEL] = out
+        self.level_from = done
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""The app's handle on the play process (no torch on this side).
+
+    player = Player(PlayConfig(blocksize=256)).open()
+    player.start_take(input_path, output_path)   # both streams from the same frame
+    player.load(generation_id, checkpoint_path, name="g7")   # loads in the background, fades in
+    player.set_mix(0.5); player.set_gain(2.0); player.set_latent([0.1, float("nan"), 1.0])
+    player.frame_at(time.monotonic())            # SampleClock for the marker bus
+    player.status()                              # from shared memory, without asking
+    player.stop_take(); player.close()
+
+Commands go over a pipe; a reader thread sorts replies from events (`on_event`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from . import status as S
+
+log = logging.getLogger(__name__)
+
+REPLIES = ("ready", "started", "start-failed", "stopped", "stats")
+
+
+class PlayError(RuntimeError):
+    pass
+
+
+@dataclass
+class PlayConfig:
+    device: int | str | None = None          # input (and output) device; None = the defaults
+    output_device: int | str | None = None   # "none" with input_file: nothing is heard
+    channels: int = 1                        # input channels recorded (the performer)
+    output_channels: int | None = None       # default: up to 2, the model's mono output on each
+    model_channel: int = 0                   # which input channel the model hears (0-based)
+    input_file: str | None = None            # a file stands in for the performer
+    loop: bool = False
+    speed: float = 1.0                       # --input-file without an output device (tests)
+    blocksize: int = 256                     # audio callback block (<= 256)
+    render_block: int = 256                  # samples the model renders at a time (a multiple of its hop)
+    latency: int | None = None               # model latency in samples; default: the least that is safe
+    lookahead: int = 0                       # extra render blocks of safety on top of that
+    stream_latency: str | float = "low"
+    mix: float = 1.0                         # dry/wet: 0 = the input only, 1 = the model only
+    gain: float = 1.0                        # linear, on the model's input
+    fade_ms: float = 50.0
+    fade_curve: str = "equal-power"
+    osc_out: tuple[str, int] | None = None   # where the model's latent goes (/rehearsal/latent/out)
+    control_rate: float = 0.0                # latent messages per second (0: every block)
+    headroom_s: float = 30.0
+    format: str = "W64"
+    subtype: str | None = None
+
+
+@dataclass(frozen=True)
+class PlayStatus:
+    frames: int
+    recording: bool
+    take_frames: int
+    glitches: int
+    underflows: int
+    overflows: int
+    skipped: int
+    active_generation: int | None       # None: dry
+    incoming_generation: int | None
+    loading: bool
+    mix: float
+    gain: float
+    latency: int
+    input_level: float
+    output_level: float
+    model_last_ms: float
+    model_median_ms: float
+    model_p99_ms: float
+    block_ms: float
+
+    @property
+    def model_share(self) -> tuple[float, float]:
+        """Median and p99 model time as a share of a render block's duration."""
+        return (self.model_median_ms / self.block_ms if self.block_ms else 0.0,
+                self.model_p99_ms / self.block_ms if self.block_ms else 0.0)
+
+
+class Player:
+    def __init__(self, config: PlayConfig | None = None):
+        self.config = config or PlayConfig()
+        self._shm, self._st = S.create_status()
+        self._proc = None
+        self._conn = None
+        self._send_lock = threading.Lock()
+        self._replies: queue.Queue = queue.Queue()
+        self._listeners: list = []
+        self.samplerate = self.channels = self.output_channels = 0
+        self.latency = self.blocksize = self.render_block = 0
+        self.device = ""
+        self.pid = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self, timeout: float = 60.0) -> "Player":
+        ours, theirs = socket.socketpair()
+        cfg = asdict(self.config)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "rehearsal.play.engine", str(theirs.fileno()), self._shm.name, json.dumps(cfg)],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self._reader = threading.Thread(target=self._read, name="play-events", daemon=True)
+        self._reader.start()
+        try:
+            _, p = self._reply(timeout, "ready")
+        except PlayError:
+            self.close()
+            raise
+        self.samplerate, self.channels, self.output_channels = p["samplerate"], p["channels"], p["output_channels"]
+        self.device, self.pid, self.latency = p["device"], p["pid"], p["latency"]
+        self.blocksize, self.render_block = p["blocksize"], p["render_block"]
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._proc is None:
+            return
+        self._send(("quit",), quiet=True)
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._conn.close()
+        self._proc = None
+        self._shm.close()
+        self._shm.unlink()
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def on_event(self, callback) -> None:
+        """callback((kind, payload)) from the reader thread: loaded, load-failed, warming,
+        fading, switched, switch-failed, switch-abandoned, model-failed, glitches,
+        input-ended, take-failed, gone."""
+        self._listeners.append(callback)
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- takes and control ------------------------------------------------------------------
+    def start_take(self, input_path: str | Path, output_path: str | Path, timeout: float = 10.0) -> int:
+        """Start writing both streams; returns the stream frame that is frame 0 of both."""
+        self._send(("start", {"input_path": str(input_path), "output_path": str(output_path),
+                              "format": self.config.format, "subtype": self.config.subtype}))
+        kind, payload = self._reply(timeout, "started", "start-failed")
+        if kind == "start-failed":
+            raise PlayError(f"cannot start the take: {payload}")
+        return int(payload["start_frame"])
+
+    def stop_take(self, timeout: float = 30.0) -> dict:
+        self._send(("stop",))
+        return self._reply(timeout, "stopped")[1]
+
+    def load(self, generation_id: int | None, checkpoint: str | Path, name: str = "", fade_ms: float | None = None) -> None:
+        """Load in the background, then warm up and fade in (events say when)."""
+        self._send(("load", {"generation_id": generation_id, "path": str(checkpoint), "name": name or str(checkpoint),
+                             "fade_ms": fade_ms}))
+
+    def set_mix(self, mix: float) -> None:
+        self._send(("mix", float(mix)))
+
+    def set_gain(self, gain: float) -> None:
+        self._send(("gain", float(gain)))
+
+    def set_fade(self, fade_ms: float) -> None:
+        self._send(("fade", float(fade_ms)))
+
+    def set_latent(self, values: list[float] | None) -> None:
+        """Drive the latent: one value per channel, NaN leaves a channel to the model; None
+        gives all of it back."""
+        self._send(("latent", None if values is None else [float(v) for v in values]))
+
+    def stats(self, timeout: float = 10.0) -> dict:
+        self._send(("stats",))
+        return self._reply(timeout, "stats")[1]
+
+    # -- clock and status ---------------------------------------------------------------------
+    def frame_at(self, t_monotonic: float) -> int | None:
+        clock = S.read_clock(self._st)
+        if clock is None:
+            return None
+        frames, anchor = clock
+        return frames + round((t_monotonic - anchor) * self.samplerate)
+
+    def status(self) -> PlayStatus:
+        st = self._st
+        gen = lambda v: None if v == 0 else int(v)  # noqa: E731  (-1: a model file without a generation)
+        block_ms = 1000.0 * self.render_block / self.samplerate if self.samplerate else 0.0
+        return PlayStatus(
+            frames=int(st[S.FRAMES]), recording=bool(st[S.RECORDING]), take_frames=int(st[S.TAKE_FRAMES]),
+            glitches=int(st[S.GLITCHES]), underflows=int(st[S.UNDERFLOWS]), overflows=int(st[S.OVERFLOWS]),
+            skipped=int(st[S.SKIPPED]), active_generation=gen(st[S.ACTIVE_GEN]),
+            incoming_generation=gen(st[S.INCOMING_GEN]), loading=bool(st[S.LOADING]), mix=float(st[S.MIX]),
+            gain=float(st[S.GAIN]), latency=int(st[S.LATENCY]),
+            input_level=max((float(st[S.LEVELS + c]) for c in range(max(1, min(self.channels, S.MAX_CHANNELS)))),
+                            default=0.0),
+            output_level=float(st[S.OUT_LEVEL]), model_last_ms=float(st[S.MODEL_LAST_US]) / 1e3,
+            model_median_ms=float(st[S.MODEL_MEDIAN_US]) / 1e3, model_p99_ms=float(st[S.MODEL_P99_US]) / 1e3,
+            block_ms=block_ms,
+        )
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _send(self, msg, quiet: bool = False) -> None:
+        try:
+            with self._send_lock:
+                self._conn.send(msg)
+        except (OSError, EOFError, AttributeError):
+            if not quiet:
+                raise PlayError("the play process is gone") from None
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self._conn.recv()
+            except (EOFError, OSError):
+                self._replies.put(("gone", None))
+                self._notify(("gone", {}))
+                return
+            kind = msg[0]
+            if kind in REPLIES:
+                self._replies.put((kind, msg[1]))
+                continue
+            if kind == "error":
+                self._replies.put(("error", msg[1]))
+            self._notify((kind, msg[1] if len(msg) > 1 else {}))
+
+    def _notify(self, event) -> None:
+        for cb in self._listeners:
+            try:
+                cb(event)
+            except Exception:  # a listener's bug must not stop event delivery
+                log.exception("play event listener failed")
+
+    def _reply(self, timeout: float, *expected: str):
+        while True:
+            try:
+                kind, payload = self._replies.get(timeout=timeout)
+            except queue.Empty:
+                raise PlayError(f"the play process did not answer within {timeout:.0f} s") from None
+            if kind == "error":
+                raise PlayError(payload)
+            if kind == "gone":
+                raise PlayError("the play process ended unexpectedly")
+            if kind in expected:
+                return kind, payload
+            log.debug("dropping stale reply %s", kind)

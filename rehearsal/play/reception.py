@@ -1,0 +1,53 @@
+"""How each generation was received in play: the tags made while it was heard.
+
+A tag is credited to the generation heard when it was tapped (the fade's middle is the
+boundary between two). Deleted tags do not count; an undone tag is deleted. Read by the
+models screen and `rehearsal play reception`.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def reception(db: sqlite_utils.Database, generation_id: int) -> dict:
+    """{"generation_id", "plays", "seconds" (heard), "tags": {symbol: {"glyph", "count"}}, "who": {name: count}}."""
+    tags: dict[str, dict] = {}
+    who: dict[str, int] = {}
+    for r in db.query("SELECT symbol, glyph, who FROM play_reception WHERE generation_id = ?", [generation_id]):
+        t = tags.setdefault(r["symbol"], {"glyph": r["glyph"], "count": 0})
+        t["count"] += 1
+        who[r["who"]] = who.get(r["who"], 0) + 1
+    heard = db.execute(
+        """SELECT COUNT(DISTINCT s.play_id),
+                  COALESCE(SUM((COALESCE(s.to_frame, t.frames) - s.from_frame) * 1.0 / t.sample_rate), 0)
+           FROM play_segments s JOIN plays p ON p.id = s.play_id JOIN takes t ON t.id = p.input_take_id
+           WHERE s.generation_id = ?""", [generation_id]).fetchone()
+    return {"generation_id": generation_id, "plays": heard[0], "seconds": round(max(0.0, heard[1] or 0.0), 3),
+            "tags": dict(sorted(tags.items(), key=lambda kv: -kv[1]["count"])), "who": who}
+
+
+def reception_all(db: sqlite_utils.Database) -> list[dict]:
+    """`reception` for every generation ever played, oldest first."""
+    ids = [r[0] for r in db.execute(
+        "SELECT DISTINCT generation_id FROM play_models WHERE generation_id IS NOT NULL ORDER BY generation_id")]
+    return [reception(db, i) for i in ids]
+
+
+def plays_of(db: sqlite_utils.Database, session_id: int | None = None) -> list[dict]:
+    """Plays with both takes' numbers and paths (for review and curation)."""
+    sql = """SELECT p.*, ti.number AS input_take, ti.path AS input_path, to_.number AS output_take,
+                    to_.path AS output_path, ti.frames AS frames, ti.sample_rate AS sample_rate
+             FROM plays p JOIN takes ti ON ti.id = p.input_take_id JOIN takes to_ ON to_.id = p.output_take_id"""
+    args: list = []
+    if session_id is not None:
+        sql += " WHERE p.session_id = ?"
+        args.append(session_id)
+    return list(db.query(sql + " ORDER BY p.id", args))
+
+
+def stream_of_take(db: sqlite_utils.Database, take_id: int) -> str | None:
+    """"performer", "model", or None for a take not recorded by play."""
+    row = db.execute("SELECT CASE WHEN input_take_id = ? THEN 'performer' ELSE 'model' END FROM plays "
+                     "WHERE input_take_id = ? OR output_take_id = ?", [take_id, take_id, take_id]).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,393 @@
+"""Play in the rehearsal room: the play process, the marker bus and the store wired together.
+
+Both `rehearsal play` and a TUI screen drive a PlayRoom. As `rehearsal.room.Room` does for
+recording, it owns the order that keeps data safe: recover what a crash left, write the
+take rows before audio starts, give the bus the takes' first frame so taps land on the
+room's clock, flush the bus before the takes are finished. In addition it writes what the
+play process reports (which generation was heard from which frame, failures, glitches)
+and mirrors tags onto the model's take.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from ..audio.recover import recover_takes
+from ..audio.writer import take_suffix
+from ..markers import MarkerBus, TagEvent
+from ..markers.bus import Committed, Redone, Undone
+from ..notation import Notation
+from ..store import Workspace, open_db
+from ..store.clock import utc_now
+from ..store.notations import store_notation
+from ..store.sessions import get_or_create_session
+from ..store.takes import create_take, finish_take, get_take, next_take_number
+from ..training import generations as gens
+from .mirror import sync_mirrors
+from .player import PlayConfig, Player, PlayError
+from .schema import ensure_schema
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlayStarted:
+    play: dict
+
+
+@dataclass(frozen=True)
+class PlayFinished:
+    play: dict
+    input_take: dict
+    output_take: dict
+
+
+@dataclass(frozen=True)
+class PlayEvent:
+    """Something the play process reported, with its frame on the takes (as heard)."""
+    kind: str                 # loaded, load-failed, warming, fading, switched, model-failed, ...
+    generation: str | None    # "g7", or None (dry)
+    frame: int | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class InputEnded:
+    pass
+
+
+def resolve_model(ws: Workspace, db, ref) -> tuple[dict, str]:
+    """(generation row, checkpoint path) for "g7", "7", "current"... (no torch)."""
+    gen = gens.get_generation(db, ref)
+    if gen["status"] != "complete":
+        raise gens.GenerationNotFound(f"{gen['name']} is {gen['status']}: only a complete generation can play")
+    ckpt = gens.checkpoint_for(db, gen)
+    return gen, str(ws.resolve(ckpt["path"]))
+
+
+def recover_plays(db) -> list[int]:
+    """Plays a crash left open: their takes were finished by `recover_takes`; copy their
+    tags to the model take and close the play row."""
+    ids = [r[0] for r in db.execute("SELECT id FROM plays WHERE ended_at IS NULL")]
+    for play_id in ids:
+        sync_mirrors(db, play_id)
+        db.execute("UPDATE plays SET ended_at = ? WHERE id = ?", [utc_now(), play_id])
+    return ids
+
+
+class PlayRoom:
+    def __init__(self, ws: Workspace, session: str, notation: Notation, config: PlayConfig | None = None):
+        self.ws, self.session_name, self.notation = ws, session, notation
+        ws.reserve_space()
+        self.config = config or PlayConfig()
+        self.player = Player(self.config)
+        self.db = open_db(ws.db_path)
+        ensure_schema(self.db)
+        self.recovered = recover_takes(ws, self.db)
+        self.recovered_plays = recover_plays(self.db)
+        self.notation_id = store_notation(self.db, notation)
+        self.session_id = get_or_create_session(self.db, session, self.notation_id)
+        self.play: dict | None = None
+        self.bus: MarkerBus | None = None
+        self._listeners: list[Callable] = []
+        self._db_lock = threading.Lock()
+        self._mirror = _MirrorThread(ws)
+        self._warm: dict = {}
+        self._models_started = 0
+        self.heard: str | None = None    # the generation heard now ("g7"), None = dry
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> "PlayRoom":
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))   # as Room: tap stamps stay exact
+        self.player.on_event(self._player_event)
+        self.player.open()
+        self.bus = MarkerBus(self.ws.db_path, self.player, self.notation)
+        self.bus.listen(self._bus_message)
+        for cb in self._listeners:
+            self.bus.listen(cb)
+        self.bus.start()
+        self._mirror.start()
+        return self
+
+    def close(self) -> None:
+        try:
+            if self.play is not None:
+                self.stop()
+        finally:
+            if self.bus:
+                self.bus.close()
+            self.player.close()
+            self._mirror.close()
+            self.db.conn.close()
+
+    def listen(self, callback: Callable) -> None:
+        """Bus messages (Committed...), PlayEvent, PlayStarted, PlayFinished, InputEnded."""
+        self._listeners.append(callback)
+        if self.bus:
+            self.bus.listen(callback)
+
+    def submit(self, event: TagEvent) -> bool:
+        return self.bus.submit(event)
+
+    # -- the play ---------------------------------------------------------------------------
+    def start(self, model_ref="current", notation: Notation | None = None) -> dict:
+        """Start recording both streams, then load `model_ref` (None: start dry)."""
+        if self.play is not None:
+            raise RuntimeError("a play is already running")
+        model = resolve_model(self.ws, self.db, model_ref) if model_ref is not None else None
+        if notation is not None:
+            self.notation = notation
+            self.notation_id = store_notation(self.db, notation)
+            self.bus.set_notation(notation)
+        p, cfg = self.player, self.config
+        number = next_take_number(self.db, self.session_id)
+        folder = self.ws.session_audio_dir(self.session_name)
+        suffix = take_suffix(cfg.format)
+        in_path = folder / f"take-{number:03d}-performer{suffix}"
+        out_path = folder / f"take-{number + 1:03d}-model{suffix}"
+        common = dict(session_id=self.session_id, format=cfg.format, subtype=cfg.subtype or "default",
+                      sample_rate=p.samplerate, notation_id=self.notation_id, recorder_pid=p.pid)
+        in_id = create_take(self.db, number=number, path=self.ws.relative(in_path), channels=p.channels,
+                            device=p.device, **common)
+        out_id = create_take(self.db, number=number + 1, path=self.ws.relative(out_path), channels=1,
+                             device="model", **common)
+        cur = self.db.execute(
+            """INSERT INTO plays (session_id, input_take_id, output_take_id, latency_samples, block_samples,
+                   fade_ms, fade_curve, dry_wet, input_gain, device, engine_pid, started_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [self.session_id, in_id, out_id, p.latency, p.blocksize, cfg.fade_ms, cfg.fade_curve, cfg.mix,
+             cfg.gain, p.device, p.pid, utc_now()])
+        play_id = cur.lastrowid
+        try:
+            start_frame = p.start_take(in_path, out_path)
+        except PlayError as exc:
+            for take_id in (in_id, out_id):
+                finish_take(self.db, take_id, frames=0, overflows=0, status="failed", error=str(exc))
+            self.db.execute("UPDATE plays SET ended_at = ? WHERE id = ?", [utc_now(), play_id])
+            raise
+        t0 = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self.db.execute("UPDATE takes SET started_at = ? WHERE id IN (?, ?)", [t0, in_id, out_id])
+        self.db.execute("INSERT INTO play_models (play_id, generation_id, start_frame, reason, created_at) "
+                        "VALUES (?, NULL, 0, 'start', ?)", [play_id, utc_now()])
+        self.start_frame = start_frame
+        self._models_started = 0
+        self.play = self._play_row(self.db, play_id)
+        self.bus.begin_take(in_id, start_frame, p.samplerate, self.notation)
+        self._emit(PlayStarted(self.play))
+        if model is not None:
+            self.switch_to(model)
+        return self.play
+
+    def switch(self, model_ref, fade_ms: float | None = None) -> dict:
+        """Load another generation in the background and fade it in. Returns its row."""
+        gen, path = resolve_model(self.ws, self.db, model_ref)
+        self.switch_to((gen, path), fade_ms)
+        return gen
+
+    def switch_to(self, model: tuple[dict, str], fade_ms: float | None = None) -> None:
+        gen, path = model
+        self.player.load(gen["id"], path, gen["name"], fade_ms)
+
+    def set_mix(self, mix: float) -> None:
+        self.player.set_mix(mix)
+        self._log_event("mix", None, f"{min(1.0, max(0.0, mix)):.3f}")
+
+    def set_gain(self, gain: float) -> None:
+        self.player.set_gain(gain)
+        self._log_event("gain", None, f"{gain:.3f}")
+
+    def stop(self) -> PlayFinished:
+        if self.play is None:
+            raise RuntimeError("no play is running")
+        play_id = self.play["id"]
+        stopped = self.player.stop_take()
+        self.bus.flush()
+        self.bus.end_take()
+        self.play = None
+        with self._db_lock:
+            for take_id in (self._row_takes(play_id)):
+                finish_take(self.db, take_id, frames=stopped["frames"], overflows=stopped["overflows"])
+            stats = stopped.get("stats", {})
+            self.db.execute("UPDATE plays SET ended_at = ?, glitches = ?, stats_json = ? WHERE id = ?",
+                            [utc_now(), stopped["glitches"], json.dumps(stats), play_id])
+            sync_mirrors(self.db, play_id)
+        row = self._play_row(self.db, play_id)
+        finished = PlayFinished(row, get_take(self.db, row["input_take_id"]), get_take(self.db, row["output_take_id"]))
+        self._emit(finished)
+        return finished
+
+    def seconds(self) -> float:
+        return self.player.status().take_frames / self.player.samplerate if self.play else 0.0
+
+    # -- helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _play_row(db, play_id: int) -> dict:
+        return next(iter(db.query("SELECT * FROM plays WHERE id = ?", [play_id])))
+
+    def _row_takes(self, play_id: int) -> tuple[int, int]:
+        r = self.db.execute("SELECT input_take_id, output_take_id FROM plays WHERE id = ?", [play_id]).fetchone()
+        return r[0], r[1]
+
+    def _heard(self, input_frame: int | None) -> int | None:
+        """A stream input frame -> the take frame at which its answer was heard."""
+        if input_frame is None or self.play is None:
+            return None
+        return max(0, int(input_frame) + self.player.latency - self.start_frame)
+
+    def _log_event(self, kind: str, generation_id, detail: str, frame: int | None = None) -> None:
+        if self.play is None:
+            return
+        if frame is None:
+            frame = max(0, self.player.status().frames - self.start_frame)
+        with self._db_lock:
+            self.db.execute("INSERT INTO play_events (play_id, frame, kind, generation_id, detail, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", [self.play["id"], frame, kind, generation_id, detail, utc_now()])
+
+    # -- the bus: mirror changes onto the model's take ----------------------------------------
+    def _bus_message(self, msg) -> None:
+        play = self.play
+        if isinstance(msg, (Committed, Undone, Redone)) and play is not None:
+            self._mirror.request(play["id"])
+
+    # -- the play process's events (its reader thread) ----------------------------------------------
+    def _player_event(self, event) -> None:
+        kind, payload = event
+        try:
+            db = open_db(self.ws.db_path, migrate_schema=False)   # this thread's own connection
+            try:
+                self._record(db, kind, payload)
+            finally:
+                db.conn.close()
+        except Exception:
+            log.exception("could not record play event %s", kind)
+        if kind == "input-ended":
+            self._emit(InputEnded())
+
+    def _record(self, db, kind: str, p: dict) -> None:
+        play = self.play
+        gen_id = p.get("generation_id") if isinstance(p, dict) else None
+        name = gens.name_of(gen_id) if gen_id and gen_id > 0 else None
+        frame = self._heard(p.get("input_frame")) if isinstance(p, dict) else None
+        detail = ""
+        if play is not None:
+            pid, now = play["id"], utc_now()
+            if kind == "warming":
+                self._warm[gen_id] = frame
+            elif kind == "fading":
+                reason = "start" if self._models_started == 0 else "switch"
+                self._models_started += 1
+                db.execute("INSERT INTO play_models (play_id, generation_id, start_frame, fade_frames, warm_frame, "
+                           "reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           [pid, gen_id if gen_id and gen_id > 0 else None, frame, p["fade_frames"],
+                            self._warm.pop(gen_id, None), reason, now])
+            elif kind in ("model-failed", "switch-failed"):
+                detail = p["error"]
+                db.execute("INSERT INTO play_events (play_id, frame, kind, generation_id, detail, created_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", [pid, frame, p["kind"], gen_id if gen_id and gen_id > 0 else None,
+                                                         detail, now])
+                db.execute("UPDATE plays SET model_errors = model_errors + 1 WHERE id = ?", [pid])
+                back = None if kind == "model-failed" else p.get("back_to")
+                if kind == "model-failed" or p.get("was") == "fade":
+                    db.execute("INSERT INTO play_models (play_id, generation_id, start_frame, fade_frames, reason, "
+                               "created_at) VALUES (?, ?, ?, 0, 'bypass', ?)",
+                               [pid, back if back and back > 0 else None, frame, now])
+            elif kind == "load-failed":
+                detail = p["error"]
+                db.execute("INSERT INTO play_events (play_id, kind, generation_id, detail, created_at) "
+                           "VALUES (?, 'load-failed', ?, ?, ?)", [pid, gen_id if gen_id and gen_id > 0 else None,
+                                                                detail, now])
+            elif kind == "glitches":
+                frame = max(0, int(p["input_frame"]) - self.start_frame)
+                detail = f"{p['count']} block(s) played dry: the model was late"
+                db.execute("INSERT INTO play_events (play_id, frame, kind, detail, created_at) "
+                           "VALUES (?, ?, 'glitches', ?, ?)", [pid, frame, detail, now])
+            elif kind == "take-failed":
+                detail = p["error"]
+        if kind == "switched":
+            self.heard = name
+        elif kind == "model-failed":
+            self.heard = None
+            detail = p["error"]
+        elif kind in ("switch-failed", "load-failed", "take-failed"):
+            detail = p.get("error", "")
+        if kind == "take-failed" and play is not None:
+            self._take_failed(db, play, p)
+        if kind != "gone":
+            self._emit(PlayEvent(kind, name, frame, detail))
+
+    def _take_failed(self, db, play: dict, p: dict) -> None:
+        self.play = None
+        self.bus.flush()
+        self.bus.end_take()
+        self.ws.release_reserve()
+        for take_id in (play["input_take_id"], play["output_take_id"]):
+            finish_take(db, take_id, frames=p["frames"], overflows=0, status="failed",
+                        error=f"recording stopped: {p['error']}; {p['frames']} frames kept")
+        db.execute("UPDATE plays SET ended_at = ? WHERE id = ?", [utc_now(), play["id"]])
+        sync_mirrors(db, play["id"])
+
+    def _emit(self, event) -> None:
+        for cb in self._listeners:
+            try:
+                cb(event)
+            except Exception:
+                log.exception("play room listener failed")
+
+
+class _MirrorThread:
+    """Copies tags onto the model's take soon after they land, off the bus thread, at most
+    every MIRROR_DELAY seconds (a flood of taps costs one pass, not one per tap)."""
+
+    MIRROR_DELAY = 0.1
+
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+        self._wanted: set[int] = set()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="play-mirror", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request(self, play_id: int) -> None:
+        with self._cond:
+            self._wanted.add(play_id)
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._closed.set()
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        db = open_db(self.ws.db_path, migrate_schema=False)
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(lambda: self._wanted or self._closing)
+                    if self._closing and not self._wanted:
+                        return
+                self._cond_wait_a_little()
+                with self._cond:
+                    wanted, self._wanted = self._wanted, set()
+                for play_id in wanted:
+                    try:
+                        sync_mirrors(db, play_id)
+                    except Exception:   # repaired when the play ends, or on recovery
+                        log.exception("could not mirror tags onto the model's take")
+        finally:
+            db.conn.close()
+
+    def _cond_wait_a_little(self) -> None:
+        self._closed.wait(self.MIRROR_DELAY)   # gather what else lands meanwhile (not when closing)

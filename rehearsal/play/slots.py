@@ -1,0 +1,113 @@
+"""A generation ready to play: its nn~ stream module, scripted and warmed (torch here).
+
+The play process renders through the same TorchScript module `rehearsal export` writes
+for nn~: the streaming `forward` (or `encode` then `decode` for families with a latent),
+state carried between calls. A scripted call runs in C++ without the GIL, so the audio
+callback in the same process is not held up by the model, as it would be by eager Python.
+The first calls of a scripted method profile and optimise it (tens of ms): `prepare`
+makes them on silence before the module goes near the audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+WARM_CALLS = 3
+
+
+class ModelFailure(RuntimeError):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind   # "model-error" (it raised) or "non-finite" (NaN or infinity out)
+
+
+def prepare_module(model):
+    """The scripted stream module of an eager model, warmed on silence. Deterministic: a
+    second call on the same model gives a module in the same state (tests rely on it)."""
+    from ..training.export import script
+
+    module = script(model.stream_module().eval())
+    hop = int(model.hop)
+    methods = list(module.get_methods())
+    uses_latent = "encode" in methods and "decode" in methods
+    x = torch.zeros(1, 1, hop)
+    with torch.inference_mode():
+        for _ in range(WARM_CALLS):
+            if uses_latent:
+                module.decode(module.encode(x))
+            else:
+                module(x)
+    return module
+
+
+@dataclass
+class Slot:
+    generation_id: int | None
+    name: str
+    module: object
+    hop: int
+    context: int
+    family: str = ""
+    latent_labels: list[str] = field(default_factory=list)
+    controls: np.ndarray | None = None   # the model's latent for the last block (sent over OSC)
+
+    @property
+    def uses_latent(self) -> bool:
+        return bool(self.latent_labels)
+
+    def warm_blocks(self, block: int) -> int:
+        """Render blocks the model must hear before it is faded in: its analysis window
+        full of real input, and a few more for its recurrent state to follow."""
+        return -(-(self.context + 4 * self.hop) // block) + 1
+
+    @classmethod
+    def from_model(cls, model, generation_id: int | None, name: str, family: str = "") -> "Slot":
+        module = prepare_module(model)
+        methods = list(module.get_methods())
+        labels: list[str] = []
+        if "encode" in methods and "decode" in methods:
+            labels = [str(x) for x in getattr(module, "encode_output_labels", [])]
+            if not labels:
+                labels = [f"latent {i + 1}" for i in range(int(module.encode_params[2]))]
+        return cls(generation_id, name, module, int(model.hop), int(model.context), family, labels)
+
+    @classmethod
+    def load(cls, path: str | Path, generation_id: int | None, name: str) -> "Slot":
+        """From a checkpoint (validated by rehearsal.training.checkpoints: weights only)."""
+        from ..training.checkpoints import load_checkpoint
+
+        model, meta = load_checkpoint(Path(path))
+        if int(model.sample_rate) != 48000:
+            raise ValueError(f"{path}: the model renders at {model.sample_rate} Hz; play runs at 48 kHz")
+        return cls.from_model(model, generation_id, name, str(meta.get("family", "")))
+
+    def run(self, x: np.ndarray, override: np.ndarray | None = None) -> np.ndarray:
+        """One block (hop samples) through the model. Raises ModelFailure."""
+        t = torch.from_numpy(x).view(1, 1, -1)
+        try:
+            with torch.inference_mode():
+                if self.latent_labels:
+                    z = self.module.encode(t)
+                    self.controls = z[0, :, -1].numpy().copy()
+                    if override is not None and len(override) == z.shape[1]:
+                        free = np.isnan(override)
+                        if not free.all():
+                            z = z.clone()
+                            idx = torch.from_numpy(np.flatnonzero(~free))
+                            z[0, idx, :] = torch.from_numpy(override[~free]).unsqueeze(-1)
+                    y = self.module.decode(z)
+                else:
+                    y = self.module(t)
+                out = y.reshape(-1).numpy()
+        except Exception as exc:  # TorchScript raises torch.jit.Error (a RuntimeError), or anything
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            raise ModelFailure("model-error", f"{self.name} raised: {first[:300]}") from None
+        if out.shape[0] != x.shape[0]:
+            raise ModelFailure("model-error", f"{self.name} returned {out.shape[0]} samples for {x.shape[0]}")
+        if not np.isfinite(out).all():
+            raise ModelFailure("non-finite", f"{self.name} returned NaN or infinite samples")
+        return out.astype(np.float32, copy=False)
