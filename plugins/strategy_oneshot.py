@@ -35,7 +35,7 @@ class OneShot(Strategy):
         max_steps = request.max_steps
         budget = request.budget_s
         if max_steps is None and budget is None:
-            max_steps, budget = 200, 60.0
+            max_steps, budget = 200, 45.0   # about a minute, start-up and previews included
         settings = dict(EXTREME) if extreme else {"lr": 3e-3, "lr_schedule": "cosine"}
         if extreme and init == "perturbed":
             perturb = max(perturb, 0.5)
