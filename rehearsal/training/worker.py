@@ -56,8 +56,9 @@ class Priority:
         import torch
 
         self.torch, self.progress, self.lowered = torch, progress, False
-        if threads:
-            torch.set_num_threads(threads)
+        # default: all cores but one, so the machine (recorder, TUI) keeps one; on a 2-core
+        # laptop two torch threads beside any other work ran 3x slower than one
+        torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) - 1))
         if low:
             self.lower("low priority asked")
 
