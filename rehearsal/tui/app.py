@@ -33,6 +33,7 @@ from textual.binding import Binding
 from ..markers import TagEvent
 from ..notation import Notation, NotationError, find_notation, load_notation, shipped_notations
 from ..store import Workspace
+from . import probe
 from .commands import RoomCommands
 from .learned import add_key, add_midi, apply_learned, load_learned, remember_key, remember_midi, save_learned
 from .link import RoomLink
@@ -161,9 +162,7 @@ class RehearsalApp(App):
 
     def _first_frame(self) -> None:
         self.first_frame_at = time.monotonic()
-        path = os.environ.get("REHEARSAL_TUI_FIRST_FRAME")
-        if path:   # the start-up benchmark reads this (and whether torch was imported)
-            Path(path).write_text(f"{time.time():.6f} {int('torch' in sys.modules)}\n")
+        probe.first_frame()   # the start-up benchmark reads this (and whether torch was imported)
 
     def recorder_config(self, demo: bool):
         from ..audio import RecorderConfig
@@ -366,6 +365,8 @@ class RehearsalApp(App):
             view.flash(glyph, label, colour)
         self.flashes.append((glyph, t, time.monotonic()))
         del self.flashes[:-1000]
+        if probe.enabled():
+            self.call_after_refresh(lambda: probe.write("key", t, time.monotonic()))
         if self.click:
             self.play_click()
 

@@ -32,6 +32,7 @@ class TopBar(Static):
     def __init__(self, current: str, **kwargs):
         super().__init__(**kwargs)
         self.current = current
+        self._last = ""
 
     def on_mount(self) -> None:
         self.redraw()
@@ -60,7 +61,9 @@ class TopBar(Static):
             out.append("  no input (review only)", style="yellow")
         else:
             out.append("  opening the input…", style="dim")
-        self.update(out)
+        if out.markup != self._last:    # the clock moves ten times a second; the rest rarely
+            self._last = out.markup
+            self.update(out, layout=False)
 
 
 class RoomScreen(Screen):

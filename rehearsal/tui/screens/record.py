@@ -9,6 +9,7 @@ for the disk or the capture process.
 from __future__ import annotations
 
 import threading
+import time
 
 from rich.text import Text
 from textual import work
@@ -18,6 +19,7 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from ...markers import Committed, Redone, Rejected, Undone
+from .. import probe
 from ..messages import RecorderTick
 from ..moments import clock
 from ..widgets import Flash, Mark, Meters, Palette, SourcesStatus, TagLog, Timeline
@@ -39,6 +41,7 @@ class RecordScreen(RoomScreen):
         self.ticks = 0
         self.rejected = 0
         self.last_tick: RecorderTick | None = None
+        self._shown_text: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -122,6 +125,8 @@ class RecordScreen(RoomScreen):
                         timeline.remove(m.id)
                 if isinstance(e, Committed):
                     log.add(m, sr, glyph, colour, label)
+                    if probe.enabled() and m.source == "key":   # drawn: after the next refresh
+                        self.call_after_refresh(lambda mid=m.id: probe.write("shown", mid, "key", time.monotonic()))
                 else:
                     log.mark(m, glyph, colour, label)
             elif isinstance(e, Rejected):
@@ -130,6 +135,15 @@ class RecordScreen(RoomScreen):
                     Text(f"not tagged ({e.event.source}): {e.reason}  [{self.rejected} so far]", style="yellow"))
 
     # -- drawing -----------------------------------------------------------------------------
+    def _set(self, selector: str, content) -> None:
+        """Update a fixed-size Static only when its text changed, without a relayout:
+        at 30 readings a second, redrawing what did not change is most of the cost."""
+        key = content.markup if isinstance(content, Text) else str(content)
+        if self._shown_text.get(selector) == key:
+            return
+        self._shown_text[selector] = key
+        self.query_one(selector, Static).update(content, layout=False)
+
     def show_palette(self) -> None:
         app = self.app
         notation = app.notation
@@ -147,33 +161,33 @@ class RecordScreen(RoomScreen):
 
     def show_state(self, tick: RecorderTick | None) -> None:
         link = self.app.link
-        state = self.query_one("#rec-state", Static)
-        pre = self.query_one("#preroll", Static)
         if not link.ready:
             problem = self.app.input_problem or (None if self.app.options.open_input else "not opened")
-            state.update(Text(f"no input: {problem}" if problem else "opening the input…",
-                              style="yellow" if problem else "dim"))
-            pre.update("")
+            self._set("#rec-state", Text(f"no input: {problem}" if problem else "opening the input…",
+                                         style="yellow" if problem else "dim"))
+            self._set("#preroll", "")
             return
         take = link.room.take
         sr = link.info.samplerate
         if take is not None:
             seconds = (tick.take_frames if tick else 0) / sr
-            state.update(Text.assemble(("● REC ", "bold red"), (f"take {take['number']}  ", "bold"),
-                                       (clock(seconds), "bold"), ("   ctrl+r stop · ctrl+n new take", "dim")))
-            pre.update(Text(f"started with {(take.get('preroll_frames') or 0) / sr:.1f} s of pre-roll (┄ on the time line)",
-                            style="dim"))
+            self._set("#rec-state", Text.assemble(("● REC ", "bold red"), (f"take {take['number']}  ", "bold"),
+                                                  (clock(seconds), "bold"), ("   ctrl+r stop · ctrl+n new take", "dim")))
+            self._set("#preroll", Text(f"started with {(take.get('preroll_frames') or 0) / sr:.1f} s of pre-roll "
+                                       "(┄ on the time line)", style="dim"))
         else:
             kept = link.preroll_frames_available(tick.frames if tick else 0) / sr
-            state.update(Text.assemble(("○ stopped  ", "bold"), ("ctrl+r record", "dim")))
-            pre.update(Text(f"pre-roll: {kept:.1f} s of sound kept; a tap now lands in the next take "
-                            f"(up to {link.info.preroll_s:.0f} s back)", style="cyan"))
+            self._set("#rec-state", Text.assemble(("○ stopped  ", "bold"), ("ctrl+r record", "dim")))
+            self._set("#preroll", Text(f"pre-roll: {kept:.1f} s of sound kept; a tap now lands in the next take "
+                                       f"(up to {link.info.preroll_s:.0f} s back)", style="cyan"))
 
     def on_recorder_tick(self, tick: RecorderTick) -> None:
         self.ticks += 1
+        if probe.enabled() and self.ticks % METER_HZ == 0:
+            probe.write("ticks", self.ticks, time.monotonic())
         self.last_tick = tick
         self.query_one(Meters).set_levels(tick.levels)
-        self.query_one("#counters", Static).update(Text.assemble(
+        self._set("#counters", Text.assemble(
             ("overflows ", "dim"), (str(tick.overflows), "bold red" if tick.overflows else "bold"),
             ("   lost frames ", "dim"), (str(tick.lost), "bold red" if tick.lost else "bold")))
         self.show_state(tick)

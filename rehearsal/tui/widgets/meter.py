@@ -46,15 +46,18 @@ class Meters(Widget):
             filled = round((db - FLOOR_DB) / -FLOOR_DB * width)
             hold_at = min(width - 1, round((hold - FLOOR_DB) / -FLOOR_DB * width))
             out.append(label, style="dim")
-            for i in range(width):
-                at_db = FLOOR_DB + (i + 1) / width * -FLOOR_DB
-                colour = "red" if at_db > -3 else "yellow" if at_db > -12 else "green"
-                if i < filled:
-                    out.append("█", style=colour)
-                elif i == hold_at and hold > FLOOR_DB:
-                    out.append("▏", style=colour)
-                else:
-                    out.append("·", style="grey30")
+            # one span per colour run, not per cell: the meters redraw 30 times a second
+            green, yellow = round(48 / 60 * width), round(57 / 60 * width)   # -12 dB, -3 dB
+            for lo, hi, colour in ((0, green, "green"), (green, yellow, "yellow"), (yellow, width, "red")):
+                n = max(0, min(filled, hi) - lo)
+                if n:
+                    out.append("█" * n, style=colour)
+            rest = width - max(filled, 0)
+            if rest > 0:
+                cells = ["·"] * rest
+                if hold > FLOOR_DB and hold_at >= filled:
+                    cells[hold_at - filled] = "▏"
+                out.append("".join(cells), style="grey50")
             out.append(f" {db:6.1f} dB" if db > FLOOR_DB else "   -inf dB", style="bold" if db > -3 else "")
             if ch < len(self.levels) - 1:
                 out.append("\n")

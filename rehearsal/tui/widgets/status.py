@@ -54,9 +54,16 @@ def key_lines(keys) -> list[Text]:
 class SourcesStatus(Static):
     """Redrawn a few times a second from the sources' counters (cheap reads, no locks held long)."""
 
+    _last = ""
+
     def update_from(self, link) -> None:
         if link is None or not link.ready:
-            self.update(Text("sources open once the input is open", style="dim"))
+            text = Text("sources open once the input is open", style="dim")
+        else:
+            lines = midi_lines(link.midi, link.midi_error) + osc_lines(link.osc, link.osc_error) + key_lines(link.keys)
+            text = Text("\n").join(lines)
+        if text.markup == self._last:
             return
-        lines = midi_lines(link.midi, link.midi_error) + osc_lines(link.osc, link.osc_error) + key_lines(link.keys)
-        self.update(Text("\n").join(lines))
+        relayout = text.plain.count("\n") != self._last.count("\n") or not self._last
+        self._last = text.markup
+        self.update(text, layout=relayout)   # a new line needs room; new numbers do not

@@ -45,6 +45,8 @@ class Timeline(Widget):
         self.selected: int | None = None
         self.playhead: int | None = None
         self.live = False          # recording: "now" is drawn at the end
+        self._row: list | None = None     # the glyph row, kept between frames
+        self._row_key: tuple | None = None
 
     # -- data ------------------------------------------------------------------------------
     def set_take(self, length: int, sample_rate: int, preroll: int = 0, live: bool = False) -> None:
@@ -52,20 +54,33 @@ class Timeline(Widget):
         self.refresh()
 
     def set_length(self, length: int) -> None:
-        if length != self.length:
-            self.length = length
+        """The take grew: redraw only when that moves something on screen (a column, the scale)."""
+        if length == self.length:
+            return
+        width = max(10, self.size.width)
+        before = (self.column(self.length, width), self.span)
+        self.length = length
+        if (self.column(self.length, width), self.span) != before:
             self.refresh()
 
     def set_marks(self, marks: dict[int, Mark]) -> None:
         self.marks = dict(marks)
+        self._row = None
         self.refresh()
 
     def put(self, marker_id: int, mark: Mark) -> None:
+        """One more tag (a flood brings hundreds a second): placed in the kept row, not redrawn from all."""
+        replaced = marker_id in self.marks
         self.marks[marker_id] = mark
+        if replaced or self._row is None:
+            self._row = None
+        else:
+            self._place(self._row, marker_id, mark, len(self._row))
         self.refresh()
 
     def remove(self, marker_id: int) -> None:
         if self.marks.pop(marker_id, None) is not None:
+            self._row = None
             self.refresh()
 
     def select(self, marker_id: int | None) -> None:
@@ -77,6 +92,7 @@ class Timeline(Widget):
         self.refresh()
 
     def clear(self) -> None:
+        self._row = None
         self.marks.clear()
         self.selected = self.playhead = None
         self.length = self.preroll = 0
@@ -85,30 +101,56 @@ class Timeline(Widget):
     # -- drawing -------------------------------------------------------------------------
     @property
     def span(self) -> int:
-        return max(self.length, round(self.min_span_s * self.sample_rate), 1)
+        """Frames across the width. A growing take moves the scale in steps (30 s, then a
+        minute, then five), so tags do not creep left on every meter reading."""
+        least = max(self.length, round(self.min_span_s * self.sample_rate), 1)
+        if not self.live:
+            return least
+        seconds = least / self.sample_rate
+        step = 30 if seconds <= 300 else 60 if seconds <= 1800 else 300
+        return int(-(-seconds // step) * step * self.sample_rate)
 
     def column(self, frame: int, width: int) -> int:
         return max(0, min(width - 1, int(frame / self.span * width)))
 
+    def _place(self, cells: list, marker_id: int, m: Mark, width: int) -> None:
+        """Put a tag's glyph in its column; the later tap (then the newer tag) wins a column."""
+        col = self.column(m.tap, width)
+        here = cells[col]
+        if here is not None and (here[0], here[1]) > (m.tap, marker_id):
+            return
+        cells[col] = (m.tap, marker_id, m.glyph, m.colour)
+
     def glyph_row(self, width: int) -> list[tuple[str, str]]:
-        cells: list[tuple[str, str] | None] = [None] * width
-        for mid, m in sorted(self.marks.items(), key=lambda kv: (kv[1].tap, kv[0])):
-            col = self.column(m.tap, width)
-            w = cell_len(m.glyph)
-            if w != 1:   # wide glyph (emoji): two columns, or its first char if it does not fit
-                if w == 2 and col + 1 < width:
-                    cells[col] = (m.glyph, m.colour)
-                    cells[col + 1] = ("", m.colour)
-                    continue
-                cells[col] = (m.glyph[:1], m.colour)
+        key = (width, self.span)
+        if self._row is None or self._row_key != key:
+            cells: list = [None] * width
+            for mid, m in self.marks.items():
+                self._place(cells, mid, m, width)
+            self._row, self._row_key = cells, key
+        out: list[tuple[str, str]] = [(" ", "")] * width
+        skip = False
+        for col, cell in enumerate(self._row):
+            if skip:
+                skip = False
                 continue
-            cells[col] = (m.glyph, m.colour)
+            if cell is None:
+                continue
+            glyph, colour = cell[2], cell[3]
+            w = cell_len(glyph)
+            if w == 2 and col + 1 < width:      # a wide glyph (emoji) takes two columns
+                out[col], out[col + 1] = (glyph, colour), ("", colour)
+                skip = True
+            elif w != 1:
+                out[col] = (glyph[:1], colour)
+            else:
+                out[col] = (glyph, colour)
         sel = self.marks.get(self.selected) if self.selected is not None else None
         if sel is not None:
             col = self.column(sel.tap, width)
-            glyph = cells[col][0] if cells[col] and cells[col][0] else sel.glyph[:1]
-            cells[col] = (glyph, f"reverse {sel.colour}")
-        return [c if c is not None else (" ", "") for c in cells]
+            glyph = out[col][0] if out[col][0].strip() else sel.glyph[:1]
+            out[col] = (glyph, f"reverse {sel.colour}")
+        return out
 
     def render(self) -> Text:
         width = max(10, self.size.width)
