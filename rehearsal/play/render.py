@@ -39,6 +39,7 @@ class Mixer:
         self.pos = 0
         self.override: np.ndarray | None = None   # latent values from outside (NaN = the model's own)
         self._pending = None
+        self._applied = None                      # the override last seen, to report changes
         self._lock = threading.Lock()
         self._zeros = np.zeros(hop, np.float32)
 
@@ -71,6 +72,10 @@ class Mixer:
 
         self._take_pending(frame)
         override = self.override
+        if override is not self._applied:
+            self._applied = override
+            self.emit("latent-applied", {"input_frame": frame,
+                                         "values": None if override is None else [float(v) for v in override]})
         ya = yb = None
         if self.active is not None:
             try:

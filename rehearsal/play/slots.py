@@ -93,12 +93,13 @@ class Slot:
                 if self.latent_labels:
                     z = self.module.encode(t)
                     self.controls = z[0, :, -1].numpy().copy()
-                    if override is not None and len(override) == z.shape[1]:
-                        free = np.isnan(override)
+                    if override is not None:   # channels past its end, and NaN ones, stay the model's
+                        held = override[:z.shape[1]]
+                        free = np.isnan(held)
                         if not free.all():
                             z = z.clone()
                             idx = torch.from_numpy(np.flatnonzero(~free))
-                            z[0, idx, :] = torch.from_numpy(override[~free]).unsqueeze(-1)
+                            z[0, idx, :] = torch.from_numpy(held[~free]).unsqueeze(-1)
                     y = self.module.decode(z)
                 else:
                     y = self.module(t)
