@@ -13,4 +13,5 @@ BUILTIN_MODULES: list[str] = [
     "rehearsal_plugins.strategy_oneshot",
     "rehearsal_plugins.strategy_specialise",
     "rehearsal_plugins.export_nn_tilde",
+    "rehearsal_plugins.play_curation",   # select-stream: the performer's or the model's takes of a play
 ]

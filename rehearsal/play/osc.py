@@ -67,5 +67,5 @@ class PlayOscSource(OscSource):
             else:
                 return self._reject(ip, "unknown address", f"{address[:80]!r}", sender)
         except LookupError as exc:   # no such generation
-            return self._reject(ip, "unknown symbol", str(exc), sender)
+            return self._reject(ip, "unknown generation", str(exc), sender)
         self.counts["controls"] += 1

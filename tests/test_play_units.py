@@ -1,0 +1,322 @@
+"""Play's parts on their own: the block hand-over, fades, the mixer's life cycle (with
+stand-in models), tags mirrored onto the model's take, reception, recovery, curation's
+stream selection and the OSC control addresses (real SQLite, real UDP)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rehearsal.play.blocks import WetRing, fade_gains, required_latency
+from rehearsal.play.render import Mixer
+
+
+# -- the block hand-over ---------------------------------------------------------------------
+
+def test_wet_ring_plays_only_the_block_asked_for():
+    ring = WetRing(hop=4, blocks=3)
+    out, model = np.zeros(6, np.float32), np.zeros(6, np.float32)
+    assert ring.read(-6, 6, out, model) and not out.any()          # before the stream: silence, not a glitch
+    ring.put(0, np.arange(4, dtype=np.float32), -np.arange(4, dtype=np.float32))
+    ring.put(1, np.arange(4, 8, dtype=np.float32), np.zeros(4, np.float32))
+    assert ring.read(2, 4, out, model)
+    assert out[:4].tolist() == [2, 3, 4, 5] and model[:2].tolist() == [-2, -3]
+    assert not ring.read(6, 4, out, model)                         # block 2 not rendered yet: a glitch
+    ring.put(3, np.ones(4, np.float32), np.ones(4, np.float32))    # lands where block 0 was
+    assert not ring.read(0, 2, out, model)                         # block 0 is gone, not block 3's samples
+    assert ring.read(-2, 4, out, model) is False
+
+
+def test_fades_keep_power_or_sum_and_end_where_they_should():
+    a, b = fade_gains("equal-power", 0, 100, 100)
+    np.testing.assert_allclose(a ** 2 + b ** 2, 1.0, atol=1e-6)
+    assert b[-1] == pytest.approx(1.0) and a[-1] == pytest.approx(0.0, abs=1e-6)
+    assert np.all(np.diff(b) > 0)
+    a, b = fade_gains("linear", 50, 100, 100)                      # the second half, then held at 1
+    np.testing.assert_allclose(a + b, 1.0, atol=1e-6)
+    assert b[49] == pytest.approx(1.0) and (b[50:] == 1.0).all()
+    a, b = fade_gains("equal-power", 0, 8, 0)                      # no fade: a switch
+    assert (b == 1.0).all()
+
+
+def test_required_latency():
+    assert required_latency(256, 256) == 256
+    assert required_latency(256, 64) == 256
+    assert required_latency(128, 256) == 256
+    assert required_latency(200, 256) == 456
+
+
+# -- the mixer, with stand-in models ----------------------------------------------------------
+
+class FakeSlot:
+    def __init__(self, gen, value, context=0, hop=4, fail_at=None, kind="model-error"):
+        self.generation_id, self.name, self.value, self.context, self.hop = gen, f"g{gen}", value, context, hop
+        self.calls, self.fail_at, self.kind = 0, fail_at, kind
+        self.latent_labels, self.controls = [], None
+
+    def warm_blocks(self, block):
+        return 2
+
+    def run(self, x, override=None):
+        from rehearsal.play.slots import ModelFailure
+
+        self.calls += 1
+        if self.fail_at is not None and self.calls >= self.fail_at:
+            raise ModelFailure(self.kind, f"{self.name} failed")
+        return np.full_like(x, self.value)
+
+
+def _mixer(fade=8):
+    events = []
+    return Mixer(4, fade, "linear", lambda kind, p: events.append((kind, p))), events
+
+
+def _run(m, blocks, start=0):
+    raw = np.full(4, 0.25, np.float32)
+    outs = [m.process((start + k) * 4, raw, raw) for k in range(blocks)]
+    return np.concatenate([o for o, _ in outs]), np.concatenate([w for _, w in outs])
+
+
+def test_mixer_warms_then_fades_in_from_dry():
+    m, events = _mixer(fade=8)
+    a = FakeSlot(1, 1.0)
+    m.offer(a)
+    out, model = _run(m, 6)
+    # two warm blocks (dry, the model hears but is not heard), two fade blocks, then the model
+    assert out[:8].tolist() == [0.25] * 8 and not model[:8].any()
+    assert out[8:16].tolist() == pytest.approx([0.25 + (1.0 - 0.25) * (i + 1) / 8 for i in range(8)])
+    assert model[8:16].tolist() == pytest.approx([(i + 1) / 8 for i in range(8)])
+    assert out[16:].tolist() == [1.0] * 8 and a.calls == 6
+    kinds = [k for k, _ in events]
+    assert kinds == ["warming", "fading", "switched"]
+    assert events[1][1]["input_frame"] == 8 and events[2][1]["input_frame"] == 16
+
+
+def test_mixer_bypasses_a_failing_model_and_abandons_a_failing_switch():
+    m, events = _mixer(fade=4)
+    m.offer(FakeSlot(1, 1.0, fail_at=6))
+    out, model = _run(m, 8)
+    assert out[-8:].tolist() == [0.25] * 8 and not model[-8:].any()     # dry from the failing block on
+    failed = [p for k, p in events if k == "model-failed"]
+    assert failed and failed[0]["input_frame"] == 20 and failed[0]["kind"] == "model-error"
+    assert m.active is None
+    m.offer(FakeSlot(2, 0.5))
+    _run(m, 6, start=8)
+    assert m.active.generation_id == 2
+    m.set_fade(16)
+    m.offer(FakeSlot(3, -0.5, fail_at=4, kind="non-finite"))            # fails in its second fade block
+    out, _ = _run(m, 6, start=14)
+    assert m.active.generation_id == 2 and m.incoming is None
+    assert out[-4:].tolist() == [0.5] * 4
+    sf_ = [p for k, p in events if k == "switch-failed"][0]
+    assert sf_["kind"] == "non-finite" and sf_["back_to"] == 2 and sf_["was"] == "fade"
+
+
+def test_a_newer_offer_replaces_one_still_warming():
+    m, events = _mixer()
+    m.offer(FakeSlot(1, 1.0))
+    _run(m, 1)
+    m.offer(FakeSlot(2, 2.0))
+    _run(m, 8, start=1)
+    assert m.active.generation_id == 2
+    assert ("switch-abandoned", {"generation_id": 1, "input_frame": 4, "replaced_by": 2}) in events
+
+
+# -- the store: mirrors, reception, recovery, curation -------------------------------------------
+
+@pytest.fixture
+def play_db(workspace, db):
+    """A session with a play of two takes (real files), two generations heard in turn."""
+    from rehearsal.notation import find_notation, load_notation
+    from rehearsal.play import ensure_schema
+    from rehearsal.store.notations import store_notation
+    from rehearsal.store.sessions import get_or_create_session
+    from rehearsal.store.takes import create_take, finish_take
+    from rehearsal.training.generations import create_generation, mark_finished
+    from rehearsal.training.spec import RunSpec
+
+    ensure_schema(db)
+    nid = store_notation(db, load_notation(find_notation("jam-reactions")))
+    sid = get_or_create_session(db, "jam", nid)
+    frames = 48000 * 10
+    rng = np.random.default_rng(0)
+    takes = []
+    for number, name in ((1, "performer"), (2, "model")):
+        path = workspace.session_audio_dir("jam") / f"take-{number:03d}-{name}.wav"
+        sf.write(path, (0.2 * rng.standard_normal(frames)).astype(np.float32), 48000, subtype="FLOAT")
+        tid = create_take(db, session_id=sid, number=number, path=workspace.relative(path), format="W64",
+                          subtype="FLOAT", sample_rate=48000, channels=1, device="test", notation_id=nid)
+        finish_take(db, tid, frames=frames, overflows=0)
+        takes.append(tid)
+    gens = []
+    for i in range(2):
+        spec = RunSpec(family="pitch", strategy="test", label=f"t{i}", seed=i, max_steps=1, validation=False, keep="all")
+        g = create_generation(db, spec, dataset_ref="x", dataset_version_id=None, dataset_folder="x", dataset_hash="0")
+        mark_finished(db, g, "complete")
+        gens.append(g)
+    play = db.execute("INSERT INTO plays (session_id, input_take_id, output_take_id, latency_samples, block_samples, "
+                      "fade_ms, fade_curve, dry_wet, input_gain, device, started_at) VALUES "
+                      "(?, ?, ?, 256, 256, 50, 'equal-power', 1, 1, 'test', 'now')", [sid, *takes]).lastrowid
+    for gen, start, fade, reason in ((None, 0, 0, "start"), (gens[0], 48000, 2400, "start"),
+                                     (gens[1], 5 * 48000, 48000, "switch")):
+        db.execute("INSERT INTO play_models (play_id, generation_id, start_frame, fade_frames, reason, created_at) "
+                   "VALUES (?, ?, ?, ?, ?, 'now')", [play, gen, start, fade, reason])
+    return {"play": play, "takes": takes, "gens": gens, "session": sid}
+
+
+def _tag(db, take, symbol, tap, who="ana"):
+    from rehearsal.store.markers import insert_marker
+
+    return insert_marker(db, take_id=take, symbol=symbol, glyph="*", tap_sample=tap, start_sample=max(0, tap - 48000),
+                         end_sample=tap + 24000, who=who, source="osc:127.0.0.1")
+
+
+def test_tags_are_mirrored_and_follow_undo(db, play_db):
+    from rehearsal.play import sync_mirrors
+    from rehearsal.store.markers import list_markers, undo
+
+    inp, out = play_db["takes"]
+    _tag(db, inp, "laugh", 2 * 48000)
+    _tag(db, inp, "followed", 6 * 48000)
+    assert sync_mirrors(db, play_db["play"]) == 2
+    assert sync_mirrors(db, play_db["play"]) == 0                   # idempotent
+    mirrored = list_markers(db, out)
+    assert [(m.symbol, m.tap_sample, m.who) for m in mirrored] == [("laugh", 96000, "ana"), ("followed", 288000, "ana")]
+    undo(db, take_id=inp)                                           # the last tag is taken back
+    assert sync_mirrors(db, play_db["play"]) == 1
+    assert [m.symbol for m in list_markers(db, out)] == ["laugh"]
+    assert len(list_markers(db, out, include_deleted=True)) == 2
+
+
+def test_reception_credits_the_generation_heard_at_each_tap(db, play_db):
+    from rehearsal.play import reception, reception_all
+
+    inp, _ = play_db["takes"]
+    g1, g2 = play_db["gens"]
+    _tag(db, inp, "laugh", 2 * 48000)                 # g1 (faded in around 1 s)
+    _tag(db, inp, "laugh", 5 * 48000 + 20000)         # in g2's fade, before its middle: still g1
+    _tag(db, inp, "too-reactive", 5 * 48000 + 30000, who="bo")   # past the middle: g2
+    _tag(db, inp, "surprise", 10000)                  # dry: nobody's
+    r1, r2 = reception(db, g1), reception(db, g2)
+    assert r1["tags"] == {"laugh": {"glyph": "*", "count": 2}} and r1["who"] == {"ana": 2}
+    assert list(r2["tags"]) == ["too-reactive"] and r2["who"] == {"bo": 1}
+    assert r1["plays"] == r2["plays"] == 1
+    assert r1["seconds"] == pytest.approx((5 * 48000 + 24000 - (48000 + 1200)) / 48000, abs=1e-3)
+    assert r2["seconds"] == pytest.approx(10 - (5 * 48000 + 24000) / 48000, abs=1e-3)
+    assert [r["generation_id"] for r in reception_all(db)] == [g1, g2]
+
+
+def test_recovery_mirrors_and_closes_an_open_play(db, play_db):
+    from rehearsal.play.room import recover_plays
+    from rehearsal.store.markers import list_markers
+
+    _tag(db, play_db["takes"][0], "laugh", 48000)
+    assert recover_plays(db) == [play_db["play"]]
+    assert [m.symbol for m in list_markers(db, play_db["takes"][1])] == ["laugh"]
+    assert recover_plays(db) == []
+
+
+def test_curation_selects_a_stream_and_a_generation(workspace, db, play_db):
+    from rehearsal.curation import parse_pipeline, preview
+
+    inp, out = play_db["takes"]
+    g1, g2 = play_db["gens"]
+    from rehearsal.play import sync_mirrors
+
+    _tag(db, inp, "laugh", 3 * 48000)
+    _tag(db, inp, "followed", 8 * 48000)
+    sync_mirrors(db, play_db["play"])
+
+    def clips(keep, generations=()):
+        gens = f"\ngenerations = {list(generations)!r}".replace("'", '"') if generations else ""
+        text = f'name = "t"\n[[steps]]\nuse = "select-stream"\nkeep = {list(keep)!r}{gens}\n'.replace("'", '"')
+        run = preview(workspace, db, parse_pipeline(text), ["jam"])
+        return sorted((c.take_id, c.tap) for c in run.clips)
+
+    assert clips(["model"]) == [(out, 3 * 48000), (out, 8 * 48000)]
+    assert clips(["performer"]) == [(inp, 3 * 48000), (inp, 8 * 48000)]
+    assert clips(["model"], [f"g{g2}"]) == [(out, 8 * 48000)]
+    assert clips(["performer", "model"], [f"g{g1}"]) == [(inp, 3 * 48000), (out, 3 * 48000)]
+    with pytest.raises(Exception, match="choose from performer, model, recorded"):
+        clips(["nobody"])
+
+
+# -- OSC control ---------------------------------------------------------------------------------
+
+class FakePlayer:
+    def __init__(self):
+        self.latent = []
+
+    def set_latent(self, values):
+        self.latent.append(values)
+
+
+class FakeRoom:
+    """What PlayOscSource needs of a room (the bus is real)."""
+
+    def __init__(self, bus):
+        self.bus, self.player, self.calls = bus, FakePlayer(), []
+
+    def set_mix(self, x):
+        self.calls.append(("mix", x))
+
+    def set_gain(self, x):
+        self.calls.append(("gain", x))
+
+    def switch(self, ref):
+        if ref == "g99":
+            raise LookupError("no generation g99")
+        self.calls.append(("switch", ref))
+
+
+def test_osc_drives_latent_mix_gain_and_model(workspace, db):
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from rehearsal.markers import MarkerBus
+    from rehearsal.notation import find_notation, load_notation
+    from rehearsal.play.osc import PlayOscSource
+
+    notation = load_notation(find_notation("jam-reactions"))
+
+    class Clock:
+        def frame_at(self, t):
+            return None
+
+    bus = MarkerBus(workspace.db_path, Clock(), notation).start()
+    room = FakeRoom(bus)
+
+    async def main():
+        src = await PlayOscSource(room, notation, port=0).start()
+        c = SimpleUDPClient("127.0.0.1", src.port)
+        c.send_message("/rehearsal/latent", [0.5, float("nan"), 2])
+        c.send_message("/rehearsal/latent/4", 1.5)
+        c.send_message("/rehearsal/latent/release", [])
+        c.send_message("/rehearsal/play/mix", 0.25)
+        c.send_message("/rehearsal/play/gain", 2.0)
+        c.send_message("/rehearsal/play/model", "g3")
+        c.send_message("/rehearsal/play/model", "g99")        # no such generation: rejected
+        c.send_message("/rehearsal/latent", ["loud"])         # wrong types: rejected
+        c.send_message("/rehearsal/play/bogus", 1)            # unknown: rejected
+        c.send_message("/rehearsal/tag", "laugh")             # tags still work
+        for _ in range(200):
+            if src.counts["packets"] >= 10:
+                break
+            await asyncio.sleep(0.01)
+        src.close()
+        return src
+
+    src = asyncio.run(main())
+    bus.close()
+    assert src.counts["packets"] == 10
+    assert room.player.latent[0][0] == 0.5 and math.isnan(room.player.latent[0][1]) and room.player.latent[0][2] == 2
+    assert room.player.latent[1][3] == 1.5 and len(room.player.latent[1]) == 4
+    assert room.player.latent[2] is None
+    assert room.calls == [("mix", 0.25), ("gain", 2.0), ("switch", "g3")]
+    assert src.counts["controls"] == 6
+    assert src.counts["wrong types"] == 1 and src.counts["unknown address"] == 1
+    assert src.counts["unknown generation"] == 1
+    assert src.counts["tags"] == 1
