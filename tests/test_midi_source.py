@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rehearsal.markers.midi import (
-    MidiError, MidiSource, alsa_sequencer_available, choose_api, list_input_ports, resolve_port,
+    MidiError, MidiSource, _PortClock, alsa_sequencer_available, choose_api, list_input_ports, resolve_port,
 )
 from rehearsal.store.people import map_source
 from tests.support.jackplayer import JackPlayer
@@ -147,6 +147,18 @@ def source(harness, player):
     s = open_source(harness, player, virtual="rehearsal")
     yield s
     close_source(s, player)
+
+
+def test_port_clock_takes_the_earlier_of_read_time_and_chained_deltas():
+    clock = _PortClock()
+    assert clock.arrivals(10.0, [0.0]) == [10.0]                     # the first: when it was read
+    # three read late together: the last at most at the read time, each before by its delta,
+    # and none later than the previous estimate plus its delta
+    assert clock.arrivals(10.5, [0.1, 0.1, 0.1]) == pytest.approx([10.1, 10.2, 10.3])
+    assert clock.arrivals(20.0, [0.05]) == pytest.approx([10.35])     # the poller stalled: deltas know
+    assert clock.arrivals(40.0, [15.0]) == [40.0]                    # long gaps are not chained
+    fresh = _PortClock()
+    assert fresh.arrivals(5.0, [0.0, 0.2, 0.3]) == pytest.approx([4.5, 4.7, 5.0])
 
 
 def test_auto_api_takes_jack_without_an_alsa_sequencer():

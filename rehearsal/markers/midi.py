@@ -1,7 +1,8 @@
 """MIDI pedals and controllers as a marker source: python-rtmidi ports, mido parsing.
 
-    rtmidi callback (stamp time.monotonic() first) -> mido.Message -> binding -> edge
-        -> gesture recogniser (tap / double-tap / long-press) -> bus.submit(TagEvent)
+    rtmidi's driver thread queues each message with its time (no Python there)
+      -> poller thread: press time, mido.Message -> binding -> edge
+      -> gesture recogniser (tap / double-tap / long-press) -> bus.submit(TagEvent)
 
 The rtmidi API is chosen explicitly. ALSA is the usual one on a Linux desktop, but it
 needs the kernel's sequencer (/dev/snd/seq), which containers and machines without a
@@ -9,14 +10,19 @@ sound card lack; there python-rtmidi's default API just fails. JACK works wherev
 JACK server runs, virtual ports included (they show up as `RtMidiIn Client:rehearsal`).
 `api="auto"` takes ALSA when /dev/snd/seq opens, else JACK.
 
-Ports are opened with python-rtmidi itself rather than mido's port objects: mido's
-backend drops malformed messages silently and does not stamp arrival times; here every
-message is stamped in the callback before anything else, and every message that is not
-a usable press (sysex, clock, active sensing, garbage) is counted. mido parses.
+Why no Python callback: with the JACK API, rtmidi calls a callback from its JACK process
+thread, which must then take the GIL. Measured with one busy Python thread beside it (a
+UI, an OSC flood): the callback ran up to 38 ms late (p99 10-27 ms) - the tag late by as
+much, and the whole JACK graph held up meanwhile, recorder included. So messages stay in
+rtmidi's own queue, stamped there by the driver thread (as deltas from the previous
+message), and a poller thread reads them every millisecond. The reading time, less the
+deltas to the last message read, is an upper bound of each message's arrival; the
+previous message's estimate plus its delta is another: the press time is the smaller
+(`_PortClock`), so one promptly read message fixes the times of the ones around it.
 
-With the JACK API, rtmidi calls the callback from its JACK process thread: it has to
-take the GIL, so the callback does as little as it can (stamp, parse, a dict lookup, a
-queue put through the bus) and never blocks.
+Ports are opened with python-rtmidi itself rather than mido's port objects, which drop
+malformed messages silently: every message that is not a usable press (sysex, clock,
+active sensing, garbage) is counted. mido parses.
 """
 
 from __future__ import annotations
@@ -137,14 +143,48 @@ class _Port:
     name: str          # as shown to people and used in the source name
     rt: object         # rtmidi.MidiIn
     virtual: bool
+    clock: "_PortClock"
+
+
+POLL_INTERVAL = 0.001     # seconds between reads of rtmidi's queues
+CHAIN_LIMIT = 10.0        # deltas longer than this are not chained (clock rates may differ a little)
+
+
+class _PortClock:
+    """Arrival times of a batch of messages read at once from rtmidi's queue.
+
+    rtmidi gives each message its time since the previous one (measured by its driver
+    thread). Two upper bounds for a message's arrival: the time the batch was read minus
+    the time from it to the batch's last message, and the previous message's estimate
+    plus its delta. The smaller one is taken, so one promptly read message fixes the
+    times of the ones around it."""
+
+    __slots__ = ("last",)
+
+    def __init__(self):
+        self.last: float | None = None
+
+    def arrivals(self, read_at: float, deltas: list[float]) -> list[float]:
+        after = [0.0] * len(deltas)          # time from message i to the batch's last message
+        for i in range(len(deltas) - 2, -1, -1):
+            after[i] = after[i + 1] + max(0.0, deltas[i + 1])
+        out = []
+        for i, delta in enumerate(deltas):
+            t = read_at - after[i]
+            if self.last is not None and 0.0 <= delta < CHAIN_LIMIT:
+                t = min(t, self.last + delta)
+            self.last = t
+            out.append(t)
+        return out
 
 
 class MidiInputs:
-    """Open MIDI input ports and hand every message, stamped on arrival, to `handler`.
+    """Open MIDI input ports and hand every message, with its arrival time, to `handler`.
 
-    `handler(port, message, raw, t)` gets message=None for bytes mido cannot parse.
-    Opens each named port (resolved against the available ones) and, if `virtual` is a
-    name, a virtual input port others connect to. `close()` closes them all.
+    `handler(port, message, raw, t)` is called from one poller thread; message is None
+    for bytes mido cannot parse. Opens each named port (resolved against the available
+    ones) and, if `virtual` is a name, a virtual input port others connect to.
+    `close()` closes them all.
     """
 
     def __init__(self, handler: Handler, *, ports: Iterable[str] = (), virtual: str | None = VIRTUAL_PORT,
@@ -156,6 +196,8 @@ class MidiInputs:
         self._lock = threading.Lock()
         self.messages = 0
         self.last: tuple[str, object, float] | None = None    # (port, message or raw bytes, t)
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="midi-in", daemon=True)
         try:
             wanted = list(ports)
             if wanted or all_ports:
@@ -177,6 +219,7 @@ class MidiInputs:
         except BaseException:
             self.close()
             raise
+        self._poller.start()
 
     def _open(self, name: str, virtual: bool) -> None:
         rt = _midi_in(self.api)
@@ -184,7 +227,6 @@ class MidiInputs:
         try:
             # take everything (sysex, clock, active sensing) so it is counted, not hidden
             rt.ignore_types(sysex=False, timing=False, active_sense=False)
-            rt.set_callback(self._callback, label)
             if virtual:
                 rt.open_virtual_port(name)
             else:
@@ -192,12 +234,34 @@ class MidiInputs:
         except Exception as exc:
             rt.delete()
             raise MidiError(f"cannot open MIDI port {name!r} ({self.api}): {exc}") from None
-        self._ports.append(_Port(label, rt, virtual))
+        with self._lock:
+            self._ports.append(_Port(label, rt, virtual, _PortClock()))
         log.info("MIDI: listening on %s%s (%s)", name, " (virtual)" if virtual else "", self.api)
 
-    def _callback(self, event, port_name) -> None:
-        t = time.monotonic()   # first: this is when the pedal was pressed, as near as we can know
-        raw = bytes(event[0]) if event and event[0] else b""
+    def _poll(self) -> None:
+        while not self._stop.wait(POLL_INTERVAL):
+            with self._lock:
+                ports = list(self._ports)
+            for p in ports:
+                try:
+                    read_at = time.monotonic()   # an upper bound for everything queued so far
+                    batch = []
+                    item = p.rt.get_message()
+                    while item is not None and len(batch) < 1024:
+                        batch.append(item)
+                        item = p.rt.get_message()
+                    if item is not None:
+                        batch.append(item)
+                    if not batch:
+                        continue
+                    times = p.clock.arrivals(read_at, [delta for _, delta in batch])
+                    for (data, _), t in zip(batch, times):
+                        self._deliver(p.name, bytes(data), t)
+                except Exception:   # a port closed under us, a handler bug: keep polling the others
+                    if not self._stop.is_set():
+                        log.exception("reading MIDI port %s", p.name)
+
+    def _deliver(self, port_name: str, raw: bytes, t: float) -> None:
         try:
             msg = mido.Message.from_bytes(raw)
         except Exception:
@@ -206,7 +270,7 @@ class MidiInputs:
         self.last = (port_name, msg if msg is not None else raw, t)   # formatted only when asked
         try:
             self.handler(port_name, msg, raw, t)
-        except Exception:  # never let an exception escape into rtmidi's thread
+        except Exception:
             log.exception("MIDI handler failed")
 
     @property
@@ -214,11 +278,13 @@ class MidiInputs:
         return [p.name for p in self._ports]
 
     def close(self) -> None:
+        self._stop.set()
+        if self._poller.is_alive() and threading.current_thread() is not self._poller:
+            self._poller.join(2.0)
         with self._lock:
             ports, self._ports = self._ports, []
         for p in ports:
             try:
-                p.rt.cancel_callback()
                 p.rt.close_port()
             except Exception:
                 log.exception("closing MIDI port %s", p.name)
