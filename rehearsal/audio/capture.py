@@ -21,7 +21,9 @@ from .writer import TakeWriter
 
 PUMP_INTERVAL = 0.02      # write to disk and update meters 50 times a second
 MAX_CHUNK = 48_000        # frames per write call
-CLOCK_WINDOW_S = 2.0      # the clock anchor is the best of this many seconds of callbacks
+CLOCK_WINDOW_S = 1.0      # the clock anchor is the best of this many seconds of callbacks
+RECHECK_S = 0.1           # after an overflow, look this long for frames having been lost
+JUMP_S = 0.002            # a frame/time relation this much later than before means frames were lost
 
 
 def run(config: dict, conn, st) -> None:
@@ -77,6 +79,7 @@ class Capture:
         self.lost = 0
         self.overflows_at_start = 0
         self._offsets: deque = deque()   # (frames, stamp - frames/sr), increasing offsets
+        self._recheck: tuple[int, float] | None = None   # after an overflow: (until frame, best offset)
 
     # -- the audio callback (PortAudio's thread, or the file source's) --------------------
     def callback(self, indata, frames, time_info, status) -> None:
@@ -84,7 +87,7 @@ class Capture:
         st = self.st
         if status.input_overflow:
             st[S.OVERFLOWS] += 1
-            self._offsets.clear()   # frames were lost: the old frame/time relation is void
+            self._recheck = (self.ring.written + int(RECHECK_S * getattr(self, "samplerate", 0)), float("inf"))
         start = self.ring.written
         self.ring.write(indata)
         # the first sample of this block was captured `lag` seconds before now (0 on JACK)
@@ -97,10 +100,14 @@ class Capture:
     def _steady_anchor(self, frames: int, stamp: float) -> float:
         """A callback's stamp is when it ran, which a busy machine delays (never advances),
         while the frame count is exact. Taken as is, one late callback makes every tap
-        converted through it land early (by 22 ms measured with one core busy). So the
-        anchor is frames/sr after the earliest stream start (stamp - frames/sr) seen in the
-        last CLOCK_WINDOW_S: late callbacks are ignored, clock drift and a real jump (cycles
-        lost in an xrun) are taken up within the window. A sliding-window minimum, O(1)."""
+        converted through it land early (up to ~200 samples at rest, 1,000+ under load,
+        measured). So the anchor is frames/sr after the earliest stream start
+        (stamp - frames/sr) seen in the last CLOCK_WINDOW_S: late callbacks are ignored,
+        while clock drift and a real jump (cycles lost in an xrun) are taken up within the
+        window. An overflow flag alone changes nothing (on JACK every client gets one when
+        any client is late, lost frames or not); if the relation seen in the RECHECK_S after
+        it is later by more than JUMP_S, frames were lost and the window starts over from
+        there. A sliding-window minimum, O(1) per callback."""
         sr = getattr(self, "samplerate", 0)
         if not sr:
             return stamp
@@ -111,6 +118,15 @@ class Capture:
         q.append((frames, offset))
         while q[0][0] < frames - CLOCK_WINDOW_S * sr:
             q.popleft()
+        if self._recheck is not None:
+            until, best_after = self._recheck
+            best_after = min(best_after, offset)
+            self._recheck = (until, best_after)
+            if frames >= until:
+                self._recheck = None
+                if best_after > q[0][1] + JUMP_S:
+                    q.clear()
+                    q.append((frames, best_after))
         return q[0][1] + frames / sr
 
     # -- set-up ------------------------------------------------------------------------
