@@ -55,12 +55,12 @@ class OscLoop:
         self.loop.close()
 
 
-def test_midi_and_osc_taps_land_within_256_samples_of_their_clicks(jack_server, tmp_path):
+def record_and_tap(home: Path, sr: int) -> tuple[dict, int]:
+    """One take with 40 clicks and their taps: (errors in samples by source, overflows)."""
     from rehearsal.store import Workspace
 
-    sr = jack_server.rate
     notation = load_notation(shipped_notations()["good-bad-pedal"])   # tap good, long bad, double undo
-    ws = Workspace.at(tmp_path / "ws")
+    ws = Workspace.at(home)
     room = Room(ws, "timing", notation, RecorderConfig(channels=2, preroll_s=1.0)).open()
     committed, done = [], threading.Event()
 
@@ -94,30 +94,44 @@ def test_midi_and_osc_taps_land_within_256_samples_of_their_clicks(jack_server, 
 
     db = open_db(ws.db_path)
     try:
-        take = db.execute("SELECT id, path, overflows FROM takes ORDER BY id DESC LIMIT 1").fetchone()
-        markers = list_markers(db, take[0])
-        audio, file_sr = sf.read(str(ws.resolve(take[1])), dtype="float32", always_2d=True)
+        take_id, path, overflows = db.execute(
+            "SELECT id, path, overflows FROM takes ORDER BY id DESC LIMIT 1").fetchone()
+        markers = list_markers(db, take_id)
+        audio, file_sr = sf.read(str(ws.resolve(path)), dtype="float32", always_2d=True)
     finally:
         db.conn.close()
     assert file_sr == sr
-    # audio lost to overflows makes the file's sample positions and the clock disagree:
-    # nothing about marker timing can be judged then (and it is the recorder's failure)
-    assert take[2] == 0, f"the recorder overflowed {take[2]} times: is the machine overloaded?"
 
     # where the clicks really are: rising edges in the recording
     loud = np.abs(audio[:, 0]) > 0.5
     onsets = np.flatnonzero(loud & ~np.concatenate([[False], loud[:-1]]))
-    assert len(onsets) == 2 * N_EACH, f"found {len(onsets)} clicks in the recording"
-    found_midi, found_osc = onsets[0::2], onsets[1::2]
-
+    assert len(onsets) == 2 * N_EACH or overflows, f"found {len(onsets)} clicks in the recording"
     by_source = {"midi": sorted(m.tap_sample for m in markers if m.source == "midi:rehearsal"),
                  "osc": sorted(m.tap_sample for m in markers if m.source == "osc:127.0.0.1")}
+    # all stored, whatever the machine's load
     assert len(by_source["midi"]) == N_EACH and len(by_source["osc"]) == N_EACH, by_source
-    assert all(m.symbol == "good" for m in markers)
-    errors = {}
-    for name, clicks in (("midi", found_midi), ("osc", found_osc)):
-        errors[name] = np.array(by_source[name]) - clicks
-    report = {k: (int(np.median(v)), int(np.abs(v).max())) for k, v in errors.items()}
-    print(f"marker timing error (median, max |error|) in samples: {report}")
-    for name, err in errors.items():
-        assert np.abs(err).max() <= TOLERANCE, f"{name}: errors {err.tolist()}"
+    assert all(m.symbol == "good" and m.gesture == "tap" for m in markers)
+    if len(onsets) != 2 * N_EACH:
+        return {}, overflows
+    return {name: np.array(by_source[name]) - clicks
+            for name, clicks in (("midi", onsets[0::2]), ("osc", onsets[1::2]))}, overflows
+
+
+def test_midi_and_osc_taps_land_within_256_samples_of_their_clicks(jack_server, tmp_path):
+    # An input overflow means the JACK graph ran late and frames may be lost around it: the
+    # file's sample positions and the clock then disagree for reasons outside the markers.
+    # On an overloaded machine, measure again (at most three takes); a clean take must pass.
+    attempts = []
+    for attempt in range(3):
+        errors, overflows = record_and_tap(tmp_path / f"ws{attempt}", jack_server.rate)
+        worst = max((int(np.abs(e).max()) for e in errors.values()), default=None)
+        report = {k: (int(np.median(v)), int(np.abs(v).max())) for k, v in errors.items()}
+        print(f"take {attempt + 1}: marker timing error (median, max |error|) in samples: {report};"
+              f" input overflows: {overflows}")
+        attempts.append((report, overflows))
+        if worst is not None and worst <= TOLERANCE:
+            return
+        if overflows == 0:
+            pytest.fail(f"markers off by up to {worst} samples in a take without overflows: "
+                        + "; ".join(f"{k}: {v.tolist()}" for k, v in errors.items()))
+    pytest.fail(f"the recorder overflowed in every take, so timing could not be judged: {attempts}")
