@@ -366,7 +366,7 @@ class MidiSource:
             "counts": dict(self.counts), "gestures": self._group.counts(),
         }
 
-    # -- message handling (rtmidi's thread) -------------------------------------------------
+    # -- message handling (the poller thread) ----------------------------------------------
     def _handle(self, port: str, msg, raw: bytes, t: float) -> None:
         if msg is None:
             self.counts["garbage"] += 1
