@@ -14,7 +14,8 @@ writes its own timings (rehearsal/tui/probe.py). Reports:
   press time is the key event's time, "drawn" is after the screen refresh that showed it.
   The tag waits the keyboard source's auto-repeat window (120 ms) by design; the flash
   does not. Baseline in the same run: the same presses without the OSC flood;
-- meter updates per second while recording (goal >= 20); OSC tags stored / sent.
+- meter updates per second while recording (goal >= 20); OSC tags stored / sent;
+- baseline for overflows: `rehearsal record` (no TUI) for as long, with the same flood.
 """
 
 from __future__ import annotations
@@ -198,6 +199,8 @@ def session(env: dict, tmp: Path, seconds: float, presses: int, rate: int, flood
     keys = [(float(l[1]), float(l[2])) for l in lines if l[0] == "key"]
     shown = [float(l[3]) for l in lines if l[0] == "shown" and l[2] == "key"]
     ticks = [(int(l[1]), float(l[2])) for l in lines if l[0] == "ticks"]
+    rec = [int(l[3]) for l in lines if l[0] == "ticks" and l[4] == "1"]
+    before = [int(l[3]) for l in lines if l[0] == "ticks" and l[4] == "0"]
     flash = [f - k for k, f in keys]
     tag = [s - k for (k, _), s in zip(keys, shown)]
     rate_ticks = (ticks[-1][0] - ticks[0][0]) / (ticks[-1][1] - ticks[0][1]) if len(ticks) > 1 else 0.0
@@ -212,9 +215,34 @@ def session(env: dict, tmp: Path, seconds: float, presses: int, rate: int, flood
     finally:
         db.conn.close()
     return {
-        "overflows": take["overflows"], "seconds": recorded, "presses": presses, "keys_stored": stored_keys,
+        "overflows": take["overflows"], "seconds": recorded,
+        "overflows_recording": (rec[-1] - rec[0]) if rec else 0, "overflows_before": before[-1] if before else 0, "presses": presses, "keys_stored": stored_keys,
         "flash": flash, "tag": tag, "meter_hz": rate_ticks, "sent": sent, "stored_osc": stored_osc,
     }
+
+
+def headless(env: dict, tmp: Path, seconds: float, rate: int) -> dict:
+    """Baseline for overflows: `rehearsal record` (no TUI) on the same server, same OSC flood."""
+    from rehearsal.store import Workspace, open_db
+
+    home = tmp / "ws-headless"
+    port = free_udp_port()
+    proc = subprocess.Popen([sys.executable, "-m", "rehearsal", "--home", str(home), "record", "--session", "bench",
+                             "--duration", str(seconds + 1), "--osc-port", str(port)],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while proc.stderr and "recording take" not in (line := proc.stderr.readline()):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"rehearsal record did not start: {line}")
+    sent = int(osc_flood(port, rate, seconds).communicate(timeout=seconds + 30)[0].strip() or 0)
+    proc.wait(60)
+    db = open_db(Workspace.at(home).db_path)
+    try:
+        take = next(db.query("SELECT * FROM takes ORDER BY id DESC LIMIT 1"))
+        stored = db.execute("SELECT COUNT(*) FROM markers WHERE take_id = ?", [take["id"]]).fetchone()[0]
+    finally:
+        db.conn.close()
+    return {"overflows": take["overflows"], "sent": sent, "stored": stored}
 
 
 def main() -> None:
@@ -238,6 +266,7 @@ def main() -> None:
             s = startup(args.startup_runs, env, tmp)
             quiet = session(env, tmp, args.seconds, args.presses, args.rate, flood=False)
             flood = session(env, tmp, args.seconds, args.presses, args.rate, flood=True)
+            base = headless(env, tmp, args.seconds, args.rate)
     finally:
         server.stop()
 
@@ -248,12 +277,15 @@ def main() -> None:
           f"bare Textual app {b['median']:.2f} s -> ratio {r['median'] / b['median']:.2f}")
     print(f"  torch imported           {'YES' if r['torch'] else 'no'}   (goal no)")
     for name, x in (("quiet", quiet), (f"OSC {args.rate}/s", flood)):
-        print(f"  [{name}] input overflows {x['overflows']} (goal 0); meter updates {x['meter_hz']:.1f}/s (goal >= 20); "
+        print(f"  [{name}] input overflows {x['overflows']} (goal 0): {x['overflows_before']} before recording, "
+              f"{x['overflows_recording']} while recording; meter updates {x['meter_hz']:.1f}/s (goal >= 20); "
               f"key tags stored {x['keys_stored']}/{x['presses']}")
         print(f"  [{name}] key -> flash    median {1000 * statistics.median(x['flash']):.1f} ms, "
               f"p95 {1000 * pct(x['flash'], 95):.1f} ms")
         print(f"  [{name}] key -> tag drawn median {1000 * statistics.median(x['tag']):.1f} ms, "
               f"p95 {1000 * pct(x['tag'], 95):.1f} ms (includes the 120 ms auto-repeat window)")
+    print(f"  baseline: rehearsal record (no TUI), same server and flood: input overflows {base['overflows']}, "
+          f"tags stored {base['stored']}/{base['sent']}")
     print(f"  OSC tags stored / sent   {flood['stored_osc']}/{flood['sent']} = "
           f"{flood['stored_osc'] / max(1, flood['sent']):.4f}   (goal 1.0)")
     print(f"  ratio flood / quiet      key -> tag median "

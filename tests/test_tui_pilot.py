@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
+from textual.widgets import Select
 
 from rehearsal.tui.app import RehearsalApp
 from rehearsal.tui.options import TuiOptions
@@ -86,6 +87,16 @@ async def test_record_tag_see_it_stop_review_play_retag_undo_redo(jack_server, w
             await wait_for(pilot, lambda: log.row_count == 3, "the OSC tag in the log")
             assert any("ana" in row and "OSC 127.0.0.1" in row for row in log.texts())
 
+            # undo / redo of the keyboard's last tag while recording (each person undoes their own, not
+            # the phone's): struck through in the log, off the time line, and back
+            bad_id = log.ids[1]
+            await keys(pilot, "ctrl+z")
+            await wait_for(pilot, lambda: "(undone)" in log.texts()[1], "the undo in the log")
+            assert bad_id not in timeline.marks and "(undone)" not in log.texts()[2]
+            await keys(pilot, "ctrl+y")
+            await wait_for(pilot, lambda: "(undone)" not in log.texts()[1], "the redo in the log")
+            assert bad_id in timeline.marks
+
             await keys(pilot, "ctrl+r")
             await wait_for(pilot, lambda: not app.link.recording, "the take to stop")
             stored = markers_of(workspace, take["id"])
@@ -105,6 +116,18 @@ async def test_record_tag_see_it_stop_review_play_retag_undo_redo(jack_server, w
             await keys(pilot, "escape")
             await wait_for(pilot, lambda: review.played, "playback to end")
             assert review.played[-1][0] == first.id and review.played[-1][1] > 0
+
+            # filter by person, then back; next / previous
+            who = review.query_one("#f-who", Select)
+            who.value = "ana"
+            await wait_for(pilot, lambda: [m.marker.who for m in review.shown] == ["ana"], "the filter")
+            who.value = Select.NULL
+            await wait_for(pilot, lambda: len(review.shown) == 3, "the filter cleared")
+            assert review.selected == review.shown[2].id            # ana's moment stays selected
+            for key, row in (("p", 1), ("p", 0), ("p", 0), ("n", 1), ("p", 0)):
+                await keys(pilot, key)
+                await wait_for(pilot, lambda: review.selected == review.shown[row].id, f"{key} to row {row}")
+            assert review.selected == first.id
 
             # re-tag (good -> bad), undo, redo: each stored at once
             def symbol_of(mid):
@@ -131,6 +154,14 @@ async def test_record_tag_see_it_stop_review_play_retag_undo_redo(jack_server, w
             await keys(pilot, *"lovely", "enter")
             await wait_for(pilot, lambda: next(m for m in markers_of(workspace, take["id"]) if m.id == first.id)
                            .note == "lovely", "the note")
+            await keys(pilot, "e")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "RegionPrompt", "the trim prompt")
+            app.screen.query_one("#start").value = "0.25"
+            app.screen.query_one("#end").value = "1.5"
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: next(m for m in markers_of(workspace, take["id"]) if m.id == first.id)
+                           .start_sample == 12_000, "the trim")
+            assert next(m for m in markers_of(workspace, take["id"]) if m.id == first.id).end_sample == 72_000
             await keys(pilot, "d")
             await wait_for(pilot, lambda: len(markers_of(workspace, take["id"], include_deleted=False)) == 2,
                            "the delete")
@@ -233,6 +264,80 @@ async def test_learn_a_page_turner_key_and_a_midi_pedal_focused_lists_do_not_swa
             await app.shutdown()
             if player is not None:
                 player.client.close()
+
+
+async def test_switch_notation_for_the_next_take(workspace):
+    app = RehearsalApp(workspace, options())
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            first = await open_and_record(app, pilot)
+            await keys(pilot, "ctrl+t")
+            await wait_for(pilot, lambda: isinstance(app.screen, PickScreen), "the notation picker")
+            stems = [value for value, _ in app.screen.options]
+            await keys(pilot, *["down"] * stems.index("jam-reactions"), "enter")
+            await wait_for(pilot, lambda: app.link.next_notation is not None, "the next notation")
+            assert app.notation.name == "good / bad (one pedal)"     # this take keeps its notation
+            assert "next take: jam reactions" in screen_text(app.views["record"])
+            await keys(pilot, "ctrl+n")
+            await wait_for(pilot, lambda: app.link.room.take and app.link.room.take["id"] != first["id"], "the new take")
+            await wait_for(pilot, lambda: app.notation.name == "jam reactions", "the switch")
+            await keys(pilot, "l")                                     # laughter, in the new notation
+            await wait_for(pilot, lambda: app.link.keys.stats()["presses"] == 1, "the press")
+            await settle(app, pilot)
+            second = app.link.room.take
+            assert [m.symbol for m in markers_of(workspace, second["id"])] == ["laugh"]
+            assert "laugh" in screen_text(app.views["record"]) or app.views["record"].query_one(Palette).get_row("laugh")
+        finally:
+            await app.shutdown()
+
+
+async def test_sessions_create_rename_open_and_export(workspace):
+    app = RehearsalApp(workspace, options())
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            take = await open_and_record(app, pilot)
+            await keys(pilot, "g")
+            await wait_for(pilot, lambda: app.link.keys.stats()["presses"] == 1, "the press")
+            await settle(app, pilot)
+            await keys(pilot, "ctrl+r")
+            await wait_for(pilot, lambda: not app.link.recording, "the take to stop")
+
+            await keys(pilot, "f3")
+            sessions = app.views.get("sessions")
+            await wait_for(pilot, lambda: app.views.get("sessions") and app.views["sessions"].sessions, "the sessions")
+            sessions = app.views["sessions"]
+            await keys(pilot, "c")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt", "the name prompt")
+            await keys(pilot, *"friday", "enter")
+            await wait_for(pilot, lambda: any(s["name"] == "friday" for s in sessions.sessions), "the new session")
+            await wait_for(pilot, lambda: sessions.selected_session() and sessions.selected_session()["name"] == "friday",
+                           "the new session selected")
+            await keys(pilot, "r")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt", "the rename prompt")
+            app.screen.query_one("Input").value = "friday night"
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: any(s["name"] == "friday night" for s in sessions.sessions), "the rename")
+            await keys(pilot, "enter")                    # open: new takes go there
+            await wait_for(pilot, lambda: app.link.room.session_name == "friday night", "the session opened")
+            await keys(pilot, "ctrl+r")
+            await wait_for(pilot, lambda: app.link.recording, "a take in the new session")
+            assert app.link.room.take["session_id"] == sessions.selected_session()["id"]
+            await keys(pilot, "ctrl+r")
+            await wait_for(pilot, lambda: not app.link.recording, "the take to stop")
+
+            # export the first session's markers as Audacity labels
+            first_session = next(s for s in sessions.sessions if s["name"] == "pilot")
+            sessions.session_id = first_session["id"]
+            await keys(pilot, "x")
+            await wait_for(pilot, lambda: isinstance(app.screen, PickScreen), "the format picker")
+            await keys(pilot, "down", "enter")             # audacity
+            await wait_for(pilot, lambda: sessions.exported, "the export")
+            (path,) = sessions.exported
+            assert path == workspace.home / "exports" / "pilot" / "take-001.txt"
+            start, end, label = path.read_text().splitlines()[0].split("\t")
+            assert float(start) <= float(end) and "good" in label and label.startswith("✓")
+        finally:
+            await app.shutdown()
 
 
 async def test_help_lists_every_binding_and_the_command_palette_switches_screens(workspace):

@@ -5,7 +5,7 @@ One line per event, `<kind> <numbers...>`, times from time.monotonic() unless sa
     first-frame <wall time.time()> <torch imported 0|1>
     key <key event time> <flash time>         a bound key pressed, and when its flash was drawn
     shown <marker id> <source> <time>         a committed tag drawn in the log (after the refresh)
-    ticks <count> <time>                      meter readings drawn so far (each second)
+    ticks <count> <time> <overflows> <recording 0|1>   meter readings so far (each second)
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ class RecordScreen(RoomScreen):
     def on_recorder_tick(self, tick: RecorderTick) -> None:
         self.ticks += 1
         if probe.enabled() and self.ticks % METER_HZ == 0:
-            probe.write("ticks", self.ticks, time.monotonic())
+            probe.write("ticks", self.ticks, time.monotonic(), tick.overflows, int(tick.recording))
         self.last_tick = tick
         self.query_one(Meters).set_levels(tick.levels)
         self._set("#counters", Text.assemble(

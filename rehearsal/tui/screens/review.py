@@ -162,14 +162,22 @@ class ReviewScreen(RoomScreen):
     def show(self) -> None:
         self.shown = select(self.moments, self.filter, self.sort)
         table = self.query_one("#moments", DataTable)
-        table.clear()
-        for mo in self.shown:
-            mk = mo.marker
-            glyph, colour, label = self.looks(mo)
-            table.add_row(
-                str(mo.take["number"]), clock(mo.tap_s), Text(glyph, style=f"bold {colour}"), Text(label, style=colour),
-                mk.who, device_label(mk.source), str(mo.agreement),
-                f"{clock(mo.start_s)}–{clock(mo.end_s)}", mk.note or "", key=str(mk.id))
+        with table.prevent(DataTable.RowHighlighted):   # rebuilding moves the cursor; the selection stays
+            table.clear()
+            for mo in self.shown:
+                mk = mo.marker
+                glyph, colour, label = self.looks(mo)
+                table.add_row(
+                    str(mo.take["number"]), clock(mo.tap_s), Text(glyph, style=f"bold {colour}"),
+                    Text(label, style=colour), mk.who, device_label(mk.source), str(mo.agreement),
+                    f"{clock(mo.start_s)}–{clock(mo.end_s)}", mk.note or "", key=str(mk.id))
+            if self.selected is not None and any(m.id == self.selected for m in self.shown):
+                table.move_cursor(row=self.row_of(self.selected), animate=False)
+            elif self.shown:
+                self.selected = self.shown[0].id
+                table.move_cursor(row=0, animate=False)
+            else:
+                self.selected = None
         scope = self.scope
         take_label = ""
         if scope.get("take_id") is not None and not self.session_scope:
@@ -179,13 +187,6 @@ class ReviewScreen(RoomScreen):
         self.query_one("#review-scope", Static).update(Text.assemble(
             (what, "bold"), f"   {len(self.shown)} of {len(self.moments)} moments · sorted by {self.sort}",
             ("   a: take/session · [ ]: other take · s: sort", "dim")))
-        if self.selected is not None and any(m.id == self.selected for m in self.shown):
-            table.move_cursor(row=self.row_of(self.selected), animate=False)
-        elif self.shown:
-            self.selected = self.shown[0].id
-            table.move_cursor(row=0, animate=False)
-        else:
-            self.selected = None
         self.show_timeline()
         self.show_detail()
 
@@ -232,9 +233,15 @@ class ReviewScreen(RoomScreen):
         detail.update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key is None or event.row_key.value is None:
+        # the table's cursor, not the event's row: an event queued while the table was being
+        # rebuilt can arrive after the cursor has moved on
+        table = event.data_table
+        if table.row_count == 0:
             return
-        self.selected = int(event.row_key.value)
+        selected = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        if selected == self.selected:
+            return
+        self.selected = selected
         self.query_one("#review-timeline", Timeline).select(self.selected)
         self.show_timeline()
         self.show_detail()

@@ -67,6 +67,7 @@ class SessionsScreen(RoomScreen):
         self.sessions: list[dict] = []
         self.takes: dict[int, list[dict]] = {}
         self.session_id: int | None = None
+        self._want: int | None = None
         self.exported: list[Path] = []
 
     def compose(self) -> ComposeResult:
@@ -107,37 +108,49 @@ class SessionsScreen(RoomScreen):
     def on_sessions_loaded(self, msg: SessionsLoaded) -> None:
         self.sessions, self.takes = msg.sessions, msg.takes
         table = self.query_one("#sessions", DataTable)
-        keep = self.session_id
-        table.clear()
+        # a session just created is selected once a load that has it arrives (an older load may come first)
+        keep = self._want if self._want is not None else self.session_id
+        if any(s["id"] == keep for s in self.sessions):
+            self._want = None
+            self.session_id = keep
         current = self.app.link.room.session_id if self.app.link.ready else None
-        for s in self.sessions:
-            name = Text(s["name"], style="bold" if s["id"] == current else "")
-            if s["id"] == current:
-                name.append("  ● current", style="green")
-            table.add_row(name, (s["created_at"] or "")[:16].replace("T", " "), s["notation"] or "-", str(s["takes"]),
-                          clock(s["seconds"] or 0, tenths=False), str(s["markers"]), key=str(s["id"]))
-        if keep is not None and any(s["id"] == keep for s in self.sessions):
-            table.move_cursor(row=next(i for i, s in enumerate(self.sessions) if s["id"] == keep), animate=False)
-        elif self.sessions:
-            self.session_id = self.sessions[-1]["id"]
-            table.move_cursor(row=len(self.sessions) - 1, animate=False)
+        # rebuilding moves the cursor: those moves are not the user's choice
+        with table.prevent(DataTable.RowHighlighted):
+            table.clear()
+            for s in self.sessions:
+                name = Text(s["name"], style="bold" if s["id"] == current else "")
+                if s["id"] == current:
+                    name.append("  ● current", style="green")
+                table.add_row(name, (s["created_at"] or "")[:16].replace("T", " "), s["notation"] or "-",
+                              str(s["takes"]), clock(s["seconds"] or 0, tenths=False), str(s["markers"]),
+                              key=str(s["id"]))
+            ids = [s["id"] for s in self.sessions]
+            if ids:
+                if self.session_id not in ids:
+                    self.session_id = ids[-1]
+                table.move_cursor(row=ids.index(self.session_id), animate=False)
         self.show_takes()
 
     def show_takes(self) -> None:
         table = self.query_one("#takes", DataTable)
-        table.clear()
-        for t in self.takes.get(self.session_id, []):
-            seconds = (t["frames"] or 0) / t["sample_rate"]
-            status = t["status"] + (f" ({t['overflows']} overflows)" if t["overflows"] else "")
-            table.add_row(str(t["number"]), (t["started_at"] or "")[:19].replace("T", " "), clock(seconds),
-                          str(t["markers"]), status, t["device"], key=str(t["id"]))
+        with table.prevent(DataTable.RowHighlighted):
+            table.clear()
+            for t in self.takes.get(self.session_id, []):
+                seconds = (t["frames"] or 0) / t["sample_rate"]
+                status = t["status"] + (f" ({t['overflows']} overflows)" if t["overflows"] else "")
+                table.add_row(str(t["number"]), (t["started_at"] or "")[:19].replace("T", " "), clock(seconds),
+                              str(t["markers"]), status, t["device"], key=str(t["id"]))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "sessions" and event.row_key is not None and event.row_key.value:
-            sid = int(event.row_key.value)
-            if sid != self.session_id:
-                self.session_id = sid
-                self.show_takes()
+        # the table's cursor, not the event's row: an event queued while the table was being
+        # rebuilt can arrive after the cursor has moved on
+        table = event.data_table
+        if table.id != "sessions" or table.row_count == 0:
+            return
+        sid = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        if sid != self.session_id:
+            self.session_id = sid
+            self.show_takes()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -200,7 +213,7 @@ class SessionsScreen(RoomScreen):
     @work(name="create-session", group="sessions-edit")
     async def create(self, name: str) -> None:
         try:
-            self.session_id = await self.app.store.call(get_or_create_session, name, None)
+            self._want = await self.app.store.call(get_or_create_session, name, None)
         except ValueError as exc:
             self.post_message(StoreFailed("create the session", str(exc)))
             return

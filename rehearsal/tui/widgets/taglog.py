@@ -46,10 +46,11 @@ class _Row:
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f"{clock(m.tap_sample / self.sample_rate):>7} ", style="dim")
         t.append(f" {self.glyph} ".ljust(4), style=f"{extra}bold {self.colour}")
-        label = self.label + (" (undone)" if undone else "")
-        t.append(label[:10].ljust(11), style=f"{extra}{self.colour}")
+        t.append(self.label[:10].ljust(11), style=f"{extra}{self.colour}")
         t.append(m.who[:8].ljust(9))
         t.append(device_label(m.source), style="dim")
+        if undone:
+            t.append("  (undone)", style="bold")
         return t
 
     def plain(self) -> str:
