@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 from textual.widgets import Select
 
@@ -295,7 +294,7 @@ async def test_sessions_create_rename_open_and_export(workspace):
     app = RehearsalApp(workspace, options())
     async with app.run_test(size=SIZE) as pilot:
         try:
-            take = await open_and_record(app, pilot)
+            await open_and_record(app, pilot)
             await keys(pilot, "g")
             await wait_for(pilot, lambda: app.link.keys.stats()["presses"] == 1, "the press")
             await settle(app, pilot)
@@ -303,7 +302,6 @@ async def test_sessions_create_rename_open_and_export(workspace):
             await wait_for(pilot, lambda: not app.link.recording, "the take to stop")
 
             await keys(pilot, "f3")
-            sessions = app.views.get("sessions")
             await wait_for(pilot, lambda: app.views.get("sessions") and app.views["sessions"].sessions, "the sessions")
             sessions = app.views["sessions"]
             await keys(pilot, "c")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -271,7 +270,3 @@ class RoomLink:
 
         self._exec.submit(_close).result(timeout)
         self._exec.shutdown(wait=False)
-
-
-def now() -> float:
-    return time.monotonic()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -38,4 +38,3 @@ class TuiOptions:
     click: bool = False                # a click through the output device on each tap
     open_input: bool = True            # tests and snapshots may start without an input
     speed: float = 1.0                 # --input-file pace (tests)
-    extra: dict = field(default_factory=dict)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
 from ..store import Workspace, open_db
 from ..store.markers import Marker, delete_marker, get_marker, list_markers, redo, undo, update_marker
