@@ -110,18 +110,20 @@ def test_the_latent_is_driven_from_outside_and_sent_out(store, voice_file, tmp_p
         assert len(msg.params) == 7 and all(math.isfinite(v) for v in msg.params)
         wait_frames(switched + 24000)
         player.set_latent([-20.0])              # loudness alone, 20 deviations under the dataset's
-        held_at = wait("latent-applied", lambda p: p["values"] is not None)["input_frame"]
+        held = wait("latent-applied", lambda p: p["values"] is not None)
+        held_at = held["input_frame"]                # from here on certainly held
         wait_frames(held_at + 36000)
         player.set_latent(None)
-        released = wait("latent-applied", lambda p: p["values"] is None and p["input_frame"] > held_at)["input_frame"]
+        release = wait("latent-applied", lambda p: p["values"] is None and p["input_frame"] > held_at)
+        released, released_early = release["input_frame"], release["earliest_frame"]
         wait_frames(released + 36000)
         player.stop_take()
     finally:
         player.close()
         sock.close()
     model, _ = sf.read(tmp_path / "out.w64", dtype="float32")
-    before = model[switched - start + L:held_at - start + L]
-    held_part = model[held_at - start + L + 2048:released - start + L]
+    before = model[switched - start + L:held["earliest_frame"] - start + L]
+    held_part = model[held_at - start + L + 2048:released_early - start + L]
     after = model[released - start + L + 4096:released - start + L + 30000]
     assert _rms(before) > 1e-4
     assert _rms(held_part) < 1e-3 * _rms(before), (_rms(held_part), _rms(before))

@@ -12,7 +12,6 @@ import pytest
 import soundfile as sf
 
 from rehearsal.play.blocks import WetRing, fade_gains, required_latency
-from rehearsal.play.render import Mixer
 
 
 # -- the block hand-over ---------------------------------------------------------------------
@@ -50,80 +49,132 @@ def test_required_latency():
     assert required_latency(200, 256) == 456
 
 
-# -- the mixer, with stand-in models ----------------------------------------------------------
+# -- the mixer, with stand-in hosts ---------------------------------------------------------------
 
-class FakeSlot:
-    def __init__(self, gen, value, context=0, hop=4, fail_at=None, kind="model-error"):
-        self.generation_id, self.name, self.value, self.context, self.hop = gen, f"g{gen}", value, context, hop
-        self.calls, self.fail_at, self.kind = 0, fail_at, kind
-        self.latent_labels, self.controls = [], None
+_rings = []
 
-    def warm_blocks(self, block):
-        return 2
 
-    def run(self, x, override=None):
-        from rehearsal.play.slots import ModelFailure
+@pytest.fixture(autouse=True)
+def _close_rings():
+    yield
+    while _rings:
+        _rings.pop().close()
 
-        self.calls += 1
-        if self.fail_at is not None and self.calls >= self.fail_at:
-            raise ModelFailure(self.kind, f"{self.name} failed")
-        return np.full_like(x, self.value)
+
+class FakeHost:
+    """A host's ring (real shared memory) filled by the test instead of a model process."""
+
+    def __init__(self, gen, value, first_block, warm=2, fail_at=None, status=1):
+        from rehearsal.play import shared as H
+
+        self.ring = H.HostRing.create(blocks=16, block=4)
+        _rings.append(self.ring)
+        self.generation_id, self.name, self.warm_blocks = gen, f"g{gen}", warm
+        self.value, self.fail_at, self.fail_status = value, fail_at, status
+        self.ring.header[H.FIRST_BLOCK] = first_block
+        self.first = first_block
+
+    def render(self, k):
+        from rehearsal.play import shared as H
+
+        if k < self.first:
+            return
+        if self.fail_at is not None and k >= self.fail_at:
+            if k == self.fail_at:
+                self.ring.set_error(f"{self.name} failed")
+                self.ring.put(k, np.zeros(4, np.float32), self.fail_status)
+            return
+        self.ring.put(k, np.full(4, self.value, np.float32), H.OK)
+
+    def exit_reason(self):
+        return "killed"
 
 
 def _mixer(fade=8):
+    from rehearsal.play.mixer import Mixer
+
     events = []
     return Mixer(4, fade, "linear", lambda kind, p: events.append((kind, p))), events
 
 
-def _run(m, blocks, start=0):
-    raw = np.full(4, 0.25, np.float32)
-    outs = [m.process((start + k) * 4, raw, raw) for k in range(blocks)]
-    return np.concatenate([o for o, _ in outs]), np.concatenate([w for _, w in outs])
+def _run(m, hosts, blocks, start=0, late=()):
+    """Callbacks of 2 frames (half a block) for blocks start.., every host rendering first."""
+    dry = np.full(2, 0.25, np.float32)
+    outs, models, ok = [], [], []
+    for k in range(start, start + blocks):
+        for h in hosts:
+            if k not in late:
+                h.render(k)
+        for off in (0, 2):
+            out, model = np.zeros(2, np.float32), np.zeros(2, np.float32)
+            ok.append(m.mix(k * 4 + off, 2, dry, out, model))
+            outs.append(out)
+            models.append(model)
+    return np.concatenate(outs), np.concatenate(models), ok
 
 
 def test_mixer_warms_then_fades_in_from_dry():
     m, events = _mixer(fade=8)
-    a = FakeSlot(1, 1.0)
-    m.offer(a)
-    out, model = _run(m, 6)
-    # two warm blocks (dry, the model hears but is not heard), two fade blocks, then the model
+    a = FakeHost(1, 1.0, first_block=0)
+    m.offers.append(a)
+    out, model, ok = _run(m, [a], 6)
+    assert all(ok)
+    # two warm blocks (dry; the model renders but is not heard), two fade blocks, then the model
     assert out[:8].tolist() == [0.25] * 8 and not model[:8].any()
     assert out[8:16].tolist() == pytest.approx([0.25 + (1.0 - 0.25) * (i + 1) / 8 for i in range(8)])
     assert model[8:16].tolist() == pytest.approx([(i + 1) / 8 for i in range(8)])
-    assert out[16:].tolist() == [1.0] * 8 and a.calls == 6
-    kinds = [k for k, _ in events]
-    assert kinds == ["warming", "fading", "switched"]
+    assert out[16:].tolist() == [1.0] * 8
+    assert [k for k, _ in events] == ["warming", "fading", "switched"]
     assert events[1][1]["input_frame"] == 8 and events[2][1]["input_frame"] == 16
+    assert m.active is a and a.ring.header[5] == 1            # ACTIVE: its latent goes out over OSC
+
+
+def test_a_late_block_is_played_dry_and_counted():
+    m, _ = _mixer(fade=0)
+    a = FakeHost(1, 1.0, first_block=0, warm=0)
+    m.offers.append(a)
+    out, model, ok = _run(m, [a], 4, late={2})
+    assert ok == [True] * 4 + [False, False] + [True] * 2
+    assert out[8:12].tolist() == [0.25] * 4 and not model[8:12].any()
+    assert out[12:].tolist() == [1.0] * 4
 
 
 def test_mixer_bypasses_a_failing_model_and_abandons_a_failing_switch():
     m, events = _mixer(fade=4)
-    m.offer(FakeSlot(1, 1.0, fail_at=6))
-    out, model = _run(m, 8)
-    assert out[-8:].tolist() == [0.25] * 8 and not model[-8:].any()     # dry from the failing block on
+    a = FakeHost(1, 1.0, first_block=0, fail_at=5)
+    m.offers.append(a)
+    out, model, _ = _run(m, [a], 8)
+    assert out[-12:].tolist() == [0.25] * 12 and not model[-12:].any()   # dry from the failing block on
     failed = [p for k, p in events if k == "model-failed"]
-    assert failed and failed[0]["input_frame"] == 20 and failed[0]["kind"] == "model-error"
-    assert m.active is None
-    m.offer(FakeSlot(2, 0.5))
-    _run(m, 6, start=8)
-    assert m.active.generation_id == 2
+    assert failed[0]["input_frame"] == 20 and failed[0]["kind"] == "model-error" and failed[0]["error"] == "g1 failed"
+    assert m.active is None and m.retired[-1] == (a, "failed")
+    b = FakeHost(2, 0.5, first_block=8)
+    m.offers.append(b)
+    _run(m, [b], 6, start=8)
+    assert m.active is b
     m.set_fade(16)
-    m.offer(FakeSlot(3, -0.5, fail_at=4, kind="non-finite"))            # fails in its second fade block
-    out, _ = _run(m, 6, start=14)
-    assert m.active.generation_id == 2 and m.incoming is None
+    c = FakeHost(3, -0.5, first_block=14, fail_at=17, status=2)          # fails in its second fade block
+    m.offers.append(c)
+    out, _, _ = _run(m, [b, c], 6, start=14)
+    assert m.active is b and m.incoming is None
     assert out[-4:].tolist() == [0.5] * 4
     sf_ = [p for k, p in events if k == "switch-failed"][0]
     assert sf_["kind"] == "non-finite" and sf_["back_to"] == 2 and sf_["was"] == "fade"
 
 
-def test_a_newer_offer_replaces_one_still_warming():
+def test_a_newer_offer_replaces_one_still_warming_and_a_dead_host_is_bypassed():
     m, events = _mixer()
-    m.offer(FakeSlot(1, 1.0))
-    _run(m, 1)
-    m.offer(FakeSlot(2, 2.0))
-    _run(m, 8, start=1)
-    assert m.active.generation_id == 2
+    a, b = FakeHost(1, 1.0, first_block=0), FakeHost(2, 2.0, first_block=1)
+    m.offers.append(a)
+    _run(m, [a], 1)
+    m.offers.append(b)
+    _run(m, [a, b], 8, start=1)
+    assert m.active is b
     assert ("switch-abandoned", {"generation_id": 1, "input_frame": 4, "replaced_by": 2}) in events
+    m.died.append(b)
+    out, _, _ = _run(m, [], 1, start=9)
+    assert m.active is None and out.tolist() == [0.25] * 4
+    assert [p["kind"] for k, p in events if k == "model-failed"] == ["crashed"]
 
 
 # -- the store: mirrors, reception, recovery, curation -------------------------------------------

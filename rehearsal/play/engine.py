@@ -1,21 +1,22 @@
-"""The play process: live input -> model -> output, and both streams to disk.
+"""The play process: live input -> model hosts -> output, and both streams to disk.
 
-    stream callback: input -> input ring ------------------------------> performer take
-                     wet ring (rendered one callback earlier) -> mix -> output device
-                                                          \\-----------> model take
-    render thread:   input ring -> mixer (generations, fades, bypass) -> wet ring
-    loader thread:   checkpoint -> scripted stream module, warmed -> mixer
-    main thread:     commands from the app, both takes to disk, events to the app
+    callback:      input -> input ring (takes) + input ring (shared, the model's channel)
+                   mixer: the hosts' blocks rendered one period earlier -> mix -> output
+                                                        \----------------> model take
+    model hosts:   one process per generation (host.py): load, script, warm, render each block
+    main thread:   commands from the app, hosts started and stopped, takes to disk, events
 
 `python -m rehearsal.play.engine FD SHM CONFIG_JSON`, started by `Player`. Like the
-recorder, it is a process of its own so that nothing of the app (UI, OSC, database)
-holds the GIL the callback needs; torch lives only here. The callback never waits for
-the model: it plays what the render thread finished in the previous period and, if that
-block is not there, the dry input (a glitch, counted), never silence or garbage.
+recorder it is a process of its own, so nothing of the app (UI, OSC, database) holds the
+GIL the callback needs; and no torch lives here either: loading a model holds a GIL for
+tens of milliseconds, so each model lives in a host process of its own and a spare host
+is kept started (importing torch takes seconds). The callback never waits for a model
+beyond a short grace: it plays what the hosts finished since the previous period and, if
+a block is not there, the dry input (a glitch, counted), never silence or garbage.
 
 Both takes are written from the same frame counter: frame t of the performer take is the
-input at stream frame S + t, frame t of the model take is what the model played at that
-moment (its answer to the input at S + t - latency).
+input at stream frame S + t, frame t of the model take is what the models played at that
+moment (their answer to the input at S + t - latency).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ import numpy as np
 
 from ..audio.ring import Ring
 from ..audio.writer import TakeWriter
+from . import shared as H
 from . import status as S
-from .blocks import FADE_CURVES, SteadyClock, WetRing, required_latency
+from .blocks import FADE_CURVES, SteadyClock, required_latency
+from .hosts import Host
 
 SAMPLE_RATE = 48000
 PUMP_INTERVAL = 0.02
@@ -104,11 +107,17 @@ class Engine:
             st[S.UNDERFLOWS] += 1
         s = self.inring.written
         self.inring.write(indata)
+        self.model_in.write(indata[:, self.model_channel])
+        for fd in self.wake_fds:            # the hosts render the block as soon as it is complete
+            try:
+                os.write(fd, b"\0")
+            except (BlockingIOError, BrokenPipeError):
+                pass
         a = s - self.latency
         dry, wet, model = self._dry[:frames], self._wet[:frames], self._model[:frames]
         self.mono(a, frames, dry)
-        if not self.wet.read(a, frames, wet, model):
-            wet[:] = dry          # the model was late: the dry input, never a dropout
+        if not self.mixer.mix(a, frames, dry, wet, model):
+            wet[:] = dry          # a model was late: the dry input, never a dropout
             model[:] = 0.0
             g = int(st[S.GLITCHES])
             self._glitch_frames[g % len(self._glitch_frames)] = s
@@ -130,7 +139,10 @@ class Engine:
         S.publish_clock(st, s, self.clock.anchor(s, t - lag if 0.0 < lag < 1.0 else t))
         st[S.CALLBACKS] += 1
         st[S.STARTED] = 1.0
-        self.renderer.wake()
+        m = self.mixer
+        st[S.SAVED] = m.glitch_waits
+        st[S.ACTIVE_GEN] = (m.active.generation_id or -1) if m.active else 0
+        st[S.INCOMING_GEN] = (m.incoming.generation_id or -1) if m.incoming else 0
 
     def mono(self, start: int, n: int, out: np.ndarray) -> None:
         """The model's input channel for frames [start, start + n); silence before 0."""
@@ -226,10 +238,7 @@ class Engine:
                 pass
 
     def serve(self) -> None:
-        import torch   # here, before the stream: importing torch takes seconds
-
-        torch.set_num_threads(1)
-        from .render import Loader, Mixer, Renderer
+        from .mixer import Mixer
 
         self.raise_priority()
         self.samplerate = SAMPLE_RATE
@@ -237,23 +246,26 @@ class Engine:
         capacity = int(SAMPLE_RATE * float(self.cfg.get("headroom_s", 30.0)))
         self.inring = Ring(capacity, self.in_channels)
         self.outring = Ring(capacity, 1)
-        self.wet = WetRing(self.render_block)
+        self.model_in = H.InputRing.create(capacity=1 << 20)
+        self.model_in.gain[0] = self.gain
         n = max(self.blocksize, 4096)
         self._dry, self._wet, self._model = (np.zeros(n, np.float32) for _ in range(3))
         self._glitch_frames = np.zeros(1024, np.int64)   # stream frames of the last glitches
         self.clock = SteadyClock(SAMPLE_RATE)
+        grace = float(self.cfg.get("grace", 0.25)) * self.blocksize / SAMPLE_RATE
         fade = round(float(self.cfg.get("fade_ms", 50.0)) * SAMPLE_RATE / 1000)
-        self.mixer = Mixer(self.render_block, fade, self.fade_curve, self.emit)
-        self.renderer = Renderer(self, self.mixer)
-        osc_out = self.cfg.get("osc_out")
-        if osc_out:
-            self.renderer.send_controls_to(osc_out[0], int(osc_out[1]), float(self.cfg.get("control_rate", 0)))
-        self.loader = Loader(self, self.mixer)
+        self.mixer = Mixer(self.render_block, fade, self.fade_curve, self.emit, grace)
+        self.hosts: list[Host] = []          # every host started and not yet reaped
+        self.spare: Host | None = None
+        self.waiting: list[dict] = []        # load requests waiting for a spare host
+        self.wake_fds: tuple[int, ...] = ()
+        self.retired_times: list[np.ndarray] = []
+        self.retired_counts = [0, 0]         # blocks rendered and skipped by hosts gone
         st = self.st
         st[S.MIX], st[S.GAIN], st[S.LATENCY] = self.mix, self.gain, self.latency
         st[S.HOP], st[S.BLOCK] = self.render_block, self.blocksize
-        self.renderer.start()
-        self.loader.start()
+        if self.cfg.get("spare", True):
+            self.start_spare()
         if self.feeder is not None:
             self.feeder.fill()
         self.stream.start()
@@ -274,11 +286,82 @@ class Engine:
             try:
                 self.stream.stop()
             finally:
-                self.renderer.stop()
-                self.loader.stop()
                 self.pump()
                 self.finish_takes()
                 self.stream.close()
+                for host in self.hosts:
+                    host.stop()
+                for host in self.hosts:
+                    host.close()
+                self.model_in.close()
+
+    # -- model hosts (main thread) -----------------------------------------------------------
+    def start_spare(self) -> None:
+        self.spare = Host(self)
+        self.hosts.append(self.spare)
+
+    def request_load(self, req: dict) -> None:
+        if req.get("fade_ms") is not None:
+            self.mixer.set_fade(round(float(req["fade_ms"]) * SAMPLE_RATE / 1000))
+        for old in self.waiting:   # the newest request wins
+            self.emit("load-failed", {"generation_id": old.get("generation_id"),
+                                      "error": "replaced by a newer request before it loaded"})
+        self.waiting = [req]
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        if not self.waiting:
+            return
+        if self.spare is None:
+            self.start_spare()
+        if self.spare.state != "spare":
+            return      # still starting: dispatched when it says it is ready
+        host, self.spare = self.spare, None
+        host.load(self.waiting.pop())
+        self.st[S.LOADING] = host.generation_id or -1
+        self.wake_fds = tuple(h.wake_w for h in self.hosts if h.state in ("loading", "loaded"))
+        if self.cfg.get("spare", True):
+            self.start_spare()
+
+    def tend_hosts(self) -> None:
+        for host in list(self.hosts):
+            for kind, payload in host.messages():
+                if kind == "spare-ready":
+                    host.state = "spare"
+                    self.dispatch()
+                elif kind == "loaded":
+                    host.state = "loaded"
+                    host.warm_blocks = int(payload["warm_blocks"])
+                    self.st[S.LOADING] = 0
+                    self.emit("loaded", {"generation_id": host.generation_id, "name": host.name, **payload})
+                    self.mixer.offers.append(host)
+                elif kind == "load-failed":
+                    host.state = "failed"
+                    self.st[S.LOADING] = 0
+                    self.emit("load-failed", {"generation_id": host.generation_id, "error": payload["error"]})
+            if not host.alive():
+                if host.state in ("loaded",) and host.retired is None:
+                    self.mixer.died.append(host)     # the callback bypasses it at the next block
+                    host.retired = "died"
+                elif host.state == "starting":
+                    self.emit("load-failed", {"generation_id": None,
+                                              "error": f"a model host could not start ({host.exit_reason()})"})
+                    if host is self.spare:
+                        self.spare = None
+                    host.state = "failed"
+        while self.mixer.retired:
+            host, why = self.mixer.retired.popleft()
+            host.retired = why
+            host.stop()
+        for host in [h for h in self.hosts if (h.retired or h.state == "failed") and not h.alive()]:
+            self.retired_times.append(host.ring.recent_times())
+            self.retired_counts[0] += int(host.ring.header[H.RENDERED])
+            self.retired_counts[1] += int(host.ring.header[H.SKIPPED])
+            host.close()
+            self.hosts.remove(host)
+        self.wake_fds = tuple(h.wake_w for h in self.hosts if h.state == "loaded" and not h.retired)
+        self.st[S.RENDERED] = self.retired_counts[0] + sum(int(h.ring.header[H.RENDERED]) for h in self.hosts)
+        self.st[S.SKIPPED] = self.retired_counts[1] + sum(int(h.ring.header[H.SKIPPED]) for h in self.hosts)
 
     # -- commands --------------------------------------------------------------------------------
     def handle(self, cmd) -> bool:
@@ -296,18 +379,25 @@ class Engine:
                                         "glitches": int(self.st[S.GLITCHES]) - self.take_glitches_at,
                                         "stats": self.stats()}))
         elif kind == "load":
-            self.loader.request(cmd[1])
+            self.request_load(cmd[1])
         elif kind == "mix":
             self.mix = min(1.0, max(0.0, float(cmd[1])))
             self.st[S.MIX] = self.mix
         elif kind == "gain":
             self.gain = min(100.0, max(0.0, float(cmd[1])))
+            self.model_in.gain[0] = self.gain
             self.st[S.GAIN] = self.gain
         elif kind == "fade":
             self.mixer.set_fade(round(float(cmd[1]) * SAMPLE_RATE / 1000))
         elif kind == "latent":
             values = cmd[1]
-            self.mixer.override = None if values is None else np.asarray(values, dtype=np.float32)
+            self.model_in.set_latent(values)
+            # blocks rendered from now on hear it: the last complete block may or may not
+            # have been rendered yet, the one being filled certainly will be
+            k = self.model_in.written // self.render_block
+            self.emit("latent-applied", {"input_frame": k * self.render_block,
+                                         "earliest_frame": max(0, k - 1) * self.render_block,
+                                         "values": None if values is None else list(values)})
         elif kind == "stats":
             self.conn.send(("stats", self.stats()))
         elif kind == "quit":
@@ -316,11 +406,23 @@ class Engine:
 
     def stats(self) -> dict:
         st = self.st
-        return {"glitches": int(st[S.GLITCHES]), "underflows": int(st[S.UNDERFLOWS]),
+        return {"glitches": int(st[S.GLITCHES]), "saved": int(st[S.SAVED]), "underflows": int(st[S.UNDERFLOWS]),
                 "overflows": int(st[S.OVERFLOWS]), "callbacks": int(st[S.CALLBACKS]),
                 "latency_samples": self.latency, "blocksize": self.blocksize, "render_block": self.render_block,
-                "model": self.renderer.stats(), "feeder_underruns": self.feeder.underruns if self.feeder else 0,
+                "model": self.model_stats(), "feeder_underruns": self.feeder.underruns if self.feeder else 0,
                 "glitch_frames": sorted(int(f) for f in self._glitch_frames[:min(int(st[S.GLITCHES]), 1024)])}
+
+    def model_stats(self) -> dict:
+        """Render time per block, every host's, as a share of the block's duration."""
+        parts = list(self.retired_times) + [h.ring.recent_times() for h in self.hosts]
+        t = np.concatenate(parts) if parts else np.zeros(0)
+        budget = self.render_block / SAMPLE_RATE
+        if len(t) == 0:
+            return {"blocks": 0, "budget_ms": budget * 1e3}
+        return {"blocks": int(self.st[S.RENDERED]), "skipped": int(self.st[S.SKIPPED]), "budget_ms": budget * 1e3,
+                "median_ms": float(np.median(t)) * 1e3, "p99_ms": float(np.percentile(t, 99)) * 1e3,
+                "max_ms": float(t.max()) * 1e3, "median_share": float(np.median(t)) / budget,
+                "p99_share": float(np.percentile(t, 99)) / budget}
 
     def start_takes(self, req: dict) -> None:
         if self.writers is not None:
@@ -363,9 +465,10 @@ class Engine:
                 self.feeder.ended_reported = True
                 self.conn.send(("input-ended",))
         self.update_levels(done)
+        self.tend_hosts()
         self.send_events()
         if self._pumps % STATS_EVERY == 0:
-            s = self.renderer.stats()
+            s = self.model_stats()
             if s.get("blocks"):
                 self.st[S.MODEL_MEDIAN_US] = s["median_ms"] * 1e3
                 self.st[S.MODEL_P99_US] = s["p99_ms"] * 1e3

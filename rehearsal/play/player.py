@@ -49,6 +49,8 @@ class PlayConfig:
     render_block: int = 256                  # samples the model renders at a time (a multiple of its hop)
     latency: int | None = None               # model latency in samples; default: the least that is safe
     lookahead: int = 0                       # extra render blocks of safety on top of that
+    grace: float = 0.25                      # share of a callback period it may wait for a late block
+    spare: bool = True                       # keep a model host started, so a switch does not wait for torch
     stream_latency: str | float = "low"
     mix: float = 1.0                         # dry/wet: 0 = the input only, 1 = the model only
     gain: float = 1.0                        # linear, on the model's input
@@ -67,6 +69,7 @@ class PlayStatus:
     recording: bool
     take_frames: int
     glitches: int
+    saved: int                          # blocks that were late but arrived within the grace wait
     underflows: int
     overflows: int
     skipped: int
@@ -207,7 +210,7 @@ class Player:
         block_ms = 1000.0 * self.render_block / self.samplerate if self.samplerate else 0.0
         return PlayStatus(
             frames=int(st[S.FRAMES]), recording=bool(st[S.RECORDING]), take_frames=int(st[S.TAKE_FRAMES]),
-            glitches=int(st[S.GLITCHES]), underflows=int(st[S.UNDERFLOWS]), overflows=int(st[S.OVERFLOWS]),
+            glitches=int(st[S.GLITCHES]), saved=int(st[S.SAVED]), underflows=int(st[S.UNDERFLOWS]), overflows=int(st[S.OVERFLOWS]),
             skipped=int(st[S.SKIPPED]), active_generation=gen(st[S.ACTIVE_GEN]),
             incoming_generation=gen(st[S.INCOMING_GEN]), loading=bool(st[S.LOADING]), mix=float(st[S.MIX]),
             gain=float(st[S.GAIN]), latency=int(st[S.LATENCY]),

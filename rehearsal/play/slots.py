@@ -1,10 +1,11 @@
 """A generation ready to play: its nn~ stream module, scripted and warmed (torch here).
 
-The play process renders through the same TorchScript module `rehearsal export` writes
-for nn~: the streaming `forward` (or `encode` then `decode` for families with a latent),
-state carried between calls. A scripted call runs in C++ without the GIL, so the audio
-callback in the same process is not held up by the model, as it would be by eager Python.
-The first calls of a scripted method profile and optimise it (tens of ms): `prepare`
+Runs in a model host process (host.py), never in the process of the audio callback: the
+module is the very TorchScript `rehearsal export` writes for nn~ (the streaming
+`forward`, or `encode` then `decode` for families with a latent, state carried between
+calls). Scripting holds the GIL for up to 12 ms at a stretch and `torch.jit.load` for
+35-40 ms (measured here), which is why no model is loaded where the callback lives. The
+first calls of a scripted method profile and optimise it (tens of ms): `prepare_module`
 makes them on silence before the module goes near the audio.
 """
 

@@ -1,0 +1,170 @@
+"""A model host: one generation in a process of its own.
+
+`python -m rehearsal.play.host CONFIG_JSON CONN_FD WAKE_FD`, started by the play process
+before it is needed (a spare: importing torch takes seconds), told which checkpoint to
+load when a generation is asked for. Loading, scripting and warming a model hold the GIL
+for tens of milliseconds at a stretch; here that GIL is nobody else's, so the callback and
+the model playing now (in their own processes) never wait for it.
+
+    input ring (shared) --woken by the callback--> slot.run(block) --> host ring (shared)
+
+Every block is rendered as soon as the callback has delivered it. A model that raises or
+returns NaN/inf marks its block failed, says why in the ring, and the host ends: the
+callback plays the dry input from that block on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+import time
+
+import numpy as np
+
+from . import shared as H
+
+MAX_BACKLOG = 32   # blocks: further behind, skip ahead (the model hears a jump) rather than lag
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _realtime(priority: int) -> None:
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError):
+        try:
+            os.nice(-5)
+        except OSError:
+            pass
+
+
+def main() -> None:
+    from multiprocessing.connection import Connection
+
+    cfg = json.loads(sys.argv[1])
+    conn, wake = Connection(int(sys.argv[2])), int(sys.argv[3])
+    _die_with_parent()
+    block = int(cfg["block"])
+    inp = H.InputRing.attach(cfg["input"], capacity=int(cfg["capacity"]))
+    ring = H.HostRing.attach(cfg["ring"], blocks=int(cfg["blocks"]), block=block)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        from .slots import ModelFailure, Slot
+
+        conn.send(("spare-ready", {"pid": os.getpid()}))
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg[0] != "load":
+            return
+        req = msg[1]
+        try:
+            slot = Slot.load(req["path"], req.get("generation_id"), req.get("name") or "model")
+            if block % slot.hop:
+                raise ValueError(f"{slot.name} renders blocks of {slot.hop} samples; play renders {block} at a "
+                                 "time, which is not a multiple of it")
+        except Exception as exc:
+            known = isinstance(exc, (ValueError, OSError))   # ModelFileError is a ValueError
+            ring.header[H.STATE] = H.FAILED
+            conn.send(("load-failed", {"error": str(exc) if known else f"{type(exc).__name__}: {exc}"}))
+            return
+        ring.header[H.HOP], ring.header[H.CONTEXT] = slot.hop, slot.context
+        ring.header[H.LATENT_CHANNELS] = len(slot.latent_labels)
+        conn.send(("loaded", {"hop": slot.hop, "context": slot.context, "latent": slot.latent_labels,
+                              "warm_blocks": slot.warm_blocks(block)}))
+        _realtime(20)
+        render(slot, ModelFailure, inp, ring, conn, wake, block, cfg.get("osc_out"), float(cfg.get("control_rate", 0)))
+    finally:
+        inp.close()
+        ring.close()
+
+
+def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, control_rate: float) -> None:
+    osc = _controls_sender(osc_out, control_rate, block) if osc_out and slot.latent_labels else None
+    raw = np.zeros(block, np.float32)
+    k = inp.written // block                 # the first block not yet complete: heard from its start
+    ring.header[H.FIRST_BLOCK] = k
+    ring.header[H.STATE] = H.READY
+    skipped = 0
+    while True:
+        ready, _, _ = select.select([wake, conn], [], [])
+        if wake in ready:
+            os.read(wake, 4096)
+        if conn in ready or conn.poll():
+            try:
+                if conn.recv()[0] == "stop":
+                    ring.header[H.STATE] = H.DONE
+                    return
+            except (EOFError, OSError):
+                return
+        avail = inp.written // block
+        if avail - k > MAX_BACKLOG:
+            skipped += avail - 1 - k
+            ring.header[H.SKIPPED] = skipped
+            k = avail - 1
+        while k < avail:
+            if not inp.read(k * block, raw):
+                k = inp.written // block   # overwritten while we were away: go on from now
+                break
+            x = raw * np.float32(inp.gain[0])
+            t0 = time.perf_counter()
+            try:
+                y = slot.run(x, inp.get_latent())
+                status = H.OK
+            except ModelFailure as f:
+                y, status = np.zeros(block, np.float32), (H.NON_FINITE if f.kind == "non-finite" else H.MODEL_ERROR)
+                ring.set_error(str(f))
+            ring.add_time(time.perf_counter() - t0)
+            ring.put(k, y, status)
+            ring.header[H.RENDERED] += 1
+            if status != H.OK:
+                ring.header[H.STATE] = H.FAILED
+                return
+            if osc is not None and ring.header[H.ACTIVE] and slot.controls is not None:
+                osc(slot.controls)
+            k += 1
+
+
+def _controls_sender(osc_out, rate_hz: float, block: int):
+    """/rehearsal/latent/out f f f ... to host:port, at most rate_hz a second (0: every block)."""
+    import socket
+
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    host, port = osc_out[0], int(osc_out[1])
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    every = max(1, round(48000 / block / rate_hz)) if rate_hz > 0 else 1
+    due = [0]
+
+    def send(values) -> None:
+        due[0] -= 1
+        if due[0] > 0:
+            return
+        due[0] = every
+        b = OscMessageBuilder("/rehearsal/latent/out")
+        for v in values:
+            b.add_arg(float(v), "f")
+        try:
+            sock.sendto(b.build().dgram, (host, port))
+        except OSError:
+            pass   # nobody listening, or the buffer is full: controls are best effort
+
+    return send
+
+
+if __name__ == "__main__":
+    main()
