@@ -199,3 +199,12 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
     assert list(got_pitch["tags"]) == ["followed"] and got_pitch["plays"] == 1
     assert got_latent["who"] == {"ana": 1}
     assert 0 < got_latent["seconds"] < inp["frames"] / 48000
+    # the models screen sees it in the generations' notes, and so does the command line
+    from rehearsal.training.generations import notes
+    from tests.support.proc import run_cli
+
+    (note,) = notes(db, latent["id"])
+    assert note["who"] == "play" and "😂 laugh x1" in note["text"] and "'jam' take" in note["text"]
+    out = run_cli(["--home", str(ws.home), "play", "reception"]).stdout.splitlines()
+    assert out[0].startswith(f"g{latent['id']}: ") and "😂 laugh x1" in out[0]
+    assert out[1].startswith(f"g{pitch['id']}: ") and "followed x1" in out[1]

@@ -47,7 +47,7 @@ def _device(value):
     return int(value) if value is not None and value.isdigit() else value
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--model", "model_ref", default="current", show_default=True,
               help="Generation to play (g7, 7, current); `none` starts dry.")
 @click.option("--session", "session_name", default=None, help="Session name (default: play-<today>).")
@@ -94,7 +94,10 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
     generation (g7) and Enter to switch (it loads in the background and fades in), `mix X`,
     `gain X`, `stats`. Stops on Ctrl-C, SIGTERM, --duration or the end of --input-file.
     One JSON line per marker and per model change on stdout; a status line on stderr.
+    `rehearsal play reception` shows how each generation was received.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from ..notation import NotationError, find_notation, load_notation
     from ..play import PlayConfig, PlayError
     from ..play.room import PlayRoom
@@ -236,6 +239,32 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
                        f"{m.get('budget_ms', 0):.2f} ms -> {t['path']} and {done.output_take['path']}", err=True)
     if failure:
         raise click.ClickException(f"playing stopped early: {failure[0]} (what was recorded is kept)")
+
+
+@play.command("reception")
+@click.argument("generation", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per generation.")
+@click.pass_context
+def play_reception(ctx, generation, as_json) -> None:
+    """How each generation was received in play: time heard, tags made while it played."""
+    from ..play import ensure_schema, reception, reception_all
+    from ..training.generations import GenerationNotFound, get_generation
+    from .common import open_workspace_db
+
+    ws, db = open_workspace_db(ctx)
+    ensure_schema(db)
+    try:
+        rows = [reception(db, get_generation(db, generation)["id"])] if generation else reception_all(db)
+    except GenerationNotFound as exc:
+        fail(str(exc))
+    if not rows:
+        click.echo("no generation has been played yet")
+    for r in rows:
+        if as_json:
+            _print_json(r)
+            continue
+        tags = "  ".join(f"{t['glyph']} {symbol} x{t['count']}" for symbol, t in r["tags"].items()) or "no tags"
+        click.echo(f"g{r['generation_id']}: {r['seconds']:.0f} s in {r['plays']} play(s)  {tags}")
 
 
 def _stdin_commands(loop, room, stop) -> None:

@@ -51,3 +51,27 @@ def stream_of_take(db: sqlite_utils.Database, take_id: int) -> str | None:
     row = db.execute("SELECT CASE WHEN input_take_id = ? THEN 'performer' ELSE 'model' END FROM plays "
                      "WHERE input_take_id = ? OR output_take_id = ?", [take_id, take_id, take_id]).fetchone()
     return row[0] if row else None
+
+
+def play_summary(db: sqlite_utils.Database, play_id: int) -> dict[int, str]:
+    """One line per generation heard in a play: how long, and the tags made while it played."""
+    play = db.execute("SELECT p.input_take_id, t.number, t.frames, t.sample_rate, s.name FROM plays p "
+                      "JOIN takes t ON t.id = p.input_take_id JOIN sessions s ON s.id = p.session_id "
+                      "WHERE p.id = ?", [play_id]).fetchone()
+    if play is None:
+        raise LookupError(f"no play with id {play_id}")
+    _, number, frames, sr, session = play
+    seconds: dict[int, float] = {}
+    for gen, a, b in db.execute("SELECT generation_id, from_frame, to_frame FROM play_segments "
+                                "WHERE play_id = ? AND generation_id IS NOT NULL", [play_id]):
+        seconds[gen] = seconds.get(gen, 0.0) + max(0, min(b if b is not None else frames, frames) - a) / sr
+    tags: dict[int, dict[str, list]] = {}
+    for gen, symbol, glyph in db.execute("SELECT generation_id, symbol, glyph FROM play_reception WHERE play_id = ? "
+                                         "ORDER BY tap_sample", [play_id]):
+        t = tags.setdefault(gen, {}).setdefault(symbol, [glyph, 0])
+        t[1] += 1
+    out = {}
+    for gen, secs in seconds.items():
+        said = ", ".join(f"{glyph} {symbol} x{n}" for symbol, (glyph, n) in tags.get(gen, {}).items()) or "no tags"
+        out[gen] = f"played {secs:.0f} s in {session!r} take {number}: {said}"
+    return out

@@ -217,10 +217,22 @@ class PlayRoom:
             self.db.execute("UPDATE plays SET ended_at = ?, glitches = ?, stats_json = ? WHERE id = ?",
                             [utc_now(), stopped["glitches"], json.dumps(stats), play_id])
             sync_mirrors(self.db, play_id)
+            self._note_generations(play_id)
         row = self._play_row(self.db, play_id)
         finished = PlayFinished(row, get_take(self.db, row["input_take_id"]), get_take(self.db, row["output_take_id"]))
         self._emit(finished)
         return finished
+
+    def _note_generations(self, play_id: int) -> None:
+        """A note on each generation heard: the models screen shows how it was received
+        (the tags themselves stay queryable through `reception`)."""
+        from .reception import play_summary
+
+        try:
+            for gen_id, text in play_summary(self.db, play_id).items():
+                gens.add_note(self.db, gen_id, text=text, who="play")
+        except Exception:
+            log.exception("could not note the play on its generations")
 
     def seconds(self) -> float:
         return self.player.status().take_frames / self.player.samplerate if self.play else 0.0
