@@ -35,9 +35,14 @@ class JackPlayer:
         return self.client.samplerate
 
     def connect_to(self, client_prefix: str) -> list[str]:
-        """Connect our outputs to the input ports of the first client whose name starts with prefix."""
+        """Connect our outputs to the input ports of the one client whose name starts with
+        prefix. Two such clients mean a process leaked from an earlier test: say so rather
+        than play into the wrong one."""
         targets = [p for p in self.client.get_ports(is_input=True, is_audio=True)
                    if p.name.startswith(client_prefix)]
+        clients = sorted({p.name.split(":", 1)[0] for p in targets})
+        if len(clients) > 1:
+            raise RuntimeError(f"several JACK clients match {client_prefix!r}: {clients} (a leaked process?)")
         for out, target in zip(self.outs, targets):
             self.client.connect(out, target)
         return [t.name for t in targets]
