@@ -92,14 +92,34 @@ class Room:
     def submit(self, event: TagEvent) -> bool:
         return self.bus.submit(event)
 
+    # -- between takes ----------------------------------------------------------------------
+    def set_session(self, name: str) -> int:
+        """The session the next takes go to (created if new)."""
+        if self.take is not None:
+            raise RuntimeError("stop the take first: a take belongs to the session it started in")
+        self.session_id = get_or_create_session(self.db, name, self.notation_id)
+        self.session_name = name
+        return self.session_id
+
+    def rename_session(self, name: str) -> None:
+        """The session was renamed: new takes' audio folder follows the new name."""
+        self.session_name = name
+
+    def set_notation(self, notation: Notation) -> None:
+        """Use `notation` from now on: for taps before record (pre-roll) and the next take."""
+        if self.take is not None:
+            raise RuntimeError("a take keeps the notation it started with: stop it first")
+        self.notation = notation
+        self.notation_id = store_notation(self.db, notation)
+        if self.bus:
+            self.bus.set_notation(notation)
+
     # -- takes ----------------------------------------------------------------------------
     def start_take(self, notation: Notation | None = None) -> dict:
         if self.take is not None:
             raise RuntimeError("a take is already recording")
         if notation is not None:
-            self.notation = notation
-            self.notation_id = store_notation(self.db, notation)
-            self.bus.set_notation(notation)
+            self.set_notation(notation)
         number = next_take_number(self.db, self.session_id)
         folder = self.ws.session_audio_dir(self.session_name)
         path = folder / f"take-{number:03d}{take_suffix(self.recorder.config.format)}"

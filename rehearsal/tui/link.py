@@ -149,16 +149,7 @@ class RoomLink:
 
     async def set_session(self, name: str) -> int:
         """Make `name` (created if new) the session the next takes go to."""
-        from ..store.sessions import get_or_create_session
-
-        def _set():
-            if self.room.take is not None:
-                raise RuntimeError("stop the take first: a take belongs to the session it started in")
-            sid = get_or_create_session(self.room.db, name, self.room.notation_id)
-            self.room.session_name, self.room.session_id = name, sid
-            return sid
-
-        return await self.call(_set)
+        return await self.call(self.room.set_session, name)
 
     async def set_notation(self, notation: Notation) -> bool:
         """Use `notation` now if nothing is recording, else from the next take. True: applied now."""
@@ -168,14 +159,7 @@ class RoomLink:
             self.next_notation = notation
             return False
 
-        def _now():
-            from ..store.notations import store_notation
-
-            self.room.notation = notation
-            self.room.notation_id = store_notation(self.room.db, notation)
-            self.room.bus.set_notation(notation)   # taps before record (pre-roll) resolve against it
-
-        await self.call(_now)
+        await self.call(self.room.set_notation, notation)
         self.next_notation = None
         self._apply_to_sources(notation)
         return True

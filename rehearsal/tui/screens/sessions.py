@@ -239,7 +239,7 @@ class SessionsScreen(RoomScreen):
             return
         link = self.app.link
         if link.ready and link.room.session_id == session_id:
-            link.room.session_name = name    # new takes' folder follows the new name
+            link.room.rename_session(name)
             self.app.session_name = name
             self.app.each_view("redraw_top")
         self.load()
