@@ -391,8 +391,11 @@ async def main():
         await pilot.press("ctrl+r")
         while not app.link.recording:
             await pilot.pause(0.05)
-        await pilot.press("g", "f2", "f3", "f1", "ctrl+r")
+        await pilot.press("g", "f2", "f3", "f4", "f5", "f1", "ctrl+r")
         while app.link.recording:
+            await pilot.pause(0.05)
+        # the curation and models screens load their lists (rehearsal.curation, .training)
+        while not (app.views["curation"].pipelines and app.views["models"].loaded):
             await pilot.pause(0.05)
         await app.shutdown()
     print("torch" in sys.modules)

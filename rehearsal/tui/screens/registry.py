@@ -21,6 +21,8 @@ BUILTIN_SCREENS = (
     "rehearsal.tui.screens.record",
     "rehearsal.tui.screens.review",
     "rehearsal.tui.screens.sessions",
+    "rehearsal.tui.screens.curation",
+    "rehearsal.tui.screens.models",
 )
 
 _REGISTRY: dict[str, "ScreenSpec"] = {}

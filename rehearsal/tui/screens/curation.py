@@ -1,0 +1,479 @@
+"""Curation (F4): sculpt the next dataset from tagged moments, one visible step at a time.
+
+Choose sessions (enter toggles) and a pipeline (shipped, or `<home>/pipelines/*.toml`);
+`s` runs the next step and `r` the rest, each step's effect (clips and seconds in and out,
+what it removed and why) shown before anything is written; enter on a removal plays what
+was cut. `c` commits the run as a named dataset version. The versions list shows each
+version's coverage and its 2D clip map; `[` `]` move through the map's points, `l` plays one.
+
+The run is `rehearsal.curation`'s own `CurationRun`; it lives on a thread of this screen
+(its SQLite connection belongs to that thread), driven by named workers that post typed
+messages. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Static
+
+from ..audition import AuditionMixin, WorkerStore
+from .base import RoomScreen
+from .modals import TextPrompt
+from .registry import ScreenSpec, register_screen
+
+MAP_W, MAP_H = 44, 12
+
+
+# -- typed messages --------------------------------------------------------------------------
+class CurationLoaded(Message):
+    def __init__(self, sessions: list[dict], pipelines: list[tuple[str, Path]], versions: list):
+        super().__init__()
+        self.sessions, self.pipelines, self.versions = sessions, pipelines, versions
+
+
+class PipelineShown(Message):
+    def __init__(self, path: Path, pipeline, error: str | None):
+        super().__init__()
+        self.path, self.pipeline, self.error = path, pipeline, error
+
+
+class CurationStepped(Message):
+    """Steps ran: every report so far, whether the pipeline is done, the takes' audio paths."""
+
+    def __init__(self, reports: list, source_removals: list, done: bool, clips: int, seconds: float,
+                 take_paths: dict[int, Path]):
+        super().__init__()
+        self.reports, self.source_removals, self.done = reports, source_removals, done
+        self.clips, self.seconds, self.take_paths = clips, seconds, take_paths
+
+
+class CurationCommitted(Message):
+    def __init__(self, info):
+        super().__init__()
+        self.info = info
+
+
+class VersionShown(Message):
+    def __init__(self, ref: str, coverage: str, points: list[dict], axes: tuple[str, str], take_paths: dict):
+        super().__init__()
+        self.ref, self.coverage, self.points, self.axes, self.take_paths = ref, coverage, points, axes, take_paths
+
+
+class CurationFailed(Message):
+    def __init__(self, what: str, error: str):
+        super().__init__()
+        self.what, self.error = what, error
+
+
+# -- store-thread functions (`db` first) -----------------------------------------------------
+def load_lists(db, ws):
+    from ...curation import ensure_schema, list_versions, shipped_pipelines
+    from ...store.sessions import list_sessions
+
+    ensure_schema(db)
+    pipelines = sorted(shipped_pipelines().items())
+    mine = ws.home / "pipelines"
+    if mine.is_dir():
+        pipelines += [(f"{p.stem} (workspace)", p) for p in sorted(mine.glob("*.toml"))]
+    return list_sessions(db), pipelines, list_versions(db)
+
+
+def run_steps(db, run, how_many: int | None):
+    """Run `how_many` more steps (None: all that are left)."""
+    n = 0
+    while not run.done and (how_many is None or n < how_many):
+        run.step()
+        n += 1
+    return run
+
+
+def show_version(db, ws, ref: str):
+    from ...curation import clip_map, coverage
+
+    cov = coverage(db, ref).text(width=16)
+    try:
+        cmap = clip_map(db, ref)
+        points, axes = cmap.points(), (cmap.axis_label(0), cmap.axis_label(1))
+    except Exception as exc:    # too few clips for a map: say so instead of drawing one
+        points, axes = [], (f"no map: {exc}", "")
+    paths = {}
+    for tid in {p["take_id"] for p in points}:
+        row = db.execute("SELECT path FROM takes WHERE id = ?", [tid]).fetchone()
+        if row:
+            paths[tid] = ws.resolve(row[0])
+    return ref, cov, points, axes, paths
+
+
+def draw_map(points: list[dict], selected: int | None, width: int = MAP_W, height: int = MAP_H) -> Text:
+    """The clip map as characters: each clip its first symbol's first letter, the selected one `@`."""
+    out = Text()
+    if not points:
+        return out
+    xs = [p["x"] for p in points]
+    ys = [p["y"] for p in points]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    grid = [[" "] * width for _ in range(height)]
+
+    def cell(p):
+        cx = 0 if x1 == x0 else round((p["x"] - x0) / (x1 - x0) * (width - 1))
+        cy = 0 if y1 == y0 else round((y1 - p["y"]) / (y1 - y0) * (height - 1))
+        return cx, cy
+
+    for i, p in enumerate(points):
+        cx, cy = cell(p)
+        grid[cy][cx] = (p["symbols"][0][:1] or "·") if p["symbols"] else "·"
+    if selected is not None and 0 <= selected < len(points):
+        cx, cy = cell(points[selected])
+        grid[cy][cx] = "@"
+    for row in grid:
+        line = "".join(row)
+        for ch in line:
+            out.append(ch, style="bold reverse" if ch == "@" else "")
+        out.append("│\n")
+    out.append("─" * width + "┘")
+    return out
+
+
+class CurationScreen(AuditionMixin, RoomScreen):
+    NAME = "curation"
+    BINDINGS = [
+        Binding("s", "step", "next step"),
+        Binding("r", "run_all", "run every step"),
+        Binding("c", "commit", "commit as a dataset version"),
+        Binding("g", "reload", "reload lists"),
+        Binding("left_square_bracket", "map_point(-1)", "previous clip on the map", key_display="["),
+        Binding("right_square_bracket", "map_point(1)", "next clip on the map", key_display="]"),
+        Binding("l", "listen_point", "play the map's clip"),
+        Binding("escape", "stop_playback", "stop", show=False),
+    ]
+    DEFAULT_CSS = """
+    CurationScreen #cur-body { height: 1fr; }
+    CurationScreen #cur-left { width: 36; }
+    CurationScreen #cur-mid { width: 1fr; }
+    CurationScreen #cur-right { width: 50; }
+    CurationScreen DataTable { height: auto; max-height: 12; }
+    CurationScreen .cur-title { text-style: bold; background: $panel; }
+    CurationScreen #cur-status { height: 1; background: $panel; padding: 0 1; }
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cstore: WorkerStore | None = None
+        self.sessions: list[dict] = []
+        self.chosen_sessions: list[str] = []
+        self.pipelines: list[tuple[str, Path]] = []
+        self.pipeline_path: Path | None = None
+        self.pipeline = None
+        self.run = None                    # the CurationRun (used on self.cstore's thread only)
+        self.reports: list = []
+        self.source_removals: list = []
+        self.done = False
+        self.take_paths: dict[int, Path] = {}
+        self.shown_removals: list = []
+        self.versions: list = []
+        self.committed: list = []          # VersionInfo of commits made here
+        self.version_ref: str | None = None
+        self.points: list[dict] = []
+        self.point: int | None = None
+        self.map_paths: dict = {}
+        self.status = ""
+
+    def compose(self) -> ComposeResult:
+        yield self.top_bar()
+        with Horizontal(id="cur-body"):
+            with Vertical(id="cur-left"):
+                yield Static("Sessions (enter selects)", classes="cur-title")
+                yield DataTable(id="cur-sessions", cursor_type="row")
+                yield Static("Pipelines (enter chooses)", classes="cur-title")
+                yield DataTable(id="cur-pipelines", cursor_type="row")
+                yield Static("", id="cur-params")
+            with Vertical(id="cur-mid"):
+                yield Static("Steps (s: next, r: all, c: commit)", classes="cur-title")
+                yield DataTable(id="cur-steps", cursor_type="row")
+                yield Static("Removed by the step (enter plays)", classes="cur-title")
+                yield DataTable(id="cur-removals", cursor_type="row")
+            with Vertical(id="cur-right"):
+                yield Static("Datasets (enter shows)", classes="cur-title")
+                yield DataTable(id="cur-versions", cursor_type="row")
+                yield Static("", id="cur-coverage")
+                yield Static("", id="cur-map")
+        yield Static("", id="cur-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#cur-sessions", DataTable).add_columns(" ", "session", "takes")
+        self.query_one("#cur-pipelines", DataTable).add_columns("pipeline")
+        self.query_one("#cur-steps", DataTable).add_columns("#", "step", "clips", "seconds", "removed")
+        self.query_one("#cur-removals", DataTable).add_columns("take", "from", "to", "symbols", "why")
+        self.query_one("#cur-versions", DataTable).add_columns("version", "clips", "seconds", "pipeline")
+        self.cstore = WorkerStore(self.app.ws)
+        self.load()
+
+    def on_unmount(self) -> None:
+        if self.cstore is not None:
+            self.cstore.close()
+
+    def say(self, text: str) -> None:
+        self.status = text
+        self.query_one("#cur-status", Static).update(Text(text))
+
+    # -- lists -------------------------------------------------------------------------------
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(name="curation-load", group="curation-load", exclusive=True)
+    async def load(self) -> None:
+        try:
+            sessions, pipelines, versions = await self.cstore.call(load_lists, self.app.ws)
+        except Exception as exc:
+            self.post_message(CurationFailed("load the sessions and datasets", str(exc)))
+            return
+        self.post_message(CurationLoaded(sessions, pipelines, versions))
+
+    def on_curation_loaded(self, msg: CurationLoaded) -> None:
+        self.sessions, self.pipelines, self.versions = msg.sessions, msg.pipelines, msg.versions
+        self.draw_sessions()
+        table = self.query_one("#cur-pipelines", DataTable)
+        table.clear()
+        for label, path in self.pipelines:
+            table.add_row(label, key=str(path))
+        self.draw_versions()
+
+    def draw_sessions(self) -> None:
+        table = self.query_one("#cur-sessions", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for s in self.sessions:
+            mark = "●" if s["name"] in self.chosen_sessions else " "
+            table.add_row(mark, s["name"], str(s.get("takes", "")), key=s["name"])
+        if self.sessions:
+            table.move_cursor(row=min(row, len(self.sessions) - 1))
+
+    def draw_versions(self) -> None:
+        table = self.query_one("#cur-versions", DataTable)
+        table.clear()
+        for v in self.versions:
+            table.add_row(v.ref, str(v.clip_count), f"{v.total_s:.1f}", v.pipeline_name, key=v.ref)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        which = event.data_table.id
+        if which == "cur-sessions":
+            self.toggle_session(key)
+        elif which == "cur-pipelines":
+            self.choose_pipeline(Path(key))
+        elif which == "cur-removals":
+            self.play_removal(event.cursor_row)
+        elif which == "cur-versions":
+            self.show_version(key)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "cur-steps" and event.row_key is not None:
+            self.draw_removals(int(event.row_key.value))
+
+    def toggle_session(self, name: str) -> None:
+        if name in self.chosen_sessions:
+            self.chosen_sessions.remove(name)
+        else:
+            self.chosen_sessions.append(name)
+        self.forget_run()
+        self.draw_sessions()
+        self.say(f"sessions: {', '.join(self.chosen_sessions) or 'none'}")
+
+    # -- the pipeline ----------------------------------------------------------------------
+    def choose_pipeline(self, path: Path) -> None:
+        self.pipeline_path = path
+        self.forget_run()
+        self.read_pipeline(path)
+
+    @work(name="curation-read-pipeline", group="curation-load", exclusive=True, thread=True)
+    def read_pipeline(self, path: Path) -> None:
+        from ...curation import PipelineError, load_pipeline
+
+        try:
+            self.post_message(PipelineShown(path, load_pipeline(path), None))
+        except (PipelineError, OSError) as exc:
+            self.post_message(PipelineShown(path, None, str(exc)))
+
+    def on_pipeline_shown(self, msg: PipelineShown) -> None:
+        self.pipeline = msg.pipeline
+        params = self.query_one("#cur-params", Static)
+        if msg.error:
+            params.update(Text(msg.error, style="red"))
+            self.say(f"cannot use {msg.path.name}: {msg.error}")
+            return
+        p = msg.pipeline
+        out = Text(p.name, style="bold")
+        if p.description:
+            out.append(f"\n{p.description}", style="italic")
+        for spec in p.steps:
+            out.append(f"\n{spec.index} {spec.use}", style="bold" if spec.enabled else "dim strike")
+            for k, v in spec.params.items():
+                out.append(f"\n   {k} = {v!r}")
+        params.update(out)
+        self.say(f"pipeline {p.name}: {len(p.steps)} steps; s runs the next one")
+
+    def forget_run(self) -> None:
+        self.run, self.reports, self.source_removals, self.done = None, [], [], False
+        self.query_one("#cur-steps", DataTable).clear()
+        self.query_one("#cur-removals", DataTable).clear()
+
+    def action_step(self) -> None:
+        self.advance(1)
+
+    def action_run_all(self) -> None:
+        self.advance(None)
+
+    @work(name="curation-step", group="curation-run", exclusive=False)
+    async def advance(self, how_many: int | None) -> None:
+        from ...curation import start_run
+
+        if self.pipeline is None or not self.chosen_sessions:
+            self.say("choose at least one session and a pipeline first")
+            return
+        if self.done:
+            self.say("every step has run: c commits")
+            return
+        try:
+            if self.run is None:
+                self.say("taking clips from the markers…")
+                self.run = await self.cstore.call(lambda db: start_run(self.app.ws, db, self.pipeline,
+                                                                       list(self.chosen_sessions)))
+            self.say("running…")
+            run = await self.cstore.call(run_steps, self.run, how_many)
+        except Exception as exc:
+            self.post_message(CurationFailed("run the pipeline", str(exc)))
+            return
+        paths = {tid: self.app.ws.resolve(t["path"]) for tid, t in run.takes.items()}
+        clips = run.clips
+        self.post_message(CurationStepped(list(run.reports), list(run.source_removals), run.done, len(clips),
+                                          float(sum(c.duration_s for c in clips)), paths))
+
+    def on_curation_stepped(self, msg: CurationStepped) -> None:
+        self.reports, self.source_removals, self.done = msg.reports, msg.source_removals, msg.done
+        self.take_paths = msg.take_paths
+        table = self.query_one("#cur-steps", DataTable)
+        table.clear()
+        if self.source_removals:
+            table.add_row("0", "markers", "", "", str(len(self.source_removals)), key="0")
+        for r in self.reports:
+            table.add_row(str(r.index), r.name, f"{r.clips_in} → {r.clips_out}",
+                          f"{r.seconds_in:.1f} → {r.seconds_out:.1f}", str(len(r.removals)), key=str(r.index))
+        if self.reports:
+            table.move_cursor(row=table.row_count - 1)
+            self.draw_removals(self.reports[-1].index)
+        state = "done: c commits" if self.done else "s runs the next step"
+        self.say(f"{len(self.reports)} steps run, {msg.clips} clips, {msg.seconds:.1f} s; {state}")
+
+    def draw_removals(self, step_index: int) -> None:
+        if step_index == 0:
+            removals = list(self.source_removals)
+        else:
+            removals = [x for r in self.reports if r.index == step_index for x in r.removals]
+        self.shown_removals = removals
+        table = self.query_one("#cur-removals", DataTable)
+        table.clear()
+        for i, r in enumerate(removals):
+            c = r.clip
+            why = ("replaced: " if r.replaced_by else "") + r.reason
+            table.add_row(f"#{c.take_id}", f"{c.start_s:.2f}", f"{c.end_s:.2f}", ", ".join(c.symbols), why,
+                          key=str(i))
+
+    def play_removal(self, row: int) -> None:
+        if not 0 <= row < len(self.shown_removals):
+            return
+        take_id, start, end = self.shown_removals[row].audio_range
+        path = self.take_paths.get(take_id)
+        if path is None:
+            self.say("that take's audio is not known")
+            return
+        self.audition(row, path, start, end)
+
+    def action_stop_playback(self) -> None:
+        self.stop_audition()
+
+    # -- commit ------------------------------------------------------------------------------
+    def action_commit(self) -> None:
+        if self.run is None or not self.done:
+            self.say("run every step first (r), then commit")
+            return
+        default = self.pipeline.name if self.pipeline else ""
+        from ...naming import safe_filename
+
+        self.app.push_screen(TextPrompt("Commit as dataset", safe_filename(default).replace(" ", "-")[:40]),
+                             lambda name: name and self.commit(name.strip()))
+
+    @work(name="curation-commit", group="curation-run")
+    async def commit(self, name: str) -> None:
+        from ...curation import commit
+
+        try:
+            info = await self.cstore.call(lambda db: commit(self.run, name, created_by="tui"))
+        except Exception as exc:
+            self.post_message(CurationFailed(f"commit {name!r}", str(exc)))
+            return
+        self.post_message(CurationCommitted(info))
+
+    def on_curation_committed(self, msg: CurationCommitted) -> None:
+        self.committed.append(msg.info)
+        self.say(f"committed {msg.info.ref}: {msg.info.clip_count} clips, {msg.info.total_s:.1f} s")
+        self.load()
+        self.show_version(msg.info.ref)
+
+    # -- versions: coverage and map ------------------------------------------------------------
+    @work(name="curation-version", group="curation-version", exclusive=True)
+    async def show_version(self, ref: str) -> None:
+        try:
+            shown = await self.cstore.call(show_version, self.app.ws, ref)
+        except Exception as exc:
+            self.post_message(CurationFailed(f"show {ref}", str(exc)))
+            return
+        self.post_message(VersionShown(*shown))
+
+    def on_version_shown(self, msg: VersionShown) -> None:
+        self.version_ref, self.points, self.map_paths = msg.ref, msg.points, msg.take_paths
+        self.point = 0 if self.points else None
+        self.query_one("#cur-coverage", Static).update(Text(msg.coverage))
+        self.draw_map(msg.axes)
+
+    def draw_map(self, axes: tuple[str, str] | None = None) -> None:
+        if axes is not None:
+            self._axes = axes
+        axes = getattr(self, "_axes", ("", ""))
+        out = Text(f"clip map: x {axes[0]}\n          y {axes[1]}\n", style="dim")
+        out.append_text(draw_map(self.points, self.point))
+        if self.point is not None:
+            p = self.points[self.point]
+            out.append(f"\n@ {self.point + 1}/{len(self.points)}: take #{p['take_id']} "
+                       f"{p['start_s']:.2f}-{p['end_s']:.2f} s [{', '.join(p['symbols'])}] "
+                       f"{', '.join(p['who'])}  (l plays)")
+        self.query_one("#cur-map", Static).update(out)
+
+    def action_map_point(self, delta: int) -> None:
+        if not self.points:
+            return
+        self.point = ((self.point or 0) + delta) % len(self.points)
+        self.draw_map()
+
+    def action_listen_point(self) -> None:
+        if self.point is None:
+            return
+        p = self.points[self.point]
+        path = self.map_paths.get(p["take_id"])
+        if path is not None:
+            self.audition(10_000 + self.point, path, p["start_sample"], p["end_sample"])
+
+    def on_curation_failed(self, msg: CurationFailed) -> None:
+        self.say(f"cannot {msg.what}: {msg.error}")
+        self.app.notify(f"cannot {msg.what}: {msg.error}", severity="error", timeout=10)
+
+
+register_screen(ScreenSpec(name="curation", title="Curation", key="f4", factory=CurationScreen, order=40,
+                           help="sculpt the next dataset from tagged moments: preview each step, commit"))

@@ -1,0 +1,497 @@
+"""Models (F5): the lineage of trained generations, their loss curves, previews and notes.
+
+The lineage as an indented list (each generation under its parent) with its strategy,
+family, dataset, status, validation loss and notes; the selected one's metrics, notes,
+preview files and loss curve (read from its progress file, refreshed twice a second while
+a run is going). `u` makes it current, `b` goes back to the one before, `m` adds a note,
+`y` attaches a symbol of the notation, `p` plays its next preview, `t` trains a new
+generation from a dataset with a strategy, `x` cancels a run.
+
+Training runs in its own process (`rehearsal.training.start_run`); a thread worker polls
+it (`TrainingRun.poll()` never blocks) and posts typed messages. Nothing here imports
+torch: `rehearsal.training`'s API does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Static
+
+from ..audition import AuditionMixin, WorkerStore
+from .base import RoomScreen
+from .modals import PickScreen, TextPrompt
+from .registry import ScreenSpec, register_screen
+
+CURVE_W, CURVE_H = 48, 8
+WHO = "tui"
+
+
+# -- typed messages --------------------------------------------------------------------------
+class LineageLoaded(Message):
+    def __init__(self, rows: list[tuple[int, dict]], current: int | None, notes: dict[int, list[dict]]):
+        super().__init__()
+        self.rows, self.current, self.notes = rows, current, notes
+
+
+class GenerationDetail(Message):
+    def __init__(self, gen_id: int, curve: dict, previews: dict[str, list[Path]]):
+        super().__init__()
+        self.gen_id, self.curve, self.previews = gen_id, curve, previews
+
+
+class ModelsChanged(Message):
+    def __init__(self, verb: str):
+        super().__init__()
+        self.verb = verb
+
+
+class TrainingStarted(Message):
+    def __init__(self, gen_ids: list[int]):
+        super().__init__()
+        self.gen_ids = gen_ids
+
+
+class TrainingProgress(Message):
+    def __init__(self, gen_id: int, events: list[dict]):
+        super().__init__()
+        self.gen_id, self.events = gen_id, events
+
+
+class TrainingEnded(Message):
+    def __init__(self, gen_id: int, code: int | None, ended: dict | None):
+        super().__init__()
+        self.gen_id, self.code, self.ended = gen_id, code, ended
+
+
+class ModelsFailed(Message):
+    def __init__(self, what: str, error: str):
+        super().__init__()
+        self.what, self.error = what, error
+
+
+# -- store-thread functions (`db` first) -----------------------------------------------------
+def load_lineage(db):
+    from ...training import current_generation, ensure_schema, lineage_tree, notes
+
+    ensure_schema(db)
+    rows: list[tuple[int, dict]] = []
+
+    def walk(node, depth):
+        rows.append((depth, node.generation))
+        for child in node.children:
+            walk(child, depth + 1)
+
+    for root in lineage_tree(db):
+        walk(root, 0)
+    cur = current_generation(db)
+    return rows, (cur["id"] if cur else None), {g["id"]: notes(db, g["id"]) for _, g in rows}
+
+
+def generation_detail(db, ws, gen_id: int):
+    from ...training import get_generation, loss_curve, previews, progress_path
+
+    gen = get_generation(db, gen_id)
+    return gen_id, loss_curve(progress_path(ws, gen)), previews(ws, db, gen_id)
+
+
+def dataset_choices(db, ws) -> list[tuple[str, str]]:
+    """Curated versions, then folders under <home>/datasets/ that hold metadata.jsonl."""
+    from ...curation import ensure_schema, list_versions
+
+    ensure_schema(db)
+    out = [(v.ref, f"{v.ref}  {v.clip_count} clips, {v.total_s:.0f} s ({v.pipeline_name})")
+           for v in list_versions(db)]
+    root = ws.home / "datasets"
+    if root.is_dir():
+        for sub in sorted(root.iterdir()):
+            if (sub / "metadata.jsonl").exists() and not sub.name.startswith("."):
+                out.append((str(sub), f"{sub.name}/  (folder)"))
+    return out
+
+
+def plan(db, ws, dataset_ref: str, strategy: str, options: dict) -> list[int]:
+    from ...training import make_request, plan_generations, resolve_dataset
+
+    ds = resolve_dataset(ws, db, dataset_ref)
+    request = make_request(db, ds, strategy, **options)
+    return plan_generations(ws, db, request)
+
+
+def sparkline_plot(curve: dict, width: int = CURVE_W, height: int = CURVE_H) -> Text:
+    """Train loss as `·` and validation loss as `o` on a log-free character grid."""
+    train, val = curve.get("train", []), curve.get("val", [])
+    out = Text()
+    if not train and not val:
+        return Text("no loss yet", style="dim")
+    pts = train + val
+    s0, s1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    l0, l1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    grid = [[" "] * width for _ in range(height)]
+
+    def put(step, loss, ch):
+        x = 0 if s1 == s0 else round((step - s0) / (s1 - s0) * (width - 1))
+        y = 0 if l1 == l0 else round((l1 - loss) / (l1 - l0) * (height - 1))
+        if ch == "o" or grid[y][x] == " ":
+            grid[y][x] = ch
+
+    for s, v in train:
+        put(s, v, "·")
+    for s, v in val:
+        put(s, v, "o")
+    for i, row in enumerate(grid):
+        label = f"{l1:8.4f} " if i == 0 else (f"{l0:8.4f} " if i == height - 1 else " " * 9)
+        out.append(label, style="dim")
+        out.append("".join(row) + "│\n")
+    out.append(" " * 9 + f"step {s0}" + " " * max(1, width - 12 - len(str(s1))) + f"{s1}\n", style="dim")
+    last = train[-1] if train else None
+    if last:
+        out.append(f"train loss {last[1]:.4f} at step {last[0]}", style="bold")
+    if val:
+        out.append(f"   val {val[-1][1]:.4f} (o)", style="bold")
+    return out
+
+
+class ModelsScreen(AuditionMixin, RoomScreen):
+    NAME = "models"
+    BINDINGS = [
+        Binding("u", "set_current", "make current"),
+        Binding("b", "go_back", "back to the previous current"),
+        Binding("m", "note", "note"),
+        Binding("y", "symbol", "attach a symbol"),
+        Binding("p", "play_preview", "play a preview"),
+        Binding("t", "train", "train a new generation"),
+        Binding("x", "cancel", "cancel the run"),
+        Binding("g", "reload", "reload"),
+        Binding("escape", "stop_playback", "stop", show=False),
+    ]
+    DEFAULT_CSS = """
+    ModelsScreen #mod-body { height: 1fr; }
+    ModelsScreen #mod-left { width: 1fr; }
+    ModelsScreen #mod-right { width: 64; }
+    ModelsScreen .mod-title { text-style: bold; background: $panel; }
+    ModelsScreen #mod-status { height: 1; background: $panel; padding: 0 1; }
+    """
+
+    # what a run started from this screen asks for (tests make it tiny); see make_request
+    train_options: dict = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.mstore: WorkerStore | None = None
+        self.rows: list[tuple[int, dict]] = []
+        self.current: int | None = None
+        self.notes: dict[int, list[dict]] = {}
+        self.selected: int | None = None
+        self.curve: dict = {"train": [], "val": []}
+        self.previews: dict[str, list[Path]] = {}
+        self.preview_index = 0
+        self.runs: dict[int, object] = {}        # generation id -> TrainingRun started here
+        self.ended: dict[int, dict | None] = {}  # generation id -> the run's end event
+        self.status = ""
+        self.loaded = False                      # the lineage has been read once
+        self.train_options = dict(type(self).train_options)
+
+    def compose(self) -> ComposeResult:
+        yield self.top_bar()
+        with Horizontal(id="mod-body"):
+            with Vertical(id="mod-left"):
+                yield Static("Lineage (★ current)", classes="mod-title")
+                yield DataTable(id="mod-lineage", cursor_type="row")
+            with Vertical(id="mod-right"):
+                yield Static("", id="mod-detail")
+                yield Static("Loss", classes="mod-title")
+                yield Static("", id="mod-curve")
+        yield Static("", id="mod-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#mod-lineage", DataTable).add_columns(
+            "generation", "status", "strategy", "family", "dataset", "val loss", "steps", "notes")
+        self.mstore = WorkerStore(self.app.ws)
+        self.load()
+        self.set_interval(0.5, self.refresh_curve, name="loss-curve")
+
+    def on_unmount(self) -> None:
+        for run in self.runs.values():
+            if run.running:
+                run.cancel()
+        if self.mstore is not None:
+            self.mstore.close()
+
+    def say(self, text: str) -> None:
+        self.status = text
+        self.query_one("#mod-status", Static).update(Text(text))
+
+    # -- lineage ---------------------------------------------------------------------------
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(name="models-load", group="models-load", exclusive=True)
+    async def load(self) -> None:
+        try:
+            rows, current, notes = await self.mstore.call(load_lineage)
+        except Exception as exc:
+            self.post_message(ModelsFailed("read the generations", str(exc)))
+            return
+        self.post_message(LineageLoaded(rows, current, notes))
+
+    def on_lineage_loaded(self, msg: LineageLoaded) -> None:
+        self.rows, self.current, self.notes = msg.rows, msg.current, msg.notes
+        self.loaded = True
+        table = self.query_one("#mod-lineage", DataTable)
+        keep = self.selected
+        table.clear()
+        for depth, g in self.rows:
+            star = "★ " if g["id"] == self.current else "  "
+            name = star + ("  " * (depth - 1) + "└ " if depth else "") + g["name"]
+            m = g["metrics"] or {}
+            val = m.get("val_loss")
+            n = self.notes.get(g["id"], [])
+            note = " ".join((x["symbol"] or "") + (f" {x['text']}" if x["text"] else "") for x in n)[:30]
+            table.add_row(name, g["status"], g["strategy"], g["family"], g["dataset_ref"],
+                          f"{val:.4f}" if isinstance(val, (int, float)) else "", str(m.get("steps", "")), note,
+                          key=str(g["id"]))
+        ids = [g["id"] for _, g in self.rows]
+        if ids:
+            row = ids.index(keep) if keep in ids else len(ids) - 1
+            table.move_cursor(row=row)
+            self.select(ids[row])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self.select(int(event.row_key.value))
+
+    def generation(self, gen_id: int | None) -> dict | None:
+        return next((g for _, g in self.rows if g["id"] == gen_id), None)
+
+    def select(self, gen_id: int) -> None:
+        changed = gen_id != self.selected
+        self.selected = gen_id
+        if changed:
+            self.preview_index = 0
+            self.curve = {"train": [], "val": []}
+        self.draw_detail()
+        self.read_detail(gen_id)
+
+    def draw_detail(self) -> None:
+        g = self.generation(self.selected)
+        out = Text()
+        if g is not None:
+            out.append(f"{g['name']}", style="bold")
+            out.append(f"  {g['status']}" + ("  ★ current" if g["id"] == self.current else ""))
+            out.append(f"\n{g['strategy']} · {g['family']} · dataset {g['dataset_ref']}")
+            if g.get("parent_id"):
+                out.append(f" · from g{g['parent_id']}")
+            m = g["metrics"] or {}
+            if m:
+                out.append("\n" + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in m.items()))
+            if g.get("error"):
+                out.append(f"\n{g['error']}", style="red")
+            for n in self.notes.get(g["id"], []):
+                out.append(f"\n  {n['symbol'] or '✎'} {n['text'] or ''}  ({n['who'] or '?'})")
+            files = [p for k, ps in self.previews.items() for p in ps]
+            if files:
+                out.append(f"\npreviews: {len(files)} (p plays: {', '.join(sorted(self.previews))})", style="dim")
+        self.query_one("#mod-detail", Static).update(out)
+        self.query_one("#mod-curve", Static).update(sparkline_plot(self.curve))
+
+    @work(name="models-detail", group="models-detail", exclusive=True)
+    async def read_detail(self, gen_id: int) -> None:
+        try:
+            detail = await self.mstore.call(generation_detail, self.app.ws, gen_id)
+        except Exception as exc:
+            self.post_message(ModelsFailed(f"read g{gen_id}", str(exc)))
+            return
+        self.post_message(GenerationDetail(*detail))
+
+    def on_generation_detail(self, msg: GenerationDetail) -> None:
+        if msg.gen_id != self.selected:
+            return
+        self.curve, self.previews = msg.curve, msg.previews
+        self.draw_detail()
+
+    def refresh_curve(self) -> None:
+        """Timer: while the selected generation trains, re-read its loss curve."""
+        g = self.generation(self.selected)
+        if g is not None and (g["status"] in ("queued", "running") or g["id"] in self.runs):
+            self.read_detail(g["id"])
+
+    # -- current, notes ----------------------------------------------------------------------
+    @work(name="models-edit", group="models-edit")
+    async def edit(self, verb: str, fn, *args, **kwargs) -> None:
+        try:
+            await self.mstore.call(fn, *args, **kwargs)
+        except Exception as exc:
+            self.post_message(ModelsFailed(verb, str(exc)))
+            return
+        self.post_message(ModelsChanged(verb))
+
+    def on_models_changed(self, msg: ModelsChanged) -> None:
+        self.say(msg.verb)
+        self.load()
+
+    def action_set_current(self) -> None:
+        from ...training import set_current
+
+        if self.selected is not None:
+            self.edit(f"g{self.selected} is current", set_current, self.selected, by=WHO)
+
+    def action_go_back(self) -> None:
+        from ...training import go_back
+
+        self.edit("back to the previous current model", go_back, by=WHO)
+
+    def action_note(self) -> None:
+        from ...training import add_note
+
+        gid = self.selected
+        if gid is None:
+            return
+        self.app.push_screen(TextPrompt(f"Note on g{gid}", placeholder="what the collective heard"),
+                             lambda text: text and self.edit(f"note on g{gid}", add_note, gid, text=text, who=WHO))
+
+    def action_symbol(self) -> None:
+        from ...training import add_note
+
+        gid = self.selected
+        room = self.app.link.room if getattr(self.app, "link", None) is not None else None
+        notation = room.notation if room is not None else getattr(self.app, "notation", None)
+        symbols = getattr(notation, "symbols", None) or []
+        if gid is None or not symbols:
+            self.say("no notation symbols to attach")
+            return
+        options = [(s.id, f"{s.glyph} {s.label}") for s in symbols]
+        self.app.push_screen(PickScreen(f"Attach a symbol to g{gid}", options),
+                             lambda sym: sym and self.edit(f"{sym} on g{gid}", add_note, gid, symbol=sym, who=WHO))
+
+    # -- previews -----------------------------------------------------------------------------
+    def action_play_preview(self) -> None:
+        files = [p for k in sorted(self.previews, key=lambda k: (k == "input", k)) for p in self.previews[k]]
+        if not files:
+            self.say("no previews for this generation")
+            return
+        path = files[self.preview_index % len(files)]
+        self.preview_index += 1
+        self.say(f"playing {path.parent.name}/{path.name}")
+        self.audition(self.preview_index, path)
+
+    def action_stop_playback(self) -> None:
+        self.stop_audition()
+
+    # -- training -----------------------------------------------------------------------------
+    def action_train(self) -> None:
+        self.pick_dataset()
+
+    @work(name="models-datasets", group="models-edit")
+    async def pick_dataset(self) -> None:
+        from ...training import training_strategies
+
+        try:
+            choices = await self.mstore.call(dataset_choices, self.app.ws)
+        except Exception as exc:
+            self.post_message(ModelsFailed("list the datasets", str(exc)))
+            return
+        if not choices:
+            self.say("no dataset yet: commit one on the Curation screen (F4)")
+            return
+        dataset = await self.app.push_screen_wait(PickScreen("Train from which dataset?", choices))
+        if not dataset:
+            return
+        strategies = [(name, f"{name}  {getattr(s, 'description', '') or ''}".strip())
+                      for name, s in sorted(training_strategies().items())]
+        strategy = await self.app.push_screen_wait(PickScreen("With which strategy?", strategies))
+        if strategy:
+            self.train(dataset, strategy)
+
+    @work(name="models-plan", group="models-edit")
+    async def train(self, dataset: str, strategy: str) -> None:
+        try:
+            ids = await self.mstore.call(plan, self.app.ws, dataset, strategy, dict(self.train_options))
+        except Exception as exc:
+            self.post_message(ModelsFailed("plan the training", str(exc)))
+            return
+        self.post_message(TrainingStarted(ids))
+        self.watch_runs(ids)
+
+    @work(name="training-poll", group="training", thread=True)
+    def watch_runs(self, ids: list[int]) -> None:
+        """Start each planned generation in turn (its own process) and poll it until it ends."""
+        from ...training import start_run
+
+        worker = self._current_worker()
+        for gid in ids:
+            try:
+                run = start_run(self.app.ws, gid, threads=1, low_priority=bool(self.app.link.recording)
+                                if getattr(self.app, "link", None) is not None else False)
+            except Exception as exc:
+                self.post_message(ModelsFailed(f"start g{gid}", str(exc)))
+                continue
+            self.runs[gid] = run
+            while run.running and not worker.is_cancelled:
+                events = run.poll()
+                if events:
+                    self.post_message(TrainingProgress(gid, events))
+                try:
+                    run.process.wait(0.25)
+                except Exception:
+                    pass
+            code = run.wait(30)
+            events = run.poll()
+            if events:
+                self.post_message(TrainingProgress(gid, events))
+            self.post_message(TrainingEnded(gid, code, run.ended))
+
+    def _current_worker(self):
+        from textual.worker import get_current_worker
+
+        return get_current_worker()
+
+    def on_training_started(self, msg: TrainingStarted) -> None:
+        self.say(f"training {', '.join(f'g{i}' for i in msg.gen_ids)}…")
+        self.selected = msg.gen_ids[0]
+        self.load()
+
+    def on_training_progress(self, msg: TrainingProgress) -> None:
+        last = next((e for e in reversed(msg.events) if e.get("event") == "step"), None)
+        if last is not None:
+            left = last.get("time_left_s")
+            self.say(f"g{msg.gen_id}: step {last.get('step')} loss {last.get('loss', 0):.4f}"
+                     + (f", {left:.0f} s left" if isinstance(left, (int, float)) else ""))
+        if msg.gen_id == self.selected:
+            self.read_detail(msg.gen_id)
+        if any(e.get("event") == "start" for e in msg.events):
+            self.load()
+
+    def on_training_ended(self, msg: TrainingEnded) -> None:
+        self.ended[msg.gen_id] = msg.ended
+        status = (msg.ended or {}).get("status") or ("exit code %s" % msg.code)
+        self.say(f"g{msg.gen_id} {status}")
+        self.load()
+
+    def action_cancel(self) -> None:
+        gid = self.selected
+        run = self.runs.get(gid)
+        if run is not None and run.running:
+            run.cancel()
+            self.say(f"cancelling g{gid}…")
+            return
+        from ...training import cancel_run
+
+        if gid is not None:
+            self.edit(f"cancel asked of g{gid}", lambda db, g: cancel_run(self.app.ws, db, g), gid)
+
+    def on_models_failed(self, msg: ModelsFailed) -> None:
+        self.say(f"cannot {msg.what}: {msg.error}")
+        self.app.notify(f"cannot {msg.what}: {msg.error}", severity="error", timeout=10)
+
+
+register_screen(ScreenSpec(name="models", title="Models", key="f5", factory=ModelsScreen, order=50,
+                           help="lineage, loss curves, previews, current model, notes; train and cancel"))

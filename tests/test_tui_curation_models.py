@@ -1,0 +1,220 @@
+"""Pilot tests of the Curation (F4) and Models (F5) screens on real parts: a real SQLite
+workspace with rendered takes and markers, the curation library's real steps, and real
+training worker processes (tiny budgets, one thread)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rehearsal.tui.app import RehearsalApp
+from rehearsal.tui.options import TuiOptions
+from rehearsal.tui.screens.curation import CurationScreen
+from rehearsal.tui.screens.models import ModelsScreen, sparkline_plot
+from tests.support.curation_fixtures import CurationWorld
+from tests.support.training import TINY, pluck_dataset
+from tests.support.tui import keys, screen_text, wait_for
+
+SIZE = (200, 60)
+
+PIPELINE = """
+[[steps]]
+use = "select-symbols"
+keep = ["good"]
+
+[[steps]]
+use = "loudness-gate"
+min_db = -40
+"""
+
+
+def options() -> TuiOptions:
+    return TuiOptions(open_input=False, osc_port=None, midi=(), midi_virtual=False, session="monday", ascii=True)
+
+
+def row_of(table, key: str) -> int:
+    return table.get_row_index(key)
+
+
+def table_text(screen, selector: str) -> str:
+    table = screen.query_one(selector)
+    return "\n".join(" | ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count))
+
+
+async def test_curation_screen_previews_steps_plays_a_removal_and_commits(workspace, db):
+    world = CurationWorld.create(workspace, db)
+    tid = world.add_take()
+    world.tag_part(tid, "good", "a3")
+    world.tag_part(tid, "good", "quiet2")       # silent: the loudness gate removes it
+    world.tag_part(tid, "bad", "noise")         # not selected
+    (workspace.home / "pipelines").mkdir(exist_ok=True)
+    (workspace.home / "pipelines" / "gate.toml").write_text(f'name = "gate"\n{PIPELINE}', encoding="utf-8")
+
+    app = RehearsalApp(workspace, options())
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await keys(pilot, "f4")
+            await wait_for(pilot, lambda: app.current_mode == "curation", "the curation screen")
+            screen = app.screen
+            assert isinstance(screen, CurationScreen)
+            await wait_for(pilot, lambda: screen.sessions and screen.pipelines, "the lists")
+            assert any(label == "good-takes" for label, _ in screen.pipelines)   # shipped ones too
+
+            sessions = screen.query_one("#cur-sessions")
+            sessions.focus()
+            sessions.move_cursor(row=row_of(sessions, "monday"))
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: screen.chosen_sessions == ["monday"], "the session to be chosen")
+
+            pipelines = screen.query_one("#cur-pipelines")
+            pipelines.focus()
+            pipelines.move_cursor(row=row_of(pipelines, str(workspace.home / "pipelines" / "gate.toml")))
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: screen.pipeline is not None, "the pipeline")
+            assert "min_db = -40" in screen_text(screen)            # its parameters are shown
+
+            await keys(pilot, "s")                                  # one step: select-symbols
+            await wait_for(pilot, lambda: len(screen.reports) == 1, "the first step")
+            first = screen.reports[0]
+            assert (first.name, first.clips_in, first.clips_out) == ("select-symbols", 3, 2)
+            assert not screen.done
+
+            await keys(pilot, "s")                                  # the gate
+            await wait_for(pilot, lambda: len(screen.reports) == 2, "the second step")
+            gate = screen.reports[1]
+            assert (gate.clips_in, gate.clips_out) == (2, 1) and screen.done
+            assert gate.seconds_out == pytest.approx(1.8, abs=0.01)
+            (removed,) = screen.shown_removals
+            assert removed.clip.start_s == pytest.approx(6.1, abs=1e-3) and "dB" in removed.reason
+            steps = table_text(screen, "#cur-steps")
+            assert "loudness-gate" in steps and "2 → 1" in steps and "3 → 2" in steps
+            assert "6.10" in table_text(screen, "#cur-removals")
+
+            # nothing written before the commit
+            assert not list(db.query("SELECT * FROM dataset_versions"))
+
+            removals = screen.query_one("#cur-removals")
+            removals.focus()
+            await keys(pilot, "enter")                              # plays what was cut (JACK output)
+            await wait_for(pilot, lambda: screen.auditioned or screen.audition_problem, "the removal to play",
+                           timeout=20)
+            assert screen.auditioned and screen.auditioned[0][1] == round(1.8 * 48000), screen.audition_problem
+
+            await keys(pilot, "c")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt", "the name prompt")
+            app.screen.query_one("Input").value = "gated"
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: screen.committed, "the commit")
+            await wait_for(pilot, lambda: screen.version_ref == "gated@1", "the version's coverage")
+            rows = list(db.query("SELECT v.number, v.clip_count FROM dataset_versions v "
+                                 "JOIN datasets d ON d.id = v.dataset_id WHERE d.name = 'gated'"))
+            assert rows == [{"number": 1, "clip_count": 1}]
+            await wait_for(pilot, lambda: "gated@1" in table_text(screen, "#cur-versions"), "the version in the list")
+            assert "1 clips" in screen_text(screen)                 # the coverage summary
+        finally:
+            await app.shutdown()
+
+
+@pytest.fixture
+def two_generations(workspace):
+    """g1 (convergent, from scratch) and g2 (from g1), trained for real on a tiny dataset."""
+    from rehearsal import training as T
+    from rehearsal.store import open_db
+
+    ds = pluck_dataset(workspace.home / "datasets" / "plucks", n=3, seconds=1.0)
+    db = open_db(workspace.db_path)
+    try:
+        ids = []
+        for parent in (None, "g1"):
+            req = T.make_request(db, T.resolve_dataset(workspace, db, str(ds)), "convergent", max_steps=4,
+                                 seed=1, parent_ref=parent, scratch=parent is None,
+                                 params={**TINY, "eval_every_steps": "2", "patience": "0"})
+            (gid,) = T.plan_generations(workspace, db, req)
+            run = T.start_run(workspace, gid, threads=1, set_current="")
+            assert run.wait(120) == 0, (run.folder / "worker.log").read_text()[-2000:]
+            ids.append(gid)
+        T.set_current(db, "g1")
+    finally:
+        db.conn.close()
+    return ids, ds
+
+
+async def test_models_screen_lineage_current_note_and_loss_curve(workspace, two_generations):
+    from rehearsal import training as T
+    from rehearsal.store import open_db
+
+    (g1, g2), ds = two_generations
+    app = RehearsalApp(workspace, options())
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await keys(pilot, "f5")
+            await wait_for(pilot, lambda: app.current_mode == "models", "the models screen")
+            screen = app.screen
+            assert isinstance(screen, ModelsScreen)
+            await wait_for(pilot, lambda: len(screen.rows) == 2, "the lineage")
+            assert [(depth, g["name"]) for depth, g in screen.rows] == [(0, "g1"), (1, "g2")]
+            assert screen.current == g1
+            text = table_text(screen, "#mod-lineage")
+            assert "convergent" in text and "complete" in text and "└ g2" in text and "★ g1" in text
+
+            # the selected generation (the newest) shows its loss curve from its progress file
+            await wait_for(pilot, lambda: screen.selected == g2 and screen.curve["train"], "g2's loss curve")
+            assert [s for s, _ in screen.curve["train"]] == [1, 2, 3, 4]
+            assert "train loss" in screen_text(screen)
+            assert screen.previews                                  # preview files listed
+
+            await keys(pilot, "u")                                  # make g2 current
+            await wait_for(pilot, lambda: screen.current == g2, "g2 to be current")
+            db = open_db(workspace.db_path)
+            try:
+                assert T.current_generation(db)["id"] == g2
+            finally:
+                db.conn.close()
+
+            await keys(pilot, "m")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt", "the note prompt")
+            app.screen.query_one("Input").value = "brighter attacks"
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: screen.notes.get(g2), "the note")
+            assert screen.notes[g2][0]["text"] == "brighter attacks"
+            assert "brighter attacks" in screen_text(screen)
+
+            await keys(pilot, "b")                                  # back to g1
+            await wait_for(pilot, lambda: screen.current == g1, "g1 to be current again")
+        finally:
+            await app.shutdown()
+
+
+async def test_models_screen_trains_from_a_dataset_and_shows_it(workspace):
+    """`t`: pick a dataset and a strategy; the run is its own process, polled by a worker."""
+    pluck_dataset(workspace.home / "datasets" / "plucks", n=3, seconds=1.0)
+    app = RehearsalApp(workspace, options())
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await keys(pilot, "f5")
+            await wait_for(pilot, lambda: app.current_mode == "models", "the models screen")
+            screen = app.screen
+            screen.train_options = {"max_steps": 3, "seed": 1, "params": {**TINY, "eval_every_steps": "3"}}
+            await keys(pilot, "t")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen", "the dataset picker")
+            await keys(pilot, "enter")                              # the only dataset: plucks/
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
+                           and "strategy" in app.screen.title_text, "the strategy picker")
+            options_ = [v for v, _ in app.screen.options]
+            app.screen.query_one("OptionList").highlighted = options_.index("convergent")
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: 1 in screen.ended, "the run to end", timeout=90)
+            assert screen.ended[1]["status"] == "complete"
+            await wait_for(pilot, lambda: screen.rows and screen.rows[0][1]["status"] == "complete", "g1 complete")
+            await wait_for(pilot, lambda: len(screen.curve["train"]) == 3, "the loss curve")
+        finally:
+            await app.shutdown()
+
+
+def test_loss_plot_draws_train_and_validation():
+    text = sparkline_plot({"train": [(1, 1.0), (2, 0.5), (3, 0.25)], "val": [(2, 0.9)]}).plain
+    grid = "\n".join(text.splitlines()[:8])
+    assert grid.count("·") == 3 and grid.count("o") == 1 and "0.2500" in grid and "1.0000" in grid
+    assert sparkline_plot({"train": [], "val": []}).plain == "no loss yet"
+    assert json.dumps(sparkline_plot({"train": [(1, 2.0)], "val": []}).plain)
