@@ -20,7 +20,7 @@ class JackPlayer:
         self.outs = [self.client.outports.register(f"out_{i + 1}") for i in range(channels)]
         self.midi_out = self.client.midi_outports.register("midi_out") if midi else None
         self.channels = channels
-        self._lock = threading.Lock()
+        self._pending: tuple | None = None
         self._signal: np.ndarray | None = None
         self._events: list[tuple[int, bytes]] = []
         self._pos = 0
@@ -59,25 +59,25 @@ class JackPlayer:
         signal = np.asarray(signal, dtype=np.float32)
         if signal.ndim == 1:
             signal = signal[:, None]
-        with self._lock:
-            self._signal = signal
-            self._events = sorted(midi_events)
-            self._pos = 0
-            self.started_cycle_frame = None
-            self.done.clear()
+        self.done.clear()
+        # handed over as one object; the process thread alone resets the position, so a
+        # cycle never mixes the old position with the new signal
+        self._pending = (signal, sorted(midi_events))
 
     def _process(self, frames: int) -> None:
-        sig = self._signal
-        pos = self._pos
         bufs = [p.get_array() for p in self.outs]
         for b in bufs:
             b.fill(0.0)
         if self.midi_out is not None:
             self.midi_out.clear_buffer()
-        if sig is None or self.done.is_set():
-            return
-        if self.started_cycle_frame is None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._signal, self._events = pending
+            self._pos = 0
             self.started_cycle_frame = self.client.last_frame_time
+        sig, pos = self._signal, self._pos
+        if sig is None or pos >= len(sig):
+            return
         n = min(frames, len(sig) - pos)
         for ch, b in enumerate(bufs):
             b[:n] = sig[pos:pos + n, ch % sig.shape[1]]
