@@ -26,6 +26,7 @@ keep = ["good"]
 [[steps]]
 use = "loudness-gate"
 min_db = -40
+enabled = false
 """
 
 
@@ -35,6 +36,13 @@ def options() -> TuiOptions:
 
 def row_of(table, key: str) -> int:
     return table.get_row_index(key)
+
+
+async def answer_prompt(pilot, app, value: str, what: str) -> None:
+    """Wait for a TextPrompt over the screen, type `value` into it, press enter."""
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt" and app.screen.query("Input"), what)
+    app.screen.query_one("Input").value = value
+    await keys(pilot, "enter")
 
 
 def table_text(screen, selector: str) -> str:
@@ -72,7 +80,16 @@ async def test_curation_screen_previews_steps_plays_a_removal_and_commits(worksp
             pipelines.move_cursor(row=row_of(pipelines, str(workspace.home / "pipelines" / "gate.toml")))
             await keys(pilot, "enter")
             await wait_for(pilot, lambda: screen.pipeline is not None, "the pipeline")
-            assert "min_db = -40" in screen_text(screen)            # its parameters are shown
+            assert "min_db | -40" in table_text(screen, "#cur-params")   # its parameters are shown
+
+            # switch the gate on in the TUI: an edit of the pipeline's text, checked like a file
+            params = screen.query_one("#cur-params")
+            params.focus()
+            params.move_cursor(row=row_of(params, "2:enabled"))
+            await keys(pilot, "enter")
+            await answer_prompt(pilot, app, "true", "the parameter prompt")
+            await wait_for(pilot, lambda: screen.pipeline.steps[1].enabled, "the gate to be on")
+            assert "(edited)" in screen.pipeline.source
 
             await keys(pilot, "s")                                  # one step: select-symbols
             await wait_for(pilot, lambda: len(screen.reports) == 1, "the first step")
@@ -102,14 +119,14 @@ async def test_curation_screen_previews_steps_plays_a_removal_and_commits(worksp
             assert screen.auditioned and screen.auditioned[0][1] == round(1.8 * 48000), screen.audition_problem
 
             await keys(pilot, "c")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt", "the name prompt")
-            app.screen.query_one("Input").value = "gated"
-            await keys(pilot, "enter")
+            await answer_prompt(pilot, app, "gated", "the name prompt")
             await wait_for(pilot, lambda: screen.committed, "the commit")
             await wait_for(pilot, lambda: screen.version_ref == "gated@1", "the version's coverage")
             rows = list(db.query("SELECT v.number, v.clip_count FROM dataset_versions v "
                                  "JOIN datasets d ON d.id = v.dataset_id WHERE d.name = 'gated'"))
             assert rows == [{"number": 1, "clip_count": 1}]
+            from rehearsal.curation import version_info
+            assert "enabled = true" in version_info(db, "gated@1").pipeline_toml   # the edited text is kept
             await wait_for(pilot, lambda: "gated@1" in table_text(screen, "#cur-versions"), "the version in the list")
             assert "1 clips" in screen_text(screen)                 # the coverage summary
         finally:
@@ -163,6 +180,10 @@ async def test_models_screen_lineage_current_note_and_loss_curve(workspace, two_
             assert [s for s, _ in screen.curve["train"]] == [1, 2, 3, 4]
             assert "train loss" in screen_text(screen)
             assert screen.previews                                  # preview files listed
+            await keys(pilot, "p")                                  # plays one (through JACK)
+            await wait_for(pilot, lambda: screen.auditioned or screen.audition_problem, "a preview to play",
+                           timeout=20)
+            assert screen.auditioned and screen.auditioned[0][1] > 0, screen.audition_problem
 
             await keys(pilot, "u")                                  # make g2 current
             await wait_for(pilot, lambda: screen.current == g2, "g2 to be current")
@@ -173,12 +194,24 @@ async def test_models_screen_lineage_current_note_and_loss_curve(workspace, two_
                 db.conn.close()
 
             await keys(pilot, "m")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt", "the note prompt")
-            app.screen.query_one("Input").value = "brighter attacks"
-            await keys(pilot, "enter")
+            await answer_prompt(pilot, app, "brighter attacks", "the note prompt")
             await wait_for(pilot, lambda: screen.notes.get(g2), "the note")
             assert screen.notes[g2][0]["text"] == "brighter attacks"
             assert "brighter attacks" in screen_text(screen)
+
+            await keys(pilot, "y")                                  # a symbol of the notation
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
+                           and app.screen.query("OptionList"), "the symbol picker")
+            symbol = app.screen.options[0][0]
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: len(screen.notes.get(g2, [])) == 2, "the symbol note")
+            assert screen.notes[g2][1]["symbol"] == symbol
+            db = open_db(workspace.db_path)
+            try:
+                assert [(n["text"], n["symbol"]) for n in T.notes(db, g2)] == [("brighter attacks", None),
+                                                                              (None, symbol)]
+            finally:
+                db.conn.close()
 
             await keys(pilot, "b")                                  # back to g1
             await wait_for(pilot, lambda: screen.current == g1, "g1 to be current again")
@@ -186,8 +219,12 @@ async def test_models_screen_lineage_current_note_and_loss_curve(workspace, two_
             await app.shutdown()
 
 
-async def test_models_screen_trains_from_a_dataset_and_shows_it(workspace):
-    """`t`: pick a dataset and a strategy; the run is its own process, polled by a worker."""
+async def test_models_screen_trains_shows_the_live_loss_and_cancels(workspace):
+    """`t`: pick a dataset and a strategy; the run is its own process, polled by a worker;
+    its loss curve grows while it trains; `x` cancels it and the current model is untouched."""
+    from rehearsal import training as T
+    from rehearsal.store import open_db
+
     pluck_dataset(workspace.home / "datasets" / "plucks", n=3, seconds=1.0)
     app = RehearsalApp(workspace, options())
     async with app.run_test(size=SIZE) as pilot:
@@ -195,7 +232,7 @@ async def test_models_screen_trains_from_a_dataset_and_shows_it(workspace):
             await keys(pilot, "f5")
             await wait_for(pilot, lambda: app.current_mode == "models", "the models screen")
             screen = app.screen
-            screen.train_options = {"max_steps": 3, "seed": 1, "params": {**TINY, "eval_every_steps": "3"}}
+            screen.train_options = {"max_steps": 5000, "seed": 1, "params": dict(TINY)}
             await keys(pilot, "t")
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen", "the dataset picker")
             await keys(pilot, "enter")                              # the only dataset: plucks/
@@ -204,10 +241,20 @@ async def test_models_screen_trains_from_a_dataset_and_shows_it(workspace):
             options_ = [v for v, _ in app.screen.options]
             app.screen.query_one("OptionList").highlighted = options_.index("convergent")
             await keys(pilot, "enter")
-            await wait_for(pilot, lambda: 1 in screen.ended, "the run to end", timeout=90)
-            assert screen.ended[1]["status"] == "complete"
-            await wait_for(pilot, lambda: screen.rows and screen.rows[0][1]["status"] == "complete", "g1 complete")
-            await wait_for(pilot, lambda: len(screen.curve["train"]) == 3, "the loss curve")
+            await wait_for(pilot, lambda: 1 in screen.runs and screen.selected == 1, "the run to start")
+            await wait_for(pilot, lambda: len(screen.curve["train"]) >= 3, "the loss curve while training",
+                           timeout=60)
+            assert screen.rows[0][1]["status"] == "running" and 1 not in screen.ended
+            assert "train loss" in screen_text(screen)
+            await keys(pilot, "x")
+            await wait_for(pilot, lambda: 1 in screen.ended, "the run to end", timeout=60)
+            assert screen.ended[1]["status"] == "cancelled"
+            await wait_for(pilot, lambda: screen.rows[0][1]["status"] == "cancelled", "g1 cancelled in the lineage")
+            db = open_db(workspace.db_path)
+            try:
+                assert T.get_generation(db, 1)["status"] == "cancelled" and T.current_generation(db) is None
+            finally:
+                db.conn.close()
         finally:
             await app.shutdown()
 

@@ -44,6 +44,18 @@ class PipelineShown(Message):
         self.path, self.pipeline, self.error = path, pipeline, error
 
 
+class PipelineEdited(Message):
+    def __init__(self, pipeline):
+        super().__init__()
+        self.pipeline = pipeline
+
+
+class PipelineSaved(Message):
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = path
+
+
 class CurationStepped(Message):
     """Steps ran: every report so far, whether the pipeline is done, the takes' audio paths."""
 
@@ -147,6 +159,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
         Binding("s", "step", "next step"),
         Binding("r", "run_all", "run every step"),
         Binding("c", "commit", "commit as a dataset version"),
+        Binding("w", "save_pipeline", "save the pipeline"),
         Binding("g", "reload", "reload lists"),
         Binding("left_square_bracket", "map_point(-1)", "previous clip on the map", key_display="["),
         Binding("right_square_bracket", "map_point(1)", "next clip on the map", key_display="]"),
@@ -184,6 +197,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
         self.point: int | None = None
         self.map_paths: dict = {}
         self.status = ""
+        self.saved_pipelines: list[Path] = []
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -193,7 +207,8 @@ class CurationScreen(AuditionMixin, RoomScreen):
                 yield DataTable(id="cur-sessions", cursor_type="row")
                 yield Static("Pipelines (enter chooses)", classes="cur-title")
                 yield DataTable(id="cur-pipelines", cursor_type="row")
-                yield Static("", id="cur-params")
+                yield Static("", id="cur-pipeline")
+                yield DataTable(id="cur-params", cursor_type="row")
             with Vertical(id="cur-mid"):
                 yield Static("Steps (s: next, r: all, c: commit)", classes="cur-title")
                 yield DataTable(id="cur-steps", cursor_type="row")
@@ -210,6 +225,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
     def on_mount(self) -> None:
         self.query_one("#cur-sessions", DataTable).add_columns(" ", "session", "takes")
         self.query_one("#cur-pipelines", DataTable).add_columns("pipeline")
+        self.query_one("#cur-params", DataTable).add_columns("step", "parameter", "value")
         self.query_one("#cur-steps", DataTable).add_columns("#", "step", "clips", "seconds", "removed")
         self.query_one("#cur-removals", DataTable).add_columns("take", "from", "to", "symbols", "why")
         self.query_one("#cur-versions", DataTable).add_columns("version", "clips", "seconds", "pipeline")
@@ -269,6 +285,8 @@ class CurationScreen(AuditionMixin, RoomScreen):
             self.toggle_session(key)
         elif which == "cur-pipelines":
             self.choose_pipeline(Path(key))
+        elif which == "cur-params":
+            self.ask_param(key)
         elif which == "cur-removals":
             self.play_removal(event.cursor_row)
         elif which == "cur-versions":
@@ -304,21 +322,83 @@ class CurationScreen(AuditionMixin, RoomScreen):
 
     def on_pipeline_shown(self, msg: PipelineShown) -> None:
         self.pipeline = msg.pipeline
-        params = self.query_one("#cur-params", Static)
+        info = self.query_one("#cur-pipeline", Static)
+        table = self.query_one("#cur-params", DataTable)
+        table.clear()
         if msg.error:
-            params.update(Text(msg.error, style="red"))
+            info.update(Text(msg.error, style="red"))
             self.say(f"cannot use {msg.path.name}: {msg.error}")
             return
         p = msg.pipeline
         out = Text(p.name, style="bold")
+        if p.source.endswith("(edited)"):
+            out.append("  (edited: w saves it)", style="yellow")
         if p.description:
             out.append(f"\n{p.description}", style="italic")
+        info.update(out)
+        from ..pipeline_edit import literal
+
         for spec in p.steps:
-            out.append(f"\n{spec.index} {spec.use}", style="bold" if spec.enabled else "dim strike")
+            label = f"{spec.index} {spec.use}"
+            table.add_row(Text(label, style="bold" if spec.enabled else "dim strike"), "enabled",
+                          literal(spec.enabled), key=f"{spec.index}:enabled")
             for k, v in spec.params.items():
-                out.append(f"\n   {k} = {v!r}")
-        params.update(out)
-        self.say(f"pipeline {p.name}: {len(p.steps)} steps; s runs the next one")
+                table.add_row("", k, literal(v), key=f"{spec.index}:{k}")
+        self.say(f"pipeline {p.name}: {len(p.steps)} steps; s runs the next one, enter on a parameter edits it")
+
+    # -- editing a step's parameter ----------------------------------------------------------
+    def ask_param(self, key: str) -> None:
+        from ..pipeline_edit import literal
+
+        if self.pipeline is None:
+            return
+        index, _, name = key.partition(":")
+        spec = next(s for s in self.pipeline.steps if s.index == int(index))
+        current = spec.enabled if name == "enabled" else spec.params.get(name)
+        self.app.push_screen(TextPrompt(f"steps[{index}] {spec.use}: {name} (a TOML value)", literal(current)),
+                             lambda text: text is not None and self.edit_param(int(index), name, text))
+
+    @work(name="curation-edit-param", group="curation-load", thread=True)
+    def edit_param(self, index: int, name: str, text: str) -> None:
+        from ...curation import PipelineError
+        from ..pipeline_edit import edit_param, parse_value
+
+        try:
+            edited = edit_param(self.pipeline, index, name, parse_value(text))
+        except (ValueError, PipelineError) as exc:
+            self.post_message(CurationFailed(f"set steps[{index}].{name}", str(exc)))
+            return
+        self.post_message(PipelineEdited(edited))
+
+    def on_pipeline_edited(self, msg: PipelineEdited) -> None:
+        self.forget_run()
+        self.post_message(PipelineShown(self.pipeline_path, msg.pipeline, None))
+
+    def action_save_pipeline(self) -> None:
+        if self.pipeline is None:
+            return
+        from ...naming import safe_filename
+
+        default = safe_filename(self.pipeline.name).replace(" ", "-")
+        self.app.push_screen(TextPrompt("Save the pipeline as <home>/pipelines/NAME.toml", default),
+                             lambda name: name and self.save_pipeline(name.strip()))
+
+    @work(name="curation-save-pipeline", group="curation-load", thread=True)
+    def save_pipeline(self, name: str) -> None:
+        from ...naming import safe_filename
+
+        folder = self.app.ws.home / "pipelines"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{safe_filename(name)}.toml"
+        tmp = path.with_name("." + path.name + ".tmp")
+        tmp.write_text(self.pipeline.text, encoding="utf-8")
+        tmp.replace(path)
+        self.post_message(PipelineSaved(path))
+
+    def on_pipeline_saved(self, msg: PipelineSaved) -> None:
+        self.saved_pipelines.append(msg.path)
+        self.say(f"saved {msg.path}")
+        self.load()
 
     def forget_run(self) -> None:
         self.run, self.reports, self.source_removals, self.done = None, [], [], False

@@ -362,9 +362,7 @@ class ModelsScreen(AuditionMixin, RoomScreen):
         from ...training import add_note
 
         gid = self.selected
-        room = self.app.link.room if getattr(self.app, "link", None) is not None else None
-        notation = room.notation if room is not None else getattr(self.app, "notation", None)
-        symbols = getattr(notation, "symbols", None) or []
+        symbols = list(getattr(self.app.notation, "symbols", None) or [])   # the collective's notation
         if gid is None or not symbols:
             self.say("no notation symbols to attach")
             return
