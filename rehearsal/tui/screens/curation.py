@@ -198,6 +198,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
         self.map_paths: dict = {}
         self.status = ""
         self.saved_pipelines: list[Path] = []
+        self.busy = False                  # a step is running (one at a time)
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -411,7 +412,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
     def action_run_all(self) -> None:
         self.advance(None)
 
-    @work(name="curation-step", group="curation-run", exclusive=False)
+    @work(name="curation-step", group="curation-run")
     async def advance(self, how_many: int | None) -> None:
         from ...curation import start_run
 
@@ -421,16 +422,25 @@ class CurationScreen(AuditionMixin, RoomScreen):
         if self.done:
             self.say("every step has run: c commits")
             return
+        if self.busy:
+            self.say("a step is running…")
+            return
+        self.busy = True
+        pipeline, sessions = self.pipeline, list(self.chosen_sessions)
         try:
             if self.run is None:
                 self.say("taking clips from the markers…")
-                self.run = await self.cstore.call(lambda db: start_run(self.app.ws, db, self.pipeline,
-                                                                       list(self.chosen_sessions)))
+                self.run = await self.cstore.call(lambda db: start_run(self.app.ws, db, pipeline, sessions))
+            run = self.run
             self.say("running…")
-            run = await self.cstore.call(run_steps, self.run, how_many)
+            await self.cstore.call(run_steps, run, how_many)
         except Exception as exc:
             self.post_message(CurationFailed("run the pipeline", str(exc)))
             return
+        finally:
+            self.busy = False
+        if run is not self.run:
+            return     # the sessions or the pipeline changed meanwhile: that run is forgotten
         paths = {tid: self.app.ws.resolve(t["path"]) for tid, t in run.takes.items()}
         clips = run.clips
         self.post_message(CurationStepped(list(run.reports), list(run.source_removals), run.done, len(clips),

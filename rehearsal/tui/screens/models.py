@@ -14,6 +14,7 @@ torch: `rehearsal.training`'s API does not.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from rich.text import Text
@@ -433,13 +434,17 @@ class ModelsScreen(AuditionMixin, RoomScreen):
                 self.post_message(ModelsFailed(f"start g{gid}", str(exc)))
                 continue
             self.runs[gid] = run
-            while run.running and not worker.is_cancelled:
+            while run.running:
+                if worker.is_cancelled:      # the app is closing: a run it started stops (resumable)
+                    run.cancel()
+                    run.wait(60)
+                    return
                 events = run.poll()
                 if events:
                     self.post_message(TrainingProgress(gid, events))
                 try:
-                    run.process.wait(0.25)
-                except Exception:
+                    run.process.wait(0.25)   # wakes at once when the process ends
+                except subprocess.TimeoutExpired:
                     pass
             code = run.wait(30)
             events = run.poll()
