@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
@@ -168,9 +168,9 @@ class CurationScreen(AuditionMixin, RoomScreen):
     ]
     DEFAULT_CSS = """
     CurationScreen #cur-body { height: 1fr; }
-    CurationScreen #cur-left { width: 36; }
+    CurationScreen #cur-left { width: 44; }
     CurationScreen #cur-mid { width: 1fr; }
-    CurationScreen #cur-right { width: 50; }
+    CurationScreen #cur-right { width: 56; }
     CurationScreen DataTable { height: auto; max-height: 12; }
     CurationScreen .cur-title { text-style: bold; background: $panel; }
     CurationScreen #cur-status { height: 1; background: $panel; padding: 0 1; }
@@ -203,7 +203,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
     def compose(self) -> ComposeResult:
         yield self.top_bar()
         with Horizontal(id="cur-body"):
-            with Vertical(id="cur-left"):
+            with VerticalScroll(id="cur-left"):
                 yield Static("Sessions (enter selects)", classes="cur-title")
                 yield DataTable(id="cur-sessions", cursor_type="row")
                 yield Static("Pipelines (enter chooses)", classes="cur-title")
@@ -215,7 +215,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
                 yield DataTable(id="cur-steps", cursor_type="row")
                 yield Static("Removed by the step (enter plays)", classes="cur-title")
                 yield DataTable(id="cur-removals", cursor_type="row")
-            with Vertical(id="cur-right"):
+            with VerticalScroll(id="cur-right"):
                 yield Static("Datasets (enter shows)", classes="cur-title")
                 yield DataTable(id="cur-versions", cursor_type="row")
                 yield Static("", id="cur-coverage")

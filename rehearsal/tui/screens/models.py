@@ -125,6 +125,11 @@ def plan(db, ws, dataset_ref: str, strategy: str, options: dict) -> list[int]:
     return plan_generations(ws, db, request)
 
 
+def short_ref(ref: str) -> str:
+    """A dataset version as is (`good@3`); a folder by its name (`plucks/`)."""
+    return Path(ref).name + "/" if "/" in ref else ref
+
+
 def sparkline_plot(curve: dict, width: int = CURVE_W, height: int = CURVE_H) -> Text:
     """Train loss as `·` and validation loss as `o` on a log-free character grid."""
     train, val = curve.get("train", []), curve.get("val", [])
@@ -256,7 +261,7 @@ class ModelsScreen(AuditionMixin, RoomScreen):
             val = m.get("val_loss")
             n = self.notes.get(g["id"], [])
             note = " ".join((x["symbol"] or "") + (f" {x['text']}" if x["text"] else "") for x in n)[:30]
-            table.add_row(name, g["status"], g["strategy"], g["family"], g["dataset_ref"],
+            table.add_row(name, g["status"], g["strategy"], g["family"], short_ref(g["dataset_ref"]),
                           f"{val:.4f}" if isinstance(val, (int, float)) else "", str(m.get("steps", "")), note,
                           key=str(g["id"]))
         ids = [g["id"] for _, g in self.rows]
@@ -290,7 +295,8 @@ class ModelsScreen(AuditionMixin, RoomScreen):
             out.append(f"\n{g['strategy']} · {g['family']} · dataset {g['dataset_ref']}")
             if g.get("parent_id"):
                 out.append(f" · from g{g['parent_id']}")
-            m = g["metrics"] or {}
+            m = {k: v for k, v in (g["metrics"] or {}).items()
+                 if isinstance(v, (int, float, str)) and not isinstance(v, bool)}    # not the stored curve
             if m:
                 out.append("\n" + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                              for k, v in m.items()))
