@@ -296,13 +296,15 @@ def test_a_model_that_raises_or_returns_nan_is_bypassed_and_the_take_goes_on(sto
     site = install_faulty_family(tmp_path / "site")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     raising = make_faulty_generation(*store, fail_after_blocks=150, mode="raise", gain=0.5)
-    nan = make_faulty_generation(*store, fail_after_blocks=100, mode="nan", gain=-0.75)
+    nan = make_faulty_generation(*store, fail_after_blocks=60, mode="nan", gain=-0.75)
     rig = Rig(tmp_path)
     try:
         L = rig.player.latency
         rig.player.load(raising["id"], _checkpoint(store, raising), raising["name"])
         in_1 = rig.events.wait("switched", generation_id=raising["id"])
-        signal = (1.5 * synthetic.voice(4.0, seed=5)).astype(np.float32)
+        with rig.events.cond:   # the spare host started for the next switch has imported torch
+            assert rig.events.cond.wait_for(lambda: sum(k == "spare-ready" for k, _ in rig.events.items) >= 2, 60)
+        signal = (1.5 * synthetic.voice(5.0, seed=5)).astype(np.float32)
 
         def second_model_after_the_first_fails():
             rig.events.wait("model-failed", generation_id=raising["id"])

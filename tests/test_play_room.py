@@ -130,6 +130,49 @@ def test_the_latent_is_driven_from_outside_and_sent_out(store, voice_file, tmp_p
     assert _rms(after) > 0.2 * _rms(before), (_rms(after), _rms(before))
 
 
+def test_a_model_host_that_dies_is_bypassed_and_the_take_goes_on(store, voice_file, tmp_path):
+    import os
+    import signal
+
+    ws, db, _, pitch = store
+    player = Player(PlayConfig(input_file=str(voice_file), loop=True, output_device="none")).open()
+    events, cond = [], threading.Condition()
+
+    def on(ev):
+        with cond:
+            events.append(ev)
+            cond.notify_all()
+
+    def wait(kind):
+        with cond:
+            assert cond.wait_for(lambda: any(k == kind for k, _ in events), 30), (kind, events)
+            return next(p for k, p in events if k == kind)
+
+    player.on_event(on)
+    try:
+        start = player.start_take(tmp_path / "in.w64", tmp_path / "out.w64")
+        player.load(pitch["id"], ws.resolve(checkpoint_for(db, pitch)["path"]), pitch["name"])
+        pid = wait("loaded")["pid"]
+        wait("switched")
+        os.kill(pid, signal.SIGKILL)
+        failed = wait("model-failed")
+        assert failed["kind"] == "crashed" and "signal 9" in failed["error"]
+        assert player.status().active_generation is None
+        frames = player.status().frames
+        deadline = time.monotonic() + 30
+        while player.status().frames < frames + 24000:     # half a second more, dry
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        stopped = player.stop_take()
+    finally:
+        player.close()
+    performer, _ = sf.read(tmp_path / "in.w64", dtype="float32")
+    model, _ = sf.read(tmp_path / "out.w64", dtype="float32")
+    assert stopped["frames"] == len(performer) == len(model)
+    at = failed["input_frame"] - start + player.latency
+    assert len(model) > at + 24000 and not model[at + 1024:].any()   # silence from the model once it died
+
+
 def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, tmp_path):
     from rehearsal.play import plays_of, reception, stream_of_take
     from rehearsal.store.markers import list_markers

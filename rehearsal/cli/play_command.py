@@ -165,15 +165,16 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
             click.echo(f"rejected ({msg.event.source}): {msg.reason}", err=True)
         elif isinstance(msg, PlayEvent):
             if msg.kind in ("fading", "switched", "model-failed", "switch-failed", "load-failed", "glitches",
-                            "take-failed", "loaded"):
+                            "take-failed", "loaded", "mixer-error"):
                 sr = room.player.samplerate or 48000
                 _print_json({"event": msg.kind, "generation": msg.generation,
                              "frame": msg.frame, "t": None if msg.frame is None else round(msg.frame / sr, 3),
                              **({"detail": msg.detail} if msg.detail else {})})
-            if msg.kind in ("model-failed", "switch-failed", "load-failed", "take-failed"):
+            if msg.kind in ("model-failed", "switch-failed", "load-failed", "take-failed", "mixer-error"):
                 _status_clear(tty)
                 what = {"model-failed": "model failed, playing dry", "switch-failed": "switch failed",
-                        "load-failed": "cannot load", "take-failed": "recording stopped"}[msg.kind]
+                        "load-failed": "cannot load", "take-failed": "recording stopped",
+                        "mixer-error": "internal error, playing dry"}[msg.kind]
                 click.echo(f"{what}: {msg.detail}", err=True)
             if msg.kind == "take-failed":
                 failure.append(msg.detail)

@@ -92,6 +92,7 @@ class Engine:
         self._last_glitches = 0
         self._pumps = 0
         self.feeder = None
+        self._mix_error: str | None = None
 
     def emit(self, kind: str, payload: dict) -> None:
         """From any thread: the main thread sends it (a Connection is not thread-safe)."""
@@ -116,7 +117,14 @@ class Engine:
         a = s - self.latency
         dry, wet, model = self._dry[:frames], self._wet[:frames], self._model[:frames]
         self.mono(a, frames, dry)
-        if not self.mixer.mix(a, frames, dry, wet, model):
+        try:
+            ok = self.mixer.mix(a, frames, dry, wet, model)
+        except Exception as exc:   # never let the stream die of it: play dry, say so once
+            ok = False
+            if not self._mix_error:
+                self._mix_error = f"{type(exc).__name__}: {exc}"
+                self.emit("mixer-error", {"error": self._mix_error})
+        if not ok:
             wet[:] = dry          # a model was late: the dry input, never a dropout
             model[:] = 0.0
             g = int(st[S.GLITCHES])
@@ -328,21 +336,23 @@ class Engine:
             for kind, payload in host.messages():
                 if kind == "spare-ready":
                     host.state = "spare"
+                    self.emit("spare-ready", {"pid": host.proc.pid})   # a switch now costs only the load
                     self.dispatch()
                 elif kind == "loaded":
                     host.state = "loaded"
                     host.warm_blocks = int(payload["warm_blocks"])
                     self.st[S.LOADING] = 0
-                    self.emit("loaded", {"generation_id": host.generation_id, "name": host.name, **payload})
+                    self.emit("loaded", {"generation_id": host.generation_id, "name": host.name, "pid": host.proc.pid,
+                                         **payload})
                     self.mixer.offers.append(host)
                 elif kind == "load-failed":
                     host.state = "failed"
                     self.st[S.LOADING] = 0
                     self.emit("load-failed", {"generation_id": host.generation_id, "error": payload["error"]})
             if not host.alive():
-                if host.state in ("loaded",) and host.retired is None:
-                    self.mixer.died.append(host)     # the callback bypasses it at the next block
-                    host.retired = "died"
+                if host.state == "loaded" and host.retired is None and not host.reported_dead:
+                    host.reported_dead = True
+                    self.mixer.died.append(host)     # the callback bypasses it, then hands it back
                 elif host.state == "starting":
                     self.emit("load-failed", {"generation_id": None,
                                               "error": f"a model host could not start ({host.exit_reason()})"})

@@ -85,7 +85,7 @@ def main() -> None:
         ring.header[H.LATENT_CHANNELS] = len(slot.latent_labels)
         conn.send(("loaded", {"hop": slot.hop, "context": slot.context, "latent": slot.latent_labels,
                               "warm_blocks": slot.warm_blocks(block)}))
-        _realtime(20)
+        _realtime(60)   # part of the audio chain (one period to render): just under JACK's clients (65-70)
         render(slot, ModelFailure, inp, ring, conn, wake, block, cfg.get("osc_out"), float(cfg.get("control_rate", 0)))
     finally:
         inp.close()
@@ -132,10 +132,19 @@ def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, 
             ring.header[H.RENDERED] += 1
             if status != H.OK:
                 ring.header[H.STATE] = H.FAILED
+                _wait_for_stop(conn)   # alive until the callback has read why (else it looks crashed)
                 return
             if osc is not None and ring.header[H.ACTIVE] and slot.controls is not None:
                 osc(slot.controls)
             k += 1
+
+
+def _wait_for_stop(conn) -> None:
+    try:
+        while conn.recv()[0] != "stop":
+            pass
+    except (EOFError, OSError):
+        pass
 
 
 def _controls_sender(osc_out, rate_hz: float, block: int):

@@ -35,6 +35,7 @@ class Host:
         self.conn = Connection(ours.detach())
         self.state = "starting"          # spare, loading, loaded, failed
         self.retired: str | None = None  # why the mixer let it go
+        self.reported_dead = False
         self.generation_id: int | None = None
         self.name = "model"
         self.warm_blocks = 0

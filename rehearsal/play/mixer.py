@@ -51,7 +51,7 @@ class Mixer:
 
     # -- block boundaries ----------------------------------------------------------------
     def _retire(self, host, why: str) -> None:
-        host.ring.header[H.ACTIVE] = 0
+        host.ring.header[H.ACTIVE] = 0   # the main thread closes a ring only once it is handed back
         self.retired.append((host, why))
 
     def boundary(self, k: int) -> None:
@@ -69,6 +69,8 @@ class Mixer:
                 self._fail_active(k, "crashed", error)
             elif host is self.incoming:
                 self._fail_incoming(k, "crashed", error)
+            else:
+                self._retire(host, "died")
         inc = self.incoming
         if inc is None:
             return

@@ -326,7 +326,7 @@ class PlayRoom:
         elif kind == "model-failed":
             self.heard = None
             detail = p["error"]
-        elif kind in ("switch-failed", "load-failed", "take-failed"):
+        elif kind in ("switch-failed", "load-failed", "take-failed", "mixer-error"):
             detail = p.get("error", "")
         if kind == "take-failed" and play is not None:
             self._take_failed(db, play, p)
