@@ -50,10 +50,11 @@ def table_text(screen, selector: str) -> str:
     return "\n".join(" | ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count))
 
 
-async def test_curation_screen_previews_steps_plays_a_removal_and_commits(workspace, db):
+async def test_curation_screen_previews_steps_plays_a_removal_and_commits(jack_server, workspace, db):
     world = CurationWorld.create(workspace, db)
     tid = world.add_take()
     world.tag_part(tid, "good", "a3")
+    world.tag_part(tid, "good", "a4")
     world.tag_part(tid, "good", "quiet2")       # silent: the loudness gate removes it
     world.tag_part(tid, "bad", "noise")         # not selected
     (workspace.home / "pipelines").mkdir(exist_ok=True)
@@ -94,18 +95,18 @@ async def test_curation_screen_previews_steps_plays_a_removal_and_commits(worksp
             await keys(pilot, "s")                                  # one step: select-symbols
             await wait_for(pilot, lambda: len(screen.reports) == 1, "the first step")
             first = screen.reports[0]
-            assert (first.name, first.clips_in, first.clips_out) == ("select-symbols", 3, 2)
+            assert (first.name, first.clips_in, first.clips_out) == ("select-symbols", 4, 3)
             assert not screen.done
 
             await keys(pilot, "s")                                  # the gate
             await wait_for(pilot, lambda: len(screen.reports) == 2, "the second step")
             gate = screen.reports[1]
-            assert (gate.clips_in, gate.clips_out) == (2, 1) and screen.done
-            assert gate.seconds_out == pytest.approx(1.8, abs=0.01)
+            assert (gate.clips_in, gate.clips_out) == (3, 2) and screen.done
+            assert gate.seconds_out == pytest.approx(3.6, abs=0.01)
             (removed,) = screen.shown_removals
             assert removed.clip.start_s == pytest.approx(6.1, abs=1e-3) and "dB" in removed.reason
             steps = table_text(screen, "#cur-steps")
-            assert "loudness-gate" in steps and "2 → 1" in steps and "3 → 2" in steps
+            assert "loudness-gate" in steps and "3 → 2" in steps and "4 → 3" in steps
             assert "6.10" in table_text(screen, "#cur-removals")
 
             # nothing written before the commit
@@ -124,11 +125,20 @@ async def test_curation_screen_previews_steps_plays_a_removal_and_commits(worksp
             await wait_for(pilot, lambda: screen.version_ref == "gated@1", "the version's coverage")
             rows = list(db.query("SELECT v.number, v.clip_count FROM dataset_versions v "
                                  "JOIN datasets d ON d.id = v.dataset_id WHERE d.name = 'gated'"))
-            assert rows == [{"number": 1, "clip_count": 1}]
+            assert rows == [{"number": 1, "clip_count": 2}]
             from rehearsal.curation import version_info
             assert "enabled = true" in version_info(db, "gated@1").pipeline_toml   # the edited text is kept
             await wait_for(pilot, lambda: "gated@1" in table_text(screen, "#cur-versions"), "the version in the list")
-            assert "1 clips" in screen_text(screen)                 # the coverage summary
+            assert "2 clips" in screen_text(screen)                 # the coverage summary
+
+            # the clip map: move to the other clip and listen to it
+            assert len(screen.points) == 2 and screen.point == 0 and "@ 1/2" in screen_text(screen)
+            await keys(pilot, "right_square_bracket")
+            await wait_for(pilot, lambda: screen.point == 1, "the next clip on the map")
+            p = screen.points[1]
+            await keys(pilot, "l")
+            await wait_for(pilot, lambda: len(screen.auditioned) == 2 or screen.audition_problem, "the map's clip")
+            assert screen.auditioned[1][1] == p["end_sample"] - p["start_sample"], screen.audition_problem
         finally:
             await app.shutdown()
 
@@ -157,7 +167,7 @@ def two_generations(workspace):
     return ids, ds
 
 
-async def test_models_screen_lineage_current_note_and_loss_curve(workspace, two_generations):
+async def test_models_screen_lineage_current_note_and_loss_curve(jack_server, workspace, two_generations):
     from rehearsal import training as T
     from rehearsal.store import open_db
 
