@@ -81,7 +81,9 @@ async def test_curation_screen_previews_steps_plays_a_removal_and_commits(jack_s
             pipelines.move_cursor(row=row_of(pipelines, str(workspace.home / "pipelines" / "gate.toml")))
             await keys(pilot, "enter")
             await wait_for(pilot, lambda: screen.pipeline is not None, "the pipeline")
-            assert "min_db | -40" in table_text(screen, "#cur-params")   # its parameters are shown
+            shown = table_text(screen, "#cur-params")
+            assert "min_db | -40" in shown                          # its parameters are shown,
+            assert "max_db | (none)" in shown and "drop | []" in shown   # and the defaults it does not set
 
             # switch the gate on in the TUI: an edit of the pipeline's text, checked like a file
             params = screen.query_one("#cur-params")
@@ -275,3 +277,30 @@ def test_loss_plot_draws_train_and_validation():
     assert grid.count("·") == 3 and grid.count("o") == 1 and "0.2500" in grid and "1.0000" in grid
     assert sparkline_plot({"train": [], "val": []}).plain == "no loss yet"
     assert json.dumps(sparkline_plot({"train": [(1, 2.0)], "val": []}).plain)
+
+
+def test_pipeline_edits_round_trip_and_are_checked_like_files():
+    import tomllib
+
+    from rehearsal.curation import PipelineError, load_pipeline, parse_pipeline, shipped_pipelines
+    from rehearsal.tui.pipeline_edit import dump, edit_param, parse_value
+
+    for name, path in shipped_pipelines().items():        # every shipped pipeline survives the rewrite
+        p = load_pipeline(path)
+        again = parse_pipeline(dump(tomllib.loads(p.text)), "again.toml")
+        assert (again.name, again.description, again.steps, again.analysis) == \
+               (p.name, p.description, tuple(s.__class__(**{**s.__dict__, "line": t.line})
+                                             for s, t in zip(p.steps, again.steps)), p.analysis), name
+
+    p = parse_pipeline(f'name = "gate"\n{PIPELINE}', "gate.toml")
+    edited = edit_param(p, 2, "min_db", parse_value("-35.5"))
+    assert edited.steps[1].params["min_db"] == -35.5 and not edited.steps[1].enabled
+    assert edited.source == "gate.toml (edited)" and "min_db = -35.5" in edited.text
+    assert edit_param(edited, 1, "keep", parse_value('["good", "ok \\"x\\""]')).steps[0].params["keep"] == \
+        ["good", 'ok "x"']
+    with pytest.raises(PipelineError, match=r"steps\[2\]\.min_db"):
+        edit_param(p, 2, "min_db", parse_value('"loud"'))
+    with pytest.raises(ValueError, match="not a TOML value"):
+        parse_value("loud")
+    with pytest.raises(ValueError, match="no step 9"):
+        edit_param(p, 9, "min_db", 1)

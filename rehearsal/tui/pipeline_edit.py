@@ -69,8 +69,38 @@ def dump(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def edit_param(pipeline: Pipeline, step_index: int, key: str, value) -> Pipeline:
-    """A new pipeline with `steps[step_index].key = value` (1-based, as in the file); checked."""
+def step_parameters(pipeline: Pipeline, registry: dict | None = None) -> dict[int, list[tuple[str, object, bool, str]]]:
+    """Per step index: (name, value, set in the file?, help) for every parameter the step takes
+    (those not in the file at their defaults, so they can be edited too)."""
+    import dataclasses
+
+    from ..curation.steps import step_fields
+
+    registry = _registry() if registry is None else registry
+    out = {}
+    for spec in pipeline.steps:
+        rows = [(k, v, True, "") for k, v in spec.params.items()]
+        cls = registry.get(spec.use)
+        if cls is not None:
+            helps = {}
+            for name, _tp, default, help_ in step_fields(cls):
+                helps[name] = help_
+                if name not in spec.params and default is not dataclasses.MISSING:
+                    rows.append((name, default, False, help_))
+            rows = [(k, v, inf, h or helps.get(k, "")) for k, v, inf, h in rows]
+        out[spec.index] = rows
+    return out
+
+
+def _registry() -> dict:
+    from ..plugins import manager
+
+    return manager.registry("curation_steps")
+
+
+def edit_param(pipeline: Pipeline, step_index: int, key: str, value, registry: dict | None = None) -> Pipeline:
+    """A new pipeline with `steps[step_index].key = value` (1-based, as in the file), checked as
+    a file is: its syntax, then the step's parameters against its plugin (even when disabled)."""
     data = tomllib.loads(pipeline.text)
     steps = data.get("steps", [])
     if not 1 <= step_index <= len(steps):
@@ -79,4 +109,6 @@ def edit_param(pipeline: Pipeline, step_index: int, key: str, value) -> Pipeline
         raise ValueError("the step's plugin (use) cannot be changed here")
     steps[step_index - 1][key] = value
     source = pipeline.source if pipeline.source.endswith("(edited)") else f"{pipeline.source} (edited)"
-    return parse_pipeline(dump(data), source)
+    edited = parse_pipeline(dump(data), source)
+    edited.instantiate(edited.steps[step_index - 1], _registry() if registry is None else registry)
+    return edited

@@ -39,15 +39,15 @@ class CurationLoaded(Message):
 
 
 class PipelineShown(Message):
-    def __init__(self, path: Path, pipeline, error: str | None):
+    def __init__(self, path: Path, pipeline, error: str | None, parameters: dict | None = None):
         super().__init__()
-        self.path, self.pipeline, self.error = path, pipeline, error
+        self.path, self.pipeline, self.error, self.parameters = path, pipeline, error, parameters or {}
 
 
 class PipelineEdited(Message):
-    def __init__(self, pipeline):
+    def __init__(self, pipeline, parameters: dict):
         super().__init__()
-        self.pipeline = pipeline
+        self.pipeline, self.parameters = pipeline, parameters
 
 
 class PipelineSaved(Message):
@@ -199,6 +199,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
         self.status = ""
         self.saved_pipelines: list[Path] = []
         self.busy = False                  # a step is running (one at a time)
+        self.parameters: dict = {}         # step index -> (name, value, in the file?, help)
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -315,14 +316,16 @@ class CurationScreen(AuditionMixin, RoomScreen):
     @work(name="curation-read-pipeline", group="curation-load", exclusive=True, thread=True)
     def read_pipeline(self, path: Path) -> None:
         from ...curation import PipelineError, load_pipeline
+        from ..pipeline_edit import step_parameters
 
         try:
-            self.post_message(PipelineShown(path, load_pipeline(path), None))
+            pipeline = load_pipeline(path)
+            self.post_message(PipelineShown(path, pipeline, None, step_parameters(pipeline)))
         except (PipelineError, OSError) as exc:
             self.post_message(PipelineShown(path, None, str(exc)))
 
     def on_pipeline_shown(self, msg: PipelineShown) -> None:
-        self.pipeline = msg.pipeline
+        self.pipeline, self.parameters = msg.pipeline, msg.parameters
         info = self.query_one("#cur-pipeline", Static)
         table = self.query_one("#cur-params", DataTable)
         table.clear()
@@ -343,8 +346,10 @@ class CurationScreen(AuditionMixin, RoomScreen):
             label = f"{spec.index} {spec.use}"
             table.add_row(Text(label, style="bold" if spec.enabled else "dim strike"), "enabled",
                           literal(spec.enabled), key=f"{spec.index}:enabled")
-            for k, v in spec.params.items():
-                table.add_row("", k, literal(v), key=f"{spec.index}:{k}")
+            params = msg.parameters.get(spec.index) or [(k, v, True, "") for k, v in spec.params.items()]
+            for k, v, in_file, _help in params:
+                shown = "(none)" if v is None else literal(v)      # defaults dim: not in the file
+                table.add_row("", k, Text(shown, style="" if in_file else "dim"), key=f"{spec.index}:{k}")
         self.say(f"pipeline {p.name}: {len(p.steps)} steps; s runs the next one, enter on a parameter edits it")
 
     # -- editing a step's parameter ----------------------------------------------------------
@@ -355,25 +360,29 @@ class CurationScreen(AuditionMixin, RoomScreen):
             return
         index, _, name = key.partition(":")
         spec = next(s for s in self.pipeline.steps if s.index == int(index))
-        current = spec.enabled if name == "enabled" else spec.params.get(name)
-        self.app.push_screen(TextPrompt(f"steps[{index}] {spec.use}: {name} (a TOML value)", literal(current)),
+        current = spec.enabled if name == "enabled" else spec.params.get(name, self.default_of(spec.index, name))
+        shown = "" if current is None else literal(current)
+        self.app.push_screen(TextPrompt(f"steps[{index}] {spec.use}: {name} (a TOML value)", shown),
                              lambda text: text is not None and self.edit_param(int(index), name, text))
+
+    def default_of(self, index: int, name: str):
+        return next((v for k, v, _f, _h in self.parameters.get(index, []) if k == name), None)
 
     @work(name="curation-edit-param", group="curation-load", thread=True)
     def edit_param(self, index: int, name: str, text: str) -> None:
         from ...curation import PipelineError
-        from ..pipeline_edit import edit_param, parse_value
+        from ..pipeline_edit import edit_param, parse_value, step_parameters
 
         try:
             edited = edit_param(self.pipeline, index, name, parse_value(text))
         except (ValueError, PipelineError) as exc:
             self.post_message(CurationFailed(f"set steps[{index}].{name}", str(exc)))
             return
-        self.post_message(PipelineEdited(edited))
+        self.post_message(PipelineEdited(edited, step_parameters(edited)))
 
     def on_pipeline_edited(self, msg: PipelineEdited) -> None:
         self.forget_run()
-        self.post_message(PipelineShown(self.pipeline_path, msg.pipeline, None))
+        self.post_message(PipelineShown(self.pipeline_path, msg.pipeline, None, msg.parameters))
 
     def action_save_pipeline(self) -> None:
         if self.pipeline is None:
