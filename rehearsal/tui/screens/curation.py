@@ -1,6 +1,8 @@
 """Curation (F4): sculpt the next dataset from tagged moments, one visible step at a time.
 
 Choose sessions (enter toggles) and a pipeline (shipped, or `<home>/pipelines/*.toml`);
+enter on one of its steps' parameters edits it (the pipeline text is rewritten and checked
+again, see `pipeline_edit.py`; `w` saves it to the workspace);
 `s` runs the next step and `r` the rest, each step's effect (clips and seconds in and out,
 what it removed and why) shown before anything is written; enter on a removal plays what
 was cut. `c` commits the run as a named dataset version. The versions list shows each
