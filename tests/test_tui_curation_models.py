@@ -244,7 +244,7 @@ async def test_models_screen_trains_shows_the_live_loss_and_cancels(workspace):
             await keys(pilot, "f5")
             await wait_for(pilot, lambda: app.current_mode == "models", "the models screen")
             screen = app.screen
-            screen.train_options = {"max_steps": 5000, "seed": 1, "params": dict(TINY)}
+            screen.train_options = {"seed": 1, "params": dict(TINY)}
             await keys(pilot, "t")
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen", "the dataset picker")
             await keys(pilot, "enter")                              # the only dataset: plucks/
@@ -253,6 +253,7 @@ async def test_models_screen_trains_shows_the_live_loss_and_cancels(workspace):
             options_ = [v for v, _ in app.screen.options]
             app.screen.query_one("OptionList").highlighted = options_.index("convergent")
             await keys(pilot, "enter")
+            await answer_prompt(pilot, app, "5000 steps", "the budget prompt")
             await wait_for(pilot, lambda: 1 in screen.runs and screen.selected == 1, "the run to start")
             await wait_for(pilot, lambda: len(screen.curve["train"]) >= 3, "the loss curve while training",
                            timeout=60)
@@ -277,6 +278,16 @@ def test_loss_plot_draws_train_and_validation():
     assert grid.count("·") == 3 and grid.count("o") == 1 and "0.2500" in grid and "1.0000" in grid
     assert sparkline_plot({"train": [], "val": []}).plain == "no loss yet"
     assert json.dumps(sparkline_plot({"train": [(1, 2.0)], "val": []}).plain)
+
+
+def test_training_budgets_as_typed():
+    from rehearsal.tui.screens.models import parse_budget
+
+    assert parse_budget("") == {} and parse_budget("500 steps") == {"max_steps": 500}
+    assert parse_budget("3m") == {"budget_s": 180.0} and parse_budget("90s") == {"budget_s": 90.0}
+    for bad in ("many steps", "0 steps", "soon"):
+        with pytest.raises(ValueError):
+            parse_budget(bad)
 
 
 def test_pipeline_edits_round_trip_and_are_checked_like_files():

@@ -125,6 +125,27 @@ def plan(db, ws, dataset_ref: str, strategy: str, options: dict) -> list[int]:
     return plan_generations(ws, db, request)
 
 
+def parse_budget(text: str) -> dict:
+    """'' -> {} (the strategy's default), '500 steps' -> max_steps, '90s' / '3m' -> budget_s."""
+    from ...training import SpecError, parse_duration
+
+    text = text.strip().lower()
+    if not text:
+        return {}
+    if text.endswith(("steps", "step")):
+        number = text.rstrip("steps").strip()
+        if not number.isdigit() or int(number) < 1:
+            raise ValueError(f"{text!r}: a number of steps is a whole number, like 500 steps")
+        return {"max_steps": int(number)}
+    try:
+        seconds = parse_duration(text)
+    except SpecError as exc:
+        raise ValueError(str(exc)) from None
+    if seconds <= 0:
+        raise ValueError(f"{text!r}: the budget must be more than nothing")
+    return {"budget_s": seconds}
+
+
 def short_ref(ref: str) -> str:
     """A dataset version as is (`good@3`); a folder by its name (`plucks/`)."""
     return Path(ref).name + "/" if "/" in ref else ref
@@ -413,13 +434,24 @@ class ModelsScreen(AuditionMixin, RoomScreen):
         strategies = [(name, f"{name}  {getattr(s, 'description', '') or ''}".strip())
                       for name, s in sorted(training_strategies().items())]
         strategy = await self.app.push_screen_wait(PickScreen("With which strategy?", strategies))
-        if strategy:
-            self.train(dataset, strategy)
+        if not strategy:
+            return
+        budget = await self.app.push_screen_wait(TextPrompt(
+            "Budget: a time (90s, 3m) or steps (500 steps); empty: the strategy's default", "",
+            placeholder="3m"))
+        if budget is None:
+            return
+        try:
+            options = {**self.train_options, **parse_budget(budget)}
+        except ValueError as exc:
+            self.post_message(ModelsFailed("use that budget", str(exc)))
+            return
+        self.train(dataset, strategy, options)
 
     @work(name="models-plan", group="models-edit")
-    async def train(self, dataset: str, strategy: str) -> None:
+    async def train(self, dataset: str, strategy: str, options: dict) -> None:
         try:
-            ids = await self.mstore.call(plan, self.app.ws, dataset, strategy, dict(self.train_options))
+            ids = await self.mstore.call(plan, self.app.ws, dataset, strategy, options)
         except Exception as exc:
             self.post_message(ModelsFailed("plan the training", str(exc)))
             return
