@@ -93,6 +93,12 @@ async def test_curation_screen_previews_steps_plays_a_removal_and_commits(jack_s
             await answer_prompt(pilot, app, "true", "the parameter prompt")
             await wait_for(pilot, lambda: screen.pipeline.steps[1].enabled, "the gate to be on")
             assert "(edited)" in screen.pipeline.source
+            await keys(pilot, "w")                                  # save the edited pipeline
+            await answer_prompt(pilot, app, "gate-on", "the save prompt")
+            await wait_for(pilot, lambda: screen.saved_pipelines, "the pipeline to be saved")
+            saved = workspace.home / "pipelines" / "gate-on.toml"
+            assert screen.saved_pipelines == [saved] and "enabled = true" in saved.read_text()
+            await wait_for(pilot, lambda: any(p == saved for _, p in screen.pipelines), "it in the list")
 
             await keys(pilot, "s")                                  # one step: select-symbols
             await wait_for(pilot, lambda: len(screen.reports) == 1, "the first step")

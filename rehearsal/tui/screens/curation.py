@@ -236,6 +236,15 @@ class CurationScreen(AuditionMixin, RoomScreen):
         self.cstore = WorkerStore(self.app.ws)
         self.load()
 
+    def on_screen_resume(self) -> None:
+        """Back on this screen (F-key, or a dialog closed): new sessions, versions, generations."""
+        if self.is_mounted:
+            self.load()
+
+    def take_stopped(self, take: dict) -> None:
+        super().take_stopped(take)
+        self.load()
+
     def on_unmount(self) -> None:
         if self.cstore is not None:
             self.cstore.close()
@@ -315,7 +324,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
         self.forget_run()
         self.read_pipeline(path)
 
-    @work(name="curation-read-pipeline", group="curation-load", exclusive=True, thread=True)
+    @work(name="curation-read-pipeline", group="curation-pipeline", exclusive=True, thread=True)
     def read_pipeline(self, path: Path) -> None:
         from ...curation import PipelineError, load_pipeline
         from ..pipeline_edit import step_parameters
@@ -370,7 +379,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
     def default_of(self, index: int, name: str):
         return next((v for k, v, _f, _h in self.parameters.get(index, []) if k == name), None)
 
-    @work(name="curation-edit-param", group="curation-load", thread=True)
+    @work(name="curation-edit-param", group="curation-pipeline", thread=True)
     def edit_param(self, index: int, name: str, text: str) -> None:
         from ...curation import PipelineError
         from ..pipeline_edit import edit_param, parse_value, step_parameters
@@ -395,7 +404,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
         self.app.push_screen(TextPrompt("Save the pipeline as <home>/pipelines/NAME.toml", default),
                              lambda name: name and self.save_pipeline(name.strip()))
 
-    @work(name="curation-save-pipeline", group="curation-load", thread=True)
+    @work(name="curation-save-pipeline", group="curation-pipeline", thread=True)
     def save_pipeline(self, name: str) -> None:
         from ...naming import safe_filename
 

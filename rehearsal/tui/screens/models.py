@@ -245,6 +245,15 @@ class ModelsScreen(AuditionMixin, RoomScreen):
         self.load()
         self.set_interval(0.5, self.refresh_curve, name="loss-curve")
 
+    def on_screen_resume(self) -> None:
+        """Back on this screen (F-key, or a dialog closed): new sessions, versions, generations."""
+        if self.is_mounted:
+            self.load()
+
+    def take_stopped(self, take: dict) -> None:
+        super().take_stopped(take)
+        self.load()
+
     def on_unmount(self) -> None:
         for run in self.runs.values():
             if run.running:
