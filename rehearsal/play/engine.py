@@ -93,6 +93,8 @@ class Engine:
         self._pumps = 0
         self.feeder = None
         self._mix_error: str | None = None
+        self.hold_file = bool(cfg.get("input_file")) and bool(cfg.get("wait_for_model", True))
+        self.release_file = False        # set when no model is coming (none asked, or it failed)
 
     def emit(self, kind: str, payload: dict) -> None:
         """From any thread: the main thread sends it (a Connection is not thread-safe)."""
@@ -214,7 +216,7 @@ class Engine:
             scratch = np.zeros((n, 1), np.float32)
 
             def tick(frames):
-                self.callback(feeder.take(frames), scratch[:frames], frames,
+                self.callback(self._file_input(frames), scratch[:frames], frames,
                               SimpleNamespace(currentTime=0.0, inputBufferAdcTime=0.0),
                               SimpleNamespace(input_overflow=False, output_underflow=False))
 
@@ -226,11 +228,20 @@ class Engine:
         out_ch = int(self.cfg.get("output_channels") or min(2, info["max_output_channels"]))
 
         def out_callback(outdata, frames, time_info, status):
-            self.callback(feeder.take(frames), outdata, frames, time_info, status)
+            self.callback(self._file_input(frames), outdata, frames, time_info, status)
 
         stream = sd.OutputStream(device=info["index"], channels=out_ch, samplerate=SAMPLE_RATE, blocksize=n,
                                  dtype="float32", latency=self.cfg.get("stream_latency", "low"), callback=out_callback)
         return stream, in_ch, out_ch, f"file:{path} -> {info['name']}"
+
+    def _file_input(self, frames: int) -> np.ndarray:
+        """The file's next frames, or silence while it waits for the first model (a file is
+        a performance: it should meet the model, not play dry while torch loads)."""
+        if self.hold_file:
+            if self.mixer.active is None and not self.release_file:
+                return self._silence[:frames]
+            self.hold_file = False
+        return self.feeder.take(frames)
 
     @staticmethod
     def raise_priority() -> None:
@@ -259,6 +270,7 @@ class Engine:
         n = max(self.blocksize, 4096)
         self._dry, self._wet, self._model = (np.zeros(n, np.float32) for _ in range(3))
         self._glitch_frames = np.zeros(1024, np.int64)   # stream frames of the last glitches
+        self._silence = np.zeros((max(self.blocksize, 4096), self.in_channels), np.float32)
         self.clock = SteadyClock(SAMPLE_RATE)
         grace = float(self.cfg.get("grace", 0.25)) * self.blocksize / SAMPLE_RATE
         fade = round(float(self.cfg.get("fade_ms", 50.0)) * SAMPLE_RATE / 1000)
@@ -347,6 +359,7 @@ class Engine:
                     self.mixer.offers.append(host)
                 elif kind == "load-failed":
                     host.state = "failed"
+                    self.release_file = True
                     self.st[S.LOADING] = 0
                     self.emit("load-failed", {"generation_id": host.generation_id, "error": payload["error"]})
             if not host.alive():
@@ -410,6 +423,8 @@ class Engine:
                                          "values": None if values is None else list(values)})
         elif kind == "stats":
             self.conn.send(("stats", self.stats()))
+        elif kind == "release-input":
+            self.release_file = True
         elif kind == "quit":
             return False
         return True
@@ -512,6 +527,8 @@ class Engine:
                 kind, payload = self.events.get_nowait()
             except queue.Empty:
                 return
+            if kind in ("load-failed", "switch-failed", "model-failed"):
+                self.release_file = True     # a file waiting for a model must not wait for ever
             self.conn.send((kind, payload))
 
     def update_levels(self, done: int) -> None:

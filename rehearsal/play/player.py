@@ -43,6 +43,7 @@ class PlayConfig:
     output_channels: int | None = None       # default: up to 2, the model's mono output on each
     model_channel: int = 0                   # which input channel the model hears (0-based)
     input_file: str | None = None            # a file stands in for the performer
+    wait_for_model: bool = True              # with a file: it starts once the first model is heard
     loop: bool = False
     speed: float = 1.0                       # --input-file without an output device (tests)
     blocksize: int = 256                     # audio callback block (<= 256)
@@ -96,7 +97,7 @@ class PlayStatus:
 class Player:
     def __init__(self, config: PlayConfig | None = None):
         self.config = config or PlayConfig()
-        self._shm, self._st = S.create_status()
+        self._shm, self._st = None, None   # created by open(): nothing to leak if it never opens
         self._proc = None
         self._conn = None
         self._send_lock = threading.Lock()
@@ -109,6 +110,7 @@ class Player:
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self, timeout: float = 60.0) -> "Player":
+        self._shm, self._st = S.create_status()
         ours, theirs = socket.socketpair()
         cfg = asdict(self.config)
         self._proc = subprocess.Popen(
@@ -192,12 +194,18 @@ class Player:
         gives all of it back."""
         self._send(("latent", None if values is None else [float(v) for v in values]))
 
+    def release_input(self) -> None:
+        """With an input file: start it now, without waiting for a model."""
+        self._send(("release-input",))
+
     def stats(self, timeout: float = 10.0) -> dict:
         self._send(("stats",))
         return self._reply(timeout, "stats")[1]
 
     # -- clock and status ---------------------------------------------------------------------
     def frame_at(self, t_monotonic: float) -> int | None:
+        if self._st is None:
+            return None
         clock = S.read_clock(self._st)
         if clock is None:
             return None

@@ -182,6 +182,8 @@ class PlayRoom:
         self._emit(PlayStarted(self.play))
         if model is not None:
             self.switch_to(model)
+        else:
+            self.player.release_input()   # a file waits for a model: none is coming
         return self.play
 
     def switch(self, model_ref, fade_ms: float | None = None) -> dict:
