@@ -478,7 +478,10 @@ class ModelsScreen(AuditionMixin, RoomScreen):
                 run = start_run(self.app.ws, gid, threads=1, low_priority=bool(self.app.link.recording)
                                 if getattr(self.app, "link", None) is not None else False)
             except Exception as exc:
-                self.post_message(ModelsFailed(f"start g{gid}", str(exc)))
+                if " is cancelled" in str(exc):      # `x` on a generation still waiting its turn
+                    self.post_message(TrainingEnded(gid, None, {"status": "cancelled"}))
+                else:
+                    self.post_message(ModelsFailed(f"start g{gid}", str(exc)))
                 continue
             self.runs[gid] = run
             while run.running:
