@@ -1,4 +1,4 @@
-"""Play's parts on their own: the block hand-over, fades, the mixer's life cycle (with
+"""Play's parts on their own: the shared rings, fades, the mixer's life cycle (with
 stand-in models), tags mirrored onto the model's take, reception, recovery, curation's
 stream selection and the OSC control addresses (real SQLite, real UDP)."""
 
@@ -11,23 +11,48 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rehearsal.play.blocks import WetRing, fade_gains, required_latency
+from rehearsal.play.blocks import fade_gains, required_latency
 
 
 # -- the block hand-over ---------------------------------------------------------------------
 
-def test_wet_ring_plays_only_the_block_asked_for():
-    ring = WetRing(hop=4, blocks=3)
-    out, model = np.zeros(6, np.float32), np.zeros(6, np.float32)
-    assert ring.read(-6, 6, out, model) and not out.any()          # before the stream: silence, not a glitch
-    ring.put(0, np.arange(4, dtype=np.float32), -np.arange(4, dtype=np.float32))
-    ring.put(1, np.arange(4, 8, dtype=np.float32), np.zeros(4, np.float32))
-    assert ring.read(2, 4, out, model)
-    assert out[:4].tolist() == [2, 3, 4, 5] and model[:2].tolist() == [-2, -3]
-    assert not ring.read(6, 4, out, model)                         # block 2 not rendered yet: a glitch
-    ring.put(3, np.ones(4, np.float32), np.ones(4, np.float32))    # lands where block 0 was
-    assert not ring.read(0, 2, out, model)                         # block 0 is gone, not block 3's samples
-    assert ring.read(-2, 4, out, model) is False
+def test_host_ring_plays_only_the_block_asked_for():
+    from rehearsal.play import shared as H
+
+    ring = H.HostRing.create(blocks=3, block=4)
+    try:
+        assert ring.block(0) is None                                   # not rendered yet
+        ring.put(0, np.arange(4, dtype=np.float32))
+        ring.put(1, np.ones(4, np.float32), H.NON_FINITE)
+        status, samples = ring.block(0)
+        assert status == H.OK and samples.tolist() == [0, 1, 2, 3]
+        assert ring.block(1)[0] == H.NON_FINITE
+        ring.put(3, np.full(4, 7, np.float32))                         # lands where block 0 was
+        assert ring.block(0) is None and not ring.still(0) and ring.block(3)[1][0] == 7
+        ring.set_error("g1 raised: boom")
+        assert ring.get_error() == "g1 raised: boom"
+    finally:
+        ring.close()
+
+
+def test_input_ring_and_the_latent_held_from_outside():
+    from rehearsal.play import shared as H
+
+    inp = H.InputRing.create(capacity=8)
+    try:
+        inp.write(np.arange(6, dtype=np.float32))
+        inp.write(np.arange(6, 12, dtype=np.float32))                  # wraps
+        out = np.zeros(4, np.float32)
+        assert inp.read(8, out) and out.tolist() == [8, 9, 10, 11]
+        assert not inp.read(2, out)                                    # overwritten
+        assert inp.get_latent() is None
+        inp.set_latent([0.5, float("nan")])
+        got = inp.get_latent()
+        assert got[0] == 0.5 and np.isnan(got[1]) and len(got) == 2
+        inp.set_latent(None)
+        assert inp.get_latent() is None
+    finally:
+        inp.close()
 
 
 def test_fades_keep_power_or_sum_and_end_where_they_should():

@@ -1,13 +1,4 @@
-"""The hand-over between the render thread and the audio callback, and the fade curves.
-
-The render thread renders the model one block (the model's hop) at a time, indexed by
-the input frame the block starts at, into `WetRing`. The callback plays the block for
-input frames [t - latency, t - latency + n) at stream frame t. A block is valid only if
-its tag says it is the block asked for: the render thread writes the samples first and
-the tag last, the callback reads the tag first, so a half-written or stale block is never
-played. A block that is not there in time is a glitch: the callback plays the dry input
-instead (a dropout would be worse) and counts it.
-"""
+"""Fade curves, the latency a block size needs, and the clock the marker bus reads."""
 
 from __future__ import annotations
 
@@ -15,51 +6,6 @@ import math
 from collections import deque
 
 import numpy as np
-
-OK, FAILED = 0, 1
-
-
-class WetRing:
-    def __init__(self, hop: int, blocks: int = 256):
-        self.hop, self.blocks = hop, blocks
-        self.out = np.zeros((blocks, hop), np.float32)     # what the mixer gets (dry pseudo-slot included)
-        self.model = np.zeros((blocks, hop), np.float32)   # what the models produced (the output take)
-        self.tags = np.full(blocks, -1, np.int64)
-
-    def put(self, k: int, out: np.ndarray, model: np.ndarray) -> None:
-        i = k % self.blocks
-        self.tags[i] = -1          # invalidate first: a reader never sees old tag + new samples
-        self.out[i] = out
-        self.model[i] = model
-        self.tags[i] = k           # publish last
-
-    def read(self, start: int, n: int, out: np.ndarray, model: np.ndarray) -> bool:
-        """Fill out[:n], model[:n] with frames [start, start + n); False if a block is missing.
-        Frames before 0 (before the stream began) are silence and never missing."""
-        hop = self.hop
-        pos = 0
-        f = start
-        while pos < n:
-            if f < 0:
-                m = min(n - pos, -f)
-                out[pos:pos + m] = 0.0
-                model[pos:pos + m] = 0.0
-                pos += m
-                f += m
-                continue
-            k, off = divmod(f, hop)
-            m = min(n - pos, hop - off)
-            i = k % self.blocks
-            if self.tags[i] != k:
-                return False
-            out[pos:pos + m] = self.out[i, off:off + m]
-            model[pos:pos + m] = self.model[i, off:off + m]
-            if self.tags[i] != k:  # overwritten while we copied (the render thread lapped us)
-                return False
-            pos += m
-            f += m
-        return True
-
 
 def fade_gains(curve: str, position: int, n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
     """(outgoing, incoming) gains for samples position+1 .. position+n of a fade of

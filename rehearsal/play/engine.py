@@ -367,8 +367,10 @@ class Engine:
                     host.reported_dead = True
                     self.mixer.died.append(host)     # the callback bypasses it, then hands it back
                 elif host.state == "starting":
-                    self.emit("load-failed", {"generation_id": None,
-                                              "error": f"a model host could not start ({host.exit_reason()})"})
+                    error = f"a model host could not start ({host.exit_reason()})"
+                    for req in self.waiting or [{}]:
+                        self.emit("load-failed", {"generation_id": req.get("generation_id"), "error": error})
+                    self.waiting = []        # the next request starts another host
                     if host is self.spare:
                         self.spare = None
                     host.state = "failed"

@@ -15,7 +15,7 @@ import logging
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Callable
 
 from ..audio.recover import recover_takes

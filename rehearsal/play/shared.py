@@ -7,7 +7,7 @@
 
 Each side has one writer per field. A host writes a block's samples and status first and
 its tag last; the callback reads the tag first and again after copying, so it never plays
-a half-written or overwritten block (the same hand-over as blocks.WetRing).
+a half-written or overwritten block.
 """
 
 from __future__ import annotations

@@ -154,8 +154,6 @@ def make_faulty_generation(ws, db, *, fail_after_blocks: int, mode: str = "raise
 
     import torch
 
-    from rehearsal.training import family as family_mod  # noqa: F401  (the plugin module imports it)
-
     mod = types.ModuleType("rehearsal_faulty_family_local")
     exec(compile(FAULTY_MODULE, "rehearsal_faulty_family", "exec"), mod.__dict__)
     model = mod.FaultyModel({"fail_after_blocks": fail_after_blocks, "fail_mode": mode, "gain": gain})
