@@ -248,7 +248,10 @@ async def test_learn_a_page_turner_key_and_a_midi_pedal_focused_lists_do_not_swa
             await keys(pilot, "enter")
             await wait_for(pilot, lambda: isinstance(app.screen, ListenScreen) and app.screen.listening, "listening")
             player.play(np.zeros((4800, 1), np.float32), [(0, bytes([0xB0, 80, 0])), (2400, bytes([0xB0, 80, 127]))])
-            await wait_for(pilot, lambda: not isinstance(app.screen, ListenScreen), "the pedal to be learnt")
+            await wait_for(pilot, lambda: not isinstance(app.screen, ListenScreen), "the pedal to be heard")
+            # the dialog's result is applied by its dismiss callback, a message later
+            await wait_for(pilot, lambda: any(b.number == 80 for b in app.notation.symbol("good").midi),
+                           "the pedal to be learnt")
             good = app.notation.symbol("good")
             assert any(b.type == "control_change" and b.number == 80 and b.polarity == "inverted" for b in good.midi), (
                 good.midi, app.notation.symbol("bad").midi, app.link.midi.stats())
