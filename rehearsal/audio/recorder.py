@@ -6,24 +6,17 @@
     stopped = rec.stop_take()
     rec.close()
 
-Commands go over a pipe; a reader thread sorts replies from events (input ended, take
-failed). Status (frames, overflows, meters) is read from shared memory without asking.
+The process plumbing is `child.ChildProcess`; status (frames, overflows, meters) is read
+from shared memory without asking.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import queue
-import socket
-import subprocess
-import sys
-import threading
-from multiprocessing.connection import Connection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import status as S
+from .child import ChildProcess
 
 
 class RecorderError(RuntimeError):
@@ -72,30 +65,19 @@ class RecorderStatus:
 class Recorder:
     def __init__(self, config: RecorderConfig | None = None):
         self.config = config or RecorderConfig()
-        self._shm, self._st = S.create_status()
-        self._proc = None
-        self._conn = None
-        self._replies: queue.Queue = queue.Queue()
-        self.events: queue.Queue = queue.Queue()   # ("input-ended",) / ("take-failed", {...}) / ("error", msg)
-        self._listeners: list = []
+        self._child = ChildProcess("rehearsal.audio.capture", ("ready", "started", "start-failed", "stopped"),
+                                   RecorderError, "capture")
+        self._shm = self._st = None        # created by open(): nothing to leak if it never opens
         self.samplerate = self.channels = 0
         self.device = ""
         self.pid = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self, timeout: float = 20.0) -> "Recorder":
-        ours, theirs = socket.socketpair()
-        cfg = json.dumps(dict(self.config.__dict__))
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "rehearsal.audio.capture", str(theirs.fileno()), self._shm.name, cfg],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-        )
-        theirs.close()
-        self._conn = Connection(ours.detach())
-        self._reader = threading.Thread(target=self._read, name="recorder-events", daemon=True)
-        self._reader.start()
+        self._shm, self._st = S.create_status()
+        self._child.start(self._shm.name, dict(self.config.__dict__))
         try:
-            kind, payload = self._reply(timeout, "ready")
+            _, payload = self._child.reply(timeout, "ready")
         except RecorderError:
             self.close()
             raise
@@ -104,21 +86,12 @@ class Recorder:
         return self
 
     def close(self, timeout: float = 10.0) -> None:
-        if self._proc is None:
-            return
-        try:
-            self._conn.send(("quit",))
-        except (OSError, EOFError):
-            pass
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._conn.close()
-        self._proc = None
-        self._shm.close()
-        self._shm.unlink()
+        self._child.stop(("quit",), timeout)
+        if self._shm is not None:
+            self._st = None
+            self._shm.close()
+            self._shm.unlink()
+            self._shm = None
 
     def __enter__(self):
         return self.open()
@@ -127,26 +100,28 @@ class Recorder:
         self.close()
 
     def on_event(self, callback) -> None:
-        """Call `callback(event)` from the reader thread for each asynchronous event."""
-        self._listeners.append(callback)
+        """callback((kind, payload)) from the reader thread: input-ended, take-failed, error, gone."""
+        self._child.on_event(callback)
 
     # -- takes ----------------------------------------------------------------------------
     def start_take(self, path: str | Path, timeout: float = 10.0) -> TakeStarted:
-        self._conn.send(("start", str(path), self.config.format, self.config.subtype))
-        kind, payload = self._reply(timeout, "started", "start-failed")
+        self._child.send(("start", str(path), self.config.format, self.config.subtype))
+        kind, payload = self._child.reply(timeout, "started", "start-failed")
         if kind == "start-failed":
             raise RecorderError(f"cannot start the take: {payload}")
         return TakeStarted(payload["start_frame"], payload["preroll_frames"])
 
     def stop_take(self, timeout: float = 30.0) -> TakeStopped:
-        self._conn.send(("stop",))
-        kind, payload = self._reply(timeout, "stopped")
+        self._child.send(("stop",))
+        _, payload = self._child.reply(timeout, "stopped")
         return TakeStopped(payload["frames"], payload["overflows"])
 
     # -- clock and status -------------------------------------------------------------------
     def frame_at(self, t_monotonic: float) -> int | None:
         """SampleClock: the stream frame captured at `t_monotonic` (counting frames is exact;
-        the anchor is the latest callback's)."""
+        the anchor is the capture process's steady frame/time relation)."""
+        if self._st is None:
+            return None
         clock = S.read_clock(self._st)
         if clock is None:
             return None
@@ -163,41 +138,4 @@ class Recorder:
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    # -- plumbing ---------------------------------------------------------------------------
-    def _read(self) -> None:
-        while True:
-            try:
-                msg = self._conn.recv()
-            except (EOFError, OSError):
-                self._replies.put(("gone", None))
-                self.events.put(("gone",))
-                return
-            kind = msg[0]
-            if kind in ("ready", "started", "start-failed", "stopped"):
-                self._replies.put((kind, msg[1]))
-            else:
-                if kind == "error":
-                    self._replies.put(("error", msg[1]))
-                self.events.put(msg)
-                for cb in self._listeners:
-                    try:
-                        cb(msg)
-                    except Exception:  # a listener's bug must not stop event delivery
-                        import logging
-
-                        logging.getLogger(__name__).exception("recorder event listener failed")
-
-    def _reply(self, timeout: float, *expected: str):
-        try:
-            kind, payload = self._replies.get(timeout=timeout)
-        except queue.Empty:
-            raise RecorderError(f"the capture process did not answer within {timeout:.0f} s") from None
-        if kind == "error":
-            raise RecorderError(payload)
-        if kind == "gone":
-            raise RecorderError("the capture process ended unexpectedly")
-        if kind not in expected:
-            raise RecorderError(f"unexpected reply {kind!r} from the capture process")
-        return kind, payload
+        return self._child.alive

@@ -13,20 +13,12 @@ Commands go over a pipe; a reader thread sorts replies from events (`on_event`).
 
 from __future__ import annotations
 
-import json
-import logging
-import queue
-import socket
-import subprocess
-import sys
-import threading
 from dataclasses import asdict, dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 
+from ..audio.child import ChildProcess
 from . import status as S
 
-log = logging.getLogger(__name__)
 
 REPLIES = ("ready", "started", "start-failed", "stopped", "stats")
 
@@ -98,11 +90,7 @@ class Player:
     def __init__(self, config: PlayConfig | None = None):
         self.config = config or PlayConfig()
         self._shm, self._st = None, None   # created by open(): nothing to leak if it never opens
-        self._proc = None
-        self._conn = None
-        self._send_lock = threading.Lock()
-        self._replies: queue.Queue = queue.Queue()
-        self._listeners: list = []
+        self._child = ChildProcess("rehearsal.play.engine", REPLIES, PlayError, "play")
         self.samplerate = self.channels = self.output_channels = 0
         self.latency = self.blocksize = self.render_block = 0
         self.device = ""
@@ -111,16 +99,7 @@ class Player:
     # -- lifecycle ------------------------------------------------------------------------
     def open(self, timeout: float = 60.0) -> "Player":
         self._shm, self._st = S.create_status()
-        ours, theirs = socket.socketpair()
-        cfg = asdict(self.config)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "rehearsal.play.engine", str(theirs.fileno()), self._shm.name, json.dumps(cfg)],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-        )
-        theirs.close()
-        self._conn = Connection(ours.detach())
-        self._reader = threading.Thread(target=self._read, name="play-events", daemon=True)
-        self._reader.start()
+        self._child.start(self._shm.name, asdict(self.config))
         try:
             _, p = self._reply(timeout, "ready")
         except PlayError:
@@ -132,18 +111,12 @@ class Player:
         return self
 
     def close(self, timeout: float = 10.0) -> None:
-        if self._proc is None:
-            return
-        self._send(("quit",), quiet=True)
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._conn.close()
-        self._proc = None
-        self._shm.close()
-        self._shm.unlink()
+        self._child.stop(("quit",), timeout)
+        if self._shm is not None:
+            self._st = None
+            self._shm.close()
+            self._shm.unlink()
+            self._shm = None
 
     def __enter__(self):
         return self.open()
@@ -155,11 +128,11 @@ class Player:
         """callback((kind, payload)) from the reader thread: loaded, load-failed, warming,
         fading, switched, switch-failed, switch-abandoned, model-failed, glitches,
         input-ended, take-failed, gone."""
-        self._listeners.append(callback)
+        self._child.on_event(callback)
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._child.alive
 
     # -- takes and control ------------------------------------------------------------------
     def start_take(self, input_path: str | Path, output_path: str | Path, timeout: float = 10.0) -> int:
@@ -231,46 +204,7 @@ class Player:
 
     # -- plumbing -------------------------------------------------------------------------------
     def _send(self, msg, quiet: bool = False) -> None:
-        try:
-            with self._send_lock:
-                self._conn.send(msg)
-        except (OSError, EOFError, AttributeError):
-            if not quiet:
-                raise PlayError("the play process is gone") from None
-
-    def _read(self) -> None:
-        while True:
-            try:
-                msg = self._conn.recv()
-            except (EOFError, OSError):
-                self._replies.put(("gone", None))
-                self._notify(("gone", {}))
-                return
-            kind = msg[0]
-            if kind in REPLIES:
-                self._replies.put((kind, msg[1]))
-                continue
-            if kind == "error":
-                self._replies.put(("error", msg[1]))
-            self._notify((kind, msg[1] if len(msg) > 1 else {}))
-
-    def _notify(self, event) -> None:
-        for cb in self._listeners:
-            try:
-                cb(event)
-            except Exception:  # a listener's bug must not stop event delivery
-                log.exception("play event listener failed")
+        self._child.send(msg, quiet)
 
     def _reply(self, timeout: float, *expected: str):
-        while True:
-            try:
-                kind, payload = self._replies.get(timeout=timeout)
-            except queue.Empty:
-                raise PlayError(f"the play process did not answer within {timeout:.0f} s") from None
-            if kind == "error":
-                raise PlayError(payload)
-            if kind == "gone":
-                raise PlayError("the play process ended unexpectedly")
-            if kind in expected:
-                return kind, payload
-            log.debug("dropping stale reply %s", kind)
+        return self._child.reply(timeout, *expected)

@@ -140,7 +140,10 @@ def undo(db: sqlite_utils.Database, take_id: int | None = None, by: str | None =
     edit_id, marker_id, action, before, after = row
     with db.conn:
         _apply(db, marker_id, action, json.loads(before or "null"), json.loads(after or "null"), reverse=True)
-        db.execute("UPDATE marker_edits SET undone_at = ? WHERE id = ?", [utc_now(), edit_id])
+        db.execute(
+            """UPDATE marker_edits SET undone_at = ?,
+                   undo_order = (SELECT COALESCE(MAX(undo_order), 0) + 1 FROM marker_edits),
+                   edits_at_undo = (SELECT MAX(id) FROM marker_edits) WHERE id = ?""", [utc_now(), edit_id])
     return get_marker(db, marker_id)
 
 
@@ -148,18 +151,19 @@ def redo(db: sqlite_utils.Database, take_id: int | None = None, by: str | None =
     """Re-apply the newest undone edit in scope, unless a new edit was made there since."""
     where, args = _scope(take_id, by)
     row = db.execute(
-        f"""SELECT e.id, e.marker_id, e.action, e.before_json, e.after_json, e.undone_at FROM marker_edits e
+        f"""SELECT e.id, e.marker_id, e.action, e.before_json, e.after_json, e.edits_at_undo FROM marker_edits e
             JOIN markers m ON m.id = e.marker_id WHERE e.undone_at IS NOT NULL{where}
-            ORDER BY e.undone_at DESC, e.id ASC LIMIT 1""", args).fetchone()
+            ORDER BY e.undo_order DESC LIMIT 1""", args).fetchone()
     if row is None:
         return None
-    edit_id, marker_id, action, before, after, undone_at = row
+    edit_id, marker_id, action, before, after, edits_at_undo = row
     newer = db.execute(
         f"""SELECT 1 FROM marker_edits e JOIN markers m ON m.id = e.marker_id
-            WHERE e.undone_at IS NULL AND e.at > ?{where} LIMIT 1""", [undone_at, *args]).fetchone()
+            WHERE e.undone_at IS NULL AND e.id > ?{where} LIMIT 1""", [edits_at_undo, *args]).fetchone()
     if newer:
         return None  # a new edit since the undo: the redo history is gone, as in any editor
     with db.conn:
         _apply(db, marker_id, action, json.loads(before or "null"), json.loads(after or "null"), reverse=False)
-        db.execute("UPDATE marker_edits SET undone_at = NULL WHERE id = ?", [edit_id])
+        db.execute("UPDATE marker_edits SET undone_at = NULL, undo_order = NULL, edits_at_undo = NULL WHERE id = ?",
+                   [edit_id])
     return get_marker(db, marker_id)

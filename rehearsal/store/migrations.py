@@ -85,7 +85,9 @@ CREATE TABLE marker_edits (
     after_json TEXT,
     by TEXT,
     at TEXT NOT NULL,
-    undone_at TEXT
+    undone_at TEXT,
+    undo_order INTEGER,               -- strictly increasing over undos: redo takes the newest
+    edits_at_undo INTEGER             -- the newest edit id when undone: a later edit ends redo
 );
 CREATE INDEX marker_edits_by_marker ON marker_edits (marker_id);
 

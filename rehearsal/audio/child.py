@@ -1,0 +1,108 @@
+"""The app's side of an audio child process (capture, play engine).
+
+Both run as `python -m <module> FD SHM CONFIG_JSON`: a plain subprocess, not
+multiprocessing (spawn would re-import the app's main module, and nothing of the app
+belongs in there). Commands and replies travel over a socketpair; a reader thread sorts
+replies (answers to a command) from events (anything the child says on its own), and
+status that changes every block is read from shared memory without asking.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+class ChildProcess:
+    def __init__(self, module: str, replies: tuple[str, ...], error: type[Exception], what: str):
+        self.module, self.reply_kinds, self.error, self.what = module, replies, error, what
+        self.proc: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self._send_lock = threading.Lock()
+        self._replies: queue.Queue = queue.Queue()
+        self._listeners: list[Callable] = []
+
+    def start(self, shm_name: str, config: dict) -> None:
+        ours, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, str(theirs.fileno()), shm_name, json.dumps(config)],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        threading.Thread(target=self._read, name=f"{self.what}-events", daemon=True).start()
+
+    def stop(self, quit_message, timeout: float = 10.0) -> None:
+        if self.proc is None:
+            return
+        self.send(quit_message, quiet=True)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._conn.close()
+        self.proc = None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def on_event(self, callback: Callable) -> None:
+        """callback((kind, payload)) from the reader thread, for every message that is not a reply."""
+        self._listeners.append(callback)
+
+    def send(self, msg, quiet: bool = False) -> None:
+        try:
+            with self._send_lock:
+                self._conn.send(msg)
+        except (OSError, EOFError, AttributeError):
+            if not quiet:
+                raise self.error(f"the {self.what} process is gone") from None
+
+    def reply(self, timeout: float, *expected: str):
+        """The next reply of one of the `expected` kinds; stale replies are dropped."""
+        while True:
+            try:
+                kind, payload = self._replies.get(timeout=timeout)
+            except queue.Empty:
+                raise self.error(f"the {self.what} process did not answer within {timeout:.0f} s") from None
+            if kind == "error":
+                raise self.error(payload)
+            if kind == "gone":
+                raise self.error(f"the {self.what} process ended unexpectedly")
+            if kind in expected:
+                return kind, payload
+            log.debug("dropping stale reply %s", kind)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self._conn.recv()
+            except (EOFError, OSError):
+                self._replies.put(("gone", None))
+                self._notify(("gone", {}))
+                return
+            kind = msg[0]
+            if kind in self.reply_kinds:
+                self._replies.put((kind, msg[1]))
+                continue
+            if kind == "error":  # the child failed: whoever waits for a reply must hear it
+                self._replies.put(("error", msg[1]))
+            self._notify((kind, msg[1] if len(msg) > 1 else {}))
+
+    def _notify(self, event) -> None:
+        for cb in self._listeners:
+            try:
+                cb(event)
+            except Exception:  # a listener's bug must not stop event delivery
+                log.exception("%s event listener failed", self.what)
