@@ -126,14 +126,19 @@ class Rig:
 
     def __init__(self, tmp_path, **config):
         self.player = Player(PlayConfig(**config)).open()
-        self.events = Events(self.player)
-        self.tester = JackPlayer("play-tester", channels=1)
-        self.listener = JackRecorder("play-listener", seconds=30)
-        assert self.tester.connect_to("PortAudio") == ["PortAudio:in_0"]
-        assert self.listener.connect_from("PortAudio")
-        self.in_path, self.out_path = tmp_path / "performer.w64", tmp_path / "model.w64"
-        self.start = self.player.start_take(self.in_path, self.out_path)
-        self.listener.start()
+        try:
+            self.events = Events(self.player)
+            self.tester = JackPlayer("play-tester", channels=1)
+            self.listener = JackRecorder("play-listener", seconds=30)
+            # one client's one input (its name depends on which PortAudio clients exist already)
+            assert len(self.tester.connect_to("PortAudio")) == 1
+            assert self.listener.connect_from("PortAudio")
+            self.in_path, self.out_path = tmp_path / "performer.w64", tmp_path / "model.w64"
+            self.start = self.player.start_take(self.in_path, self.out_path)
+            self.listener.start()
+        except BaseException:
+            self.player.close()   # never leave a play process behind for the next test
+            raise
 
     def play(self, signal: np.ndarray, during=None) -> None:
         self.tester.play(signal)

@@ -26,8 +26,11 @@ class JackRecorder:
         self.client.activate()
 
     def connect_from(self, client_prefix: str) -> list[str]:
-        """Connect the output ports of the first client whose name starts with prefix."""
+        """Connect the output ports of the one client whose name starts with prefix."""
         sources = [p for p in self.client.get_ports(is_output=True, is_audio=True) if p.name.startswith(client_prefix)]
+        clients = sorted({p.name.split(":", 1)[0] for p in sources})
+        if len(clients) > 1:
+            raise RuntimeError(f"several JACK clients match {client_prefix!r}: {clients} (a leaked process?)")
         for src, dst in zip(sources, self.ins):
             self.client.connect(src, dst)
         return [s.name for s in sources]
