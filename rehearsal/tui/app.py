@@ -518,6 +518,13 @@ class RehearsalApp(App):
             return
         self.closing = True
         self.workers.cancel_group(self.views.get("record") or self, "meters")
+        for view in list(self.views.values()):
+            closing = getattr(view, "close_play", None)   # the Play screen's PlayRoom, if playing
+            if closing is not None:
+                try:
+                    await closing()
+                except Exception:
+                    log.exception("closing the play")
         for view in self.views.values():
             self.workers.cancel_node(view)
         try:

@@ -38,3 +38,4 @@ class TuiOptions:
     click: bool = False                # a click through the output device on each tap
     open_input: bool = True            # tests and snapshots may start without an input
     speed: float = 1.0                 # --input-file pace (tests)
+    play_output: str | int | None = None   # the Play screen's output device; "none": not heard (tests)

@@ -23,6 +23,7 @@ BUILTIN_SCREENS = (
     "rehearsal.tui.screens.sessions",
     "rehearsal.tui.screens.curation",
     "rehearsal.tui.screens.models",
+    "rehearsal.tui.screens.play",
 )
 
 _REGISTRY: dict[str, "ScreenSpec"] = {}

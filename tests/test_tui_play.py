@@ -1,0 +1,62 @@
+"""The Play screen on real parts: a tiny trained generation in a real workspace, the real
+play process (a file stands in for the performer, paced in real time), the real marker
+bus and SQLite file, driven by Textual's pilot."""
+
+from __future__ import annotations
+
+import soundfile as sf
+
+from rehearsal.training import synthetic
+from rehearsal.tui.app import RehearsalApp
+from rehearsal.tui.options import TuiOptions
+from tests.support.playmodels import make_generation
+from tests.support.tui import keys, markers_of, screen_text, wait_for
+
+
+async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
+    from rehearsal.play import ensure_schema
+    from rehearsal.store import open_db
+
+    db = open_db(workspace.db_path)
+    ensure_schema(db)
+    gen = make_generation(workspace, db, "pitch", seed=1)
+    db.conn.close()
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, synthetic.voice(3.0, seed=4), 48000, subtype="FLOAT")
+
+    options = TuiOptions(input_file=str(voice), play_output="none", osc_port=None, midi=(), midi_virtual=False,
+                         session="play pilot")
+    app = RehearsalApp(workspace, options)
+    async with app.run_test(size=(120, 40)) as pilot:
+        try:
+            await wait_for(pilot, lambda: app.link.ready, "the recording room to open")
+            await keys(pilot, "f6")
+            await wait_for(pilot, lambda: app.current_mode == "play" and app.views["play"].generations,
+                           "the play screen to list the generations")
+            view = app.views["play"]
+            assert view.chosen() == gen["name"]
+
+            await keys(pilot, "p")
+            await wait_for(pilot, lambda: view.playing and view.heard() == gen["name"],
+                           f"{gen['name']} to be heard", timeout=30)
+            assert not app.link.ready          # the recording room gave its input to the play
+            frames = view.last.take_frames
+            await wait_for(pilot, lambda: view.last.take_frames > frames + 4800, "the status to move on")
+            text = screen_text(view)
+            assert f"hearing {gen['name']}" in text and "♪ playing" in text and "glitches" in text
+
+            play = view.room.play
+            await keys(pilot, "g")
+            view.keys.flush()
+            await wait_for(pilot, lambda: view.tags >= 1, "the tag to be committed and shown")
+            tags = markers_of(workspace, play["input_take_id"])
+            assert [m.symbol for m in tags] == ["good"]
+
+            await keys(pilot, "p")
+            await wait_for(pilot, lambda: not view.playing and not view.busy, "the play to stop")
+            await wait_for(pilot, lambda: app.link.ready, "the recording room to reopen")
+            # the tag was mirrored onto the model's take when the play finished
+            assert [m.symbol for m in markers_of(workspace, play["output_take_id"])] == ["good"]
+            assert "stopped: play" in screen_text(view)
+        finally:
+            await app.shutdown()
