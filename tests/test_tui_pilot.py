@@ -394,11 +394,11 @@ async def main():
         await pilot.press("ctrl+r")
         while not app.link.recording:
             await pilot.pause(0.05)
-        await pilot.press("g", "f2", "f3", "f4", "f5", "f1", "ctrl+r")
+        await pilot.press("g", "f2", "f3", "f4", "f5", "f6", "f1", "ctrl+r")
         while app.link.recording:
             await pilot.pause(0.05)
-        # the curation and models screens load their lists (rehearsal.curation, .training)
-        while not (app.views["curation"].pipelines and app.views["models"].loaded):
+        # the curation, models and play screens load their lists (rehearsal.curation, .training)
+        while not (app.views["curation"].pipelines and app.views["models"].loaded and app.views["play"].loaded):
             await pilot.pause(0.05)
         await app.shutdown()
     print("torch" in sys.modules)

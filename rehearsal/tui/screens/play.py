@@ -84,6 +84,7 @@ class PlayScreen(RoomScreen):
         self.generations: list[dict] = []
         self.current: str | None = None  # the workspace's current generation ("g3")
         self.selected = 0
+        self.loaded = False              # the list has been read once
         self.busy = False
         self.reopen_recording = False
         self.demo = False
@@ -144,6 +145,7 @@ class PlayScreen(RoomScreen):
     def on_generations_loaded(self, msg: GenerationsLoaded) -> None:
         chosen = self.chosen()
         self.generations, self.current = msg.generations, msg.current
+        self.loaded = True
         names = [g["name"] for g in self.generations]
         if chosen in names:
             self.selected = names.index(chosen)
