@@ -378,7 +378,16 @@ async def test_help_lists_every_binding_and_the_command_palette_switches_screens
 
 
 def test_the_tui_does_not_import_torch(workspace):
-    """Start-up and recording never import torch (it takes seconds and hundreds of MB)."""
+    """Start-up, recording and playing a generation never import torch in the TUI's process
+    (it takes seconds and hundreds of MB; the play process's hosts hold the model)."""
+    from rehearsal.play import ensure_schema
+    from rehearsal.store import open_db
+    from tests.support.playmodels import make_generation
+
+    db = open_db(workspace.db_path)
+    ensure_schema(db)
+    make_generation(workspace, db, "pitch", seed=1)
+    db.conn.close()
     code = f"""
 import asyncio, sys
 from rehearsal.store import Workspace
@@ -387,7 +396,7 @@ from rehearsal.tui.options import TuiOptions
 
 async def main():
     app = RehearsalApp(Workspace.at({str(workspace.home)!r}), TuiOptions(demo=True, osc_port=0, midi=(),
-                                                                         midi_virtual=False))
+                                                                         midi_virtual=False, play_output="none"))
     async with app.run_test() as pilot:
         while not app.link.ready:
             await pilot.pause(0.05)
@@ -399,6 +408,14 @@ async def main():
             await pilot.pause(0.05)
         # the curation, models and play screens load their lists (rehearsal.curation, .training)
         while not (app.views["curation"].pipelines and app.views["models"].loaded and app.views["play"].loaded):
+            await pilot.pause(0.05)
+        # play the generation (the demo input goes to the play process) and stop
+        play = app.views["play"]
+        await pilot.press("f6", "p")
+        while play.heard() != "g1":
+            await pilot.pause(0.05)
+        await pilot.press("p")
+        while play.playing or not app.link.ready:
             await pilot.pause(0.05)
         await app.shutdown()
     print("torch" in sys.modules)
