@@ -19,6 +19,7 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
 
     db = open_db(workspace.db_path)
     ensure_schema(db)
+    other = make_generation(workspace, db, "pitch", seed=2, steps=1)
     gen = make_generation(workspace, db, "pitch", seed=1)
     db.conn.close()
     voice = tmp_path / "voice.wav"
@@ -51,6 +52,14 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             await wait_for(pilot, lambda: view.tags >= 1, "the tag to be committed and shown")
             tags = markers_of(workspace, play["input_take_id"])
             assert [m.symbol for m in tags] == ["good"]
+
+            # dry/wet steps reach the play process; a switch crossfades to the other generation
+            await keys(pilot, "left_square_bracket")
+            await wait_for(pilot, lambda: abs(view.last.mix - 0.9) < 1e-3, "the mix to reach the play process")
+            await keys(pilot, "up", "s")
+            assert view.chosen() == other["name"]
+            await wait_for(pilot, lambda: view.heard() == other["name"], f"{other['name']} to be heard", timeout=20)
+            await wait_for(pilot, lambda: any(e.startswith("switched") for e in view.events), "the switch event")
 
             await keys(pilot, "p")
             await wait_for(pilot, lambda: not view.playing and not view.busy, "the play to stop")
