@@ -57,6 +57,9 @@ class TopBar(Static):
             else:
                 out.append("  ○ not recording", style="dim")
             out.append(f"  {room.notation.name}", style="italic")
+        elif getattr(getattr(app, "views", {}).get("play"), "playing", False):   # the input is the play's
+            out.append(f"  {app.session_name}", style="bold")
+            out.append("  ▶ playing (F6)", style="bold green")
         elif getattr(app, "input_problem", None) or not app.options.open_input:
             out.append("  no input (review only)", style="yellow")
         else:

@@ -41,6 +41,7 @@ STATUS_HZ = 10
 MIX_STEP = 0.1
 GAIN_STEP_DB = 1.5
 EVENT_LINES = 8
+QUIET_EVENTS = {"spare-ready"}    # housekeeping of the play process, not news for the room
 
 
 class PlayTick(_Latest):
@@ -66,6 +67,17 @@ def _bar(level: float, width: int = 20) -> str:
 
 class PlayScreen(RoomScreen):
     NAME = "play"
+    DEFAULT_CSS = """
+    #play-top { height: 9; }
+    #play-state-box { width: 3fr; }
+    #play-gens-box { width: 2fr; }
+    #play-bottom { height: 1fr; min-height: 8; }
+    #play-events-box { width: 3fr; }
+    #play-log-box { width: 2fr; }
+    #play-state { height: 1; }
+    #play-levels { height: 3; }
+    #play-counters { height: auto; }
+    """
     BINDINGS = [
         Binding("p", "toggle_play", "play/stop", priority=True),
         Binding("s", "switch", "switch (crossfade)", priority=True),
@@ -105,7 +117,7 @@ class PlayScreen(RoomScreen):
                 yield Static(id="play-levels")
                 yield Static(id="play-counters")
             with Vertical(id="play-gens-box", classes="box"):
-                yield Static("generations  (↑↓ choose · s switch · p play/stop)", classes="box-title")
+                yield Static("generations  ↑↓ · s switch", classes="box-title")
                 yield Static(id="play-gens")
         with Horizontal(id="play-bottom"):
             with Vertical(id="play-events-box", classes="box"):
@@ -398,6 +410,8 @@ class PlayScreen(RoomScreen):
                 log.mark(m, glyph, colour, label)
             elif isinstance(e, Rejected):
                 self.note(f"not tagged ({e.event.source}): {e.reason}")
+            elif isinstance(e, PlayEvent) and e.kind in QUIET_EVENTS:
+                continue
             elif isinstance(e, PlayEvent):
                 at = f" at {clock(e.frame / sr)}" if e.frame is not None else ""
                 who = e.generation or "dry"
@@ -433,6 +447,7 @@ class PlayScreen(RoomScreen):
             self.show_generations()
 
     def show_state(self) -> None:
+        self.redraw_top()
         st = self.last if self.playing else None
         if self.busy and not self.playing:
             state = Text("opening… / closing…", style="dim")
