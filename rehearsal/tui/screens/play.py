@@ -41,7 +41,8 @@ STATUS_HZ = 10
 MIX_STEP = 0.1
 GAIN_STEP_DB = 1.5
 EVENT_LINES = 8
-QUIET_EVENTS = {"spare-ready"}    # housekeeping of the play process, not news for the room
+QUIET_EVENTS = {"spare-ready", "latent-applied"}
+FAILURES = {"model-failed", "switch-failed", "load-failed", "take-failed", "mixer-error"}    # housekeeping of the play process, not news for the room
 
 
 class PlayTick(_Latest):
@@ -416,8 +417,9 @@ class PlayScreen(RoomScreen):
                 at = f" at {clock(e.frame / sr)}" if e.frame is not None else ""
                 who = e.generation or "dry"
                 self.note(f"{e.kind}: {who}{at}{'  ' + e.detail if e.detail else ''}")
-                if e.kind in ("model-failed", "load-failed", "bypassed"):
-                    self.notify(f"{e.kind}: {who} {e.detail}", severity="error", timeout=8)
+                if e.kind in FAILURES:
+                    after = "  (bypassed: the input is heard dry)" if e.kind == "model-failed" else ""
+                    self.notify(f"{e.kind}: {who} {e.detail}{after}", severity="error", timeout=8)
             elif isinstance(e, InputEnded):
                 self.note("the input ended")
         self.show_generations()
