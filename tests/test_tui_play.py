@@ -69,3 +69,44 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             assert "stopped: play" in screen_text(view)
         finally:
             await app.shutdown()
+
+
+async def test_a_failing_model_is_bypassed_and_the_screen_says_so(workspace, tmp_path, monkeypatch):
+    import os
+
+    from rehearsal.play import ensure_schema
+    from rehearsal.store import open_db
+    from tests.support.playmodels import install_faulty_family, make_faulty_generation
+
+    site = install_faulty_family(tmp_path / "site")   # the play process finds the family through PYTHONPATH
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    db = open_db(workspace.db_path)
+    ensure_schema(db)
+    faulty = make_faulty_generation(workspace, db, fail_after_blocks=150, mode="raise")
+    db.conn.close()
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, synthetic.voice(3.0, seed=4), 48000, subtype="FLOAT")
+
+    options = TuiOptions(input_file=str(voice), play_output="none", osc_port=None, midi=(), midi_virtual=False,
+                         session="play pilot", open_input=False)
+    app = RehearsalApp(workspace, options)
+    async with app.run_test(size=(120, 40)) as pilot:
+        try:
+            await keys(pilot, "f6")
+            await wait_for(pilot, lambda: app.current_mode == "play" and app.views["play"].generations,
+                           "the play screen to list the generations")
+            view = app.views["play"]
+            await keys(pilot, "p")
+            await wait_for(pilot, lambda: view.heard() == faulty["name"], f"{faulty['name']} to be heard", timeout=30)
+            await wait_for(pilot, lambda: any(e.startswith("model-failed") for e in view.events),
+                           "the failure to be reported", timeout=30)
+            await wait_for(pilot, lambda: view.heard() is None and view.last.take_frames > 0, "the bypass (dry)")
+            text = screen_text(view)
+            assert f"model-failed: {faulty['name']}" in text and "hearing dry" in text
+            frames = view.last.take_frames
+            await wait_for(pilot, lambda: view.last.take_frames > frames + 4800, "the take to go on")
+            await keys(pilot, "p")
+            await wait_for(pilot, lambda: not view.playing and not view.busy, "the play to stop")
+            assert not app.link.ready     # no recording room was open before: none is opened after
+        finally:
+            await app.shutdown()

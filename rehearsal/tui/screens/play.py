@@ -459,7 +459,7 @@ class PlayScreen(RoomScreen):
             heard = self.heard()
             seconds = st.take_frames / self.room.player.samplerate if st is not None else 0.0
             state = Text.assemble(("▶ PLAY ", "bold green"), ("hearing ", ""),
-                                  (heard or "dry (no model yet)", "bold"), (f"  {clock(seconds)}", "bold"))
+                                  (heard or "dry", "bold"), (f"  {clock(seconds)}", "bold"))
             if st is not None and st.loading:
                 state.append(f"   loading g{st.incoming_generation}…" if st.incoming_generation else "   loading…",
                              style="yellow")
