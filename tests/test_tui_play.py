@@ -46,6 +46,11 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             text = screen_text(view)
             assert f"hearing {gen['name']}" in text and "♪ playing" in text and "glitches" in text
 
+            await keys(pilot, "ctrl+r")      # the input is the play's: no take can start
+            await wait_for(pilot, lambda: any("stop it first" in str(n.message) for n in app._notifications),
+                           "recording to be refused while playing")
+            assert not app.link.recording
+
             play = view.room.play
             await keys(pilot, "g")
             view.keys.flush()

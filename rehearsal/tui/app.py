@@ -255,6 +255,9 @@ class RehearsalApp(App):
     def action_record_toggle(self) -> None:
         if self._transport_busy:
             return
+        if getattr(self.views.get("play"), "playing", False):   # the input is the Play screen's
+            self.notify("playing a model: stop it first (F6, p)", severity="warning")
+            return
         if self.link.recording:
             self.stop_take()
         else:
