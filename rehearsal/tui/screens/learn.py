@@ -62,7 +62,7 @@ class ListenScreen(ModalScreen[tuple | None]):
                 self._original(port, msg, raw, t)
 
             inputs.handler = tap
-        self.set_interval(0.02, self.check_midi, name="learn-midi")
+        self._midi_timer = self.set_interval(0.02, self.check_midi, name="learn-midi")
         self.listening = True
 
     def on_unmount(self) -> None:
@@ -71,11 +71,14 @@ class ListenScreen(ModalScreen[tuple | None]):
             midi.inputs.handler = self._original
 
     def check_midi(self) -> None:
+        if self.app.screen is not self:   # already answered (a key, Esc) or the app is closing
+            return
         while self._heard:
             port, msg = self._heard.popleft()
             binding = binding_from_message(msg, self.gesture)
             if binding is not None:   # else a release, a clock tick, sysex: keep listening
                 self._heard.clear()
+                self._midi_timer.stop()    # one answer: a later tick must not dismiss again
                 self.dismiss(("midi", binding, port))
                 return
 
