@@ -161,15 +161,29 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--baseline-seconds", type=float, default=20.0)
     ap.add_argument("--period", type=int, default=128)
+    ap.add_argument("--baseline-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-realtime", action="store_true",
                     help="run jackd without SCHED_FIFO (as the tests do); real set-ups run JACK realtime")
     args = ap.parse_args()
+    if args.baseline_only:  # child of the run below, on its JACK server (JACK_DEFAULT_SERVER)
+        print(json.dumps(run_inprocess_baseline(args.baseline_seconds)), flush=True)
+        sys.modules["sounddevice"]._terminate()
+        return
     realtime = not args.no_realtime and realtime_allowed()
     server = JackServer(f"rehearsal-bench-{os.getpid()}", period=args.period, realtime=realtime).start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             r = run_recorder_bench(args.seconds, Path(tmp) / "ws")
-        b = run_inprocess_baseline(args.baseline_seconds) if args.baseline_seconds > 0 else None
+        b = None
+        if args.baseline_seconds > 0:
+            # a fresh process: PortAudio initialised after the recorder ran here once hung on exit
+            out = subprocess.run([sys.executable, __file__, "--baseline-only", "--baseline-seconds",
+                                  str(args.baseline_seconds)], capture_output=True, text=True,
+                                 timeout=args.baseline_seconds * 3 + 60, env=os.environ)
+            lines = out.stdout.strip().splitlines()
+            b = json.loads(lines[-1]) if lines else None
+            if b is None:
+                print(f"baseline failed: {out.stderr[-500:]}")
     finally:
         if "sounddevice" in sys.modules:
             sys.modules["sounddevice"]._terminate()
