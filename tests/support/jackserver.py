@@ -11,9 +11,14 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 SAMPLE_RATE = 48000
 PERIOD = 256
+
+
+def _jackd_running() -> bool:
+    return subprocess.run(["pgrep", "-x", "jackd"], capture_output=True).returncode == 0
 
 
 def realtime_allowed() -> bool:
@@ -40,6 +45,22 @@ class JackServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> "JackServer":
+        try:
+            return self._start(timeout)
+        except RuntimeError as exc:
+            # servers killed hard (a timeout, kill -9) leave their entries in JACK's shared
+            # memory registry, which counts them against its limit of a few servers; with no
+            # jackd running at all, those entries are stale and safe to remove
+            if "Too many servers" not in str(exc) or _jackd_running():
+                raise
+            for stale in Path("/dev/shm").glob("jack*"):
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:
+                    stale.unlink(missing_ok=True)
+            return self._start(timeout)
+
+    def _start(self, timeout: float) -> "JackServer":
         jackd = shutil.which("jackd")
         if jackd is None:
             raise RuntimeError("jackd not found: install Debian's jackd2 (scripts/setup does)")
