@@ -17,6 +17,7 @@ import numpy as np
 
 from . import status as S
 from .ring import Ring
+from .child import command_loop
 from .writer import TakeWriter
 
 PUMP_INTERVAL = 0.02      # write to disk and update meters 50 times a second
@@ -188,14 +189,7 @@ class Capture:
         self.conn.send(("ready", {"samplerate": self.samplerate, "channels": self.channels,
                                   "device": self.device, "pid": os.getpid()}))
         try:
-            while True:
-                try:
-                    if self.conn.poll(PUMP_INTERVAL):
-                        if not self.handle(self.conn.recv()):
-                            break
-                except (EOFError, OSError):
-                    break  # the app is gone: finish the take cleanly, then exit
-                self.pump()
+            command_loop(self.conn, self.handle, self.pump, PUMP_INTERVAL)
         finally:
             self.stream.stop() if hasattr(self.stream, "stop") else None
             self.pump()

@@ -26,32 +26,42 @@ class ChildProcess:
     def __init__(self, module: str, replies: tuple[str, ...], error: type[Exception], what: str):
         self.module, self.reply_kinds, self.error, self.what = module, replies, error, what
         self.proc: subprocess.Popen | None = None
+        self._shm = None
         self._conn: Connection | None = None
         self._send_lock = threading.Lock()
         self._replies: queue.Queue = queue.Queue()
         self._listeners: list[Callable] = []
 
-    def start(self, shm_name: str, config: dict) -> None:
+    def start(self, create_status: Callable, config: dict):
+        """Create the shared status block (owned here, freed by stop) and start the child.
+        Returns the status array."""
+        self._shm, status = create_status()
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, str(theirs.fileno()), shm_name, json.dumps(config)],
+            [sys.executable, "-m", self.module, str(theirs.fileno()), self._shm.name, json.dumps(config)],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
         )
         theirs.close()
         self._conn = Connection(ours.detach())
         threading.Thread(target=self._read, name=f"{self.what}-events", daemon=True).start()
+        return status
 
     def stop(self, quit_message, timeout: float = 10.0) -> None:
-        if self.proc is None:
-            return
-        self.send(quit_message, quiet=True)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._conn.close()
-        self.proc = None
+        """Ask the child to quit (kill it if it will not), then free the status block.
+        Drop every reference to the status array before calling this."""
+        if self.proc is not None:
+            self.send(quit_message, quiet=True)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self._conn.close()
+            self.proc = None
+        if self._shm is not None:
+            self._shm.close()
+            self._shm.unlink()
+            self._shm = None
 
     @property
     def alive(self) -> bool:
@@ -106,3 +116,16 @@ class ChildProcess:
                 cb(event)
             except Exception:  # a listener's bug must not stop event delivery
                 log.exception("%s event listener failed", self.what)
+
+
+def command_loop(conn, handle: Callable, pump: Callable, interval: float) -> None:
+    """The child's main loop: answer commands as they come, `pump()` between them.
+    Returns when `handle` says quit (returns False) or the app is gone (pipe closed)."""
+    while True:
+        try:
+            if conn.poll(interval):
+                if not handle(conn.recv()):
+                    return
+        except (EOFError, OSError):
+            return  # the app is gone: the caller finishes its takes cleanly
+        pump()

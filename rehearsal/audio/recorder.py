@@ -67,15 +67,14 @@ class Recorder:
         self.config = config or RecorderConfig()
         self._child = ChildProcess("rehearsal.audio.capture", ("ready", "started", "start-failed", "stopped"),
                                    RecorderError, "capture")
-        self._shm = self._st = None        # created by open(): nothing to leak if it never opens
+        self._st = None                    # created by open(): nothing to leak if it never opens
         self.samplerate = self.channels = 0
         self.device = ""
         self.pid = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self, timeout: float = 20.0) -> "Recorder":
-        self._shm, self._st = S.create_status()
-        self._child.start(self._shm.name, dict(self.config.__dict__))
+        self._st = self._child.start(S.create_status, dict(self.config.__dict__))
         try:
             _, payload = self._child.reply(timeout, "ready")
         except RecorderError:
@@ -86,12 +85,8 @@ class Recorder:
         return self
 
     def close(self, timeout: float = 10.0) -> None:
+        self._st = None   # the view into shared memory must go before the block is freed
         self._child.stop(("quit",), timeout)
-        if self._shm is not None:
-            self._st = None
-            self._shm.close()
-            self._shm.unlink()
-            self._shm = None
 
     def __enter__(self):
         return self.open()

@@ -30,6 +30,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..audio.child import command_loop
 from ..audio.ring import Ring
 from ..audio.writer import TakeWriter
 from . import shared as H
@@ -294,14 +295,7 @@ class Engine:
                                   "latency": self.latency, "blocksize": self.blocksize,
                                   "render_block": self.render_block}))
         try:
-            while True:
-                try:
-                    if self.conn.poll(PUMP_INTERVAL):
-                        if not self.handle(self.conn.recv()):
-                            break
-                except (EOFError, OSError):
-                    break   # the app is gone: finish the takes cleanly, then exit
-                self.pump()
+            command_loop(self.conn, self.handle, self.pump, PUMP_INTERVAL)
         finally:
             try:
                 self.stream.stop()

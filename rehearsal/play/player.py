@@ -89,7 +89,7 @@ class PlayStatus:
 class Player:
     def __init__(self, config: PlayConfig | None = None):
         self.config = config or PlayConfig()
-        self._shm, self._st = None, None   # created by open(): nothing to leak if it never opens
+        self._st = None                    # created by open(): nothing to leak if it never opens
         self._child = ChildProcess("rehearsal.play.engine", REPLIES, PlayError, "play")
         self.samplerate = self.channels = self.output_channels = 0
         self.latency = self.blocksize = self.render_block = 0
@@ -98,8 +98,7 @@ class Player:
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self, timeout: float = 60.0) -> "Player":
-        self._shm, self._st = S.create_status()
-        self._child.start(self._shm.name, asdict(self.config))
+        self._st = self._child.start(S.create_status, asdict(self.config))
         try:
             _, p = self._reply(timeout, "ready")
         except PlayError:
@@ -111,12 +110,8 @@ class Player:
         return self
 
     def close(self, timeout: float = 10.0) -> None:
+        self._st = None   # the view into shared memory must go before the block is freed
         self._child.stop(("quit",), timeout)
-        if self._shm is not None:
-            self._st = None
-            self._shm.close()
-            self._shm.unlink()
-            self._shm = None
 
     def __enter__(self):
         return self.open()
