@@ -30,8 +30,9 @@ def render_clip(model, clip: ClipAudio, device="cpu", transpose: float = 1.0) ->
 
 
 def spectral_loss(pred: np.ndarray, target: np.ndarray) -> float:
-    p = torch.as_tensor(pred, dtype=torch.float32).unsqueeze(0)
-    t = torch.as_tensor(target, dtype=torch.float32).unsqueeze(0)
+    """Between two rendered arrays, on the CPU whatever device the model trains on."""
+    p = torch.as_tensor(pred, dtype=torch.float32, device="cpu").unsqueeze(0)
+    t = torch.as_tensor(target, dtype=torch.float32, device="cpu").unsqueeze(0)
     return float(dsp.multiscale_spectral_loss(p, t))
 
 
