@@ -106,8 +106,7 @@ class FakeHost:
             return
         if self.fail_at is not None and k >= self.fail_at:
             if k == self.fail_at:
-                self.ring.set_error(f"{self.name} failed")
-                self.ring.put(k, np.zeros(4, np.float32), self.fail_status)
+                self.ring.fail(k, self.fail_status, f"{self.name} failed")
             return
         self.ring.put(k, np.full(4, self.value, np.float32), H.OK)
 
@@ -185,6 +184,25 @@ def test_mixer_bypasses_a_failing_model_and_abandons_a_failing_switch():
     assert out[-4:].tolist() == [0.5] * 4
     sf_ = [p for k, p in events if k == "switch-failed"][0]
     assert sf_["kind"] == "non-finite" and sf_["back_to"] == 2 and sf_["was"] == "fade"
+
+
+def test_a_failure_found_late_still_bypasses_the_model():
+    """The failing block came after its callback (played dry, a glitch) and the host renders
+    nothing more: the next callback finds the failure in the host's header, not a glitch
+    after glitch for the rest of the take."""
+    m, events = _mixer(fade=0)
+    a = FakeHost(1, 1.0, first_block=0, warm=0, fail_at=5)
+    m.offers.append(a)
+    _run(m, [a], 5)
+    assert m.active is a
+    _, _, ok = _run(m, [], 1, start=5)          # block 5 is not there in time
+    assert ok == [False, False] and not [k for k, _ in events if k == "model-failed"]
+    a.render(5)                                  # ... then the model fails on it
+    out, model, ok = _run(m, [a], 2, start=6)
+    assert all(ok) and out.tolist() == [0.25] * 8 and not model.any()
+    failed = [p for k, p in events if k == "model-failed"]
+    assert len(failed) == 1 and failed[0]["input_frame"] == 24 and failed[0]["error"] == "g1 failed"
+    assert m.active is None and m.retired[-1] == (a, "failed")
 
 
 def test_a_newer_offer_replaces_one_still_warming_and_a_dead_host_is_bypassed():

@@ -123,17 +123,13 @@ def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, 
             t0 = time.perf_counter()
             try:
                 y = slot.run(x, inp.get_latent())
-                status = H.OK
             except ModelFailure as f:
-                y, status = np.zeros(block, np.float32), (H.NON_FINITE if f.kind == "non-finite" else H.MODEL_ERROR)
-                ring.set_error(str(f))
-            ring.add_time(time.perf_counter() - t0)
-            ring.put(k, y, status)
-            ring.header[H.RENDERED] += 1
-            if status != H.OK:
-                ring.header[H.STATE] = H.FAILED
+                ring.fail(k, H.NON_FINITE if f.kind == "non-finite" else H.MODEL_ERROR, str(f))
                 _wait_for_stop(conn)   # alive until the callback has read why (else it looks crashed)
                 return
+            ring.add_time(time.perf_counter() - t0)
+            ring.put(k, y)
+            ring.header[H.RENDERED] += 1
             if osc is not None and ring.header[H.ACTIVE] and slot.controls is not None:
                 osc(slot.controls)
             k += 1

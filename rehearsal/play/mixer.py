@@ -9,8 +9,9 @@ input is there. The mixer reads the block it needs from the active host and, dur
 switch, from the incoming one: a new host is first heard `warm_blocks` blocks after it
 started rendering (its analysis window and recurrent state have filled with real input),
 then faded in over `fade_frames`. A block marked failed drops that host on the spot (the
-dry input takes its place: bypass); a block not there within the grace wait is a glitch
-(the dry input for this callback, counted). Decisions happen at block boundaries, so the
+dry input takes its place: bypass), and so does a missing block of a host whose header says
+it failed (the failing block came too late to be heard); a block not there within the grace
+wait is a glitch (the dry input for this callback, counted). Decisions happen at block boundaries, so the
 same input frames always get the same treatment whatever the callback's block size.
 
 All of this is plain numpy on the callback's thread; the engine's main thread hands
@@ -133,6 +134,8 @@ class Mixer:
         if self.active is not None:
             deadline = time.perf_counter() + self.grace_s
             got = self._block(self.active, k, deadline)
+            if got is None and self.active.ring.failure() is not None:
+                got = (self.active.ring.failure(), None)     # it failed on an earlier block, found late
             if got is None:
                 late = True
             elif got[0] != H.OK:
@@ -143,6 +146,8 @@ class Mixer:
             if deadline is None:
                 deadline = time.perf_counter() + self.grace_s
             got = self._block(self.incoming, k, deadline)
+            if got is None and self.incoming.ring.failure() is not None:
+                got = (self.incoming.ring.failure(), None)
             if got is None:
                 late = True
             elif got[0] != H.OK:
@@ -151,6 +156,8 @@ class Mixer:
                 yb = got[1][off:off + n]
         elif self.incoming is not None and self.phase == "warm":
             got = self.incoming.ring.block(k)
+            if got is None and self.incoming.ring.failure() is not None:
+                got = (self.incoming.ring.failure(), None)
             if got is not None and got[0] != H.OK:
                 self._fail_incoming(k, H.KINDS.get(got[0], "model-error"), self.incoming.ring.get_error())
         if late:

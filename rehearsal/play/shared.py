@@ -149,7 +149,8 @@ class InputRing(_Shared):
 
 
 # host header fields
-(STATE, FIRST_BLOCK, HOP, CONTEXT, LATENT_CHANNELS, ACTIVE, RENDERED, SKIPPED, TIMES_COUNT) = range(9)
+(STATE, FIRST_BLOCK, HOP, CONTEXT, LATENT_CHANNELS, ACTIVE, RENDERED, SKIPPED, TIMES_COUNT,
+ FAIL_STATUS) = range(10)
 LOADING, READY, FAILED, DONE = 0, 1, 2, 3
 TIMES = 1 << 15
 
@@ -187,6 +188,18 @@ class HostRing(_Shared):
 
     def still(self, k: int) -> bool:
         return self.tags[k % self.blocks] == k
+
+    def fail(self, k: int, status: int, text: str) -> None:
+        """Block k failed (`status`, why): written before the block itself, so a callback that
+        finds the block late, or never, still learns why the host stopped (`failure`)."""
+        self.set_error(text)
+        self.header[FAIL_STATUS] = status
+        self.header[STATE] = FAILED
+        self.put(k, np.zeros(self.out.shape[1], np.float32), status)
+
+    def failure(self) -> int | None:
+        """The status of the block this host failed on, once it has; else None."""
+        return int(self.header[FAIL_STATUS]) if self.header[STATE] == FAILED and self.header[FAIL_STATUS] else None
 
     def set_error(self, text: str) -> None:
         raw = text.encode("utf-8", "replace")[:ERROR_BYTES - 1]
