@@ -46,28 +46,36 @@ class InputEnded:
     pass
 
 
-class Room:
-    def __init__(self, ws: Workspace, session: str, notation: Notation, recorder_config: RecorderConfig | None = None):
+class RoomBase:
+    """What the recording room and the play room share: the order that keeps data safe.
+
+    A subclass passes its engine (the child process that writes takes: a Recorder, or a
+    play engine's Player) and says how to stop what is running (`_stop_running`).
+    Construction frees a disk ballast, opens the store, recovers what a crash left before
+    anything else runs and stores the notation; `open` starts the engine, then the marker
+    bus on the engine's clock; `close` stops what is running before the bus and engine go.
+    """
+
+    def __init__(self, ws: Workspace, session: str, notation: Notation, engine):
         self.ws, self.session_name, self.notation = ws, session, notation
         ws.reserve_space()
-        self.recorder = Recorder(recorder_config or RecorderConfig())
+        self.engine = engine
         self.db = open_db(ws.db_path)
         self.recovered = recover_takes(ws, self.db)
         self.notation_id = store_notation(self.db, notation)
         self.session_id = get_or_create_session(self.db, session, self.notation_id)
-        self.take: dict | None = None
         self.bus: MarkerBus | None = None
         self._listeners: list[Callable] = []
 
     # -- lifecycle ------------------------------------------------------------------------
-    def open(self) -> "Room":
+    def open(self):
         # Sources timestamp taps when their thread gets the GIL; with Python's default 5 ms
         # switch interval a busy UI thread delays that by up to 240 samples. 0.5 ms keeps
         # the error small (measured in bench/record.py).
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        self.recorder.on_event(self._recorder_event)
-        self.recorder.open()
-        self.bus = MarkerBus(self.ws.db_path, self.recorder, self.notation)
+        self.engine.on_event(self._engine_event)
+        self.engine.open()
+        self.bus = MarkerBus(self.ws.db_path, self.engine, self.notation)
         for cb in self._listeners:
             self.bus.listen(cb)
         self.bus.start()
@@ -75,22 +83,55 @@ class Room:
 
     def close(self) -> None:
         try:
-            if self.take is not None:
-                self.stop_take()
+            self._stop_running()
         finally:
             if self.bus:
                 self.bus.close()
-            self.recorder.close()
+            self.engine.close()
+            self._closed()
             self.db.conn.close()
 
     def listen(self, callback: Callable) -> None:
-        """Bus messages (Committed, Undone, Rejected...) and room events (TakeFinished...)."""
+        """Bus messages (Committed, Undone, Rejected...) and the room's own events."""
         self._listeners.append(callback)
         if self.bus:
             self.bus.listen(callback)
 
     def submit(self, event: TagEvent) -> bool:
         return self.bus.submit(event)
+
+    # -- for subclasses -----------------------------------------------------------------------
+    def _stop_running(self) -> None:
+        """Finish the take (or play) that is running, if any: called by close."""
+
+    def _closed(self) -> None:
+        """The bus and engine are closed; the store is still open."""
+
+    def _engine_event(self, msg) -> None:
+        """An event from the engine's process (on its reader thread)."""
+
+    def _end_bus_take(self) -> None:
+        """Every tap that arrived is stored before the take's end is written."""
+        self.bus.flush()
+        self.bus.end_take()
+
+    def _emit(self, event) -> None:
+        for cb in self._listeners:
+            try:
+                cb(event)
+            except Exception:
+                log.exception("%s listener failed", type(self).__name__)
+
+
+class Room(RoomBase):
+    def __init__(self, ws: Workspace, session: str, notation: Notation, recorder_config: RecorderConfig | None = None):
+        self.recorder = Recorder(recorder_config or RecorderConfig())
+        super().__init__(ws, session, notation, self.recorder)
+        self.take: dict | None = None
+
+    def _stop_running(self) -> None:
+        if self.take is not None:
+            self.stop_take()
 
     # -- between takes ----------------------------------------------------------------------
     def set_session(self, name: str) -> int:
@@ -147,8 +188,7 @@ class Room:
         if self.take is None:
             raise RuntimeError("no take is recording")
         stopped = self.recorder.stop_take()
-        self.bus.flush()
-        self.bus.end_take()
+        self._end_bus_take()
         take_id = self.take["id"]
         self.take = None
         finish_take(self.db, take_id, frames=stopped.frames, overflows=stopped.overflows)
@@ -160,12 +200,11 @@ class Room:
         return self.recorder.status().take_frames / self.recorder.samplerate if self.take else 0.0
 
     # -- events from the capture process (its reader thread) --------------------------------
-    def _recorder_event(self, msg) -> None:
+    def _engine_event(self, msg) -> None:
         if msg[0] == "take-failed" and self.take is not None:
             take_id, error = self.take["id"], msg[1]["error"]
             self.take = None
-            self.bus.flush()
-            self.bus.end_take()
+            self._end_bus_take()
             self.ws.release_reserve()  # likely a full disk: give SQLite room to say so
             take = {"id": take_id}
             try:
@@ -186,10 +225,3 @@ class Room:
             self._emit(TakeFailed(take, error))
         elif msg[0] == "input-ended":
             self._emit(InputEnded())
-
-    def _emit(self, event) -> None:
-        for cb in self._listeners:
-            try:
-                cb(event)
-            except Exception:
-                log.exception("room listener failed")

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from multiprocessing.connection import Connection
+from dataclasses import asdict
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,73 @@ class ChildProcess:
                 cb(event)
             except Exception:  # a listener's bug must not stop event delivery
                 log.exception("%s event listener failed", self.what)
+
+
+class EngineClient:
+    """The app's handle on an audio child (Recorder, Player): opening waits for the child's
+    "ready", closing quits it and frees the status block, events come on the reader thread,
+    and `frame_at` reads the child's clock from shared memory (the marker bus's SampleClock).
+
+    A subclass sets the child's module, reply kinds, error type and status layout, and
+    reads what "ready" says in `_ready`."""
+
+    module = ""
+    replies: tuple[str, ...] = ()
+    error: type[Exception] = RuntimeError
+    what = ""
+    status_module = None          # has create_status() and read_clock(st)
+
+    def __init__(self, config):
+        self.config = config
+        self._st = None                    # created by open(): nothing to leak if it never opens
+        self._child = ChildProcess(self.module, self.replies, self.error, self.what)
+        self.samplerate = self.channels = 0
+        self.device = ""
+        self.pid = None
+
+    def open(self, timeout: float = 20.0):
+        self._st = self._child.start(self.status_module.create_status, asdict(self.config))
+        try:
+            _, payload = self._child.reply(timeout, "ready")
+        except self.error:
+            self.close()
+            raise
+        self.samplerate, self.channels, self.device, self.pid = (
+            payload["samplerate"], payload["channels"], payload["device"], payload["pid"])
+        self._ready(payload)
+        return self
+
+    def _ready(self, payload: dict) -> None:
+        """What else the child's "ready" says."""
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._st = None   # the view into shared memory must go before the block is freed
+        self._child.stop(("quit",), timeout)
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def on_event(self, callback: Callable) -> None:
+        """callback((kind, payload)) from the reader thread."""
+        self._child.on_event(callback)
+
+    @property
+    def alive(self) -> bool:
+        return self._child.alive
+
+    def frame_at(self, t_monotonic: float) -> int | None:
+        """SampleClock: the stream frame at `t_monotonic` (counting frames is exact; the
+        anchor is the child's steady frame/time relation)."""
+        if self._st is None:
+            return None
+        clock = self.status_module.read_clock(self._st)
+        if clock is None:
+            return None
+        frames, anchor = clock
+        return frames + round((t_monotonic - anchor) * self.samplerate)
 
 
 def command_loop(conn, handle: Callable, pump: Callable, interval: float) -> None:

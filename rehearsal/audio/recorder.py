@@ -6,8 +6,8 @@
     stopped = rec.stop_take()
     rec.close()
 
-The process plumbing is `child.ChildProcess`; status (frames, overflows, meters) is read
-from shared memory without asking.
+The process plumbing is `child.EngineClient` (over `child.ChildProcess`); status (frames,
+overflows, meters) is read from shared memory without asking.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import status as S
-from .child import ChildProcess
+from .child import EngineClient
 
 
 class RecorderError(RuntimeError):
@@ -62,41 +62,17 @@ class RecorderStatus:
     lost: int
 
 
-class Recorder:
+class Recorder(EngineClient):
+    """The capture process: events are input-ended, take-failed, error, gone."""
+
+    module = "rehearsal.audio.capture"
+    replies = ("ready", "started", "start-failed", "stopped")
+    error = RecorderError
+    what = "capture"
+    status_module = S
+
     def __init__(self, config: RecorderConfig | None = None):
-        self.config = config or RecorderConfig()
-        self._child = ChildProcess("rehearsal.audio.capture", ("ready", "started", "start-failed", "stopped"),
-                                   RecorderError, "capture")
-        self._st = None                    # created by open(): nothing to leak if it never opens
-        self.samplerate = self.channels = 0
-        self.device = ""
-        self.pid = None
-
-    # -- lifecycle ------------------------------------------------------------------------
-    def open(self, timeout: float = 20.0) -> "Recorder":
-        self._st = self._child.start(S.create_status, dict(self.config.__dict__))
-        try:
-            _, payload = self._child.reply(timeout, "ready")
-        except RecorderError:
-            self.close()
-            raise
-        self.samplerate, self.channels, self.device, self.pid = (
-            payload["samplerate"], payload["channels"], payload["device"], payload["pid"])
-        return self
-
-    def close(self, timeout: float = 10.0) -> None:
-        self._st = None   # the view into shared memory must go before the block is freed
-        self._child.stop(("quit",), timeout)
-
-    def __enter__(self):
-        return self.open()
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def on_event(self, callback) -> None:
-        """callback((kind, payload)) from the reader thread: input-ended, take-failed, error, gone."""
-        self._child.on_event(callback)
+        super().__init__(config or RecorderConfig())
 
     # -- takes ----------------------------------------------------------------------------
     def start_take(self, path: str | Path, timeout: float = 10.0) -> TakeStarted:
@@ -111,18 +87,7 @@ class Recorder:
         _, payload = self._child.reply(timeout, "stopped")
         return TakeStopped(payload["frames"], payload["overflows"])
 
-    # -- clock and status -------------------------------------------------------------------
-    def frame_at(self, t_monotonic: float) -> int | None:
-        """SampleClock: the stream frame captured at `t_monotonic` (counting frames is exact;
-        the anchor is the capture process's steady frame/time relation)."""
-        if self._st is None:
-            return None
-        clock = S.read_clock(self._st)
-        if clock is None:
-            return None
-        frames, anchor = clock
-        return frames + round((t_monotonic - anchor) * self.samplerate)
-
+    # -- status ---------------------------------------------------------------------------
     def status(self) -> RecorderStatus:
         st = self._st
         return RecorderStatus(
@@ -130,7 +95,3 @@ class Recorder:
             levels=tuple(st[S.LEVELS + c] for c in range(min(self.channels, S.MAX_CHANNELS))),
             recording=bool(st[S.RECORDING]), take_frames=int(st[S.TAKE_FRAMES]), lost=int(st[S.LOST]),
         )
-
-    @property
-    def alive(self) -> bool:
-        return self._child.alive

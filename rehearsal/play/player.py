@@ -13,10 +13,10 @@ Commands go over a pipe; a reader thread sorts replies from events (`on_event`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..audio.child import ChildProcess
+from ..audio.child import EngineClient
 from . import status as S
 
 
@@ -86,48 +86,26 @@ class PlayStatus:
                 self.model_p99_ms / self.block_ms if self.block_ms else 0.0)
 
 
-class Player:
+class Player(EngineClient):
+    """The play engine process. Events: loaded, load-failed, warming, fading, switched,
+    switch-failed, switch-abandoned, model-failed, glitches, input-ended, take-failed, gone."""
+
+    module = "rehearsal.play.engine"
+    replies = REPLIES
+    error = PlayError
+    what = "play"
+    status_module = S
+
     def __init__(self, config: PlayConfig | None = None):
-        self.config = config or PlayConfig()
-        self._st = None                    # created by open(): nothing to leak if it never opens
-        self._child = ChildProcess("rehearsal.play.engine", REPLIES, PlayError, "play")
-        self.samplerate = self.channels = self.output_channels = 0
-        self.latency = self.blocksize = self.render_block = 0
-        self.device = ""
-        self.pid = None
+        super().__init__(config or PlayConfig())
+        self.output_channels = self.latency = self.blocksize = self.render_block = 0
 
-    # -- lifecycle ------------------------------------------------------------------------
-    def open(self, timeout: float = 60.0) -> "Player":
-        self._st = self._child.start(S.create_status, asdict(self.config))
-        try:
-            _, p = self._reply(timeout, "ready")
-        except PlayError:
-            self.close()
-            raise
-        self.samplerate, self.channels, self.output_channels = p["samplerate"], p["channels"], p["output_channels"]
-        self.device, self.pid, self.latency = p["device"], p["pid"], p["latency"]
+    def open(self, timeout: float = 60.0) -> "Player":   # the engine may load a model first
+        return super().open(timeout)
+
+    def _ready(self, p: dict) -> None:
+        self.output_channels, self.latency = p["output_channels"], p["latency"]
         self.blocksize, self.render_block = p["blocksize"], p["render_block"]
-        return self
-
-    def close(self, timeout: float = 10.0) -> None:
-        self._st = None   # the view into shared memory must go before the block is freed
-        self._child.stop(("quit",), timeout)
-
-    def __enter__(self):
-        return self.open()
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def on_event(self, callback) -> None:
-        """callback((kind, payload)) from the reader thread: loaded, load-failed, warming,
-        fading, switched, switch-failed, switch-abandoned, model-failed, glitches,
-        input-ended, take-failed, gone."""
-        self._child.on_event(callback)
-
-    @property
-    def alive(self) -> bool:
-        return self._child.alive
 
     # -- takes and control ------------------------------------------------------------------
     def start_take(self, input_path: str | Path, output_path: str | Path, timeout: float = 10.0) -> int:
@@ -170,16 +148,7 @@ class Player:
         self._send(("stats",))
         return self._reply(timeout, "stats")[1]
 
-    # -- clock and status ---------------------------------------------------------------------
-    def frame_at(self, t_monotonic: float) -> int | None:
-        if self._st is None:
-            return None
-        clock = S.read_clock(self._st)
-        if clock is None:
-            return None
-        frames, anchor = clock
-        return frames + round((t_monotonic - anchor) * self.samplerate)
-
+    # -- status ---------------------------------------------------------------------------
     def status(self) -> PlayStatus:
         st = self._st
         gen = lambda v: None if v == 0 else int(v)  # noqa: E731  (-1: a model file without a generation)

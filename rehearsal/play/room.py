@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from ..audio.recover import recover_takes
 from ..audio.writer import take_suffix
-from ..markers import MarkerBus, TagEvent
 from ..markers.bus import Committed, Redone, Undone
 from ..notation import Notation
+from ..room import RoomBase
 from ..store import Workspace, open_db
 from ..store.clock import utc_now
 from ..store.notations import store_notation
-from ..store.sessions import get_or_create_session
 from ..store.takes import create_take, finish_take, get_take, next_take_number
 from ..training import generations as gens
 from .mirror import sync_mirrors
@@ -81,59 +78,33 @@ def recover_plays(db) -> list[int]:
     return ids
 
 
-class PlayRoom:
+class PlayRoom(RoomBase):
     def __init__(self, ws: Workspace, session: str, notation: Notation, config: PlayConfig | None = None):
-        self.ws, self.session_name, self.notation = ws, session, notation
-        ws.reserve_space()
         self.config = config or PlayConfig()
         self.player = Player(self.config)
-        self.db = open_db(ws.db_path)
+        super().__init__(ws, session, notation, self.player)
         ensure_schema(self.db)
-        self.recovered = recover_takes(ws, self.db)
         self.recovered_plays = recover_plays(self.db)
-        self.notation_id = store_notation(self.db, notation)
-        self.session_id = get_or_create_session(self.db, session, self.notation_id)
         self.play: dict | None = None
-        self.bus: MarkerBus | None = None
-        self._listeners: list[Callable] = []
         self._db_lock = threading.Lock()
         self._mirror = _MirrorThread(ws)
         self._warm: dict = {}
         self._models_started = 0
         self.heard: str | None = None    # the generation heard now ("g7"), None = dry
+        self.listen(self._bus_message)
 
-    # -- lifecycle ------------------------------------------------------------------------
+    # -- lifecycle (the rest is RoomBase's) ------------------------------------------------
     def open(self) -> "PlayRoom":
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))   # as Room: tap stamps stay exact
-        self.player.on_event(self._player_event)
-        self.player.open()
-        self.bus = MarkerBus(self.ws.db_path, self.player, self.notation)
-        self.bus.listen(self._bus_message)
-        for cb in self._listeners:
-            self.bus.listen(cb)
-        self.bus.start()
+        super().open()
         self._mirror.start()
         return self
 
-    def close(self) -> None:
-        try:
-            if self.play is not None:
-                self.stop()
-        finally:
-            if self.bus:
-                self.bus.close()
-            self.player.close()
-            self._mirror.close()
-            self.db.conn.close()
+    def _stop_running(self) -> None:
+        if self.play is not None:
+            self.stop()
 
-    def listen(self, callback: Callable) -> None:
-        """Bus messages (Committed...), PlayEvent, PlayStarted, PlayFinished, InputEnded."""
-        self._listeners.append(callback)
-        if self.bus:
-            self.bus.listen(callback)
-
-    def submit(self, event: TagEvent) -> bool:
-        return self.bus.submit(event)
+    def _closed(self) -> None:
+        self._mirror.close()
 
     # -- the play ---------------------------------------------------------------------------
     def start(self, model_ref="current", notation: Notation | None = None) -> dict:
@@ -209,8 +180,7 @@ class PlayRoom:
             raise RuntimeError("no play is running")
         play_id = self.play["id"]
         stopped = self.player.stop_take()
-        self.bus.flush()
-        self.bus.end_take()
+        self._end_bus_take()
         self.play = None
         with self._db_lock:
             for take_id in (self._row_takes(play_id)):
@@ -270,7 +240,7 @@ class PlayRoom:
             self._mirror.request(play["id"])
 
     # -- the play process's events (its reader thread) ----------------------------------------------
-    def _player_event(self, event) -> None:
+    def _engine_event(self, event) -> None:
         kind, payload = event
         try:
             db = open_db(self.ws.db_path, migrate_schema=False)   # this thread's own connection
@@ -337,21 +307,13 @@ class PlayRoom:
 
     def _take_failed(self, db, play: dict, p: dict) -> None:
         self.play = None
-        self.bus.flush()
-        self.bus.end_take()
+        self._end_bus_take()
         self.ws.release_reserve()
         for take_id in (play["input_take_id"], play["output_take_id"]):
             finish_take(db, take_id, frames=p["frames"], overflows=0, status="failed",
                         error=f"recording stopped: {p['error']}; {p['frames']} frames kept")
         db.execute("UPDATE plays SET ended_at = ? WHERE id = ?", [utc_now(), play["id"]])
         sync_mirrors(db, play["id"])
-
-    def _emit(self, event) -> None:
-        for cb in self._listeners:
-            try:
-                cb(event)
-            except Exception:
-                log.exception("play room listener failed")
 
 
 class _MirrorThread:
