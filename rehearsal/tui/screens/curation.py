@@ -25,8 +25,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from ..audition import AuditionMixin, WorkerStore
-from .base import RoomScreen
+from ..audition import AuditionMixin
+from .store_screen import StoreFailed, StoreScreen
 from .modals import TextPrompt
 from .registry import ScreenSpec, register_screen
 
@@ -78,12 +78,6 @@ class VersionShown(Message):
     def __init__(self, ref: str, coverage: str, points: list[dict], axes: tuple[str, str], take_paths: dict):
         super().__init__()
         self.ref, self.coverage, self.points, self.axes, self.take_paths = ref, coverage, points, axes, take_paths
-
-
-class CurationFailed(Message):
-    def __init__(self, what: str, error: str):
-        super().__init__()
-        self.what, self.error = what, error
 
 
 # -- store-thread functions (`db` first) -----------------------------------------------------
@@ -155,8 +149,9 @@ def draw_map(points: list[dict], selected: int | None, width: int = MAP_W, heigh
     return out
 
 
-class CurationScreen(AuditionMixin, RoomScreen):
+class CurationScreen(AuditionMixin, StoreScreen):
     NAME = "curation"
+    STATUS_ID = "cur-status"
     BINDINGS = [
         Binding("s", "step", "next step"),
         Binding("r", "run_all", "run every step"),
@@ -180,13 +175,12 @@ class CurationScreen(AuditionMixin, RoomScreen):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.cstore: WorkerStore | None = None
         self.sessions: list[dict] = []
         self.chosen_sessions: list[str] = []
         self.pipelines: list[tuple[str, Path]] = []
         self.pipeline_path: Path | None = None
         self.pipeline = None
-        self.run = None                    # the CurationRun (used on self.cstore's thread only)
+        self.run = None                    # the CurationRun (used on self.store's thread only)
         self.reports: list = []
         self.source_removals: list = []
         self.done = False
@@ -198,7 +192,6 @@ class CurationScreen(AuditionMixin, RoomScreen):
         self.points: list[dict] = []
         self.point: int | None = None
         self.map_paths: dict = {}
-        self.status = ""
         self.saved_pipelines: list[Path] = []
         self.busy = False                  # a step is running (one at a time)
         self.parameters: dict = {}         # step index -> (name, value, in the file?, help)
@@ -233,36 +226,16 @@ class CurationScreen(AuditionMixin, RoomScreen):
         self.query_one("#cur-steps", DataTable).add_columns("#", "step", "clips", "seconds", "removed")
         self.query_one("#cur-removals", DataTable).add_columns("take", "from", "to", "symbols", "why")
         self.query_one("#cur-versions", DataTable).add_columns("version", "clips", "seconds", "pipeline")
-        self.cstore = WorkerStore(self.app.ws)
+        self.open_store()
         self.load()
-
-    def on_screen_resume(self) -> None:
-        """Back on this screen (F-key, or a dialog closed): new sessions, versions, generations."""
-        if self.is_mounted:
-            self.load()
-
-    def take_stopped(self, take: dict) -> None:
-        super().take_stopped(take)
-        self.load()
-
-    def on_unmount(self) -> None:
-        if self.cstore is not None:
-            self.cstore.close()
-
-    def say(self, text: str) -> None:
-        self.status = text
-        self.query_one("#cur-status", Static).update(Text(text))
 
     # -- lists -------------------------------------------------------------------------------
-    def action_reload(self) -> None:
-        self.load()
-
     @work(name="curation-load", group="curation-load", exclusive=True)
     async def load(self) -> None:
         try:
-            sessions, pipelines, versions = await self.cstore.call(load_lists, self.app.ws)
+            sessions, pipelines, versions = await self.store.call(load_lists, self.app.ws)
         except Exception as exc:
-            self.post_message(CurationFailed("load the sessions and datasets", str(exc)))
+            self.post_message(StoreFailed("load the sessions and datasets", str(exc)))
             return
         self.post_message(CurationLoaded(sessions, pipelines, versions))
 
@@ -387,7 +360,7 @@ class CurationScreen(AuditionMixin, RoomScreen):
         try:
             edited = edit_param(self.pipeline, index, name, parse_value(text))
         except (ValueError, PipelineError) as exc:
-            self.post_message(CurationFailed(f"set steps[{index}].{name}", str(exc)))
+            self.post_message(StoreFailed(f"set steps[{index}].{name}", str(exc)))
             return
         self.post_message(PipelineEdited(edited, step_parameters(edited)))
 
@@ -450,12 +423,12 @@ class CurationScreen(AuditionMixin, RoomScreen):
         try:
             if self.run is None:
                 self.say("taking clips from the markers…")
-                self.run = await self.cstore.call(lambda db: start_run(self.app.ws, db, pipeline, sessions))
+                self.run = await self.store.call(lambda db: start_run(self.app.ws, db, pipeline, sessions))
             run = self.run
             self.say("running…")
-            await self.cstore.call(run_steps, run, how_many)
+            await self.store.call(run_steps, run, how_many)
         except Exception as exc:
-            self.post_message(CurationFailed("run the pipeline", str(exc)))
+            self.post_message(StoreFailed("run the pipeline", str(exc)))
             return
         finally:
             self.busy = False
@@ -525,9 +498,9 @@ class CurationScreen(AuditionMixin, RoomScreen):
         from ...curation import commit
 
         try:
-            info = await self.cstore.call(lambda db: commit(self.run, name, created_by="tui"))
+            info = await self.store.call(lambda db: commit(self.run, name, created_by="tui"))
         except Exception as exc:
-            self.post_message(CurationFailed(f"commit {name!r}", str(exc)))
+            self.post_message(StoreFailed(f"commit {name!r}", str(exc)))
             return
         self.post_message(CurationCommitted(info))
 
@@ -541,9 +514,9 @@ class CurationScreen(AuditionMixin, RoomScreen):
     @work(name="curation-version", group="curation-version", exclusive=True)
     async def show_version(self, ref: str) -> None:
         try:
-            shown = await self.cstore.call(show_version, self.app.ws, ref)
+            shown = await self.store.call(show_version, self.app.ws, ref)
         except Exception as exc:
-            self.post_message(CurationFailed(f"show {ref}", str(exc)))
+            self.post_message(StoreFailed(f"show {ref}", str(exc)))
             return
         self.post_message(VersionShown(*shown))
 

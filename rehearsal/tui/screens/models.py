@@ -25,8 +25,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from ..audition import AuditionMixin, WorkerStore
-from .base import RoomScreen
+from ..audition import AuditionMixin
+from .store_screen import StoreFailed, StoreScreen
 from .modals import PickScreen, TextPrompt
 from .registry import ScreenSpec, register_screen
 
@@ -69,12 +69,6 @@ class TrainingEnded(Message):
     def __init__(self, gen_id: int, code: int | None, ended: dict | None):
         super().__init__()
         self.gen_id, self.code, self.ended = gen_id, code, ended
-
-
-class ModelsFailed(Message):
-    def __init__(self, what: str, error: str):
-        super().__init__()
-        self.what, self.error = what, error
 
 
 # -- store-thread functions (`db` first) -----------------------------------------------------
@@ -185,8 +179,9 @@ def sparkline_plot(curve: dict, width: int = CURVE_W, height: int = CURVE_H) -> 
     return out
 
 
-class ModelsScreen(AuditionMixin, RoomScreen):
+class ModelsScreen(AuditionMixin, StoreScreen):
     NAME = "models"
+    STATUS_ID = "mod-status"
     BINDINGS = [
         Binding("u", "set_current", "make current"),
         Binding("b", "go_back", "back to the previous current"),
@@ -211,7 +206,6 @@ class ModelsScreen(AuditionMixin, RoomScreen):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.mstore: WorkerStore | None = None
         self.rows: list[tuple[int, dict]] = []
         self.current: int | None = None
         self.notes: dict[int, list[dict]] = {}
@@ -221,7 +215,6 @@ class ModelsScreen(AuditionMixin, RoomScreen):
         self.preview_index = 0
         self.runs: dict[int, object] = {}        # generation id -> TrainingRun started here
         self.ended: dict[int, dict | None] = {}  # generation id -> the run's end event
-        self.status = ""
         self.loaded = False                      # the lineage has been read once
         self.train_options = dict(type(self).train_options)
 
@@ -241,40 +234,22 @@ class ModelsScreen(AuditionMixin, RoomScreen):
     def on_mount(self) -> None:
         self.query_one("#mod-lineage", DataTable).add_columns(
             "generation", "status", "strategy", "family", "dataset", "val loss", "steps", "notes")
-        self.mstore = WorkerStore(self.app.ws)
+        self.open_store()
         self.load()
         self.set_interval(0.5, self.refresh_curve, name="loss-curve")
-
-    def on_screen_resume(self) -> None:
-        """Back on this screen (F-key, or a dialog closed): new sessions, versions, generations."""
-        if self.is_mounted:
-            self.load()
-
-    def take_stopped(self, take: dict) -> None:
-        super().take_stopped(take)
-        self.load()
 
     def on_unmount(self) -> None:
         for run in self.runs.values():
             if run.running:
                 run.cancel()
-        if self.mstore is not None:
-            self.mstore.close()
-
-    def say(self, text: str) -> None:
-        self.status = text
-        self.query_one("#mod-status", Static).update(Text(text))
 
     # -- lineage ---------------------------------------------------------------------------
-    def action_reload(self) -> None:
-        self.load()
-
     @work(name="models-load", group="models-load", exclusive=True)
     async def load(self) -> None:
         try:
-            rows, current, notes = await self.mstore.call(load_lineage)
+            rows, current, notes = await self.store.call(load_lineage)
         except Exception as exc:
-            self.post_message(ModelsFailed("read the generations", str(exc)))
+            self.post_message(StoreFailed("read the generations", str(exc)))
             return
         self.post_message(LineageLoaded(rows, current, notes))
 
@@ -343,9 +318,9 @@ class ModelsScreen(AuditionMixin, RoomScreen):
     @work(name="models-detail", group="models-detail", exclusive=True)
     async def read_detail(self, gen_id: int) -> None:
         try:
-            detail = await self.mstore.call(generation_detail, self.app.ws, gen_id)
+            detail = await self.store.call(generation_detail, self.app.ws, gen_id)
         except Exception as exc:
-            self.post_message(ModelsFailed(f"read g{gen_id}", str(exc)))
+            self.post_message(StoreFailed(f"read g{gen_id}", str(exc)))
             return
         self.post_message(GenerationDetail(*detail))
 
@@ -365,9 +340,9 @@ class ModelsScreen(AuditionMixin, RoomScreen):
     @work(name="models-edit", group="models-edit")
     async def edit(self, verb: str, fn, *args, **kwargs) -> None:
         try:
-            await self.mstore.call(fn, *args, **kwargs)
+            await self.store.call(fn, *args, **kwargs)
         except Exception as exc:
-            self.post_message(ModelsFailed(verb, str(exc)))
+            self.post_message(StoreFailed(verb, str(exc)))
             return
         self.post_message(ModelsChanged(verb))
 
@@ -430,9 +405,9 @@ class ModelsScreen(AuditionMixin, RoomScreen):
         from ...training import training_strategies
 
         try:
-            choices = await self.mstore.call(dataset_choices, self.app.ws)
+            choices = await self.store.call(dataset_choices, self.app.ws)
         except Exception as exc:
-            self.post_message(ModelsFailed("list the datasets", str(exc)))
+            self.post_message(StoreFailed("list the datasets", str(exc)))
             return
         if not choices:
             self.say("no dataset yet: commit one on the Curation screen (F4)")
@@ -453,16 +428,16 @@ class ModelsScreen(AuditionMixin, RoomScreen):
         try:
             options = {**self.train_options, **parse_budget(budget)}
         except ValueError as exc:
-            self.post_message(ModelsFailed("use that budget", str(exc)))
+            self.post_message(StoreFailed("use that budget", str(exc)))
             return
         self.train(dataset, strategy, options)
 
     @work(name="models-plan", group="models-edit")
     async def train(self, dataset: str, strategy: str, options: dict) -> None:
         try:
-            ids = await self.mstore.call(plan, self.app.ws, dataset, strategy, options)
+            ids = await self.store.call(plan, self.app.ws, dataset, strategy, options)
         except Exception as exc:
-            self.post_message(ModelsFailed("plan the training", str(exc)))
+            self.post_message(StoreFailed("plan the training", str(exc)))
             return
         self.post_message(TrainingStarted(ids))
         self.watch_runs(ids)
@@ -481,7 +456,7 @@ class ModelsScreen(AuditionMixin, RoomScreen):
                 if " is cancelled" in str(exc):      # `x` on a generation still waiting its turn
                     self.post_message(TrainingEnded(gid, None, {"status": "cancelled"}))
                 else:
-                    self.post_message(ModelsFailed(f"start g{gid}", str(exc)))
+                    self.post_message(StoreFailed(f"start g{gid}", str(exc)))
                 continue
             self.runs[gid] = run
             while run.running:
