@@ -111,7 +111,7 @@ def _follow(ws, db, run, gen: dict, show_bar: bool) -> dict | None:
 @click.option("--seed", type=int, help="Random seed (recorded; default: a random one).")
 @click.option("--count", type=int, default=1, show_default=True, help="one-shot: how many models.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1...")
-@click.option("--threads", type=int, help="CPU threads for torch (default: all cores but one).")
+@click.option("--threads", type=int, help="CPU threads for torch (default: every core; one while a take records).")
 @click.option("--low-priority", is_flag=True, help="One thread and nice +10 (automatic while a take records).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Strategy option, run setting or family parameter (see `rehearsal train --explain`).")

@@ -56,9 +56,10 @@ class Priority:
         import torch
 
         self.torch, self.progress, self.lowered = torch, progress, False
-        # default: all cores but one, so the machine (recorder, TUI) keeps one; on a 2-core
-        # laptop two torch threads beside any other work ran 3x slower than one
-        torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) - 1))
+        # default: every core (on a quiet 2-core machine two threads trained 1.6x faster
+        # than one, bench/training.py); the TUI asks for one thread, leaving the audio a core,
+        # and a take that starts recording drops the run to one thread (`lower`)
+        torch.set_num_threads(threads or os.cpu_count() or 1)
         if low:
             self.lower("low priority asked")
 
