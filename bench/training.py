@@ -5,6 +5,8 @@ rendering speed and latency (issue 5).
     .venv/bin/python bench/training.py --quality 1,3,10     # + val loss after 1, 3, 10 min per family
     .venv/bin/python bench/training.py --convergent         # + 3-minute fine-tune of a parent on 5 min
     .venv/bin/python bench/training.py --parts render       # one part only
+    .venv/bin/python bench/training.py --against bench/results/training-2026-11-24.json
+                                                            # + each figure as a ratio to that run's
 
 Material is synthesised (rehearsal.training.synthetic) so every run trains on the same
 audio: 5 minutes of a plucked instrument for the pitch family, 5 minutes of noise textures
@@ -273,13 +275,16 @@ def main() -> None:
                    help="comma-separated: throughput, render, oneshot, quality, convergent")
     p.add_argument("--threads", type=int, default=2, help="throughput: threads measured beside 1 (2 cores)")
     p.add_argument("--run-threads", type=int, help="threads of the training runs (default: the worker's, "
-                                                   "all cores but one)")
+                                                   "every core)")
     p.add_argument("--throughput-seconds", type=float, default=12.0)
     p.add_argument("--quality", default="", help="minutes, e.g. 1,3,10 (adds the quality part)")
     p.add_argument("--convergent", action="store_true", help="add the 3-minute fine-tune part")
     p.add_argument("--parent-minutes", type=float, default=1.0)
     p.add_argument("--long-minutes", type=float, default=0.0, help="reference long run for the fine-tune")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--against", type=Path, action="append", default=[],
+                   help="a previous run's --json (repeatable, e.g. bench/results/training-*.json): "
+                        "print each figure both runs have, with the ratio now / then")
     args = p.parse_args()
     parts = [x for x in args.parts.split(",") if x]
     args.quality = [float(m) for m in args.quality.split(",") if m]
@@ -293,6 +298,27 @@ def main() -> None:
             results[part] = globals()[f"part_{part}"](args, Path(tmp))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    for path in args.against:
+        compare(results, json.loads(path.read_text()), path)
+
+
+def compare(now: dict, then: dict, label) -> None:
+    """Every number both runs have, now against then (losses: lower is better; speeds and
+    audio seconds per second: higher is better; the ratio is printed as it is)."""
+    rows = []
+
+    def walk(a, b, path):
+        for key, value in a.items():
+            other = b.get(key) if isinstance(b, dict) else None
+            if isinstance(value, dict):
+                walk(value, other, path + [key])
+            elif isinstance(value, (int, float)) and isinstance(other, (int, float)) and other:
+                rows.append((".".join(path + [key]), value, other))
+
+    walk(now, then, [])
+    print(f"against {label}: {len(rows)} figures in both runs", flush=True)
+    for name, value, other in rows:
+        print(f"  {name:48} now {value:10.3f}  then {other:10.3f}  ratio {value / other:6.3f}", flush=True)
 
 
 if __name__ == "__main__":
