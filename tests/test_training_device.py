@@ -73,8 +73,13 @@ def test_training_and_rendering_make_no_tensor_on_the_default_device(family):
     # one step on the CPU default creates the optimizer's state (see the module docstring)
     train(model, optimizer, data, replace(spec, max_steps=1, validation=False), LoopState(), Hooks(), device="cpu")
     hooks = Collect()
+    n = len(data.train[0].audio) // model.hop * model.hop
+    joined = torch.zeros(1, model.context + n, device="cpu")
+    joined[0, model.context:] = torch.as_tensor(data.train[0].audio[:n], device="cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     torch.set_default_device("meta")
     try:
+        model.fit_normalisation(joined)           # what the worker does before the first step
         reason = train(model, optimizer, data, spec, LoopState(step=1), hooks, device="cpu")
         val = validation_loss(model, data.val, "cpu")
         rendered = render_clip(model, data.val[0], "cpu")
@@ -84,6 +89,8 @@ def test_training_and_rendering_make_no_tensor_on_the_default_device(family):
     finally:
         torch.set_default_device(None)
     assert reason == "steps"
+    fitted = [k for k in ("loud_mean", "desc_mean") if k in before]
+    assert fitted and not torch.equal(before[fitted[0]], model.state_dict()[fitted[0]])   # it did fit
     steps = [e for e in hooks.events if e["event"] == "step"]
     assert [e["step"] for e in steps] == [2, 3] and all(math.isfinite(e["loss"]) for e in steps)
     assert any(e["event"] == "eval" and math.isfinite(e["val_loss"]) for e in hooks.events)
