@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -198,6 +199,15 @@ async def heartbeat(stop: asyncio.Event, gaps: list) -> None:
         last = now
 
 
+def udp_drops(port: int) -> int:
+    """Datagrams the kernel dropped for the UDP socket bound to `port` (Linux)."""
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            return int(fields[-1])
+    raise AssertionError(f"no UDP socket on port {port} in /proc/net/udp")
+
+
 def garbage_packets(n: int, port_hint: int) -> list[bytes]:
     rnd = __import__("random").Random(port_hint)
     kinds = [
@@ -231,7 +241,10 @@ async def test_garbage_flood_and_hour_off_timetags_neither_crash_nor_stall(harne
     # valid tags sent after the flood, from the same sender, all land
     after = [message("/rehearsal/tag", "good", f"after-{i}") for i in range(50)]
     await asyncio.to_thread(paced, lambda p: s.sendto(p, addr), after, 0.1)
-    assert await committed(harness, n_off + 50, timeout=20)
+    # a datagram the kernel dropped (receive buffer full while the machine was busy) never
+    # reached the source: /proc/net/udp counts them, so the test knows how many to expect
+    dropped = udp_drops(osc.port)
+    assert await committed(harness, n_off + 50 - dropped, timeout=20)
     stop.set()
     await beat
 
@@ -239,12 +252,15 @@ async def test_garbage_flood_and_hour_off_timetags_neither_crash_nor_stall(harne
     assert sorted(m.who for m in markers if m.who.startswith("after-")) == sorted(f"after-{i}" for i in range(50))
     ahead = [m for m in markers if m.symbol == "good" and not m.who.startswith("after-")]
     back = [m for m in markers if m.symbol == "bad"]
-    assert len(ahead) == len(back) == n_off // 2
+    if dropped == 0:
+        assert len(ahead) == len(back) == n_off // 2
+    assert len(ahead) + len(back) >= n_off - dropped
     # an hour ahead lands at arrival; an hour back is clamped (to 60 s back, then to the take's start)
     assert all(harness.clock.frame_at(sent_at) <= m.tap_sample <= harness.clock.frame_at(flood_done + 1) for m in ahead)
     assert all(m.tap_sample == 0 for m in back)
     counts = osc.stats()["counts"]
-    assert counts["timetag in the future"] == 5 and counts["timetag too old"] == 5
+    assert counts["timetag in the future"] == len(ahead) and counts["timetag too old"] == len(back)
+    assert counts["packets"] == len(junk) + len(after) - dropped    # every datagram that arrived, counted
     for reason in ("unparseable", "wrong types", "unknown address", "unknown symbol", "too large"):
         assert counts[reason] > 0, reason
     # the loop kept up with the flood (the stall bound above is the strict check; on a busy
