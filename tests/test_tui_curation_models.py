@@ -263,7 +263,11 @@ async def test_models_screen_trains_shows_the_live_loss_and_cancels(workspace):
             await wait_for(pilot, lambda: 1 in screen.runs and screen.selected == 1, "the run to start")
             await wait_for(pilot, lambda: len(screen.curve["train"]) >= 3, "the loss curve while training",
                            timeout=60)
-            assert screen.rows[0][1]["status"] == "running" and 1 not in screen.ended
+            # the lineage is read again when the run's first progress arrives, which can come
+            # after the curve (a timer reads the progress file too): wait for it, then check
+            await wait_for(pilot, lambda: screen.rows and screen.rows[0][1]["status"] == "running",
+                           "g1 running in the lineage")
+            assert 1 not in screen.ended
             assert "train loss" in screen_text(screen)
             await keys(pilot, "x")
             await wait_for(pilot, lambda: 1 in screen.ended, "the run to end", timeout=60)
