@@ -11,8 +11,9 @@ started rendering (its analysis window and recurrent state have filled with real
 then faded in over `fade_frames`. A block marked failed drops that host on the spot (the
 dry input takes its place: bypass), and so does a missing block of a host whose header says
 it failed (the failing block came too late to be heard); a block not there within the grace
-wait is a glitch (the dry input for this callback, counted). Decisions happen at block boundaries, so the
-same input frames always get the same treatment whatever the callback's block size.
+wait is a glitch (the dry input for this callback, counted). Decisions happen at block
+boundaries, so the same input frames always get the same treatment whatever the callback's
+block size.
 
 All of this is plain numpy on the callback's thread; the engine's main thread hands
 hosts over (`offers`), takes retired ones back (`retired`), and reports deaths (`died`)
@@ -108,14 +109,19 @@ class Mixer:
 
     # -- each callback ---------------------------------------------------------------------
     def _block(self, host, k: int, deadline: float | None):
-        """(status, samples) of block k from a host, waiting up to the deadline; None if late."""
-        got = host.ring.block(k)
+        """(status, samples) of block k from a host, waiting up to the deadline; None if late;
+        (status, None) if the host failed on an earlier block, one that came too late to be
+        heard (a failed host renders nothing more: without this it would glitch forever)."""
+        ring = host.ring
+        got = ring.block(k)
         if got is None and deadline is not None:
-            while got is None and time.perf_counter() < deadline:
+            while got is None and time.perf_counter() < deadline and ring.failure() is None:
                 time.sleep(0.0002)
-                got = host.ring.block(k)
+                got = ring.block(k)
             if got is not None:
                 self.glitch_waits += 1
+        if got is None and ring.failure() is not None:
+            return ring.failure(), None
         return got
 
     def mix(self, a: int, n: int, dry: np.ndarray, out: np.ndarray, model: np.ndarray) -> bool:
@@ -134,8 +140,6 @@ class Mixer:
         if self.active is not None:
             deadline = time.perf_counter() + self.grace_s
             got = self._block(self.active, k, deadline)
-            if got is None and self.active.ring.failure() is not None:
-                got = (self.active.ring.failure(), None)     # it failed on an earlier block, found late
             if got is None:
                 late = True
             elif got[0] != H.OK:
@@ -146,8 +150,6 @@ class Mixer:
             if deadline is None:
                 deadline = time.perf_counter() + self.grace_s
             got = self._block(self.incoming, k, deadline)
-            if got is None and self.incoming.ring.failure() is not None:
-                got = (self.incoming.ring.failure(), None)
             if got is None:
                 late = True
             elif got[0] != H.OK:
@@ -155,9 +157,7 @@ class Mixer:
             else:
                 yb = got[1][off:off + n]
         elif self.incoming is not None and self.phase == "warm":
-            got = self.incoming.ring.block(k)
-            if got is None and self.incoming.ring.failure() is not None:
-                got = (self.incoming.ring.failure(), None)
+            got = self._block(self.incoming, k, None)
             if got is not None and got[0] != H.OK:
                 self._fail_incoming(k, H.KINDS.get(got[0], "model-error"), self.incoming.ring.get_error())
         if late:
