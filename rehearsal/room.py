@@ -124,6 +124,8 @@ class RoomBase:
 
 
 class Room(RoomBase):
+    """The recording room: takes from the capture process, taps on its clock."""
+
     def __init__(self, ws: Workspace, session: str, notation: Notation, recorder_config: RecorderConfig | None = None):
         self.recorder = Recorder(recorder_config or RecorderConfig())
         super().__init__(ws, session, notation, self.recorder)
