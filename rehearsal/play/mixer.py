@@ -120,8 +120,9 @@ class Mixer:
                 got = ring.block(k)
             if got is not None:
                 self.glitch_waits += 1
-        if got is None and ring.failure() is not None:
-            return ring.failure(), None
+        if got is None:
+            failed = ring.failure()
+            return None if failed is None else (failed, None)
         return got
 
     def mix(self, a: int, n: int, dry: np.ndarray, out: np.ndarray, model: np.ndarray) -> bool:

@@ -199,7 +199,7 @@ class HostRing(_Shared):
 
     def failure(self) -> int | None:
         """The status of the block this host failed on, once it has; else None."""
-        return int(self.header[FAIL_STATUS]) if self.header[STATE] == FAILED and self.header[FAIL_STATUS] else None
+        return int(self.header[FAIL_STATUS]) or None     # only `fail` sets it, never to OK
 
     def set_error(self, text: str) -> None:
         raw = text.encode("utf-8", "replace")[:ERROR_BYTES - 1]

@@ -95,6 +95,9 @@ class MomentChanged(Message):
 
 
 class StoreFailed(Message):
+    """A screen's worker could not do something (read or edit the store, parse what was
+    typed): `what` it was doing, and the error."""
+
     def __init__(self, what: str, error: str):
         super().__init__()
         self.what, self.error = what, error

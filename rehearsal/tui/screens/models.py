@@ -26,7 +26,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from ..audition import AuditionMixin
-from .store_screen import StoreFailed, StoreScreen
+from ..messages import StoreFailed
+from .store_screen import StoreScreen
 from .modals import PickScreen, TextPrompt
 from .registry import ScreenSpec, register_screen
 

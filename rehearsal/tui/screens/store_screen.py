@@ -4,7 +4,7 @@ The UI never waits on SQLite: the screen's `WorkerStore` runs functions on one t
 SQLite connection belongs to the thread that opened it), named workers await them and
 post typed messages. What such a screen lists is read again when the screen is shown
 again (a dialog closed, an F-key) and when a take ends; failures reach the status line
-and a notification as a `StoreFailed` message.
+and a notification as a `StoreFailed` message (the one Review and Sessions post).
 
 Textual calls a message handler (`on_unmount`, `on_screen_resume`) on every class of the
 screen that defines it, the screen's own first, then its bases': a subclass adds its own
@@ -14,19 +14,11 @@ without calling super(). A subclass's `on_mount` calls `open_store()` before its
 from __future__ import annotations
 
 from rich.text import Text
-from textual.message import Message
 from textual.widgets import Static
 
 from ..audition import WorkerStore
+from ..messages import StoreFailed
 from .base import RoomScreen
-
-
-class StoreFailed(Message):
-    """A store worker could not do something: `what` it was doing, and the error."""
-
-    def __init__(self, what: str, error: str):
-        super().__init__()
-        self.what, self.error = what, error
 
 
 class StoreScreen(RoomScreen):
