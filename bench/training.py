@@ -100,10 +100,9 @@ def part_throughput(args, tmp: Path) -> dict:
     import torch
 
     from rehearsal.training.data import ClipAudio, WindowSampler
-    from rehearsal.training import dsp
     from rehearsal.training.descriptors import pitch_track
-    from rehearsal.training.evaluation import model_inputs
     from rehearsal.training.family import get_family
+    from rehearsal.training.loop import batch_loss
     from rehearsal.training.spec import RunSpec
 
     out = {}
@@ -120,10 +119,7 @@ def part_throughput(args, tmp: Path) -> dict:
             sampler = WindowSampler(clips, spec.frames, model.hop, model.context, tuple(model.conditioning))
             steps, t0 = 0, time.perf_counter()
             while time.perf_counter() - t0 < args.throughput_seconds:
-                batch = sampler.batch(1, steps, spec.batch_size)
-                audio = torch.as_tensor(batch["audio"])
-                pred = model(audio, *model_inputs(model, batch, "cpu"), counter=int(batch["noise_offset"]))
-                loss = dsp.multiscale_spectral_loss(pred, audio[:, model.context:])
+                loss = batch_loss(model, sampler.batch(1, steps, spec.batch_size))
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -9,6 +9,7 @@ BUILTIN_MODULES: list[str] = [
     # model families, training strategies and model exporters (rehearsal.training)
     "rehearsal_plugins.family_pitch",
     "rehearsal_plugins.family_latent",
+    "rehearsal_plugins.family_autoregressive",
     "rehearsal_plugins.strategy_convergent",
     "rehearsal_plugins.strategy_oneshot",
     "rehearsal_plugins.strategy_specialise",

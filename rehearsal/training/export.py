@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import save_weights
-from .nn_tilde import check_method
+from .nn_tilde import check_attribute, check_method
 
 
 def script(module):
@@ -36,9 +36,12 @@ def export_nn_tilde(model, family: str, dest: Path, provenance: dict) -> list[Pa
     for name in scripted.get_methods():
         for batch in (1, 4, 1):
             check_method(scripted, name, 8192, batch)
+    for name in scripted.get_attributes():
+        check_attribute(scripted, name)
     fresh = script(model.stream_module().eval())  # saved with a fresh streaming state
     meta = {"format": "nn-tilde", "family": family, "config": model.config,
             "methods": {m: [int(v) for v in getattr(fresh, f"{m}_params").tolist()] for m in fresh.get_methods()},
+            "attributes": {a: getattr(fresh, f"get_{a}")() for a in fresh.get_attributes()},
             "latency_samples": model.hop, "sample_rate": model.sample_rate, **provenance}
     tmp = dest.with_name(dest.name + ".tmp")
     with warnings.catch_warnings():

@@ -65,6 +65,18 @@ def learning_rate(spec: RunSpec, step: int) -> float:
     return spec.lr
 
 
+def batch_loss(model, batch: dict, device="cpu"):
+    """The loss of one batch: the family's own `training_loss` when it has one (the
+    autoregressive family adds its prior's next-frame likelihood), else the multi-scale
+    spectral loss of the render against the audio."""
+    audio = torch.as_tensor(batch["audio"], device=device)
+    inputs = model_inputs(model, batch, device)
+    if hasattr(model, "training_loss"):
+        return model.training_loss(audio, *inputs, counter=int(batch["noise_offset"]))
+    pred = model(audio, *inputs, counter=int(batch["noise_offset"]))
+    return dsp.multiscale_spectral_loss(pred, audio[:, model.context:])
+
+
 def train(model, optimizer, data: PreparedData, spec: RunSpec, state: LoopState, hooks: Hooks,
           device="cpu") -> str:
     """Train until the budget, an early stop or a cancel. Returns why it stopped:
@@ -125,9 +137,7 @@ def train(model, optimizer, data: PreparedData, spec: RunSpec, state: LoopState,
 
         # -- one step -----------------------------------------------------------------------
         batch = sampler.batch(spec.seed, state.step, spec.batch_size)
-        audio = torch.as_tensor(batch["audio"], device=device)
-        pred = model(audio, *model_inputs(model, batch, device), counter=int(batch["noise_offset"]))
-        loss = dsp.multiscale_spectral_loss(pred, audio[:, model.context:])
+        loss = batch_loss(model, batch, device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(spec, state.step)
         optimizer.zero_grad(set_to_none=True)

@@ -5,7 +5,8 @@ reads the buffer `<method>_params` = [in_channels, in_ratio, out_channels, out_r
 lists `<method>_input_labels` / `<method>_output_labels`. It calls the method with a float
 tensor (batch, in_channels, n / in_ratio) and expects (batch, out_channels, n / out_ratio),
 n being its buffer size (a multiple of the largest ratio). Between calls the module keeps
-its own streaming state; mc.nn~ changes the batch size. The `nn-tilde` package on PyPI pins
+its own streaming state; mc.nn~ changes the batch size. Attributes (`get_attributes()`) are
+read and set through `get_<name>` / `set_<name>`. The `nn-tilde` package on PyPI pins
 an old torch, hence this small base class.
 """
 
@@ -34,6 +35,19 @@ class NNTildeModule(nn.Module):
         setattr(self, f"{name}_output_labels", list(output_labels))
         self._methods.append(name)
 
+    def register_attribute(self, name: str, default) -> None:
+        """An attribute nn~ reads and sets (`set <name> <value>` from a Max/Pd message): the
+        module defines `get_<name>()` and `set_<name>(value) -> int` (0 when accepted), both
+        exported; `<name>_params` holds nn_tilde's type code of the value (bool 0, int 1,
+        float 2, str 3)."""
+        codes = {bool: 0, int: 1, float: 2, str: 3}
+        if type(default) not in codes:
+            raise ValueError(f"attribute {name}: a bool, int, float or str, not {type(default).__name__}")
+        if not (hasattr(self, f"get_{name}") and hasattr(self, f"set_{name}")):
+            raise ValueError(f"attribute {name}: define get_{name}() and set_{name}(value)")
+        self.register_buffer(f"{name}_params", torch.tensor([codes[type(default)]]))
+        self._attributes.append(name)
+
     @torch.jit.export
     def get_methods(self) -> List[str]:
         return self._methods
@@ -58,3 +72,12 @@ def check_method(module, name: str, buffer_size: int = 8192, batch: int = 1) -> 
         raise ValueError(f"method {name}: output shape {tuple(y.shape)}, nn~ expects {expected}")
     if y.dtype != torch.float32:
         raise ValueError(f"method {name}: output must be float32, got {y.dtype}")
+
+
+def check_attribute(module, name: str) -> None:
+    """Read an attribute, set it back to its value as nn~ would, and check it was accepted."""
+    value = getattr(module, f"get_{name}")()
+    if getattr(module, f"set_{name}")(value) != 0:
+        raise ValueError(f"attribute {name}: set_{name}({value!r}) refused the module's own value")
+    if getattr(module, f"get_{name}")() != value:
+        raise ValueError(f"attribute {name}: get_{name}() does not return what set_{name} stored")

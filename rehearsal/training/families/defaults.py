@@ -26,3 +26,20 @@ LATENT_DEFAULTS: dict = {
     "loudness_window": 512,
     "gain_range": 5.0,
 }
+
+AUTOREGRESSIVE_DEFAULTS: dict = {
+    "sample_rate": 48000,
+    "hop": 256,                # one frame per block: the prior predicts 187.5 frames a second
+    "fft": 1024,               # the latent family's causal analysis
+    "n_analysis_bands": 32,    # a frame: loudness, centroid, flatness + 32 log band energies
+    "n_noise_bands": 48,
+    "noise_table": 65536,
+    "width": 128,
+    "hidden": 192,             # the decoder's GRU
+    "prior_hidden": 192,       # the prior's GRU
+    "loudness_window": 512,
+    "gain_range": 5.0,
+    "temperature": 0.5,        # default spread of the sampled frames (nn~ attribute `temperature`)
+    "gate_db": -55.0,          # forward: input frames under this level are replaced by the model's own
+    "seed": 0,                 # the noise of sampling, per frame: same seed, same output
+}

@@ -66,17 +66,10 @@ class LatentModel(nn.Module):
             [f"(signal) learned latent {i + 1} (-1..1)" for i in range(self.n_latent)]
 
     # -- analysis ----------------------------------------------------------------------
-    def _frames(self, audio_ctx: Tensor, window: int) -> Tensor:
-        return dsp.frames_of(audio_ctx[:, self.context - (window - self.hop):], window, self.hop)
-
     def analyse(self, audio_ctx: Tensor) -> Tuple[Tensor, Tensor]:
         """(B, context + n*hop) -> raw descriptors (B, n, 3) and log band energies (B, n, bands)."""
-        frames = self._frames(audio_ctx, self.fft)
-        power = dsp.power_spectrum(frames, self.window)
-        loud = dsp.loudness_db(self._frames(audio_ctx, self.loudness_window), self.loudness_window)
-        centroid, flatness = dsp.centroid_and_flatness(power, self.sample_rate)
-        bands = torch.log10(power @ self.bands.t() + 1e-10)
-        return torch.stack([loud, centroid, flatness], -1), bands
+        return spectral_frames(audio_ctx, self.context, self.hop, self.fft, self.loudness_window, self.window,
+                               self.bands, self.sample_rate)
 
     def encode(self, audio_ctx: Tensor) -> Tensor:
         """audio -> latent (B, n, 3 + latent)."""
@@ -88,13 +81,7 @@ class LatentModel(nn.Module):
 
     def fit_normalisation(self, audio_ctx: Tensor) -> None:
         desc, bands = self.analyse(audio_ctx)
-        keep = desc[..., 0] > -70.0
-        if int(keep.sum()) >= 2:
-            d, b = desc[keep], bands[keep]
-            self.desc_mean.copy_(d.mean(0))
-            self.desc_std.copy_(d.std(0).clamp_min(0.1))
-            self.band_mean.copy_(b.mean(0))
-            self.band_std.copy_(b.std(0).clamp_min(0.1))
+        fit_spectral_normalisation(self, desc, bands)
 
     # -- synthesis -----------------------------------------------------------------------
     def zero_state(self, batch: int, device: torch.device) -> List[Tensor]:
@@ -104,12 +91,8 @@ class LatentModel(nn.Module):
         """latent (B, n, 3 + latent) -> audio (B, n*hop); the output level follows channel 0."""
         y, h = self.decoder(latent, state[0])
         loud_db = latent[..., 0] * self.desc_std[0] + self.desc_mean[0]
-        rms = dsp.db_to_rms(loud_db.clamp(-100.0, 20.0)).unsqueeze(-1)
-        bands = nn.functional.softplus(y[..., :self.n_noise_bands])
-        bands = bands / torch.sqrt(bands.pow(2).sum(-1, keepdim=True) + 1e-8)
-        gains = bands * rms * torch.exp(self.gain_range * torch.tanh(y[..., self.n_noise_bands:]))
-        audio = dsp.filtered_noise(self.noise_bank, state[1], gains, counter, self.hop)
-        return audio, [h, gains[:, -1:]]
+        audio, gains = band_noise(self.noise_bank, y, loud_db, state[1], counter, self.hop, self.gain_range)
+        return audio, [h, gains]
 
     def forward(self, audio_ctx: Tensor, counter: int = 0) -> Tensor:
         """Training and whole-clip rendering: encode then decode from a zero state."""
@@ -185,3 +168,44 @@ class LatentStream(NNTildeModule):
         self.dec_h, self.dec_gains = state[0], state[1]
         self.dec_counter = self.dec_counter + z.shape[2] * self.hop
         return audio.unsqueeze(1)
+
+
+# -- shared with the autoregressive family (the same frames, the same synthesiser) -----------
+# Plain tensor/int arguments, so TorchScript compiles them for the nn~ exports of both.
+
+def spectral_frames(audio_ctx: Tensor, context: int, hop: int, fft: int, loudness_window: int,
+                    window: Tensor, bands: Tensor, sample_rate: int) -> Tuple[Tensor, Tensor]:
+    """(B, context + n*hop) -> raw descriptors (B, n, 3: loudness dB, log2 centroid, flatness
+    dB) and log10 band energies (B, n, bands), each from a window ending with its block."""
+    frames = dsp.frames_of(audio_ctx[:, context - (fft - hop):], fft, hop)
+    power = dsp.power_spectrum(frames, window)
+    lw = loudness_window
+    loud = dsp.loudness_db(dsp.frames_of(audio_ctx[:, context - (lw - hop):], lw, hop), lw)
+    centroid, flatness = dsp.centroid_and_flatness(power, sample_rate)
+    energies = torch.log10(power @ bands.t() + 1e-10)
+    return torch.stack([loud, centroid, flatness], -1), energies
+
+
+def fit_spectral_normalisation(model: nn.Module, desc: Tensor, bands: Tensor) -> None:
+    """desc_mean/std and band_mean/std from the audible blocks (> -70 dB) of a dataset."""
+    keep = desc[..., 0] > -70.0
+    if int(keep.sum()) >= 2:
+        d, b = desc[keep], bands[keep]
+        model.desc_mean.copy_(d.mean(0))
+        model.desc_std.copy_(d.std(0).clamp_min(0.1))
+        model.band_mean.copy_(b.mean(0))
+        model.band_std.copy_(b.std(0).clamp_min(0.1))
+
+
+def band_noise(noise_bank: Tensor, y: Tensor, loud_db: Tensor, gains_prev: Tensor, counter: int, hop: int,
+               gain_range: float) -> Tuple[Tensor, Tensor]:
+    """Decoder output y (B, n, bands + 1) -> band-noise audio (B, n*hop) whose level follows
+    loud_db (B, n) with a learned gain of exp(+-gain_range) around it. Returns the audio and
+    the last block's gains (B, 1, bands), where the next call starts."""
+    nb = noise_bank.shape[0]
+    rms = dsp.db_to_rms(loud_db.clamp(-100.0, 20.0)).unsqueeze(-1)
+    shape = nn.functional.softplus(y[..., :nb])
+    shape = shape / torch.sqrt(shape.pow(2).sum(-1, keepdim=True) + 1e-8)
+    gains = shape * rms * torch.exp(gain_range * torch.tanh(y[..., nb:nb + 1]))
+    audio = dsp.filtered_noise(noise_bank, gains_prev, gains, counter, hop)
+    return audio, gains[:, -1:]

@@ -1,0 +1,314 @@
+"""The autoregressive family: a causal prior over spectral frames, rendered by a decoder.
+
+    audio -> causal spectrum (the latent family's analysis) -> one frame per block of 256
+             samples: loudness, centroid, flatness + 32 log band energies, in dataset z-scores
+    prior:   frames < k -> GRU -> a Gaussian over frame k (mean = frame k-1 + a learned step,
+             a learned spread per dimension); sampling at a temperature draws the next frame
+    decoder: frames -> GRU -> gains of 48 band noises -> 48 kHz audio (the latent family's
+             synthesiser; the level follows the frame's loudness)
+
+It predicts frames, not samples: 187.5 predictions a second of audio instead of 48000, so
+a free-running generation renders many times faster than real time on one core (a WaveNet
+must run its whole network once per sample; see docs/training.md for the measurements).
+It can run free (no input at all), continue a prompt (a moment of a take, the live
+input's last seconds), or follow the live input: `forward` feeds the prior the frames it
+hears and, when the input falls under `gate_db`, its own predictions, so when the
+performer stops the model carries on with what it heard ("call and response").
+
+The sampling noise is counter-based (a hash of seed, batch item, frame index and
+dimension), so the same seed gives the same output and a streamed render equals a
+whole-clip render, whatever the buffer sizes.
+"""
+
+import math
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .. import dsp
+from ..nn_tilde import NNTildeModule
+from .defaults import AUTOREGRESSIVE_DEFAULTS
+from .latent import band_noise, fit_spectral_normalisation, spectral_frames
+from .nets import RecurrentDecoder
+
+DEFAULTS: Dict[str, object] = dict(AUTOREGRESSIVE_DEFAULTS)
+
+FRAME_LIMIT = 6.0       # frames are held within +-6 dataset standard deviations (the models carry it)
+
+
+def _hash_uniform(x: Tensor, seed: int) -> Tensor:
+    """int64 counters -> uniform numbers in (0, 1): a 32-bit integer hash (two multiply-xorshift
+    rounds), every product kept under 2^63 so int64 arithmetic never overflows."""
+    x = torch.bitwise_and(torch.bitwise_xor(x, torch.bitwise_right_shift(x, 32)), 0xFFFFFFFF)
+    x = torch.bitwise_and(torch.bitwise_xor(x, (seed & 0x7FFFFFFF) * 0x9E3779B1), 0xFFFFFFFF)
+    x = torch.bitwise_and(torch.bitwise_xor(torch.bitwise_right_shift(x, 16), x) * 0x45D9F3B, 0xFFFFFFFF)
+    x = torch.bitwise_and(torch.bitwise_xor(torch.bitwise_right_shift(x, 16), x) * 0x45D9F3B, 0xFFFFFFFF)
+    x = torch.bitwise_xor(torch.bitwise_right_shift(x, 16), x)
+    return ((x.to(torch.float64) + 0.5) / 4294967296.0).to(torch.float32)
+
+
+def hashed_normal(seed: int, start: int, batch: int, n: int, dims: int, device: torch.device) -> Tensor:
+    """(batch, n, dims) standard normal numbers that depend only on (seed, batch item, frame
+    index start + k, dimension): reproducible, and the same however a render is cut up."""
+    k = torch.arange(n, device=device, dtype=torch.int64).view(1, n, 1) + start
+    d = torch.arange(dims, device=device, dtype=torch.int64).view(1, 1, dims)
+    b = torch.arange(batch, device=device, dtype=torch.int64).view(batch, 1, 1)
+    idx = ((k * 64 + b) * dims + d) * 2
+    u1 = _hash_uniform(idx, seed)
+    u2 = _hash_uniform(idx + 1, seed)
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
+
+
+class AutoregressiveModel(nn.Module):
+    conditioning = ()
+
+    def __init__(self, config: Dict[str, object]):
+        super().__init__()
+        cfg = {**DEFAULTS, **config}
+        self.config = cfg
+        self.sample_rate = int(cfg["sample_rate"])
+        self.hop = int(cfg["hop"])
+        self.fft = int(cfg["fft"])
+        self.loudness_window = int(cfg["loudness_window"])
+        self.n_noise_bands = int(cfg["n_noise_bands"])
+        self.gain_range = float(cfg["gain_range"])
+        self.temperature = float(cfg["temperature"])
+        self.gate_db = float(cfg["gate_db"])
+        self.seed = int(cfg["seed"])
+        self.context = max(self.fft, self.loudness_window) - self.hop
+        self.limit = FRAME_LIMIT
+        n_bands = int(cfg["n_analysis_bands"])
+        self.frame_size = 3 + n_bands
+        width = int(cfg["width"])
+        self.prior_hidden = int(cfg["prior_hidden"])
+        # the frame goes straight into the GRU: every op saved is saved 187.5 times a second
+        self.prior = nn.GRU(self.frame_size, self.prior_hidden, batch_first=True)
+        self.prior_out = nn.Linear(self.prior_hidden, 2 * self.frame_size)
+        self.decoder = RecurrentDecoder(self.frame_size, self.n_noise_bands + 1, width, int(cfg["hidden"]))
+        self.register_buffer("band_mean", torch.full((n_bands,), -6.0))
+        self.register_buffer("band_std", torch.ones(n_bands) * 2.0)
+        self.register_buffer("desc_mean", torch.tensor([-30.0, 11.0, -20.0]))
+        self.register_buffer("desc_std", torch.tensor([15.0, 1.5, 10.0]))
+        self.register_buffer("window", torch.hann_window(self.fft), persistent=False)
+        self.register_buffer("bands", dsp.log_band_matrix(self.fft, n_bands, self.sample_rate), persistent=False)
+        self.register_buffer("noise_bank", dsp.make_noise_bank(self.n_noise_bands, int(cfg["noise_table"]),
+                                                               self.sample_rate), persistent=False)
+
+    # -- frames ------------------------------------------------------------------------
+    def analyse(self, audio_ctx: Tensor) -> Tuple[Tensor, Tensor]:
+        return spectral_frames(audio_ctx, self.context, self.hop, self.fft, self.loudness_window, self.window,
+                               self.bands, self.sample_rate)
+
+    def frames(self, audio_ctx: Tensor) -> Tuple[Tensor, Tensor]:
+        """(B, context + n*hop) -> frames (B, n, 3 + bands) in dataset z-scores, and whether
+        each block is audible (louder than gate_db) (B, n)."""
+        desc, bands = self.analyse(audio_ctx)
+        f = torch.cat([(desc - self.desc_mean) / self.desc_std, (bands - self.band_mean) / self.band_std], -1)
+        return f.clamp(-self.limit, self.limit), desc[..., 0] > self.gate_db
+
+    def fit_normalisation(self, audio_ctx: Tensor) -> None:
+        desc, bands = self.analyse(audio_ctx)
+        fit_spectral_normalisation(self, desc, bands)
+
+    # -- the prior ---------------------------------------------------------------------
+    def zero_state(self, batch: int, device: torch.device) -> List[Tensor]:
+        """[prior GRU state, the frame the prior reads next, decoder GRU state, last noise gains]."""
+        return [torch.zeros(1, batch, self.prior_hidden, device=device),
+                torch.zeros(batch, 1, self.frame_size, device=device),
+                self.decoder.initial_state(batch, device),
+                torch.zeros(batch, 1, self.n_noise_bands, device=device)]
+
+    def prior_step(self, x_prev: Tensor, h: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Frames (B, n, D), each the one before the frame predicted -> mean, log std (B, n, D)."""
+        y, h = self.prior(x_prev, h)
+        p = self.prior_out(y)
+        mean = x_prev + p[..., :self.frame_size]
+        log_std = p[..., self.frame_size:].clamp(-5.0, 2.0)
+        return mean, log_std, h
+
+    def prior_cell(self, x_prev: Tensor, h: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """One frame (B, D) -> mean, log std (B, D) and the new state (B, H): the GRU's own
+        weights through gru_cell, several times cheaper per step than nn.GRU on one frame."""
+        g = self.prior
+        h = torch.gru_cell(x_prev, h, g.weight_ih_l0, g.weight_hh_l0, g.bias_ih_l0, g.bias_hh_l0)
+        p = self.prior_out(h)
+        return x_prev + p[:, :self.frame_size], p[:, self.frame_size:].clamp(-5.0, 2.0), h
+
+    def predict(self, heard: Optional[Tensor], audible: Optional[Tensor], n: int, state: List[Tensor],
+                temperature: float, seed: int, start: int) -> Tuple[Tensor, List[Tensor]]:
+        """n frames, each drawn from the prior at `temperature`. The prior reads the frame it
+        heard at k (heard[:, k]) where audible[:, k], else its own draw; with no input it runs
+        free. `start` is the index of the first frame (the noise's counter)."""
+        h, x = state[0], state[1]
+        eps = hashed_normal(seed, start, x.shape[0], n, self.frame_size, x.device) * temperature
+        if heard is not None and audible is not None and bool(audible.all()):
+            # it hears every frame: one pass of the GRU (the same numbers as frame by frame)
+            mean, log_std, h = self.prior_step(torch.cat([x, heard[:, :n - 1]], 1), h)
+            drawn = (mean + torch.exp(log_std) * eps).clamp(-self.limit, self.limit)
+            return drawn, [h, heard[:, n - 1:n], state[2], state[3]]
+        out: List[Tensor] = []
+        x1, h1 = x[:, 0], h[0]
+        for k in range(n):
+            mean, log_std, h1 = self.prior_cell(x1, h1)
+            s = (mean + torch.exp(log_std) * eps[:, k]).clamp(-self.limit, self.limit)
+            out.append(s)
+            if heard is not None and audible is not None:
+                x1 = torch.where(audible[:, k:k + 1], heard[:, k], s)
+            else:
+                x1 = s
+        return torch.stack(out, 1), [h1.unsqueeze(0), x1.unsqueeze(1), state[2], state[3]]
+
+    def warm(self, heard: Tensor, state: List[Tensor]) -> List[Tensor]:
+        """Let the prior hear a prompt (frames (B, n, D)) without drawing anything."""
+        _, _, h = self.prior_step(torch.cat([state[1], heard[:, :-1]], 1), state[0])
+        return [h, heard[:, -1:], state[2], state[3]]
+
+    # -- the decoder -------------------------------------------------------------------
+    def decode(self, frames: Tensor, state: List[Tensor], counter: int) -> Tuple[Tensor, List[Tensor]]:
+        """Frames (B, n, D) -> audio (B, n*hop), carrying the decoder's part of the state."""
+        y, dec_h = self.decoder(frames, state[2])
+        loud_db = frames[..., 0] * self.desc_std[0] + self.desc_mean[0]
+        audio, gains = band_noise(self.noise_bank, y, loud_db, state[3], counter, self.hop, self.gain_range)
+        return audio, [state[0], state[1], dec_h, gains]
+
+    # -- rendering -----------------------------------------------------------------------
+    def forward(self, audio_ctx: Tensor, counter: int = 0) -> Tensor:
+        """Whole-clip render, as the live host plays it: each block is the model's draw of
+        what comes next after what it heard (its own draws where the input is silent)."""
+        heard, audible = self.frames(audio_ctx)
+        state = self.zero_state(audio_ctx.shape[0], audio_ctx.device)
+        drawn, state = self.predict(heard, audible, heard.shape[1], state, self.temperature, self.seed, 0)
+        audio, _ = self.decode(drawn, state, counter)
+        return audio
+
+    def generate(self, n_frames: int, prompt: Optional[Tensor] = None, temperature: Optional[float] = None,
+                 seed: Optional[int] = None, batch: int = 1) -> Tensor:
+        """Run free for n_frames blocks (B, n_frames*hop), after hearing `prompt` if given
+        (B, context + m*hop samples: a moment of a take, the live input's last seconds)."""
+        device = self.desc_mean.device
+        temperature = self.temperature if temperature is None else float(temperature)
+        seed = self.seed if seed is None else int(seed)
+        state = self.zero_state(batch if prompt is None else prompt.shape[0], device)
+        start = 0
+        if prompt is not None:
+            heard, _ = self.frames(prompt)
+            state = self.warm(heard, state)
+            _, state = self.decode(heard, state, 0)
+            start = heard.shape[1]
+        drawn, state = self.predict(None, None, n_frames, state, temperature, seed, start)
+        audio, _ = self.decode(drawn, state, start * self.hop)
+        return audio
+
+    # -- training ------------------------------------------------------------------------
+    def training_loss(self, audio_ctx: Tensor, counter: int = 0) -> Tensor:
+        """The decoder's multi-scale spectral loss on the true frames (teacher forcing) plus
+        the prior's next-frame negative log-likelihood (Gaussian, per dimension). The two
+        parts share no parameters: the prior learns to predict, the decoder to render."""
+        heard, _ = self.frames(audio_ctx)
+        state = self.zero_state(audio_ctx.shape[0], audio_ctx.device)
+        audio, _ = self.decode(heard, state, counter)
+        rendering = dsp.multiscale_spectral_loss(audio, audio_ctx[:, self.context:])
+        return rendering + self.next_frame_nll(heard, state)
+
+    def next_frame_nll(self, heard: Tensor, state: List[Tensor]) -> Tensor:
+        mean, log_std, _ = self.prior_step(torch.cat([state[1], heard[:, :-1]], 1), state[0])
+        z = (heard - mean) * torch.exp(-log_std)
+        return (0.5 * z.pow(2) + log_std).mean() + 0.5 * math.log(2 * math.pi)
+
+    @torch.no_grad()
+    def frame_losses(self, audio_ctx: Tensor) -> Dict[str, float]:
+        """Held-out next-frame losses from a zero state, teacher forced: the prior's Gaussian
+        NLL, the mean squared error of its mean, and of "repeat the last frame"."""
+        heard, _ = self.frames(audio_ctx)
+        state = self.zero_state(audio_ctx.shape[0], audio_ctx.device)
+        prev = torch.cat([state[1], heard[:, :-1]], 1)
+        mean, _, _ = self.prior_step(prev, state[0])
+        return {"nll": float(self.next_frame_nll(heard, state)),
+                "mse": float((heard[:, 1:] - mean[:, 1:]).pow(2).mean()),
+                "repeat_last_mse": float((heard[:, 1:] - prev[:, 1:]).pow(2).mean())}
+
+    def stream_module(self):
+        return AutoregressiveStream(self)
+
+
+class AutoregressiveStream(NNTildeModule):
+    """nn~ methods, each with its own streaming state:
+
+    forward:  audio -> audio (the model's continuation of what it hears, one block ahead; it
+              runs on its own draws wherever the input is under gate_db)
+    generate: runs free; its input is not listened to (nn~ gives every method an inlet)
+    attribute `temperature` (float, `set temperature 0.8` in Max), read by both methods.
+    """
+
+    temperature: float
+
+    def __init__(self, model: AutoregressiveModel):
+        super().__init__()
+        self.model = model
+        self.hop = model.hop
+        self.context = model.context
+        self.seed = model.seed
+        self.temperature = model.temperature
+        self.register_method("forward", 1, 1, 1, 1, ["(signal) audio in"], ["(signal) continuation"])
+        self.register_method("generate", 1, 1, 1, 1, ["(signal) not listened to: it generates from nothing"],
+                             ["(signal) generation"])
+        self.register_attribute("temperature", model.temperature)
+        for prefix in ("fwd", "gen"):
+            for name, value in self._fresh(prefix, 1, torch.device("cpu")).items():
+                self.register_buffer(name, value, persistent=False)
+        self.register_buffer("fwd_history", torch.zeros(1, self.context), persistent=False)
+
+    def _fresh(self, prefix: str, batch: int, device: torch.device) -> Dict[str, Tensor]:
+        s = self.model.zero_state(batch, device)
+        return {prefix + "_prior_h": s[0], prefix + "_x": s[1], prefix + "_dec_h": s[2], prefix + "_gains": s[3],
+                prefix + "_frame": torch.zeros(1, dtype=torch.int64, device=device)}
+
+    @torch.jit.export
+    def get_temperature(self) -> float:
+        return self.temperature
+
+    @torch.jit.export
+    def set_temperature(self, value: float) -> int:
+        if not math.isfinite(value) or value < 0.0:
+            return -1
+        self.temperature = value
+        return 0
+
+    def _check(self, n: int) -> None:
+        if n % self.hop != 0:
+            raise RuntimeError("buffer size must be a multiple of " + str(self.hop) + " samples")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x.shape[2])
+        if self.fwd_history.shape[0] != x.shape[0] or self.fwd_history.device != x.device:
+            s = self._fresh("fwd", x.shape[0], x.device)        # mc.nn~ changed the batch: start afresh
+            self.fwd_prior_h, self.fwd_x, self.fwd_dec_h = s["fwd_prior_h"], s["fwd_x"], s["fwd_dec_h"]
+            self.fwd_gains, self.fwd_frame = s["fwd_gains"], s["fwd_frame"]
+            self.fwd_history = torch.zeros(x.shape[0], self.context, device=x.device)
+        signal = torch.cat([self.fwd_history, x[:, 0]], 1)
+        heard, audible = self.model.frames(signal)
+        start = int(self.fwd_frame[0])
+        state = [self.fwd_prior_h, self.fwd_x, self.fwd_dec_h, self.fwd_gains]
+        drawn, state = self.model.predict(heard, audible, heard.shape[1], state, self.temperature, self.seed, start)
+        audio, state = self.model.decode(drawn, state, start * self.hop)
+        self.fwd_prior_h, self.fwd_x, self.fwd_dec_h, self.fwd_gains = state[0], state[1], state[2], state[3]
+        self.fwd_history = signal[:, signal.shape[1] - self.context:]
+        self.fwd_frame = self.fwd_frame + heard.shape[1]
+        return audio.unsqueeze(1)
+
+    @torch.jit.export
+    def generate(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x.shape[2])
+        if self.gen_x.shape[0] != x.shape[0] or self.gen_x.device != x.device:
+            s = self._fresh("gen", x.shape[0], x.device)
+            self.gen_prior_h, self.gen_x, self.gen_dec_h = s["gen_prior_h"], s["gen_x"], s["gen_dec_h"]
+            self.gen_gains, self.gen_frame = s["gen_gains"], s["gen_frame"]
+        n = x.shape[2] // self.hop
+        start = int(self.gen_frame[0])
+        state = [self.gen_prior_h, self.gen_x, self.gen_dec_h, self.gen_gains]
+        drawn, state = self.model.predict(None, None, n, state, self.temperature, self.seed, start)
+        audio, state = self.model.decode(drawn, state, start * self.hop)
+        self.gen_prior_h, self.gen_x, self.gen_dec_h, self.gen_gains = state[0], state[1], state[2], state[3]
+        self.gen_frame = self.gen_frame + n
+        return audio.unsqueeze(1)
