@@ -122,3 +122,59 @@ def baseline_loss(train: list[ClipAudio], val: list[ClipAudio]) -> float:
         total += spectral_loss(noise_baseline(c, spectrum, seed=i), c.audio) * len(c.audio)
         weight += len(c.audio)
     return total / max(weight, 1)
+
+
+# -- how close a generation's descriptors lie to a dataset's ---------------------------------
+
+DESCRIPTOR_NAMES = ("loudness", "centroid", "flatness")
+
+
+@torch.no_grad()
+def descriptor_frames(audio: np.ndarray) -> np.ndarray:
+    """(n, 3) loudness (dB), log2 centroid and flatness (dB) per 256-sample block, from the
+    latent family's causal analysis (the same numbers its frames are made of)."""
+    from .families.defaults import LATENT_DEFAULTS
+    from .families.latent import spectral_frames
+
+    cfg = LATENT_DEFAULTS
+    hop, fft, lw = int(cfg["hop"]), int(cfg["fft"]), int(cfg["loudness_window"])
+    context = max(fft, lw) - hop
+    n = len(audio) // hop
+    x = torch.zeros(1, context + n * hop)
+    x[0, context:] = torch.as_tensor(np.asarray(audio[:n * hop], dtype=np.float32))
+    bands = dsp.log_band_matrix(fft, int(cfg["n_analysis_bands"]), SAMPLE_RATE)
+    desc, _ = spectral_frames(x, context, hop, fft, lw, torch.hann_window(fft), bands, SAMPLE_RATE)
+    return desc[0].numpy().astype(np.float64)
+
+
+def wasserstein_1d(a: np.ndarray, b: np.ndarray, points: int = 1000) -> float:
+    """The 1-D Wasserstein-1 distance between two samples: the mean absolute difference of
+    their quantile functions (on `points` evenly spaced levels)."""
+    q = (np.arange(points) + 0.5) / points
+    return float(np.mean(np.abs(np.quantile(a, q) - np.quantile(b, q))))
+
+
+def descriptor_distance(audio: np.ndarray, reference: list[np.ndarray]) -> dict:
+    """How far `audio`'s descriptor distributions lie from those of the `reference` clips:
+    per descriptor, the 1-D Wasserstein distance in the reference's z-scores (its mean and
+    standard deviation over its blocks), and their sum ("total")."""
+    ref = np.concatenate([descriptor_frames(c) for c in reference])
+    got = descriptor_frames(audio)
+    mean, std = ref.mean(0), np.maximum(ref.std(0), 1e-6)
+    out = {name: wasserstein_1d((got[:, i] - mean[i]) / std[i], (ref[:, i] - mean[i]) / std[i])
+           for i, name in enumerate(DESCRIPTOR_NAMES)}
+    out["total"] = sum(out[name] for name in DESCRIPTOR_NAMES)
+    return out
+
+
+def noise_baseline_audio(train: list[ClipAudio], like: list[ClipAudio], seconds: float, seed: int = 0) -> np.ndarray:
+    """`seconds` of the noise baseline: the dataset's average spectrum, level-matched block by
+    block to the `like` clips taken in turn (what knowing only loudness and colour gives)."""
+    spectrum = average_spectrum(train)
+    pieces, total, i = [], 0, 0
+    while total < seconds * SAMPLE_RATE:
+        clip = like[i % len(like)]
+        pieces.append(noise_baseline(clip, spectrum, seed=seed + i))
+        total += len(clip.audio)
+        i += 1
+    return np.concatenate(pieces)[: int(seconds * SAMPLE_RATE)]

@@ -78,6 +78,7 @@ class AutoregressiveModel(nn.Module):
         self.seed = int(cfg["seed"])
         self.context = max(self.fft, self.loudness_window) - self.hop
         self.limit = FRAME_LIMIT
+        self.stride = int(cfg["stride"])
         n_bands = int(cfg["n_analysis_bands"])
         self.frame_size = 3 + n_bands
         width = int(cfg["width"])
@@ -85,11 +86,23 @@ class AutoregressiveModel(nn.Module):
         # the frame goes straight into the GRU: every op saved is saved 187.5 times a second
         self.prior = nn.GRU(self.frame_size, self.prior_hidden, batch_first=True)
         self.prior_out = nn.Linear(self.prior_hidden, 2 * self.frame_size)
+        # how much of the last frame each dimension keeps (learned, from 1: "repeat the last
+        # frame"); under 1 it reverts to the dataset's mean, which keeps a free run in range
+        self.keep = nn.Parameter(torch.ones(self.frame_size))
+        with torch.no_grad():
+            # start near "repeat the last frame" with a spread of about 0.3 standard deviations:
+            # training moves it from the baseline every model here must beat
+            self.prior_out.weight[:self.frame_size].mul_(0.1)
+            self.prior_out.bias[:self.frame_size].zero_()
+            self.prior_out.bias[self.frame_size:].fill_(math.log(0.3))
         self.decoder = RecurrentDecoder(self.frame_size, self.n_noise_bands + 1, width, int(cfg["hidden"]))
         self.register_buffer("band_mean", torch.full((n_bands,), -6.0))
         self.register_buffer("band_std", torch.ones(n_bands) * 2.0)
         self.register_buffer("desc_mean", torch.tensor([-30.0, 11.0, -20.0]))
         self.register_buffer("desc_std", torch.tensor([15.0, 1.5, 10.0]))
+        # the range of the dataset's audible frames: draws are held inside it
+        self.register_buffer("frame_low", torch.full((self.frame_size,), -FRAME_LIMIT))
+        self.register_buffer("frame_high", torch.full((self.frame_size,), FRAME_LIMIT))
         self.register_buffer("window", torch.hann_window(self.fft), persistent=False)
         self.register_buffer("bands", dsp.log_band_matrix(self.fft, n_bands, self.sample_rate), persistent=False)
         self.register_buffer("noise_bank", dsp.make_noise_bank(self.n_noise_bands, int(cfg["noise_table"]),
@@ -110,22 +123,27 @@ class AutoregressiveModel(nn.Module):
     def fit_normalisation(self, audio_ctx: Tensor) -> None:
         desc, bands = self.analyse(audio_ctx)
         fit_spectral_normalisation(self, desc, bands)
+        frames, _ = self.frames(audio_ctx)
+        audible = frames[desc[..., 0] > -70.0]
+        if audible.shape[0] >= 2:
+            self.frame_low.copy_(audible.min(0).values)
+            self.frame_high.copy_(audible.max(0).values)
 
     # -- the prior ---------------------------------------------------------------------
     def zero_state(self, batch: int, device: torch.device) -> List[Tensor]:
-        """[prior GRU state, the frame the prior reads next, decoder GRU state, last noise gains]."""
-        return [torch.zeros(1, batch, self.prior_hidden, device=device),
-                torch.zeros(batch, 1, self.frame_size, device=device),
+        """[prior GRU state, the frame the prior reads next, decoder GRU state, last noise
+        gains, the prior's previous and current draws (the decoder glides between them)]."""
+        zero = torch.zeros(batch, 1, self.frame_size, device=device)
+        return [torch.zeros(1, batch, self.prior_hidden, device=device), zero,
                 self.decoder.initial_state(batch, device),
-                torch.zeros(batch, 1, self.n_noise_bands, device=device)]
+                torch.zeros(batch, 1, self.n_noise_bands, device=device), zero, zero]
 
     def prior_step(self, x_prev: Tensor, h: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Frames (B, n, D), each the one before the frame predicted -> mean, log std (B, n, D)."""
+        """Prior frames (B, m, D), each the one before the frame predicted -> mean, log std."""
         y, h = self.prior(x_prev, h)
         p = self.prior_out(y)
-        mean = x_prev + p[..., :self.frame_size]
-        log_std = p[..., self.frame_size:].clamp(-5.0, 2.0)
-        return mean, log_std, h
+        mean = self.keep * x_prev + p[..., :self.frame_size]
+        return mean, p[..., self.frame_size:].clamp(-5.0, 2.0), h
 
     def prior_cell(self, x_prev: Tensor, h: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """One frame (B, D) -> mean, log std (B, D) and the new state (B, H): the GRU's own
@@ -133,36 +151,39 @@ class AutoregressiveModel(nn.Module):
         g = self.prior
         h = torch.gru_cell(x_prev, h, g.weight_ih_l0, g.weight_hh_l0, g.bias_ih_l0, g.bias_hh_l0)
         p = self.prior_out(h)
-        return x_prev + p[:, :self.frame_size], p[:, self.frame_size:].clamp(-5.0, 2.0), h
+        return self.keep * x_prev + p[:, :self.frame_size], p[:, self.frame_size:].clamp(-5.0, 2.0), h
 
-    def predict(self, heard: Optional[Tensor], audible: Optional[Tensor], n: int, state: List[Tensor],
+    def advance(self, heard: Optional[Tensor], audible: Optional[Tensor], n: int, state: List[Tensor],
                 temperature: float, seed: int, start: int) -> Tuple[Tensor, List[Tensor]]:
-        """n frames, each drawn from the prior at `temperature`. The prior reads the frame it
-        heard at k (heard[:, k]) where audible[:, k], else its own draw; with no input it runs
-        free. `start` is the index of the first frame (the noise's counter)."""
-        h, x = state[0], state[1]
-        eps = hashed_normal(seed, start, x.shape[0], n, self.frame_size, x.device) * temperature
-        if heard is not None and audible is not None and bool(audible.all()):
-            # it hears every frame: one pass of the GRU (the same numbers as frame by frame)
-            mean, log_std, h = self.prior_step(torch.cat([x, heard[:, :n - 1]], 1), h)
-            drawn = (mean + torch.exp(log_std) * eps).clamp(-self.limit, self.limit)
-            return drawn, [h, heard[:, n - 1:n], state[2], state[3]]
-        out: List[Tensor] = []
-        x1, h1 = x[:, 0], h[0]
-        for k in range(n):
-            mean, log_std, h1 = self.prior_cell(x1, h1)
-            s = (mean + torch.exp(log_std) * eps[:, k]).clamp(-self.limit, self.limit)
-            out.append(s)
-            if heard is not None and audible is not None:
-                x1 = torch.where(audible[:, k:k + 1], heard[:, k], s)
-            else:
-                x1 = s
-        return torch.stack(out, 1), [h1.unsqueeze(0), x1.unsqueeze(1), state[2], state[3]]
+        """The decoder's frames for n blocks from absolute block `start` on (B, n, D).
 
-    def warm(self, heard: Tensor, state: List[Tensor]) -> List[Tensor]:
-        """Let the prior hear a prompt (frames (B, n, D)) without drawing anything."""
-        _, _, h = self.prior_step(torch.cat([state[1], heard[:, :-1]], 1), state[0])
-        return [h, heard[:, -1:], state[2], state[3]]
+        A prior frame spans `stride` blocks (its analysis window: prior frames do not
+        overlap). At the first block of group j the prior draws frame j at `temperature`;
+        the blocks of group j glide from draw j-1 to draw j, reaching it at the group's last
+        block, where the frame heard there (if audible) or else the draw is what the prior
+        reads next. With no input (heard None) it runs free on its own draws."""
+        h, x, d_prev, d_cur = state[0][0], state[1][:, 0], state[4][:, 0], state[5][:, 0]
+        stride = self.stride
+        j0 = (start + stride - 1) // stride
+        j1 = (start + n + stride - 1) // stride
+        eps = hashed_normal(seed, j0, x.shape[0], j1 - j0, self.frame_size, x.device) * temperature
+        out: List[Tensor] = []
+        for i in range(n):
+            b = start + i
+            r = b % stride
+            if r == 0:
+                mean, log_std, h = self.prior_cell(x, h)
+                d_prev = d_cur
+                d_cur = torch.minimum(torch.maximum(mean + torch.exp(log_std) * eps[:, b // stride - j0],
+                                                    self.frame_low), self.frame_high)
+            out.append(d_prev + (d_cur - d_prev) * ((r + 1) / stride))
+            if r == stride - 1:
+                if heard is not None and audible is not None:
+                    x = torch.where(audible[:, i:i + 1], heard[:, i], d_cur)
+                else:
+                    x = d_cur
+        return torch.stack(out, 1), [h.unsqueeze(0), x.unsqueeze(1), state[2], state[3],
+                                     d_prev.unsqueeze(1), d_cur.unsqueeze(1)]
 
     # -- the decoder -------------------------------------------------------------------
     def decode(self, frames: Tensor, state: List[Tensor], counter: int) -> Tuple[Tensor, List[Tensor]]:
@@ -170,7 +191,7 @@ class AutoregressiveModel(nn.Module):
         y, dec_h = self.decoder(frames, state[2])
         loud_db = frames[..., 0] * self.desc_std[0] + self.desc_mean[0]
         audio, gains = band_noise(self.noise_bank, y, loud_db, state[3], counter, self.hop, self.gain_range)
-        return audio, [state[0], state[1], dec_h, gains]
+        return audio, [state[0], state[1], dec_h, gains, state[4], state[5]]
 
     # -- rendering -----------------------------------------------------------------------
     def forward(self, audio_ctx: Tensor, counter: int = 0) -> Tensor:
@@ -178,13 +199,13 @@ class AutoregressiveModel(nn.Module):
         what comes next after what it heard (its own draws where the input is silent)."""
         heard, audible = self.frames(audio_ctx)
         state = self.zero_state(audio_ctx.shape[0], audio_ctx.device)
-        drawn, state = self.predict(heard, audible, heard.shape[1], state, self.temperature, self.seed, 0)
-        audio, _ = self.decode(drawn, state, counter)
+        frames, state = self.advance(heard, audible, heard.shape[1], state, self.temperature, self.seed, 0)
+        audio, _ = self.decode(frames, state, counter)
         return audio
 
-    def generate(self, n_frames: int, prompt: Optional[Tensor] = None, temperature: Optional[float] = None,
+    def generate(self, n_blocks: int, prompt: Optional[Tensor] = None, temperature: Optional[float] = None,
                  seed: Optional[int] = None, batch: int = 1) -> Tensor:
-        """Run free for n_frames blocks (B, n_frames*hop), after hearing `prompt` if given
+        """Run free for n_blocks blocks (B, n_blocks*hop), after hearing `prompt` if given
         (B, context + m*hop samples: a moment of a take, the live input's last seconds)."""
         device = self.desc_mean.device
         temperature = self.temperature if temperature is None else float(temperature)
@@ -193,40 +214,56 @@ class AutoregressiveModel(nn.Module):
         start = 0
         if prompt is not None:
             heard, _ = self.frames(prompt)
-            state = self.warm(heard, state)
-            _, state = self.decode(heard, state, 0)
             start = heard.shape[1]
-        drawn, state = self.predict(None, None, n_frames, state, temperature, seed, start)
-        audio, _ = self.decode(drawn, state, start * self.hop)
+            everything = torch.ones(heard.shape[0], start, dtype=torch.bool, device=device)
+            frames, state = self.advance(heard, everything, start, state, temperature, seed, 0)
+            _, state = self.decode(frames, state, 0)
+        frames, state = self.advance(None, None, n_blocks, state, temperature, seed, start)
+        audio, _ = self.decode(frames, state, start * self.hop)
         return audio
 
     # -- training ------------------------------------------------------------------------
+    def _teacher_forced(self, audio_ctx: Tensor):
+        """True prior frames (B, m, D), the frames before them, and the decoder's frames
+        (B, m*stride, D) gliding between them, as `advance` makes them from true draws."""
+        heard, _ = self.frames(audio_ctx)
+        s = self.stride
+        m = heard.shape[1] // s
+        if m < 2:
+            raise ValueError(f"the autoregressive family needs windows of at least {2 * s} blocks (frames)")
+        target = heard[:, s - 1:m * s:s]
+        prev = torch.cat([torch.zeros_like(target[:, :1]), target[:, :-1]], 1)
+        r = (torch.arange(s, device=heard.device, dtype=heard.dtype) + 1.0).view(1, 1, s, 1) / s
+        glide = (prev.unsqueeze(2) + (target - prev).unsqueeze(2) * r).reshape(heard.shape[0], m * s, -1)
+        return target, prev, glide
+
     def training_loss(self, audio_ctx: Tensor, counter: int = 0) -> Tensor:
         """The decoder's multi-scale spectral loss on the true frames (teacher forcing) plus
         the prior's next-frame negative log-likelihood (Gaussian, per dimension). The two
         parts share no parameters: the prior learns to predict, the decoder to render."""
-        heard, _ = self.frames(audio_ctx)
+        target, prev, glide = self._teacher_forced(audio_ctx)
         state = self.zero_state(audio_ctx.shape[0], audio_ctx.device)
-        audio, _ = self.decode(heard, state, counter)
-        rendering = dsp.multiscale_spectral_loss(audio, audio_ctx[:, self.context:])
-        return rendering + self.next_frame_nll(heard, state)
+        audio, _ = self.decode(glide, state, counter)
+        n = glide.shape[1] * self.hop
+        rendering = dsp.multiscale_spectral_loss(audio, audio_ctx[:, self.context:self.context + n])
+        return rendering + self.next_frame_nll(target, prev, state)
 
-    def next_frame_nll(self, heard: Tensor, state: List[Tensor]) -> Tensor:
-        mean, log_std, _ = self.prior_step(torch.cat([state[1], heard[:, :-1]], 1), state[0])
-        z = (heard - mean) * torch.exp(-log_std)
+    def next_frame_nll(self, target: Tensor, prev: Tensor, state: List[Tensor]) -> Tensor:
+        mean, log_std, _ = self.prior_step(prev, state[0])
+        z = (target - mean) * torch.exp(-log_std)
         return (0.5 * z.pow(2) + log_std).mean() + 0.5 * math.log(2 * math.pi)
 
     @torch.no_grad()
     def frame_losses(self, audio_ctx: Tensor) -> Dict[str, float]:
-        """Held-out next-frame losses from a zero state, teacher forced: the prior's Gaussian
-        NLL, the mean squared error of its mean, and of "repeat the last frame"."""
-        heard, _ = self.frames(audio_ctx)
+        """Held-out next-frame losses from a zero state, teacher forced, over the prior's
+        frames after the first: the Gaussian NLL, the mean squared error of the prior's
+        mean, and that of "repeat the last frame" (all in dataset z-scores)."""
+        target, prev, _ = self._teacher_forced(audio_ctx)
         state = self.zero_state(audio_ctx.shape[0], audio_ctx.device)
-        prev = torch.cat([state[1], heard[:, :-1]], 1)
         mean, _, _ = self.prior_step(prev, state[0])
-        return {"nll": float(self.next_frame_nll(heard, state)),
-                "mse": float((heard[:, 1:] - mean[:, 1:]).pow(2).mean()),
-                "repeat_last_mse": float((heard[:, 1:] - prev[:, 1:]).pow(2).mean())}
+        return {"nll": float(self.next_frame_nll(target, prev, state)),
+                "mse": float((target[:, 1:] - mean[:, 1:]).pow(2).mean()),
+                "repeat_last_mse": float((target[:, 1:] - prev[:, 1:]).pow(2).mean())}
 
     def stream_module(self):
         return AutoregressiveStream(self)
@@ -260,9 +297,9 @@ class AutoregressiveStream(NNTildeModule):
         self.register_buffer("fwd_history", torch.zeros(1, self.context), persistent=False)
 
     def _fresh(self, prefix: str, batch: int, device: torch.device) -> Dict[str, Tensor]:
-        s = self.model.zero_state(batch, device)
-        return {prefix + "_prior_h": s[0], prefix + "_x": s[1], prefix + "_dec_h": s[2], prefix + "_gains": s[3],
-                prefix + "_frame": torch.zeros(1, dtype=torch.int64, device=device)}
+        out = {prefix + "_" + str(i): t for i, t in enumerate(self.model.zero_state(batch, device))}
+        out[prefix + "_block"] = torch.zeros(1, dtype=torch.int64, device=device)
+        return out
 
     @torch.jit.export
     def get_temperature(self) -> float:
@@ -283,32 +320,34 @@ class AutoregressiveStream(NNTildeModule):
         self._check(x.shape[2])
         if self.fwd_history.shape[0] != x.shape[0] or self.fwd_history.device != x.device:
             s = self._fresh("fwd", x.shape[0], x.device)        # mc.nn~ changed the batch: start afresh
-            self.fwd_prior_h, self.fwd_x, self.fwd_dec_h = s["fwd_prior_h"], s["fwd_x"], s["fwd_dec_h"]
-            self.fwd_gains, self.fwd_frame = s["fwd_gains"], s["fwd_frame"]
+            self.fwd_0, self.fwd_1, self.fwd_2, self.fwd_3 = s["fwd_0"], s["fwd_1"], s["fwd_2"], s["fwd_3"]
+            self.fwd_4, self.fwd_5, self.fwd_block = s["fwd_4"], s["fwd_5"], s["fwd_block"]
             self.fwd_history = torch.zeros(x.shape[0], self.context, device=x.device)
         signal = torch.cat([self.fwd_history, x[:, 0]], 1)
         heard, audible = self.model.frames(signal)
-        start = int(self.fwd_frame[0])
-        state = [self.fwd_prior_h, self.fwd_x, self.fwd_dec_h, self.fwd_gains]
-        drawn, state = self.model.predict(heard, audible, heard.shape[1], state, self.temperature, self.seed, start)
-        audio, state = self.model.decode(drawn, state, start * self.hop)
-        self.fwd_prior_h, self.fwd_x, self.fwd_dec_h, self.fwd_gains = state[0], state[1], state[2], state[3]
+        start = int(self.fwd_block[0])
+        state = [self.fwd_0, self.fwd_1, self.fwd_2, self.fwd_3, self.fwd_4, self.fwd_5]
+        frames, state = self.model.advance(heard, audible, heard.shape[1], state, self.temperature, self.seed, start)
+        audio, state = self.model.decode(frames, state, start * self.hop)
+        self.fwd_0, self.fwd_1, self.fwd_2, self.fwd_3, self.fwd_4, self.fwd_5 = \
+            state[0], state[1], state[2], state[3], state[4], state[5]
         self.fwd_history = signal[:, signal.shape[1] - self.context:]
-        self.fwd_frame = self.fwd_frame + heard.shape[1]
+        self.fwd_block = self.fwd_block + heard.shape[1]
         return audio.unsqueeze(1)
 
     @torch.jit.export
     def generate(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x.shape[2])
-        if self.gen_x.shape[0] != x.shape[0] or self.gen_x.device != x.device:
+        if self.gen_1.shape[0] != x.shape[0] or self.gen_1.device != x.device:
             s = self._fresh("gen", x.shape[0], x.device)
-            self.gen_prior_h, self.gen_x, self.gen_dec_h = s["gen_prior_h"], s["gen_x"], s["gen_dec_h"]
-            self.gen_gains, self.gen_frame = s["gen_gains"], s["gen_frame"]
+            self.gen_0, self.gen_1, self.gen_2, self.gen_3 = s["gen_0"], s["gen_1"], s["gen_2"], s["gen_3"]
+            self.gen_4, self.gen_5, self.gen_block = s["gen_4"], s["gen_5"], s["gen_block"]
         n = x.shape[2] // self.hop
-        start = int(self.gen_frame[0])
-        state = [self.gen_prior_h, self.gen_x, self.gen_dec_h, self.gen_gains]
-        drawn, state = self.model.predict(None, None, n, state, self.temperature, self.seed, start)
-        audio, state = self.model.decode(drawn, state, start * self.hop)
-        self.gen_prior_h, self.gen_x, self.gen_dec_h, self.gen_gains = state[0], state[1], state[2], state[3]
-        self.gen_frame = self.gen_frame + n
+        start = int(self.gen_block[0])
+        state = [self.gen_0, self.gen_1, self.gen_2, self.gen_3, self.gen_4, self.gen_5]
+        frames, state = self.model.advance(None, None, n, state, self.temperature, self.seed, start)
+        audio, state = self.model.decode(frames, state, start * self.hop)
+        self.gen_0, self.gen_1, self.gen_2, self.gen_3, self.gen_4, self.gen_5 = \
+            state[0], state[1], state[2], state[3], state[4], state[5]
+        self.gen_block = self.gen_block + n
         return audio.unsqueeze(1)

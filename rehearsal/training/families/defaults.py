@@ -40,6 +40,7 @@ AUTOREGRESSIVE_DEFAULTS: dict = {
     "loudness_window": 512,
     "gain_range": 5.0,
     "temperature": 0.5,        # default spread of the sampled frames (nn~ attribute `temperature`)
+    "stride": 4,               # blocks per prior frame: 1024 samples, the analysis window (no overlap)
     "gate_db": -55.0,          # forward: input frames under this level are replaced by the model's own
     "seed": 0,                 # the noise of sampling, per frame: same seed, same output
 }
