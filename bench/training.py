@@ -21,6 +21,9 @@ Each figure comes with its baseline measured in the same run:
   render          seconds of audio per wall second on one core (goal >= 50), whole-clip and
                   streamed through the nn~ export in 8192-sample buffers
   latency         the block size: output block k needs input up to the end of block k
+  autoregressive  next-frame MSE against "repeat the last frame"; a generated minute's sum of
+                  1-D Wasserstein distances (dataset z-scores: loudness, centroid, flatness)
+                  against the noise baseline's; variety per temperature; generation speed
 Training runs in the worker process, as `rehearsal train` runs it (evaluations and previews
 included in the time). Keep other work off the machine for stable figures.
 """
@@ -43,7 +46,7 @@ from rehearsal.store import Workspace, open_db  # noqa: E402
 from rehearsal.training import synthetic  # noqa: E402
 
 SR = 48000
-MATERIAL = {"pitch": synthetic.plucked, "latent": synthetic.noise_texture}
+MATERIAL = {"pitch": synthetic.plucked, "latent": synthetic.noise_texture, "autoregressive": synthetic.noise_texture}
 
 
 def make_dataset(folder: Path, family: str, minutes: float, seed0: int = 0) -> Path:
@@ -265,10 +268,90 @@ def part_convergent(args, tmp: Path) -> dict:
     return out
 
 
+def part_autoregressive(args, tmp: Path) -> dict:
+    """The autoregressive family (issue 17): trained in the worker on 5 minutes of noise
+    textures; then, on one thread, its next-frame loss against "repeat the last frame", a
+    generated minute's descriptor distance to the dataset against the noise baseline's,
+    variety at two temperatures, and how fast it generates (eager, and nn~ `generate` /
+    `forward` streamed in 8192-sample buffers)."""
+    import torch
+
+    from rehearsal.training.data import prepare
+    from rehearsal.training.dataset import open_folder
+    from rehearsal.training.descriptors import DescriptorCache
+    from rehearsal.training.evaluation import descriptor_distance, noise_baseline_audio, spectral_loss
+    from rehearsal.training.export import script
+    from rehearsal.training.family import get_family
+    from rehearsal.training.render import load_generation_model
+
+    ws = Workspace.at(tmp / "autoregressive")
+    db = open_db(ws.db_path)
+    dataset = make_dataset(tmp / "ar-data", "autoregressive", args.ar_data_minutes)
+    g, wall = run_generation(ws, db, dataset, "convergent", family="autoregressive", threads=args.run_threads,
+                             budget_s=args.ar_minutes * 60, params={"patience": "0"})
+    torch.set_num_threads(1)
+    model, _, _ = load_generation_model(ws, db, g["id"])
+    info = open_folder(dataset)
+    data = prepare(info, list(info.clips), hop=model.hop, conditioning=(), val_fraction=0.15, probe_count=0,
+                   probe_seconds=0, cache=DescriptorCache(None))
+
+    def ctx(audio):
+        n = len(audio) // model.hop * model.hop
+        x = torch.zeros(1, model.context + n)
+        x[0, model.context:] = torch.as_tensor(audio[:n])
+        return x
+
+    val_audio = np.concatenate([c.audio for c in data.val])
+    losses = model.frame_losses(ctx(val_audio))
+    torch.manual_seed(0)
+    untrained = get_family("autoregressive").build().eval()
+    untrained.fit_normalisation(ctx(np.concatenate([c.audio for c in data.train])[: 120 * SR]))
+    losses_untrained = untrained.frame_losses(ctx(val_audio))
+    reference = [c.audio for c in data.train]
+    out = {"train_minutes": args.ar_minutes, "steps": g["metrics"]["steps"], "val_mss": g["metrics"]["val_loss"],
+           "noise_baseline_mss": g["metrics"]["baseline_val_loss"], "next_frame": losses,
+           "next_frame_untrained": losses_untrained}
+    blocks = int(60 * SR / model.hop)
+    with torch.no_grad():
+        for temperature in (0.5, 1.0):
+            t0 = time.perf_counter()
+            minute = model.generate(blocks, temperature=temperature, seed=1)[0].numpy()
+            out[f"generate_x_realtime_t{temperature}"] = round(60.0 / (time.perf_counter() - t0), 1)
+            out[f"descriptor_distance_t{temperature}"] = descriptor_distance(minute, reference)
+        noise = noise_baseline_audio(data.train, data.val + data.train, 60.0)
+        out["descriptor_distance_noise_baseline"] = descriptor_distance(noise, reference)
+        for temperature in (0.1, 0.5, 1.0):
+            a = model.generate(int(10 * SR / model.hop), temperature=temperature, seed=1)[0].numpy()
+            b = model.generate(int(10 * SR / model.hop), temperature=temperature, seed=2)[0].numpy()
+            out[f"variety_t{temperature}"] = spectral_loss(a, b)
+    stream = script(model.stream_module().eval())
+    x = torch.as_tensor(synthetic.noise_texture(20.0, seed=99)).view(1, 1, -1)[..., : 20 * SR // 8192 * 8192]
+    with torch.inference_mode():
+        for name in ("generate", "forward"):
+            method = getattr(stream, name)
+            method(x[..., :8192])
+            t0 = time.perf_counter()
+            for i in range(8192, x.shape[-1], 8192):
+                method(x[..., i:i + 8192])
+            out[f"nn_tilde_{name}_x_realtime"] = round((x.shape[-1] - 8192) / SR / (time.perf_counter() - t0), 1)
+    d, n = out["descriptor_distance_t1.0"], out["descriptor_distance_noise_baseline"]
+    print(f"autoregressive, {args.ar_minutes} min on {args.ar_data_minutes} min of noise textures "
+          f"({out['steps']} steps): next-frame MSE {losses['mse']:.4f} (repeat the last frame "
+          f"{losses['repeat_last_mse']:.4f}, untrained {losses_untrained['mse']:.4f}); a generated minute's "
+          f"descriptor distance {d['total']:.3f} at temperature 1 ({out['descriptor_distance_t0.5']['total']:.3f} "
+          f"at 0.5), noise baseline {n['total']:.3f}; variety (MSS between two seeds) "
+          f"{out['variety_t0.1']:.2f} / {out['variety_t0.5']:.2f} / {out['variety_t1.0']:.2f} at temperature "
+          f"0.1 / 0.5 / 1; generate {out['generate_x_realtime_t1.0']}x real time on 1 thread, nn~ generate "
+          f"{out['nn_tilde_generate_x_realtime']}x, forward {out['nn_tilde_forward_x_realtime']}x", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--parts", default="throughput,render,oneshot",
-                   help="comma-separated: throughput, render, oneshot, quality, convergent")
+                   help="comma-separated: throughput, render, oneshot, quality, convergent, autoregressive")
+    p.add_argument("--ar-minutes", type=float, default=3.0, help="autoregressive: training budget")
+    p.add_argument("--ar-data-minutes", type=float, default=5.0, help="autoregressive: minutes of material")
     p.add_argument("--threads", type=int, default=2, help="throughput: threads measured beside 1 (2 cores)")
     p.add_argument("--run-threads", type=int, help="threads of the training runs (default: the worker's, "
                                                    "every core)")
