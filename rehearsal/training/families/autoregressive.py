@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from .. import dsp
 from ..nn_tilde import NNTildeModule
 from .defaults import AUTOREGRESSIVE_DEFAULTS
-from .latent import band_noise, fit_spectral_normalisation, spectral_frames
+from .latent import band_noise, fit_spectral_normalisation, spectral_frames, spectral_setup
 from .nets import RecurrentDecoder
 
 DEFAULTS: Dict[str, object] = dict(AUTOREGRESSIVE_DEFAULTS)
@@ -67,16 +67,10 @@ class AutoregressiveModel(nn.Module):
         super().__init__()
         cfg = {**DEFAULTS, **config}
         self.config = cfg
-        self.sample_rate = int(cfg["sample_rate"])
-        self.hop = int(cfg["hop"])
-        self.fft = int(cfg["fft"])
-        self.loudness_window = int(cfg["loudness_window"])
-        self.n_noise_bands = int(cfg["n_noise_bands"])
-        self.gain_range = float(cfg["gain_range"])
+        spectral_setup(self, cfg)            # the latent family's analysis and synthesiser
         self.temperature = float(cfg["temperature"])
         self.gate_db = float(cfg["gate_db"])
         self.seed = int(cfg["seed"])
-        self.context = max(self.fft, self.loudness_window) - self.hop
         self.limit = FRAME_LIMIT
         self.stride = int(cfg["stride"])
         n_bands = int(cfg["n_analysis_bands"])
@@ -96,17 +90,9 @@ class AutoregressiveModel(nn.Module):
             self.prior_out.bias[:self.frame_size].zero_()
             self.prior_out.bias[self.frame_size:].fill_(math.log(0.3))
         self.decoder = RecurrentDecoder(self.frame_size, self.n_noise_bands + 1, width, int(cfg["hidden"]))
-        self.register_buffer("band_mean", torch.full((n_bands,), -6.0))
-        self.register_buffer("band_std", torch.ones(n_bands) * 2.0)
-        self.register_buffer("desc_mean", torch.tensor([-30.0, 11.0, -20.0]))
-        self.register_buffer("desc_std", torch.tensor([15.0, 1.5, 10.0]))
         # the range of the dataset's audible frames: draws are held inside it
         self.register_buffer("frame_low", torch.full((self.frame_size,), -FRAME_LIMIT))
         self.register_buffer("frame_high", torch.full((self.frame_size,), FRAME_LIMIT))
-        self.register_buffer("window", torch.hann_window(self.fft), persistent=False)
-        self.register_buffer("bands", dsp.log_band_matrix(self.fft, n_bands, self.sample_rate), persistent=False)
-        self.register_buffer("noise_bank", dsp.make_noise_bank(self.n_noise_bands, int(cfg["noise_table"]),
-                                                               self.sample_rate), persistent=False)
 
     # -- frames ------------------------------------------------------------------------
     def analyse(self, audio_ctx: Tensor) -> Tuple[Tensor, Tensor]:

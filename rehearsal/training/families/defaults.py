@@ -39,7 +39,7 @@ AUTOREGRESSIVE_DEFAULTS: dict = {
     "prior_hidden": 192,       # the prior's GRU
     "loudness_window": 512,
     "gain_range": 5.0,
-    "temperature": 0.5,        # default spread of the sampled frames (nn~ attribute `temperature`)
+    "temperature": 1.0,        # spread of the draws: 1 = as learned (nn~ attribute `temperature`)
     "stride": 4,               # blocks per prior frame: 1024 samples, the analysis window (no overlap)
     "gate_db": -55.0,          # forward: input frames under this level are replaced by the model's own
     "seed": 0,                 # the noise of sampling, per frame: same seed, same output

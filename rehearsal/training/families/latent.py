@@ -34,28 +34,12 @@ class LatentModel(nn.Module):
         super().__init__()
         cfg = {**DEFAULTS, **config}
         self.config = cfg
-        self.sample_rate = int(cfg["sample_rate"])
-        self.hop = int(cfg["hop"])
-        self.fft = int(cfg["fft"])
-        self.loudness_window = int(cfg["loudness_window"])
+        spectral_setup(self, cfg)
         self.n_latent = int(cfg["latent"])
-        self.n_noise_bands = int(cfg["n_noise_bands"])
-        self.gain_range = float(cfg["gain_range"])
-        self.context = max(self.fft, self.loudness_window) - self.hop
         n_in = int(cfg["n_analysis_bands"])
         width = int(cfg["width"])
         self.encoder = nn.Sequential(MLP(n_in + 3, width), nn.Linear(width, self.n_latent))
         self.decoder = RecurrentDecoder(3 + self.n_latent, self.n_noise_bands + 1, width, int(cfg["hidden"]))
-        # normalisation, fitted on the first dataset and inherited by children
-        self.register_buffer("band_mean", torch.full((n_in,), -6.0))
-        self.register_buffer("band_std", torch.ones(n_in) * 2.0)
-        self.register_buffer("desc_mean", torch.tensor([-30.0, 11.0, -20.0]))
-        self.register_buffer("desc_std", torch.tensor([15.0, 1.5, 10.0]))
-        # deterministic tables, rebuilt from the config on load
-        self.register_buffer("window", torch.hann_window(self.fft), persistent=False)
-        self.register_buffer("bands", dsp.log_band_matrix(self.fft, n_in, self.sample_rate), persistent=False)
-        self.register_buffer("noise_bank", dsp.make_noise_bank(self.n_noise_bands, int(cfg["noise_table"]),
-                                                               self.sample_rate), persistent=False)
 
     @property
     def latent_size(self) -> int:
@@ -172,6 +156,28 @@ class LatentStream(NNTildeModule):
 
 # -- shared with the autoregressive family (the same frames, the same synthesiser) -----------
 # Plain tensor/int arguments, so TorchScript compiles them for the nn~ exports of both.
+
+def spectral_setup(model: nn.Module, cfg: Dict[str, object]) -> None:
+    """The settings and tables of the causal analysis and the band-noise synthesiser: rates
+    and sizes, the normalisation (fitted on the first dataset, inherited by children) and
+    the deterministic tables (rebuilt from the config on load, never saved)."""
+    model.sample_rate = int(cfg["sample_rate"])
+    model.hop = int(cfg["hop"])
+    model.fft = int(cfg["fft"])
+    model.loudness_window = int(cfg["loudness_window"])
+    model.n_noise_bands = int(cfg["n_noise_bands"])
+    model.gain_range = float(cfg["gain_range"])
+    model.context = max(model.fft, model.loudness_window) - model.hop
+    n_in = int(cfg["n_analysis_bands"])
+    model.register_buffer("band_mean", torch.full((n_in,), -6.0))
+    model.register_buffer("band_std", torch.ones(n_in) * 2.0)
+    model.register_buffer("desc_mean", torch.tensor([-30.0, 11.0, -20.0]))
+    model.register_buffer("desc_std", torch.tensor([15.0, 1.5, 10.0]))
+    model.register_buffer("window", torch.hann_window(model.fft), persistent=False)
+    model.register_buffer("bands", dsp.log_band_matrix(model.fft, n_in, model.sample_rate), persistent=False)
+    model.register_buffer("noise_bank", dsp.make_noise_bank(model.n_noise_bands, int(cfg["noise_table"]),
+                                                            model.sample_rate), persistent=False)
+
 
 def spectral_frames(audio_ctx: Tensor, context: int, hop: int, fft: int, loudness_window: int,
                     window: Tensor, bands: Tensor, sample_rate: int) -> Tuple[Tensor, Tensor]:
