@@ -44,3 +44,37 @@ def render_file(model, src: Path, dest: Path, *, transpose_semitones: float = 0.
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(dest), out, SAMPLE_RATE, subtype="FLOAT")
     return len(out)
+
+
+def generate_file(model, dest: Path, seconds: float, *, prompt: Path | None = None, prompt_from_s: float = 0.0,
+                  prompt_seconds: float = 4.0, temperature: float | None = None, seed: int | None = None,
+                  device: str = "cpu") -> int:
+    """`seconds` of a free run of an autoregressive generation into `dest` (48 kHz float WAV),
+    after hearing `prompt_seconds` of `prompt` from `prompt_from_s` if a prompt is given (a
+    moment of a take). Returns frames written."""
+    import soundfile as sf
+    import torch
+
+    if not hasattr(model, "generate"):
+        raise LookupError(f"this generation's model ({type(model).__name__}) cannot run free: "
+                          "train one with --family autoregressive")
+    context = None
+    if prompt is not None:
+        audio = load_audio(Path(prompt))
+        start = int(prompt_from_s * SAMPLE_RATE)
+        piece = audio[start:start + int(prompt_seconds * SAMPLE_RATE)]
+        n = len(piece) // model.hop * model.hop
+        if n < model.hop * model.stride * 2:
+            raise LookupError(f"{prompt}: no prompt at {prompt_from_s:.2f} s (the file is {len(audio) / SAMPLE_RATE:.2f} s)")
+        context = torch.zeros(1, model.context + n, device=device)
+        context[0, model.context:] = torch.as_tensor(piece[:n], device=device)
+    with torch.no_grad():
+        samples = int(round(seconds * SAMPLE_RATE))
+        out = model.generate(-(-samples // model.hop), prompt=context, temperature=temperature,
+                             seed=seed)[0, :samples].float().cpu().numpy()
+    peak = float(np.abs(out).max()) if len(out) else 0.0
+    if peak > 1.0:
+        out = out / peak
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(dest), out, SAMPLE_RATE, subtype="FLOAT")
+    return len(out)
