@@ -28,7 +28,7 @@ from rehearsal.training.loop import Hooks, LoopState, make_optimizer, train
 from rehearsal.training.spec import RunSpec
 
 SR = 48000
-MATERIAL = {"pitch": synthetic.plucked, "latent": synthetic.noise_texture}
+MATERIAL = {"pitch": synthetic.plucked, "latent": synthetic.noise_texture, "autoregressive": synthetic.noise_texture}
 
 
 class Collect(Hooks):
@@ -60,7 +60,7 @@ def test_the_meta_default_device_catches_an_unnamed_device():
         torch.set_default_device(None)
 
 
-@pytest.mark.parametrize("family", ["pitch", "latent"])
+@pytest.mark.parametrize("family", ["pitch", "latent", "autoregressive"])
 def test_training_and_rendering_make_no_tensor_on_the_default_device(family):
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -86,6 +86,9 @@ def test_training_and_rendering_make_no_tensor_on_the_default_device(family):
         stream = model.stream_module().eval()
         with torch.inference_mode():
             streamed = torch.cat([stream(torch.zeros(1, 1, 2048, device="cpu")) for _ in range(2)], -1)
+            if hasattr(model, "generate"):      # a free run, and one after a prompt
+                generated = [model.generate(16), model.generate(16, prompt=joined[:, :model.context + 8192])]
+                generated += [stream.generate(torch.zeros(1, 1, 2048, device="cpu"))]
     finally:
         torch.set_default_device(None)
     assert reason == "steps"
@@ -97,3 +100,5 @@ def test_training_and_rendering_make_no_tensor_on_the_default_device(family):
     assert math.isfinite(val)
     assert rendered.shape == data.val[0].audio.shape and np.isfinite(rendered).all()
     assert streamed.device.type == "cpu" and streamed.shape == (1, 1, 4096)
+    if hasattr(model, "generate"):
+        assert all(g.device.type == "cpu" and torch.isfinite(g).all() for g in generated)
