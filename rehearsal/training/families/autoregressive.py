@@ -1,13 +1,15 @@
 """The autoregressive family: a causal prior over spectral frames, rendered by a decoder.
 
-    audio -> causal spectrum (the latent family's analysis) -> one frame per block of 256
-             samples: loudness, centroid, flatness + 32 log band energies, in dataset z-scores
-    prior:   frames < k -> GRU -> a Gaussian over frame k (mean = frame k-1 + a learned step,
-             a learned spread per dimension); sampling at a temperature draws the next frame
-    decoder: frames -> GRU -> gains of 48 band noises -> 48 kHz audio (the latent family's
-             synthesiser; the level follows the frame's loudness)
+    audio -> causal spectrum (the latent family's analysis): a frame is loudness, centroid,
+             flatness + 32 log band energies, in dataset z-scores; a prior frame every 4
+             blocks (1024 samples, the analysis window: prior frames share no sample)
+    prior:   frames < j -> GRU -> a Gaussian over frame j (mean = a learned share of frame
+             j-1 + a learned step, a learned spread per dimension); sampling at a
+             temperature draws the next frame, held inside the dataset's range
+    decoder: frames gliding block by block between draws -> GRU -> gains of 48 band noises
+             -> 48 kHz audio (the latent family's synthesiser; the level follows loudness)
 
-It predicts frames, not samples: 187.5 predictions a second of audio instead of 48000, so
+It predicts frames, not samples: 46.9 predictions a second of audio instead of 48000, so
 a free-running generation renders many times faster than real time on one core (a WaveNet
 must run its whole network once per sample; see docs/training.md for the measurements).
 It can run free (no input at all), continue a prompt (a moment of a take, the live
@@ -77,7 +79,7 @@ class AutoregressiveModel(nn.Module):
         self.frame_size = 3 + n_bands
         width = int(cfg["width"])
         self.prior_hidden = int(cfg["prior_hidden"])
-        # the frame goes straight into the GRU: every op saved is saved 187.5 times a second
+        # the frame goes straight into the GRU: every op saved is saved 46.9 times a second
         self.prior = nn.GRU(self.frame_size, self.prior_hidden, batch_first=True)
         self.prior_out = nn.Linear(self.prior_hidden, 2 * self.frame_size)
         # how much of the last frame each dimension keeps (learned, from 1: "repeat the last

@@ -11,7 +11,6 @@ deviation), the rest are learned. Drive any of them from a patch. No F0 estimate
 so nothing biases the model towards pitched material.
 """
 
-import math
 from typing import Dict, List, Tuple
 
 import torch
