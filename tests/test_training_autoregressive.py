@@ -183,9 +183,8 @@ def test_nn_tilde_export_generate_and_forward_stream_like_whole_clip_renders(tmp
         diff = float((streamed[name][0] - ref).abs().max())
         peak = float(ref.abs().max())
         print(f"{name}: streamed in buffers of {sizes} vs whole clip, max difference {diff:.2e} (peak {peak:.3f})")
-        # forward: the analysis of a clip cut into buffers rounds differently (float32 FFTs of
-        # other lengths), and the prior's recurrence carries those 1e-7s along: 1e-3 of the peak
-        assert diff < 1e-3 * peak and peak > 1e-3, name
+        # float32 rounding of the buffer-wise analysis, carried by the recurrences: relative to the peak
+        assert diff < 1e-5 * peak and peak > 1e-3, name
     assert float((streamed["cold"][0] - cold).abs().max()) < 1e-4
     assert float((streamed["cold"][0] - free[:, :8192]).abs().max()) > 1e-3   # the attribute is heard
 

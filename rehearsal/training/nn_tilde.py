@@ -48,6 +48,11 @@ class NNTildeModule(nn.Module):
         self.register_buffer(f"{name}_params", torch.tensor([codes[type(default)]]))
         self._attributes.append(name)
 
+    def check_buffer(self, n: int) -> None:
+        """Refuse a buffer that is not whole blocks (the subclass sets `self.hop`)."""
+        if n % self.hop != 0:
+            raise RuntimeError("buffer size must be a multiple of " + str(self.hop) + " samples")
+
     @torch.jit.export
     def get_methods(self) -> List[str]:
         return self._methods

@@ -300,12 +300,8 @@ class AutoregressiveStream(NNTildeModule):
         self.temperature = value
         return 0
 
-    def _check(self, n: int) -> None:
-        if n % self.hop != 0:
-            raise RuntimeError("buffer size must be a multiple of " + str(self.hop) + " samples")
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x.shape[2])
+        self.check_buffer(x.shape[2])
         if self.fwd_history.shape[0] != x.shape[0] or self.fwd_history.device != x.device:
             s = self._fresh("fwd", x.shape[0], x.device)        # mc.nn~ changed the batch: start afresh
             self.fwd_0, self.fwd_1, self.fwd_2, self.fwd_3 = s["fwd_0"], s["fwd_1"], s["fwd_2"], s["fwd_3"]
@@ -325,7 +321,7 @@ class AutoregressiveStream(NNTildeModule):
 
     @torch.jit.export
     def generate(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x.shape[2])
+        self.check_buffer(x.shape[2])
         if self.gen_1.shape[0] != x.shape[0] or self.gen_1.device != x.device:
             s = self._fresh("gen", x.shape[0], x.device)
             self.gen_0, self.gen_1, self.gen_2, self.gen_3 = s["gen_0"], s["gen_1"], s["gen_2"], s["gen_3"]

@@ -113,12 +113,8 @@ class LatentStream(NNTildeModule):
             out["fwd_history"] = torch.zeros(batch, self.context, device=device)
         return out
 
-    def _check(self, n: int) -> None:
-        if n % self.hop != 0:
-            raise RuntimeError("buffer size must be a multiple of " + str(self.hop) + " samples")
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x.shape[2])
+        self.check_buffer(x.shape[2])
         if self.fwd_history.shape[0] != x.shape[0] or self.fwd_history.device != x.device:
             s = self._fresh("fwd", x.shape[0], x.device)
             self.fwd_h, self.fwd_gains, self.fwd_counter = s["fwd_h"], s["fwd_gains"], s["fwd_counter"]
@@ -133,7 +129,7 @@ class LatentStream(NNTildeModule):
 
     @torch.jit.export
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x.shape[2])
+        self.check_buffer(x.shape[2])
         if self.enc_history.shape[0] != x.shape[0] or self.enc_history.device != x.device:
             self.enc_history = torch.zeros(x.shape[0], self.context, device=x.device)
         signal = torch.cat([self.enc_history, x[:, 0]], 1)

@@ -186,12 +186,8 @@ class PitchStream(NNTildeModule):
         self.dec_h, self.dec_f0, self.dec_amps = s["dec_h"], s["dec_f0"], s["dec_amps"]
         self.dec_gains, self.dec_phase, self.dec_counter = s["dec_gains"], s["dec_phase"], s["dec_counter"]
 
-    def _check(self, n: int) -> None:
-        if n % self.hop != 0:
-            raise RuntimeError("buffer size must be a multiple of " + str(self.hop) + " samples")
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x.shape[2])
+        self.check_buffer(x.shape[2])
         if self.fwd_history.shape[0] != x.shape[0] or self.fwd_history.device != x.device:
             self._reset_forward(x.shape[0], x.device)  # mc.nn~ changed the batch: start afresh
         signal = torch.cat([self.fwd_history, x[:, 0]], 1)
