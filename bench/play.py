@@ -271,7 +271,6 @@ def main() -> None:
     realtime = not args.no_realtime and realtime_allowed()
     server = JackServer(f"rehearsal-bench-play-{os.getpid()}", period=args.period, realtime=realtime).start()
     try:
-        from rehearsal.play import ensure_schema
         from rehearsal.store import Workspace, open_db
         from rehearsal.training.generations import checkpoint_for
         from tests.support.playmodels import make_generation
@@ -279,7 +278,6 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             ws = Workspace.at(Path(tmp) / "ws")
             db = open_db(ws.db_path)
-            ensure_schema(db)
             pitch = make_generation(ws, db, "pitch", seed=0, steps=10)
             latent = make_generation(ws, db, "latent", seed=1, steps=10)
             interface = interface_latency(args.period)

@@ -1,6 +1,6 @@
 """Curation steps for play takes: choose the performer's stream or the model's.
 
-A play records two takes (see rehearsal.play.schema); curation reads every take of a
+A play records two takes (see rehearsal/store/sql/030_play.sql); curation reads every take of a
 session, so both streams' tagged moments arrive as clips. These steps pick among them:
 
     [[steps]]
@@ -51,10 +51,7 @@ class SelectStream(Filter):
         return row if row else (None, "recorded")
 
     def reject(self, clip, ctx):
-        try:
-            play_id, stream = self._play_of(ctx, clip.take_id)
-        except Exception:   # a workspace where play never ran has no plays table
-            play_id, stream = None, "recorded"
+        play_id, stream = self._play_of(ctx, clip.take_id)   # `plays` exists in every workspace
         if stream not in self.keep:
             return f"from the {stream} stream, not {' or '.join(self.keep)}"
         if self._generation_ids:

@@ -106,12 +106,10 @@ def _measure_lag() -> int | None:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from rehearsal.play import ensure_schema
     from rehearsal.store import Workspace, open_db
 
     ws = Workspace.at(tmp_path_factory.mktemp("play") / "ws")
     db = open_db(ws.db_path)
-    ensure_schema(db)
     yield ws, db
     db.conn.close()
 

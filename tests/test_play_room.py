@@ -28,12 +28,10 @@ from tests.support.proc import LiveProcess
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from rehearsal.play import ensure_schema
     from rehearsal.store import Workspace, open_db
 
     ws = Workspace.at(tmp_path_factory.mktemp("playroom") / "ws")
     db = open_db(ws.db_path)
-    ensure_schema(db)
     latent = make_generation(ws, db, "latent", seed=2)
     pitch = make_generation(ws, db, "pitch", seed=3)
     yield ws, db, latent, pitch

@@ -226,14 +226,12 @@ def test_a_newer_offer_replaces_one_still_warming_and_a_dead_host_is_bypassed():
 def play_db(workspace, db):
     """A session with a play of two takes (real files), two generations heard in turn."""
     from rehearsal.notation import find_notation, load_notation
-    from rehearsal.play import ensure_schema
     from rehearsal.store.notations import store_notation
     from rehearsal.store.sessions import get_or_create_session
     from rehearsal.store.takes import create_take, finish_take
     from rehearsal.training.generations import create_generation, mark_finished
     from rehearsal.training.spec import RunSpec
 
-    ensure_schema(db)
     nid = store_notation(db, load_notation(find_notation("jam-reactions")))
     sid = get_or_create_session(db, "jam", nid)
     frames = 48000 * 10

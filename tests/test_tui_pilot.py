@@ -380,12 +380,10 @@ async def test_help_lists_every_binding_and_the_command_palette_switches_screens
 def test_the_tui_does_not_import_torch(workspace):
     """Start-up, recording and playing a generation never import torch in the TUI's process
     (it takes seconds and hundreds of MB; the play process's hosts hold the model)."""
-    from rehearsal.play import ensure_schema
     from rehearsal.store import open_db
     from tests.support.playmodels import make_generation
 
     db = open_db(workspace.db_path)
-    ensure_schema(db)
     make_generation(workspace, db, "pitch", seed=1)
     db.conn.close()
     code = f"""

@@ -14,11 +14,9 @@ from tests.support.tui import keys, markers_of, screen_text, wait_for
 
 
 async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
-    from rehearsal.play import ensure_schema
     from rehearsal.store import open_db
 
     db = open_db(workspace.db_path)
-    ensure_schema(db)
     other = make_generation(workspace, db, "pitch", seed=2, steps=1)
     gen = make_generation(workspace, db, "pitch", seed=1)
     db.conn.close()
@@ -79,14 +77,12 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
 async def test_a_failing_model_is_bypassed_and_the_screen_says_so(workspace, tmp_path, monkeypatch):
     import os
 
-    from rehearsal.play import ensure_schema
     from rehearsal.store import open_db
     from tests.support.playmodels import install_faulty_family, make_faulty_generation
 
     site = install_faulty_family(tmp_path / "site")   # the play process finds the family through PYTHONPATH
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     db = open_db(workspace.db_path)
-    ensure_schema(db)
     faulty = make_faulty_generation(workspace, db, fail_after_blocks=150, mode="raise")
     db.conn.close()
     voice = tmp_path / "voice.wav"

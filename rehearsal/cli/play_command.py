@@ -248,12 +248,11 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
 @click.pass_context
 def play_reception(ctx, generation, as_json) -> None:
     """How each generation was received in play: time heard, tags made while it played."""
-    from ..play import ensure_schema, reception, reception_all
+    from ..play import reception, reception_all
     from ..training.generations import GenerationNotFound, get_generation
     from .common import open_workspace_db
 
     ws, db = open_workspace_db(ctx)
-    ensure_schema(db)
     try:
         rows = [reception(db, get_generation(db, generation)["id"])] if generation else reception_all(db)
     except GenerationNotFound as exc:

@@ -127,7 +127,6 @@ def train(ctx, dataset, strategy, family, parent, scratch, budget, steps, seed, 
         _explain(T)
         return
     ws, db = open_workspace_db(ctx)
-    T.ensure_schema(db)
     T.reconcile(db)
     _check_device(device)
     show_bar = sys.stdout.isatty()

@@ -21,7 +21,6 @@ Library API (the CLI and the TUI use only these):
 Refs name versions: "name" (latest), "name@3" or "name/v3", or an integer id.
 """
 
-from . import schema  # noqa: F401  (registers the tables with the store's migrations)
 from .analysis import AnalysisParams, FrameDescriptors, analyse_array, analyse_file
 from .clips import Clip, ClipKey, clip_descriptors, hz_to_note, note_to_hz
 from .clipmap import ClipMap, clip_map, write_png
@@ -33,7 +32,6 @@ from .export import ExportError, export_dataset, export_formats, export_removed
 from .materialise import materialise_dataset, read_metadata
 from .pipeline import Pipeline, PipelineError, StepSpec, find_pipeline, load_pipeline, parse_pipeline, shipped_pipelines
 from .run import CurationError, CurationRun, Removal, StepFailed, StepReport, preview, start_run
-from .schema import ensure_schema
 from .steps import Filter, Step, StepContext, StepParamError, Transform
 from .versions import (DatasetNotFound, StoredClip, VersionInfo, commit, dataset_version_id, list_datasets,
                        list_versions, version_clips, version_info, version_removals, version_steps)
@@ -50,5 +48,5 @@ __all__ = [
     "DatasetNotFound", "StoredClip", "VersionInfo",
     "VersionDiff", "diff_versions", "ExportError", "export_dataset", "export_formats", "export_removed", "read_metadata",
     "Coverage", "coverage", "ClipMap", "clip_map", "write_png",
-    "decide", "decisions_for_take", "withdraw", "ensure_schema",
+    "decide", "decisions_for_take", "withdraw",
 ]

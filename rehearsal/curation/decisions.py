@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from ..store.clock import utc_now
-from .schema import ensure_schema
 
 DECISIONS = ("keep", "drop")
 
@@ -31,7 +30,6 @@ class Decision:
 
 def decide(db: sqlite_utils.Database, *, take_id: int, start: int, end: int, decision: str, who: str,
            note: str | None = None) -> int:
-    ensure_schema(db)
     if decision not in DECISIONS:
         raise ValueError(f"a decision is keep or drop, got {decision!r}")
     if not (who or "").strip():
@@ -55,7 +53,6 @@ def withdraw(db: sqlite_utils.Database, decision_id: int) -> None:
 
 
 def decisions_for_take(db: sqlite_utils.Database, take_id: int) -> list[Decision]:
-    ensure_schema(db)
     return [Decision(*r) for r in db.execute(
         """SELECT id, take_id, start_sample, end_sample, decision, who, note, created_at
            FROM curation_decisions WHERE take_id = ? AND deleted_at IS NULL ORDER BY id""", [take_id])]

@@ -31,7 +31,6 @@ from ..store.workspace import Workspace
 from .clips import Clip, ClipKey, clip_descriptors
 from .descriptors import DescriptorStore
 from .pipeline import Pipeline, PipelineError, StepSpec
-from .schema import ensure_schema
 from .steps import Step, StepContext
 
 USABLE_TAKE_STATUS = ("complete", "recovered")
@@ -291,7 +290,6 @@ def resolve_sessions(db, sessions: list[str]) -> list[dict]:
 def start_run(ws: Workspace, db: sqlite_utils.Database, pipeline: Pipeline, sessions: list[str],
               registry: dict | None = None) -> CurationRun:
     """Check the pipeline against the plugins, take clips from the sessions' markers."""
-    ensure_schema(db)
     if not sessions:
         raise CurationError("name at least one session")
     registry = plugin_manager.registry("curation_steps") if registry is None else registry

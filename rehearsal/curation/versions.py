@@ -1,8 +1,8 @@
 """Datasets and their versions: committing a run, naming versions, reading them back.
 
-A version is written in one transaction (see schema.py) and is immutable afterwards; a
-new run under the same name makes version N+1 whose parent is the latest one. Going back
-is choosing an older version.
+A version is written in one transaction (see store/sql/010_datasets.sql) and is immutable
+afterwards; a new run under the same name makes version N+1 whose parent is the latest one.
+Going back is choosing an older version.
 
 References ("refs"): "name" = latest version, "name@3" or "name/v3" = version 3, an
 integer (or "#12") = the version's id.
@@ -19,7 +19,6 @@ import sqlite_utils
 from ..store.clock import utc_now
 from .clips import Clip
 from .run import CurationError, CurationRun, Removal
-from .schema import ensure_schema
 
 _REF = re.compile(r"^(?P<name>.+?)(?:@(?P<at>\d+)|/v(?P<v>\d+))?$")
 _BAD_NAME = re.compile(r"[@/\\\x00-\x1f]")
@@ -80,7 +79,6 @@ def commit(run: CurationRun, name: str, *, created_by: str | None = None, parent
         run.finish()
     name = check_dataset_name(name)
     db = run.db
-    ensure_schema(db)
     # everything that may read audio or raise happens before the transaction starts
     clips = run.clips
     descriptors = [run.clip_descriptors(c) for c in clips]
@@ -158,7 +156,6 @@ def _parse_ref(ref) -> tuple[str | None, int | None, int | None]:
 
 def dataset_version_id(db: sqlite_utils.Database, ref) -> int:
     """The id of the version `ref` names ("name", "name@3", "name/v3", or an id)."""
-    ensure_schema(db)
     name, number, vid = _parse_ref(ref)
     if vid is not None:
         row = db.execute("SELECT id FROM dataset_versions WHERE id = ? AND sealed = 1", [vid]).fetchone()
@@ -198,7 +195,6 @@ def version_info(db: sqlite_utils.Database, ref) -> VersionInfo:
 
 
 def list_versions(db: sqlite_utils.Database, dataset: str | None = None) -> list[VersionInfo]:
-    ensure_schema(db)
     where, args = ("AND d.name = ?", [dataset]) if dataset else ("", [])
     ids = [r[0] for r in db.execute(
         f"""SELECT v.id FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id

@@ -16,18 +16,16 @@ Library API (the CLI and the TUI use these):
 - `Player(PlayConfig)`: the play process alone (no store): start_take, load, set_mix,
   set_gain, set_latent, frame_at, status, stats
 - store: `reception(db, generation_id)`, `reception_all(db)`, `plays_of(db, session_id)`,
-  `stream_of_take(db, take_id)`, `sync_mirrors(db, play_id)`, `ensure_schema(db)`
+  `stream_of_take(db, take_id)`, `sync_mirrors(db, play_id)`
 - OSC: `PlayOscSource` (tags as `OscSource`, plus /rehearsal/latent, /rehearsal/play/*)
 """
 
-from . import schema  # noqa: F401  (registers the play tables with the store)
 from .player import PlayConfig, Player, PlayError, PlayStatus
 from .reception import plays_of, reception, reception_all, stream_of_take
 from .mirror import sync_mirrors
-from .schema import ensure_schema
 
 __all__ = ["PlayConfig", "Player", "PlayError", "PlayStatus", "plays_of", "reception", "reception_all",
-           "stream_of_take", "sync_mirrors", "ensure_schema", "PlayRoom", "PlayEvent", "PlayStarted",
+           "stream_of_take", "sync_mirrors", "PlayRoom", "PlayEvent", "PlayStarted",
            "PlayFinished", "InputEnded", "resolve_model", "PlayOscSource"]
 
 

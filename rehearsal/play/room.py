@@ -28,7 +28,6 @@ from ..store.takes import create_take, finish_take, get_take, next_take_number
 from ..training import generations as gens
 from .mirror import sync_mirrors
 from .player import PlayConfig, Player, PlayError
-from .schema import ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,6 @@ class PlayRoom(RoomBase):
         self.config = config or PlayConfig()
         self.player = Player(self.config)
         super().__init__(ws, session, notation, self.player)
-        ensure_schema(self.db)
         self.recovered_plays = recover_plays(self.db)
         self.play: dict | None = None
         self._db_lock = threading.Lock()

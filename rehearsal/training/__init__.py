@@ -18,7 +18,6 @@ Library API (the CLI and the TUI use these):
 - plugins: `model_families()`, `training_strategies()`; `rehearsal.training.render` and `.export` for models
 """
 
-from . import schema  # noqa: F401  (registers the generations tables with the store)
 from .dataset import DatasetError, DatasetInfo, resolve_dataset
 from .family import Family, get_family, model_families
 from .generations import (GenerationNotFound, LineageNode, add_note, ancestry, checkpoint_for, list_checkpoints,
@@ -26,7 +25,6 @@ from .generations import (GenerationNotFound, LineageNode, add_note, ancestry, c
                           lineage_tree, list_generations, notes, reconcile, set_current)
 from .progress import ProgressReader, loss_curve
 from .runner import TrainingRun, cancel_run, make_request, plan_generations, previews, progress_path, start_run
-from .schema import ensure_schema
 from .spec import RunSpec, SpecError, TrainRequest, parse_duration
 from .strategy import Strategy, get_strategy, training_strategies
 
@@ -35,6 +33,6 @@ __all__ = [
     "GenerationNotFound", "LineageNode", "add_note", "ancestry", "checkpoint_for", "list_checkpoints",
     "current_generation", "current_history", "delete_note", "get_generation", "go_back", "lineage_tree",
     "list_generations", "notes", "reconcile", "set_current", "ProgressReader", "loss_curve", "TrainingRun",
-    "cancel_run", "make_request", "plan_generations", "previews", "progress_path", "start_run", "ensure_schema",
+    "cancel_run", "make_request", "plan_generations", "previews", "progress_path", "start_run",
     "RunSpec", "SpecError", "TrainRequest", "parse_duration", "Strategy", "get_strategy", "training_strategies",
 ]

@@ -1,7 +1,7 @@
 """Generations: each trained model, its lineage, checkpoints, notes, and the current choice.
 
-Plain SQL over the tables in schema.py; no torch. These functions are the library API the
-CLI and the TUI's models screen use.
+Plain SQL over the tables of store/sql/020_generations.sql; no torch. These functions are
+the library API the CLI and the TUI's models screen use.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from ..store.clock import utc_now
-from . import schema  # noqa: F401  (registers the tables)
 from .spec import RunSpec
 
 STATUSES = ("queued", "running", "complete", "cancelled", "failed")

@@ -83,10 +83,9 @@ class VersionShown(Message):
 
 # -- store-thread functions (`db` first) -----------------------------------------------------
 def load_lists(db, ws):
-    from ...curation import ensure_schema, list_versions, shipped_pipelines
+    from ...curation import list_versions, shipped_pipelines
     from ...store.sessions import list_sessions
 
-    ensure_schema(db)
     pipelines = sorted(shipped_pipelines().items())
     mine = ws.home / "pipelines"
     if mine.is_dir():

@@ -74,9 +74,8 @@ class TrainingEnded(Message):
 
 # -- store-thread functions (`db` first) -----------------------------------------------------
 def load_lineage(db):
-    from ...training import current_generation, ensure_schema, lineage_tree, notes
+    from ...training import current_generation, lineage_tree, notes
 
-    ensure_schema(db)
     rows: list[tuple[int, dict]] = []
 
     def walk(node, depth):
@@ -99,9 +98,8 @@ def generation_detail(db, ws, gen_id: int):
 
 def dataset_choices(db, ws) -> list[tuple[str, str]]:
     """Curated versions, then folders under <home>/datasets/ that hold metadata.jsonl."""
-    from ...curation import ensure_schema, list_versions
+    from ...curation import list_versions
 
-    ensure_schema(db)
     out = [(v.ref, f"{v.ref}  {v.clip_count} clips, {v.total_s:.0f} s ({v.pipeline_name})")
            for v in list_versions(db)]
     root = ws.home / "datasets"

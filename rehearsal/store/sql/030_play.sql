@@ -1,30 +1,23 @@
-"""Tables for play: which two takes a play recorded, what was heard when, what went wrong.
+-- Tables for play: which two takes a play recorded, what was heard when, what went wrong.
+--
+-- A play records two takes in the same session, written from the same frame counter so
+-- frame t of one is frame t of the other:
+--
+--     plays.input_take_id    the performer's input, as the interface delivered it
+--     plays.output_take_id   the model's output, as it was heard: frame t holds what the
+--                            model played at t, which answers the input at t - latency_samples
+--
+-- Every frame in these tables is a frame of both takes (the timeline of the room, as heard).
+-- Markers land on the input take through the marker bus and are mirrored onto the output
+-- take (`play_marker_mirrors`), so curation, which reads takes and their markers, selects
+-- from either stream; `plays` tells which is which.
+--
+-- `play_models` has one row per change of what plays: a generation fading in (its fade
+-- begins at start_frame and lasts fade_frames), or dry (generation_id NULL: no model yet, or
+-- the model failed and was bypassed). `play_segments` cuts the take at each fade's middle;
+-- `play_reception` joins the performer-take markers with the generation heard when they
+-- were tapped: how each generation was received in play.
 
-A play records two takes in the same session, written from the same frame counter so
-frame t of one is frame t of the other:
-
-    plays.input_take_id    the performer's input, as the interface delivered it
-    plays.output_take_id   the model's output, as it was heard: frame t holds what the
-                           model played at t, which answers the input at t - latency_samples
-
-Every frame in these tables is a frame of both takes (the timeline of the room, as heard).
-Markers land on the input take through the marker bus and are mirrored onto the output
-take (`play_marker_mirrors`), so curation, which reads takes and their markers, selects
-from either stream; `plays` tells which is which.
-
-`play_models` has one row per change of what plays: a generation fading in (its fade
-begins at start_frame and lasts fade_frames), or dry (generation_id NULL: no model yet, or
-the model failed and was bypassed). `play_segments` cuts the take at each fade's middle;
-`play_reception` joins the performer-take markers with the generation heard when they
-were tapped: how each generation was received in play.
-"""
-
-from __future__ import annotations
-
-from ..store import migrations
-from ..training import schema as _training_schema  # noqa: F401  (generations first: play refers to them)
-
-M_PLAY = """
 CREATE TABLE plays (
     id INTEGER PRIMARY KEY,
     session_id INTEGER NOT NULL REFERENCES sessions(id),
@@ -91,10 +84,3 @@ JOIN markers m ON m.take_id = p.input_take_id AND m.deleted_at IS NULL
 JOIN play_segments s ON s.play_id = p.id AND m.tap_sample >= s.from_frame
                      AND (s.to_frame IS NULL OR m.tap_sample < s.to_frame)
 WHERE s.generation_id IS NOT NULL;
-"""
-
-migrations.register("030_play", M_PLAY)
-
-
-def ensure_schema(db) -> None:
-    migrations.migrate(db)

@@ -1,17 +1,11 @@
-"""Curation tables: cached descriptors, datasets and their immutable versions, decisions.
+-- Curation tables: cached descriptors, datasets and their immutable versions, decisions.
+--
+-- A dataset version is written in one transaction: the version row (unsealed), its clips,
+-- its step reports and removal log, then `sealed = 1`. Triggers refuse any change to a sealed
+-- version, to its clips and to its removal log, and refuse adding clips to a sealed version:
+-- the database itself keeps versions immutable. A failed run rolls the transaction back, so
+-- a half-made version never exists (and readers only ever see sealed versions).
 
-A dataset version is written in one transaction: the version row (unsealed), its clips,
-its step reports and removal log, then `sealed = 1`. Triggers refuse any change to a sealed
-version, to its clips and to its removal log, and refuse adding clips to a sealed version:
-the database itself keeps versions immutable. A failed run rolls the transaction back, so
-a half-made version never exists (and readers only ever see sealed versions).
-"""
-
-from __future__ import annotations
-
-from ..store import migrations
-
-M_DATASETS = """
 CREATE TABLE take_descriptors (
     take_id INTEGER NOT NULL REFERENCES takes(id),
     params_key TEXT NOT NULL,          -- AnalysisParams.key(): analysis version + parameters
@@ -170,11 +164,3 @@ FROM dataset_clips c JOIN dataset_versions v ON v.id = c.version_id
 JOIN datasets d ON d.id = v.dataset_id
 JOIN takes t ON t.id = c.take_id JOIN sessions s ON s.id = t.session_id
 WHERE v.sealed = 1;
-"""
-
-migrations.register("010_datasets", M_DATASETS)
-
-
-def ensure_schema(db) -> None:
-    """Apply pending migrations (ours included): call from every curation entry point."""
-    migrations.migrate(db)

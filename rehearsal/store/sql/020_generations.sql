@@ -1,16 +1,10 @@
-"""Tables for model generations: lineage, checkpoints, notes, and which one is current.
+-- Tables for model generations: lineage, checkpoints, notes, and which one is current.
+--
+-- `dataset_version_id` is the curation version when the run named one; it has no foreign key
+-- so training works on a plain folder and on a store where curation's tables are absent.
+-- `current_models` is append-only: the latest row per scope is current, so going back is
+-- reading the row before it, and the history of choices stays.
 
-`dataset_version_id` is the curation version when the run named one; it has no foreign key
-so training works on a plain folder and on a store where curation's tables are absent.
-`current_models` is append-only: the latest row per scope is current, so going back is
-reading the row before it, and the history of choices stays.
-"""
-
-from __future__ import annotations
-
-from ..store import migrations
-
-M_GENERATIONS = """
 CREATE TABLE generations (
     id INTEGER PRIMARY KEY,
     label TEXT NOT NULL,                 -- "convergent", "one-shot 2/5", "specialise ʃ"
@@ -81,10 +75,3 @@ SELECT g.id, 'g' || g.id AS name, g.label, g.parent_id, g.family, g.strategy, g.
        json_extract(g.metrics_json, '$.steps') AS steps,
        json_extract(g.metrics_json, '$.elapsed_s') AS elapsed_s, g.created_at
 FROM generations g;
-"""
-
-migrations.register("020_generations", M_GENERATIONS)
-
-
-def ensure_schema(db) -> None:
-    migrations.migrate(db)
