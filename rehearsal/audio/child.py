@@ -1,6 +1,6 @@
 """The app's side of an audio child process (capture, play engine).
 
-Both run as `python -m <module> FD SHM CONFIG_JSON`: a plain subprocess, not
+Both run as `python -P -m <module> FD SHM CONFIG_JSON` (launch.py): a plain subprocess, not
 multiprocessing (spawn would re-import the app's main module, and nothing of the app
 belongs in there). Commands and replies travel over a socketpair; a reader thread sorts
 replies (answers to a command) from events (anything the child says on its own), and
@@ -14,11 +14,12 @@ import logging
 import queue
 import socket
 import subprocess
-import sys
 import threading
 from multiprocessing.connection import Connection
 from dataclasses import asdict
 from typing import Callable
+
+from ..launch import python_module
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class ChildProcess:
         self._shm, status = create_status()
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, str(theirs.fileno()), self._shm.name, json.dumps(config)],
+            python_module(self.module, str(theirs.fileno()), self._shm.name, json.dumps(config)),
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
         )
         theirs.close()

@@ -6,9 +6,9 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from multiprocessing.connection import Connection
 
+from ..launch import python_module
 from . import shared as H
 
 
@@ -24,7 +24,7 @@ class Host:
                "blocks": self.RING_BLOCKS, "block": engine.render_block, "osc_out": engine.cfg.get("osc_out"),
                "control_rate": engine.cfg.get("control_rate", 0)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rehearsal.play.host", json.dumps(cfg), str(theirs.fileno()), str(self.wake_r)],
+            python_module("rehearsal.play.host", json.dumps(cfg), str(theirs.fileno()), str(self.wake_r)),
             pass_fds=[theirs.fileno(), self.wake_r], stdin=subprocess.DEVNULL)
         # no preexec_fn: it would make Python fork() this real-time process, whose callback
         # then page-faults on every write until the child execs (measured: dozens of

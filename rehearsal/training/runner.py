@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..launch import python_module
 from ..store import Workspace
 from . import generations as gens
 from .dataset import DatasetInfo
@@ -140,8 +140,8 @@ def start_run(ws: Workspace, generation_id: int, *, resume: bool = False, thread
     folder = ws.resolve(gen["folder"])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "cancel").unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "rehearsal.training.worker", "--home", str(ws.home),
-           "--generation", str(generation_id), "--device", device]
+    cmd = python_module("rehearsal.training.worker", "--home", str(ws.home),
+                        "--generation", str(generation_id), "--device", device)
     if resume:
         cmd.append("--resume")
     if threads:

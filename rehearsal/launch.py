@@ -1,0 +1,16 @@
+"""Start a child Python process of the app (capture, play engine, model host, training worker).
+
+`python -m` puts the working directory first on sys.path, so a child started from a folder
+that holds a checkout (or any `rehearsal/`, `plugins/` folder) would import that instead of
+the installed package. `-P` (Python 3.11+) leaves the working directory out; PYTHONPATH and
+the installed packages are found as usual. Every child command is made here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """The command that runs `module` as a program in this interpreter, immune to the cwd."""
+    return [sys.executable, "-P", "-m", module, *args]
