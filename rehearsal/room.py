@@ -130,6 +130,7 @@ class Room(RoomBase):
         self.recorder = Recorder(recorder_config or RecorderConfig())
         super().__init__(ws, session, notation, self.recorder)
         self.take: dict | None = None
+        self._failed: dict | None = None     # the take that failed on its own, until stop_take
 
     def _stop_running(self) -> None:
         if self.take is not None:
@@ -161,6 +162,7 @@ class Room(RoomBase):
     def start_take(self, notation: Notation | None = None) -> dict:
         if self.take is not None:
             raise RuntimeError("a take is already recording")
+        self._failed = None
         if notation is not None:
             self.set_notation(notation)
         number = next_take_number(self.db, self.session_id)
@@ -187,6 +189,9 @@ class Room(RoomBase):
         return self.take
 
     def stop_take(self) -> dict:
+        if self.take is None and self._failed is not None:
+            failed, self._failed = self._failed, None   # it ended on its own: already closed
+            return failed
         if self.take is None:
             raise RuntimeError("no take is recording")
         stopped = self.recorder.stop_take()
@@ -203,8 +208,21 @@ class Room(RoomBase):
 
     # -- events from the capture process (its reader thread) --------------------------------
     def _engine_event(self, msg) -> None:
-        if msg[0] == "take-failed" and self.take is not None:
-            take_id, error = self.take["id"], msg[1]["error"]
+        if msg[0] == "gone" and self.take is not None:
+            # the capture process died (kill -9, crash): close the take with what reached
+            # disk now; the bus refuses every tap after its last frame (Recorder.ended)
+            self.recorder.wait_gone()
+            ended = self.recorder.ended()
+            self._fail_take(ended[1] if ended else "the capture process ended unexpectedly", msg[1].get("frames", 0))
+        elif msg[0] == "take-failed" and self.take is not None:
+            self._fail_take(msg[1]["error"], msg[1]["frames"])
+        elif msg[0] == "input-ended":
+            self._emit(InputEnded())
+
+    def _fail_take(self, error: str, frames_said: int) -> None:
+        """Close the running take as failed, with the frames its file holds."""
+        if self.take is not None:
+            take_id = self.take["id"]
             self.take = None
             self._end_bus_take()
             self.ws.release_reserve()  # likely a full disk: give SQLite room to say so
@@ -216,14 +234,12 @@ class Room(RoomBase):
                     try:
                         frames = sf.info(str(path)).frames
                     except Exception:
-                        frames = msg[1]["frames"]
+                        frames = frames_said
                     finish_take(db, take_id, frames=frames, overflows=self.recorder.status().overflows,
                                 status="failed", error=f"recording stopped: {error}; {frames} frames kept")
-                    take = get_take(db, take_id)
+                    take = self._failed = get_take(db, take_id)
                 finally:
                     db.conn.close()
             except Exception as exc:  # the take stays 'recording'; `rehearsal recover` finishes it later
                 error += f" (and the database could not be updated: {exc}; run `rehearsal recover`)"
             self._emit(TakeFailed(take, error))
-        elif msg[0] == "input-ended":
-            self._emit(InputEnded())

@@ -175,6 +175,26 @@ class EngineClient:
     def alive(self) -> bool:
         return self._child.alive
 
+    def wait_gone(self, timeout: float = 2.0) -> None:
+        """The child closed its end: wait (briefly) until it is reaped, so `ended` can say how."""
+        try:
+            if self._child.proc is not None:
+                self._child.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def ended(self) -> tuple[int, str] | None:
+        """None while the child runs; once it has died, (the last stream frame it counted,
+        why in words). The marker bus refuses every tap after that frame with these words."""
+        proc = self._child.proc
+        if proc is None or proc.poll() is None or self._st is None:
+            return None
+        code = proc.returncode
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        frames = int(self._st[self.status_module.FRAMES])
+        return frames, (f"the {self.what} process died ({how}) at {frames / max(self.samplerate, 1):.1f} s "
+                        "of the stream: there is no audio after that to mark")
+
     def frame_at(self, t_monotonic: float) -> int | None:
         """SampleClock: the stream frame at `t_monotonic` (counting frames is exact; the
         anchor is the child's steady frame/time relation)."""

@@ -41,6 +41,9 @@ class SampleClock(Protocol):
     def frame_at(self, t_monotonic: float) -> int | None:
         """The stream frame (counted since the stream opened) captured at `t_monotonic`."""
 
+    # optional: `ended() -> (last_frame, why) | None`; once the stream has died, every tap
+    # after last_frame is refused with `why` (see _ended)
+
 
 @dataclass(frozen=True)
 class TagEvent:
@@ -172,6 +175,10 @@ class MarkerBus:
                     return
             self._commit(db, people, tags)
 
+    def _ended(self) -> tuple[int, str] | None:
+        ended = getattr(self.clock, "ended", None)   # optional in SampleClock
+        return ended() if ended is not None else None
+
     def _frame_of(self, event: TagEvent) -> int | None:
         return self.clock.frame_at(event.t)
 
@@ -187,6 +194,18 @@ class MarkerBus:
         if not events:
             return
         take = self._take
+        ended = self._ended()
+        if ended is not None:   # the stream died: what came after its last frame has no audio
+            last, why = ended
+            frame = {id(ev): self._frame_of(ev) for ev in events}
+            late = [ev for ev in events if take is None or frame[id(ev)] is None or frame[id(ev)] > last]
+            if late:
+                self.rejected += len(late)
+                self._notify([Rejected(ev, why) for ev in late])
+            events = [ev for ev in events if take is not None and frame[id(ev)] is not None
+                      and frame[id(ev)] <= last]
+            if not events:
+                return
         if take is None:
             now = time.monotonic()
             while self._pending and now - self._pending[0][0].t > PENDING_SECONDS:
@@ -197,6 +216,8 @@ class MarkerBus:
             return
         rows, messages = [], []
         now_frame = self.clock.frame_at(time.monotonic())
+        if ended is not None and now_frame is not None:
+            now_frame = min(now_frame, ended[0])
         for ev in events:
             symbol = self._resolve_symbol(ev, take.notation)
             if symbol is None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+import soundfile as sf
+
 from ..audio.writer import take_suffix
 from ..markers.bus import Committed, Redone, Undone
 from ..notation import Notation
@@ -298,6 +300,13 @@ class PlayRoom(RoomBase):
             detail = p["error"]
         elif kind in ("switch-failed", "load-failed", "take-failed", "mixer-error"):
             detail = p.get("error", "")
+        if kind == "gone" and play is not None:
+            # the play process died (kill -9, crash): close both takes with what reached
+            # disk now; the bus refuses every tap after its last frame (Player.ended)
+            self.player.wait_gone()
+            ended = self.player.ended()
+            kind, detail = "take-failed", ended[1] if ended else "the play process ended unexpectedly"
+            p = {"error": detail, "frames": max(0, (ended[0] if ended else 0) - self.start_frame), "from_disk": True}
         if kind == "take-failed" and play is not None:
             self._take_failed(db, play, p)
         if kind != "gone":
@@ -308,8 +317,14 @@ class PlayRoom(RoomBase):
         self._end_bus_take()
         self.ws.release_reserve()
         for take_id in (play["input_take_id"], play["output_take_id"]):
-            finish_take(db, take_id, frames=p["frames"], overflows=0, status="failed",
-                        error=f"recording stopped: {p['error']}; {p['frames']} frames kept")
+            frames = p["frames"]
+            if p.get("from_disk"):   # the process died: what reached disk (the writer keeps the header current)
+                try:
+                    frames = sf.info(str(self.ws.resolve(get_take(db, take_id)["path"]))).frames
+                except (RuntimeError, OSError, sf.LibsndfileError):
+                    pass
+            finish_take(db, take_id, frames=frames, overflows=0, status="failed",
+                        error=f"recording stopped: {p['error']}; {frames} frames kept")
         db.execute("UPDATE plays SET ended_at = ? WHERE id = ?", [utc_now(), play["id"]])
         sync_mirrors(db, play["id"])
 
