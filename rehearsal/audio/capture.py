@@ -11,20 +11,12 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections import deque
-
-import numpy as np
 
 from . import status as S
-from .ring import Ring
 from .child import command_loop
+from .core import PUMP_INTERVAL, SteadyClock, TakePump, explain_write_error, peaks, raise_priority
+from .ring import Ring
 from .writer import TakeWriter
-
-PUMP_INTERVAL = 0.02      # write to disk and update meters 50 times a second
-MAX_CHUNK = 48_000        # frames per write call
-CLOCK_WINDOW_S = 1.0      # the clock anchor is the best of this many seconds of callbacks
-RECHECK_S = 0.1           # after an overflow, look this long for frames having been lost
-JUMP_S = 0.002            # a frame/time relation this much later than before means frames were lost
 
 
 def run(config: dict, conn, st) -> None:
@@ -35,19 +27,6 @@ def run(config: dict, conn, st) -> None:
             conn.send(("error", f"{exc}", traceback.format_exc()))
         except Exception:
             pass
-
-
-def _explain(exc: Exception, path) -> str:
-    """libsndfile says "System error." for ENOSPC: name the likely cause."""
-    import shutil
-
-    try:
-        free = shutil.disk_usage(path.parent).free
-    except OSError:
-        free = None
-    if free is not None and free < 1 << 20:
-        return f"no space left on the disk holding {path.parent} ({free} bytes free)"
-    return f"cannot write {path}: {type(exc).__name__}: {exc}"
 
 
 def main() -> None:
@@ -73,62 +52,29 @@ def main() -> None:
 class Capture:
     def __init__(self, config: dict, conn, st):
         self.cfg, self.conn, self.st = config, conn, st
-        self.writer: TakeWriter | None = None
-        self.take_start = 0
-        self.take_stop: int | None = None
+        self.take: TakePump | None = None
         self.level_from = 0
-        self.lost = 0
+        self.lost = 0                    # frames the disk fell too far behind for, this process
         self.overflows_at_start = 0
-        self._offsets: deque = deque()   # (frames, stamp - frames/sr), increasing offsets
-        self._recheck: tuple[int, float] | None = None   # after an overflow: (until frame, best offset)
+        self.clock: SteadyClock | None = None   # made when the stream's rate is known
 
     # -- the audio callback (PortAudio's thread, or the file source's) --------------------
     def callback(self, indata, frames, time_info, status) -> None:
         t = time.monotonic()
         st = self.st
+        clock = self.clock
         if status.input_overflow:
             st[S.OVERFLOWS] += 1
-            self._recheck = (self.ring.written + int(RECHECK_S * getattr(self, "samplerate", 0)), float("inf"))
+            if clock is not None:
+                clock.overflow(self.ring.written)
         start = self.ring.written
         self.ring.write(indata)
         # the first sample of this block was captured `lag` seconds before now (0 on JACK)
         lag = time_info.currentTime - time_info.inputBufferAdcTime
-        publish = S.publish_clock
-        publish(st, start, self._steady_anchor(start, t - lag if 0.0 < lag < 1.0 else t))
+        stamp = t - lag if 0.0 < lag < 1.0 else t
+        S.publish_clock(st, start, clock.anchor(start, stamp) if clock is not None else stamp)
         st[S.CALLBACKS] += 1
         st[S.STARTED] = 1.0
-
-    def _steady_anchor(self, frames: int, stamp: float) -> float:
-        """A callback's stamp is when it ran, which a busy machine delays (never advances),
-        while the frame count is exact. Taken as is, one late callback makes every tap
-        converted through it land early (up to ~200 samples at rest, 1,000+ under load,
-        measured). So the anchor is frames/sr after the earliest stream start
-        (stamp - frames/sr) seen in the last CLOCK_WINDOW_S: late callbacks are ignored,
-        while clock drift and a real jump (cycles lost in an xrun) are taken up within the
-        window. An overflow flag alone changes nothing (on JACK every client gets one when
-        any client is late, lost frames or not); if the relation seen in the RECHECK_S after
-        it is later by more than JUMP_S, frames were lost and the window starts over from
-        there. A sliding-window minimum, O(1) per callback."""
-        sr = getattr(self, "samplerate", 0)
-        if not sr:
-            return stamp
-        offset = stamp - frames / sr
-        q = self._offsets
-        while q and q[-1][1] >= offset:
-            q.pop()
-        q.append((frames, offset))
-        while q[0][0] < frames - CLOCK_WINDOW_S * sr:
-            q.popleft()
-        if self._recheck is not None:
-            until, best_after = self._recheck
-            best_after = min(best_after, offset)
-            self._recheck = (until, best_after)
-            if frames >= until:
-                self._recheck = None
-                if best_after > q[0][1] + JUMP_S:
-                    q.clear()
-                    q.append((frames, best_after))
-        return q[0][1] + frames / sr
 
     # -- set-up ------------------------------------------------------------------------
     def open_stream(self):
@@ -157,31 +103,13 @@ class Capture:
                                 callback=self._callback_trampoline)
         return stream, samplerate, channels, info["name"]
 
-    @staticmethod
-    def raise_priority() -> None:
-        """The callback may wait for the GIL held by this process's writer thread; if a busy
-        core deschedules the writer, the callback is late (priority inversion). So the
-        writer runs real-time too where allowed (root, rtprio limits), else at a high
-        nice, and hands over the GIL every 0.5 ms instead of 5 ms."""
-        import sys
-
-        sys.setswitchinterval(0.0005)
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-            return
-        except (OSError, AttributeError):
-            pass
-        try:
-            os.nice(-10)
-        except OSError:
-            pass
-
     def _callback_trampoline(self, indata, frames, time_info, status):
         self.callback(indata, frames, time_info, status)
 
     def serve(self) -> None:
-        self.raise_priority()
+        raise_priority()
         self.stream, self.samplerate, self.channels, self.device = self.open_stream()
+        self.clock = SteadyClock(self.samplerate)
         capacity = int(self.samplerate * (self.cfg.get("preroll_s", 10.0) + self.cfg.get("headroom_s", 30.0)))
         self.ring = Ring(capacity, self.channels)
         self.preroll = int(self.samplerate * self.cfg.get("preroll_s", 10.0))
@@ -206,8 +134,8 @@ class Capture:
             except Exception as exc:
                 self.conn.send(("start-failed", f"{type(exc).__name__}: {exc}"))
         elif kind == "stop":
-            stop_at = self.ring.written
-            self.take_stop = stop_at
+            if self.take is not None:
+                self.take.stop = self.ring.written
             self.pump()
             frames = self.finish_take()
             self.conn.send(("stopped", {"frames": frames, "overflows": int(self.st[S.OVERFLOWS]) - self.overflows_at_start}))
@@ -216,12 +144,11 @@ class Capture:
         return True
 
     def start_take(self, path: str, fmt: str, subtype: str | None) -> None:
-        if self.writer is not None:
+        if self.take is not None:
             raise RuntimeError("a take is already recording")
         now = self.ring.written
         start = max(self.ring.oldest(), now - self.preroll, 0)
-        self.writer = TakeWriter(path, self.samplerate, self.channels, fmt, subtype)
-        self.take_start, self.take_stop = start, None
+        self.take = TakePump(self.ring, TakeWriter(path, self.samplerate, self.channels, fmt, subtype), start)
         self.overflows_at_start = int(self.st[S.OVERFLOWS])  # a take counts its own overflows
         self.st[S.TAKE_START] = start
         self.st[S.TAKE_FRAMES] = 0
@@ -230,57 +157,36 @@ class Capture:
         self.pump()
 
     def finish_take(self) -> int:
-        w = self.writer
-        if w is None:
-            return 0
-        self.writer = None
+        take, self.take = self.take, None
         self.st[S.RECORDING] = 0.0
-        try:
-            w.close()
-        except Exception:
-            pass
-        return w.frames
+        return take.close() if take is not None else 0
 
     # -- the writer ------------------------------------------------------------------------
     def pump(self) -> None:
         written = self.ring.written
         self.update_levels(written)
-        w = self.writer
-        if w is None:
+        take = self.take
+        if take is None:
             return
-        end = written if self.take_stop is None else min(written, self.take_stop)
-        pos = self.take_start + w.frames
         try:
-            while pos < end:
-                stop = min(end, pos + MAX_CHUNK)
-                try:
-                    views = self.ring.views(pos, stop)
-                except OverflowError:
-                    # the disk fell more than the ring behind: count it, skip to what exists
-                    skip = self.ring.oldest() - pos
-                    self.lost += skip
-                    self.st[S.LOST] = self.lost
-                    w.write(np.zeros((skip, self.channels), np.float32))  # keep the take's timeline
-                    pos += skip
-                    continue
-                for v in views:
-                    w.write(v)
-                pos = stop
-            self.st[S.TAKE_FRAMES] = w.frames
+            lost = take.lost
+            take.pump(written)
+            if take.lost != lost:
+                self.lost += take.lost - lost
+                self.st[S.LOST] = self.lost
+            self.st[S.TAKE_FRAMES] = take.frames
         except Exception as exc:  # disk full, file gone: keep what is on disk, say so
-            path = w.path
+            path = take.writer.path
             frames = self.finish_take()
-            self.conn.send(("take-failed", {"frames": frames, "error": _explain(exc, path)}))
+            self.conn.send(("take-failed", {"frames": frames, "error": explain_write_error(exc, path)}))
 
     def update_levels(self, written: int) -> None:
-        start = max(self.level_from, self.ring.oldest(), written - self.samplerate)
+        start = max(self.level_from, written - self.samplerate)
         if written <= start:
             return
-        peaks = np.zeros(self.channels, np.float32)
-        for v in self.ring.views(start, written):
-            np.maximum(peaks, np.abs(v).max(axis=0), out=peaks)
+        levels = peaks(self.ring, start, written)
         for ch in range(min(self.channels, S.MAX_CHANNELS)):
-            self.st[S.LEVELS + ch] = float(peaks[ch])
+            self.st[S.LEVELS + ch] = float(levels[ch])
         self.level_from = written
 
 

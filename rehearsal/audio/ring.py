@@ -14,7 +14,7 @@ import numpy as np
 class Ring:
     def __init__(self, capacity: int, channels: int, dtype=np.float32):
         self.buf = np.zeros((capacity, channels), dtype=dtype)
-        self.capacity = capacity
+        self.capacity, self.channels = capacity, channels
         self.written = 0
 
     def write(self, block: np.ndarray) -> None:

@@ -1,9 +1,8 @@
-"""Fade curves, the latency a block size needs, and the clock the marker bus reads."""
+"""Fade curves and the latency a block size needs (the clock is audio/core.SteadyClock)."""
 
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import numpy as np
 
@@ -28,26 +27,3 @@ def required_latency(hop: int, block: int) -> int:
     if hop % block == 0 or block % hop == 0:
         return max(hop, block)
     return hop + block
-
-
-class SteadyClock:
-    """frames <-> monotonic time for the marker bus, robust to late callbacks.
-
-    As the recorder's (rehearsal.audio.capture): a callback's stamp is when it ran, which
-    a busy machine delays but never advances, so the anchor is frames/sr after the
-    earliest stream start (stamp - frames/sr) seen in the last `window_s` seconds."""
-
-    def __init__(self, samplerate: int, window_s: float = 2.0):
-        self.sr = samplerate
-        self.window = window_s * samplerate
-        self._offsets: deque = deque()
-
-    def anchor(self, frames: int, stamp: float) -> float:
-        offset = stamp - frames / self.sr
-        q = self._offsets
-        while q and q[-1][1] >= offset:
-            q.pop()
-        q.append((frames, offset))
-        while q[0][0] < frames - self.window:
-            q.popleft()
-        return q[0][1] + frames / self.sr

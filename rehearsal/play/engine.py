@@ -31,16 +31,15 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..audio.child import command_loop
+from ..audio.core import PUMP_INTERVAL, SteadyClock, TakePump, explain_write_error, peaks, raise_priority
 from ..audio.ring import Ring
 from ..audio.writer import TakeWriter
 from . import shared as H
 from . import status as S
-from .blocks import FADE_CURVES, SteadyClock, required_latency
+from .blocks import FADE_CURVES, required_latency
 from .hosts import Host
 
 SAMPLE_RATE = 48000
-PUMP_INTERVAL = 0.02
-MAX_CHUNK = 48_000
 STATS_EVERY = 25          # pumps (0.5 s) between statistics published to shared memory
 
 
@@ -85,9 +84,8 @@ class Engine:
         self.fade_curve = curve
         self.model_channel = int(cfg.get("model_channel", 0))
         self.frames_done = 0
-        self.writers: list[TakeWriter] | None = None
-        self.take_start = 0
-        self.take_stop: int | None = None
+        self.takes: list[TakePump] | None = None     # performer, model: the same frames
+        self.lost = 0
         self.level_from = 0
         self.take_glitches_at = 0
         self._last_glitches = 0
@@ -107,6 +105,7 @@ class Engine:
         st = self.st
         if getattr(status, "input_overflow", False):
             st[S.OVERFLOWS] += 1
+            self.clock.overflow(self.inring.written)
         if getattr(status, "output_underflow", False):
             st[S.UNDERFLOWS] += 1
         s = self.inring.written
@@ -244,23 +243,10 @@ class Engine:
             self.hold_file = False
         return self.feeder.take(frames)
 
-    @staticmethod
-    def raise_priority() -> None:
-        """As the recorder: the main thread writes takes and must not be starved while the
-        callback waits for the GIL it holds; it hands the GIL over every 0.5 ms."""
-        sys.setswitchinterval(0.0005)
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-        except (OSError, AttributeError):
-            try:
-                os.nice(-10)
-            except OSError:
-                pass
-
     def serve(self) -> None:
         from .mixer import Mixer
 
-        self.raise_priority()
+        raise_priority()
         self.samplerate = SAMPLE_RATE
         self.stream, self.in_channels, self.out_channels, self.device = self.open_stream()
         capacity = int(SAMPLE_RATE * float(self.cfg.get("headroom_s", 30.0)))
@@ -391,7 +377,8 @@ class Engine:
             except Exception as exc:
                 self.conn.send(("start-failed", f"{type(exc).__name__}: {exc}"))
         elif kind == "stop":
-            self.take_stop = self.frames_done
+            for take in self.takes or ():
+                take.stop = self.frames_done
             self.pump()
             frames = self.finish_takes()
             self.conn.send(("stopped", {"frames": frames, "overflows": int(self.st[S.OVERFLOWS]),
@@ -446,7 +433,7 @@ class Engine:
                 "p99_share": float(np.percentile(t, 99)) / budget}
 
     def start_takes(self, req: dict) -> None:
-        if self.writers is not None:
+        if self.takes is not None:
             raise RuntimeError("a take is already recording")
         fmt, subtype = req.get("format", "W64"), req.get("subtype")
         start = self.frames_done
@@ -456,8 +443,7 @@ class Engine:
         except Exception:
             inp.close()
             raise
-        self.writers = [inp, out]
-        self.take_start, self.take_stop = start, None
+        self.takes = [TakePump(self.inring, inp, start), TakePump(self.outring, out, start)]
         self.take_glitches_at = int(self.st[S.GLITCHES])
         self.st[S.TAKE_START] = start
         self.st[S.TAKE_FRAMES] = 0
@@ -465,16 +451,11 @@ class Engine:
         self.conn.send(("started", {"start_frame": start}))
 
     def finish_takes(self) -> int:
-        writers, self.writers = self.writers, None
+        takes, self.takes = self.takes, None
         self.st[S.RECORDING] = 0.0
-        if not writers:
+        if not takes:
             return 0
-        for w in writers:
-            try:
-                w.close()
-            except Exception:
-                pass
-        return writers[0].frames
+        return [t.close() for t in takes][0]
 
     # -- the main thread's round: disk, meters, events ------------------------------------------
     def pump(self) -> None:
@@ -498,24 +479,20 @@ class Engine:
                 self.emit("glitches", {"count": glitches - self._last_glitches, "total": glitches,
                                        "input_frame": int(self.st[S.GLITCH_FRAME])})
                 self._last_glitches = glitches
-        if self.writers is None:
+        if self.takes is None:
             return
-        end = done if self.take_stop is None else min(done, self.take_stop)
         try:
-            for w, ring in zip(self.writers, (self.inring, self.outring)):
-                pos = self.take_start + w.frames
-                while pos < end:
-                    stop = min(end, pos + MAX_CHUNK)
-                    for v in ring.views(pos, stop):
-                        w.write(v)
-                    pos = stop
-            self.st[S.TAKE_FRAMES] = self.writers[0].frames
+            lost = self.takes[0].lost
+            for take in self.takes:   # the disk fell behind the ring: both takes fill the gap alike
+                take.pump(done)
+            if self.takes[0].lost != lost:
+                self.lost += self.takes[0].lost - lost
+                self.st[S.LOST] = self.lost
+            self.st[S.TAKE_FRAMES] = self.takes[0].frames
         except Exception as exc:   # disk full, file gone: keep what is on disk, say so
-            from ..audio.capture import _explain
-
-            path = self.writers[0].path
+            path = self.takes[0].writer.path
             frames = self.finish_takes()
-            self.conn.send(("take-failed", {"frames": frames, "error": _explain(exc, path)}))
+            self.conn.send(("take-failed", {"frames": frames, "error": explain_write_error(exc, path)}))
 
     def send_events(self) -> None:
         while True:
@@ -528,18 +505,13 @@ class Engine:
             self.conn.send((kind, payload))
 
     def update_levels(self, done: int) -> None:
-        start = max(self.level_from, self.inring.oldest(), done - SAMPLE_RATE)
+        start = max(self.level_from, done - SAMPLE_RATE)
         if done <= start:
             return
-        peaks = np.zeros(self.in_channels, np.float32)
-        for v in self.inring.views(start, done):
-            np.maximum(peaks, np.abs(v).max(axis=0), out=peaks)
+        levels = peaks(self.inring, start, done)
         for ch in range(min(self.in_channels, S.MAX_CHANNELS)):
-            self.st[S.LEVELS + ch] = float(peaks[ch])
-        out = 0.0
-        for v in self.outring.views(start, done):
-            out = max(out, float(np.abs(v).max()))
-        self.st[S.OUT_LEVEL] = out
+            self.st[S.LEVELS + ch] = float(levels[ch])
+        self.st[S.OUT_LEVEL] = float(peaks(self.outring, start, done)[0])
         self.level_from = done
 
 

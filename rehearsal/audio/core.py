@@ -1,0 +1,158 @@
+"""What every audio process shares: the recorder's capture process and the play engine.
+
+- `SteadyClock`: frames <-> monotonic time for the marker bus, robust to late callbacks,
+  and it notices frames lost in an xrun (the same window and rules for both processes).
+- `TakePump`: a ring to a take file, from the main thread; when the disk falls further
+  behind than the ring holds, the frames lost are counted and written as silence, so the
+  take keeps its timeline (frame t of the file is stream frame start + t).
+- `peaks`: the meters' peak per channel over a span of a ring.
+- `raise_priority`, `explain_write_error`: the process's priority, a write error in words.
+
+Play adds only what play needs on top (model hosts, mixer, crossfades: rehearsal/play/).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from .ring import Ring
+from .writer import TakeWriter
+
+PUMP_INTERVAL = 0.02      # write to disk and update meters 50 times a second
+MAX_CHUNK = 48_000        # frames per write call
+CLOCK_WINDOW_S = 1.0      # the clock anchor is the best of this many seconds of callbacks
+RECHECK_S = 0.1           # after an overflow, look this long for frames having been lost
+JUMP_S = 0.002            # a frame/time relation this much later than before means frames were lost
+
+
+class SteadyClock:
+    """A callback's stamp is when it ran, which a busy machine delays (never advances),
+    while the frame count is exact. Taken as is, one late callback makes every tap
+    converted through it land early (up to ~200 samples at rest, 1,000+ under load,
+    measured). So the anchor is frames/sr after the earliest stream start
+    (stamp - frames/sr) seen in the last CLOCK_WINDOW_S: late callbacks are ignored,
+    while clock drift and a real jump (cycles lost in an xrun) are taken up within the
+    window. An overflow flag alone changes nothing (on JACK every client gets one when
+    any client is late, lost frames or not); if the relation seen in the RECHECK_S after
+    it (`overflow`) is later by more than JUMP_S, frames were lost and the window starts
+    over from there (`jumps` counts those). A sliding-window minimum, O(1) per callback."""
+
+    def __init__(self, samplerate: int, window_s: float = CLOCK_WINDOW_S):
+        self.sr = samplerate
+        self.window = window_s * samplerate
+        self._offsets: deque = deque()   # (frames, stamp - frames/sr), increasing offsets
+        self._recheck: tuple[int, float] | None = None   # after an overflow: (until frame, best offset)
+        self.jumps = 0
+
+    def overflow(self, frames: int) -> None:
+        """The stream flagged an overflow at `frames`: watch for a jump in the next RECHECK_S."""
+        self._recheck = (frames + int(RECHECK_S * self.sr), float("inf"))
+
+    def anchor(self, frames: int, stamp: float) -> float:
+        """The monotonic time of frame `frames`, given a callback that saw it at `stamp`."""
+        sr = self.sr
+        offset = stamp - frames / sr
+        q = self._offsets
+        while q and q[-1][1] >= offset:
+            q.pop()
+        q.append((frames, offset))
+        while q[0][0] < frames - self.window:
+            q.popleft()
+        if self._recheck is not None:
+            until, best_after = self._recheck
+            best_after = min(best_after, offset)
+            self._recheck = (until, best_after)
+            if frames >= until:
+                self._recheck = None
+                if best_after > q[0][1] + JUMP_S:
+                    self.jumps += 1
+                    q.clear()
+                    q.append((frames, best_after))
+        return q[0][1] + frames / sr
+
+
+class TakePump:
+    """Writes [start, stop) of a ring into a take, as far as the ring has got, on each `pump`.
+    `lost` counts the frames the ring had already overwritten (written as silence)."""
+
+    def __init__(self, ring: Ring, writer: TakeWriter, start: int):
+        self.ring, self.writer, self.start = ring, writer, start
+        self.stop: int | None = None
+        self.lost = 0
+
+    @property
+    def frames(self) -> int:
+        return self.writer.frames
+
+    def pump(self, end: int) -> None:
+        """Write up to stream frame `end` (and never past `stop`). Raises what the disk raises."""
+        if self.stop is not None:
+            end = min(end, self.stop)
+        w, ring = self.writer, self.ring
+        pos = self.start + w.frames
+        while pos < end:
+            stop = min(end, pos + MAX_CHUNK)
+            try:
+                views = ring.views(pos, stop)
+            except OverflowError:
+                # the disk fell more than the ring behind: count it, skip to what exists
+                skip = min(ring.oldest(), end) - pos
+                self.lost += skip
+                w.write(np.zeros((skip, ring.channels), np.float32))   # keep the take's timeline
+                pos += skip
+                continue
+            for v in views:
+                w.write(v)
+            pos = stop
+
+    def close(self) -> int:
+        try:
+            self.writer.close()
+        except Exception:
+            pass
+        return self.writer.frames
+
+
+def peaks(ring: Ring, start: int, end: int) -> np.ndarray:
+    """Peak per channel of the ring's frames [start, end) (clipped to what it still holds)."""
+    out = np.zeros(ring.channels, np.float32)
+    start = max(start, ring.oldest())
+    if end > start:
+        for v in ring.views(start, end):
+            np.maximum(out, np.abs(v).max(axis=0), out=out)
+    return out
+
+
+def raise_priority() -> None:
+    """The callback may wait for the GIL held by the process's main (writer) thread; if a
+    busy core deschedules the writer, the callback is late (priority inversion). So the
+    writer runs real-time too where allowed (root, rtprio limits), else at a high nice,
+    and hands over the GIL every 0.5 ms instead of 5 ms."""
+    sys.setswitchinterval(0.0005)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        return
+    except (OSError, AttributeError):
+        pass
+    try:
+        os.nice(-10)
+    except OSError:
+        pass
+
+
+def explain_write_error(exc: Exception, path) -> str:
+    """libsndfile says "System error." for ENOSPC: name the likely cause."""
+    path = Path(path)
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < 1 << 20:
+        return f"no space left on the disk holding {path.parent} ({free} bytes free)"
+    return f"cannot write {path}: {type(exc).__name__}: {exc}"
