@@ -10,7 +10,6 @@ and mirrors tags onto the model's take.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -23,11 +22,11 @@ from ..audio.writer import take_suffix
 from ..markers.bus import Committed, Redone, Undone
 from ..notation import Notation
 from ..room import RoomBase
-from ..store import Workspace, open_db
-from ..store.clock import utc_now
+from ..store import Workspace, open_db, plays
 from ..store.notations import store_notation
 from ..store.takes import create_take, finish_take, get_take, next_take_number
 from ..training import generations as gens
+from . import events as E
 from .mirror import sync_mirrors
 from .player import PlayConfig, Player, PlayError
 
@@ -75,7 +74,7 @@ def recover_plays(db) -> list[int]:
     ids = [r[0] for r in db.execute("SELECT id FROM plays WHERE ended_at IS NULL")]
     for play_id in ids:
         sync_mirrors(db, play_id)
-        db.execute("UPDATE plays SET ended_at = ? WHERE id = ?", [utc_now(), play_id])
+        plays.end_play(db, play_id)
     return ids
 
 
@@ -128,24 +127,20 @@ class PlayRoom(RoomBase):
                             device=p.device, **common)
         out_id = create_take(self.db, number=number + 1, path=self.ws.relative(out_path), channels=1,
                              device="model", **common)
-        cur = self.db.execute(
-            """INSERT INTO plays (session_id, input_take_id, output_take_id, latency_samples, block_samples,
-                   fade_ms, fade_curve, dry_wet, input_gain, device, engine_pid, started_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [self.session_id, in_id, out_id, p.latency, p.blocksize, cfg.fade_ms, cfg.fade_curve, cfg.mix,
-             cfg.gain, p.device, p.pid, utc_now()])
-        play_id = cur.lastrowid
+        play_id = plays.create_play(
+            self.db, session_id=self.session_id, input_take_id=in_id, output_take_id=out_id,
+            latency_samples=p.latency, block_samples=p.blocksize, fade_ms=cfg.fade_ms, fade_curve=cfg.fade_curve,
+            dry_wet=cfg.mix, input_gain=cfg.gain, device=p.device, engine_pid=p.pid)
         try:
             start_frame = p.start_take(in_path, out_path)
         except PlayError as exc:
             for take_id in (in_id, out_id):
                 finish_take(self.db, take_id, frames=0, overflows=0, status="failed", error=str(exc))
-            self.db.execute("UPDATE plays SET ended_at = ? WHERE id = ?", [utc_now(), play_id])
+            plays.end_play(self.db, play_id)
             raise
         t0 = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         self.db.execute("UPDATE takes SET started_at = ? WHERE id IN (?, ?)", [t0, in_id, out_id])
-        self.db.execute("INSERT INTO play_models (play_id, generation_id, start_frame, reason, created_at) "
-                        "VALUES (?, NULL, 0, 'start', ?)", [play_id, utc_now()])
+        plays.add_model(self.db, play_id, None, 0, reason="start")
         self.start_frame = start_frame
         self._models_started = 0
         self.play = self._play_row(self.db, play_id)
@@ -186,8 +181,7 @@ class PlayRoom(RoomBase):
             for take_id in (self._row_takes(play_id)):
                 finish_take(self.db, take_id, frames=stopped["frames"], overflows=stopped["overflows"])
             stats = stopped.get("stats", {})
-            self.db.execute("UPDATE plays SET ended_at = ?, glitches = ?, stats_json = ? WHERE id = ?",
-                            [utc_now(), stopped["glitches"], json.dumps(stats), play_id])
+            plays.end_play(self.db, play_id, glitches=stopped["glitches"], stats=stats)
             sync_mirrors(self.db, play_id)
             self._note_generations(play_id)
         row = self._play_row(self.db, play_id)
@@ -212,11 +206,10 @@ class PlayRoom(RoomBase):
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
     def _play_row(db, play_id: int) -> dict:
-        return next(iter(db.query("SELECT * FROM plays WHERE id = ?", [play_id])))
+        return plays.get_play(db, play_id)
 
     def _row_takes(self, play_id: int) -> tuple[int, int]:
-        r = self.db.execute("SELECT input_take_id, output_take_id FROM plays WHERE id = ?", [play_id]).fetchone()
-        return r[0], r[1]
+        return plays.play_takes(self.db, play_id)
 
     def _heard(self, input_frame: int | None) -> int | None:
         """A stream input frame -> the take frame at which its answer was heard."""
@@ -230,8 +223,7 @@ class PlayRoom(RoomBase):
         if frame is None:
             frame = max(0, self.player.status().frames - self.start_frame)
         with self._db_lock:
-            self.db.execute("INSERT INTO play_events (play_id, frame, kind, generation_id, detail, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?)", [self.play["id"], frame, kind, generation_id, detail, utc_now()])
+            plays.add_event(self.db, self.play["id"], kind, frame=frame, generation_id=generation_id, detail=detail)
 
     # -- the bus: mirror changes onto the model's take ----------------------------------------
     def _bus_message(self, msg) -> None:
@@ -240,92 +232,98 @@ class PlayRoom(RoomBase):
             self._mirror.request(play["id"])
 
     # -- the play process's events (its reader thread) ----------------------------------------------
-    def _engine_event(self, event) -> None:
-        kind, payload = event
+    def _engine_event(self, message) -> None:
+        kind, payload = message
+        event = E.engine_event(kind, payload)
         try:
             db = open_db(self.ws.db_path, migrate_schema=False)   # this thread's own connection
             try:
-                self._record(db, kind, payload)
+                self._record(db, event)
             finally:
                 db.conn.close()
         except Exception:
             log.exception("could not record play event %s", kind)
-        if kind == "input-ended":
+        if isinstance(event, E.InputEnded):
             self._emit(InputEnded())
 
-    def _record(self, db, kind: str, p: dict) -> None:
+    def _record(self, db, ev: E.EngineEvent) -> None:
+        """Store what the event changes about the running play, then tell the listeners."""
         play = self.play
-        gen_id = p.get("generation_id") if isinstance(p, dict) else None
+        if isinstance(ev, E.Gone):
+            if play is None:
+                return
+            ev = self._died()
+        gen_id = ev.generation_id
         name = gens.name_of(gen_id) if gen_id and gen_id > 0 else None
-        frame = self._heard(p.get("input_frame")) if isinstance(p, dict) else None
-        detail = ""
-        if play is not None:
-            pid, now = play["id"], utc_now()
-            if kind == "warming":
-                self._warm[gen_id] = frame
-            elif kind == "fading":
-                reason = "start" if self._models_started == 0 else "switch"
-                self._models_started += 1
-                db.execute("INSERT INTO play_models (play_id, generation_id, start_frame, fade_frames, warm_frame, "
-                           "reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [pid, gen_id if gen_id and gen_id > 0 else None, frame, p["fade_frames"],
-                            self._warm.pop(gen_id, None), reason, now])
-            elif kind in ("model-failed", "switch-failed"):
-                detail = p["error"]
-                db.execute("INSERT INTO play_events (play_id, frame, kind, generation_id, detail, created_at) "
-                           "VALUES (?, ?, ?, ?, ?, ?)", [pid, frame, p["kind"], gen_id if gen_id and gen_id > 0 else None,
-                                                         detail, now])
-                db.execute("UPDATE plays SET model_errors = model_errors + 1 WHERE id = ?", [pid])
-                back = None if kind == "model-failed" else p.get("back_to")
-                if kind == "model-failed" or p.get("was") == "fade":
-                    db.execute("INSERT INTO play_models (play_id, generation_id, start_frame, fade_frames, reason, "
-                               "created_at) VALUES (?, ?, ?, 0, 'bypass', ?)",
-                               [pid, back if back and back > 0 else None, frame, now])
-            elif kind == "load-failed":
-                detail = p["error"]
-                db.execute("INSERT INTO play_events (play_id, kind, generation_id, detail, created_at) "
-                           "VALUES (?, 'load-failed', ?, ?, ?)", [pid, gen_id if gen_id and gen_id > 0 else None,
-                                                                detail, now])
-            elif kind == "glitches":
-                frame = max(0, int(p["input_frame"]) - self.start_frame)
-                detail = f"{p['count']} block(s) played dry: the model was late"
-                db.execute("INSERT INTO play_events (play_id, frame, kind, detail, created_at) "
-                           "VALUES (?, ?, 'glitches', ?, ?)", [pid, frame, detail, now])
-            elif kind == "take-failed":
-                detail = p["error"]
-        if kind == "switched":
+        frame, detail = self._heard(ev.input_frame), ev.error
+        store = self._STORE.get(type(ev))
+        if play is not None and store is not None:
+            frame, detail = store(self, db, play["id"], ev, frame, detail)
+        if isinstance(ev, E.Switched):
             self.heard = name
-        elif kind == "model-failed":
+        elif isinstance(ev, E.ModelFailed):
             self.heard = None
-            detail = p["error"]
-        elif kind in ("switch-failed", "load-failed", "take-failed", "mixer-error"):
-            detail = p.get("error", "")
-        if kind == "gone" and play is not None:
-            # the play process died (kill -9, crash): close both takes with what reached
-            # disk now; the bus refuses every tap after its last frame (Player.ended)
-            self.player.wait_gone()
-            ended = self.player.ended()
-            kind, detail = "take-failed", ended[1] if ended else "the play process ended unexpectedly"
-            p = {"error": detail, "frames": max(0, (ended[0] if ended else 0) - self.start_frame), "from_disk": True}
-        if kind == "take-failed" and play is not None:
-            self._take_failed(db, play, p)
-        if kind != "gone":
-            self._emit(PlayEvent(kind, name, frame, detail))
+        if isinstance(ev, E.TakeFailed) and play is not None:
+            self._take_failed(db, play, ev)
+        self._emit(PlayEvent(ev.label, name, frame, detail))
 
-    def _take_failed(self, db, play: dict, p: dict) -> None:
+    # one method per event that changes the play's rows: (frame, detail) of the PlayEvent
+    def _store_warming(self, db, play_id: int, ev: E.Warming, frame, detail):
+        self._warm[ev.generation_id] = frame
+        return frame, detail
+
+    def _store_fading(self, db, play_id: int, ev: E.Fading, frame, detail):
+        reason = "start" if self._models_started == 0 else "switch"
+        self._models_started += 1
+        plays.add_model(db, play_id, ev.generation_id, frame, reason=reason, fade_frames=ev.fade_frames,
+                        warm_frame=self._warm.pop(ev.generation_id, None))
+        return frame, detail
+
+    def _store_model_failed(self, db, play_id: int, ev: E.ModelFailed | E.SwitchFailed, frame, detail):
+        plays.add_event(db, play_id, ev.fault, frame=frame, generation_id=ev.generation_id, detail=ev.error)
+        plays.count_model_error(db, play_id)
+        if isinstance(ev, E.ModelFailed):          # the active model went: dry from here
+            plays.add_model(db, play_id, None, frame, reason="bypass", fade_frames=0)
+        elif ev.was == "fade":                     # half faded in: back to what played before
+            plays.add_model(db, play_id, ev.back_to, frame, reason="bypass", fade_frames=0)
+        return frame, detail
+
+    def _store_load_failed(self, db, play_id: int, ev: E.LoadFailed, frame, detail):
+        plays.add_event(db, play_id, "load-failed", generation_id=ev.generation_id, detail=ev.error)
+        return frame, detail
+
+    def _store_glitches(self, db, play_id: int, ev: E.Glitches, frame, detail):
+        frame = max(0, int(ev.input_frame) - self.start_frame)
+        detail = f"{ev.count} block(s) played dry: the model was late"
+        plays.add_event(db, play_id, "glitches", frame=frame, detail=detail)
+        return frame, detail
+
+    _STORE = {E.Warming: _store_warming, E.Fading: _store_fading, E.ModelFailed: _store_model_failed,
+              E.SwitchFailed: _store_model_failed, E.LoadFailed: _store_load_failed, E.Glitches: _store_glitches}
+
+    def _died(self) -> E.TakeFailed:
+        """The play process died (kill -9, crash): both takes close with what reached disk;
+        the bus refuses every tap after its last frame (Player.ended)."""
+        self.player.wait_gone()
+        ended = self.player.ended()
+        if ended is None:
+            return E.TakeFailed(error="the play process ended unexpectedly", from_disk=True)
+        return E.TakeFailed(error=ended[1], frames=max(0, ended[0] - self.start_frame), from_disk=True)
+
+    def _take_failed(self, db, play: dict, ev: E.TakeFailed) -> None:
         self.play = None
         self._end_bus_take()
         self.ws.release_reserve()
         for take_id in (play["input_take_id"], play["output_take_id"]):
-            frames = p["frames"]
-            if p.get("from_disk"):   # the process died: what reached disk (the writer keeps the header current)
+            frames = ev.frames
+            if ev.from_disk:   # the process died: what reached disk (the writer keeps the header current)
                 try:
                     frames = sf.info(str(self.ws.resolve(get_take(db, take_id)["path"]))).frames
                 except (RuntimeError, OSError, sf.LibsndfileError):
                     pass
             finish_take(db, take_id, frames=frames, overflows=0, status="failed",
-                        error=f"recording stopped: {p['error']}; {frames} frames kept")
-        db.execute("UPDATE plays SET ended_at = ? WHERE id = ?", [utc_now(), play["id"]])
+                        error=f"recording stopped: {ev.error}; {frames} frames kept")
+        plays.end_play(db, play["id"])
         sync_mirrors(db, play["id"])
 
 
