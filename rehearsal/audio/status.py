@@ -18,14 +18,16 @@ MAX_CHANNELS = 64
 SIZE = LEVELS + MAX_CHANNELS
 
 
-def create_status() -> tuple[shared_memory.SharedMemory, np.ndarray]:
-    shm = shared_memory.SharedMemory(create=True, size=SIZE * 8)
-    st = np.ndarray((SIZE,), dtype=np.float64, buffer=shm.buf)
+def create_status(size: int = SIZE) -> tuple[shared_memory.SharedMemory, np.ndarray]:
+    """A zeroed status block of `size` fields (the play engine's is longer), owned by the app."""
+    shm = shared_memory.SharedMemory(create=True, size=size * 8)
+    st = np.ndarray((size,), dtype=np.float64, buffer=shm.buf)
     st[:] = 0.0
     return shm, st
 
 
-def attach_status(name: str) -> tuple[shared_memory.SharedMemory, np.ndarray]:
+def attach_status(name: str, size: int = SIZE) -> tuple[shared_memory.SharedMemory, np.ndarray]:
+    """The child's view of the app's status block."""
     shm = shared_memory.SharedMemory(name=name)
     try:  # Python < 3.13 registers attached segments too; the app owns this one
         from multiprocessing import resource_tracker
@@ -33,7 +35,7 @@ def attach_status(name: str) -> tuple[shared_memory.SharedMemory, np.ndarray]:
         resource_tracker.unregister(shm._name, "shared_memory")
     except Exception:
         pass
-    return shm, np.ndarray((SIZE,), dtype=np.float64, buffer=shm.buf)
+    return shm, np.ndarray((size,), dtype=np.float64, buffer=shm.buf)
 
 
 def publish_clock(st, frames: int, anchor: float) -> None:

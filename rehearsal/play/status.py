@@ -24,12 +24,8 @@ SIZE = BASE + 32
 
 
 def create_status() -> tuple[shared_memory.SharedMemory, np.ndarray]:
-    shm = shared_memory.SharedMemory(create=True, size=SIZE * 8)
-    st = np.ndarray((SIZE,), dtype=np.float64, buffer=shm.buf)
-    st[:] = 0.0
-    return shm, st
+    return S.create_status(SIZE)
 
 
 def attach(name: str) -> tuple[shared_memory.SharedMemory, np.ndarray]:
-    shm, _ = attach_status(name)   # unregisters from the resource tracker: the app owns it
-    return shm, np.ndarray((SIZE,), dtype=np.float64, buffer=shm.buf)
+    return attach_status(name, SIZE)
