@@ -28,110 +28,97 @@ class EngineEvent:
 KINDS: dict[str, type[EngineEvent]] = {}
 
 
-def _kind(name: str):
+def _event(name: str):
+    """A frozen dataclass for the engine's `name` messages, registered in KINDS."""
     def register(cls):
+        cls = dataclass(frozen=True)(cls)
         cls.kind = name
         KINDS[name] = cls
         return cls
     return register
 
 
-@_kind("spare-ready")
-@dataclass(frozen=True)
+@_event("spare-ready")
 class SpareReady(EngineEvent):
     pid: int | None = None
 
 
-@_kind("loaded")
-@dataclass(frozen=True)
+@_event("loaded")
 class Loaded(EngineEvent):
     name: str = ""
     pid: int | None = None
 
 
-@_kind("load-failed")
-@dataclass(frozen=True)
+@_event("load-failed")
 class LoadFailed(EngineEvent):
-    pass
+    """(no fields of its own)"""
 
 
-@_kind("warming")
-@dataclass(frozen=True)
+@_event("warming")
 class Warming(EngineEvent):
     name: str = ""
 
 
-@_kind("fading")
-@dataclass(frozen=True)
+@_event("fading")
 class Fading(EngineEvent):
     name: str = ""
     fade_frames: int = 0
     from_generation_id: int | None = None
 
 
-@_kind("switched")
-@dataclass(frozen=True)
+@_event("switched")
 class Switched(EngineEvent):
-    pass
+    """(no fields of its own)"""
 
 
-@_kind("switch-abandoned")
-@dataclass(frozen=True)
+@_event("switch-abandoned")
 class SwitchAbandoned(EngineEvent):
     replaced_by: int | None = None
 
 
-@_kind("model-failed")
-@dataclass(frozen=True)
+@_event("model-failed")
 class ModelFailed(EngineEvent):
     fault: str = ""                 # what went wrong: crashed, late, nan...
 
 
-@_kind("switch-failed")
-@dataclass(frozen=True)
+@_event("switch-failed")
 class SwitchFailed(EngineEvent):
     fault: str = ""
     was: str = ""                   # the incoming model's phase: loading, warm, fade
     back_to: int | None = None      # what plays instead
 
 
-@_kind("glitches")
-@dataclass(frozen=True)
+@_event("glitches")
 class Glitches(EngineEvent):
     count: int = 0
     total: int = 0
 
 
-@_kind("latent-applied")
-@dataclass(frozen=True)
+@_event("latent-applied")
 class LatentApplied(EngineEvent):
     earliest_frame: int | None = None
     values: list | None = None
 
 
-@_kind("mixer-error")
-@dataclass(frozen=True)
+@_event("mixer-error")
 class MixerError(EngineEvent):
-    pass
+    """(no fields of its own)"""
 
 
-@_kind("take-failed")
-@dataclass(frozen=True)
+@_event("take-failed")
 class TakeFailed(EngineEvent):
     frames: int = 0                 # frames written, as the engine counted them
     from_disk: bool = False         # True: the process died; count what the files hold
 
 
-@_kind("input-ended")
-@dataclass(frozen=True)
+@_event("input-ended")
 class InputEnded(EngineEvent):
-    pass
+    """(no fields of its own)"""
 
 
-@_kind("gone")
-@dataclass(frozen=True)
+@_event("gone")
 class Gone(EngineEvent):
-    pass
+    """(no fields of its own)"""
 
 
 @dataclass(frozen=True)
