@@ -21,6 +21,8 @@ Each figure comes with its baseline measured in the same run:
   render          seconds of audio per wall second on one core (goal >= 50), whole-clip and
                   streamed through the nn~ export in 8192-sample buffers
   latency         the block size: output block k needs input up to the end of block k
+  corpus          analysis time of 10 minutes (goal <= 5 s); a held-out minute resynthesised,
+                  its distance against random units from the same bank and against noise
   autoregressive  next-frame MSE against "repeat the last frame"; a generated minute's sum of
                   1-D Wasserstein distances (dataset z-scores: loudness, centroid, flatness)
                   against the noise baseline's; variety per temperature; generation speed
@@ -346,10 +348,48 @@ def part_autoregressive(args, tmp: Path) -> dict:
     return out
 
 
+def part_corpus(args, tmp: Path) -> dict:
+    """The corpus family (issue 16): analysis time of N minutes of plucked material (goal:
+    10 minutes in <= 5 s), then a held-out minute resynthesised from the bank, its
+    multi-scale spectral distance against random units from the same bank and
+    loudness-matched noise, and the render speed."""
+    import torch
+
+    from rehearsal.training import corpus
+    from rehearsal.training.evaluation import spectral_loss
+
+    torch.set_num_threads(1)
+    clips = [synthetic.plucked(10.0, seed=i) for i in range(int(args.corpus_minutes * 6))]
+    held_out = synthetic.plucked(60.0, seed=10_000)
+    corpus.analyse_corpus(clips[:1])   # imports and first-call set-up off the clock
+    t0 = time.perf_counter()
+    bank = corpus.analyse_corpus(clips)
+    analysis_s = time.perf_counter() - t0
+    params = corpus.PlayParams(pitch_match=True)
+    t0 = time.perf_counter()
+    ours = corpus.resynthesise(bank, held_out, params)
+    render_x = len(held_out) / SR / (time.perf_counter() - t0)
+    d_ours = spectral_loss(ours, held_out)
+    d_random = spectral_loss(corpus.random_units(bank, held_out, params), held_out)
+    from rehearsal.training.data import ClipAudio
+    from rehearsal.training.evaluation import average_spectrum, noise_baseline
+
+    spectrum = average_spectrum([ClipAudio(f"c{i}", c) for i, c in enumerate(clips[:6])])
+    d_noise = spectral_loss(noise_baseline(ClipAudio("held", held_out), spectrum), held_out)
+    out = {"minutes": args.corpus_minutes, "units": bank.size, "analysis_s": round(analysis_s, 2),
+           "msd": round(d_ours, 3), "msd_random_units": round(d_random, 3), "msd_noise": round(d_noise, 3),
+           "render_x_realtime": round(render_x, 1)}
+    print(f"corpus: {args.corpus_minutes:g} min analysed in {analysis_s:.2f} s ({bank.size} units); held-out "
+          f"distance {d_ours:.3f} vs random units {d_random:.3f}, noise {d_noise:.3f}; render {render_x:.1f}x "
+          "real time, 1 thread", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", default="throughput,render,oneshot",
-                   help="comma-separated: throughput, render, oneshot, quality, convergent, autoregressive")
+    p.add_argument("--parts", default="throughput,render,oneshot,corpus",
+                   help="comma-separated: throughput, render, oneshot, quality, convergent, autoregressive, "
+                        "corpus")
     p.add_argument("--ar-minutes", type=float, default=3.0, help="autoregressive: training budget")
     p.add_argument("--ar-data-minutes", type=float, default=5.0, help="autoregressive: minutes of material")
     p.add_argument("--threads", type=int, default=2, help="throughput: threads measured beside 1 (2 cores)")
@@ -360,6 +400,7 @@ def main() -> None:
     p.add_argument("--convergent", action="store_true", help="add the 3-minute fine-tune part")
     p.add_argument("--parent-minutes", type=float, default=1.0)
     p.add_argument("--long-minutes", type=float, default=0.0, help="reference long run for the fine-tune")
+    p.add_argument("--corpus-minutes", type=float, default=10.0, help="corpus: minutes of material analysed")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--against", type=Path, action="append", default=[],
                    help="a previous run's --json (repeatable, e.g. bench/results/training-*.json): "
