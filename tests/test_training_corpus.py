@@ -1,6 +1,5 @@
 """The corpus family's core: analysis into a unit bank, and concatenative resynthesis."""
 
-import time
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from rehearsal.training.corpus import (CorpusParams, PlayParams, UnitBank, analy
 SR = 48000
 
 
-def tone(f0, seconds, amp=0.3, rng=None):
+def tone(f0, seconds, amp=0.3):
     t = np.arange(int(seconds * SR)) / SR
     x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
     env = np.minimum(1, np.minimum(t, t[-1] - t) / 0.01)

@@ -16,7 +16,7 @@ matching, Hann-windowed overlap-add at half the grain.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -307,7 +307,3 @@ def random_units(bank: UnitBank, audio: np.ndarray, params: PlayParams | None = 
     targets = target_descriptors(bank, audio)
     rng = np.random.default_rng(params.seed)
     return overlap_add(bank, list(rng.integers(0, bank.size, len(targets))), targets, len(audio), params)
-
-
-def params_dict(p) -> dict:
-    return asdict(p)
