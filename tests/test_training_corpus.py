@@ -91,3 +91,19 @@ def test_a_bank_that_is_not_one_is_refused_in_plain_words(tmp_path):
         UnitBank.load(bad)
     with pytest.raises(ValueError, match="grain_ms"):
         CorpusParams(grain_ms=5)
+
+
+def test_avoidance_bars_recent_units_and_jitter_widens_the_choice():
+    from rehearsal.training.corpus import Selector, target_descriptors
+
+    bank = analyse_corpus([material(7, 3.0)], CorpusParams(grain_ms=40))
+    targets = target_descriptors(bank, tone(220, 1.0))
+    again = Selector(bank, PlayParams(avoid=6))
+    strict = [again.choose(t) for t in targets]
+    sel = Selector(bank, PlayParams(avoid=6))
+    chosen = [sel.choose(t) for t in targets]
+    assert all(chosen[k] not in chosen[max(0, k - 6):k] for k in range(len(chosen)))
+    wide = Selector(bank, PlayParams(avoid=0, jitter=1.0, seed=3))
+    narrow = Selector(bank, PlayParams(avoid=0, jitter=0.0))
+    assert len({wide.choose(t) for t in targets}) > len({narrow.choose(t) for t in targets})
+    assert strict == chosen   # deterministic without jitter
