@@ -286,7 +286,12 @@ def test_switching_generations_mid_play_fades_without_a_jump(store, pitch_gen, l
     steps = np.abs(np.diff(y))
     allowed = (np.abs(np.diff(ya)) + np.abs(np.diff(yb))
                + (np.abs(ya[1:]) + np.abs(yb[1:])) * (math.pi / 2) / fade + 2 * TOL)
-    assert (steps <= allowed).all(), f"a step of {steps.max():.4f} where {allowed[steps.argmax()]:.4f} is allowed"
+    # a block the host delivered late plays dry: glitches are counted and bounded above, so
+    # steps that touch a late sample are left out here (under load one can fall in the fade)
+    in_time = ~(late[lo + L:hi + L][1:] | late[lo + L:hi + L][:-1])
+    bad = (steps > allowed) & in_time
+    assert not bad.any(), (f"a step of {steps[bad].max():.4f} where "
+                           f"{allowed[bad][steps[bad].argmax()]:.4f} is allowed")
     # and the bound discriminates: a hard switch from A to B at most places in the fade
     # (at sample j: one step from A[j-1] to B[j]) would have broken it
     hard_steps = np.abs(yb[1:] - ya[:-1])
