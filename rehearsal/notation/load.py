@@ -125,6 +125,8 @@ class _Locator:
         if table:
             start = self._nth_header(f"[[{table}]]", index or 0, 0)
             if start is None:
+                start = self._nth_header(f"[{table}]", 0, 0)   # a plain table: [defaults]
+            if start is None:
                 return None
             if sub:
                 sub_start = self._nth_header(f"[[{table}.{sub}]]", sub_index or 0, start + 1)
@@ -245,7 +247,7 @@ class _Validator:
 
     def plain_text(self, field: str, value: str, *where) -> None:
         if _unsafe(value):
-            self.fail(field, f"{printable(value)!r} holds control or invisible characters", *where)
+            self.fail(field, f"'{printable(value)}' holds control or invisible characters", *where)
 
     def notation(self) -> Notation:
         d = self.data
@@ -497,7 +499,7 @@ def _check_key_name(v: _Validator, key: str, field: str, t: str, i: int) -> None
 
     same_meaning = {"ctrl+z": "undo", "ctrl+y": "redo"}   # the app's own undo/redo keys, bound to undo/redo
     owner = v.data.get(t, [{}])[i].get("id") if t == "actions" else None
-    if key in RESERVED_KEYS and same_meaning.get(key) != owner:
+    if key in RESERVED_KEYS and not (t == "actions" and same_meaning.get(key) == owner):
         v.fail(field, f"{key!r} is one of the app's own keys: choose another", t, i, "keys")
     *mods, base = key.split("+") if key != "+" else ["+"]
     bad_mod = [m for m in mods if m not in _MODIFIERS]
