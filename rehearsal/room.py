@@ -43,7 +43,7 @@ class TakeFailed:
 
 @dataclass(frozen=True)
 class InputEnded:
-    pass
+    nonfinite: int = 0    # NaN/inf samples in the input file, recorded as 0
 
 
 class RoomBase:
@@ -217,7 +217,7 @@ class Room(RoomBase):
         elif msg[0] == "take-failed" and self.take is not None:
             self._fail_take(msg[1]["error"], msg[1]["frames"])
         elif msg[0] == "input-ended":
-            self._emit(InputEnded())
+            self._emit(InputEnded(msg[1] if len(msg) > 1 else 0))
 
     def _fail_take(self, error: str, frames_said: int) -> None:
         """Close the running take as failed, with the frames its file holds."""

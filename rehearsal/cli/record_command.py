@@ -94,6 +94,9 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
         elif isinstance(msg, Rejected):
             click.echo(f"rejected ({msg.event.source}): {msg.reason}", err=True)
         elif isinstance(msg, InputEnded):
+            if msg.nonfinite:
+                click.echo(f"warning: {room.recorder.device}: {msg.nonfinite} samples were NaN or infinite;"
+                           " they were recorded as silence (0)", err=True)
             loop.call_soon_threadsafe(stop.set)
         elif isinstance(msg, TakeFailed):
             failure.append(msg.error)
