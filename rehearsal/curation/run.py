@@ -190,7 +190,9 @@ class CurationRun:
             after = self._validate(result, spec, plugin)
         except StepFailed:
             raise
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:   # SystemExit too: a plugin must not end the run silently
             message = f"{type(exc).__name__}: {exc}"
             plugin_manager.report_problem(plugin, f"step {spec.use!r} failed in a run: {message}")
             raise StepFailed(spec.index, spec.use, plugin, message) from exc
