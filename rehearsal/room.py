@@ -9,6 +9,8 @@ flush the bus before a take is finished.
 from __future__ import annotations
 
 import logging
+import shutil
+import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -41,6 +43,10 @@ class TakeFailed:
     error: str
 
 
+class RoomError(RuntimeError):
+    """The room cannot start (a full disk, say): the message says why in words."""
+
+
 @dataclass(frozen=True)
 class InputEnded:
     nonfinite: int = 0    # NaN/inf samples in the input file, recorded as 0
@@ -61,9 +67,16 @@ class RoomBase:
         ws.reserve_space()
         self.engine = engine
         self.db = open_db(ws.db_path)
-        self.recovered = recover_takes(ws, self.db)
-        self.notation_id = store_notation(self.db, notation)
-        self.session_id = get_or_create_session(self.db, session, self.notation_id)
+        try:
+            self.recovered = recover_takes(ws, self.db)
+            self.notation_id = store_notation(self.db, notation)
+            self.session_id = get_or_create_session(self.db, session, self.notation_id)
+        except sqlite3.OperationalError as exc:   # a full disk before we start: refuse, keep nothing half-made
+            self.db.conn.close()
+            ws.release_reserve()
+            free = shutil.disk_usage(ws.home).free
+            raise RoomError(f"cannot record into {ws.home}: the disk is full or read-only ({free} bytes free;"
+                            f" sqlite: {exc}). Free some space and start again; nothing was written.") from None
         self.bus: MarkerBus | None = None
         self._listeners: list[Callable] = []
 

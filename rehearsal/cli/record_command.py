@@ -60,7 +60,12 @@ def record(ctx, session_name, notation_name, input_file, device, channels, sampl
         device = int(device)
     config = RecorderConfig(device=device, channels=channels, samplerate=samplerate, input_file=input_file,
                             preroll_s=preroll, format=fmt, speed=speed)
-    room = Room(ws, session_name, notation, config)
+    from ..room import RoomError
+
+    try:
+        room = Room(ws, session_name, notation, config)
+    except RoomError as exc:
+        fail(str(exc))
     for take in room.recovered:
         click.echo(f"recovered take {take['number']} of session {take['session_id']}: "
                    f"{take['frames']} frames ({take['status']})", err=True)
