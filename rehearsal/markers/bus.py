@@ -234,6 +234,7 @@ class MarkerBus:
     # -- bus thread ----------------------------------------------------------------------
     def _run(self) -> None:
         db = open_db(self.db_path)
+        self._recover_journals(db)
         people = source_map(db)
         while True:
             batch = self._queue.get_batch(BATCH, timeout=0.2 if self._backlog else None)
@@ -362,6 +363,23 @@ class MarkerBus:
     # -- journal: the database is unavailable --------------------------------------------
     def journal_path(self, take_id: int) -> Path:
         return self.db_path.with_name(f"{self.db_path.name}.take-{take_id}.markers.journal")
+
+    def _recover_journals(self, db) -> None:
+        """Journals left by a bus that could not reach the database before it was killed:
+        store their rows (in order, one transaction per journal) and remove them."""
+        for path in sorted(self.db_path.parent.glob(f"{self.db_path.name}.take-*.markers.journal")):
+            try:
+                rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            except (OSError, ValueError) as exc:   # a torn last line after a crash
+                log.error("marker journal %s is damaged (%s): kept for inspection", path, exc)
+                continue
+            try:
+                self._insert(db, rows)
+            except sqlite3.Error as exc:
+                log.error("marker journal %s could not be stored yet (%s): kept", path, exc)
+                continue
+            path.unlink()
+            log.warning("stored %d tags journalled by an earlier run from %s", len(rows), path)
 
     def _journal_rows(self, pairs: list[tuple[dict, TagEvent]], reason: str) -> None:
         if not pairs:
