@@ -38,7 +38,7 @@ from pythonosc import osc_bundle, osc_message
 from pythonosc.parsing import osc_types
 
 from ..notation import Action, Notation
-from .bus import TagEvent
+from .bus import Summary, TagEvent
 
 log = logging.getLogger(__name__)
 # python-osc logs per element it cannot identify (one line per unknown type-tag character:
@@ -136,8 +136,7 @@ class OscSource:
         self.rate, self.burst = rate, burst
         self.counts: Counter = Counter()
         self._senders: OrderedDict[str, _Sender] = OrderedDict()
-        self._last_log: dict[str, float] = {}
-        self._suppressed: Counter = Counter()
+        self._summary = Summary(log)
         self._transport: asyncio.DatagramTransport | None = None
         self.set_notation(notation)
 
@@ -292,13 +291,7 @@ class OscSource:
         10,000 bad packets must not become 10,000 log lines."""
         if level == logging.INFO:
             self.counts[reason] += 1
-        now = time.monotonic()
-        if now - self._last_log.get(reason, -1e9) < 1.0:
-            self._suppressed[reason] += 1
-            return
-        more = self._suppressed.pop(reason, 0)
-        self._last_log[reason] = now
-        log.log(level, "OSC from %s: %s: %s%s", ip, reason, detail, f" (and {more} more like it)" if more else "")
+        self._summary.note(reason, f"OSC from {ip}: {reason}: {detail}", level)
 
 
 def parse_packet(data: bytes) -> list:
