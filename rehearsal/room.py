@@ -26,8 +26,8 @@ from .markers import MarkerBus, TagEvent
 from .notation import Notation
 from .store import Workspace, open_db
 from .store.notations import store_notation
-from .store.sessions import get_or_create_session
-from .store.takes import create_take, finish_take, get_take, next_take_number
+from .store.sessions import get_or_create_session, session_folder
+from .store.takes import create_next_take, finish_take, get_take
 
 log = logging.getLogger(__name__)
 
@@ -178,15 +178,16 @@ class Room(RoomBase):
         self._failed = None
         if notation is not None:
             self.set_notation(notation)
-        number = next_take_number(self.db, self.session_id)
-        folder = self.ws.session_audio_dir(self.session_name)
-        path = folder / f"take-{number:03d}{take_suffix(self.recorder.config.format)}"
+        folder = self.ws.session_audio_dir(session_folder(self.db, self.session_id))
+        suffix = take_suffix(self.recorder.config.format)
         rec = self.recorder
-        take_id = create_take(
-            self.db, session_id=self.session_id, number=number, path=self.ws.relative(path),
+        take_id, number = create_next_take(
+            self.db, session_id=self.session_id,
+            path_of=lambda n: self.ws.relative(folder / f"take-{n:03d}{suffix}"),
             format=rec.config.format, subtype=rec.config.subtype or "default", sample_rate=rec.samplerate,
             channels=rec.channels, device=rec.device, notation_id=self.notation_id, recorder_pid=rec.pid,
         )
+        path = folder / f"take-{number:03d}{suffix}"
         try:
             started = rec.start_take(path)
         except RecorderError as exc:
