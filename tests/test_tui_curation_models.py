@@ -291,7 +291,7 @@ def test_loss_plot_draws_train_and_validation():
 
 
 def test_training_budgets_as_typed():
-    from rehearsal.tui.screens.models import parse_budget
+    from rehearsal.training import parse_budget   # the CLI's --budget parser, used by the TUI
 
     assert parse_budget("") == {} and parse_budget("500 steps") == {"max_steps": 500}
     assert parse_budget("3m") == {"budget_s": 180.0} and parse_budget("90s") == {"budget_s": 90.0}

@@ -63,10 +63,10 @@ class CurationStepped(Message):
     """Steps ran: every report so far, whether the pipeline is done, the takes' audio paths."""
 
     def __init__(self, reports: list, source_removals: list, done: bool, clips: int, seconds: float,
-                 take_paths: dict[int, Path]):
+                 take_paths: dict[int, Path], take_labels: dict[int, str]):
         super().__init__()
         self.reports, self.source_removals, self.done = reports, source_removals, done
-        self.clips, self.seconds, self.take_paths = clips, seconds, take_paths
+        self.clips, self.seconds, self.take_paths, self.take_labels = clips, seconds, take_paths, take_labels
 
 
 class CurationCommitted(Message):
@@ -76,9 +76,19 @@ class CurationCommitted(Message):
 
 
 class VersionShown(Message):
-    def __init__(self, ref: str, coverage: str, points: list[dict], axes: tuple[str, str], take_paths: dict):
+    def __init__(self, ref: str, coverage: str, points: list[dict], axes: tuple[str, str], take_paths: dict,
+                 take_labels: dict):
         super().__init__()
         self.ref, self.coverage, self.points, self.axes, self.take_paths = ref, coverage, points, axes, take_paths
+        self.take_labels = take_labels
+
+
+def take_labels(takes) -> dict[int, str]:
+    """(take id, number, session name) -> "take 2", as every other screen names a take;
+    "take 2 (tuesday)" when the clips come from more than one session."""
+    takes = list(takes)
+    several = len({session for _, _, session in takes}) > 1
+    return {tid: f"take {number}" + (f" ({session})" if several else "") for tid, number, session in takes}
 
 
 # -- store-thread functions (`db` first) -----------------------------------------------------
@@ -111,12 +121,14 @@ def show_version(db, ws, ref: str):
         points, axes = cmap.points(), (cmap.axis_label(0), cmap.axis_label(1))
     except Exception as exc:    # too few clips for a map: say so instead of drawing one
         points, axes = [], (f"no map: {exc}", "")
-    paths = {}
+    paths, takes = {}, []
     for tid in {p["take_id"] for p in points}:
-        row = db.execute("SELECT path FROM takes WHERE id = ?", [tid]).fetchone()
+        row = db.execute("SELECT t.path, t.number, s.name FROM takes t JOIN sessions s ON s.id = t.session_id "
+                         "WHERE t.id = ?", [tid]).fetchone()
         if row:
             paths[tid] = ws.resolve(row[0])
-    return ref, cov, points, axes, paths
+            takes.append((tid, row[1], row[2]))
+    return ref, cov, points, axes, paths, take_labels(takes)
 
 
 def draw_map(points: list[dict], selected: int | None, width: int = MAP_W, height: int = MAP_H) -> Text:
@@ -152,6 +164,7 @@ def draw_map(points: list[dict], selected: int | None, width: int = MAP_W, heigh
 class CurationScreen(AuditionMixin, StoreScreen):
     NAME = "curation"
     STATUS_ID = "cur-status"
+    AUTO_FOCUS = "#cur-sessions"       # enter selects a session at once, no tab first
     BINDINGS = [
         Binding("s", "step", "next step"),
         Binding("r", "run_all", "run every step"),
@@ -163,11 +176,11 @@ class CurationScreen(AuditionMixin, StoreScreen):
         Binding("l", "listen_point", "play the map's clip"),
         Binding("escape", "stop_playback", "stop", show=False),
     ]
+    # the sessions and the pipeline on the left; the steps above the datasets on the right,
+    # so a step's row and its removals' reasons have the width of the screen (120 columns too)
     DEFAULT_CSS = """
-    CurationScreen #cur-body { height: 1fr; }
-    CurationScreen #cur-left { width: 44; }
-    CurationScreen #cur-mid { width: 1fr; }
-    CurationScreen #cur-right { width: 56; }
+    CurationScreen #cur-body { height: 1fr; layout: grid; grid-size: 2 2; grid-columns: 44 1fr; }
+    CurationScreen #cur-left { row-span: 2; }
     CurationScreen DataTable { height: auto; max-height: 12; }
     CurationScreen .cur-title { text-style: bold; background: $panel; }
     CurationScreen #cur-status { height: 1; background: $panel; padding: 0 1; }
@@ -185,6 +198,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.source_removals: list = []
         self.done = False
         self.take_paths: dict[int, Path] = {}
+        self.take_labels: dict[int, str] = {}
         self.shown_removals: list = []
         self.versions: list = []
         self.committed: list = []          # VersionInfo of commits made here
@@ -192,6 +206,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.points: list[dict] = []
         self.point: int | None = None
         self.map_paths: dict = {}
+        self.map_labels: dict[int, str] = {}
         self.saved_pipelines: list[Path] = []
         self.busy = False                  # a step is running (one at a time)
         self.parameters: dict = {}         # step index -> (name, value, in the file?, help)
@@ -223,7 +238,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.query_one("#cur-sessions", DataTable).add_columns(" ", "session", "takes")
         self.query_one("#cur-pipelines", DataTable).add_columns("pipeline")
         self.query_one("#cur-params", DataTable).add_columns("step", "parameter", "value")
-        self.query_one("#cur-steps", DataTable).add_columns("#", "step", "clips", "seconds", "removed")
+        self.query_one("#cur-steps", DataTable).add_columns("#", "step", "clips", "seconds", "effect")
         self.query_one("#cur-removals", DataTable).add_columns("take", "from", "to", "symbols", "why")
         self.query_one("#cur-versions", DataTable).add_columns("version", "clips", "seconds", "pipeline")
         self.open_store()
@@ -435,20 +450,22 @@ class CurationScreen(AuditionMixin, StoreScreen):
         if run is not self.run:
             return     # the sessions or the pipeline changed meanwhile: that run is forgotten
         paths = {tid: self.app.ws.resolve(t["path"]) for tid, t in run.takes.items()}
+        names = {s["id"]: s["name"] for s in run.sessions}
+        labels = take_labels((tid, t["number"], names.get(t["session_id"], "")) for tid, t in run.takes.items())
         clips = run.clips
         self.post_message(CurationStepped(list(run.reports), list(run.source_removals), run.done, len(clips),
-                                          float(sum(c.duration_s for c in clips)), paths))
+                                          float(sum(c.duration_s for c in clips)), paths, labels))
 
     def on_curation_stepped(self, msg: CurationStepped) -> None:
         self.reports, self.source_removals, self.done = msg.reports, msg.source_removals, msg.done
-        self.take_paths = msg.take_paths
+        self.take_paths, self.take_labels = msg.take_paths, msg.take_labels
         table = self.query_one("#cur-steps", DataTable)
         table.clear()
         if self.source_removals:
-            table.add_row("0", "markers", "", "", str(len(self.source_removals)), key="0")
-        for r in self.reports:
+            table.add_row("0", "markers", "", "", f"{len(self.source_removals)} outside the audio", key="0")
+        for r in self.reports:   # the effect in the CLI's words: "1 removed, 3 changed"
             table.add_row(str(r.index), r.name, f"{r.clips_in} → {r.clips_out}",
-                          f"{r.seconds_in:.1f} → {r.seconds_out:.1f}", str(len(r.removals)), key=str(r.index))
+                          f"{r.seconds_in:.1f} → {r.seconds_out:.1f}", r.effect or "-", key=str(r.index))
         if self.reports:
             table.move_cursor(row=table.row_count - 1)
             self.draw_removals(self.reports[-1].index)
@@ -466,8 +483,8 @@ class CurationScreen(AuditionMixin, StoreScreen):
         for i, r in enumerate(removals):
             c = r.clip
             why = ("replaced: " if r.replaced_by else "") + r.reason
-            table.add_row(f"#{c.take_id}", f"{c.start_s:.2f}", f"{c.end_s:.2f}", ", ".join(c.symbols), why,
-                          key=str(i))
+            table.add_row(self.take_labels.get(c.take_id, f"take #{c.take_id}"), f"{c.start_s:.2f}",
+                          f"{c.end_s:.2f}", ", ".join(c.symbols), why, key=str(i))
 
     def play_removal(self, row: int) -> None:
         if not 0 <= row < len(self.shown_removals):
@@ -522,6 +539,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
 
     def on_version_shown(self, msg: VersionShown) -> None:
         self.version_ref, self.points, self.map_paths = msg.ref, msg.points, msg.take_paths
+        self.map_labels = msg.take_labels
         self.point = 0 if self.points else None
         self.query_one("#cur-coverage", Static).update(Text(msg.coverage))
         self.draw_map(msg.axes)
@@ -534,7 +552,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         out.append_text(draw_map(self.points, self.point))
         if self.point is not None:
             p = self.points[self.point]
-            out.append(f"\n@ {self.point + 1}/{len(self.points)}: take #{p['take_id']} "
+            out.append(f"\n@ {self.point + 1}/{len(self.points)}: {self.map_labels.get(p['take_id'], 'a take')} "
                        f"{p['start_s']:.2f}-{p['end_s']:.2f} s [{', '.join(p['symbols'])}] "
                        f"{', '.join(p['who'])}  (l plays)")
         self.query_one("#cur-map", Static).update(out)

@@ -17,7 +17,8 @@ def midi_lines(midi, error: str | None) -> list[Text]:
         return [Text.assemble(("MIDI  ", "bold"), (error or "off", "dim"))]
     st = midi.stats()
     ports = ", ".join(st["ports"]) or "no ports"
-    line = Text.assemble(("MIDI  ", "bold"), f"{st['api']}: {ports}", (f"  {st['messages']} msgs", "dim"))
+    # the counts before the port names: a line too long for the panel loses the end of the names
+    line = Text.assemble(("MIDI  ", "bold"), f"{st['api']}, {st['messages']} msgs", (f"  ports: {ports}", "dim"))
     out = [line]
     if st["last"]:
         last = st["last"]
@@ -61,7 +62,8 @@ class SourcesStatus(Static):
             text = Text("sources open once the input is open", style="dim")
         else:
             lines = midi_lines(link.midi, link.midi_error) + osc_lines(link.osc, link.osc_error) + key_lines(link.keys)
-            text = Text("\n").join(lines)
+            # one line per source line, whatever the width: a long line ends in "…", it never wraps
+            text = Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
         if text.markup == self._last:
             return
         relayout = text.plain.count("\n") != self._last.count("\n") or not self._last
