@@ -32,6 +32,7 @@ from .modals import TextPrompt
 from .registry import ScreenSpec, register_screen
 
 MAP_W, MAP_H = 44, 12
+WHY_W = 36          # a removal's reason in its row; the highlighted one's is shown whole below
 
 
 # -- typed messages --------------------------------------------------------------------------
@@ -226,6 +227,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
                 yield DataTable(id="cur-steps", cursor_type="row")
                 yield Static("Removed by the step (enter plays)", classes="cur-title")
                 yield DataTable(id="cur-removals", cursor_type="row")
+                yield Static("", id="cur-removal")
             with VerticalScroll(id="cur-right"):
                 yield Static("Datasets (enter shows)", classes="cur-title")
                 yield DataTable(id="cur-versions", cursor_type="row")
@@ -296,6 +298,8 @@ class CurationScreen(AuditionMixin, StoreScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "cur-steps" and event.row_key is not None:
             self.draw_removals(int(event.row_key.value))
+        elif event.data_table.id == "cur-removals":
+            self.show_removal(event.cursor_row)
 
     def toggle_session(self, name: str) -> None:
         if name in self.chosen_sessions:
@@ -413,6 +417,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.run, self.reports, self.source_removals, self.done = None, [], [], False
         self.query_one("#cur-steps", DataTable).clear()
         self.query_one("#cur-removals", DataTable).clear()
+        self.query_one("#cur-removal", Static).update("")
 
     def action_step(self) -> None:
         self.advance(1)
@@ -482,9 +487,25 @@ class CurationScreen(AuditionMixin, StoreScreen):
         table.clear()
         for i, r in enumerate(removals):
             c = r.clip
-            why = ("replaced: " if r.replaced_by else "") + r.reason
+            why = self.why(r)
             table.add_row(self.take_labels.get(c.take_id, f"take #{c.take_id}"), f"{c.start_s:.2f}",
-                          f"{c.end_s:.2f}", ", ".join(c.symbols), why, key=str(i))
+                          f"{c.end_s:.2f}", ", ".join(c.symbols), why if len(why) <= WHY_W else why[:WHY_W - 1] + "…",
+                          key=str(i))
+        self.show_removal(0)
+
+    @staticmethod
+    def why(removal) -> str:
+        return ("replaced: " if removal.replaced_by else "") + removal.reason
+
+    def show_removal(self, row: int) -> None:
+        """The highlighted removal's reason, whole (its row shows the start of it)."""
+        detail = self.query_one("#cur-removal", Static)
+        if not 0 <= row < len(self.shown_removals):
+            detail.update("")
+            return
+        r = self.shown_removals[row]
+        label = self.take_labels.get(r.clip.take_id, "a take")
+        detail.update(Text.assemble((f"{label} {r.clip.start_s:.2f}-{r.clip.end_s:.2f} s: ", "bold"), self.why(r)))
 
     def play_removal(self, row: int) -> None:
         if not 0 <= row < len(self.shown_removals):
@@ -570,10 +591,6 @@ class CurationScreen(AuditionMixin, StoreScreen):
         path = self.map_paths.get(p["take_id"])
         if path is not None:
             self.audition(10_000 + self.point, path, p["start_sample"], p["end_sample"])
-
-    def on_curation_failed(self, msg: CurationFailed) -> None:
-        self.say(f"cannot {msg.what}: {msg.error}")
-        self.app.notify(f"cannot {msg.what}: {msg.error}", severity="error", timeout=10)
 
 
 register_screen(ScreenSpec(name="curation", title="Curation", key="f4", factory=CurationScreen, order=40,

@@ -496,10 +496,6 @@ class ModelsScreen(AuditionMixin, StoreScreen):
         if gid is not None:
             self.edit(f"cancel asked of g{gid}", lambda db, g: cancel_run(self.app.ws, db, g), gid)
 
-    def on_models_failed(self, msg: ModelsFailed) -> None:
-        self.say(f"cannot {msg.what}: {msg.error}")
-        self.app.notify(f"cannot {msg.what}: {msg.error}", severity="error", timeout=10)
-
 
 register_screen(ScreenSpec(name="models", title="Models", key="f5", factory=ModelsScreen, order=50,
                            help="lineage, loss curves, previews, current model, notes; train and cancel"))

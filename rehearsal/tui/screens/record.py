@@ -200,10 +200,12 @@ class RecordScreen(RoomScreen):
         self.query_one(Flash).flash(glyph, label, colour)
 
     def on_key(self, event: events.Key) -> None:
-        """A key nothing is bound to (a page-turner's button not learnt yet) counts as unbound
-        in the Sources panel. The notation's keys never get here: they are app priority
-        bindings; the app's and the focused list's keys are left to their bindings."""
-        if event.key in RESERVED_KEYS or event.key in self.active_bindings:
+        """A key the notation does not bind (a page-turner's button not learnt yet) counts as
+        unbound in the Sources panel, even when the focused list also scrolls with it. The
+        notation's keys never get here (app priority bindings); the app's own keys and this
+        screen's are not counted."""
+        active = self.active_bindings.get(event.key)
+        if event.key in RESERVED_KEYS or (active is not None and active.node in (self.app, self)):
             return
         self.app.link.press(event.key)
 

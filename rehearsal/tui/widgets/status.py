@@ -53,7 +53,10 @@ def key_lines(keys) -> list[Text]:
 
 
 class SourcesStatus(Static):
-    """Redrawn a few times a second from the sources' counters (cheap reads, no locks held long)."""
+    """Redrawn a few times a second from the sources' counters (cheap reads, no locks held long).
+    One row per line whatever the width: a long line (many MIDI ports) ends in "…", never wraps."""
+
+    DEFAULT_CSS = "SourcesStatus { text-wrap: nowrap; text-overflow: ellipsis; }"
 
     _last = ""
 
@@ -62,8 +65,7 @@ class SourcesStatus(Static):
             text = Text("sources open once the input is open", style="dim")
         else:
             lines = midi_lines(link.midi, link.midi_error) + osc_lines(link.osc, link.osc_error) + key_lines(link.keys)
-            # one line per source line, whatever the width: a long line ends in "…", it never wraps
-            text = Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
+            text = Text("\n").join(lines)
         if text.markup == self._last:
             return
         relayout = text.plain.count("\n") != self._last.count("\n") or not self._last
