@@ -162,7 +162,7 @@ async def test_models_screen_takes_the_clis_budget_words_and_shows_why_a_run_fai
         await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen", "the dataset picker")
         await keys(pilot, "enter")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
-                       and "strategy" in app.screen.title_text, "the strategy picker")
+                       and "strategy" in app.screen.title_text and app.screen.query("OptionList"), "the strategy picker")
         choices = [v for v, _ in app.screen.options]
         app.screen.query_one("OptionList").highlighted = choices.index("convergent")
         await keys(pilot, "enter")

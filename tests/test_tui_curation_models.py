@@ -255,7 +255,7 @@ async def test_models_screen_trains_shows_the_live_loss_and_cancels(workspace):
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen", "the dataset picker")
             await keys(pilot, "enter")                              # the only dataset: plucks/
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
-                           and "strategy" in app.screen.title_text, "the strategy picker")
+                           and "strategy" in app.screen.title_text and app.screen.query("OptionList"), "the strategy picker")
             options_ = [v for v, _ in app.screen.options]
             app.screen.query_one("OptionList").highlighted = options_.index("convergent")
             await keys(pilot, "enter")
