@@ -35,11 +35,9 @@ def invoke(home: Path, *args: str):
 
 def generation_count(home: Path) -> int:
     from rehearsal.store import open_db
-    from rehearsal.training import ensure_schema
 
-    db = open_db(home / "rehearsal.db")
+    db = open_db(home / "rehearsal.db")      # the store's migrations make every table
     try:
-        ensure_schema(db)
         return db.execute("SELECT count(*) FROM generations").fetchone()[0]
     finally:
         db.conn.close()
