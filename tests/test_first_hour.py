@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from rehearsal.cli import main
 from rehearsal.tui.app import RehearsalApp
 from rehearsal.tui.options import TuiOptions
-from tests.support.tui import keys, screen_text, wait_for
+from tests.support.tui import keys, palette_first_hit, screen_text, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDE = (120, 40)          # the snapshots' terminal: what a laptop's terminal usually is
@@ -231,14 +231,8 @@ async def test_help_shows_keys_as_typed_and_the_palette_lists_the_screens_action
             await keys(pilot, "ctrl+p")
             await wait_for(pilot, lambda: type(app.focused).__name__ == "CommandInput", "the command palette")
             await keys(pilot, *"train")
-
-            def first_hit() -> str:
-                try:
-                    return str(app.screen.query_one("CommandList").get_option_at_index(0).prompt)
-                except Exception:
-                    return ""
-
-            await wait_for(pilot, lambda: "train a new generation" in first_hit(), "the palette to find train")
+            await wait_for(pilot, lambda: "train a new generation" in palette_first_hit(app),
+                           "the palette to find train")
             await keys(pilot, "enter")                   # goes to Models and runs its `t`
             await wait_for(pilot, lambda: app.current_mode == "models"
                            and "no dataset yet" in app.screen.status, "the train action on Models")
