@@ -354,6 +354,9 @@ async def test_record_screen_counts_unbound_keys_and_keeps_midi_on_one_line(jack
                 assert len(midi) > sources.content_region.width    # long enough that it would wrap
                 # each line of the status is one row on the screen: no line wrapped onto another
                 assert sources.content_region.height == len(lines), (sources.content_region, lines)
+                rows = [strip.text.strip("│ ") for strip in sources.render_lines(sources.region.reset_offset)]
+                at = next(i for i, row in enumerate(rows) if row.startswith("MIDI"))
+                assert rows[at].endswith("…") and rows[at + 1].startswith("OSC"), rows    # was "rehearsal  0 msgs"
             finally:
                 await app.shutdown()
     finally:
