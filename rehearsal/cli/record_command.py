@@ -167,4 +167,4 @@ def recover(ctx) -> None:
     if not done:
         click.echo("nothing to recover")
     for t in done:
-        click.echo(f"take {t['id']} ({t['path']}): {t['frames']} frames, {t['status']}")
+        click.echo(f"take {t['number']} ({t['path']}): {t['frames']} frames, {t['status']}")
