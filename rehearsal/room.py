@@ -9,6 +9,8 @@ flush the bus before a take is finished.
 from __future__ import annotations
 
 import logging
+import shutil
+import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -24,8 +26,8 @@ from .markers import MarkerBus, TagEvent
 from .notation import Notation
 from .store import Workspace, open_db
 from .store.notations import store_notation
-from .store.sessions import get_or_create_session
-from .store.takes import create_take, finish_take, get_take, next_take_number
+from .store.sessions import get_or_create_session, session_folder
+from .store.takes import create_next_take, finish_take, get_take
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,13 @@ class TakeFailed:
     error: str
 
 
+class RoomError(RuntimeError):
+    """The room cannot start (a full disk, say): the message says why in words."""
+
+
 @dataclass(frozen=True)
 class InputEnded:
-    pass
+    nonfinite: int = 0    # NaN/inf samples in the input file, recorded as 0
 
 
 class RoomBase:
@@ -61,9 +67,16 @@ class RoomBase:
         ws.reserve_space()
         self.engine = engine
         self.db = open_db(ws.db_path)
-        self.recovered = recover_takes(ws, self.db)
-        self.notation_id = store_notation(self.db, notation)
-        self.session_id = get_or_create_session(self.db, session, self.notation_id)
+        try:
+            self.recovered = recover_takes(ws, self.db)
+            self.notation_id = store_notation(self.db, notation)
+            self.session_id = get_or_create_session(self.db, session, self.notation_id)
+        except sqlite3.OperationalError as exc:   # a full disk before we start: refuse, keep nothing half-made
+            self.db.conn.close()
+            ws.release_reserve()
+            free = shutil.disk_usage(ws.home).free
+            raise RoomError(f"cannot record into {ws.home}: the disk is full or read-only ({free} bytes free;"
+                            f" sqlite: {exc}). Free some space and start again; nothing was written.") from None
         self.bus: MarkerBus | None = None
         self._listeners: list[Callable] = []
 
@@ -165,15 +178,16 @@ class Room(RoomBase):
         self._failed = None
         if notation is not None:
             self.set_notation(notation)
-        number = next_take_number(self.db, self.session_id)
-        folder = self.ws.session_audio_dir(self.session_name)
-        path = folder / f"take-{number:03d}{take_suffix(self.recorder.config.format)}"
+        folder = self.ws.session_audio_dir(session_folder(self.db, self.session_id))
+        suffix = take_suffix(self.recorder.config.format)
         rec = self.recorder
-        take_id = create_take(
-            self.db, session_id=self.session_id, number=number, path=self.ws.relative(path),
+        take_id, number = create_next_take(
+            self.db, session_id=self.session_id,
+            path_of=lambda n: self.ws.relative(folder / f"take-{n:03d}{suffix}"),
             format=rec.config.format, subtype=rec.config.subtype or "default", sample_rate=rec.samplerate,
             channels=rec.channels, device=rec.device, notation_id=self.notation_id, recorder_pid=rec.pid,
         )
+        path = folder / f"take-{number:03d}{suffix}"
         try:
             started = rec.start_take(path)
         except RecorderError as exc:
@@ -217,7 +231,7 @@ class Room(RoomBase):
         elif msg[0] == "take-failed" and self.take is not None:
             self._fail_take(msg[1]["error"], msg[1]["frames"])
         elif msg[0] == "input-ended":
-            self._emit(InputEnded())
+            self._emit(InputEnded(msg[1] if len(msg) > 1 else 0))
 
     def _fail_take(self, error: str, frames_said: int) -> None:
         """Close the running take as failed, with the frames its file holds."""

@@ -296,3 +296,20 @@ async def test_a_flood_of_valid_tags_is_shed_per_sender(harness, osc):
     assert stored <= 2_000 + 2_000 * 1.5                   # burst + rate over the flood, with slack
     senders = {s["ip"]: s for s in stats["senders"]}
     assert senders["127.0.0.1"]["dropped"] >= 4_000 and senders["127.0.0.3"]["tags"] == 1
+
+
+async def test_a_flood_of_huge_type_tags_is_rejected_silently_and_tags_still_land(harness, osc, caplog):
+    """Issue 12 finding 1: 8 KB of unknown type tags made python-osc log one line per character."""
+    caplog.set_level("DEBUG")
+    s = udp_sender()
+    hostile = b"/rehearsal/tag\x00\x00," + b"Z" * 8000
+    hostile += b"\x00" * (4 - len(hostile) % 4)
+    for _ in range(100):
+        s.sendto(hostile, ("127.0.0.1", osc.port))
+    for _ in range(10):
+        s.sendto(message("/rehearsal/tag", "good"), ("127.0.0.1", osc.port))
+    assert await committed(harness, 10)
+    await asyncio.sleep(0)
+    assert osc.stats()["counts"]["unparseable"] == 100
+    assert len(caplog.records) < 20, f"{len(caplog.records)} log records for 100 bad packets"
+    assert not [r for r in caplog.records if "pythonosc" in r.pathname]

@@ -222,6 +222,10 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
     assert inp["status"] == out["status"] == "complete"
     assert inp["frames"] == out["frames"] > 48000
     assert out["number"] == inp["number"] + 1 and out["channels"] == 1
+    # the command names the takes by number, as their files are named (not by row id)
+    playing = next(line for line in err.splitlines() if line.startswith("playing "))
+    assert f"takes {inp['number']} (performer) and {out['number']} (model)" in playing, playing
+    assert inp["path"].endswith(f"take-{inp['number']:03d}-performer.flac") or f"take-{inp['number']:03d}-" in inp["path"]
     a, _ = sf.read(ws.resolve(inp["path"]), dtype="float32")
     b, _ = sf.read(ws.resolve(out["path"]), dtype="float32")
     assert len(a) == len(b) == inp["frames"]

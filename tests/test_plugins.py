@@ -56,6 +56,20 @@ def register_curation_steps(register):
     register("loudness-gate", Louder)     # taken by the built-ins: ignored, reported
     register("falls-over", FallsOver)
 """
+EXITS = """
+from dataclasses import dataclass
+from rehearsal.curation import Filter
+from rehearsal.plugins import hookimpl
+
+@dataclass
+class Exits(Filter):
+    def reject(self, clip, ctx):
+        raise SystemExit(0)
+
+@hookimpl
+def register_curation_steps(register):
+    register("exits", Exits)
+"""
 
 
 @pytest.fixture
@@ -205,3 +219,15 @@ def test_a_plugin_adds_a_command_and_builtins_do_not_load_plugins(tmp_path):
                             "print('rehearsal_hello' in sys.modules)", str(tmp_path / "ws")],
                            capture_output=True, text=True, env=env)
     assert probe.stdout.strip().endswith("False"), probe.stdout + probe.stderr
+
+
+def test_a_step_raising_systemexit_fails_curate_naming_the_plugin(plugin_site, workspace, db):
+    """Issue 13, finding 6: SystemExit(0) in a step made `curate` exit 0 with no dataset and no word."""
+    install_plugin(plugin_site, "quitter", "1.0", {"quitter": "quitter_plugin"}, modules={"quitter_plugin": EXITS})
+    world = CurationWorld.create(workspace, db)
+    world.tag_part(world.add_take(), "good", "a3")
+    result = CliRunner().invoke(main, ["--home", str(workspace.home), "curate", "-s", "monday", "-p",
+                                       str(world.write_pipeline(step("exits"))), "-n", "voice"])
+    assert result.exit_code == 1
+    assert "step 1 'exits' (plugin quitter) failed: SystemExit: 0" in result.output
+    assert db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0] == 0

@@ -255,7 +255,7 @@ async def test_models_screen_trains_shows_the_live_loss_and_cancels(workspace):
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen", "the dataset picker")
             await keys(pilot, "enter")                              # the only dataset: plucks/
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
-                           and "strategy" in app.screen.title_text, "the strategy picker")
+                           and "strategy" in app.screen.title_text and app.screen.query("OptionList"), "the strategy picker")
             options_ = [v for v, _ in app.screen.options]
             app.screen.query_one("OptionList").highlighted = options_.index("convergent")
             await keys(pilot, "enter")
@@ -291,7 +291,7 @@ def test_loss_plot_draws_train_and_validation():
 
 
 def test_training_budgets_as_typed():
-    from rehearsal.tui.screens.models import parse_budget
+    from rehearsal.training import parse_budget   # the CLI's --budget parser, used by the TUI
 
     assert parse_budget("") == {} and parse_budget("500 steps") == {"max_steps": 500}
     assert parse_budget("3m") == {"budget_s": 180.0} and parse_budget("90s") == {"budget_s": 90.0}

@@ -19,7 +19,7 @@ from rehearsal.tui.options import TuiOptions
 from rehearsal.tui.screens.learn import ListenScreen
 from rehearsal.tui.screens.modals import HelpScreen, NoInputScreen, PickScreen
 from rehearsal.tui.widgets import Flash, Palette, TagLog, Timeline
-from tests.support.tui import JackEar, keys, markers_of, screen_text, wait_for
+from tests.support.tui import JackEar, keys, markers_of, palette_first_hit, screen_text, wait_for
 
 SIZE = (120, 40)
 
@@ -363,14 +363,7 @@ async def test_help_lists_every_binding_and_the_command_palette_switches_screens
             await keys(pilot, "ctrl+p")
             await wait_for(pilot, lambda: type(app.focused).__name__ == "CommandInput", "the command palette")
             await keys(pilot, *"go to sessions")
-
-            def first_hit() -> str:
-                try:
-                    return str(app.screen.query_one("CommandList").get_option_at_index(0).prompt)
-                except Exception:
-                    return ""
-
-            await wait_for(pilot, lambda: "Sessions" in first_hit(), "the palette to find the command")
+            await wait_for(pilot, lambda: "Sessions" in palette_first_hit(app), "the palette to find the command")
             await keys(pilot, "enter")
             await wait_for(pilot, lambda: app.current_mode == "sessions", "the sessions screen")
         finally:

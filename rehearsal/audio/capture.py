@@ -84,7 +84,7 @@ class Capture:
 
             src = FileSource(cfg["input_file"], self._callback_trampoline, blocksize=cfg.get("blocksize") or 512,
                              loop=cfg.get("loop", False), speed=cfg.get("speed", 1.0),
-                             on_end=lambda: self.conn.send(("input-ended",)))
+                             on_end=lambda: self.conn.send(("input-ended", src.nonfinite)))
             return src, src.samplerate, src.channels, src.name
         import sounddevice as sd
 

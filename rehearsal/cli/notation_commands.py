@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..notation import NotationError, find_notation, load_notation, shipped_notations
+from ..notation.load import printable
 from . import main
 from .common import fail, workspace
 
@@ -25,10 +26,11 @@ def check(ctx, files) -> None:
         try:
             n = load_notation(find_notation(name, ws.notations_dir))
         except NotationError as exc:
-            click.echo(f"error: {exc}", err=True)
+            for e in exc.errors:   # every error in the file, each with file:line
+                click.echo(f"error: {printable(e.one_line())}", err=True)
             errors += 1
             continue
-        click.echo(f"ok: {n.source}: {n.name!r}, {len(n.symbols)} symbols, {len(n.actions)} actions")
+        click.echo(f"ok: {printable(n.source)}: {printable(n.name)!r}, {len(n.symbols)} symbols, {len(n.actions)} actions")
     if errors:
         ctx.exit(1)
 
@@ -45,9 +47,9 @@ def list_(ctx) -> None:
         try:
             n = load_notation(path)
             glyphs = " ".join(s.glyph for s in n.symbols)
-            click.echo(f"{stem:28} {n.name}  {glyphs}")
+            click.echo(printable(f"{stem:28} {n.name}  {glyphs}"))   # never a raw escape code to the terminal
         except NotationError as exc:
-            click.echo(f"{stem:28} INVALID: {exc}")
+            click.echo(printable(f"{stem:28} INVALID: {exc.errors[0].one_line()}"))
 
 
 @notation.command("learn")

@@ -147,6 +147,7 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
     from ..markers import Committed, Redone, Rejected, Undone
     from ..markers.sources import SourceError
     from ..play.room import InputEnded, PlayEvent
+    from ..store.takes import get_take
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -207,9 +208,11 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
             raise click.ClickException(str(exc)) from None
         play = room.start(model)
         p = room.player
+        # take numbers, as in the file names (take-003-performer.flac) and everywhere else, not row ids
+        performer, answer = (get_take(room.db, play[k]) for k in ("input_take_id", "output_take_id"))
         click.echo(f"playing {model or 'dry'} from {p.device} (48 kHz, blocks of {p.blocksize}, model latency "
                    f"{p.latency} samples = {1000 * p.latency / p.samplerate:.1f} ms) -> session "
-                   f"{room.session_name!r}, takes {play['input_take_id']} (performer) and {play['output_take_id']} "
+                   f"{room.session_name!r}, takes {performer['number']} (performer) and {answer['number']} "
                    f"(model)", err=True)
         _stdin_commands(loop, room, stop)
         status_task = asyncio.create_task(_status_line(room, tty))

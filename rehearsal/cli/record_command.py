@@ -60,7 +60,12 @@ def record(ctx, session_name, notation_name, input_file, device, channels, sampl
         device = int(device)
     config = RecorderConfig(device=device, channels=channels, samplerate=samplerate, input_file=input_file,
                             preroll_s=preroll, format=fmt, speed=speed)
-    room = Room(ws, session_name, notation, config)
+    from ..room import RoomError
+
+    try:
+        room = Room(ws, session_name, notation, config)
+    except RoomError as exc:
+        fail(str(exc))
     for take in room.recovered:
         click.echo(f"recovered take {take['number']} of session {take['session_id']}: "
                    f"{take['frames']} frames ({take['status']})", err=True)
@@ -94,6 +99,9 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
         elif isinstance(msg, Rejected):
             click.echo(f"rejected ({msg.event.source}): {msg.reason}", err=True)
         elif isinstance(msg, InputEnded):
+            if msg.nonfinite:
+                click.echo(f"warning: {room.recorder.device}: {msg.nonfinite} samples were NaN or infinite;"
+                           " they were recorded as silence (0)", err=True)
             loop.call_soon_threadsafe(stop.set)
         elif isinstance(msg, TakeFailed):
             failure.append(msg.error)
@@ -159,4 +167,4 @@ def recover(ctx) -> None:
     if not done:
         click.echo("nothing to recover")
     for t in done:
-        click.echo(f"take {t['id']} ({t['path']}): {t['frames']} frames, {t['status']}")
+        click.echo(f"take {t['number']} ({t['path']}): {t['frames']} frames, {t['status']}")

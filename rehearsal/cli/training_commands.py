@@ -106,8 +106,8 @@ def _follow(ws, db, run, gen: dict, show_bar: bool) -> dict | None:
 @click.option("--family", "-f", help="Model family: pitch | latent | autoregressive (default: the parent's, else pitch).")
 @click.option("--from", "parent", metavar="GEN", help="Start from this generation (convergent: default current).")
 @click.option("--scratch", is_flag=True, help="Start from scratch even when a current generation exists.")
-@click.option("--budget", help="Wall-clock budget per model: 90s, 3m, 1h.")
-@click.option("--steps", type=int, help="Budget in steps (reproducible with --seed).")
+@click.option("--budget", help="Budget per model: a wall-clock time (90s, 5 minutes, 1h30m) or steps (500 steps).")
+@click.option("--steps", type=int, help="Budget in steps, like --budget '500 steps' (reproducible with --seed).")
 @click.option("--seed", type=int, help="Random seed (recorded; default: a random one).")
 @click.option("--count", type=int, default=1, show_default=True, help="one-shot: how many models.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1...")
@@ -139,11 +139,17 @@ def train(ctx, dataset, strategy, family, parent, scratch, budget, steps, seed, 
     else:
         if not dataset:
             fail("name a dataset: --dataset NAME (a dataset version) or --dataset PATH (a folder)")
+        if budget is not None and steps is not None:
+            fail("give one budget: --budget (a time, or N steps) or --steps N")
+        try:
+            # one parser for budgets, the TUI's too: nothing ('0s') is refused before a generation exists
+            limits = T.parse_budget(f"{steps} steps" if steps is not None else budget or "")
+        except ValueError as exc:
+            fail(f"--budget: {exc}" if steps is None else f"--steps: {exc}")
         try:
             ds = T.resolve_dataset(ws, db, dataset)
             request = T.make_request(db, ds, strategy, family=family, parent_ref=parent, scratch=scratch,
-                                     budget_s=T.parse_duration(budget) if budget else None, max_steps=steps,
-                                     seed=seed, count=count, params=_params(params))
+                                     seed=seed, count=count, params=_params(params), **limits)
             ids = T.plan_generations(ws, db, request, device=device)
         except (LookupError, ValueError) as exc:
             fail(str(exc))
@@ -217,6 +223,8 @@ def _explain(T) -> None:
 def _gen_line(T, db, g: dict, current_ids: dict) -> str:
     m = g["metrics"]
     bits = [f"{g['name']:<5}", f"{g['label']}", f"[{g['family']}]", g["status"]]
+    if g["status"] == "failed" and g["error"]:
+        bits[-1] += f" ({g['error']})"          # why, where the collective looks first
     if m.get("val_loss") is not None:
         bits.append(f"val {m['val_loss']:.3f}")
     elif m.get("train_loss") is not None:

@@ -121,6 +121,11 @@ class _Locator:
 
 def parse_pipeline(text: str, source: str = "<pipeline>") -> Pipeline:
     """Parse and check the structure (steps are checked against plugins by `Pipeline.check`)."""
+    from ..notation.load import MAX_DEPTH, _masked, _too_deep   # one nesting check for every TOML we read
+
+    deep = _too_deep(_masked(text))
+    if deep is not None:
+        raise PipelineError(source, deep, "", f"nested more than {MAX_DEPTH} levels deep")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -86,15 +86,19 @@ class StepReport:
     def label(self) -> str:
         return f"{self.index} {self.name}"
 
-    def summary(self) -> str:
+    @property
+    def effect(self) -> str:
+        """What the step did to clips, in the words the CLI and the TUI both show:
+        "1 removed, 3 changed" (changed: replaced by trimmed or split clips); "" if nothing."""
         dropped = sum(1 for r in self.removals if not r.replaced_by)
         replaced = len(self.removals) - dropped
+        return ", ".join(([f"{dropped} removed"] if dropped else []) + ([f"{replaced} changed"] if replaced else []))
+
+    def summary(self) -> str:
         bits = [f"{self.clips_in} -> {self.clips_out} clips",
                 f"{self.seconds_in:.1f} -> {self.seconds_out:.1f} s"]
-        if dropped:
-            bits.append(f"{dropped} removed")
-        if replaced:
-            bits.append(f"{replaced} changed")
+        if self.effect:
+            bits.append(self.effect)
         return f"{self.index:>2} {self.name:<18} " + ", ".join(bits)
 
 
@@ -190,7 +194,9 @@ class CurationRun:
             after = self._validate(result, spec, plugin)
         except StepFailed:
             raise
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:   # SystemExit too: a plugin must not end the run silently
             message = f"{type(exc).__name__}: {exc}"
             plugin_manager.report_problem(plugin, f"step {spec.use!r} failed in a run: {message}")
             raise StepFailed(spec.index, spec.use, plugin, message) from exc

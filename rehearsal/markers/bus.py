@@ -2,8 +2,17 @@
 
     MIDI / OSC / keys --submit()--> queue --bus thread--> SQLite (WAL, batched) --> listeners
 
-- `submit` never blocks (sources run in MIDI callbacks and the event loop); a full queue
-  rejects the event with a reason instead of stalling anyone.
+- `submit` never blocks (sources run in MIDI callbacks and the event loop). The queue is
+  fair: each source ("osc:<ip>", "midi:<port>", "key") has its own, and when the global
+  bound is reached a source under its fair share (bound / active sources) takes the place
+  of the newest event of the longest queue. So a sender under its own limit never loses a
+  tag because others flood. Rejections are counted per reason and summarised in the log at
+  most once a second, never printed one by one.
+- A database locked by another program beyond the busy timeout does not lose tags: the
+  rows are appended (and fsynced) to a journal beside the database, one per take, and
+  retried in order until the database takes them; then the journal is removed. It is said
+  once (log and a `Delayed` message for the screen) when it starts and once when it ends.
+  Acknowledged means durable in the journal or in the database.
 - Each event carries the monotonic time of the press. The bus converts it to a frame of the
   audio stream through a `SampleClock` (the recorder's frame counter), then to a sample of
   the take, so a tap lands where it was heard.
@@ -15,18 +24,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
-import queue
+import os
 import sqlite3
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, Union
 
 from ..notation import Notation
-from ..store import open_db
+from ..store import db as store_db, open_db
 from ..store.markers import Marker, get_marker, insert_marker, redo, undo
 from ..store.people import resolve_person, source_map
 
@@ -35,6 +45,8 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 10_000
 BATCH = 512
 PENDING_SECONDS = 60.0  # taps made while not recording are kept this long for a pre-roll
+RETRY_BUSY_MS = 250     # busy timeout while journalling: the bus keeps draining its queue
+SUMMARY_SECONDS = 1.0   # rejections are summarised in the log at most this often per reason
 
 
 class SampleClock(Protocol):
@@ -77,7 +89,85 @@ class Rejected:
     reason: str
 
 
-BusMessage = Union[Committed, Undone, Redone, Rejected]
+@dataclass(frozen=True)
+class Delayed:
+    """The database is unavailable (`reason`); `journalled` tags wait, durable, in `journal`.
+    Sent once when it starts; `Delayed(..., journalled=0)` once when it is over."""
+    reason: str
+    journalled: int
+    journal: str
+
+
+BusMessage = Union[Committed, Undone, Redone, Rejected, Delayed]
+
+
+class FairQueue:
+    """Per-source FIFOs with one global bound, merged back into submission order.
+
+    `put` never blocks. Control items (not TagEvents) are never refused."""
+
+    def __init__(self, bound: int):
+        self.bound = bound
+        self._queues: dict[str, deque] = {}
+        self._size = 0
+        self._seq = 0
+        self._cond = threading.Condition()
+
+    def put(self, key: str | None, item) -> tuple[bool, object | None]:
+        """(admitted, evicted item or None)."""
+        with self._cond:
+            evicted = None
+            if key is not None and self._size >= self.bound:
+                own = self._queues.get(key)
+                active = sum(1 for q in self._queues.values() if q) + (0 if own else 1)
+                share = self.bound // max(1, active)
+                if own is not None and len(own) >= share:
+                    return False, None
+                longest = max((q for k, q in self._queues.items() if k is not None and q), key=len, default=None)
+                if longest is None or (own is not None and len(longest) <= len(own)):
+                    return False, None
+                evicted = longest.pop()[1]
+                self._size -= 1
+            self._seq += 1
+            self._queues.setdefault(key, deque()).append((self._seq, item))
+            self._size += 1
+            self._cond.notify()
+            return True, evicted
+
+    def get_batch(self, most: int, timeout: float | None = None) -> list:
+        """Up to `most` items in submission order; waits for the first."""
+        with self._cond:
+            if not self._size:
+                self._cond.wait_for(lambda: self._size > 0, timeout)
+            out = []
+            while self._size and len(out) < most:
+                q = min((q for q in self._queues.values() if q), key=lambda q: q[0][0])
+                out.append(q.popleft()[1])
+                self._size -= 1
+            for k in [k for k, q in self._queues.items() if not q]:
+                del self._queues[k]
+            return out
+
+
+class Summary:
+    """Count events per reason; log each reason at most once per `every` seconds, with how
+    many were not logged."""
+
+    def __init__(self, logger: logging.Logger, every: float = SUMMARY_SECONDS):
+        self.logger, self.every = logger, every
+        self.counts: Counter = Counter()
+        self._last: dict[str, float] = {}
+        self._quiet: Counter = Counter()
+
+    def note(self, reason: str, line: str, level: int = logging.WARNING) -> None:
+        self.counts[reason] += 1
+        now = time.monotonic()
+        if now - self._last.get(reason, -1e9) < self.every:
+            self._quiet[reason] += 1
+            return
+        more = self._quiet.pop(reason, 0)
+        self._last[reason] = now
+        self.logger.log(level, "%s%s", line, f" (and {more} more like it)" if more else "")
 
 
 @dataclass
@@ -93,7 +183,10 @@ class MarkerBus:
         self.db_path = Path(db_path)
         self.clock = clock
         self.notation = notation
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
+        self._queue = FairQueue(QUEUE_SIZE)
+        self.summary = Summary(log)
+        self._backlog: list[tuple[dict, TagEvent]] = []   # journalled, waiting for the database
+        self._journal: Path | None = None
         self._listeners: list[Callable[[BusMessage], None]] = []
         self._take: _Take | None = None
         self._pending: deque[tuple[TagEvent, int]] = deque(maxlen=QUEUE_SIZE)
@@ -111,44 +204,42 @@ class MarkerBus:
         return self
 
     def submit(self, event: TagEvent) -> bool:
-        try:
-            self._queue.put_nowait(event)
-            return True
-        except queue.Full:
-            self._notify([Rejected(event, "marker queue full (flood): tag dropped")])
-            return False
+        admitted, evicted = self._queue.put(event.source, event)
+        if evicted is not None:
+            self._notify([Rejected(evicted, "marker queue full: flooding source shed")])
+        if not admitted:
+            self._notify([Rejected(event, "marker queue full: flooding source shed")])
+        return admitted
 
     def begin_take(self, take_id: int, start_frame: int, sample_rate: int, notation: Notation | None = None) -> None:
-        self._queue.put(("begin", _Take(take_id, start_frame, sample_rate, notation or self.notation)))
+        self._queue.put(None, ("begin", _Take(take_id, start_frame, sample_rate, notation or self.notation)))
 
     def end_take(self) -> None:
-        self._queue.put(("end", None))
+        self._queue.put(None, ("end", None))
 
     def set_notation(self, notation: Notation) -> None:
-        self._queue.put(("notation", notation))
+        self._queue.put(None, ("notation", notation))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far is committed (or rejected)."""
         marker = threading.Event()
-        self._queue.put(("flush", marker))
+        self._queue.put(None, ("flush", marker))
         return marker.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         if self._thread.is_alive():
-            self._queue.put(("stop", None))
+            self._queue.put(None, ("stop", None))
             self._thread.join(timeout)
 
     # -- bus thread ----------------------------------------------------------------------
     def _run(self) -> None:
         db = open_db(self.db_path)
+        self._recover_journals(db)
         people = source_map(db)
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = self._queue.get_batch(BATCH, timeout=0.2 if self._backlog else None)
+            if self._backlog:
+                self._replay(db)
             tags: list[TagEvent] = []
             for item in batch:
                 if isinstance(item, TagEvent) and not item.action:
@@ -171,6 +262,8 @@ class MarkerBus:
                 elif kind == "flush":
                     arg.set()
                 elif kind == "stop":
+                    while self._backlog and self._replay(db, final=True):
+                        pass
                     db.conn.close()
                     return
             self._commit(db, people, tags)
@@ -214,7 +307,7 @@ class MarkerBus:
                 if self._resolve_symbol(ev) is not None:
                     self._pending.append((ev, self._frame_of(ev)))
             return
-        rows, messages = [], []
+        rows, stored, messages = [], [], []
         now_frame = self.clock.frame_at(time.monotonic())
         if ended is not None and now_frame is not None:
             now_frame = min(now_frame, ended[0])
@@ -231,24 +324,99 @@ class MarkerBus:
             tap = max(0, min(tap, max(limit, 0)))  # clamped to the take recorded so far
             sr = take.sample_rate
             person_id, who = resolve_person(people, ev.source, ev.who, ev.channel)
+            stored.append(ev)
             rows.append(dict(
                 take_id=take.take_id, symbol=symbol.id, glyph=symbol.glyph, tap_sample=tap,
                 start_sample=max(0, tap - round(symbol.before_s * sr)), end_sample=tap + round(symbol.after_s * sr),
                 who=who, person_id=person_id, source=ev.source, gesture=ev.gesture,
             ))
+        pairs = list(zip(rows, stored))
+        if self._backlog:               # order: nothing overtakes what waits in the journal
+            self._notify(messages)
+            self._journal_rows(pairs, "database still unavailable")
+            return
         try:
-            db.conn.execute("BEGIN IMMEDIATE")
-            ids = [insert_marker(db, **row) for row in rows]
-            db.conn.execute("COMMIT")
+            ids = self._insert(db, rows)
+        except sqlite3.OperationalError as exc:    # locked / busy past the timeout: journal, retry
+            self._notify(messages)
+            self._journal_rows(pairs, str(exc))
+            return
         except sqlite3.Error as exc:
-            if db.conn.in_transaction:
-                db.conn.execute("ROLLBACK")
             log.error("could not store %d markers: %s", len(rows), exc)
             self._notify(messages + [Rejected(ev, f"storage error: {exc}") for ev in events])
             return
         messages += [Committed(get_marker(db, i)) for i in ids]
         self.committed += len(ids)
         self._notify(messages)
+
+    def _insert(self, db, rows: list[dict]) -> list[int]:
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+            ids = [insert_marker(db, **row) for row in rows]
+            db.conn.execute("COMMIT")
+            return ids
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+
+    # -- journal: the database is unavailable --------------------------------------------
+    def journal_path(self, take_id: int) -> Path:
+        return self.db_path.with_name(f"{self.db_path.name}.take-{take_id}.markers.journal")
+
+    def _recover_journals(self, db) -> None:
+        """Journals left by a bus that could not reach the database before it was killed:
+        store their rows (in order, one transaction per journal) and remove them."""
+        for path in sorted(self.db_path.parent.glob(f"{self.db_path.name}.take-*.markers.journal")):
+            try:
+                rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            except (OSError, ValueError) as exc:   # a torn last line after a crash
+                log.error("marker journal %s is damaged (%s): kept for inspection", path, exc)
+                continue
+            try:
+                self._insert(db, rows)
+            except sqlite3.Error as exc:
+                log.error("marker journal %s could not be stored yet (%s): kept", path, exc)
+                continue
+            path.unlink()
+            log.warning("stored %d tags journalled by an earlier run from %s", len(rows), path)
+
+    def _journal_rows(self, pairs: list[tuple[dict, TagEvent]], reason: str) -> None:
+        if not pairs:
+            return
+        first = not self._backlog
+        path = self.journal_path(pairs[0][0]["take_id"])
+        with open(path, "a", encoding="utf-8") as f:   # append-only; durable before acknowledged
+            for row, _ in pairs:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._journal = path
+        self._backlog.extend(pairs)
+        if first:
+            log.error("database unavailable (%s): tags are journalled in %s and will be stored in order "
+                      "when it returns", reason, path)
+            self._notify([Delayed(reason, len(pairs), str(path))])
+
+    def _replay(self, db, final: bool = False) -> bool:
+        """Try to store the journalled rows, in order. True when the backlog is empty."""
+        busy = store_db.BUSY_TIMEOUT_MS if final else RETRY_BUSY_MS
+        db.conn.execute(f"PRAGMA busy_timeout = {busy}")
+        try:
+            ids = self._insert(db, [row for row, _ in self._backlog])
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            db.conn.execute(f"PRAGMA busy_timeout = {store_db.BUSY_TIMEOUT_MS}")
+        n = len(ids)
+        self._backlog.clear()
+        if self._journal is not None:
+            self._journal.unlink(missing_ok=True)
+        log.warning("database available again: %d journalled tags stored in order", n)
+        self.committed += n
+        self._notify([Committed(get_marker(db, i)) for i in ids] + [Delayed("", 0, str(self._journal))])
+        self._journal = None
+        return True
 
     def _resolve_symbol(self, ev: TagEvent, notation: Notation | None = None):
         symbol = (notation or self.notation).symbol(ev.target)
@@ -279,7 +447,7 @@ class MarkerBus:
         for m in messages:
             if isinstance(m, Rejected):
                 self.rejected += 1
-                log.warning("tag rejected from %s: %s", m.event.source, m.reason)
+                self.summary.note(m.reason, f"tag rejected from {m.event.source}: {m.reason}")
             for listener in self._listeners:
                 try:
                     listener(m)

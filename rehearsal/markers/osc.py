@@ -38,14 +38,29 @@ from pythonosc import osc_bundle, osc_message
 from pythonosc.parsing import osc_types
 
 from ..notation import Action, Notation
-from .bus import TagEvent
+from .bus import Summary, TagEvent
 
 log = logging.getLogger(__name__)
+# python-osc logs per element it cannot identify (one line per unknown type-tag character:
+# 100 packets of 8 KB became 800,000 lines). Every datagram is validated here before it
+# reaches python-osc, and python-osc's own logging is silenced: our rejections are counted
+# and summarised at most once a second per reason (see OscSource._note).
+# python-osc logs through the root logger (logging.warning), so the filter sits there.
+
+
+def _not_pythonosc(record: logging.LogRecord) -> bool:
+    return "pythonosc" not in record.pathname.replace("\\", "/").split("/")
+
+
+logging.getLogger("pythonosc").setLevel(logging.CRITICAL + 1)
+logging.getLogger().addFilter(_not_pythonosc)
 
 DEFAULT_PORT = 9000          # Wekinator owns 6448 and 12000
 DEFAULT_HOST = "127.0.0.1"
 MAX_PACKET = 8192            # a tag is a few dozen bytes; a bigger datagram is not for us
 MAX_MESSAGES = 64            # messages taken from one packet
+MAX_ARGS = 16                # arguments in one message
+TYPE_TAGS = frozenset("ifsbTFNhdtc")   # what python-osc parses without complaint and we can use
 MAX_NAME = 64                # symbol ids and who names
 PAST_LIMIT = 60.0            # a timetag further back than this lands at now - PAST_LIMIT
 RATE = 2000.0                # tags per second per sender, sustained
@@ -121,8 +136,7 @@ class OscSource:
         self.rate, self.burst = rate, burst
         self.counts: Counter = Counter()
         self._senders: OrderedDict[str, _Sender] = OrderedDict()
-        self._last_log: dict[str, float] = {}
-        self._suppressed: Counter = Counter()
+        self._summary = Summary(log)
         self._transport: asyncio.DatagramTransport | None = None
         self.set_notation(notation)
 
@@ -277,13 +291,7 @@ class OscSource:
         10,000 bad packets must not become 10,000 log lines."""
         if level == logging.INFO:
             self.counts[reason] += 1
-        now = time.monotonic()
-        if now - self._last_log.get(reason, -1e9) < 1.0:
-            self._suppressed[reason] += 1
-            return
-        more = self._suppressed.pop(reason, 0)
-        self._last_log[reason] = now
-        log.log(level, "OSC from %s: %s: %s%s", ip, reason, detail, f" (and {more} more like it)" if more else "")
+        self._summary.note(reason, f"OSC from {ip}: {reason}: {detail}", level)
 
 
 def parse_packet(data: bytes) -> list:
@@ -314,9 +322,40 @@ def _walk(data: bytes, timetag: float | None, count: list, depth: int = 0):
         count[0] += 1
         if count[0] > MAX_MESSAGES:
             raise _TooMany()
+        validate_message(data)
         yield timetag, osc_message.OscMessage(data)
     else:
         raise ValueError("neither an OSC message nor a bundle")
+
+
+def _osc_string_end(data: bytes, index: int, what: str) -> int:
+    """Index after a NUL-terminated, 4-byte padded OSC string starting at `index`."""
+    end = data.find(b"\x00", index)
+    if end < 0:
+        raise ValueError(f"{what} is not terminated")
+    return (end // 4 + 1) * 4
+
+
+def validate_message(data: bytes) -> None:
+    """Reject a message python-osc would choke on or log about, before it sees it: an
+    unterminated address, a type-tag string that is missing, too long or holds a type
+    we do not take. Bounded work: at most MAX_ARGS type tags are looked at."""
+    if len(data) % 4:
+        raise ValueError(f"message of {len(data)} bytes is not a multiple of 4")
+    index = _osc_string_end(data, 0, "address")
+    if index >= len(data):
+        return                       # no type tags at all: old-style message without arguments
+    if data[index:index + 1] != b",":
+        raise ValueError("type tags do not start with ','")
+    end = data.find(b"\x00", index)
+    if end < 0:
+        raise ValueError("type tags are not terminated")
+    tags = data[index + 1:end]
+    if len(tags) > MAX_ARGS:
+        raise ValueError(f"{len(tags)} arguments (at most {MAX_ARGS})")
+    bad = set(tags.decode("latin-1")) - TYPE_TAGS
+    if bad:
+        raise ValueError(f"unsupported type tag(s) {''.join(sorted(bad))[:8]!r}")
 
 
 class _TooMany(Exception):

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 GESTURES = ("tap", "double-tap", "long-press")
 MIDI_TYPES = ("control_change", "note", "program_change")
 ACTIONS = ("undo", "redo")
+# keys the TUI keeps for itself: a notation cannot bind them (the learn screen refuses them too)
+RESERVED_KEYS = frozenset({"ctrl+r", "ctrl+n", "ctrl+z", "ctrl+y", "ctrl+l", "ctrl+t", "ctrl+q", "ctrl+p", "ctrl+c",
+                           "question_mark", "escape", "tab", "shift+tab", *(f"f{i}" for i in range(1, 10))})
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ MIGRATIONS: tuple[str, ...] = (
     "010_datasets",       # curation: descriptors, datasets, sealed versions, decisions
     "020_generations",    # training: generations, lineage, current models
     "030_play",           # play: plays, models heard, segments, marker mirrors, reception
+    "042_session_folders",  # a unique audio folder per session, kept in the db
 )
 
 

@@ -4,7 +4,40 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from ..naming import safe_filename
 from .clock import utc_now
+
+
+def session_folder(db: sqlite_utils.Database, session_id: int) -> str:
+    """The session's audio folder name (one path component), chosen once and stored.
+
+    Names that differ can sanitise alike (`x/y` and `x_y`, `a.` and `a`, NFC and NFD,
+    `CON`); the first session keeps the plain name, a later one gets `-<id>` appended.
+    Chosen under BEGIN IMMEDIATE so two recorders cannot pick the same one."""
+    conn = db.conn
+    row = conn.execute("SELECT folder, name FROM sessions WHERE id = ?", [session_id]).fetchone()
+    if row is None:
+        raise LookupError(f"no session with id {session_id}")
+    if row[0]:
+        return row[0]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT folder, name FROM sessions WHERE id = ?", [session_id]).fetchone()
+        folder = row[0]
+        if not folder:
+            base = safe_filename(row[1])
+            folder, n = base, 0
+            while conn.execute("SELECT 1 FROM sessions WHERE folder = ? COLLATE NOCASE AND id != ?",
+                               [folder, session_id]).fetchone():
+                n += 1
+                folder = f"{base}-{session_id}" if n == 1 else f"{base}-{session_id}-{n}"
+            conn.execute("UPDATE sessions SET folder = ? WHERE id = ?", [folder, session_id])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return folder
 
 
 def get_or_create_session(db: sqlite_utils.Database, name: str, notation_id: int | None = None) -> int:

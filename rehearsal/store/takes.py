@@ -12,6 +12,23 @@ def next_take_number(db: sqlite_utils.Database, session_id: int) -> int:
     return row[0]
 
 
+def create_next_take(db: sqlite_utils.Database, *, session_id: int, path_of, **fields) -> tuple[int, int]:
+    """Allocate the session's next take number and insert the take in one BEGIN IMMEDIATE
+    transaction, so two recorders on one session never pick the same number.
+    `path_of(number)` gives the take's stored path. Returns (take_id, number)."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        number = next_take_number(db, session_id)
+        take_id = create_take(db, session_id=session_id, number=number, path=path_of(number), **fields)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return take_id, number
+
+
 def create_take(db: sqlite_utils.Database, *, session_id: int, number: int, path: str, format: str,
                 subtype: str, sample_rate: int, channels: int, device: str, notation_id: int,
                 started_at: str | None = None, preroll_frames: int = 0, recorder_pid: int | None = None) -> int:

@@ -8,7 +8,8 @@ Library API (the CLI and the TUI use these):
 
 - datasets: `resolve_dataset(ws, db, ref) -> DatasetInfo` (a folder, or a curation version)
 - planning: `make_request(db, dataset, strategy, family=, parent_ref=, scratch=, budget_s=,
-  max_steps=, seed=, count=, params=)`, then `plan_generations(ws, db, request) -> [ids]`
+  max_steps=, seed=, count=, params=)`, then `plan_generations(ws, db, request) -> [ids]`;
+  `parse_budget("5 minutes" | "1h30m" | "500 steps")` -> those budget keywords (CLI and TUI)
 - running: `start_run(ws, id, resume=, threads=, low_priority=, device=, set_current=)
   -> TrainingRun` (`.poll()`, `.events()`, `.wait()`, `.cancel()`); `cancel_run(ws, db, ref)`
 - progress: `ProgressReader(path).read()`, `loss_curve(path)`, `progress_path(ws, gen)`
@@ -25,7 +26,7 @@ from .generations import (GenerationNotFound, LineageNode, add_note, ancestry, c
                           lineage_tree, list_generations, notes, reconcile, set_current)
 from .progress import ProgressReader, loss_curve
 from .runner import TrainingRun, cancel_run, make_request, plan_generations, previews, progress_path, start_run
-from .spec import RunSpec, SpecError, TrainRequest, parse_duration
+from .spec import RunSpec, SpecError, TrainRequest, parse_budget, parse_duration
 from .strategy import Strategy, get_strategy, training_strategies
 
 __all__ = [
@@ -34,5 +35,5 @@ __all__ = [
     "current_generation", "current_history", "delete_note", "get_generation", "go_back", "lineage_tree",
     "list_generations", "notes", "reconcile", "set_current", "ProgressReader", "loss_curve", "TrainingRun",
     "cancel_run", "make_request", "plan_generations", "previews", "progress_path", "start_run",
-    "RunSpec", "SpecError", "TrainRequest", "parse_duration", "Strategy", "get_strategy", "training_strategies",
+    "RunSpec", "SpecError", "TrainRequest", "parse_budget", "parse_duration", "Strategy", "get_strategy", "training_strategies",
 ]

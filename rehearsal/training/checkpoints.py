@@ -14,6 +14,8 @@ built from it, and each problem is reported with the file's path.
 
 from __future__ import annotations
 
+import re
+
 import hashlib
 import json
 import os
@@ -61,8 +63,20 @@ def _torch_load(path: Path):
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, refused globals: all "not a model file"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path}: not a readable model file ({first})") from None
+        raise ModelFileError(f"{path}: not a readable model file ({_why_unreadable(exc)})") from None
+
+
+def _why_unreadable(exc: Exception) -> str:
+    """torch's reason in plain words, never its advice to load with weights_only=False
+    (which would run whatever code the file holds)."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        m = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        what = f"a Python object ({m.group(1)})" if m else "pickle instructions that are not plain data"
+        return f"it holds {what}, not only tensors and numbers; refused, since loading it could run code"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:200]
+
 
 
 def _build_checked(path: Path, family_name: str, config: dict, state: dict, family: Family | None = None):

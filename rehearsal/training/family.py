@@ -26,6 +26,9 @@ MAX_PARAMETERS = 1_000_000
 MAX_BLOCK = 256   # samples: the algorithmic latency budget
 
 
+SIZE_FACTOR = 8
+
+
 class Family:
     name: str = ""
     summary: str = ""
@@ -50,11 +53,23 @@ class Family:
             raise ValueError(f"family {self.name}: models render at 48 kHz (sample_rate={config['sample_rate']})")
         if not 16 <= int(config.get("hop", 256)) <= MAX_BLOCK:
             raise ValueError(f"family {self.name}: hop must be 16 to {MAX_BLOCK} samples (the latency)")
+        self.check_sizes(config)
         model = self.model_class()(config)
         n = count_parameters(model)
         if n > MAX_PARAMETERS:
             raise ValueError(f"family {self.name}: {n} parameters, more than the {MAX_PARAMETERS} a frugal model may have")
         return model
+
+    def check_sizes(self, config: dict) -> None:
+        """Sizes first, before anything is allocated: a size setting may be at most
+        SIZE_FACTOR times its default (hidden=8000 once built 325M parameters, 1.3 GB, first)."""
+        for key, default in self.defaults().items():
+            value = config.get(key)
+            if isinstance(default, bool) or not isinstance(default, int) or default <= 0 or key == "sample_rate":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SIZE_FACTOR * default:
+                raise ValueError(f"family {self.name}: {key}={value!r}; sizes are whole numbers from 0 to"
+                                 f" {SIZE_FACTOR * default} ({SIZE_FACTOR} times the default {default})")
 
 
 def model_families() -> dict[str, Family]:

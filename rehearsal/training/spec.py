@@ -62,6 +62,10 @@ class RunSpec:
             raise SpecError(f"lr_schedule must be constant or cosine, not {self.lr_schedule!r}")
         if self.budget_s is None and self.max_steps is None:
             raise SpecError("a run needs a budget: a time (budget_s) or a number of steps (max_steps)")
+        if self.budget_s is not None and not self.budget_s > 0:
+            raise SpecError(f"budget_s={self.budget_s:g}: {NO_BUDGET}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise SpecError(f"max_steps={self.max_steps}: {NO_BUDGET}")
         if self.keep == "best" and not self.validation:
             raise SpecError("keep=best chooses by validation loss: it needs validation")
         if self.batch_size < 1 or self.frames < 1:
@@ -108,16 +112,52 @@ class TrainRequest:
         return parse_value(self.params.pop(key), kind, key)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?\s*$")
+BUDGET_WORDS = "a time (90s, 3m, 5 minutes, 1h30m) or a number of steps (500 steps)"
+NO_BUDGET = f"a budget must be more than nothing: {BUDGET_WORDS}"
+
+_UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+          "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+          "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)\s*")
+_STEPS = re.compile(r"^(\d+)\s*steps?$")
 
 
 def parse_duration(text: str) -> float:
-    """'90', '90s', '3m', '1.5h' -> seconds."""
-    m = _DURATION.match(str(text))
-    if not m:
-        raise SpecError(f"{text!r} is not a duration (try 90s, 3m or 1h)")
-    value, unit = float(m.group(1)), (m.group(2) or "s")
-    return value * {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}[unit]
+    """'90', '90s', '3m', '5 minutes', '1.5h', '1h30m', '1 hour 30 min' -> seconds."""
+    low = str(text).strip().lower()
+    total, pos, parts = 0.0, 0, 0
+    while pos < len(low):
+        m = _PART.match(low, pos)
+        if not m or m.group(2) not in _UNITS and not (m.group(2) == "" and m.end() == len(low) and parts == 0):
+            raise SpecError(f"{text!r} is not a duration: try 90s, 3m, 5 minutes or 1h30m")
+        total += float(m.group(1)) * _UNITS.get(m.group(2), 1)
+        pos, parts = m.end(), parts + 1
+    if not parts:
+        raise SpecError(f"{text!r} is not a duration: try 90s, 3m, 5 minutes or 1h30m")
+    return total
+
+
+def parse_budget(text: str) -> dict:
+    """A budget as a person types it, for the CLI's --budget and the TUI's prompt alike.
+
+    '' -> {} (the strategy's default); '500 steps' -> {"max_steps": 500}; '90s', '3m',
+    '5 minutes', '1h30m' -> {"budget_s": seconds}: the keywords of `make_request`.
+    Nothing ('0s', '0 steps') is refused here, before any generation is planned."""
+    low = str(text).strip().lower()
+    if not low:
+        return {}
+    m = _STEPS.match(low)
+    if m:
+        if int(m.group(1)) < 1:
+            raise SpecError(f"{text!r}: {NO_BUDGET}")
+        return {"max_steps": int(m.group(1))}
+    try:
+        seconds = parse_duration(low)
+    except SpecError:
+        raise SpecError(f"{text!r} is not a budget: {BUDGET_WORDS}") from None
+    if seconds <= 0:
+        raise SpecError(f"{text!r}: {NO_BUDGET}")
+    return {"budget_s": seconds}
 
 
 def parse_value(text: str, kind, key: str = "value"):

@@ -234,8 +234,12 @@ def main(argv=None) -> int:
     rows = gens.list_checkpoints(db, gen["id"])
     chosen = next((r for r in rows if r["kind"] == "best"), rows[-1] if rows else None)
     if chosen is None:
-        gens.mark_finished(db, gen["id"], "failed", metrics=metrics, error="the run ended before its first checkpoint")
-        progress.write({"event": "end", "status": "failed", "error": "no checkpoint"})
+        why = {"time": "its time budget ran out", "steps": "its steps ran out"}.get(metrics.get("stop_reason"),
+                                                                                  "it stopped")
+        error = (f"{why} at step {metrics.get('steps', 0)}, before its first checkpoint: "
+                 "give it a longer budget")
+        gens.mark_finished(db, gen["id"], "failed", metrics=metrics, error=error)
+        progress.write({"event": "end", "status": "failed", "error": error})
         return 1
     gens.mark_finished(db, gen["id"], "complete", metrics=metrics, checkpoint_id=chosen["id"])
     (folder / "cancel").unlink(missing_ok=True)

@@ -42,7 +42,7 @@ from .messages import (InputUnavailable, RoomEvents, RoomOpened, SourcesOpened, 
 from .options import TuiOptions, default_session_name, demo_take_path
 from .screens.learn import RESERVED_KEYS, ListenScreen
 from .screens.modals import KEY_PEDAL_NOTE, HelpScreen, NoInputScreen, PickScreen
-from .screens.registry import screen_specs, spec_for_key
+from .screens.registry import screen_bindings, screen_specs, spec_for_key
 from .store_link import StoreLink
 from .glyphs import shown, terminal_is_limited
 from .widgets.palette import describe_keys, describe_midi, key_label
@@ -499,9 +499,7 @@ class RehearsalApp(App):
         tags.append(("OSC", "/rehearsal/tag <symbol> [who] · /rehearsal/undo [who] · /rehearsal/redo [who]"))
         sections = [("Screens", screens), ("Everywhere", app_keys), (f"Tags: {n.name} (on Record)", tags)]
         for spec in self.specs:   # every screen's own keys, visited yet or not
-            own = vars(spec.factory).get("BINDINGS", []) if isinstance(spec.factory, type) else []
-            rows = [(b.key_display or key_label(b.key), b.description) for b in own
-                    if isinstance(b, Binding) and b.description]
+            rows = [(b.key_display or key_label(b.key), b.description) for b in screen_bindings(spec)]
             if rows:
                 sections.append((f"On {spec.title}", rows))
         notes = [KEY_PEDAL_NOTE,

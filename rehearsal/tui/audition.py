@@ -74,5 +74,9 @@ class AuditionMixin:
         self.say(f"cannot play: {msg.error}")
         self.app.notify(f"cannot play: {msg.error}", severity="warning", timeout=8)
 
-    def say(self, text: str) -> None:   # screens show it in their status line
-        pass
+    def say(self, text: str) -> None:
+        """The screen's status line (StoreScreen.say, after this mixin in the MRO): a no-op
+        here used to shadow it, so Curation and Models never showed a word there."""
+        shown = getattr(super(), "say", None)
+        if shown is not None:
+            shown(text)

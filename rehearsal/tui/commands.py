@@ -1,10 +1,20 @@
-"""The command palette (ctrl+p): every app command by name, and every registered screen."""
+"""The command palette (ctrl+p): every app command by name, every registered screen, and
+every screen's own actions (train, commit, export, play...), which go to their screen first."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from .screens.registry import screen_bindings
+from .widgets.palette import key_label
+
+
+async def run_on_screen(app, mode: str, action: str) -> None:
+    """Switch to the screen of `mode`, then run one of its actions as its key would."""
+    await app.switch_mode(mode)
+    await app.screen.run_action(action)
 
 
 class RoomCommands(Provider):
@@ -24,6 +34,10 @@ class RoomCommands(Provider):
             ("Use the demo input", app.action_use_demo, "stream the shipped demo take as if live"),
             ("Help: every key", app.action_help, "?"),
         ]
+        for spec in app.specs:
+            out += [(f"{spec.title}: {b.description}", partial(run_on_screen, app, spec.name, b.action),
+                     f"{b.key_display or key_label(b.key)} on {spec.title}")
+                    for b in screen_bindings(spec) if b.key != "escape"]
         return out
 
     async def discover(self) -> Hits:

@@ -37,6 +37,7 @@ class BusHarness:
             notation = parse_notation(notation, "<test notation>")
         self.notation = notation
         self.rate = rate
+        self.db_path = workspace.db_path
         self.db = open_db(workspace.db_path)
         nid = store_notation(self.db, notation)
         sid = get_or_create_session(self.db, "test", nid)

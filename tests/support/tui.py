@@ -38,6 +38,14 @@ async def keys(pilot, *names: str) -> None:
     await asyncio.sleep(0)
 
 
+def palette_first_hit(app) -> str:
+    """The command palette's first hit for what was typed ("" while it searches)."""
+    try:
+        return str(app.screen.query_one("CommandList").get_option_at_index(0).prompt)
+    except Exception:
+        return ""
+
+
 def screen_text(screen) -> str:
     """Everything the screen's Static widgets hold, as plain text (Rich tables included)."""
     from rich.console import Console

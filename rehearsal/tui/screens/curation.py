@@ -32,6 +32,7 @@ from .modals import TextPrompt
 from .registry import ScreenSpec, register_screen
 
 MAP_W, MAP_H = 44, 12
+WHY_W = 36          # a removal's reason in its row; the highlighted one's is shown whole below
 
 
 # -- typed messages --------------------------------------------------------------------------
@@ -63,10 +64,10 @@ class CurationStepped(Message):
     """Steps ran: every report so far, whether the pipeline is done, the takes' audio paths."""
 
     def __init__(self, reports: list, source_removals: list, done: bool, clips: int, seconds: float,
-                 take_paths: dict[int, Path]):
+                 take_paths: dict[int, Path], take_labels: dict[int, str]):
         super().__init__()
         self.reports, self.source_removals, self.done = reports, source_removals, done
-        self.clips, self.seconds, self.take_paths = clips, seconds, take_paths
+        self.clips, self.seconds, self.take_paths, self.take_labels = clips, seconds, take_paths, take_labels
 
 
 class CurationCommitted(Message):
@@ -76,9 +77,19 @@ class CurationCommitted(Message):
 
 
 class VersionShown(Message):
-    def __init__(self, ref: str, coverage: str, points: list[dict], axes: tuple[str, str], take_paths: dict):
+    def __init__(self, ref: str, coverage: str, points: list[dict], axes: tuple[str, str], take_paths: dict,
+                 take_labels: dict):
         super().__init__()
         self.ref, self.coverage, self.points, self.axes, self.take_paths = ref, coverage, points, axes, take_paths
+        self.take_labels = take_labels
+
+
+def take_labels(takes) -> dict[int, str]:
+    """(take id, number, session name) -> "take 2", as every other screen names a take;
+    "take 2 (tuesday)" when the clips come from more than one session."""
+    takes = list(takes)
+    several = len({session for _, _, session in takes}) > 1
+    return {tid: f"take {number}" + (f" ({session})" if several else "") for tid, number, session in takes}
 
 
 # -- store-thread functions (`db` first) -----------------------------------------------------
@@ -111,12 +122,14 @@ def show_version(db, ws, ref: str):
         points, axes = cmap.points(), (cmap.axis_label(0), cmap.axis_label(1))
     except Exception as exc:    # too few clips for a map: say so instead of drawing one
         points, axes = [], (f"no map: {exc}", "")
-    paths = {}
+    paths, takes = {}, []
     for tid in {p["take_id"] for p in points}:
-        row = db.execute("SELECT path FROM takes WHERE id = ?", [tid]).fetchone()
+        row = db.execute("SELECT t.path, t.number, s.name FROM takes t JOIN sessions s ON s.id = t.session_id "
+                         "WHERE t.id = ?", [tid]).fetchone()
         if row:
             paths[tid] = ws.resolve(row[0])
-    return ref, cov, points, axes, paths
+            takes.append((tid, row[1], row[2]))
+    return ref, cov, points, axes, paths, take_labels(takes)
 
 
 def draw_map(points: list[dict], selected: int | None, width: int = MAP_W, height: int = MAP_H) -> Text:
@@ -152,6 +165,7 @@ def draw_map(points: list[dict], selected: int | None, width: int = MAP_W, heigh
 class CurationScreen(AuditionMixin, StoreScreen):
     NAME = "curation"
     STATUS_ID = "cur-status"
+    AUTO_FOCUS = "#cur-sessions"       # enter selects a session at once, no tab first
     BINDINGS = [
         Binding("s", "step", "next step"),
         Binding("r", "run_all", "run every step"),
@@ -163,11 +177,11 @@ class CurationScreen(AuditionMixin, StoreScreen):
         Binding("l", "listen_point", "play the map's clip"),
         Binding("escape", "stop_playback", "stop", show=False),
     ]
+    # the sessions and the pipeline on the left; the steps above the datasets on the right,
+    # so a step's row and its removals' reasons have the width of the screen (120 columns too)
     DEFAULT_CSS = """
-    CurationScreen #cur-body { height: 1fr; }
-    CurationScreen #cur-left { width: 44; }
-    CurationScreen #cur-mid { width: 1fr; }
-    CurationScreen #cur-right { width: 56; }
+    CurationScreen #cur-body { height: 1fr; layout: grid; grid-size: 2 2; grid-columns: 44 1fr; }
+    CurationScreen #cur-left { row-span: 2; }
     CurationScreen DataTable { height: auto; max-height: 12; }
     CurationScreen .cur-title { text-style: bold; background: $panel; }
     CurationScreen #cur-status { height: 1; background: $panel; padding: 0 1; }
@@ -185,6 +199,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.source_removals: list = []
         self.done = False
         self.take_paths: dict[int, Path] = {}
+        self.take_labels: dict[int, str] = {}
         self.shown_removals: list = []
         self.versions: list = []
         self.committed: list = []          # VersionInfo of commits made here
@@ -192,6 +207,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.points: list[dict] = []
         self.point: int | None = None
         self.map_paths: dict = {}
+        self.map_labels: dict[int, str] = {}
         self.saved_pipelines: list[Path] = []
         self.busy = False                  # a step is running (one at a time)
         self.parameters: dict = {}         # step index -> (name, value, in the file?, help)
@@ -211,6 +227,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
                 yield DataTable(id="cur-steps", cursor_type="row")
                 yield Static("Removed by the step (enter plays)", classes="cur-title")
                 yield DataTable(id="cur-removals", cursor_type="row")
+                yield Static("", id="cur-removal")
             with VerticalScroll(id="cur-right"):
                 yield Static("Datasets (enter shows)", classes="cur-title")
                 yield DataTable(id="cur-versions", cursor_type="row")
@@ -223,7 +240,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.query_one("#cur-sessions", DataTable).add_columns(" ", "session", "takes")
         self.query_one("#cur-pipelines", DataTable).add_columns("pipeline")
         self.query_one("#cur-params", DataTable).add_columns("step", "parameter", "value")
-        self.query_one("#cur-steps", DataTable).add_columns("#", "step", "clips", "seconds", "removed")
+        self.query_one("#cur-steps", DataTable).add_columns("#", "step", "clips", "seconds", "effect")
         self.query_one("#cur-removals", DataTable).add_columns("take", "from", "to", "symbols", "why")
         self.query_one("#cur-versions", DataTable).add_columns("version", "clips", "seconds", "pipeline")
         self.open_store()
@@ -281,6 +298,8 @@ class CurationScreen(AuditionMixin, StoreScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "cur-steps" and event.row_key is not None:
             self.draw_removals(int(event.row_key.value))
+        elif event.data_table.id == "cur-removals":
+            self.show_removal(event.cursor_row)
 
     def toggle_session(self, name: str) -> None:
         if name in self.chosen_sessions:
@@ -398,6 +417,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.run, self.reports, self.source_removals, self.done = None, [], [], False
         self.query_one("#cur-steps", DataTable).clear()
         self.query_one("#cur-removals", DataTable).clear()
+        self.query_one("#cur-removal", Static).update("")
 
     def action_step(self) -> None:
         self.advance(1)
@@ -435,20 +455,22 @@ class CurationScreen(AuditionMixin, StoreScreen):
         if run is not self.run:
             return     # the sessions or the pipeline changed meanwhile: that run is forgotten
         paths = {tid: self.app.ws.resolve(t["path"]) for tid, t in run.takes.items()}
+        names = {s["id"]: s["name"] for s in run.sessions}
+        labels = take_labels((tid, t["number"], names.get(t["session_id"], "")) for tid, t in run.takes.items())
         clips = run.clips
         self.post_message(CurationStepped(list(run.reports), list(run.source_removals), run.done, len(clips),
-                                          float(sum(c.duration_s for c in clips)), paths))
+                                          float(sum(c.duration_s for c in clips)), paths, labels))
 
     def on_curation_stepped(self, msg: CurationStepped) -> None:
         self.reports, self.source_removals, self.done = msg.reports, msg.source_removals, msg.done
-        self.take_paths = msg.take_paths
+        self.take_paths, self.take_labels = msg.take_paths, msg.take_labels
         table = self.query_one("#cur-steps", DataTable)
         table.clear()
         if self.source_removals:
-            table.add_row("0", "markers", "", "", str(len(self.source_removals)), key="0")
-        for r in self.reports:
+            table.add_row("0", "markers", "", "", f"{len(self.source_removals)} outside the audio", key="0")
+        for r in self.reports:   # the effect in the CLI's words: "1 removed, 3 changed"
             table.add_row(str(r.index), r.name, f"{r.clips_in} → {r.clips_out}",
-                          f"{r.seconds_in:.1f} → {r.seconds_out:.1f}", str(len(r.removals)), key=str(r.index))
+                          f"{r.seconds_in:.1f} → {r.seconds_out:.1f}", r.effect or "-", key=str(r.index))
         if self.reports:
             table.move_cursor(row=table.row_count - 1)
             self.draw_removals(self.reports[-1].index)
@@ -465,9 +487,25 @@ class CurationScreen(AuditionMixin, StoreScreen):
         table.clear()
         for i, r in enumerate(removals):
             c = r.clip
-            why = ("replaced: " if r.replaced_by else "") + r.reason
-            table.add_row(f"#{c.take_id}", f"{c.start_s:.2f}", f"{c.end_s:.2f}", ", ".join(c.symbols), why,
+            why = self.why(r)
+            table.add_row(self.take_labels.get(c.take_id, f"take #{c.take_id}"), f"{c.start_s:.2f}",
+                          f"{c.end_s:.2f}", ", ".join(c.symbols), why if len(why) <= WHY_W else why[:WHY_W - 1] + "…",
                           key=str(i))
+        self.show_removal(0)
+
+    @staticmethod
+    def why(removal) -> str:
+        return ("replaced: " if removal.replaced_by else "") + removal.reason
+
+    def show_removal(self, row: int) -> None:
+        """The highlighted removal's reason, whole (its row shows the start of it)."""
+        detail = self.query_one("#cur-removal", Static)
+        if not 0 <= row < len(self.shown_removals):
+            detail.update("")
+            return
+        r = self.shown_removals[row]
+        label = self.take_labels.get(r.clip.take_id, "a take")
+        detail.update(Text.assemble((f"{label} {r.clip.start_s:.2f}-{r.clip.end_s:.2f} s: ", "bold"), self.why(r)))
 
     def play_removal(self, row: int) -> None:
         if not 0 <= row < len(self.shown_removals):
@@ -522,6 +560,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
 
     def on_version_shown(self, msg: VersionShown) -> None:
         self.version_ref, self.points, self.map_paths = msg.ref, msg.points, msg.take_paths
+        self.map_labels = msg.take_labels
         self.point = 0 if self.points else None
         self.query_one("#cur-coverage", Static).update(Text(msg.coverage))
         self.draw_map(msg.axes)
@@ -534,7 +573,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         out.append_text(draw_map(self.points, self.point))
         if self.point is not None:
             p = self.points[self.point]
-            out.append(f"\n@ {self.point + 1}/{len(self.points)}: take #{p['take_id']} "
+            out.append(f"\n@ {self.point + 1}/{len(self.points)}: {self.map_labels.get(p['take_id'], 'a take')} "
                        f"{p['start_s']:.2f}-{p['end_s']:.2f} s [{', '.join(p['symbols'])}] "
                        f"{', '.join(p['who'])}  (l plays)")
         self.query_one("#cur-map", Static).update(out)
@@ -552,10 +591,6 @@ class CurationScreen(AuditionMixin, StoreScreen):
         path = self.map_paths.get(p["take_id"])
         if path is not None:
             self.audition(10_000 + self.point, path, p["start_sample"], p["end_sample"])
-
-    def on_curation_failed(self, msg: CurationFailed) -> None:
-        self.say(f"cannot {msg.what}: {msg.error}")
-        self.app.notify(f"cannot {msg.what}: {msg.error}", severity="error", timeout=10)
 
 
 register_screen(ScreenSpec(name="curation", title="Curation", key="f4", factory=CurationScreen, order=40,

@@ -21,8 +21,7 @@ from textual.widgets import Static
 from ..learned import binding_from_message
 from .modals import KEY_PEDAL_NOTE
 
-RESERVED_KEYS = {"ctrl+r", "ctrl+n", "ctrl+z", "ctrl+y", "ctrl+l", "ctrl+t", "ctrl+q", "ctrl+p", "ctrl+c",
-                 "question_mark", "escape", "tab", "shift+tab", *(f"f{i}" for i in range(1, 10))}
+from ...notation.model import RESERVED_KEYS  # noqa: F401 - app.py imports it from here
 
 
 class ListenScreen(ModalScreen[tuple | None]):

@@ -118,27 +118,6 @@ def plan(db, ws, dataset_ref: str, strategy: str, options: dict) -> list[int]:
     return plan_generations(ws, db, request)
 
 
-def parse_budget(text: str) -> dict:
-    """'' -> {} (the strategy's default), '500 steps' -> max_steps, '90s' / '3m' -> budget_s."""
-    from ...training import SpecError, parse_duration
-
-    text = text.strip().lower()
-    if not text:
-        return {}
-    if text.endswith(("steps", "step")):
-        number = text.rstrip("steps").strip()
-        if not number.isdigit() or int(number) < 1:
-            raise ValueError(f"{text!r}: a number of steps is a whole number, like 500 steps")
-        return {"max_steps": int(number)}
-    try:
-        seconds = parse_duration(text)
-    except SpecError as exc:
-        raise ValueError(str(exc)) from None
-    if seconds <= 0:
-        raise ValueError(f"{text!r}: the budget must be more than nothing")
-    return {"budget_s": seconds}
-
-
 def short_ref(ref: str) -> str:
     """A dataset version as is (`good@3`); a folder by its name (`plucks/`)."""
     return Path(ref).name + "/" if "/" in ref else ref
@@ -265,7 +244,8 @@ class ModelsScreen(AuditionMixin, StoreScreen):
             val = m.get("val_loss")
             n = self.notes.get(g["id"], [])
             note = " ".join((x["symbol"] or "") + (f" {x['text']}" if x["text"] else "") for x in n)[:30]
-            table.add_row(name, g["status"], g["strategy"], g["family"], short_ref(g["dataset_ref"]),
+            status = Text(g["status"], style="bold red") if g["status"] == "failed" else g["status"]
+            table.add_row(name, status, g["strategy"], g["family"], short_ref(g["dataset_ref"]),
                           f"{val:.4f}" if isinstance(val, (int, float)) else "", str(m.get("steps", "")), note,
                           key=str(g["id"]))
         ids = [g["id"] for _, g in self.rows]
@@ -304,8 +284,8 @@ class ModelsScreen(AuditionMixin, StoreScreen):
             if m:
                 out.append("\n" + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                              for k, v in m.items()))
-            if g.get("error"):
-                out.append(f"\n{g['error']}", style="red")
+            if g.get("error"):   # why it failed (or was cancelled), in the words the worker wrote
+                out.append(f"\n{g['status']}: {g['error']}", style="bold red" if g["status"] == "failed" else "yellow")
             for n in self.notes.get(g["id"], []):
                 out.append(f"\n  {n['symbol'] or '✎'} {n['text'] or ''}  ({n['who'] or '?'})")
             files = [p for k, ps in self.previews.items() for p in ps]
@@ -402,6 +382,7 @@ class ModelsScreen(AuditionMixin, StoreScreen):
     @work(name="models-datasets", group="models-edit")
     async def pick_dataset(self) -> None:
         from ...training import training_strategies
+        from ...training.spec import BUDGET_WORDS, parse_budget   # the CLI's --budget parser
 
         try:
             choices = await self.store.call(dataset_choices, self.app.ws)
@@ -420,8 +401,7 @@ class ModelsScreen(AuditionMixin, StoreScreen):
         if not strategy:
             return
         budget = await self.app.push_screen_wait(TextPrompt(
-            "Budget: a time (90s, 3m) or steps (500 steps); empty: the strategy's default", "",
-            placeholder="3m"))
+            f"Budget: {BUDGET_WORDS}; empty: the strategy's default", "", placeholder="3m"))
         if budget is None:
             return
         try:
@@ -500,7 +480,8 @@ class ModelsScreen(AuditionMixin, StoreScreen):
     def on_training_ended(self, msg: TrainingEnded) -> None:
         self.ended[msg.gen_id] = msg.ended
         status = (msg.ended or {}).get("status") or ("exit code %s" % msg.code)
-        self.say(f"g{msg.gen_id} {status}")
+        error = (msg.ended or {}).get("error")
+        self.say(f"g{msg.gen_id} {status}" + (f": {error}" if error else ""))
         self.load()
 
     def action_cancel(self) -> None:
@@ -514,10 +495,6 @@ class ModelsScreen(AuditionMixin, StoreScreen):
 
         if gid is not None:
             self.edit(f"cancel asked of g{gid}", lambda db, g: cancel_run(self.app.ws, db, g), gid)
-
-    def on_models_failed(self, msg: ModelsFailed) -> None:
-        self.say(f"cannot {msg.what}: {msg.error}")
-        self.app.notify(f"cannot {msg.what}: {msg.error}", severity="error", timeout=10)
 
 
 register_screen(ScreenSpec(name="models", title="Models", key="f5", factory=ModelsScreen, order=50,

@@ -12,7 +12,7 @@ import threading
 import time
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
@@ -24,6 +24,7 @@ from ..messages import RecorderTick
 from ..moments import clock
 from ..widgets import Flash, Mark, Meters, Palette, SourcesStatus, TagLog, Timeline
 from .base import RoomScreen
+from .learn import RESERVED_KEYS
 from .registry import ScreenSpec, register_screen
 
 METER_HZ = 30
@@ -197,6 +198,16 @@ class RecordScreen(RoomScreen):
 
     def flash(self, glyph: str, label: str, colour: str) -> None:
         self.query_one(Flash).flash(glyph, label, colour)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key the notation does not bind (a page-turner's button not learnt yet) counts as
+        unbound in the Sources panel, even when the focused list also scrolls with it. The
+        notation's keys never get here (app priority bindings); the app's own keys and this
+        screen's are not counted."""
+        active = self.active_bindings.get(event.key)
+        if event.key in RESERVED_KEYS or (active is not None and active.node in (self.app, self)):
+            return
+        self.app.link.press(event.key)
 
     def on_palette_chosen(self, event: Palette.Chosen) -> None:
         self.app.tag_target(event.target_id, event.is_action)

@@ -57,5 +57,14 @@ def screen_specs() -> list[ScreenSpec]:
     return sorted(_REGISTRY.values(), key=lambda s: (s.order, s.name))
 
 
+def screen_bindings(spec: ScreenSpec) -> list:
+    """The screen's own keys that say what they do (for `?` help and the command palette),
+    read from its class: a screen not visited yet has them too."""
+    from textual.binding import Binding
+
+    own = vars(spec.factory).get("BINDINGS", []) if isinstance(spec.factory, type) else []
+    return [b for b in own if isinstance(b, Binding) and b.description]
+
+
 def spec_for_key(key: str) -> ScreenSpec | None:
     return next((s for s in _REGISTRY.values() if s.key == key), None)

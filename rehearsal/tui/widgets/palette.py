@@ -18,8 +18,21 @@ _GESTURE = {"tap": "", "double-tap": " ×2", "long-press": " hold"}
 _ACTION_GLYPH = {"undo": ("↶", "<-"), "redo": ("↷", "->")}
 
 
+_KEY_NAMES = {"pagedown": "PgDn", "pageup": "PgUp", "space": "Space", "enter": "Enter", "escape": "Esc",
+              "tab": "Tab", "delete": "Del", "backspace": "Backspace", "insert": "Ins", "home": "Home",
+              "end": "End", "up": "Up", "down": "Down", "left": "Left", "right": "Right"}
+
+
 def key_label(key: str) -> str:
-    return {"pagedown": "PgDn", "pageup": "PgUp", "space": "Space", "enter": "Enter", "question_mark": "?"}.get(key, key)
+    """A key as a person types it: `[` (not left_square_bracket), `=`, `-`, `ctrl+r`, `PgDn`;
+    a binding's several keys ("d,delete") as `d / Del`."""
+    from textual.keys import format_key
+
+    shown = []
+    for one in key.split(","):
+        *mods, name = one.strip().split("+")
+        shown.append("+".join([*mods, _KEY_NAMES.get(name) or format_key(name)]))
+    return " / ".join(shown)
 
 
 def describe_keys(target) -> str:

@@ -17,7 +17,8 @@ def midi_lines(midi, error: str | None) -> list[Text]:
         return [Text.assemble(("MIDI  ", "bold"), (error or "off", "dim"))]
     st = midi.stats()
     ports = ", ".join(st["ports"]) or "no ports"
-    line = Text.assemble(("MIDI  ", "bold"), f"{st['api']}: {ports}", (f"  {st['messages']} msgs", "dim"))
+    # the counts before the port names: a line too long for the panel loses the end of the names
+    line = Text.assemble(("MIDI  ", "bold"), f"{st['api']}, {st['messages']} msgs", (f"  ports: {ports}", "dim"))
     out = [line]
     if st["last"]:
         last = st["last"]
@@ -52,7 +53,10 @@ def key_lines(keys) -> list[Text]:
 
 
 class SourcesStatus(Static):
-    """Redrawn a few times a second from the sources' counters (cheap reads, no locks held long)."""
+    """Redrawn a few times a second from the sources' counters (cheap reads, no locks held long).
+    One row per line whatever the width: a long line (many MIDI ports) ends in "…", never wraps."""
+
+    DEFAULT_CSS = "SourcesStatus { text-wrap: nowrap; text-overflow: ellipsis; }"
 
     _last = ""
 

@@ -1,0 +1,143 @@
+"""Benchmark (issue 12): record while OSC is hammered and another process holds the database.
+
+    .venv/bin/python bench/abuse.py [--seconds 60] [--lock-seconds 30]
+
+For --seconds of recording (48 kHz, JACK dummy driver): 8 local senders (127.0.0.3-10) each
+send malformed datagrams (8 KB of unknown type tags, garbage) and floods of valid tags under
+their own rate limit; another process holds a write transaction on the database for
+--lock-seconds (from 10 s in); a legitimate OSC sender (127.0.0.2, no special status) sends
+20 tags/s. Reports: legitimate tags stored / sent (goal 1.0), audio frames / (wall x rate)
+(goal 1.0 +- 0.001), stderr lines of the recording process (goal < 100), input overflows.
+Not yet in it: the MIDI half (sysex + 5,000 CC/s and a pedal), see docs/faults.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.jackserver import JackServer  # noqa: E402
+
+FLOODER = """
+import socket, sys, time
+from pythonosc.osc_message_builder import OscMessageBuilder
+ip, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((ip, 0))
+b = OscMessageBuilder('/rehearsal/tag'); b.add_arg('bad'); b.add_arg('flood'); good = b.build().dgram
+bad = b'/rehearsal/tag\\x00\\x00,' + b'Z' * 8000; bad += b'\\x00' * (4 - len(bad) % 4)
+end = time.monotonic() + seconds; n = 0
+while time.monotonic() < end:
+    for _ in range(19): s.sendto(good, ('127.0.0.1', port))     # ~1,900 tags/s: under 2,000/s
+    s.sendto(bad, ('127.0.0.1', port)); s.sendto(b'\\x00garbage', ('127.0.0.1', port))
+    n += 1; time.sleep(0.01)
+"""
+
+LOCKER = """
+import sqlite3, sys, time
+time.sleep(float(sys.argv[2]))
+c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE')
+c.execute("UPDATE sessions SET name = name"); print('locked', flush=True)
+time.sleep(float(sys.argv[3])); c.execute('ROLLBACK'); print('released', flush=True)
+"""
+
+
+def child(seconds: float, lock_seconds: float, home: Path) -> dict:
+    from rehearsal.audio import RecorderConfig
+    from rehearsal.markers.osc import OscSource
+    from rehearsal.notation import find_notation, load_notation
+    from rehearsal.room import Room
+    from rehearsal.store import Workspace, open_db
+
+    ws = Workspace.at(home)
+    notation = load_notation(find_notation("good-bad-pedal"))
+    room = Room(ws, "abuse", notation, RecorderConfig(channels=1, preroll_s=0)).open()
+    sr = room.recorder.samplerate
+
+    async def main() -> dict:
+        allow = [f"127.0.0.{i}" for i in range(2, 11)]
+        osc = await OscSource(room.bus, notation, host="0.0.0.0", port=0, allow=allow).start()
+        room.start_take()
+        wall0 = time.monotonic()
+        procs = [subprocess.Popen([sys.executable, "-c", FLOODER, f"127.0.0.{i}", str(osc.port), str(seconds)])
+                 for i in range(3, 11)]
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(ws.db_path), "10", str(lock_seconds)],
+                                  stdout=subprocess.PIPE, text=True)
+        import socket
+        from pythonosc.osc_message_builder import OscMessageBuilder
+        legit = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        legit.bind(("127.0.0.2", 0))
+        b = OscMessageBuilder("/rehearsal/tag"); b.add_arg("good"); b.add_arg("legit")
+        dgram, sent = b.build().dgram, 0
+        while time.monotonic() < wall0 + seconds:
+            legit.sendto(dgram, ("127.0.0.1", osc.port))
+            sent += 1
+            await asyncio.sleep(0.05)
+        for p in procs:
+            await asyncio.to_thread(p.wait)
+        await asyncio.to_thread(locker.wait)
+        await asyncio.to_thread(room.bus.flush, 60)
+        take = room.stop_take()
+        wall = time.monotonic() - wall0
+        osc.close()
+        return {"take": take, "sent": sent, "wall": wall, "osc": osc.stats()["counts"]}
+
+    try:
+        r = asyncio.run(main())
+    finally:
+        room.close()
+    db = open_db(ws.db_path)
+    stored = db.execute("SELECT COUNT(*) FROM markers WHERE who = 'legit'").fetchone()[0]
+    flood = db.execute("SELECT COUNT(*) FROM markers WHERE who = 'flood'").fetchone()[0]
+    take = r["take"]
+    return {"legit_sent": r["sent"], "legit_stored": stored, "legit_ratio": stored / max(r["sent"], 1),
+            "flood_stored": flood, "frames": take["frames"], "overflows": take["overflows"],
+            "frames_per_wall_rate": take["frames"] / (r["wall"] * sr), "wall": r["wall"], "osc": r["osc"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--lock-seconds", type=float, default=30.0)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(child(args.seconds, args.lock_seconds, Path(tmp) / "ws")), flush=True)
+        if "sounddevice" in sys.modules:
+            sys.modules["sounddevice"]._terminate()
+        return
+    server = JackServer(f"rehearsal-abuse-{os.getpid()}", period=128, realtime=False).start()
+    try:
+        out = subprocess.run([sys.executable, __file__, "--child", "--seconds", str(args.seconds),
+                              "--lock-seconds", str(args.lock_seconds)], capture_output=True, text=True,
+                             timeout=args.seconds * 3 + 120, env=os.environ)
+    finally:
+        server.stop()
+    lines = out.stdout.strip().splitlines()
+    stderr_lines = out.stderr.splitlines()
+    if not lines:
+        print(out.stderr[-3000:])
+        raise SystemExit("abuse bench: the recording process gave no result")
+    r = json.loads(lines[-1])
+    r["stderr_lines"] = len(stderr_lines)
+    print(f"abuse bench: {args.seconds:.0f} s recording, 8 OSC flooders (malformed + valid floods), "
+          f"database locked {args.lock_seconds:.0f} s by another process")
+    print(f"  legitimate tags stored / sent  {r['legit_ratio']:.4f}  ({r['legit_stored']}/{r['legit_sent']}; goal 1.0)")
+    print(f"  frames / (wall x rate)         {r['frames_per_wall_rate']:.4f}  (goal 1.0 +- 0.001)")
+    print(f"  stderr lines                   {r['stderr_lines']}  (goal < 100)")
+    print(f"  input overflows                {r['overflows']}  (goal 0)")
+    print(f"  flood tags stored              {r['flood_stored']}; OSC counters {r['osc']}")
+    print("  stderr (first 20 lines):\n    " + "\n    ".join(stderr_lines[:20]))
+
+
+if __name__ == "__main__":
+    main()

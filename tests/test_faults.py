@@ -1,0 +1,144 @@
+"""Issue 12: no legitimate tag or second lost to floods, locks or name clashes (real parts).
+
+Real UDP on 127.0.0.x, a real MarkerBus on a real SQLite file with a second connection
+holding the write lock, real processes allocating take numbers on one session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import sqlite3
+import unicodedata
+
+import pytest
+
+from rehearsal.markers.osc import OscSource
+from rehearsal.store import db as store_db
+from rehearsal.store import open_db
+from rehearsal.store.sessions import get_or_create_session
+from tests.support.markerbus import BusHarness
+from tests.test_osc_source import NOTATION, bundle, message, udp_sender
+
+
+@pytest.fixture
+def harness(workspace):
+    h = BusHarness(workspace, NOTATION)
+    yield h
+    h.close()
+
+
+def hold_write_lock(db_path) -> sqlite3.Connection:
+    other = sqlite3.connect(str(db_path), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE takes SET device = device")
+    return other
+
+
+async def test_flooders_under_their_own_limit_never_cost_a_legitimate_sender_a_tag(harness, caplog):
+    """Finding 2: 8 senders each under the per-sender limit filled the one queue; 10 of 100
+    legitimate tags were lost to "marker queue full", each rejection printed."""
+    osc = await OscSource(harness.bus, harness.notation, host="0.0.0.0", port=0,
+                          allow=[f"127.0.0.{i}" for i in range(2, 11)]).start()
+    lock = hold_write_lock(harness.db_path)   # the bus is stuck behind it: the queue fills
+    try:
+        flooders = [udp_sender(f"127.0.0.{i}") for i in range(3, 11)]
+        legit = udp_sender("127.0.0.2")
+        packet = bundle(0, *[message("/rehearsal/tag", "bad")] * 60)
+        for round_ in range(34):              # 8 x 2,040 tags: each within its 2,000/s burst
+            for f in flooders:
+                f.sendto(packet, ("127.0.0.1", osc.port))
+            sent = (round_ + 1) * len(flooders)
+            while osc.counts["packets"] < sent:   # the loop has read them (no kernel drops)
+                await asyncio.sleep(0)
+        for _ in range(100):
+            legit.sendto(message("/rehearsal/tag", "good", "legit"), ("127.0.0.1", osc.port))
+        while osc.counts["packets"] < 34 * 8 + 100:
+            await asyncio.sleep(0)
+        assert osc.stats()["counts"]["tags"] > 10_000   # the bound was really reached
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert await asyncio.to_thread(harness.bus.flush, 30)
+    good = [m for m in harness.markers() if m.symbol == "good"]
+    assert len(good) == 100
+    rejections = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert len(rejections) < 10, f"{len(rejections)} log lines for rejections"
+    osc.close()
+
+
+def test_a_lock_past_the_busy_timeout_journals_tags_and_stores_them_in_order(harness, monkeypatch):
+    """Finding 4: a write lock held past the busy timeout made the bus reject whole batches."""
+    monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 300)
+    from rehearsal.markers import MarkerBus, TagEvent
+    harness.bus.close()
+    bus = harness.bus = MarkerBus(harness.db_path, harness.clock, harness.notation).start()
+    seen = []
+    bus.listen(seen.append)
+    bus.begin_take(harness.take_id, start_frame=0, sample_rate=harness.rate)
+    assert bus.flush()
+    lock = hold_write_lock(harness.db_path)
+    try:
+        import time
+        t0 = time.monotonic()
+        for i in range(40):
+            bus.submit(TagEvent(target="good", source="key", t=t0 - 5 + i * 0.01))
+        assert bus.flush()
+        journal = bus.journal_path(harness.take_id)
+        assert journal.exists() and len(journal.read_text().splitlines()) == 40
+        assert not [m for m in seen if type(m).__name__ == "Rejected"]
+        assert [m for m in seen if type(m).__name__ == "Delayed" and m.journalled]
+        for i in range(40, 60):
+            bus.submit(TagEvent(target="good", source="key", t=t0 - 5 + i * 0.01))
+        assert bus.flush()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert bus.flush()
+    deadline = time.monotonic() + 10
+    while bus.committed < 60 and time.monotonic() < deadline:
+        bus.flush(1)
+    taps = [m.tap_sample for m in harness.markers()]
+    assert len(taps) == 60 and taps == sorted(taps)
+    assert not journal.exists()
+    assert len([m for m in seen if type(m).__name__ == "Delayed"]) == 2
+
+
+def _allocate(db_path, n, out):
+    from rehearsal.store.takes import create_next_take
+    db = open_db(db_path)
+    sid = get_or_create_session(db, "shared")
+    nid = db.execute("SELECT id FROM notations LIMIT 1").fetchone()[0]
+    got = []
+    for _ in range(n):
+        _, number = create_next_take(db, session_id=sid, path_of=lambda k: f"audio/shared/take-{k:03d}-{id(got)}.w64",
+                                     format="W64", subtype="FLOAT", sample_rate=48000, channels=1,
+                                     device="t", notation_id=nid)
+        got.append(number)
+    out.put(got)
+
+
+def test_two_recorders_on_one_session_get_distinct_take_numbers(harness):
+    """Finding 5: take number read, then inserted, without a lock: IntegrityError."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_allocate, args=(harness.db_path, 40, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    numbers = out.get(timeout=60) + out.get(timeout=60)
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    assert sorted(numbers) == list(range(1, 81))
+
+
+def test_session_names_that_sanitise_alike_get_their_own_folders(workspace):
+    """Finding 5: `x/y` and `x_y`, `a.` and `a`, NFC and NFD, `CON` shared one folder."""
+    from rehearsal.store.sessions import session_folder
+    db = open_db(workspace.db_path)
+    names = ["x/y", "x_y", "a.", "a", unicodedata.normalize("NFC", "café"),
+             unicodedata.normalize("NFD", "café"), "CON", "_CON", "Take", "take"]
+    folders = [session_folder(db, get_or_create_session(db, n)) for n in names]
+    assert len({f.casefold() for f in folders}) == len(names), folders
+    assert folders[0] == "x_y" and folders[2] == "a"          # the first keeps the plain name
+    assert session_folder(db, get_or_create_session(db, "x_y")) == folders[1]   # kept, stable
