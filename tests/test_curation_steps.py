@@ -221,3 +221,22 @@ def test_steps_chain_and_each_reports_its_own_removals(world):
     assert [len(r.removals(i)) for i in (1, 2, 3)] == [1, 1, 1]
     rem = r.removals(2)[0]
     assert rem.audio_range == (world.take, int(0.1 * SR), int(1.9 * SR))   # what to play to hear the cut
+
+
+def test_select_symbols_is_set_arithmetic_drop_is_absolute_and_no_sample_twice(world):
+    from rehearsal.curation.regions import subtract, union
+
+    assert union([(0, 10), (5, 20), (30, 40)]) == [(0, 20), (30, 40)]
+    assert subtract([(0, 20), (30, 40)], [(5, 8), (18, 32)]) == [(0, 5), (8, 18), (32, 40)]
+    g1 = world.tag(world.take, "good", 4.0, 10.0, who="ana")
+    g2 = world.tag(world.take, "good", 8.0, 12.0, who="bo")      # overlaps g1
+    bad = world.tag(world.take, "bad", 9.0, 10.0, who="ana")     # inside both good regions
+    r = run(world, step("select-symbols", keep=["good"], drop=["bad"]))
+    assert regions(r.clips) == [(4.0, 9.0, ("good",), ("ana", "bo")), (10.0, 12.0, ("good",), ("bo",))]
+    assert sorted(r.clips[0].marker_ids) == [g1, g2]
+    why = removed(r)
+    assert why[bad] == "tagged bad (drop)"
+    assert "1.00 s under a region tagged bad by ana" in why[g1]
+    assert "merged with 1 overlapping kept region(s)" in why[g2]
+    starts = sorted((c.start, c.end) for c in r.clips)
+    assert all(a[1] <= b[0] for a, b in zip(starts, starts[1:]))   # no sample in two clips

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 
 from rehearsal.curation import Transform
+from rehearsal.curation.regions import PhraseFinder
 
 
 def _nearest(onsets: np.ndarray, target: int, within: int) -> int | None:
@@ -19,15 +20,28 @@ def _nearest(onsets: np.ndarray, target: int, within: int) -> int | None:
 
 @dataclass
 class RegionFromTaps(Transform):
-    """Re-cut each tagged clip from its tap: [tap - before_s, tap + after_s] (default: the
-    symbol's `before` / `after` in the notation the take was recorded with), then move its
-    start (and with `snap = "both"` its end) to the nearest onset within `snap_within_s`,
-    so clips begin on an attack. Clips without a tap are left as they are."""
+    """Re-cut each tagged clip from its tap. The window is [tap - before_s, tap + after_s]
+    (default: the symbol's `before` / `after` in the notation the take was recorded with).
+
+    `mode = "window"` keeps that window, then moves its start (and with `snap = "both"` its
+    end) to the nearest onset within `snap_within_s`, so clips begin on an attack.
+    `mode = "phrase"` finds, inside the window, the phrase the tap refers to from the take's
+    cached descriptors (silence, change of level or timbre; see rehearsal.curation.regions):
+    it ends on the strongest boundary `min_delay_s`..`max_delay_s` before the tap and starts
+    on the latest clear boundary before that. Where no boundary shows the end, the window
+    stays. Clips without a tap, and regions a person corrected (trimmed), stay as they are."""
 
     before_s: float | None = None
     after_s: float | None = None
+    mode: Literal["window", "phrase"] = "window"
     snap: Literal["start", "both", "none"] = "start"
     snap_within_s: float = 0.5
+    max_delay_s: float = 2.0
+    min_delay_s: float = 0.05
+    min_phrase_s: float = 0.5
+    silence_db: float = -50.0
+    min_gap_s: float = 0.25
+    min_novelty: float = 1.5
 
     def __post_init__(self):
         for name in ("before_s", "after_s"):
@@ -36,9 +50,18 @@ class RegionFromTaps(Transform):
                 raise ValueError(f"{name} must be >= 0, got {v}")
         if self.snap_within_s < 0:
             raise ValueError(f"snap_within_s must be >= 0, got {self.snap_within_s}")
+        if not 0 <= self.min_delay_s < self.max_delay_s:
+            raise ValueError(f"need 0 <= min_delay_s < max_delay_s, got {self.min_delay_s} and {self.max_delay_s}")
+        self._finders: dict[int, PhraseFinder] = {}
+
+    def finder(self, take_id, ctx) -> PhraseFinder:
+        if take_id not in self._finders:
+            self._finders[take_id] = PhraseFinder(ctx.frames(take_id), self.silence_db, self.min_gap_s,
+                                                  min_novelty=self.min_novelty)
+        return self._finders[take_id]
 
     def transform(self, clip, ctx):
-        if clip.tap is None:
+        if clip.tap is None or clip.corrected:
             return [clip]
         take = ctx.take(clip.take_id)
         sr = clip.sample_rate
@@ -48,6 +71,12 @@ class RegionFromTaps(Transform):
         start = max(0, clip.tap - int(round(before * sr)))
         end = min(take["frames"], clip.tap + int(round(after * sr)))
         notes = [f"{before:g} s before to {after:g} s after the tap"]
+        if self.mode == "phrase":
+            found = self.finder(clip.take_id, ctx).region(clip.tap, start, end, self.max_delay_s,
+                                                           self.min_delay_s, self.min_phrase_s)
+            if found is not None:
+                return [clip.with_bounds(found[0], found[1])], found[2]
+            notes.append("no phrase end found before the tap: the window stays")
         if self.snap != "none":
             fd = ctx.frames(clip.take_id)
             within = int(self.snap_within_s * sr)

@@ -41,6 +41,7 @@ class Clip:
     marker_ids: tuple[int, ...] = ()
     tap: int | None = None         # the tap that made it, if it came from a tap
     made_by: str = "markers"       # "markers", or the step that made these bounds
+    corrected: bool = False        # a person trimmed its region: never recomputed
 
     @property
     def key(self) -> ClipKey:

@@ -149,11 +149,12 @@ class CurationRun:
     # -- source ---------------------------------------------------------------------------
     def _clips_from_markers(self) -> tuple[list[Clip], list[Removal]]:
         clips, removals = [], []
+        corrected = _corrected_markers(self.db, list(self.takes))
         for take in self.takes.values():
             sr, frames = take["sample_rate"], take["frames"]
             for m in list_markers(self.db, take["id"]):
                 clip = Clip(take["id"], m.start_sample, m.end_sample, sr, (m.symbol,), (m.who,), (m.id,),
-                            m.tap_sample, "markers")
+                            m.tap_sample, "markers", m.id in corrected)
                 start, end = max(0, m.start_sample), min(frames, m.end_sample)
                 if end <= start:
                     removals.append(Removal(0, "markers", clip, "region lies outside the take's audio"))
@@ -279,6 +280,17 @@ class CurationRun:
             else:
                 removals.append(Removal(spec.index, spec.use, c, f"removed by {spec.use} (no reason given)"))
         return removals, marked
+
+
+def _corrected_markers(db, take_ids: list[int]) -> set[int]:
+    """Markers whose region a person changed (trimmed, nudged) after tagging."""
+    if not take_ids or not db["marker_edits"].exists():
+        return set()
+    marks = ",".join("?" * len(take_ids))
+    rows = db.query(f"""SELECT DISTINCT e.marker_id AS id, e.after_json AS after FROM marker_edits e
+                        JOIN markers m ON m.id = e.marker_id
+                        WHERE m.take_id IN ({marks}) AND e.action = 'update'""", take_ids)
+    return {r["id"] for r in rows if r["after"] and ('"start_sample"' in r["after"] or '"end_sample"' in r["after"])}
 
 
 def resolve_sessions(db, sessions: list[str]) -> list[dict]:

@@ -1,0 +1,158 @@
+"""Regions as sets of time, and regions that follow the music.
+
+Interval arithmetic on sample positions (half-open `[start, end)`):
+
+    union([(0, 10), (5, 20), (30, 40)])        -> [(0, 20), (30, 40)]
+    subtract([(0, 20)], [(5, 8)])              -> [(0, 5), (8, 20)]
+
+Phrase boundaries come from a take's cached frame descriptors (analysis.FrameDescriptors):
+silence (frames below `silence_db` for at least `min_gap_s`) and novelty (a change of level
+or timbre: the distance between the mean standardised descriptors before and after each
+frame, over `novelty_s` on each side). `PhraseFinder.region(tap, lo, hi)` returns the
+phrase a tap refers to: it ends on the strongest boundary shortly before the tap (players
+tap after they hear the phrase end) and starts on the latest clear boundary before that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .analysis import FrameDescriptors
+
+Interval = tuple[int, int]
+
+
+def union(intervals) -> list[Interval]:
+    """Sorted, merged (overlapping or touching) intervals; empty ones left out."""
+    out: list[list[int]] = []
+    for s, e in sorted((int(s), int(e)) for s, e in intervals if e > s):
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def subtract(keep, remove) -> list[Interval]:
+    """`keep` minus `remove`: what of `keep` no interval of `remove` covers."""
+    keep, remove = union(keep), union(remove)
+    out, j = [], 0
+    for s, e in keep:
+        while j < len(remove) and remove[j][1] <= s:
+            j += 1
+        k, pos = j, s
+        while k < len(remove) and remove[k][0] < e:
+            if remove[k][0] > pos:
+                out.append((pos, remove[k][0]))
+            pos = max(pos, remove[k][1])
+            k += 1
+        if pos < e:
+            out.append((pos, e))
+    return out
+
+
+def intersect(a: Interval, b: Interval) -> int:
+    """Samples two intervals share."""
+    return max(0, min(a[1], b[1]) - max(a[0], b[0]))
+
+
+def total(intervals) -> int:
+    return sum(e - s for s, e in union(intervals))
+
+
+@dataclass(frozen=True)
+class Boundary:
+    sample: int
+    kind: str          # "silence-start" (a phrase ends), "silence-end" (one starts), "novelty"
+    strength: float
+
+    @property
+    def can_end(self) -> bool:
+        return self.kind != "silence-end"
+
+    @property
+    def can_start(self) -> bool:
+        return self.kind != "silence-start"
+
+
+SILENCE_STRENGTH = 100.0
+
+
+class PhraseFinder:
+    """Phrase boundaries of one take, computed once from its frame descriptors."""
+
+    def __init__(self, fd: FrameDescriptors, silence_db: float = -50.0, min_gap_s: float = 0.25,
+                 novelty_s: float = 0.4, min_novelty: float = 1.5):
+        self.fd, self.sr = fd, fd.sample_rate
+        self.min_novelty = min_novelty
+        hop = fd.hop
+        loud = np.nan_to_num(fd.loudness_db.astype(np.float64), nan=-120.0)
+        active = loud >= silence_db
+        n = len(loud)
+        centre = lambda i: int(fd.frame_centre(i))   # noqa: E731
+        bounds: list[Boundary] = []
+        # silence runs
+        min_gap = max(1, int(round(min_gap_s * self.sr / hop)))
+        edges = np.flatnonzero(np.diff(np.concatenate([[1], active.astype(np.int8), [1]])))
+        for a, b in zip(edges[0::2], edges[1::2]):   # inactive runs [a, b)
+            if b - a >= min_gap:
+                if a > 0:
+                    bounds.append(Boundary(centre(a) - hop // 2, "silence-start", SILENCE_STRENGTH))
+                if b < n:
+                    bounds.append(Boundary(centre(b) - hop // 2, "silence-end", SILENCE_STRENGTH))
+        # novelty: level and timbre changes inside sound
+        self.novelty = np.zeros(n)
+        half = max(2, int(round(novelty_s * self.sr / hop)))
+        if n > 2 * half and active.any():
+            feats = np.stack([
+                np.clip(loud, -80.0, 0.0),
+                np.log2(np.maximum(fd.centroid_hz.astype(np.float64), 50.0)),
+                np.nan_to_num(fd.flatness.astype(np.float64)),
+                np.nan_to_num(fd.pitch_confidence.astype(np.float64)),
+            ], axis=1)
+            mu, sd = feats[active].mean(axis=0), feats[active].std(axis=0)
+            z = (feats - mu) / np.where(sd > 1e-9, sd, 1.0)
+            cs = np.vstack([np.zeros((1, z.shape[1])), np.cumsum(z, axis=0)])
+            i = np.arange(half, n - half)
+            before = (cs[i] - cs[i - half]) / half
+            after = (cs[i + half] - cs[i]) / half
+            nov = np.sqrt(((after - before) ** 2).sum(axis=1))
+            # only where both sides are mostly sound: silence edges are found above
+            act = np.concatenate([[0], np.cumsum(active)])
+            both = ((act[i] - act[i - half]) > 0.8 * half) & ((act[i + half] - act[i]) > 0.8 * half)
+            nov = np.where(both, nov, 0.0)
+            self.novelty[i] = nov
+            for k in np.flatnonzero(nov >= min_novelty):
+                lo, hi = max(0, k - half), min(len(nov), k + half + 1)
+                if nov[k] == nov[lo:hi].max() and (k == lo or nov[k] > nov[k - 1]):
+                    bounds.append(Boundary(centre(i[k]) - hop // 2, "novelty", float(nov[k])))
+        bounds.sort(key=lambda b: b.sample)
+        self.boundaries = bounds
+        self._samples = np.array([b.sample for b in bounds], dtype=np.int64)
+
+    def between(self, lo: int, hi: int) -> list[Boundary]:
+        a, b = np.searchsorted(self._samples, [lo, hi])
+        return self.boundaries[a:b]
+
+    def region(self, tap: int, lo: int, hi: int, max_delay_s: float = 2.0, min_delay_s: float = 0.05,
+               min_phrase_s: float = 0.5) -> tuple[int, int, str] | None:
+        """(start, end, how) of the phrase a tap at `tap` refers to, inside [lo, hi); None if
+        no boundary shows where it ends."""
+        sr = self.sr
+        ends = [b for b in self.between(max(lo, tap - int(max_delay_s * sr)), min(hi, tap - int(min_delay_s * sr)) + 1)
+                if b.can_end]
+        if not ends:
+            return None
+        end_b = max(ends, key=lambda b: (b.strength, b.sample))
+        end = end_b.sample
+        starts = [b for b in self.between(lo, end - int(min_phrase_s * sr) + 1) if b.can_start]
+        if starts:
+            start_b = starts[-1]
+            start, how_start = start_b.sample, f"starts at the {start_b.kind} at {start_b.sample / sr:.2f} s"
+        else:
+            start, how_start = lo, "starts where the window starts"
+        if end <= start:
+            return None
+        return start, end, f"phrase: {how_start}, ends at the {end_b.kind} at {end / sr:.2f} s"
