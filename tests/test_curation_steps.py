@@ -240,3 +240,26 @@ def test_select_symbols_is_set_arithmetic_drop_is_absolute_and_no_sample_twice(w
     assert "merged with 1 overlapping kept region(s)" in why[g2]
     starts = sorted((c.start, c.end) for c in r.clips)
     assert all(a[1] <= b[0] for a, b in zip(starts, starts[1:]))   # no sample in two clips
+
+
+def test_agreement_rules_decide_each_moment_then_drop_is_absolute(world):
+    a1 = world.tag(world.take, "good", 4.0, 6.0, who="ana")
+    b1 = world.tag(world.take, "good", 4.2, 6.0, who="bo")
+    c1 = world.tag(world.take, "bad", 4.1, 5.9, who="cy")       # cy disagrees on one moment
+    a2 = world.tag(world.take, "good", 8.0, 9.0, who="ana")
+    c2 = world.tag(world.take, "bad", 8.1, 9.0, who="cy")       # a tie on another
+    r = run(world, step("agreement", rule="majority"))
+    assert regions(r.clips) == [(4.0, 6.0, ("good",), ("ana", "bo"))]
+    why = removed(r)
+    assert why[c1] == "ana, bo agreed on good (majority, 2 of 3); cy said bad"
+    assert why[a2] == why[c2] == "no agreement (a tie between bad, good)"
+    r = run(world, step("agreement", rule="veto", veto="bad"), step("select-symbols", keep=["good"], drop=["bad"]))
+    assert r.clips == []                                          # cy's bad vetoes both moments
+    assert removed(r)[a1] == "cy agreed on bad (cy's bad vetoes); ana, bo said good"
+    r = run(world, step("agreement", rule="person", person="cy"), step("select-symbols", keep=["good"], drop=["bad"]))
+    assert r.clips == []
+    r = run(world, step("agreement", rule="person", person="ana"), step("select-symbols", keep=["good"], drop=["bad"]))
+    assert regions(r.clips) == [(4.0, 6.0, ("good",), ("ana", "bo")), (8.0, 9.0, ("good",), ("ana",))]
+    assert {b1, a1} <= set(r.clips[0].marker_ids)
+    with pytest.raises(Exception, match="veto"):
+        run(world, step("agreement", rule="veto"))

@@ -1,4 +1,4 @@
-"""Agreement: keep a moment only if enough different people tagged it."""
+"""Agreement: decide each moment's symbol from everyone who tagged it, by a named rule."""
 
 from __future__ import annotations
 
@@ -13,16 +13,36 @@ class Agreement(Step):
     """Keep a moment only if at least `min_people` different people tagged it with the same
     symbols. Tags of one take whose regions share at least `min_overlap` of the shorter one
     are the same moment; they become one clip spanning their `union` (or `intersection`)
-    and naming everyone who tagged it. With `symbols`, only those symbols need agreement."""
+    and naming everyone who tagged it. With `symbols`, only those symbols need agreement.
+
+    `rule` names how a moment tagged differently by different people is decided (tags of all
+    concerned symbols are then grouped together, whatever their symbol):
+    - "at-least" (default): the above, `min_people` per symbol;
+    - "majority": the symbol most people gave wins; a tie drops the moment, unless `veto`
+      is among the tied symbols;
+    - "veto": anyone's `veto` symbol (e.g. "bad") wins; otherwise the majority;
+    - "person": `person`'s word wins where they tagged the moment; otherwise the majority.
+    The merged clip names only the people who agreed on the winning symbol (`who`), and its
+    reason names who said otherwise. Run it before select-symbols: agreement decides each
+    moment's symbol first, then "drop" applies without exception."""
 
     min_people: int = 2
     min_overlap: float = 0.5
     bounds: Literal["union", "intersection"] = "union"
     symbols: tuple[str, ...] = ()
+    rule: Literal["at-least", "majority", "veto", "person"] = "at-least"
+    veto: str = ""
+    person: str = ""
 
     def __post_init__(self):
         if self.min_people < 1:
             raise ValueError(f"min_people must be at least 1, got {self.min_people}")
+        if self.rule not in ("at-least", "majority", "veto", "person"):
+            raise ValueError(f"rule must be at-least, majority, veto or person, got {self.rule!r}")
+        if self.rule == "veto" and not self.veto:
+            raise ValueError('rule "veto" needs veto = "<symbol>" (e.g. "bad")')
+        if self.rule == "person" and not self.person:
+            raise ValueError('rule "person" needs person = "<name>"')
         if not 0 < self.min_overlap <= 1:
             raise ValueError(f"min_overlap must be in (0, 1], got {self.min_overlap}")
 
@@ -30,6 +50,8 @@ class Agreement(Step):
         return not self.symbols or any(s in self.symbols for s in clip.symbols)
 
     def apply(self, clips, ctx):
+        if self.rule != "at-least":
+            return self._decide(clips, ctx)
         groups: dict[tuple, list[int]] = {}
         for i, c in enumerate(clips):
             if self._concerned(c):
@@ -62,6 +84,54 @@ class Agreement(Step):
         return result
 
 
+    def _decide(self, clips, ctx):
+        groups: dict[int, list[int]] = {}
+        for i, c in enumerate(clips):
+            if self._concerned(c):
+                groups.setdefault(c.take_id, []).append(i)
+        out: dict[int, Clip] = {}
+        consumed = set()
+        for members in groups.values():
+            for cluster in _clusters([clips[i] for i in members], members, self.min_overlap):
+                said: dict[str, set[str]] = {}     # symbol -> people who gave it
+                for i in cluster:
+                    for sym in clips[i].symbols:
+                        said.setdefault(sym, set()).update(clips[i].who)
+                if len(said) == 1 and len(cluster) == 1:
+                    continue   # one tag, nobody disagrees
+                winner, how = self._winner(said)
+                for i in cluster:
+                    consumed.add(i)
+                if winner is None:
+                    for i in cluster:
+                        ctx.drop(clips[i], f"no agreement ({how})")
+                    continue
+                agreed = sorted(said[winner])
+                others = "; ".join(f"{', '.join(sorted(p))} said {s}" for s, p in sorted(said.items()) if s != winner)
+                pick = [clips[i] for i in cluster if winner in clips[i].symbols]
+                merged = _merge(pick, agreed, self.bounds, (winner,))
+                reason = f"{', '.join(agreed)} agreed on {winner} ({how})" + (f"; {others}" if others else "")
+                for i in cluster:
+                    ctx.replace(clips[i], [merged], reason)
+                out[cluster[0]] = merged
+        return [out[i] if i in out else c for i, c in enumerate(clips) if i in out or i not in consumed]
+
+    def _winner(self, said: dict[str, set[str]]) -> tuple[str | None, str]:
+        if self.rule == "veto" and self.veto in said:
+            return self.veto, f"{', '.join(sorted(said[self.veto]))}'s {self.veto} vetoes"
+        if self.rule == "person":
+            theirs = [s for s, p in said.items() if self.person in p]
+            if len(theirs) == 1:
+                return theirs[0], f"{self.person}'s word wins"
+        top = max(len(p) for p in said.values())
+        tied = sorted(s for s, p in said.items() if len(p) == top)
+        if len(tied) == 1:
+            return tied[0], f"majority, {top} of {len(set().union(*said.values()))}"
+        if self.veto and self.veto in tied:
+            return self.veto, f"a tie between {', '.join(tied)}; {self.veto} vetoes"
+        return None, f"a tie between {', '.join(tied)}"
+
+
 def _clusters(clips: list[Clip], idx: list[int], min_overlap: float) -> list[list[int]]:
     """Connected groups of clips overlapping by >= min_overlap of the shorter one."""
     parent = list(range(len(clips)))
@@ -86,7 +156,7 @@ def _clusters(clips: list[Clip], idx: list[int], min_overlap: float) -> list[lis
     return [sorted(g) for g in groups.values()]
 
 
-def _merge(members: list[Clip], people: list[str], bounds: str) -> Clip:
+def _merge(members: list[Clip], people: list[str], bounds: str, symbols: tuple[str, ...] | None = None) -> Clip:
     start, end = min(c.start for c in members), max(c.end for c in members)
     if bounds == "intersection":
         s, e = max(c.start for c in members), min(c.end for c in members)
@@ -95,5 +165,5 @@ def _merge(members: list[Clip], people: list[str], bounds: str) -> Clip:
     taps = sorted(c.tap for c in members if c.tap is not None)
     markers = tuple(sorted({m for c in members for m in c.marker_ids}))
     first = members[0]
-    return Clip(first.take_id, start, end, first.sample_rate, first.symbols, tuple(people), markers,
+    return Clip(first.take_id, start, end, first.sample_rate, symbols or first.symbols, tuple(people), markers,
                 taps[len(taps) // 2] if taps else None)

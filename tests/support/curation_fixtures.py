@@ -98,12 +98,12 @@ class CurationWorld:
     notation_id: int | None = None
 
     @classmethod
-    def create(cls, ws, db, session: str = "monday") -> "CurationWorld":
+    def create(cls, ws, db, session: str = "monday", notation: str = NOTATION) -> "CurationWorld":
         from rehearsal.notation import parse_notation
         from rehearsal.store.notations import store_notation
         from rehearsal.store.sessions import get_or_create_session
 
-        nid = store_notation(db, parse_notation(NOTATION, "curation-test.toml"))
+        nid = store_notation(db, parse_notation(notation, "curation-test.toml"))
         get_or_create_session(db, session, nid)
         return cls(ws, db, session, {}, nid)
 
