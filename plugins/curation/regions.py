@@ -29,7 +29,9 @@ class RegionFromTaps(Transform):
     cached descriptors (silence, change of level or timbre; see rehearsal.curation.regions):
     it ends on the strongest boundary `min_delay_s`..`max_delay_s` before the tap and starts
     on the latest clear boundary before that. Where no boundary shows the end, the window
-    stays. Clips without a tap, and regions a person corrected (trimmed), stay as they are."""
+    stays. Symbols in `cover` (what a later step drops: no sample of it may stay) reach to
+    the tap and start `cover_margin_s` earlier, and keep the whole window where no phrase end
+    is found. Clips without a tap, and regions a person corrected (trimmed), stay as they are."""
 
     before_s: float | None = None
     after_s: float | None = None
@@ -41,7 +43,9 @@ class RegionFromTaps(Transform):
     min_phrase_s: float = 0.5
     silence_db: float = -50.0
     min_gap_s: float = 0.25
-    min_novelty: float = 1.5
+    min_novelty: float = 1.2
+    cover: tuple[str, ...] = ()
+    cover_margin_s: float = 0.5
 
     def __post_init__(self):
         for name in ("before_s", "after_s"):
@@ -72,8 +76,10 @@ class RegionFromTaps(Transform):
         end = min(take["frames"], clip.tap + int(round(after * sr)))
         notes = [f"{before:g} s before to {after:g} s after the tap"]
         if self.mode == "phrase":
+            cover = any(s in self.cover for s in clip.symbols)
             found = self.finder(clip.take_id, ctx).region(clip.tap, start, end, self.max_delay_s,
-                                                           self.min_delay_s, self.min_phrase_s)
+                                                           self.min_delay_s, self.min_phrase_s,
+                                                           cover, self.cover_margin_s)
             if found is not None:
                 return [clip.with_bounds(found[0], found[1])], found[2]
             notes.append("no phrase end found before the tap: the window stays")

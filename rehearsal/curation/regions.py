@@ -84,7 +84,7 @@ class PhraseFinder:
     """Phrase boundaries of one take, computed once from its frame descriptors."""
 
     def __init__(self, fd: FrameDescriptors, silence_db: float = -50.0, min_gap_s: float = 0.25,
-                 novelty_s: float = 0.4, min_novelty: float = 1.5):
+                 novelty_s: float = 0.75, min_novelty: float = 1.2):
         self.fd, self.sr = fd, fd.sample_rate
         self.min_novelty = min_novelty
         hop = fd.hop
@@ -121,7 +121,7 @@ class PhraseFinder:
             nov = np.sqrt(((after - before) ** 2).sum(axis=1))
             # only where both sides are mostly sound: silence edges are found above
             act = np.concatenate([[0], np.cumsum(active)])
-            both = ((act[i] - act[i - half]) > 0.8 * half) & ((act[i + half] - act[i]) > 0.8 * half)
+            both = ((act[i] - act[i - half]) >= half) & ((act[i + half] - act[i]) >= half)
             nov = np.where(both, nov, 0.0)
             self.novelty[i] = nov
             for k in np.flatnonzero(nov >= min_novelty):
@@ -137,9 +137,10 @@ class PhraseFinder:
         return self.boundaries[a:b]
 
     def region(self, tap: int, lo: int, hi: int, max_delay_s: float = 2.0, min_delay_s: float = 0.05,
-               min_phrase_s: float = 0.5) -> tuple[int, int, str] | None:
+               min_phrase_s: float = 0.5, cover: bool = False, margin_s: float = 0.5) -> tuple[int, int, str] | None:
         """(start, end, how) of the phrase a tap at `tap` refers to, inside [lo, hi); None if
-        no boundary shows where it ends."""
+        no boundary shows where it ends. With `cover` (a region that must hold all of the
+        phrase: what is dropped) it reaches to the tap and starts `margin_s` earlier."""
         sr = self.sr
         ends = [b for b in self.between(max(lo, tap - int(max_delay_s * sr)), min(hi, tap - int(min_delay_s * sr)) + 1)
                 if b.can_end]
@@ -155,4 +156,8 @@ class PhraseFinder:
             start, how_start = lo, "starts where the window starts"
         if end <= start:
             return None
-        return start, end, f"phrase: {how_start}, ends at the {end_b.kind} at {end / sr:.2f} s"
+        how = f"phrase: {how_start}, ends at the {end_b.kind} at {end / sr:.2f} s"
+        if cover:
+            start, end = max(lo, start - int(margin_s * sr)), min(hi, max(end, tap))
+            how += f"; covering: {margin_s:g} s earlier, to the tap"
+        return start, end, how
