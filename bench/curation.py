@@ -10,7 +10,11 @@ Then, in the same run:
    analysed with aubio, cached, curated, written as a dataset version;
 2. baseline: the same aubio objects (pvoc and YIN at the same window and hop) run in a bare
    loop over the same arrays, already in memory: the floor any aubio-based analysis pays;
-3. warm: the same curation again, descriptors from the cache.
+3. warm: the same curation again, descriptors from the cache;
+4. truth: the shipped good-takes pipeline on the truth take of each `--truth-seeds` seed
+   (tests/support/truth_take.py: fluidsynth instruments, espeak-ng speech, noise; known
+   good / bad segments, late taps from two people): precision, recall, samples under bad
+   material, duplicated samples, measured against the generator's truth.
 
 Prints the speed as a multiple of real time (goal: >= 200x cold) and cold / baseline
 (goal: <= 1.5x). Pinned to one CPU, BLAS threads 1.
@@ -59,10 +63,18 @@ glyph = "h"
 PIPELINE = """
 name = "bench"
 [[steps]]
-use = "select-symbols"
-drop = ["bad"]
+use = "agreement"
+rule = "veto"
+veto = "bad"
+min_people = 1
 [[steps]]
 use = "region-from-taps"
+mode = "phrase"
+cover = ["bad"]
+[[steps]]
+use = "select-symbols"
+keep = ["good", "breath"]
+drop = ["bad"]
 [[steps]]
 use = "trim-silence"
 [[steps]]
@@ -170,10 +182,45 @@ def baseline_seconds(ws, db, params) -> float:
     return total
 
 
+def truth_figures(seeds: list[int]) -> list[dict]:
+    """The shipped good-takes pipeline on the truth take of each seed, against its truth."""
+    from tests.support import truth_take as T
+    from tests.support.curation_fixtures import CurationWorld
+
+    from rehearsal.curation import parse_pipeline, preview
+    from rehearsal.store import Workspace, open_db
+
+    missing = T.tools_missing()
+    if missing:
+        print(f"truth take: skipped ({missing})")
+        return []
+    path = ROOT / "plugins" / "pipelines" / "good-takes.toml"
+    pipeline = parse_pipeline(path.read_text(encoding="utf-8"), str(path))
+    out = []
+    for seed in seeds:
+        home = Path(tempfile.mkdtemp(prefix="rehearsal-truth-"))
+        try:
+            ws = Workspace.at(home)
+            db = open_db(ws.db_path)
+            world = CurationWorld.create(ws, db, notation=T.NOTATION)
+            truth = T.truth_take(seed)
+            T.add_to_world(world, truth)
+            m = T.measure(preview(ws, db, pipeline, [world.session]).clips, truth)
+            out.append(m)
+            print(f"truth take seed {seed}: precision {m['precision']:.3f} (goal >= 0.95), recall {m['recall']:.3f} "
+                  f"(goal >= 0.7), {m['bad_samples']} samples under bad, {m['duplicated_samples']} duplicated "
+                  f"(goals 0, 0); {m['dataset_s']} s of dataset")
+            db.conn.close()
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=int, default=60, help="minutes of audio (one take per minute)")
     ap.add_argument("--keep", type=Path, help="build the workspace here and keep it")
+    ap.add_argument("--truth-seeds", default="0,1,2,3", help="seeds of the truth takes to measure ('' for none)")
     args = ap.parse_args()
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})   # one core
@@ -210,7 +257,7 @@ def main() -> None:
               f"({len(run.source_clips)} tagged clips in)")
         for r in run.reports:
             print(f"   {r.summary()}")
-        print(f"cold (read + aubio + cache + 9 steps + commit): {cold:6.2f} s = {audio_s / cold:6.0f}x real time "
+        print(f"cold (read + aubio + cache + {len(pipeline.steps)} steps + commit): {cold:6.2f} s = {audio_s / cold:6.0f}x real time "
               f"(goal >= 200x)")
         print(f"baseline (same aubio objects, bare loop):        {base:6.2f} s = {audio_s / base:6.0f}x real time")
         print(f"cold / baseline:                                 {cold / base:6.2f}x (goal <= 1.5x)")
@@ -219,6 +266,7 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
+    truth_figures([int(x) for x in args.truth_seeds.split(",") if x.strip()])
 
 
 if __name__ == "__main__":
