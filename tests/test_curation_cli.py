@@ -95,3 +95,10 @@ def test_errors_are_one_clear_line(cli):
 def test_shipped_pipeline_runs(cli):
     out = cli("curate", "-s", "monday", "-p", "good-takes", "-n", "good")
     assert out.splitlines()[-1].startswith("good@1: ")
+
+
+def test_person_withdraw_and_undo_from_the_command_line(cli):
+    assert "bo withdrew" in cli("person", "withdraw", "bo", "--by", "ana")
+    assert "already withdrawn" in cli("person", "withdraw", "bo", code=1)
+    assert "withdrawal undone" in cli("person", "withdraw", "bo", "--undo")
+    assert "has not withdrawn" in cli("person", "withdraw", "bo", "--undo", code=1)

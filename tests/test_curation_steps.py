@@ -263,3 +263,21 @@ def test_agreement_rules_decide_each_moment_then_drop_is_absolute(world):
     assert {b1, a1} <= set(r.clips[0].marker_ids)
     with pytest.raises(Exception, match="veto"):
         run(world, step("agreement", rule="veto"))
+
+
+def test_a_withdrawn_person_s_tags_leave_future_datasets_and_undo_brings_them_back(world):
+    from rehearsal.store.people import undo_withdraw, withdraw
+
+    ana = world.tag_part(world.take, "good", "a3", who="ana")
+    bo = world.tag_part(world.take, "good", "a4", who="bo")
+    withdraw(world.db, "bo", by="ana")
+    r = run(world, step("select-symbols", keep=["good"]))
+    assert [c.marker_ids for c in r.clips] == [(ana,)]
+    gone = [x for x in r.removals(0) if x.clip.marker_ids == (bo,)]
+    assert gone and gone[0].reason.startswith("bo withdrew their material (")
+    row = world.db.execute("SELECT withdrawn_by, withdrawn_at FROM person_withdrawals").fetchone()
+    assert row[0] == "ana" and row[1]
+    with pytest.raises(ValueError, match="already withdrawn"):
+        withdraw(world.db, "bo", by="bo")
+    undo_withdraw(world.db, "bo", by="bo")
+    assert sorted(c.marker_ids for c in run(world, step("select-symbols", keep=["good"])).clips) == [(ana,), (bo,)]

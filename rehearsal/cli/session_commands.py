@@ -58,10 +58,25 @@ def markers(ctx, session, take_number, fmt, output) -> None:
 @main.command()
 @click.argument("source")
 @click.argument("person")
+@click.option("--undo", is_flag=True, help="with `withdraw`: undo a withdrawal")
+@click.option("--by", default="", help="with `withdraw`: who records it (default: the person)")
 @click.pass_context
-def person(ctx, source, person) -> None:
-    """Map a source to a person: SOURCE is midi:<port>[/ch<N>], osc:<ip>, who:<name> or key."""
+def person(ctx, source, person, undo, by) -> None:
+    """Map a source to a person: SOURCE is midi:<port>[/ch<N>], osc:<ip>, who:<name> or key.
+
+    `rehearsal person withdraw NAME [--undo]`: NAME withdraws (or comes back); the tags they
+    made leave every future dataset version; recorded with who and when."""
     _, db = open_workspace_db(ctx)
+    if source == "withdraw":
+        from ..store.people import undo_withdraw, withdraw
+
+        try:
+            (undo_withdraw if undo else withdraw)(db, person, by or person)
+        except ValueError as e:
+            fail(str(e))
+        click.echo(f"{person}: withdrawal undone" if undo else
+                   f"{person} withdrew: their tags leave every future dataset version")
+        return
     if not source.split(":")[0] in ("midi", "osc", "who", "key"):
         fail(f"{source!r}: a source is midi:<port>, midi:<port>/ch<N>, osc:<ip>, who:<name> or key")
     map_source(db, source, person)

@@ -25,6 +25,7 @@ import sqlite_utils
 from ..plugins import manager as plugin_manager
 from ..store.markers import list_markers
 from ..store.notations import load_stored_notation
+from ..store.people import withdrawn
 from ..store.sessions import find_session
 from ..store.takes import takes_of_session
 from ..store.workspace import Workspace
@@ -150,11 +151,15 @@ class CurationRun:
     def _clips_from_markers(self) -> tuple[list[Clip], list[Removal]]:
         clips, removals = [], []
         corrected = _corrected_markers(self.db, list(self.takes))
+        gone = withdrawn(self.db)
         for take in self.takes.values():
             sr, frames = take["sample_rate"], take["frames"]
             for m in list_markers(self.db, take["id"]):
                 clip = Clip(take["id"], m.start_sample, m.end_sample, sr, (m.symbol,), (m.who,), (m.id,),
                             m.tap_sample, "markers", m.id in corrected)
+                if m.who in gone:
+                    removals.append(Removal(0, "markers", clip, f"{m.who} withdrew their material ({gone[m.who]})"))
+                    continue
                 start, end = max(0, m.start_sample), min(frames, m.end_sample)
                 if end <= start:
                     removals.append(Removal(0, "markers", clip, "region lies outside the take's audio"))

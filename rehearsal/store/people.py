@@ -37,3 +37,32 @@ def resolve_person(mapping: dict[str, tuple[int, str]], source: str, who: str | 
         if c in mapping:
             return mapping[c]
     return None, (who or source)
+
+
+def withdraw(db: sqlite_utils.Database, person: str, by: str) -> None:
+    """Record that `person` withdrew: their tags leave every future dataset version."""
+    person = person.strip()
+    if not person:
+        raise ValueError("a person needs a name")
+    if person in withdrawn(db):
+        raise ValueError(f"{person} has already withdrawn")
+    db.execute("INSERT INTO person_withdrawals (person, withdrawn_at, withdrawn_by) "
+               "VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ'), ?)", [person, by])
+    db.conn.commit()
+
+
+def undo_withdraw(db: sqlite_utils.Database, person: str, by: str) -> None:
+    """Undo a withdrawal (kept in the log, with who undid it and when)."""
+    if person not in withdrawn(db):
+        raise ValueError(f"{person} has not withdrawn")
+    db.execute("UPDATE person_withdrawals SET undone_at = strftime('%Y-%m-%dT%H:%M:%fZ'), undone_by = ? "
+               "WHERE person = ? AND undone_at IS NULL", [by, person])
+    db.conn.commit()
+
+
+def withdrawn(db: sqlite_utils.Database) -> dict[str, str]:
+    """Who has withdrawn now -> when."""
+    if not db["person_withdrawals"].exists():
+        return {}
+    return {r[0]: r[1] for r in db.execute(
+        "SELECT person, withdrawn_at FROM person_withdrawals WHERE undone_at IS NULL")}
