@@ -45,7 +45,7 @@ class RegionFromTaps(Transform):
     min_gap_s: float = 0.25
     min_novelty: float = 1.2
     cover: tuple[str, ...] = ()
-    cover_margin_s: float = 0.5
+    cover_margin_s: float = 0.3
 
     def __post_init__(self):
         for name in ("before_s", "after_s"):

@@ -102,32 +102,39 @@ class PhraseFinder:
                     bounds.append(Boundary(centre(a) - hop // 2, "silence-start", SILENCE_STRENGTH))
                 if b < n:
                     bounds.append(Boundary(centre(b) - hop // 2, "silence-end", SILENCE_STRENGTH))
-        # novelty: level and timbre changes inside sound
+        # novelty: level and timbre changes inside sound, at two time scales (a long window
+        # finds clear changes, a short one the changes next to short phrases, held to a higher bar)
         self.novelty = np.zeros(n)
-        half = max(2, int(round(novelty_s * self.sr / hop)))
-        if n > 2 * half and active.any():
+        if active.any():
             feats = np.stack([
                 np.clip(loud, -80.0, 0.0),
                 np.log2(np.maximum(fd.centroid_hz.astype(np.float64), 50.0)),
-                np.nan_to_num(fd.flatness.astype(np.float64)),
+                np.log10(np.maximum(np.nan_to_num(fd.flatness.astype(np.float64)), 1e-4)),
                 np.nan_to_num(fd.pitch_confidence.astype(np.float64)),
             ], axis=1)
             mu, sd = feats[active].mean(axis=0), feats[active].std(axis=0)
             z = (feats - mu) / np.where(sd > 1e-9, sd, 1.0)
             cs = np.vstack([np.zeros((1, z.shape[1])), np.cumsum(z, axis=0)])
-            i = np.arange(half, n - half)
-            before = (cs[i] - cs[i - half]) / half
-            after = (cs[i + half] - cs[i]) / half
-            nov = np.sqrt(((after - before) ** 2).sum(axis=1))
-            # only where both sides are mostly sound: silence edges are found above
             act = np.concatenate([[0], np.cumsum(active)])
-            both = ((act[i] - act[i - half]) >= half) & ((act[i + half] - act[i]) >= half)
-            nov = np.where(both, nov, 0.0)
-            self.novelty[i] = nov
-            for k in np.flatnonzero(nov >= min_novelty):
-                lo, hi = max(0, k - half), min(len(nov), k + half + 1)
-                if nov[k] == nov[lo:hi].max() and (k == lo or nov[k] > nov[k - 1]):
-                    bounds.append(Boundary(centre(i[k]) - hop // 2, "novelty", float(nov[k])))
+            found: list[Boundary] = []
+            for scale, bar in ((novelty_s, min_novelty), (novelty_s / 2, min_novelty * 4 / 3)):
+                half = max(2, int(round(scale * self.sr / hop)))
+                if n <= 2 * half:
+                    continue
+                i = np.arange(half, n - half)
+                diff = ((cs[i + half] - cs[i]) - (cs[i] - cs[i - half])) / half
+                nov = np.sqrt((diff ** 2).sum(axis=1))
+                # only where both sides are sound: silence edges are found above
+                both = ((act[i] - act[i - half]) >= half) & ((act[i + half] - act[i]) >= half)
+                nov = np.where(both, nov, 0.0)
+                self.novelty[i] = np.maximum(self.novelty[i], nov)
+                for k in np.flatnonzero(nov >= bar):
+                    lo, hi = max(0, k - half), min(len(nov), k + half + 1)
+                    if nov[k] == nov[lo:hi].max() and (k == lo or nov[k] > nov[k - 1]):
+                        at = int(centre(i[k])) - hop // 2
+                        if all(abs(at - f.sample) > 0.15 * self.sr for f in found):
+                            found.append(Boundary(at, "novelty", float(nov[k] / bar * min_novelty)))
+            bounds.extend(found)
         bounds.sort(key=lambda b: b.sample)
         self.boundaries = bounds
         self._samples = np.array([b.sample for b in bounds], dtype=np.int64)
@@ -137,27 +144,41 @@ class PhraseFinder:
         return self.boundaries[a:b]
 
     def region(self, tap: int, lo: int, hi: int, max_delay_s: float = 2.0, min_delay_s: float = 0.05,
-               min_phrase_s: float = 0.5, cover: bool = False, margin_s: float = 0.5) -> tuple[int, int, str] | None:
+               min_phrase_s: float = 0.5, cover: bool = False, margin_s: float = 0.3,
+               guard_s: float = 0.05) -> tuple[int, int, str] | None:
         """(start, end, how) of the phrase a tap at `tap` refers to, inside [lo, hi); None if
-        no boundary shows where it ends. With `cover` (a region that must hold all of the
-        phrase: what is dropped) it reaches to the tap and starts `margin_s` earlier."""
+        the window leaves no room for a phrase. Where no boundary shows the end, the phrase
+        is taken to end `max_delay_s` before the tap (it surely lasted that long). With `cover` (a region that must hold all of the
+        phrase: what is dropped) it reaches to the tap and starts `margin_s` earlier; without,
+        ends found from novelty move `guard_s` inwards (they are placed to a few frames)."""
         sr = self.sr
         ends = [b for b in self.between(max(lo, tap - int(max_delay_s * sr)), min(hi, tap - int(min_delay_s * sr)) + 1)
                 if b.can_end]
-        if not ends:
-            return None
-        end_b = max(ends, key=lambda b: (b.strength, b.sample))
-        end = end_b.sample
+        if ends:
+            end_b = max(ends, key=lambda b: (b.strength, b.sample))
+            end, how_end = end_b.sample, f"ends at the {end_b.kind} at {end_b.sample / sr:.2f} s"
+        else:
+            # no boundary shows the end: the phrase went on at least until max_delay before the tap
+            end, how_end = max(lo, tap - int(max_delay_s * sr)), f"no clear end: ends {max_delay_s:g} s before the tap"
         starts = [b for b in self.between(lo, end - int(min_phrase_s * sr) + 1) if b.can_start]
+        clear = [b for b in starts if b.strength >= 2 * self.min_novelty]
         if starts:
-            start_b = starts[-1]
+            start_b = (clear or starts)[-1]      # the latest clear change; else the latest change
             start, how_start = start_b.sample, f"starts at the {start_b.kind} at {start_b.sample / sr:.2f} s"
         else:
             start, how_start = lo, "starts where the window starts"
+        if end <= start and not cover:
+            return None
+        how = f"phrase: {how_start}, {how_end}"
+        guard = int(guard_s * sr)   # a change of level or timbre is placed to a few frames: stay inside
+        if not cover and ends and end_b.kind == "novelty":
+            end -= guard
+        if not cover and starts and start_b.kind == "novelty":
+            start += guard
         if end <= start:
             return None
-        how = f"phrase: {how_start}, ends at the {end_b.kind} at {end / sr:.2f} s"
-        if cover:
-            start, end = max(lo, start - int(margin_s * sr)), min(hi, max(end, tap))
-            how += f"; covering: {margin_s:g} s earlier, to the tap"
+        if cover:   # all of the phrase: it ended before the tap; start a margin earlier
+            end = min(hi, max(end, tap))
+            start = max(lo, start - int(margin_s * sr))
+            how += f"; covering: from {margin_s:g} s earlier to the tap"
         return start, end, how

@@ -260,10 +260,10 @@ def truth_take(seed: int, phrases: int = 24) -> Truth:
         odd_one = "ana" if rng.random() < 0.5 else "bo"
         for who in ("ana", "bo"):
             symbol = label
-            if who == odd_one and odd < 0.12:
+            if who == odd_one and odd < 0.07:
                 symbol = other[label]
                 disagreements += 1
-            elif who == odd_one and odd < 0.2:
+            elif who == odd_one and odd < 0.15:
                 continue            # did not tap
             taps.append((who, symbol, int(e + rng.uniform(0.1, 1.5) * SR)))
     return Truth(seed, samples, segments, taps, nb_tight, nb, disagreements)
