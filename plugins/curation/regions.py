@@ -64,6 +64,13 @@ class RegionFromTaps(Transform):
                                                   min_novelty=self.min_novelty)
         return self._finders[take_id]
 
+    def apply(self, clips, ctx):
+        self._taps = {}
+        for c in clips:
+            if c.tap is not None:
+                self._taps.setdefault(c.take_id, []).append(c.tap)
+        return super().apply(clips, ctx)
+
     def transform(self, clip, ctx):
         if clip.tap is None or clip.corrected:
             return [clip]
@@ -79,7 +86,8 @@ class RegionFromTaps(Transform):
             cover = any(s in self.cover for s in clip.symbols)
             found = self.finder(clip.take_id, ctx).region(clip.tap, start, end, self.max_delay_s,
                                                            self.min_delay_s, self.min_phrase_s,
-                                                           cover, self.cover_margin_s)
+                                                           cover, self.cover_margin_s,
+                                                           taps=sorted(self._taps.get(clip.take_id, ())))
             if found is not None:
                 return [clip.with_bounds(found[0], found[1])], found[2]
             notes.append("no phrase end found before the tap: the window stays")

@@ -78,6 +78,7 @@ class Boundary:
 
 
 SILENCE_STRENGTH = 100.0
+CLEAR_END = 3.0     # x min_novelty: an end this clear bounds what is dropped (else: to the tap)
 
 
 class PhraseFinder:
@@ -145,12 +146,14 @@ class PhraseFinder:
 
     def region(self, tap: int, lo: int, hi: int, max_delay_s: float = 2.0, min_delay_s: float = 0.05,
                min_phrase_s: float = 0.5, cover: bool = False, margin_s: float = 0.3,
-               guard_s: float = 0.05) -> tuple[int, int, str] | None:
+               guard_s: float = 0.05, taps=()) -> tuple[int, int, str] | None:
         """(start, end, how) of the phrase a tap at `tap` refers to, inside [lo, hi); None if
         the window leaves no room for a phrase. Where no boundary shows the end, the phrase
         is taken to end `max_delay_s` before the tap (it surely lasted that long). With `cover` (a region that must hold all of the
-        phrase: what is dropped) it reaches to the tap and starts `margin_s` earlier; without,
-        ends found from novelty move `guard_s` inwards (they are placed to a few frames)."""
+        phrase: what is dropped) it reaches to the tap (or past a clear end) and starts `margin_s` earlier; without,
+        ends found from novelty move `guard_s` inwards (they are placed to a few frames).
+        `taps` (every tap of the take) bound the start: a tap before this phrase's end marks
+        an earlier phrase, which ended at most `max_delay_s` before it."""
         sr = self.sr
         ends = [b for b in self.between(max(lo, tap - int(max_delay_s * sr)), min(hi, tap - int(min_delay_s * sr)) + 1)
                 if b.can_end]
@@ -160,11 +163,15 @@ class PhraseFinder:
         else:
             # no boundary shows the end: the phrase went on at least until max_delay before the tap
             end, how_end = max(lo, tap - int(max_delay_s * sr)), f"no clear end: ends {max_delay_s:g} s before the tap"
-        starts = [b for b in self.between(lo, end - int(min_phrase_s * sr) + 1) if b.can_start]
+        earlier = [t for t in taps if t < end - int(min_delay_s * sr)]
+        floor = max([lo] + [int(t) - int(max_delay_s * sr) for t in earlier])
+        starts = [b for b in self.between(floor, end - int(min_phrase_s * sr) + 1) if b.can_start]
         clear = [b for b in starts if b.strength >= 2 * self.min_novelty]
         if starts:
-            start_b = (clear or starts)[-1]      # the latest clear change; else the latest change
+            start_b = (clear or starts)[-1]      # the latest clear change, else the latest change
             start, how_start = start_b.sample, f"starts at the {start_b.kind} at {start_b.sample / sr:.2f} s"
+        elif floor > lo:
+            start, how_start = floor, f"starts {max_delay_s:g} s before the tap of the phrase before"
         else:
             start, how_start = lo, "starts where the window starts"
         if end <= start and not cover:
@@ -177,8 +184,9 @@ class PhraseFinder:
             start += guard
         if end <= start:
             return None
-        if cover:   # all of the phrase: it ended before the tap; start a margin earlier
-            end = min(hi, max(end, tap))
+        if cover:   # all of the phrase: to the tap (it ended before), or past a clear end; a margin earlier
+            clear_end = ends and end_b.strength >= CLEAR_END * self.min_novelty
+            end = min(hi, end + int(margin_s * sr) if clear_end else max(end, tap))
             start = max(lo, start - int(margin_s * sr))
-            how += f"; covering: from {margin_s:g} s earlier to the tap"
+            how += f"; covering: {margin_s:g} s earlier" + (f", {margin_s:g} s later" if clear_end else ", to the tap")
         return start, end, how
