@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from .curation_fixtures import NOTATION as _FIXTURE_NOTATION
+
 SR = 48000
 BEFORE_S, AFTER_S = 8.0, 2.0
 SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/default-GM.sf2",
@@ -37,25 +39,9 @@ SENTENCES = ("could you play that again from the top", "wait I lost my place in 
              "my string is out of tune", "hang on somebody is at the door", "is this thing recording")
 VERSION = 1
 
-NOTATION = """
-name = "truth"
-description = "Good and bad, tapped after the phrase."
-[defaults]
-before = 8.0
-after = 2.0
-
-[[symbols]]
-id = "good"
-glyph = "+"
-label = "Good"
-colour = "#2ecc71"
-
-[[symbols]]
-id = "bad"
-glyph = "x"
-label = "Bad"
-colour = "#e74c3c"
-"""
+# the curation tests' notation, with a window as wide as players need when they tap late
+NOTATION = _FIXTURE_NOTATION.replace("before = 1.5\nafter = 0.5", f"before = {BEFORE_S}\nafter = {AFTER_S}")
+assert NOTATION != _FIXTURE_NOTATION
 
 
 def tools_missing() -> str | None:
