@@ -168,7 +168,10 @@ class PhraseFinder:
         starts = [b for b in self.between(floor, end - int(min_phrase_s * sr) + 1) if b.can_start]
         clear = [b for b in starts if b.strength >= 2 * self.min_novelty]
         if starts:
-            start_b = (clear or starts)[-1]      # the latest clear change, else the latest change
+            if floor > lo:   # the phrase before is known: the strongest change since it ended
+                start_b = max(starts, key=lambda b: (b.strength, b.sample))
+            else:                      # the latest clear change, else the latest change
+                start_b = (clear or starts)[-1]
             start, how_start = start_b.sample, f"starts at the {start_b.kind} at {start_b.sample / sr:.2f} s"
         elif floor > lo:
             start, how_start = floor, f"starts {max_delay_s:g} s before the tap of the phrase before"
