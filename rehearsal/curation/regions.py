@@ -153,7 +153,9 @@ class PhraseFinder:
         phrase: what is dropped) it reaches to the tap (or past a clear end) and starts `margin_s` earlier; without,
         ends found from novelty move `guard_s` inwards (they are placed to a few frames).
         `taps` (every tap of the take) bound the start: a tap before this phrase's end marks
-        an earlier phrase, which ended at most `max_delay_s` before it."""
+        an earlier phrase, which ended at most `max_delay_s` before it; with no silence
+        between, a kept region starts there (a dropped neighbour's covering region takes
+        its share back)."""
         sr = self.sr
         ends = [b for b in self.between(max(lo, tap - int(max_delay_s * sr)), min(hi, tap - int(min_delay_s * sr)) + 1)
                 if b.can_end]
@@ -170,12 +172,16 @@ class PhraseFinder:
         if starts:
             if floor > lo:   # the phrase before is known: the strongest change since it ended
                 start_b = max(starts, key=lambda b: (b.strength, b.sample))
+                if start_b.kind != "silence-end" and not cover:
+                    # no silence between: a kept phrase starts where the one before may have
+                    # ended (what of that was dropped is covered by its own region)
+                    starts = []
             else:                      # the latest clear change, else the latest change
                 start_b = (clear or starts)[-1]
             start, how_start = start_b.sample, f"starts at the {start_b.kind} at {start_b.sample / sr:.2f} s"
-        elif floor > lo:
+        if not starts and floor > lo:
             start, how_start = floor, f"starts {max_delay_s:g} s before the tap of the phrase before"
-        else:
+        elif not starts:
             start, how_start = lo, "starts where the window starts"
         if end <= start and not cover:
             return None
