@@ -7,12 +7,15 @@ sample in two clips. Several seeds; the product owner re-measures on one not see
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from rehearsal.curation import load_pipeline, preview
-from rehearsal.store.markers import update_marker
+from rehearsal.cli import main
+from rehearsal.curation import load_pipeline, preview, start_run
+from rehearsal.store.markers import list_markers, update_marker
 from tests.support import truth_take as tt
 from tests.support.curation_fixtures import CurationWorld
 
@@ -49,8 +52,6 @@ def test_phrase_regions_follow_the_music_and_a_corrected_region_is_kept(truth_wo
     tid = tt.add_to_world(truth_world, truth)
     pipeline = truth_world.pipeline('[[steps]]\nuse = "region-from-taps"\nmode = "phrase"\n')
     # correct one region by hand: curation must never recompute it
-    from rehearsal.store.markers import list_markers
-
     first = list_markers(truth_world.db, tid)[0]
     update_marker(truth_world.db, first.id, by="ana", start_sample=first.start_sample + 4800,
                   end_sample=first.end_sample - 4800)
@@ -69,3 +70,19 @@ def test_phrase_regions_follow_the_music_and_a_corrected_region_is_kept(truth_wo
     fixed = preview(truth_world.ws, truth_world.db,
                     truth_world.pipeline('[[steps]]\nuse = "region-from-taps"\nmode = "window"\n'), [truth_world.session])
     assert all(c.duration_s > 5 for c in fixed.clips if c.marker_ids[0] != first.id)   # the window option stays
+
+
+def test_rehearsal_markers_shows_the_region_curation_will_use(truth_world):
+    truth = tt.truth_take(2)
+    tid = tt.add_to_world(truth_world, truth)
+    home = ["--home", str(truth_world.ws.home)]
+    plain = CliRunner().invoke(main, [*home, "markers", "monday", "--take", "1"])
+    shown = CliRunner().invoke(main, [*home, "markers", "monday", "--take", "1", "--regions", "good-takes"])
+    assert plain.exit_code == 0 and shown.exit_code == 0, shown.output
+    first = start_run(truth_world.ws, truth_world.db, load_pipeline(GOOD_TAKES), [truth_world.session]).step()
+    assert first.name == "region-from-taps"
+    want = {c.marker_ids[0]: (c.start, c.end) for c in first.clips}
+    rows = [json.loads(line) for line in shown.output.splitlines() if line.strip()]
+    assert len(rows) == len(list_markers(truth_world.db, tid)) == len(want)
+    assert all((r["start_sample"], r["end_sample"]) == want[r["id"]] for r in rows)
+    assert plain.output != shown.output            # the markers' own windows differ from the phrases

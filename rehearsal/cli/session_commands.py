@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from ..export import FORMATS, export_markers
@@ -32,10 +34,15 @@ def sessions(ctx) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
               help="Write to this file (one take) instead of standard output.")
+@click.option("--regions", "regions_of", metavar="PIPELINE",
+              help="Show the regions this pipeline's region-from-taps step will use (e.g. good-takes).")
 @click.pass_context
-def markers(ctx, session, take_number, fmt, output) -> None:
-    """Export the markers of a session's takes (Audacity labels are per take audio file)."""
-    _, db = open_workspace_db(ctx)
+def markers(ctx, session, take_number, fmt, output, regions_of) -> None:
+    """Export the markers of a session's takes (Audacity labels are per take audio file).
+
+    With `--regions good-takes`, each marker's region is the one curation will use (the
+    phrase its tap refers to); a region someone trimmed stays as trimmed."""
+    ws, db = open_workspace_db(ctx)
     try:
         s = find_session(db, session)
     except LookupError as exc:
@@ -47,12 +54,37 @@ def markers(ctx, session, take_number, fmt, output) -> None:
             fail(f"session {s['name']!r} has no take {take_number}")
     if fmt in ("audacity", "sv-csv", "reaper") and len(takes) > 1 and output is None:
         fail(f"{fmt} files describe one audio file: choose a take with --take N")
-    text = "".join(export_markers(list_markers(db, t["id"]), t, fmt) for t in takes)
+    curated = _curated_regions(ctx, ws, db, s["name"], regions_of) if regions_of else {}
+
+    def shown(m):
+        if m.id not in curated:
+            return m
+        return dataclasses.replace(m, start_sample=curated[m.id][0], end_sample=curated[m.id][1])
+
+    text = "".join(export_markers([shown(m) for m in list_markers(db, t["id"])], t, fmt) for t in takes)
     if output:
         with open(output, "w", encoding="utf-8", newline="") as f:
             f.write(text)
     else:
         click.echo(text, nl=False)
+
+
+def _curated_regions(ctx, ws, db, session: str, pipeline: str) -> dict[int, tuple[int, int]]:
+    """marker id -> (start, end) after the pipeline's first region-from-taps step (steps
+    before it run too, as curation runs them)."""
+    from ..curation import CurationError, PipelineError, find_pipeline, load_pipeline, start_run
+
+    try:
+        p = load_pipeline(find_pipeline(pipeline, ws.home / "pipelines"))
+        if not any(spec.use == "region-from-taps" and spec.enabled for spec in p.steps):
+            fail(f"{pipeline}: has no region-from-taps step, so it uses the markers' own regions")
+        run = start_run(ws, db, p, [session])
+        for report in run.steps_iter():
+            if report.name == "region-from-taps":
+                return {c.marker_ids[0]: (c.start, c.end) for c in report.clips if len(c.marker_ids) == 1}
+    except (CurationError, PipelineError, FileNotFoundError, LookupError) as exc:
+        fail(str(exc))
+    return {}
 
 
 @main.command()
