@@ -24,9 +24,8 @@ MIGRATIONS: tuple[str, ...] = (
     "010_datasets",       # curation: descriptors, datasets, sealed versions, decisions
     "020_generations",    # training: generations, lineage, current models
     "030_play",           # play: plays, models heard, segments, marker mirrors, reception
+    "041_withdrawals",    # consent: performers who withdrew their material, and undos
     "042_session_folders",  # a unique audio folder per session, kept in the db
-    "041_withdrawals",    # consent: performers who withdrew their material, and undos (issue 11;
-                          # after 042, which shipped first)
 )
 
 
