@@ -46,3 +46,46 @@ def test_rave_preprocess_keeps_nine_tenths_of_a_dataset_of_short_clips(workspace
     print(f"RAVE: {entries} LMDB entries x {CHUNK_S:.3f} s / {seconds:.1f} s = {share:.1%}")
     assert share >= 0.90, out.report
     assert f"{entries} RAVE chunk(s)" in out.report       # what the export said RAVE keeps, it keeps
+
+
+def _anns():
+    from rehearsal.export import formats as F
+    return [F.Annotation(0.0, 3.0, 2.5, "good", "ana", "✓ good (ana)", 'bleed, "loud" a\\b'),
+            F.Annotation(2.0, 4.0, 3.5, "bad", "ana", "x bad (ana)", None),
+            F.Annotation(5.0, 6.0, 5.5, "good", "bo", "+ good (bo)", None)]
+
+
+def test_sonic_visualiser_reads_times_durations_and_labels_with_notes():
+    from rehearsal.export import formats as F
+    from tests.support import svcore_csv as sv
+
+    fmt, events = sv.load(F.sv_regions(_anns(), SR), SR)
+    assert fmt.header == sv.HEADER_PRESENT and fmt.model == sv.TWO_D_DURATION and fmt.units == sv.SECONDS
+    assert [(e.frame, e.duration) for e in events] == [(1, 3 * SR), (2 * SR, 2 * SR), (5 * SR, SR)]
+    assert events[0].label == '✓ good (ana): bleed, "loud" a\\b'
+    fmt, events = sv.load(F.sv_instants(_anns(), SR), SR)
+    assert fmt.model == sv.ONE_D and [e.frame for e in events] == [int(2.5 * SR), int(3.5 * SR), int(5.5 * SR)]
+
+
+def test_praat_reads_the_textgrid_and_the_eaf_passes_elans_schema(tmp_path):
+    from lxml import etree
+
+    from rehearsal.export import formats as F
+
+    grid = tmp_path / "t.TextGrid"
+    grid.write_text(F.textgrid(_anns(), 10.0), encoding="utf-8")
+    script = tmp_path / "count.praat"
+    script.write_text('form Count\n    sentence path\nendform\nRead from file: path$\nn = Get number of tiers\n'
+                      'for t to n\n  name$ = Get tier name: t\n  k = Get number of intervals: t\n  for i to k\n'
+                      '    label$ = Get label of interval: t, i\n    if label$ <> ""\n'
+                      '      appendInfoLine: name$, tab$, label$\n    endif\n  endfor\nendfor\n', encoding="utf-8")
+    out = subprocess.run(["praat", "--run", str(script), str(grid)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ['ana\t✓ good (ana): bleed, "loud" a\\b', "ana 2\tx bad (ana)", "bo\t+ good (bo)"]
+    doc = etree.fromstring(F.eaf(_anns(), F.Vocabulary("t", (("good", "it was good"), ("bad", "not"))),
+                                 str(tmp_path / "a.wav")).encode())
+    schema = etree.XMLSchema(etree.parse(str(ROOT / "tests" / "support" / "elan" / "EAFv3.0.xsd")))
+    assert schema.validate(doc), schema.error_log
+    cv = {v.text: v.get("DESCRIPTION") for v in doc.iter("CVE_VALUE")}
+    assert cv == {"good": "it was good", "bad": "not"}
+    assert {v.text for v in doc.iter("ANNOTATION_VALUE")} == {"good", "bad", 'bleed, "loud" a\\b'}
