@@ -89,3 +89,26 @@ def test_praat_reads_the_textgrid_and_the_eaf_passes_elans_schema(tmp_path):
     cv = {v.text: v.get("DESCRIPTION") for v in doc.iter("CVE_VALUE")}
     assert cv == {"good": "it was good", "bad": "not"}
     assert {v.text for v in doc.iter("ANNOTATION_VALUE")} == {"good", "bad", 'bleed, "loud" a\\b'}
+
+
+def test_markers_over_several_takes_write_one_file_per_take(workspace, db, tmp_path):
+    from click.testing import CliRunner
+
+    from rehearsal.cli import main
+
+    world = CurationWorld.create(workspace, db)
+    for k in range(2):
+        take = world.add_take()
+        world.tag(take, "good", 1.0 + k, 2.0 + k, who="ana")
+    db.execute("UPDATE markers SET note = 'bleed' WHERE id = 1")
+    run = lambda *a: CliRunner().invoke(main, ["--home", str(workspace.home), "markers", "monday", *a])
+    refused = run("--format", "audacity", "-o", str(tmp_path / "all.txt"))
+    assert refused.exit_code != 0 and "{take}" in refused.output and "folder" in refused.output
+    assert not (tmp_path / "all.txt").exists()
+    assert run("--format", "audacity", "-o", str(tmp_path / "out") + "/").exit_code == 0
+    files = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in files] == ["take-001.txt", "take-002.txt"]
+    assert files[0].read_text().split("\t")[:2] == ["1.000000", "2.000000"] and "bleed" in files[0].read_text()
+    assert files[1].read_text().startswith("2.000000\t3.000000")
+    assert run("--format", "eaf", "-o", str(tmp_path / "gig-{take}.eaf")).exit_code == 0
+    assert (tmp_path / "gig-1.eaf").exists() and (tmp_path / "gig-2.eaf").exists()
