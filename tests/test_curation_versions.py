@@ -215,14 +215,16 @@ def test_materialise_gives_training_a_folder_of_clips_and_metadata(world, db):
 
 def test_exports(world, db, tmp_path):
     make(world, GATE_40)
-    out = export_dataset(world.ws, db, "voice", tmp_path / "folder", "folder")
+    out = export_dataset(world.ws, db, "voice", tmp_path / "folder", "folder").path
     assert len(read_metadata(out)) == 3 and len(list((out / "clips").glob("*.wav"))) == 3
     rave = export_dataset(world.ws, db, "voice", tmp_path / "rave", "rave")
-    assert sorted(p.suffix for p in rave.iterdir()) == [".wav"] * 3          # flat: what rave preprocess reads
-    labels = export_dataset(world.ws, db, "voice", tmp_path / "labels", "labels")
+    assert [p.name for p in rave.path.glob("*.wav")] == ["good-001.wav"]     # one symbol group, joined
+    assert "run: rave preprocess --input_path" in rave.report and "warning:" in rave.report
+    labels = export_dataset(world.ws, db, "voice", tmp_path / "labels", "labels").path
     lines = (labels / "monday-take1.txt").read_text().splitlines()
     assert lines[0].split("\t") == ["2.100000", "3.900000", "#1 good (ana)"]
-    assert (labels / "monday-take1.csv").read_text().splitlines()[0] == "2.100000,1,#1 good (ana)"
+    assert (labels / "monday-take1.csv").read_text().splitlines()[:2] == ["time,duration,label",
+                                                                          "2.100000,1.800000,#1 good (ana)"]
     with pytest.raises(ExportError, match="not an empty folder"):
         export_dataset(world.ws, db, "voice", tmp_path / "rave", "rave")
     with pytest.raises(ExportError, match="unknown export format"):

@@ -53,11 +53,11 @@ def test_record_then_export_every_format(tmp_path):
     assert float(start) == round(as_json[0]["start_s"], 6) and float(end) == round(as_json[0]["end_s"], 6)
     assert len(start.split(".")[1]) == 6 and "laugh" in label and "anna" in label
     sv = list(csv.reader(io.StringIO(run_cli([*base, "markers", "gig ✓", "--take", "1", "--format", "sv-csv"]).stdout)))
-    assert float(sv[0][0]) == as_json[0]["tap_s"] and sv[0][1] == "laugh"
+    assert sv[0] == ["time", "label"] and float(sv[1][0]) == as_json[0]["tap_s"] and "laugh" in sv[1][1]
     reaper_out = run_cli([*base, "markers", "gig ✓", "--take", "1", "--format", "reaper"])
     assert not reaper_out.stdout.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(reaper_out.stdout)))
-    assert rows[0] == ["#", "Name", "Start", "End", "Length"] and rows[1][0] == "R1"
+    assert rows[0] == ["#", "Name", "Start", "End", "Length", "Color"] and rows[1][0] == "R1"
     missing = run_cli([*base, "markers", "no such session"])
     assert missing.returncode != 0 and "no session named" in missing.stderr
 

@@ -156,8 +156,9 @@ def dataset_diff(ctx, a, b) -> None:
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", default="folder", show_default=True,
-              help="folder (clips + metadata.jsonl), rave (flat WAVs for `rave preprocess`), labels "
-                   "(Audacity / Sonic Visualiser per take), or one a plugin adds.")
+              help="folder (clips + metadata.jsonl), rave (clips joined per symbol into files `rave "
+                   "preprocess` keeps whole), labels (Audacity / Sonic Visualiser / REAPER per take), or one "
+                   "a plugin adds.")
 @click.pass_context
 def dataset_export(ctx, ref, dest, fmt) -> None:
     """Write a version to DEST (a new or empty folder)."""
@@ -168,7 +169,9 @@ def dataset_export(ctx, ref, dest, fmt) -> None:
         out = export_dataset(ws, db, ref, dest, fmt)
     except _curation_errors() as exc:
         fail(str(exc))
-    click.echo(f"{fmt}: {out}")
+    click.echo(f"{fmt}: {out.path}")
+    if out.report:
+        click.echo(out.report)
 
 
 @dataset.command("cuts")

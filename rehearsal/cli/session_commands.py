@@ -6,8 +6,8 @@ import dataclasses
 
 import click
 
-from ..export import FORMATS, export_markers
-from ..store.markers import list_markers
+from ..export import EXTENSIONS, FORMATS, ONE_TAKE, OutputError, output_paths, take_markers_text
+from ..export.markers import write_text
 from ..store.people import map_source
 from ..store.sessions import find_session, list_sessions
 from ..store.takes import takes_of_session
@@ -32,13 +32,16 @@ def sessions(ctx) -> None:
 @click.argument("session")
 @click.option("--take", "take_number", type=int, help="Only this take (number within the session).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
-              help="Write to this file (one take) instead of standard output.")
+@click.option("--output", "-o",
+              help="Write to files instead of standard output: a folder (existing, or ending in /) gets "
+                   "take-NNN.<ext> per take; a name with {take} is filled in per take (gig-{take}.txt); "
+                   "a plain file name holds one take.")
 @click.option("--regions", "regions_of", metavar="PIPELINE",
               help="Show the regions this pipeline's region-from-taps step will use (e.g. good-takes).")
 @click.pass_context
 def markers(ctx, session, take_number, fmt, output, regions_of) -> None:
-    """Export the markers of a session's takes (Audacity labels are per take audio file).
+    """Export the markers of a session's takes, one file per take (an Audacity, Sonic
+    Visualiser, REAPER, ELAN or Praat file describes one audio file).
 
     With `--regions good-takes`, each marker's region is the one curation will use (the
     phrase its tap refers to); a region someone trimmed stays as trimmed."""
@@ -52,8 +55,6 @@ def markers(ctx, session, take_number, fmt, output, regions_of) -> None:
         takes = [t for t in takes if t["number"] == take_number]
         if not takes:
             fail(f"session {s['name']!r} has no take {take_number}")
-    if fmt in ("audacity", "sv-csv", "reaper") and len(takes) > 1 and output is None:
-        fail(f"{fmt} files describe one audio file: choose a take with --take N")
     curated = _curated_regions(ctx, ws, db, s["name"], regions_of) if regions_of else {}
 
     def shown(m):
@@ -61,12 +62,20 @@ def markers(ctx, session, take_number, fmt, output, regions_of) -> None:
             return m
         return dataclasses.replace(m, start_sample=curated[m.id][0], end_sample=curated[m.id][1])
 
-    text = "".join(export_markers([shown(m) for m in list_markers(db, t["id"])], t, fmt) for t in takes)
-    if output:
-        with open(output, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-    else:
-        click.echo(text, nl=False)
+    if output is None:
+        if fmt in ONE_TAKE and len(takes) > 1:
+            fail(f"{fmt} files describe one audio file and {s['name']!r} has {len(takes)} takes: choose one "
+                 f"with --take N, or write one file per take with -o FOLDER/ or -o 'name-{{take}}.{EXTENSIONS[fmt]}'")
+        click.echo("".join(take_markers_text(db, ws, t, fmt, shown) for t in takes), nl=False)
+        return
+    try:
+        paths = output_paths(output, takes, fmt)
+    except OutputError as exc:
+        fail(str(exc))
+    for t, path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, take_markers_text(db, ws, t, fmt, shown))
+        click.echo(f"take {t['number']}: {path}")
 
 
 def _curated_regions(ctx, ws, db, session: str, pipeline: str) -> dict[int, tuple[int, int]]:

@@ -28,7 +28,7 @@ from .coverage import Coverage, coverage
 from .decisions import decide, decisions_for_take, withdraw
 from .descriptors import STATS as DESCRIPTOR_STATS, DescriptorStore, TakeAudioError, take_descriptors
 from .diff import VersionDiff, diff_versions
-from .export import ExportError, export_dataset, export_formats, export_removed
+from .export import Exported, ExportError, export_dataset, export_formats, export_removed
 from .materialise import materialise_dataset, read_metadata
 from .pipeline import Pipeline, PipelineError, StepSpec, find_pipeline, load_pipeline, parse_pipeline, shipped_pipelines
 from .run import CurationError, CurationRun, Removal, StepFailed, StepReport, preview, start_run
@@ -46,7 +46,7 @@ __all__ = [
     "CurationError", "CurationRun", "Removal", "StepFailed", "StepReport", "preview", "start_run",
     "commit", "list_datasets", "list_versions", "version_clips", "version_info", "version_removals", "version_steps",
     "DatasetNotFound", "StoredClip", "VersionInfo",
-    "VersionDiff", "diff_versions", "ExportError", "export_dataset", "export_formats", "export_removed", "read_metadata",
+    "VersionDiff", "diff_versions", "Exported", "ExportError", "export_dataset", "export_formats", "export_removed", "read_metadata",
     "Coverage", "coverage", "ClipMap", "clip_map", "write_png",
     "decide", "decisions_for_take", "withdraw",
 ]

@@ -1,13 +1,18 @@
 """Export a dataset version with a registered dataset exporter (built-ins: folder, rave, labels).
 
 Exporters come from plugins (`register_dataset_exporters`); each gets the materialised
-folder, its metadata records and an empty destination folder. A failing exporter is
-reported on its plugin and leaves the destination removed rather than half written.
+folder, its metadata records and an empty destination folder, and may return a text for
+the person (the RAVE exporter says what RAVE keeps and the command to run). A failing
+exporter is reported on its plugin and leaves the destination removed rather than half written.
+
+Records are the version's clips as stored (metadata.jsonl), plus `notes`: the review notes
+on the markers behind each clip and on keep decisions covering it, as they are now.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
@@ -21,11 +26,17 @@ class ExportError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    report: str | None = None    # what the exporter tells the person, if anything
+
+
 def export_formats() -> list[str]:
     return sorted(plugin_manager.registry("dataset_exporters"))
 
 
-def export_dataset(ws: Workspace, db: sqlite_utils.Database, ref, dest: str | Path, fmt: str = "folder") -> Path:
+def export_dataset(ws: Workspace, db: sqlite_utils.Database, ref, dest: str | Path, fmt: str = "folder") -> Exported:
     exporters = plugin_manager.registry("dataset_exporters")
     if fmt not in exporters:
         raise ExportError(f"unknown export format {fmt!r} (known: {', '.join(sorted(exporters)) or 'none'})")
@@ -33,11 +44,11 @@ def export_dataset(ws: Workspace, db: sqlite_utils.Database, ref, dest: str | Pa
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ExportError(f"{dest} exists and is not an empty folder: choose a new one")
     folder = materialise_dataset(ws, db, ref)
-    records = read_metadata(folder)
+    records = with_notes(db, read_metadata(folder))
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        exporters[fmt](folder, records, dest)
+        report = exporters[fmt](folder, records, dest)
     except Exception as exc:
         plugin = plugin_manager.provider("dataset_exporters", fmt)
         plugin_manager.report_problem(plugin, f"exporter {fmt!r} failed: {type(exc).__name__}: {exc}")
@@ -47,8 +58,30 @@ def export_dataset(ws: Workspace, db: sqlite_utils.Database, ref, dest: str | Pa
             for p in dest.iterdir():
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         raise ExportError(f"export {fmt!r} (plugin {plugin}) failed: {type(exc).__name__}: {exc}") from exc
-    return dest
+    return Exported(dest, report if isinstance(report, str) else None)
 
+
+def with_notes(db: sqlite_utils.Database, records: list[dict]) -> list[dict]:
+    """Each record with `notes`: its markers' review notes, then those of live keep decisions
+    overlapping the clip (who: note)."""
+    from .decisions import decisions_for_take
+
+    ids = sorted({i for r in records for i in r.get("marker_ids", ())})
+    marker_notes = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        marker_notes.update(db.execute(
+            f"SELECT id, note FROM markers WHERE note IS NOT NULL AND TRIM(note) != '' "
+            f"AND id IN ({', '.join('?' * len(part))})", part).fetchall())
+    decisions = {tid: [d for d in decisions_for_take(db, tid) if d.decision == "keep" and (d.note or "").strip()]
+                 for tid in {r["take_id"] for r in records}}
+    out = []
+    for r in records:
+        notes = [marker_notes[i].strip() for i in r.get("marker_ids", ()) if i in marker_notes]
+        notes += [f"{d.who}: {d.note.strip()}" for d in decisions[r["take_id"]]
+                  if d.start < r["end_sample"] and r["start_sample"] < d.end]
+        out.append({**r, "notes": list(dict.fromkeys(notes))})
+    return out
 
 def export_removed(ws: Workspace, db: sqlite_utils.Database, ref, dest: str | Path,
                    step_index: int | None = None) -> Path:

@@ -1,5 +1,6 @@
-"""Marker exports for other tools: JSON lines, Audacity labels, Sonic Visualiser, REAPER."""
+"""Exports for other tools: marker files per take (JSON lines, Audacity, Sonic Visualiser,
+REAPER, ELAN, Praat) and the RAVE folder layout (rave.py)."""
 
-from .markers import FORMATS, export_markers
+from .markers import EXTENSIONS, FORMATS, ONE_TAKE, OutputError, export_markers, output_paths, take_markers_text
 
-__all__ = ["FORMATS", "export_markers"]
+__all__ = ["EXTENSIONS", "FORMATS", "ONE_TAKE", "OutputError", "export_markers", "output_paths", "take_markers_text"]

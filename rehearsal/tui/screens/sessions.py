@@ -2,8 +2,8 @@
 
 Opening a session makes it the one new takes go to; opening a take (or a whole session
 with `v`) shows it on the Review screen. Exports use the CLI's formats and land in
-<home>/exports/<session>/take-NNN.<ext>, one file per take (Audacity, Sonic Visualiser
-and REAPER files each describe one audio file).
+<home>/exports/<session>/take-NNN.<ext>, one file per take (Audacity, Sonic Visualiser,
+REAPER, ELAN and Praat files each describe one audio file).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from ...export.markers import FORMATS, export_markers
+from ...export.markers import EXTENSIONS, FORMATS, take_file_name, take_markers_text, write_text
 from ...naming import safe_filename
-from ...store.markers import list_markers
 from ...store.sessions import get_or_create_session, rename_session
 from .. import store_link as S
 from ..messages import SessionsLoaded, StoreFailed
@@ -27,9 +26,6 @@ from ..moments import clock
 from .base import RoomScreen
 from .modals import PickScreen, TextPrompt
 from .registry import ScreenSpec, register_screen
-
-EXTENSIONS = {"json": "jsonl", "audacity": "txt", "sv-csv": "csv", "reaper": "reaper.csv"}
-
 
 def export_session(db, ws, session_id: int, fmt: str, take_id: int | None = None) -> list[Path]:
     """Write one file per take; returns the paths (store thread)."""
@@ -43,11 +39,8 @@ def export_session(db, ws, session_id: int, fmt: str, take_id: int | None = None
         takes = [t for t in takes if t["id"] == take_id]
     out = []
     for t in takes:
-        path = folder / f"take-{t['number']:03d}.{EXTENSIONS[fmt]}"
-        text = export_markers(list_markers(db, t["id"]), t, fmt)
-        tmp = path.with_name("." + path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8", newline="")
-        tmp.replace(path)
+        path = folder / take_file_name(t, fmt)
+        write_text(path, take_markers_text(db, ws, t, fmt))
         out.append(path)
     return out
 

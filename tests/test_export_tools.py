@@ -1,0 +1,114 @@
+"""Exports checked against the tools themselves: acids-rave's real `rave preprocess`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rehearsal.curation import commit, export_dataset, load_pipeline, materialise_dataset, read_metadata, start_run
+from rehearsal.export.rave import CHUNK_S
+from tests.support.curation_fixtures import SR, CurationWorld, harmonic, step
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def rave_venv() -> Path:
+    """scripts/setup-rave: built once (a few minutes), cached after (scripts/test builds it first)."""
+    out = subprocess.run([str(ROOT / "scripts" / "setup-rave")], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def test_rave_preprocess_keeps_nine_tenths_of_a_dataset_of_short_clips(workspace, db, tmp_path, rave_venv):
+    world = CurationWorld.create(workspace, db)
+    rng = np.random.default_rng(1)
+    parts = [harmonic(float(f), 4 * SR, 0.2) for f in rng.uniform(110, 440, 40)]
+    take = world.add_take(np.concatenate(parts).astype(np.float32))
+    for k in range(40):                    # 4 s clips, two symbol groups, two people
+        world.tag(take, "good" if k % 2 == 0 else "breath", 4 * k + 0.05, 4 * k + 3.95, who="ana" if k % 3 else "bo")
+    path = world.write_pipeline(step("select-symbols", keep=["good", "breath"]) + step("segment", max_s=4.0, min_s=1.0))
+    commit(start_run(workspace, db, load_pipeline(path), ["monday"]).finish(), "voice", created_by="ana")
+    out = export_dataset(workspace, db, "voice", tmp_path / "rave", "rave")
+    lmdb_dir = tmp_path / "rave-lmdb"
+    run = subprocess.run([str(rave_venv / "bin" / "rave"), "preprocess", "--input_path", str(out.path),
+                          "--output_path", str(lmdb_dir)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    count = subprocess.run([str(rave_venv / "bin" / "python"), "-c",
+                            f"import lmdb; print(lmdb.open({str(lmdb_dir)!r}, readonly=True).stat()['entries'])"],
+                           capture_output=True, text=True, check=True)
+    entries = int(count.stdout)
+    seconds = sum(r["duration_s"] for r in read_metadata(materialise_dataset(workspace, db, "voice")))
+    share = entries * CHUNK_S / seconds
+    print(f"RAVE: {entries} LMDB entries x {CHUNK_S:.3f} s / {seconds:.1f} s = {share:.1%}")
+    assert share >= 0.90, out.report
+    assert f"{entries} RAVE chunk(s)" in out.report       # what the export said RAVE keeps, it keeps
+
+
+def _anns():
+    from rehearsal.export import formats as F
+    return [F.Annotation(0.0, 3.0, 2.5, "good", "ana", "✓ good (ana)", 'bleed, "loud" a\\b'),
+            F.Annotation(2.0, 4.0, 3.5, "bad", "ana", "x bad (ana)", None),
+            F.Annotation(5.0, 6.0, 5.5, "good", "bo", "+ good (bo)", None)]
+
+
+def test_sonic_visualiser_reads_times_durations_and_labels_with_notes():
+    from rehearsal.export import formats as F
+    from tests.support import svcore_csv as sv
+
+    fmt, events = sv.load(F.sv_regions(_anns(), SR), SR)
+    assert fmt.header == sv.HEADER_PRESENT and fmt.model == sv.TWO_D_DURATION and fmt.units == sv.SECONDS
+    assert [(e.frame, e.duration) for e in events] == [(1, 3 * SR), (2 * SR, 2 * SR), (5 * SR, SR)]
+    assert events[0].label == '✓ good (ana): bleed, "loud" a\\b'
+    fmt, events = sv.load(F.sv_instants(_anns(), SR), SR)
+    assert fmt.model == sv.ONE_D and [e.frame for e in events] == [int(2.5 * SR), int(3.5 * SR), int(5.5 * SR)]
+
+
+def test_praat_reads_the_textgrid_and_the_eaf_passes_elans_schema(tmp_path):
+    from lxml import etree
+
+    from rehearsal.export import formats as F
+
+    grid = tmp_path / "t.TextGrid"
+    grid.write_text(F.textgrid(_anns(), 10.0), encoding="utf-8")
+    script = tmp_path / "count.praat"
+    script.write_text('form Count\n    sentence path\nendform\nRead from file: path$\nn = Get number of tiers\n'
+                      'for t to n\n  name$ = Get tier name: t\n  k = Get number of intervals: t\n  for i to k\n'
+                      '    label$ = Get label of interval: t, i\n    if label$ <> ""\n'
+                      '      appendInfoLine: name$, tab$, label$\n    endif\n  endfor\nendfor\n', encoding="utf-8")
+    out = subprocess.run(["praat", "--run", str(script), str(grid)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ['ana\t✓ good (ana): bleed, "loud" a\\b', "ana 2\tx bad (ana)", "bo\t+ good (bo)"]
+    doc = etree.fromstring(F.eaf(_anns(), F.Vocabulary("t", (("good", "it was good"), ("bad", "not"))),
+                                 str(tmp_path / "a.wav")).encode())
+    schema = etree.XMLSchema(etree.parse(str(ROOT / "tests" / "support" / "elan" / "EAFv3.0.xsd")))
+    assert schema.validate(doc), schema.error_log
+    cv = {v.text: v.get("DESCRIPTION") for v in doc.iter("CVE_VALUE")}
+    assert cv == {"good": "it was good", "bad": "not"}
+    assert {v.text for v in doc.iter("ANNOTATION_VALUE")} == {"good", "bad", 'bleed, "loud" a\\b'}
+
+
+def test_markers_over_several_takes_write_one_file_per_take(workspace, db, tmp_path):
+    from click.testing import CliRunner
+
+    from rehearsal.cli import main
+
+    world = CurationWorld.create(workspace, db)
+    for k in range(2):
+        take = world.add_take()
+        world.tag(take, "good", 1.0 + k, 2.0 + k, who="ana")
+    db.execute("UPDATE markers SET note = 'bleed' WHERE id = 1")
+    run = lambda *a: CliRunner().invoke(main, ["--home", str(workspace.home), "markers", "monday", *a])
+    refused = run("--format", "audacity", "-o", str(tmp_path / "all.txt"))
+    assert refused.exit_code != 0 and "{take}" in refused.output and "folder" in refused.output
+    assert not (tmp_path / "all.txt").exists()
+    assert run("--format", "audacity", "-o", str(tmp_path / "out") + "/").exit_code == 0
+    files = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in files] == ["take-001.txt", "take-002.txt"]
+    assert files[0].read_text().split("\t")[:2] == ["1.000000", "2.000000"] and "bleed" in files[0].read_text()
+    assert files[1].read_text().startswith("2.000000\t3.000000")
+    assert run("--format", "eaf", "-o", str(tmp_path / "gig-{take}.eaf")).exit_code == 0
+    assert (tmp_path / "gig-1.eaf").exists() and (tmp_path / "gig-2.eaf").exists()
