@@ -310,3 +310,48 @@ def test_close_commits_a_tap_still_in_its_window(harness, player, source):
         source.close()         # the tap must not be lost with the port
     assert harness.wait_committed(1)
     assert [m.symbol for m in harness.markers()] == ["good"]
+
+
+# -- the sysex guard (issue 12, finding 3) --------------------------------------------------
+def taps(first: int, n: int, every: int, period: int = 1):
+    """n note-on/off pedal taps (note 60 on channel 2: "hit", a tap alone, so never waiting for
+    a double-tap window), each press at the start of a cycle when period is the cycle length."""
+    out = []
+    for i in range(n):
+        at = first + i * every
+        at -= at % period
+        out += [(at + 1, note_on(60, 100, channel=1)), (at + 1201, note_on(60, 0, channel=1))]
+    return out
+
+
+def test_an_unterminated_sysex_does_not_swallow_the_taps_after_it(harness, player, source):
+    # F0 7D 01 and no F7: rtmidi's parser appends every later event to it ("continuing
+    # sysex") and queues nothing until an event ends in F7. The first tap is in the same
+    # cycle as the sysex (it comes back inside it), the others after.
+    events = [(0, bytes([0xF0, 0x7D, 0x01]))] + taps(0, 20, SR // 20)
+    Played(player, events, 1.2).wait(30)
+    assert harness.wait_committed(20)
+    harness.bus.flush()
+    assert [m.symbol for m in harness.markers()] == ["hit"] * 20
+    stats = source.stats()
+    assert stats["counts"]["unterminated sysex"] == 1 and stats["counts"]["recovered"] == 1   # the press (the release is a cycle later)
+    assert stats["unguarded"] == [] and stats["counts"]["used"] == 40
+
+
+def test_a_30_kb_sysex_in_every_cycle_loses_no_tap(harness, player, source):
+    # a 30 KB sysex in every cycle, split as senders of long sysex do (a2jmidid and others):
+    # its first part without F7 at the start of the cycle, the rest at its end, and the
+    # taps between them
+    period = player.client.blocksize
+    seconds = 50 * 0.06 + 0.2
+    body = [i % 128 for i in range(30_000)]
+    events = []
+    for start in range(0, int(seconds * SR), period):
+        events.append((start, bytes([0xF0, 0x7D] + body[:15_000])))
+        events.append((start + period - 1, bytes(body[15_000:] + [0xF7])))
+    events += taps(2400, 50, int(0.06 * SR), period)
+    Played(player, events, seconds).wait(60)
+    assert harness.wait_committed(50, timeout=10)
+    harness.bus.flush()
+    assert [m.symbol for m in harness.markers()] == ["hit"] * 50
+    assert source.stats()["counts"]["recovered"] >= 50

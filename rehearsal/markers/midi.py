@@ -23,6 +23,20 @@ previous message's estimate plus its delta is another: the press time is the sma
 Ports are opened with python-rtmidi itself rather than mido's port objects, which drop
 malformed messages silently: every message that is not a usable press (sysex, clock,
 active sensing, garbage) is counted. mido parses.
+
+The sysex guard (issue 12). rtmidi's input parser (JACK and ALSA back ends) keeps a
+"continuing sysex" state: after an event that starts with F0 and does not end with F7
+(one unterminated `F0 7D 01` is enough), it appends every later event to that sysex and
+queues nothing until some event ends with F7 - every pedal press is swallowed, and
+nothing says so. `ignore_types(sysex=True)` does not help: the state is kept all the
+same and the swallowed events are then thrown away for good (measured, python-rtmidi
+1.5.8). So each input port gets a probe: an rtmidi output of our own, connected to that
+port alone, that sends a short complete sysex (`PROBE`) whenever the previous one has come
+back - once a JACK cycle. A probe ends any continuing sysex within a cycle; what comes
+back as one "sysex" with MIDI status bytes inside it is split again (mido's tokenizer,
+no running status) and the messages in it are delivered (counted as "recovered", timed
+at the probe's arrival: at most a cycle late), the cut-off sysex counted as
+"unterminated sysex". Probes themselves are not delivered or counted as messages.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import mido
+from mido.messages.specs import SPEC_BY_STATUS
 
 from ..notation import Action, MidiBinding, Notation
 from .bus import TagEvent
@@ -144,6 +159,26 @@ class _Port:
     rt: object         # rtmidi.MidiIn
     virtual: bool
     clock: "_PortClock"
+    probe: object = None          # rtmidi.MidiOut connected to this port alone (the sysex guard)
+    probe_sent: float | None = None   # when the probe in flight was sent; None: none in flight
+
+
+PROBE = bytes([0xF0, 0x7D, 0x72, 0x65, 0x68, 0xF7])   # non-commercial sysex id 7D, "reh"
+PROBE_RESEND = 0.5
+_STATUS = re.compile(rb"[\x80-\xff]")
+
+
+class _Sysex:
+    """A sysex message as handlers see it (`.type`), without mido's byte-by-byte checks."""
+
+    type = "sysex"
+    __slots__ = ("size",)
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __str__(self) -> str:
+        return f"sysex ({self.size} bytes)"        # a probe not back by then (a connection not live yet) is sent again
 
 
 POLL_INTERVAL = 0.001     # seconds between reads of rtmidi's queues
@@ -196,6 +231,9 @@ class MidiInputs:
         self._lock = threading.Lock()
         self.messages = 0
         self.last: tuple[str, object, float] | None = None    # (port, message or raw bytes, t)
+        self.recovered = 0     # messages found inside a sysex that swallowed them (see the module doc)
+        self.unterminated = 0  # sysex messages cut off by another message (their bytes are dropped)
+        self.unguarded: list[str] = []   # ports whose probe could not be connected
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="midi-in", daemon=True)
         try:
@@ -224,6 +262,7 @@ class MidiInputs:
     def _open(self, name: str, virtual: bool) -> None:
         rt = _midi_in(self.api)
         label = name if virtual else stable_port_name(name)
+        before = self._input_ports()
         try:
             # take everything (sysex, clock, active sensing) so it is counted, not hidden
             rt.ignore_types(sysex=False, timing=False, active_sense=False)
@@ -234,9 +273,50 @@ class MidiInputs:
         except Exception as exc:
             rt.delete()
             raise MidiError(f"cannot open MIDI port {name!r} ({self.api}): {exc}") from None
+        port = _Port(label, rt, virtual, _PortClock())
+        port.probe = self._connect_probe(name, before, rt)
+        if port.probe is None:
+            self.unguarded.append(label)
         with self._lock:
-            self._ports.append(_Port(label, rt, virtual, _PortClock()))
+            self._ports.append(port)
         log.info("MIDI: listening on %s%s (%s)", name, " (virtual)" if virtual else "", self.api)
+
+    def _input_ports(self) -> list[str] | None:
+        try:
+            out = _rtmidi().MidiOut(rtapi=_api_id(self.api), name="rehearsal-probe")
+        except Exception:
+            return None
+        try:
+            return list(out.get_ports())
+        finally:
+            out.delete()
+
+    def _connect_probe(self, name: str, before: list[str] | None, rt):
+        """An rtmidi output connected to the input port just opened: the one input port
+        that was not there before (another program may have a port of the same name)."""
+        after = self._input_ports()
+        new = [p for p in after or () if p not in (before or ())]
+        if before is None or len(new) != 1:
+            log.warning("MIDI: cannot guard %s against unterminated sysex (its input port is not "
+                        "identifiable); an unterminated sysex there would swallow later messages", name)
+            return None
+        try:
+            probe = _rtmidi().MidiOut(rtapi=_api_id(self.api), name="rehearsal-probe")
+            probe.open_port(after.index(new[0]), "sysex guard")
+        except Exception as exc:
+            log.warning("MIDI: cannot guard %s against unterminated sysex: %s", name, exc)
+            return None
+        return probe
+
+    def _send_probe(self, p: _Port, now: float) -> None:
+        if p.probe is None or (p.probe_sent is not None and now - p.probe_sent < PROBE_RESEND):
+            return
+        try:
+            p.probe.send_message(PROBE)
+            p.probe_sent = now
+        except Exception:
+            if not self._stop.is_set():
+                log.exception("sending the sysex guard's probe to %s", p.name)
 
     def _poll(self) -> None:
         while not self._stop.wait(POLL_INTERVAL):
@@ -252,20 +332,57 @@ class MidiInputs:
                         item = p.rt.get_message()
                     if item is not None:
                         batch.append(item)
-                    if not batch:
-                        continue
-                    times = p.clock.arrivals(read_at, [delta for _, delta in batch])
-                    for (data, _), t in zip(batch, times):
-                        self._deliver(p.name, bytes(data), t)
+                    if batch:
+                        times = p.clock.arrivals(read_at, [delta for _, delta in batch])
+                        for (data, _), t in zip(batch, times):
+                            self._receive(p, bytes(data), t)
+                    self._send_probe(p, read_at)
                 except Exception:   # a port closed under us, a handler bug: keep polling the others
                     if not self._stop.is_set():
                         log.exception("reading MIDI port %s", p.name)
 
-    def _deliver(self, port_name: str, raw: bytes, t: float) -> None:
-        try:
-            msg = mido.Message.from_bytes(raw)
-        except Exception:
-            msg = None
+    def _receive(self, p: _Port, raw: bytes, t: float) -> None:
+        """One message from rtmidi's queue: a probe back, a sysex that swallowed others, or a message."""
+        if raw.endswith(PROBE):
+            p.probe_sent = None          # back: the next one goes out at the next poll
+            if len(raw) == len(PROBE):
+                return
+        if raw[:1] != b"\xf0":
+            self._deliver(p.name, raw, t)
+        elif _STATUS.search(raw, 1, len(raw) - 1):
+            self._split(p.name, raw, t)
+        else:   # a sysex: counted, not parsed (mido checks a 30 KB one byte by byte, in Python)
+            self._deliver(p.name, raw, t, _Sysex(len(raw)))
+
+    def _split(self, port_name: str, raw: bytes, t: float) -> None:
+        """A "sysex" with status bytes inside: what rtmidi's parser made of an unterminated
+        sysex and the messages after it. Each status byte starts a message (no running
+        status: data bytes after a complete message belong to the sysex); complete ones
+        are delivered, the cut-off sysex is counted and dropped."""
+        self.unterminated += 1
+        marks = [m.start() for m in _STATUS.finditer(raw, 1)]
+        for i, pos in enumerate(marks):
+            status = raw[pos]
+            end = marks[i + 1] if i + 1 < len(marks) else len(raw)
+            if status == 0xF7:
+                continue
+            if status == 0xF0:       # a complete sysex inside (a probe, or a real one): as it is
+                if end < len(raw) and raw[end] == 0xF7 and raw[pos:end + 1] != PROBE:
+                    self._deliver(port_name, raw[pos:end + 1], t, _Sysex(end + 1 - pos))
+                continue
+            spec = SPEC_BY_STATUS.get(status)
+            length = spec["length"] if spec is not None else 1
+            data = raw[pos:min(pos + length, end)]
+            if spec is not None and len(data) == length:
+                self.recovered += 1
+            self._deliver(port_name, data, t)   # an incomplete one is counted as garbage
+
+    def _deliver(self, port_name: str, raw: bytes, t: float, msg=None) -> None:
+        if msg is None:
+            try:
+                msg = mido.Message.from_bytes(raw)
+            except Exception:
+                msg = None
         self.messages += 1
         self.last = (port_name, msg if msg is not None else raw, t)   # formatted only when asked
         try:
@@ -284,6 +401,11 @@ class MidiInputs:
         with self._lock:
             ports, self._ports = self._ports, []
         for p in ports:
+            if p.probe is not None:
+                try:
+                    p.probe.close_port()
+                finally:
+                    p.probe.delete()
             try:
                 p.rt.close_port()
             except Exception:
@@ -363,8 +485,16 @@ class MidiSource:
         return {
             "api": self.api, "ports": self.inputs.port_names, "messages": self.inputs.messages,
             "last": None if last is None else {"port": last[0], "message": _describe(last[1]), "t": last[2]},
-            "counts": dict(self.counts), "gestures": self._group.counts(),
+            "counts": self._counts(), "gestures": self._group.counts(),
+            "unguarded": list(self.inputs.unguarded),
         }
+
+    def _counts(self) -> dict:
+        counts = dict(self.counts)
+        if self.inputs.unterminated:     # what an unterminated sysex swallowed and what was recovered
+            counts["unterminated sysex"] = self.inputs.unterminated
+            counts["recovered"] = self.inputs.recovered
+        return counts
 
     # -- message handling (the poller thread) ----------------------------------------------
     def _handle(self, port: str, msg, raw: bytes, t: float) -> None:
