@@ -336,6 +336,8 @@ def test_an_unterminated_sysex_does_not_swallow_the_taps_after_it(harness, playe
     stats = source.stats()
     assert stats["counts"]["unterminated sysex"] == 1 and stats["counts"]["recovered"] == 1   # the press (the release is a cycle later)
     assert stats["unguarded"] == [] and stats["counts"]["used"] == 40
+    assert source.summary() == ("MIDI: 1 unterminated sysex swallowed later messages; 1 of them recovered "
+                                "from inside it (the sysex bytes were dropped)")
 
 
 def test_a_30_kb_sysex_in_every_cycle_loses_no_tap(harness, player, source):

@@ -131,6 +131,10 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
     finally:
         for s in sources:
             await _close_source(s)
+            summary = getattr(s, "summary", None)
+            line = summary() if summary else None
+            if line:
+                click.echo(line, err=True)
         if room.take is not None:
             finished = room.stop_take()
             click.echo(f"take {finished['number']}: {finished['frames'] / finished['sample_rate']:.2f} s, "

@@ -489,6 +489,20 @@ class MidiSource:
             "unguarded": list(self.inputs.unguarded),
         }
 
+    def summary(self) -> str | None:
+        """One line in plain words for the end of a recording, when MIDI input was damaged."""
+        st = self.stats()
+        parts = []
+        if self.inputs.unterminated:
+            parts.append(f"{self.inputs.unterminated} unterminated sysex swallowed later messages; "
+                         f"{self.inputs.recovered} of them recovered from inside it (the sysex bytes were dropped)")
+        if st["unguarded"]:
+            parts.append(f"not guarded against unterminated sysex: {', '.join(st['unguarded'])}")
+        garbage = st["counts"].get("garbage", 0)
+        if garbage:
+            parts.append(f"{garbage} unparseable messages ignored")
+        return f"MIDI: {'; '.join(parts)}" if parts else None
+
     def _counts(self) -> dict:
         counts = dict(self.counts)
         if self.inputs.unterminated:     # what an unterminated sysex swallowed and what was recovered

@@ -27,6 +27,8 @@ def midi_lines(midi, error: str | None) -> list[Text]:
     counts = st.get("counts") or {}
     if counts:
         out.append(Text("      " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), style="dim"))
+    if st.get("unguarded"):   # an unterminated sysex there would swallow every later press
+        out.append(Text(f"      not guarded against unterminated sysex: {', '.join(st['unguarded'])}", style="yellow"))
     return out
 
 
