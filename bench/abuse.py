@@ -8,7 +8,10 @@ their own rate limit; another process holds a write transaction on the database 
 --lock-seconds (from 10 s in); a legitimate OSC sender (127.0.0.2, no special status) sends
 20 tags/s. Reports: legitimate tags stored / sent (goal 1.0), audio frames / (wall x rate)
 (goal 1.0 +- 0.001), stderr lines of the recording process (goal < 100), input overflows.
-Not yet in it: the MIDI half (sysex + 5,000 CC/s and a pedal), see docs/faults.md.
+MIDI half (rtmidi over the same JACK server, into rehearsal's virtual port): one process
+sends 5,000 CC/s (CC 1, unbound), an 8 KB sysex every 100 ms and an unterminated
+`F0 7D 01` every 2 s; another, a pedal with no special status, taps CC 64 once a second.
+Reports pedal taps stored / sent (goal 1.0) and the MIDI counters (recovered, unterminated).
 """
 
 from __future__ import annotations
@@ -41,6 +44,35 @@ while time.monotonic() < end:
     n += 1; time.sleep(0.01)
 """
 
+MIDI_FLOOD = """
+import sys, time, rtmidi
+seconds = float(sys.argv[1])
+out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name='midi-flooder')
+out.open_port(out.get_ports().index('RtMidiIn Client:rehearsal'))
+big = [0xF0, 0x7D] + [i % 128 for i in range(8000)] + [0xF7]
+t0 = time.monotonic(); n = 0; cc = 0
+while time.monotonic() < t0 + seconds:
+    for _ in range(50):
+        out.send_message([0xB0, 1, cc % 128]); cc += 1     # 50 per 10 ms: 5,000 CC/s
+    if n % 10 == 0: out.send_message(big)
+    if n % 200 == 0: out.send_message([0xF0, 0x7D, 0x01])  # unterminated
+    n += 1; time.sleep(max(0.0, t0 + n * 0.01 - time.monotonic()))
+print(cc, flush=True); out.delete()
+"""
+
+PEDAL = """
+import sys, time, rtmidi
+seconds = float(sys.argv[1])
+out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name='pedal')
+out.open_port(out.get_ports().index('RtMidiIn Client:rehearsal'))
+time.sleep(0.5)   # a new JACK connection takes effect at a cycle boundary
+t0 = time.monotonic(); taps = 0
+while time.monotonic() < t0 + seconds - 1.5:
+    out.send_message([0xB0, 64, 127]); time.sleep(0.05); out.send_message([0xB0, 64, 0]); taps += 1
+    time.sleep(0.95)
+print(taps, flush=True); time.sleep(0.5); out.delete()
+"""
+
 LOCKER = """
 import sqlite3, sys, time
 time.sleep(float(sys.argv[2]))
@@ -52,6 +84,7 @@ time.sleep(float(sys.argv[3])); c.execute('ROLLBACK'); print('released', flush=T
 
 def child(seconds: float, lock_seconds: float, home: Path) -> dict:
     from rehearsal.audio import RecorderConfig
+    from rehearsal.markers.midi import MidiSource
     from rehearsal.markers.osc import OscSource
     from rehearsal.notation import find_notation, load_notation
     from rehearsal.room import Room
@@ -65,8 +98,11 @@ def child(seconds: float, lock_seconds: float, home: Path) -> dict:
     async def main() -> dict:
         allow = [f"127.0.0.{i}" for i in range(2, 11)]
         osc = await OscSource(room.bus, notation, host="0.0.0.0", port=0, allow=allow).start()
+        midi = MidiSource(room.bus, notation, api="jack", virtual="rehearsal")
         room.start_take()
         wall0 = time.monotonic()
+        midi_procs = [subprocess.Popen([sys.executable, "-c", code, str(seconds)], stdout=subprocess.PIPE, text=True)
+                      for code in (MIDI_FLOOD, PEDAL)]
         procs = [subprocess.Popen([sys.executable, "-c", FLOODER, f"127.0.0.{i}", str(osc.port), str(seconds)])
                  for i in range(3, 11)]
         locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(ws.db_path), "10", str(lock_seconds)],
@@ -84,11 +120,15 @@ def child(seconds: float, lock_seconds: float, home: Path) -> dict:
         for p in procs:
             await asyncio.to_thread(p.wait)
         await asyncio.to_thread(locker.wait)
+        cc_sent, pedal_sent = [int((await asyncio.to_thread(p.communicate))[0].split()[-1]) for p in midi_procs]
+        await asyncio.sleep(1.0)   # the last tap's double-tap window
+        midi.close()
         await asyncio.to_thread(room.bus.flush, 60)
         take = room.stop_take()
         wall = time.monotonic() - wall0
         osc.close()
-        return {"take": take, "sent": sent, "wall": wall, "osc": osc.stats()["counts"]}
+        return {"take": take, "sent": sent, "wall": wall, "osc": osc.stats()["counts"],
+                "pedal_sent": pedal_sent, "cc_sent": cc_sent, "midi": midi.stats()["counts"]}
 
     try:
         r = asyncio.run(main())
@@ -97,10 +137,13 @@ def child(seconds: float, lock_seconds: float, home: Path) -> dict:
     db = open_db(ws.db_path)
     stored = db.execute("SELECT COUNT(*) FROM markers WHERE who = 'legit'").fetchone()[0]
     flood = db.execute("SELECT COUNT(*) FROM markers WHERE who = 'flood'").fetchone()[0]
+    pedal = db.execute("SELECT COUNT(*) FROM markers WHERE source = 'midi:rehearsal' AND symbol = 'good'").fetchone()[0]
     take = r["take"]
     return {"legit_sent": r["sent"], "legit_stored": stored, "legit_ratio": stored / max(r["sent"], 1),
             "flood_stored": flood, "frames": take["frames"], "overflows": take["overflows"],
-            "frames_per_wall_rate": take["frames"] / (r["wall"] * sr), "wall": r["wall"], "osc": r["osc"]}
+            "frames_per_wall_rate": take["frames"] / (r["wall"] * sr), "wall": r["wall"], "osc": r["osc"],
+            "pedal_sent": r["pedal_sent"], "pedal_stored": pedal, "pedal_ratio": pedal / max(r["pedal_sent"], 1),
+            "cc_sent": r["cc_sent"], "midi": r["midi"]}
 
 
 def main() -> None:
@@ -132,6 +175,8 @@ def main() -> None:
     print(f"abuse bench: {args.seconds:.0f} s recording, 8 OSC flooders (malformed + valid floods), "
           f"database locked {args.lock_seconds:.0f} s by another process")
     print(f"  legitimate tags stored / sent  {r['legit_ratio']:.4f}  ({r['legit_stored']}/{r['legit_sent']}; goal 1.0)")
+    print(f"  pedal taps stored / sent       {r['pedal_ratio']:.4f}  ({r['pedal_stored']}/{r['pedal_sent']}; goal 1.0)")
+    print(f"  MIDI flood: {r['cc_sent']} CC sent; counters {r['midi']}")
     print(f"  frames / (wall x rate)         {r['frames_per_wall_rate']:.4f}  (goal 1.0 +- 0.001)")
     print(f"  stderr lines                   {r['stderr_lines']}  (goal < 100)")
     print(f"  input overflows                {r['overflows']}  (goal 0)")
