@@ -269,6 +269,7 @@ def test_named_port_and_unknown_port(harness, jack_server):
         source = MidiSource(harness.bus, harness.notation, api="jack", ports=["footswitch"], virtual=None)
         try:
             assert source.stats()["ports"] == ["footswitch:pedal out"]
+            assert source.stats()["unguarded"] == []          # the sysex guard found our input port
             # a new JACK connection takes effect at a cycle boundary the pedal's client may
             # not have reached yet: press again until one lands (each press is a tag)
             for _ in range(50):

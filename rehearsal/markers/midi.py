@@ -164,6 +164,7 @@ class _Port:
 
 
 PROBE = bytes([0xF0, 0x7D, 0x72, 0x65, 0x68, 0xF7])   # non-commercial sysex id 7D, "reh"
+PROBE_PORT = "sysex guard"   # the probe's output port (JACK client `rehearsal-probe`)
 PROBE_RESEND = 0.5
 _STATUS = re.compile(rb"[\x80-\xff]")
 
@@ -302,7 +303,7 @@ class MidiInputs:
             return None
         try:
             probe = _rtmidi().MidiOut(rtapi=_api_id(self.api), name="rehearsal-probe")
-            probe.open_port(after.index(new[0]), "sysex guard")
+            probe.open_port(after.index(new[0]), PROBE_PORT)
         except Exception as exc:
             log.warning("MIDI: cannot guard %s against unterminated sysex: %s", name, exc)
             return None
