@@ -6,6 +6,8 @@ the library API the CLI and the TUI's models screen use.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 from contextlib import contextmanager
@@ -132,6 +134,14 @@ def mark_running(db: sqlite_utils.Database, gen_id: int, pid: int) -> None:
     with _tx(db):
         db.execute("UPDATE generations SET status = 'running', pid = ?, error = NULL, "
                    "started_at = COALESCE(started_at, ?), ended_at = NULL WHERE id = ?", [pid, utc_now(), gen_id])
+
+
+def set_max_steps(db: sqlite_utils.Database, gen_id: int, max_steps: int) -> RunSpec:
+    """A new step budget for a resumed run (`train --resume G --steps N`), kept in its spec."""
+    spec = dataclasses.replace(spec_of(get_generation(db, gen_id)), max_steps=int(max_steps))
+    with _tx(db):
+        db.execute("UPDATE generations SET spec_json = ? WHERE id = ?", [spec.to_json(), gen_id])
+    return spec
 
 
 def update_metrics(db: sqlite_utils.Database, gen_id: int, metrics: dict) -> None:
