@@ -70,6 +70,28 @@ class Exits(Filter):
 def register_curation_steps(register):
     register("exits", Exits)
 """
+HANGS = """
+import threading
+from dataclasses import dataclass
+from rehearsal.curation import Filter
+from rehearsal.plugins import hookimpl
+
+@dataclass
+class Hangs(Filter):
+    def reject(self, clip, ctx):
+        threading.Event().wait()      # for ever, blocked in C
+
+@dataclass
+class Spins(Filter):
+    def reject(self, clip, ctx):
+        while True:                   # for ever, in Python
+            sum(range(1000))
+
+@hookimpl
+def register_curation_steps(register):
+    register("hangs", Hangs)
+    register("spins", Spins)
+"""
 
 
 @pytest.fixture
@@ -231,3 +253,35 @@ def test_a_step_raising_systemexit_fails_curate_naming_the_plugin(plugin_site, w
     assert result.exit_code == 1
     assert "step 1 'exits' (plugin quitter) failed: SystemExit: 0" in result.output
     assert db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("in_thread", [False, True], ids=["main-thread", "worker-thread"])
+def test_a_hanging_step_is_stopped_at_its_time_limit_naming_the_plugin(plugin_site, workspace, db, monkeypatch,
+                                                                      in_thread):
+    """Issue 13, finding 6: a step that hangs ran for ever; now it is stopped and named."""
+    import threading
+
+    from rehearsal.curation.run import StepFailed, start_run
+    from rehearsal.curation.pipeline import load_pipeline
+
+    install_plugin(plugin_site, "sleeper", "1.0", {"sleeper": "sleeper_plugin"}, modules={"sleeper_plugin": HANGS})
+    monkeypatch.setenv("REHEARSAL_STEP_TIME_LIMIT_S", "0.5")
+    world = CurationWorld.create(workspace, db)
+    world.tag_part(world.add_take(), "good", "a3")
+    if not in_thread:
+        result = CliRunner().invoke(main, ["--home", str(workspace.home), "curate", "-s", "monday", "-p",
+                                           str(world.write_pipeline(step("hangs"))), "-n", "voice"])
+        assert result.exit_code == 1
+        assert ("step 1 'hangs' (plugin sleeper) failed: TimeLimitExceeded: step 1 'hangs' (plugin sleeper) "
+                "ran past its time limit of 0.5 s") in result.output, result.output
+        return
+    from rehearsal.plugins import manager
+
+    manager.load_plugins()
+    run = start_run(workspace, db, load_pipeline(world.write_pipeline(step("spins"))), ["monday"])
+    failure = []
+    worker = threading.Thread(target=lambda: failure.append(pytest.raises(StepFailed, run.step)), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the step still runs in its thread"
+    assert "'spins' (plugin sleeper) ran past its time limit of 0.5 s" in str(failure[0].value)

@@ -15,6 +15,8 @@ cached, which is harmless).
 
 from __future__ import annotations
 
+import os
+
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -23,6 +25,7 @@ import numpy as np
 import sqlite_utils
 
 from ..plugins import manager as plugin_manager
+from ..plugins.timelimit import time_limit
 from ..store.markers import list_markers
 from ..store.notations import load_stored_notation
 from ..store.people import withdrawn
@@ -101,6 +104,18 @@ class StepReport:
         if self.effect:
             bits.append(self.effect)
         return f"{self.index:>2} {self.name:<18} " + ", ".join(bits)
+
+
+STEP_TIME_LIMIT_S = 600.0
+
+
+def step_time_limit_s() -> float:
+    """Seconds one curation step may run (REHEARSAL_STEP_TIME_LIMIT_S; 0 for none)."""
+    text = os.environ.get("REHEARSAL_STEP_TIME_LIMIT_S", "")
+    try:
+        return float(text) if text.strip() else STEP_TIME_LIMIT_S
+    except ValueError:
+        raise CurationError(f"REHEARSAL_STEP_TIME_LIMIT_S={text!r}: give a number of seconds") from None
 
 
 def _seconds(clips: list[Clip]) -> float:
@@ -196,7 +211,8 @@ class CurationRun:
         before = self._current
         ctx = StepContext(self, spec.use)
         try:
-            result = step.apply(list(before), ctx)
+            with time_limit(step_time_limit_s(), f"step {spec.index} {spec.use!r} (plugin {plugin})"):
+                result = step.apply(list(before), ctx)
             after = self._validate(result, spec, plugin)
         except StepFailed:
             raise
