@@ -92,6 +92,22 @@ def register_curation_steps(register):
     register("hangs", Hangs)
     register("spins", Spins)
 """
+DELETES = """
+import os
+from dataclasses import dataclass
+from rehearsal.curation import Filter
+from rehearsal.plugins import hookimpl
+
+@dataclass
+class Deletes(Filter):
+    def reject(self, clip, ctx):
+        os.remove(ctx._run.ws.resolve(ctx._run.takes[clip.take_id]["path"]))
+        return None
+
+@hookimpl
+def register_curation_steps(register):
+    register("deletes-audio", Deletes)
+"""
 
 
 @pytest.fixture
@@ -285,3 +301,16 @@ def test_a_hanging_step_is_stopped_at_its_time_limit_naming_the_plugin(plugin_si
     worker.join(30)
     assert not worker.is_alive(), "the step still runs in its thread"
     assert "'spins' (plugin sleeper) ran past its time limit of 0.5 s" in str(failure[0].value)
+
+
+def test_a_step_that_deletes_take_audio_is_named(plugin_site, workspace, db):
+    """Issue 13, finding 6: a step deleting a take's audio went unnoticed."""
+    install_plugin(plugin_site, "vandal", "1.0", {"vandal": "vandal_plugin"}, modules={"vandal_plugin": DELETES})
+    world = CurationWorld.create(workspace, db)
+    world.tag_part(world.add_take(), "good", "a3")
+    result = CliRunner().invoke(main, ["--home", str(workspace.home), "curate", "-s", "monday", "-p",
+                                       str(world.write_pipeline(step("deletes-audio"))), "-n", "voice"])
+    assert result.exit_code == 1
+    assert "(plugin vandal) failed: it deleted or changed take audio:" in result.output, result.output
+    assert "(deleted)" in result.output
+    assert any("deleted or changed take audio" in p for r in reports() if r.name == "vandal" for p in r.problems)

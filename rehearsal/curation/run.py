@@ -210,9 +210,15 @@ class CurationRun:
         plugin = plugin_manager.provider("curation_steps", spec.use) or "unknown"
         before = self._current
         ctx = StepContext(self, spec.use)
+        audio_before = self._take_files()
         try:
             with time_limit(step_time_limit_s(), f"step {spec.index} {spec.use!r} (plugin {plugin})"):
                 result = step.apply(list(before), ctx)
+            touched = self._touched_takes(audio_before)
+            if touched:
+                message = f"it deleted or changed take audio: {', '.join(touched)}"
+                plugin_manager.report_problem(plugin, f"step {spec.use!r} {message}")
+                raise StepFailed(spec.index, spec.use, plugin, message)
             after = self._validate(result, spec, plugin)
         except StepFailed:
             raise
@@ -229,6 +235,22 @@ class CurationRun:
         self._current = after
         self._next += 1
         return report
+
+    def _take_files(self) -> dict[str, tuple[int, int] | None]:
+        """(size, mtime_ns) of every take file of the run: a step must only read them."""
+        out: dict[str, tuple[int, int] | None] = {}
+        for take in self.takes.values():
+            try:
+                st = self.ws.resolve(take["path"]).stat()
+                out[take["path"]] = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                out[take["path"]] = None
+        return out
+
+    def _touched_takes(self, before: dict[str, tuple[int, int] | None]) -> list[str]:
+        now = self._take_files()
+        return [f"{path} ({'deleted' if now[path] is None else 'changed'})"
+                for path, was in before.items() if was is not None and now[path] != was]
 
     def steps_iter(self) -> Iterator[StepReport]:
         while not self.done:
