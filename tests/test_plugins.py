@@ -259,13 +259,18 @@ def test_a_plugin_adds_a_command_and_builtins_do_not_load_plugins(tmp_path):
     assert probe.stdout.strip().endswith("False"), probe.stdout + probe.stderr
 
 
-def test_a_step_raising_systemexit_fails_curate_naming_the_plugin(plugin_site, workspace, db):
-    """Issue 13, finding 6: SystemExit(0) in a step made `curate` exit 0 with no dataset and no word."""
-    install_plugin(plugin_site, "quitter", "1.0", {"quitter": "quitter_plugin"}, modules={"quitter_plugin": EXITS})
+def _curate_with_plugin(plugin_site, workspace, db, name: str, source: str, use: str):
+    """Install a one-module plugin, tag one take, and run `rehearsal curate` with its step."""
+    install_plugin(plugin_site, name, "1.0", {name: f"{name}_plugin"}, modules={f"{name}_plugin": source})
     world = CurationWorld.create(workspace, db)
     world.tag_part(world.add_take(), "good", "a3")
-    result = CliRunner().invoke(main, ["--home", str(workspace.home), "curate", "-s", "monday", "-p",
-                                       str(world.write_pipeline(step("exits"))), "-n", "voice"])
+    return CliRunner().invoke(main, ["--home", str(workspace.home), "curate", "-s", "monday", "-p",
+                                     str(world.write_pipeline(step(use))), "-n", "voice"])
+
+
+def test_a_step_raising_systemexit_fails_curate_naming_the_plugin(plugin_site, workspace, db):
+    """Issue 13, finding 6: SystemExit(0) in a step made `curate` exit 0 with no dataset and no word."""
+    result = _curate_with_plugin(plugin_site, workspace, db, "quitter", EXITS, "exits")
     assert result.exit_code == 1
     assert "step 1 'exits' (plugin quitter) failed: SystemExit: 0" in result.output
     assert db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0] == 0
@@ -305,11 +310,7 @@ def test_a_hanging_step_is_stopped_at_its_time_limit_naming_the_plugin(plugin_si
 
 def test_a_step_that_deletes_take_audio_is_named(plugin_site, workspace, db):
     """Issue 13, finding 6: a step deleting a take's audio went unnoticed."""
-    install_plugin(plugin_site, "vandal", "1.0", {"vandal": "vandal_plugin"}, modules={"vandal_plugin": DELETES})
-    world = CurationWorld.create(workspace, db)
-    world.tag_part(world.add_take(), "good", "a3")
-    result = CliRunner().invoke(main, ["--home", str(workspace.home), "curate", "-s", "monday", "-p",
-                                       str(world.write_pipeline(step("deletes-audio"))), "-n", "voice"])
+    result = _curate_with_plugin(plugin_site, workspace, db, "vandal", DELETES, "deletes-audio")
     assert result.exit_code == 1
     assert "(plugin vandal) failed: it deleted or changed take audio:" in result.output, result.output
     assert "(deleted)" in result.output
