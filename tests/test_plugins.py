@@ -315,3 +315,7 @@ def test_a_step_that_deletes_take_audio_is_named(plugin_site, workspace, db):
     assert "(plugin vandal) failed: it deleted or changed take audio:" in result.output, result.output
     assert "(deleted)" in result.output
     assert any("deleted or changed take audio" in p for r in reports() if r.name == "vandal" for p in r.problems)
+    fresh = subprocess.run([sys.executable, "-m", "rehearsal", "--home", str(workspace.home), "plugins"],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(plugin_site)})
+    assert "earlier problem" in fresh.stdout and "deleted or changed take audio" in fresh.stdout, fresh.stdout
+    assert any("deleted or changed take audio" in p for r in reports() if r.name == "vandal" for p in r.problems)

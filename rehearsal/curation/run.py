@@ -26,6 +26,7 @@ import sqlite_utils
 
 from ..plugins import manager as plugin_manager
 from ..plugins.timelimit import time_limit
+from ..store.plugin_problems import remember as remember_problem
 from ..store.markers import list_markers
 from ..store.notations import load_stored_notation
 from ..store.people import withdrawn
@@ -217,7 +218,7 @@ class CurationRun:
             touched = self._touched_takes(audio_before)
             if touched:
                 message = f"it deleted or changed take audio: {', '.join(touched)}"
-                plugin_manager.report_problem(plugin, f"step {spec.use!r} {message}")
+                self._problem(plugin, f"step {spec.use!r} {message}")
                 raise StepFailed(spec.index, spec.use, plugin, message)
             after = self._validate(result, spec, plugin)
         except StepFailed:
@@ -226,7 +227,7 @@ class CurationRun:
             raise
         except BaseException as exc:   # SystemExit too: a plugin must not end the run silently
             message = f"{type(exc).__name__}: {exc}"
-            plugin_manager.report_problem(plugin, f"step {spec.use!r} failed in a run: {message}")
+            self._problem(plugin, f"step {spec.use!r} failed in a run: {message}")
             raise StepFailed(spec.index, spec.use, plugin, message) from exc
         removals, after = self._account(spec, before, after, ctx)
         report = StepReport(spec.index, spec.use, plugin, step.params(), spec.note, len(before), len(after),
@@ -235,6 +236,14 @@ class CurationRun:
         self._current = after
         self._next += 1
         return report
+
+    def _problem(self, plugin: str, message: str) -> None:
+        """For `rehearsal plugins`: in this process, and remembered in the workspace."""
+        plugin_manager.report_problem(plugin, message)
+        try:
+            remember_problem(self.db, plugin, message)
+        except Exception:      # a locked or full database must not hide the step's own error
+            pass
 
     def _take_files(self) -> dict[str, tuple[int, int] | None]:
         """(size, mtime_ns) of every take file of the run: a step must only read them."""
@@ -263,7 +272,7 @@ class CurationRun:
 
     def _validate(self, result, spec: StepSpec, plugin: str) -> list[Clip]:
         def bad(msg):
-            plugin_manager.report_problem(plugin, f"step {spec.use!r} returned invalid output: {msg}")
+            self._problem(plugin, f"step {spec.use!r} returned invalid output: {msg}")
             return StepFailed(spec.index, spec.use, plugin, f"returned invalid output: {msg}")
 
         if result is None or isinstance(result, (str, bytes, Clip)):
