@@ -25,6 +25,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from ..launch import process_alive
 from ..naming import safe_filename
 from ..store.workspace import Workspace
 from .versions import VersionInfo, dataset_version_id, version_clips, version_info
@@ -84,19 +85,6 @@ OWNER = ".building-pid"
 STALE_WITHOUT_PID_S = 3600.0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:       # a zombie (killed, not yet reaped) builds nothing
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
-
-
 def _remove(folder: Path) -> None:
     def writable(func, path, _exc):
         os.chmod(os.path.dirname(path), stat.S_IRWXU)
@@ -120,7 +108,7 @@ def clean_stale_builds(root: Path) -> list[Path]:
                 continue
         except OSError:
             continue
-        if pid is not None and _alive(pid):
+        if pid is not None and process_alive(pid):
             continue
         try:
             _remove(tmp)

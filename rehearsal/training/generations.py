@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 
 import json
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from ..launch import process_alive
 from ..store.clock import utc_now
 from .spec import RunSpec
 
@@ -161,15 +161,7 @@ def mark_finished(db: sqlite_utils.Database, gen_id: int, status: str, *, metric
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 def reconcile(db: sqlite_utils.Database) -> list[int]:
