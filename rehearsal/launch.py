@@ -14,3 +14,22 @@ import sys
 def python_module(module: str, *args: str) -> list[str]:
     """The command that runs `module` as a program in this interpreter, immune to the cwd."""
     return [sys.executable, "-P", "-m", module, *args]
+
+
+def process_alive(pid: int | None) -> bool:
+    """Whether process `pid` still runs (a zombie, killed and not yet reaped, does not)."""
+    import os
+    from pathlib import Path
+
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True

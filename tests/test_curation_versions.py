@@ -269,3 +269,39 @@ def test_materialise_refuses_audio_that_changed_since_the_version(world, db):
     with pytest.raises(RuntimeError, match="changed since voice@1 was made"):
         materialise_dataset(world.ws, db, "voice")
     assert not (world.ws.folder("datasets") / "voice-v1").exists()
+
+
+def test_a_build_killed_mid_materialise_leaves_no_temporary_folder_for_ever(world, db):
+    """Issue 13, finding 6: a kill during materialise left its temporary folder for ever; the
+    next materialise removes the folders of builds whose process is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    make(world, GATE_40)
+    root = world.ws.folder("datasets")
+    child = subprocess.Popen([sys.executable, "-c", """
+import sys, threading
+from rehearsal.store import Workspace, open_db
+from rehearsal.curation import materialise as m
+real = m._build
+def build_then_hang(*args):
+    real(*args)
+    threading.Event().wait()          # killed here: the folder is whole but never renamed
+m._build = build_then_hang
+ws = Workspace.at(sys.argv[1])
+m.materialise_dataset(ws, open_db(ws.db_path), "voice")
+""", str(world.ws.home)])
+    deadline = time.monotonic() + 60
+    while not [p for p in root.glob(".*.tmp") if (p / ".complete").exists()]:
+        assert child.poll() is None and time.monotonic() < deadline, "the child never built its folder"
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(30)
+    assert list(root.glob(".*.tmp"))          # the kill left it behind
+    folder = materialise_dataset(world.ws, db, "voice")
+    assert folder == root / "voice-v1" and len(read_metadata(folder)) == 3
+    assert not list(root.glob(".*.tmp")), "the killed build's temporary folder is still there"
+    assert not (folder / ".building-pid").exists()

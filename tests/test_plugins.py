@@ -70,6 +70,44 @@ class Exits(Filter):
 def register_curation_steps(register):
     register("exits", Exits)
 """
+HANGS = """
+import threading
+from dataclasses import dataclass
+from rehearsal.curation import Filter
+from rehearsal.plugins import hookimpl
+
+@dataclass
+class Hangs(Filter):
+    def reject(self, clip, ctx):
+        threading.Event().wait()      # for ever, blocked in C
+
+@dataclass
+class Spins(Filter):
+    def reject(self, clip, ctx):
+        while True:                   # for ever, in Python
+            sum(range(1000))
+
+@hookimpl
+def register_curation_steps(register):
+    register("hangs", Hangs)
+    register("spins", Spins)
+"""
+DELETES = """
+import os
+from dataclasses import dataclass
+from rehearsal.curation import Filter
+from rehearsal.plugins import hookimpl
+
+@dataclass
+class Deletes(Filter):
+    def reject(self, clip, ctx):
+        os.remove(ctx._run.ws.resolve(ctx._run.takes[clip.take_id]["path"]))
+        return None
+
+@hookimpl
+def register_curation_steps(register):
+    register("deletes-audio", Deletes)
+"""
 
 
 @pytest.fixture
@@ -221,13 +259,63 @@ def test_a_plugin_adds_a_command_and_builtins_do_not_load_plugins(tmp_path):
     assert probe.stdout.strip().endswith("False"), probe.stdout + probe.stderr
 
 
-def test_a_step_raising_systemexit_fails_curate_naming_the_plugin(plugin_site, workspace, db):
-    """Issue 13, finding 6: SystemExit(0) in a step made `curate` exit 0 with no dataset and no word."""
-    install_plugin(plugin_site, "quitter", "1.0", {"quitter": "quitter_plugin"}, modules={"quitter_plugin": EXITS})
+def _curate_with_plugin(plugin_site, workspace, db, name: str, source: str, use: str):
+    """Install a one-module plugin, tag one take, and run `rehearsal curate` with its step."""
+    install_plugin(plugin_site, name, "1.0", {name: f"{name}_plugin"}, modules={f"{name}_plugin": source})
     world = CurationWorld.create(workspace, db)
     world.tag_part(world.add_take(), "good", "a3")
-    result = CliRunner().invoke(main, ["--home", str(workspace.home), "curate", "-s", "monday", "-p",
-                                       str(world.write_pipeline(step("exits"))), "-n", "voice"])
+    return CliRunner().invoke(main, ["--home", str(workspace.home), "curate", "-s", "monday", "-p",
+                                     str(world.write_pipeline(step(use))), "-n", "voice"])
+
+
+def test_a_step_raising_systemexit_fails_curate_naming_the_plugin(plugin_site, workspace, db):
+    """Issue 13, finding 6: SystemExit(0) in a step made `curate` exit 0 with no dataset and no word."""
+    result = _curate_with_plugin(plugin_site, workspace, db, "quitter", EXITS, "exits")
     assert result.exit_code == 1
     assert "step 1 'exits' (plugin quitter) failed: SystemExit: 0" in result.output
     assert db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("in_thread", [False, True], ids=["main-thread", "worker-thread"])
+def test_a_hanging_step_is_stopped_at_its_time_limit_naming_the_plugin(plugin_site, workspace, db, monkeypatch,
+                                                                      in_thread):
+    """Issue 13, finding 6: a step that hangs ran for ever; now it is stopped and named."""
+    import threading
+
+    from rehearsal.curation.run import StepFailed, start_run
+    from rehearsal.curation.pipeline import load_pipeline
+
+    install_plugin(plugin_site, "sleeper", "1.0", {"sleeper": "sleeper_plugin"}, modules={"sleeper_plugin": HANGS})
+    monkeypatch.setenv("REHEARSAL_STEP_TIME_LIMIT_S", "0.5")
+    world = CurationWorld.create(workspace, db)
+    world.tag_part(world.add_take(), "good", "a3")
+    if not in_thread:
+        result = CliRunner().invoke(main, ["--home", str(workspace.home), "curate", "-s", "monday", "-p",
+                                           str(world.write_pipeline(step("hangs"))), "-n", "voice"])
+        assert result.exit_code == 1
+        assert ("step 1 'hangs' (plugin sleeper) failed: TimeLimitExceeded: step 1 'hangs' (plugin sleeper) "
+                "ran past its time limit of 0.5 s") in result.output, result.output
+        return
+    from rehearsal.plugins import manager
+
+    manager.load_plugins()
+    run = start_run(workspace, db, load_pipeline(world.write_pipeline(step("spins"))), ["monday"])
+    failure = []
+    worker = threading.Thread(target=lambda: failure.append(pytest.raises(StepFailed, run.step)), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the step still runs in its thread"
+    assert "'spins' (plugin sleeper) ran past its time limit of 0.5 s" in str(failure[0].value)
+
+
+def test_a_step_that_deletes_take_audio_is_named(plugin_site, workspace, db):
+    """Issue 13, finding 6: a step deleting a take's audio went unnoticed."""
+    result = _curate_with_plugin(plugin_site, workspace, db, "vandal", DELETES, "deletes-audio")
+    assert result.exit_code == 1
+    assert "(plugin vandal) failed: it deleted or changed take audio:" in result.output, result.output
+    assert "(deleted)" in result.output
+    assert any("deleted or changed take audio" in p for r in reports() if r.name == "vandal" for p in r.problems)
+    fresh = subprocess.run([sys.executable, "-m", "rehearsal", "--home", str(workspace.home), "plugins"],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(plugin_site)})
+    assert "earlier problem" in fresh.stdout and "deleted or changed take audio" in fresh.stdout, fresh.stdout
+    assert any("deleted or changed take audio" in p for r in reports() if r.name == "vandal" for p in r.problems)

@@ -8,7 +8,8 @@ import sys
 import click
 
 from . import main
-from .common import fail, open_workspace_db
+from ..store import open_db
+from .common import fail, open_workspace_db, workspace
 
 
 def _take_names(db) -> dict[int, str]:
@@ -279,15 +280,27 @@ def dataset_decide(ctx, decision, session, take_number, start, end, who, note) -
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
-def plugins(as_json) -> None:
-    """List plugins: version, what each provides, and what went wrong."""
+@click.pass_context
+def plugins(ctx, as_json) -> None:
+    """List plugins: version, what each provides, and what went wrong (in earlier runs too)."""
     from dataclasses import asdict
 
     from ..plugins import reports
+    from ..store.plugin_problems import remembered
 
     found = reports()
+    ws = workspace(ctx)
+    past: dict[str, list[dict]] = {}
+    if ws.db_path.exists():
+        try:
+            db = open_db(ws.db_path)
+            past = remembered(db)
+            db.conn.close()
+        except Exception as exc:
+            click.echo(f"(problems remembered in {ws.db_path} could not be read: {exc})", err=True)
     if as_json:
-        click.echo(json.dumps([asdict(r) for r in found], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([{**asdict(r), "remembered": past.get(r.name, [])} for r in found],
+                              ensure_ascii=False, indent=2))
         return
     for r in found:
         state = "ok" if r.ok and not r.problems else ("FAILED" if not r.ok else "problems")
@@ -299,6 +312,10 @@ def plugins(as_json) -> None:
             click.echo(f"    error: {r.error}")
         for p in r.problems:
             click.echo(f"    problem: {p}")
+        for p in past.get(r.name, []):
+            if p["message"] not in r.problems:
+                times = f", {p['count']} times" if p["count"] > 1 else ""
+                click.echo(f"    earlier problem ({p['last_at']}{times}): {p['message']}")
     if any(not r.ok for r in found):
         click.echo("plugins that failed are skipped; the rest work", err=True)
     sys.stdout.flush()

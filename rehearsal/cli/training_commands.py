@@ -6,6 +6,7 @@ it, draw its progress, and cancel it cleanly on Ctrl-C. Only render and export i
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 
@@ -155,6 +156,10 @@ def train(ctx, dataset, strategy, family, parent, scratch, budget, steps, seed, 
             fail(str(exc))
         click.echo(f"{strategy} on {ds.ref} ({len(ds.clips)} clips): "
                    + ", ".join(T.get_generation(db, i)["name"] for i in ids))
+    # SIGTERM (and a closed terminal) stop the run as Ctrl-C does: the worker lives in its own
+    # session, so without this it would go on training, orphaned
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     failed = 0
     for n, gen_id in enumerate(ids):
         gen = T.get_generation(db, gen_id)
@@ -162,7 +167,8 @@ def train(ctx, dataset, strategy, family, parent, scratch, budget, steps, seed, 
         click.echo(f"{gen['name']}: {gen['label']} ({gen['family']}{parent_txt}, seed {gen['seed']})")
         try:
             run = T.start_run(ws, gen_id, resume=bool(resume), threads=threads, low_priority=low_priority,
-                              device=device, set_current="" if set_current else None, db=db)
+                              device=device, set_current="" if set_current else None,
+                              max_steps=steps if resume else None, db=db)
         except RuntimeError as exc:
             fail(str(exc))
         try:
@@ -174,9 +180,18 @@ def train(ctx, dataset, strategy, family, parent, scratch, budget, steps, seed, 
             click.echo(f"{g['name']}: {g['status']} at step {g['metrics'].get('steps', 0)}; "
                        f"continue with `rehearsal train --resume {g['name']}`")
             ctx.exit(130)
+        died = T.describe_end(ws, db, run)
+        if died:
+            click.echo(f"  {died}", err=True)
+            failed += 1
+            continue
         failed += _report(T, db, gen_id, end)
     if failed:
         ctx.exit(1)
+
+
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _report(T, db, gen_id: int, end: dict | None) -> int:

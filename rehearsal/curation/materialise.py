@@ -20,10 +20,12 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import sqlite_utils
 
+from ..launch import process_alive
 from ..naming import safe_filename
 from ..store.workspace import Workspace
 from .versions import VersionInfo, dataset_version_id, version_clips, version_info
@@ -58,8 +60,10 @@ def materialise_dataset(ws: Workspace, db: sqlite_utils.Database, ref) -> Path:
         final = root / f"{folder_name(info)}-id{info.id}"
     if _stamp_matches(final, info.id):
         return final
+    clean_stale_builds(root)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=root))
     try:
+        (tmp / OWNER).write_text(str(os.getpid()))
         _build(ws, db, info, tmp)
         try:
             os.rename(tmp, final)
@@ -73,7 +77,45 @@ def materialise_dataset(ws: Workspace, db: sqlite_utils.Database, ref) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    (final / OWNER).unlink(missing_ok=True)
     return final
+
+
+OWNER = ".building-pid"
+STALE_WITHOUT_PID_S = 3600.0
+
+
+def _remove(folder: Path) -> None:
+    def writable(func, path, _exc):
+        os.chmod(os.path.dirname(path), stat.S_IRWXU)
+        os.chmod(path, stat.S_IRWXU)
+        func(path)
+
+    shutil.rmtree(folder, onerror=writable)
+
+
+def clean_stale_builds(root: Path) -> list[Path]:
+    """Remove the temporary folders of builds whose process is gone (a kill -9 mid-build):
+    each holds the pid of the process building it, and a live build is left alone."""
+    removed = []
+    for tmp in Path(root).glob(".*.tmp"):
+        try:
+            pid = int((tmp / OWNER).read_text().strip())
+        except (OSError, ValueError):
+            pid = None            # killed between making the folder and writing its pid
+        try:
+            if pid is None and time.time() - tmp.stat().st_mtime < STALE_WITHOUT_PID_S:
+                continue
+        except OSError:
+            continue
+        if pid is not None and process_alive(pid):
+            continue
+        try:
+            _remove(tmp)
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
 
 
 def _build(ws: Workspace, db: sqlite_utils.Database, info: VersionInfo, folder: Path) -> None:

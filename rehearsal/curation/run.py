@@ -15,6 +15,8 @@ cached, which is harmless).
 
 from __future__ import annotations
 
+import os
+
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -23,6 +25,8 @@ import numpy as np
 import sqlite_utils
 
 from ..plugins import manager as plugin_manager
+from ..plugins.timelimit import time_limit
+from ..store.plugin_problems import remember as remember_problem
 from ..store.markers import list_markers
 from ..store.notations import load_stored_notation
 from ..store.people import withdrawn
@@ -101,6 +105,18 @@ class StepReport:
         if self.effect:
             bits.append(self.effect)
         return f"{self.index:>2} {self.name:<18} " + ", ".join(bits)
+
+
+STEP_TIME_LIMIT_S = 600.0
+
+
+def step_time_limit_s() -> float:
+    """Seconds one curation step may run (REHEARSAL_STEP_TIME_LIMIT_S; 0 for none)."""
+    text = os.environ.get("REHEARSAL_STEP_TIME_LIMIT_S", "")
+    try:
+        return float(text) if text.strip() else STEP_TIME_LIMIT_S
+    except ValueError:
+        raise CurationError(f"REHEARSAL_STEP_TIME_LIMIT_S={text!r}: give a number of seconds") from None
 
 
 def _seconds(clips: list[Clip]) -> float:
@@ -195,8 +211,15 @@ class CurationRun:
         plugin = plugin_manager.provider("curation_steps", spec.use) or "unknown"
         before = self._current
         ctx = StepContext(self, spec.use)
+        audio_before = self._take_files()
         try:
-            result = step.apply(list(before), ctx)
+            with time_limit(step_time_limit_s(), f"step {spec.index} {spec.use!r} (plugin {plugin})"):
+                result = step.apply(list(before), ctx)
+            touched = self._touched_takes(audio_before)
+            if touched:
+                message = f"it deleted or changed take audio: {', '.join(touched)}"
+                self._problem(plugin, f"step {spec.use!r} {message}")
+                raise StepFailed(spec.index, spec.use, plugin, message)
             after = self._validate(result, spec, plugin)
         except StepFailed:
             raise
@@ -204,7 +227,7 @@ class CurationRun:
             raise
         except BaseException as exc:   # SystemExit too: a plugin must not end the run silently
             message = f"{type(exc).__name__}: {exc}"
-            plugin_manager.report_problem(plugin, f"step {spec.use!r} failed in a run: {message}")
+            self._problem(plugin, f"step {spec.use!r} failed in a run: {message}")
             raise StepFailed(spec.index, spec.use, plugin, message) from exc
         removals, after = self._account(spec, before, after, ctx)
         report = StepReport(spec.index, spec.use, plugin, step.params(), spec.note, len(before), len(after),
@@ -213,6 +236,30 @@ class CurationRun:
         self._current = after
         self._next += 1
         return report
+
+    def _problem(self, plugin: str, message: str) -> None:
+        """For `rehearsal plugins`: in this process, and remembered in the workspace."""
+        plugin_manager.report_problem(plugin, message)
+        try:
+            remember_problem(self.db, plugin, message)
+        except Exception:      # a locked or full database must not hide the step's own error
+            pass
+
+    def _take_files(self) -> dict[str, tuple[int, int] | None]:
+        """(size, mtime_ns) of every take file of the run: a step must only read them."""
+        out: dict[str, tuple[int, int] | None] = {}
+        for take in self.takes.values():
+            try:
+                st = self.ws.resolve(take["path"]).stat()
+                out[take["path"]] = (st.st_size, st.st_mtime_ns)
+            except OSError:
+                out[take["path"]] = None
+        return out
+
+    def _touched_takes(self, before: dict[str, tuple[int, int] | None]) -> list[str]:
+        now = self._take_files()
+        return [f"{path} ({'deleted' if now[path] is None else 'changed'})"
+                for path, was in before.items() if was is not None and now[path] != was]
 
     def steps_iter(self) -> Iterator[StepReport]:
         while not self.done:
@@ -225,7 +272,7 @@ class CurationRun:
 
     def _validate(self, result, spec: StepSpec, plugin: str) -> list[Clip]:
         def bad(msg):
-            plugin_manager.report_problem(plugin, f"step {spec.use!r} returned invalid output: {msg}")
+            self._problem(plugin, f"step {spec.use!r} returned invalid output: {msg}")
             return StepFailed(spec.index, spec.use, plugin, f"returned invalid output: {msg}")
 
         if result is None or isinstance(result, (str, bytes, Clip)):

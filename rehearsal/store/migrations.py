@@ -26,6 +26,7 @@ MIGRATIONS: tuple[str, ...] = (
     "030_play",           # play: plays, models heard, segments, marker mirrors, reception
     "041_withdrawals",    # consent: performers who withdrew their material, and undos
     "042_session_folders",  # a unique audio folder per session, kept in the db
+    "043_plugin_problems",  # problems plugins caused, shown by `rehearsal plugins`
 )
 
 

@@ -25,7 +25,7 @@ from .generations import (GenerationNotFound, LineageNode, add_note, ancestry, c
                           current_generation, current_history, delete_note, get_generation, go_back,
                           lineage_tree, list_generations, notes, reconcile, set_current)
 from .progress import ProgressReader, loss_curve
-from .runner import TrainingRun, cancel_run, make_request, plan_generations, previews, progress_path, start_run
+from .runner import TrainingRun, cancel_run, describe_end, make_request, plan_generations, previews, progress_path, start_run
 from .spec import RunSpec, SpecError, TrainRequest, parse_budget, parse_duration
 from .strategy import Strategy, get_strategy, training_strategies
 
@@ -34,6 +34,6 @@ __all__ = [
     "GenerationNotFound", "LineageNode", "add_note", "ancestry", "checkpoint_for", "list_checkpoints",
     "current_generation", "current_history", "delete_note", "get_generation", "go_back", "lineage_tree",
     "list_generations", "notes", "reconcile", "set_current", "ProgressReader", "loss_curve", "TrainingRun",
-    "cancel_run", "make_request", "plan_generations", "previews", "progress_path", "start_run",
+    "cancel_run", "describe_end", "make_request", "plan_generations", "previews", "progress_path", "start_run",
     "RunSpec", "SpecError", "TrainRequest", "parse_budget", "parse_duration", "Strategy", "get_strategy", "training_strategies",
 ]

@@ -177,3 +177,49 @@ def load_weights(sidecar: Path):
     model = _build_checked(weights, str(meta.get("family")), _config_from(sidecar, meta.get("config")), state)
     model.eval()
     return model, meta
+
+
+RESUMABLE = ("last.pt", "best.pt", "step-*.pt")
+
+
+def checkpoint_files(folder: Path) -> list[Path]:
+    """The checkpoints a run could resume from (last.pt, best.pt, step-NNNNNN.pt), no torch needed."""
+    folder = Path(folder)
+    found: list[Path] = []
+    for pattern in RESUMABLE:
+        found += sorted(p for p in folder.glob(pattern) if p.is_file())
+    return found
+
+
+def newest_checkpoint(folder: Path) -> tuple[Path | None, list[str]]:
+    """The readable checkpoint with the highest step in a run folder (last.pt wins a tie: it
+    also holds the optimizer and loop state), and a line for each file that could not be read."""
+    best: tuple[int, int, Path] | None = None
+    problems: list[str] = []
+    for path in checkpoint_files(folder):
+        try:
+            payload = _torch_load(path)
+            step = int(payload.get("step")) if isinstance(payload, dict) and payload.get("format") == FORMAT else None
+        except (ModelFileError, TypeError, ValueError) as exc:
+            problems.append(str(exc))
+            continue
+        if step is None:
+            problems.append(f"{path}: not a rehearsal checkpoint")
+            continue
+        rank = (step, 1 if path.name == "last.pt" else 0, path)
+        if best is None or rank[:2] > best[:2]:
+            best = rank
+    return (best[2] if best else None), problems
+
+
+def best_val_on_disk(folder: Path) -> float | None:
+    """The validation loss best.pt was kept for (None when there is none or it is unreadable)."""
+    path = Path(folder) / "best.pt"
+    if not path.is_file():
+        return None
+    try:
+        payload = _torch_load(path)
+        value = json.loads(payload.get("metrics_json") or "{}").get("last_val_loss")
+    except (ModelFileError, AttributeError, ValueError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None

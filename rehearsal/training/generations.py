@@ -6,13 +6,15 @@ the library API the CLI and the TUI's models screen use.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from ..launch import process_alive
 from ..store.clock import utc_now
 from .spec import RunSpec
 
@@ -134,6 +136,14 @@ def mark_running(db: sqlite_utils.Database, gen_id: int, pid: int) -> None:
                    "started_at = COALESCE(started_at, ?), ended_at = NULL WHERE id = ?", [pid, utc_now(), gen_id])
 
 
+def set_max_steps(db: sqlite_utils.Database, gen_id: int, max_steps: int) -> RunSpec:
+    """A new step budget for a resumed run (`train --resume G --steps N`), kept in its spec."""
+    spec = dataclasses.replace(spec_of(get_generation(db, gen_id)), max_steps=int(max_steps))
+    with _tx(db):
+        db.execute("UPDATE generations SET spec_json = ? WHERE id = ?", [spec.to_json(), gen_id])
+    return spec
+
+
 def update_metrics(db: sqlite_utils.Database, gen_id: int, metrics: dict) -> None:
     with _tx(db):
         db.execute("UPDATE generations SET metrics_json = ? WHERE id = ?", [json.dumps(metrics), gen_id])
@@ -151,15 +161,7 @@ def mark_finished(db: sqlite_utils.Database, gen_id: int, status: str, *, metric
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 def reconcile(db: sqlite_utils.Database) -> list[int]:

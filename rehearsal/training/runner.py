@@ -120,7 +120,7 @@ def _size(path: Path) -> int:
 
 def start_run(ws: Workspace, generation_id: int, *, resume: bool = False, threads: int | None = None,
               low_priority: bool = False, device: str = "cpu", set_current: str | None = None,
-              db=None) -> TrainingRun:
+              max_steps: int | None = None, db=None) -> TrainingRun:
     """Spawn the worker for a queued (or, with resume, a cancelled) generation."""
     from ..store import open_db
 
@@ -134,6 +134,8 @@ def start_run(ws: Workspace, generation_id: int, *, resume: bool = False, thread
             raise RuntimeError(f"{gen['name']} is complete: train a new generation from it (--from {gen['name']})")
         if gen["status"] in ("cancelled", "failed", "running") and not resume:
             raise RuntimeError(f"{gen['name']} is {gen['status']}: resume it (--resume {gen['name']})")
+        if resume:
+            _check_resumable(ws, db, gen)
     finally:
         if own:
             db.conn.close()
@@ -144,6 +146,8 @@ def start_run(ws: Workspace, generation_id: int, *, resume: bool = False, thread
                         "--generation", str(generation_id), "--device", device)
     if resume:
         cmd.append("--resume")
+    if max_steps is not None:
+        cmd += ["--max-steps", str(max_steps)]
     if threads:
         cmd += ["--threads", str(threads)]
     if low_priority:
@@ -156,6 +160,47 @@ def start_run(ws: Workspace, generation_id: int, *, resume: bool = False, thread
                             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     log.close()
     return TrainingRun(generation_id, folder, proc)
+
+
+def _check_resumable(ws: Workspace, db, gen: dict) -> None:
+    """Refuse in words a resume that would silently start again: it trained, yet left no file."""
+    folder = ws.resolve(gen["folder"])
+    if any(next(folder.glob(p), None) for p in ("last.pt", "best.pt", "step-*.pt")):
+        return
+    if gens.list_checkpoints(db, gen["id"]) or gen["metrics"].get("steps"):
+        raise RuntimeError(f"{gen['name']} cannot resume: it trained to step {gen['metrics'].get('steps', '?')}, "
+                           f"but no checkpoint is left in {folder} (last.pt, best.pt or step-*.pt); "
+                           "train a new generation instead")
+
+
+def describe_end(ws: Workspace, db, run: "TrainingRun") -> str | None:
+    """A worker that ended without its `end` event (killed, crashed before it could say why),
+    in words: how it ended, where it got to, and what is on disk to resume from."""
+    if run.ended is not None or run.running:
+        return None
+    code = run.process.returncode
+    if code is not None and code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"exited with status {code}"
+    gens.reconcile(db)
+    gen = gens.get_generation(db, run.generation_id)
+    steps = gen["metrics"].get("steps")
+    saved = sorted((p for g in ("last.pt", "best.pt", "step-*.pt") for p in run.folder.glob(g)),
+                   key=lambda p: p.stat().st_mtime)
+    tail = ""
+    log = run.folder / "worker.log"
+    if code and code > 0 and log.is_file():
+        lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
+        if lines:
+            tail = f"; its log ends: {lines[-1][:200]}"
+    where = f" after step {steps}" if steps else ""
+    newest = f"; newest save on disk: {saved[-1].name}" if saved else "; no checkpoint on disk"
+    return (f"{gen['name']}: the training process {how}{where} without finishing{newest}{tail}; "
+            f"continue with `rehearsal train --resume {gen['name']}`")
 
 
 def cancel_run(ws: Workspace, db, ref) -> dict:

@@ -82,7 +82,7 @@ def _rel(ws: Workspace, path: Path) -> str:
 def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop) -> str:
     import torch
 
-    from .checkpoints import load_checkpoint, save_checkpoint
+    from .checkpoints import best_val_on_disk, load_checkpoint, save_checkpoint
     from .data import prepare
     from .dataset import open_folder
     from .descriptors import DescriptorCache
@@ -90,6 +90,9 @@ def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop
     from .family import get_family
     from .loop import Hooks, LoopState, make_optimizer, train
 
+    if args.max_steps is not None:               # `rehearsal train --resume G --steps N`
+        spec = gens.set_max_steps(db, gen["id"], args.max_steps)
+        gen = gens.get_generation(db, gen["id"])
     priority = Priority(progress, args.threads, args.low_priority)
     if recording_now(db):
         priority.lower("a take is recording")
@@ -107,11 +110,16 @@ def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop
     # -- the model: resumed, from scratch, or from the parent ------------------------------------
     last = folder / "last.pt"
     state, optimizer_state = LoopState(), None
-    if args.resume and last.exists():
-        model, meta = load_checkpoint(last, with_optimizer=True)
-        state = LoopState.from_dict(meta["metrics"].get("loop", {}))
+    source = resume_source(folder, gen, db, progress) if args.resume else None
+    if source is not None:
+        model, meta = load_checkpoint(source, with_optimizer=True)
+        state = loop_state_of(meta)
         optimizer_state = meta.get("optimizer")
-        progress.write({"event": "notice", "message": f"resuming at step {state.step}"})
+        kept = best_val_on_disk(folder)      # never let a resumed run replace a better best.pt
+        if kept is not None and (state.best_val is None or kept < state.best_val):
+            state.best_val = kept
+        how = "" if source == last else f" from {source.name} (last.pt is missing; a fresh optimizer)"
+        progress.write({"event": "notice", "message": f"resuming at step {state.step}{how}"})
     elif spec.init == "scratch":
         torch.manual_seed(spec.seed)
         model = family.build(spec.family_params)
@@ -176,6 +184,9 @@ def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop
         def keep_checkpoint(self, kind: str, model, optimizer, st: LoopState) -> None:
             name = "best" if kind == "best" else f"step-{st.step:06d}"
             path = folder / f"{name}.pt"
+            kept = best_val_on_disk(folder) if kind == "best" else None
+            if kept is not None and st.val_loss is not None and st.val_loss >= kept:
+                return                                   # the best so far stays the best
             save_checkpoint(path, model, spec.family, step=st.step, elapsed_s=st.elapsed_s, metrics=metrics_of(st))
             previews = folder / "previews" / name
             if previews.exists():
@@ -198,11 +209,47 @@ def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop
     return reason, metrics_of(state, reason)
 
 
+class ResumeRefused(RuntimeError):
+    pass
+
+
+def resume_source(folder: Path, gen: dict, db, progress: ProgressWriter) -> Path | None:
+    """The newest checkpoint on disk to continue from; None when the run never saved anything
+    (it then starts from the beginning); refuses in words when it trained but left no file."""
+    from .checkpoints import newest_checkpoint
+
+    source, problems = newest_checkpoint(folder)
+    for line in problems:
+        progress.write({"event": "notice", "message": f"skipped unreadable checkpoint {line}"})
+    if source is not None:
+        return source
+    if gens.list_checkpoints(db, gen["id"]) or (gen.get("metrics") or {}).get("steps"):
+        raise ResumeRefused(f"{gen['name']} cannot resume: it trained, but no readable checkpoint is left in "
+                            f"{folder} (last.pt, best.pt or step-*.pt); train a new generation instead")
+    progress.write({"event": "notice", "message": "nothing was saved before it stopped: starting at step 0"})
+    return None
+
+
+def loop_state_of(meta: dict):
+    """The loop's state from a checkpoint: last.pt keeps it whole; best/step checkpoints keep
+    the metrics it is rebuilt from."""
+    from .loop import LoopState
+
+    m = meta.get("metrics") or {}
+    if m.get("loop"):
+        return LoopState.from_dict(m["loop"])
+    return LoopState(step=int(meta.get("step") or m.get("steps") or 0), elapsed_s=float(meta.get("elapsed_s") or 0.0),
+                     audio_s=float(m.get("audio_s") or 0.0), best_val=m.get("val_loss"), best_step=m.get("best_step"),
+                     train_loss=m.get("train_loss"), val_loss=m.get("last_val_loss"),
+                     skipped_steps=int(m.get("skipped_steps") or 0), curve=list(m.get("curve") or []))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rehearsal.training.worker")
     parser.add_argument("--home", required=True)
     parser.add_argument("--generation", type=int, required=True)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--max-steps", type=int, help="a new step budget (with --resume)")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--low-priority", action="store_true")
     parser.add_argument("--device", default="cpu")
@@ -221,6 +268,11 @@ def main(argv=None) -> int:
     gens.mark_running(db, gen["id"], os.getpid())
     try:
         reason, metrics = run(ws, db, gen, args, progress, stop)
+    except ResumeRefused as exc:
+        gens.mark_finished(db, gen["id"], "failed", error=str(exc))
+        progress.write({"event": "end", "status": "failed", "error": str(exc)})
+        print(exc, file=sys.stderr)
+        return 1
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
