@@ -87,6 +87,9 @@ class Input:
     def next_notation(self):
         return self.link.next_notation
 
+    def press(self, key: str, t=None) -> bool:
+        return self.link.press(key, t)
+
     def status(self):
         return self.link.status()
 

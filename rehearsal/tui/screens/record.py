@@ -207,7 +207,7 @@ class RecordScreen(RoomScreen):
         active = self.active_bindings.get(event.key)
         if event.key in RESERVED_KEYS or (active is not None and active.node in (self.app, self)):
             return
-        self.app.link.press(event.key)
+        self.app.input.press(event.key)
 
     def on_palette_chosen(self, event: Palette.Chosen) -> None:
         self.app.tag_target(event.target_id, event.is_action)
