@@ -23,6 +23,11 @@ from typing import Awaitable, Callable
 from .link import RoomLink
 
 
+def _of_link(name: str) -> property:
+    """A read-only attribute of the current RoomLink (replaced when the input changes hands)."""
+    return property(lambda self: getattr(self.link, name), doc=f"RoomLink.{name} of the current link")
+
+
 class InputState(str, Enum):
     IDLE = "idle"
     RECORDING = "recording"
@@ -46,46 +51,17 @@ class Input:
     def playing(self) -> bool:
         return self.state is InputState.PLAYING
 
-    # -- the room interface screens read ------------------------------------------------------
-    @property
-    def ready(self) -> bool:
-        return self.link.ready
-
-    @property
-    def recording(self) -> bool:
-        return self.link.recording
-
-    @property
-    def room(self):
-        return self.link.room
-
-    @property
-    def info(self):
-        return self.link.info
-
-    @property
-    def keys(self):
-        return self.link.keys
-
-    @property
-    def midi(self):
-        return self.link.midi
-
-    @property
-    def midi_error(self):
-        return self.link.midi_error
-
-    @property
-    def osc(self):
-        return self.link.osc
-
-    @property
-    def osc_error(self):
-        return self.link.osc_error
-
-    @property
-    def next_notation(self):
-        return self.link.next_notation
+    # -- the room interface screens read (read-only views of the current RoomLink) ------------
+    ready = _of_link("ready")
+    recording = _of_link("recording")
+    room = _of_link("room")
+    info = _of_link("info")
+    keys = _of_link("keys")
+    midi = _of_link("midi")
+    midi_error = _of_link("midi_error")
+    osc = _of_link("osc")
+    osc_error = _of_link("osc_error")
+    next_notation = _of_link("next_notation")
 
     def press(self, key: str, t=None) -> bool:
         return self.link.press(key, t)
