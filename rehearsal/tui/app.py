@@ -240,6 +240,15 @@ class RehearsalApp(App):
         """The recording room's link (read-only: replaced only by `self.input`)."""
         return self.input.link
 
+    async def stop_meters(self) -> None:
+        """The record screen's meter poller reads the recorder's shared memory: stop it (and
+        wait for it) before the recorder closes."""
+        for worker in self.workers.cancel_group(self.views.get("record") or self, "meters"):
+            try:
+                await asyncio.wait_for(worker.wait(), 5)
+            except Exception:
+                pass
+
     def on_play_wanted(self, msg: PlayWanted) -> None:
         msg.stop()
         self.hand_input_to_play(msg)
@@ -256,12 +265,7 @@ class RehearsalApp(App):
         inp.reopen_after_play = inp.ready
         inp.play_close = msg.close       # PLAYING from here on
         if inp.ready:
-            # the record screen's meter poller reads the recorder's shared memory: stop it first
-            for worker in self.workers.cancel_group(self.views.get("record") or self, "meters"):
-                try:
-                    await asyncio.wait_for(worker.wait(), 5)
-                except Exception:
-                    pass
+            await self.stop_meters()
             await inp.renew()
         self.each_view("redraw_top")
         msg.reply(InputHanded(msg.ref))
@@ -567,7 +571,7 @@ class RehearsalApp(App):
         if self.closing:
             return
         self.closing = True
-        self.workers.cancel_group(self.views.get("record") or self, "meters")
+        await self.stop_meters()
         if self.input.play_close is not None:   # the Play screen's PlayRoom, if playing
             try:
                 await self.input.play_close()
