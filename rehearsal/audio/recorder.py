@@ -88,8 +88,13 @@ class Recorder(EngineClient):
         return TakeStopped(payload["frames"], payload["overflows"])
 
     # -- status ---------------------------------------------------------------------------
-    def status(self) -> RecorderStatus:
+    def status(self) -> RecorderStatus | None:
+        """The shared-memory status; None once the recorder is closed (a meter poller on
+        another thread may ask while it closes: Textual's cancel of a thread worker does not
+        wait for the thread)."""
         st = self._st
+        if st is None:
+            return None
         return RecorderStatus(
             frames=int(st[S.FRAMES]), overflows=int(st[S.OVERFLOWS]),
             levels=tuple(st[S.LEVELS + c] for c in range(min(self.channels, S.MAX_CHANNELS))),

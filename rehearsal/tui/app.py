@@ -4,7 +4,7 @@
     rehearsal --demo                stream the shipped demo take as if live
     rehearsal --session tuesday --notation jam-reactions --osc-port 9000
 
-The app owns the room (RoomLink) and the store (StoreLink); screens come from the
+The app owns the input (input.py: one owner, state idle/recording/playing, over RoomLink) and the store (StoreLink); screens come from the
 registry (screens/registry.py), one Textual mode each. Keys:
 
 - the notation's keys (and learnt pedal keys) are app-level *priority* bindings: a
@@ -19,6 +19,7 @@ registry (screens/registry.py), one Textual mode each. Keys:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -36,9 +37,9 @@ from ..store import Workspace
 from . import probe
 from .commands import RoomCommands
 from .learned import add_key, add_midi, apply_learned, load_learned, remember_key, remember_midi, save_learned
-from .link import RoomLink
-from .messages import (InputUnavailable, RoomEvents, RoomOpened, SourcesOpened, TakeStarted, TakeStopped,
-                       TransportFailed)
+from .input import Input
+from .messages import (InputHanded, InputUnavailable, PlayEnded, PlayRefused, PlayWanted, ReviewWanted, RoomEvents,
+                       RoomOpened, SourcesOpened, TakeStarted, TakeStopped, TransportFailed)
 from .options import TuiOptions, default_session_name, demo_take_path
 from .screens.learn import RESERVED_KEYS, ListenScreen
 from .screens.modals import KEY_PEDAL_NOTE, HelpScreen, NoInputScreen, PickScreen
@@ -79,7 +80,7 @@ class RehearsalApp(App):
         self.views: dict[str, object] = {}
         for spec in self.specs:
             self.add_mode(spec.name, self._view_factory(spec))
-        self.link = RoomLink(ws, self.post_message, who=self.options.who)
+        self.input = Input(ws, self.post_message, who=self.options.who)   # the one owner of the input
         self.store = StoreLink(ws)
         base = notation or load_notation(find_notation(self.options.notation, ws.notations_dir))
         self._notation = self._with_learned(base)
@@ -184,9 +185,7 @@ class RehearsalApp(App):
         o = self.options
         wanted = ("the demo take" if demo else f"the input file {o.input_file}" if o.input_file
                   else f"input device {o.device!r}" if o.device is not None else "the default input device")
-        if self.link.ready:
-            await self.link.close()
-            self.link = RoomLink(self.ws, self.post_message, who=o.who)
+        await self.input.renew()
         try:
             info = await self.link.open(self.session_name, self.notation, self.recorder_config(demo), demo=demo)
         except (RecorderError, OSError, ValueError) as exc:
@@ -235,6 +234,60 @@ class RehearsalApp(App):
             if "unavailable" in line:
                 log.info("%s", line)
 
+    # -- who holds the input: the Play screen asks, the app hands it over (input.py) -----------
+    @property
+    def link(self):
+        """The recording room's link (read-only: replaced only by `self.input`)."""
+        return self.input.link
+
+    async def stop_meters(self) -> None:
+        """The record screen's meter poller reads the recorder's shared memory: stop it (and
+        wait for it) before the recorder closes."""
+        for worker in self.workers.cancel_group(self.views.get("record") or self, "meters"):
+            try:
+                await asyncio.wait_for(worker.wait(), 5)
+            except Exception:
+                pass
+
+    def on_play_wanted(self, msg: PlayWanted) -> None:
+        msg.stop()
+        self.hand_input_to_play(msg)
+
+    @work(name="hand-input", group="input", exclusive=False)
+    async def hand_input_to_play(self, msg: PlayWanted) -> None:
+        inp = self.input
+        if inp.recording:
+            msg.reply(PlayRefused("a take is recording: stop it first (ctrl+r), then play"))
+            return
+        if inp.playing or self.closing:
+            msg.reply(PlayRefused("the input is already the play's" if inp.playing else "quitting"))
+            return
+        inp.reopen_after_play = inp.ready
+        inp.play_close = msg.close       # PLAYING from here on
+        if inp.ready:
+            await self.stop_meters()
+            await inp.renew()
+        self.each_view("redraw_top")
+        msg.reply(InputHanded(msg.ref))
+
+    def on_review_wanted(self, msg: ReviewWanted) -> None:
+        msg.stop()
+        self.switch_mode("review")
+        review = self.views["review"]
+        if msg.take_id is not None:
+            self.call_after_refresh(review.open_take, msg.take_id)
+        elif msg.session_id is not None:
+            self.call_after_refresh(review.open_session, msg.session_id)
+
+    def on_play_ended(self, msg: PlayEnded) -> None:
+        msg.stop()
+        inp = self.input
+        inp.play_close = None
+        self.each_view("redraw_top")
+        if inp.reopen_after_play and not self.closing:
+            inp.reopen_after_play = False
+            self.open_input(demo=self.options.demo)
+
     # -- room events (from the bus and recorder threads, via the link's inbox) ------------------
     def on_room_events(self, msg: RoomEvents) -> None:
         from ..room import InputEnded, TakeFailed
@@ -255,7 +308,7 @@ class RehearsalApp(App):
     def action_record_toggle(self) -> None:
         if self._transport_busy:
             return
-        if getattr(self.views.get("play"), "playing", False):   # the input is the Play screen's
+        if self.input.playing:   # the input is the play's
             self.notify("playing a model: stop it first (F6, p)", severity="warning")
             return
         if self.link.recording:
@@ -518,18 +571,16 @@ class RehearsalApp(App):
         if self.closing:
             return
         self.closing = True
-        self.workers.cancel_group(self.views.get("record") or self, "meters")
-        for view in list(self.views.values()):
-            closing = getattr(view, "close_play", None)   # the Play screen's PlayRoom, if playing
-            if closing is not None:
-                try:
-                    await closing()
-                except Exception:
-                    log.exception("closing the play")
+        await self.stop_meters()
+        if self.input.play_close is not None:   # the Play screen's PlayRoom, if playing
+            try:
+                await self.input.play_close()
+            except Exception:
+                log.exception("closing the play")
         for view in self.views.values():
             self.workers.cancel_node(view)
         try:
-            await self.link.close()
+            await self.input.close()
         except Exception:
             log.exception("closing the room")
         self.store.close()

@@ -61,6 +61,49 @@ class TransportFailed(Message):
         self.error = error
 
 
+# -- who holds the input (intents from screens, answers from the app; see input.py) ---------
+class PlayWanted(Message):
+    """Intent (Play screen -> app): give the input to a play of `ref`. `close` is the screen's
+    coroutine that stops its PlayRoom (the app awaits it when quitting); `reply` posts the
+    answer (InputHanded or PlayRefused) back to the screen."""
+
+    def __init__(self, ref: str, close, reply):
+        super().__init__()
+        self.ref, self.close, self.reply = ref, close, reply   # reply: the screen's post_message
+
+
+class InputHanded(Message):
+    """Answer (app -> Play screen): the recording room is closed, the input is the play's."""
+
+    bubble = False
+
+    def __init__(self, ref: str):
+        super().__init__()
+        self.ref = ref
+
+
+class PlayRefused(Message):
+    """Answer (app -> Play screen): the input cannot be given (a take is recording)."""
+
+    bubble = False
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+
+class PlayEnded(Message):
+    """Intent (Play screen -> app): the PlayRoom is closed; the input is free again."""
+
+
+class ReviewWanted(Message):
+    """Intent (a screen -> app): show this take or session on the Review screen."""
+
+    def __init__(self, take_id: int | None = None, session_id: int | None = None):
+        super().__init__()
+        self.take_id, self.session_id = take_id, session_id
+
+
 class RoomEvents(_Latest):
     """Bus and room events are waiting in the link's inbox: drain it (one message for many)."""
 

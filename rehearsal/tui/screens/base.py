@@ -44,8 +44,7 @@ class TopBar(Static):
             style = "bold reverse" if spec.name == self.current else "dim"
             out.append(f" {spec.key.upper()} {spec.title} ", style=style)
             out.append(" ")
-        link = getattr(app, "link", None)
-        room = link.room if link is not None else None
+        room = app.input.room
         if room is not None:
             out.append(f"  {room.session_name}", style="bold")
             take = room.take
@@ -57,7 +56,7 @@ class TopBar(Static):
             else:
                 out.append("  ○ not recording", style="dim")
             out.append(f"  {room.notation.name}", style="italic")
-        elif getattr(getattr(app, "views", {}).get("play"), "playing", False):   # the input is the play's
+        elif app.input.playing:   # the input is the play's
             out.append(f"  {app.session_name}", style="bold")
             out.append("  ▶ playing (F6)", style="bold green")
         elif getattr(app, "input_problem", None) or not app.options.open_input:

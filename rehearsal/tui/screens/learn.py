@@ -35,7 +35,7 @@ class ListenScreen(ModalScreen[tuple | None]):
         self.listening = False     # True once MIDI messages are being heard
 
     def compose(self) -> ComposeResult:
-        link = self.app.link
+        link = self.app.input   # the room interface (input.py)
         if link.midi is not None:
             midi = f"MIDI is listening on {', '.join(link.midi.inputs.port_names) or 'no ports'}."
         else:
@@ -49,7 +49,7 @@ class ListenScreen(ModalScreen[tuple | None]):
             yield Static(id="listen-error")
 
     def on_mount(self) -> None:
-        midi = self.app.link.midi
+        midi = self.app.input.midi
         if midi is not None:
             # see every message, in order, from rtmidi's thread: a press and its release can
             # both arrive between two looks, and the press is the one that says the polarity
@@ -65,7 +65,7 @@ class ListenScreen(ModalScreen[tuple | None]):
         self.listening = True
 
     def on_unmount(self) -> None:
-        midi = self.app.link.midi
+        midi = self.app.input.midi
         if midi is not None and self._original is not None:
             midi.inputs.handler = self._original
 

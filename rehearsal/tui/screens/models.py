@@ -429,8 +429,7 @@ class ModelsScreen(AuditionMixin, StoreScreen):
         worker = self._current_worker()
         for gid in ids:
             try:
-                run = start_run(self.app.ws, gid, threads=1, low_priority=bool(self.app.link.recording)
-                                if getattr(self.app, "link", None) is not None else False)
+                run = start_run(self.app.ws, gid, threads=1, low_priority=self.app.input.recording)
             except Exception as exc:
                 if " is cancelled" in str(exc):      # `x` on a generation still waiting its turn
                     self.post_message(TrainingEnded(gid, None, {"status": "cancelled"}))

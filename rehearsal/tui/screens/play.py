@@ -1,10 +1,11 @@
 """Play: a trained generation answers the performer live, and the room tags how it lands.
 
-One sound card, two users: the recording room (the app's RoomLink) and the play process
-cannot both hold the input. So `p` refuses while a take is recording; otherwise it closes
-the recording room, opens a PlayRoom on the same workspace, session, notation and input
-(device, input file or demo) and starts the chosen generation; `p` again stops the play
-and reopens the recording room.
+One sound card, two users: the recording room and the play process cannot both hold the
+input, and the app owns which does (tui/input.py). So `p` asks the app (`PlayWanted`): it
+refuses while a take is recording (`PlayRefused`); otherwise it closes the recording room
+and answers `InputHanded`, and this screen opens a PlayRoom on the same workspace, session,
+notation and input (device, input file or demo) and starts the chosen generation; `p` again
+stops the play and posts `PlayEnded`, and the app reopens the recording room.
 
 Nothing here blocks the UI thread: every PlayRoom call runs on one thread of its own
 ("play-room": its SQLite connection belongs to the thread that opened it), awaited from
@@ -31,7 +32,7 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from ...markers import Committed, Redone, Rejected, Undone
-from ..messages import _Latest
+from ..messages import InputHanded, PlayEnded, PlayRefused, PlayWanted, _Latest
 from ..moments import clock
 from ..widgets import TagLog
 from .base import RoomScreen
@@ -99,7 +100,6 @@ class PlayScreen(RoomScreen):
         self.selected = 0
         self.loaded = False              # the list has been read once
         self.busy = False
-        self.reopen_recording = False
         self.demo = False
         self.mix = 1.0
         self.gain = 1.0
@@ -208,7 +208,25 @@ class PlayScreen(RoomScreen):
         if self.playing:
             self.stop_play()
         else:
-            self.start_play()
+            self.ask_to_play()
+
+    # -- the input is the app's: ask for it, play when it is handed over ----------------------
+    def ask_to_play(self) -> None:
+        ref = self.chosen()
+        if ref is None:
+            self.notify("no complete generation to play: train one first", severity="warning")
+            return
+        self.busy = True
+        self.show_state()
+        self.post_message(PlayWanted(ref, self.close_play, self.post_message))
+
+    def on_play_refused(self, msg: PlayRefused) -> None:
+        self.busy = False
+        self.notify(msg.reason, severity="warning")
+        self.show_state()
+
+    def on_input_handed(self, msg: InputHanded) -> None:
+        self.start_play(msg.ref)
 
     def action_switch(self) -> None:
         ref = self.chosen()
@@ -248,33 +266,15 @@ class PlayScreen(RoomScreen):
         return PlayConfig(device=device, channels=o.channels or 1, **kw)
 
     @work(name="play-start", group="play", exclusive=False)
-    async def start_play(self) -> None:
+    async def start_play(self, ref: str) -> None:
+        """The app has handed the input over (InputHanded): open the PlayRoom on it."""
         from ...markers.keys import KeySource
-        from ..link import RoomLink
 
         app = self.app
-        ref = self.chosen()
-        if ref is None:
-            self.notify("no complete generation to play: train one first", severity="warning")
-            return
-        if app.link.recording:
-            self.notify("a take is recording: stop it first (ctrl+r), then play", severity="warning")
-            return
         self.busy = True
         self.events.clear()
         self.note(f"opening the play process for {ref}…")
         try:
-            self.reopen_recording = app.link.ready
-            if app.link.ready:           # the input is the play process's now
-                # the record screen's meter poller reads the recorder's shared memory: stop it first
-                for worker in app.workers.cancel_group(app.views.get("record") or app, "meters"):
-                    try:
-                        await asyncio.wait_for(worker.wait(), 5)
-                    except Exception:
-                        pass
-                await app.link.close()
-                app.link = RoomLink(app.ws, app.post_message, who=app.options.who)
-                app.each_view("redraw_top")
             self._exec = ThreadPoolExecutor(1, thread_name_prefix="play-room")
             config = self.play_config()
             notation = app.notation
@@ -349,9 +349,7 @@ class PlayScreen(RoomScreen):
         if self._exec is not None:
             self._exec.shutdown(wait=False)
             self._exec = None
-        if self.reopen_recording and not self.app.closing:
-            self.reopen_recording = False
-            self.app.open_input(demo=self.app.options.demo)
+        self.post_message(PlayEnded())   # the app gives the input back (to a recording room if one was open)
 
     @work(name="play-switch", group="play-control", exclusive=False)
     async def switch_to(self, ref: str) -> None:

@@ -70,15 +70,15 @@ class RecordScreen(RoomScreen):
     def on_mount(self) -> None:
         self.show_palette()
         self.show_state(None)
-        self.query_one(SourcesStatus).update_from(self.app.link)
+        self.query_one(SourcesStatus).update_from(self.app.input)
         self.set_interval(0.25, self.refresh_sources, name="sources-status")
-        if self.app.link.ready:
+        if self.app.input.ready:
             self.room_opened()
 
     # -- hooks from the app --------------------------------------------------------------
     def room_opened(self) -> None:
         super().room_opened()
-        info = self.app.link.info
+        info = self.app.input.info
         self.sample_rate = info.samplerate
         what = "demo take (streamed as if live, looping)" if info.demo else info.device
         self.query_one("#device", Static).update(Text.assemble(
@@ -114,7 +114,7 @@ class RecordScreen(RoomScreen):
             if isinstance(e, Committed) or isinstance(e, (Undone, Redone)):
                 m = e.marker
                 glyph, colour, label = self.app.looks(m.symbol, m.glyph)
-                sr = self.app.link.room.recorder.samplerate if self.app.link.ready else self.sample_rate
+                sr = self.app.input.room.recorder.samplerate if self.app.input.ready else self.sample_rate
                 marks = self.marks_by_take.setdefault(m.take_id, {})
                 if m.deleted_at is None:
                     marks[m.id] = Mark(m.tap_sample, m.start_sample, m.end_sample, glyph, colour)
@@ -152,16 +152,16 @@ class RecordScreen(RoomScreen):
             return
         self.query_one(Palette).show(notation, app.ascii_only, app.limited)
         title = Text.assemble(("notation  ", "bold"), notation.name)
-        nxt = app.link.next_notation
+        nxt = app.input.next_notation
         if nxt is not None:
             title.append(f"   next take: {nxt.name}", style="bold yellow")
         self.query_one("#palette-title", Static).update(title)
 
     def refresh_sources(self) -> None:
-        self.query_one(SourcesStatus).update_from(self.app.link)
+        self.query_one(SourcesStatus).update_from(self.app.input)
 
     def show_state(self, tick: RecorderTick | None) -> None:
-        link = self.app.link
+        link = self.app.input   # the room interface (input.py)
         if not link.ready:
             problem = self.app.input_problem or (None if self.app.options.open_input else "not opened")
             self._set("#rec-state", Text(f"no input: {problem}" if problem else "opening the input…",
@@ -207,7 +207,7 @@ class RecordScreen(RoomScreen):
         active = self.active_bindings.get(event.key)
         if event.key in RESERVED_KEYS or (active is not None and active.node in (self.app, self)):
             return
-        self.app.link.press(event.key)
+        self.app.input.press(event.key)
 
     def on_palette_chosen(self, event: Palette.Chosen) -> None:
         self.app.tag_target(event.target_id, event.is_action)
@@ -224,7 +224,7 @@ class RecordScreen(RoomScreen):
     def poll_meters(self) -> None:
         """Reads shared memory only; posts a coalescing tick 30 times a second."""
         worker = get_current_worker()
-        link = self.app.link
+        link = self.app.input   # the room interface (input.py)
         pause = threading.Event()
         while not worker.is_cancelled:
             st = link.status()

@@ -99,7 +99,7 @@ class ReviewScreen(RoomScreen):
 
     @work(name="latest-take", group="review-load", exclusive=True)
     async def open_latest(self) -> None:
-        link = self.app.link
+        link = self.app.input   # the room interface (input.py)
         sid = link.room.session_id if link.ready else await self.app.store.call(S.session_id_named,
                                                                                   self.app.session_name)
         take = await self.app.store.call(S.latest_take, sid) or await self.app.store.call(S.latest_take)

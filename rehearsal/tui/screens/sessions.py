@@ -21,7 +21,7 @@ from ...export.markers import EXTENSIONS, FORMATS, take_file_name, take_markers_
 from ...naming import safe_filename
 from ...store.sessions import get_or_create_session, rename_session
 from .. import store_link as S
-from ..messages import SessionsLoaded, StoreFailed
+from ..messages import ReviewWanted, SessionsLoaded, StoreFailed
 from ..moments import clock
 from .base import RoomScreen
 from .modals import PickScreen, TextPrompt
@@ -106,7 +106,7 @@ class SessionsScreen(RoomScreen):
         if any(s["id"] == keep for s in self.sessions):
             self._want = None
             self.session_id = keep
-        current = self.app.link.room.session_id if self.app.link.ready else None
+        current = self.app.input.room.session_id if self.app.input.ready else None
         # rebuilding moves the cursor: those moves are not the user's choice
         with table.prevent(DataTable.RowHighlighted):
             table.clear()
@@ -171,12 +171,12 @@ class SessionsScreen(RoomScreen):
         s = next((s for s in self.sessions if s["id"] == session_id), None)
         if s is None:
             return
-        if not self.app.link.ready:
+        if not self.app.input.ready:
             self.app.session_name = s["name"]
             self.app.notify(f"new takes will go to {s['name']!r} once an input is open")
             return
         try:
-            await self.app.link.set_session(s["name"])
+            await self.app.input.set_session(s["name"])
         except RuntimeError as exc:
             self.app.notify(str(exc), severity="warning")
             return
@@ -186,15 +186,12 @@ class SessionsScreen(RoomScreen):
         self.load()
 
     def review_take(self, take_id: int) -> None:
-        self.app.switch_mode("review")
-        self.app.call_after_refresh(lambda: self.app.views["review"].open_take(take_id))
+        self.post_message(ReviewWanted(take_id=take_id))
 
     def action_review_session(self) -> None:
         if self.session_id is None:
             return
-        sid = self.session_id
-        self.app.switch_mode("review")
-        self.app.call_after_refresh(lambda: self.app.views["review"].open_session(sid))
+        self.post_message(ReviewWanted(session_id=self.session_id))
 
     def action_create(self) -> None:
         def chosen(name):
@@ -230,7 +227,7 @@ class SessionsScreen(RoomScreen):
         except Exception as exc:   # a name already taken: sqlite's UNIQUE constraint
             self.post_message(StoreFailed("rename", f"{name!r}: {exc}"))
             return
-        link = self.app.link
+        link = self.app.input   # the room interface (input.py)
         if link.ready and link.room.session_id == session_id:
             link.room.rename_session(name)
             self.app.session_name = name
