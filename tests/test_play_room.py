@@ -180,7 +180,7 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
     listener.bind(("127.0.0.1", 0))
     long_file = tmp_path / "long.wav"
     sf.write(long_file, np.tile(sf.read(voice_file, dtype="float32")[0], 2), 48000, subtype="FLOAT")
-    proc = LiveProcess(["--home", str(ws.home), "play", "--model", latent["name"], "--session", "jam",
+    proc = LiveProcess(["--home", str(ws.home), "play", "--model", latent["name"], "--session", "jam", "--notation", "jam-reactions",
                         "--input-file", str(long_file), "--output-device", "none", "--osc-port", "0",
                         "--osc-out", f"127.0.0.1:{listener.getsockname()[1]}", "--fade", "20"])
     try:

@@ -21,7 +21,7 @@ from tests.test_recorder_jack import _find_offset, _wait_until
 
 
 def test_missing_input_device_is_a_clear_error(jack_server, tmp_path):
-    with pytest.raises(RecorderError, match="no input device 'no-such-interface'"):
+    with pytest.raises(RecorderError, match="no input device 'no-such-interface'.*--input-file"):
         Recorder(RecorderConfig(device="no-such-interface")).open()
     result = run_cli(["--home", str(tmp_path / "ws"), "record", "--session", "s", "--device", "no-such-interface"])
     assert result.returncode != 0

@@ -111,3 +111,31 @@ async def test_a_failing_model_is_bypassed_and_the_screen_says_so(workspace, tmp
             assert not app.link.ready     # no recording room was open before: none is opened after
         finally:
             await app.shutdown()
+
+
+async def test_play_screen_with_no_sound_card_plays_the_demo_take_and_says_so(workspace, tmp_path, monkeypatch):
+    from rehearsal.store import open_db
+    from tests.test_play_anywhere import no_sound_card
+
+    for k, v in no_sound_card(tmp_path).items():   # the play process inherits a machine with no device
+        monkeypatch.setenv(k, v)
+    db = open_db(workspace.db_path)
+    gen = make_generation(workspace, db, "pitch", seed=1, steps=0)
+    db.conn.close()
+    options = TuiOptions(osc_port=None, midi=(), midi_virtual=False, session="no card", open_input=False)
+    app = RehearsalApp(workspace, options)
+    async with app.run_test(size=(120, 40)) as pilot:
+        try:
+            await keys(pilot, "f6")
+            await wait_for(pilot, lambda: app.current_mode == "play" and app.views["play"].generations,
+                           "the play screen to list the generations")
+            view = app.views["play"]
+            await keys(pilot, "p")
+            await wait_for(pilot, lambda: view.playing and view.heard() == gen["name"], "the model heard", timeout=30)
+            assert "no sound card" in screen_text(view) and "demo take" in screen_text(view)
+            frames = view.last.take_frames
+            await wait_for(pilot, lambda: view.last.take_frames > frames + 4800, "both streams recorded")
+            await keys(pilot, "p")
+            await wait_for(pilot, lambda: not view.playing and not view.busy, "the play to stop")
+        finally:
+            await app.shutdown()

@@ -92,8 +92,12 @@ class Capture:
         try:
             info = sd.query_devices(device, kind="input") if device is not None else sd.query_devices(kind="input")
         except (ValueError, sd.PortAudioError) as exc:
-            names = [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
-            raise RuntimeError(f"no input device {device!r} ({exc}); inputs: {names or 'none'}") from None
+            from .demo import device_names
+
+            wanted = f"input device {device!r}" if device is not None else "the default input device"
+            raise RuntimeError(f"no {wanted} (PortAudio: {exc}); inputs: {device_names(sd, 'input') or 'none'}. "
+                               "Name one with --device, record a file with --input-file FILE, or use the "
+                               "demo input (the TUI offers it)") from None
         samplerate = int(cfg.get("samplerate") or info["default_samplerate"])
         channels = int(cfg.get("channels") or min(2, info["max_input_channels"]))
         if channels > info["max_input_channels"]:

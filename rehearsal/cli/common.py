@@ -27,3 +27,28 @@ def open_workspace_db(ctx: click.Context, home: str | None = None):
 def fail(message: str) -> None:
     """A clear error for bad input: one line on stderr, exit status 2."""
     raise click.ClickException(message)
+
+
+DEFAULT_NOTATION = "good-bad-pedal"   # record's and play's, when the session has none yet
+
+
+def session_notation(ws: Workspace, session_name: str, notation_name: str | None):
+    """The notation to tag with: the one asked for; else the session's (the one it was
+    created with), so a phone sending `good` to a rehearsal's play is understood; else
+    DEFAULT_NOTATION. One rule for record and play. Fails in words on a bad name."""
+    from ..notation import NotationError, find_notation, load_notation
+
+    if notation_name is None and ws.db_path.exists():
+        from ..store.notations import load_stored_notation
+
+        db = open_db(ws.db_path)
+        try:
+            row = db.execute("SELECT notation_id FROM sessions WHERE name = ?", [session_name.strip()]).fetchone()
+            if row and row[0] is not None:
+                return load_stored_notation(db, row[0])
+        finally:
+            db.conn.close()
+    try:
+        return load_notation(find_notation(notation_name or DEFAULT_NOTATION, ws.notations_dir))
+    except NotationError as exc:
+        fail(str(exc))

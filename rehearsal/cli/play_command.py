@@ -14,7 +14,7 @@ from datetime import date
 import click
 
 from . import main
-from .common import fail, workspace
+from .common import fail, session_notation, workspace
 
 
 def _print_json(obj: dict) -> None:
@@ -51,8 +51,9 @@ def _device(value):
 @click.option("--model", "model_ref", default="current", show_default=True,
               help="Generation to play (g7, 7, current); `none` starts dry.")
 @click.option("--session", "session_name", default=None, help="Session name (default: play-<today>).")
-@click.option("--notation", "notation_name", default="jam-reactions", show_default=True,
-              help="Notation for tags (workspace notations/ or shipped) or a .toml path.")
+@click.option("--notation", "notation_name", default=None,
+              help="Notation for tags (workspace notations/ or shipped, e.g. jam-reactions) or a .toml path. "
+                   "Default: the session's, else good-bad-pedal (as record).")
 @click.option("--device", help="Audio device for input and output (index or name). Default: the defaults.")
 @click.option("--output-device", help="Output device if not --device; `none` with --input-file: render unheard.")
 @click.option("--input-file", type=click.Path(exists=True, dir_okay=False),
@@ -98,16 +99,13 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ..notation import NotationError, find_notation, load_notation
     from ..play import PlayConfig, PlayError
     from ..play.room import PlayRoom
     from ..training.generations import GenerationNotFound
 
     ws = workspace(ctx)
-    try:
-        notation = load_notation(find_notation(notation_name, ws.notations_dir))
-    except NotationError as exc:
-        fail(str(exc))
+    session_name = session_name or f"play-{date.today().isoformat()}"
+    notation = session_notation(ws, session_name, notation_name)
     if device is not None and output_device is None and input_file is None:
         output_device = device
     config = PlayConfig(
@@ -117,7 +115,7 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
         osc_out=parse_host_port(osc_out), control_rate=control_rate)
     if model_channel > channels and input_file is None:
         fail(f"--model-channel {model_channel}: only {channels} input channel(s)")
-    room = PlayRoom(ws, session_name or f"play-{date.today().isoformat()}", notation, config)
+    room = PlayRoom(ws, session_name, notation, config)
     try:
         model = None if model_ref == "none" else model_ref
         if model is not None:
@@ -214,6 +212,8 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
                    f"{p.latency} samples = {1000 * p.latency / p.samplerate:.1f} ms) -> session "
                    f"{room.session_name!r}, takes {performer['number']} (performer) and {answer['number']} "
                    f"(model)", err=True)
+        if p.fallback:
+            click.echo(p.fallback, err=True)
         _stdin_commands(loop, room, stop)
         status_task = asyncio.create_task(_status_line(room, tty))
         try:

@@ -10,7 +10,7 @@ import sys
 import click
 
 from . import main
-from .common import fail, open_workspace_db, workspace
+from .common import fail, open_workspace_db, session_notation, workspace
 
 
 def _print_json(obj: dict) -> None:
@@ -20,8 +20,9 @@ def _print_json(obj: dict) -> None:
 
 @main.command()
 @click.option("--session", "session_name", required=True, help="Session name (created if new).")
-@click.option("--notation", "notation_name", default="good-bad-pedal", show_default=True,
-              help="Notation name (workspace notations/ or shipped) or a .toml path.")
+@click.option("--notation", "notation_name", default=None,
+              help="Notation name (workspace notations/ or shipped) or a .toml path. "
+                   "Default: the session's, else good-bad-pedal.")
 @click.option("--input-file", type=click.Path(exists=True, dir_okay=False),
               help="Stream this audio file at real-time pace instead of a device.")
 @click.option("--device", help="Input device (index or name). Default: the default input.")
@@ -48,14 +49,10 @@ def record(ctx, session_name, notation_name, input_file, device, channels, sampl
     Stops cleanly on Ctrl-C, SIGTERM, --duration or the end of --input-file.
     """
     from ..audio import RecorderConfig, RecorderError
-    from ..notation import NotationError, find_notation, load_notation
-    from ..room import InputEnded, Room, TakeFailed
+    from ..room import Room
 
     ws = workspace(ctx)
-    try:
-        notation = load_notation(find_notation(notation_name, ws.notations_dir))
-    except NotationError as exc:
-        fail(str(exc))
+    notation = session_notation(ws, session_name, notation_name)
     if device is not None and device.isdigit():
         device = int(device)
     config = RecorderConfig(device=device, channels=channels, samplerate=samplerate, input_file=input_file,

@@ -94,6 +94,7 @@ class Engine:
         self._mix_error: str | None = None
         self.hold_file = bool(cfg.get("input_file")) and bool(cfg.get("wait_for_model", True))
         self.release_file = False        # set when no model is coming (none asked, or it failed)
+        self.fallback: str | None = None   # what stands in for a missing sound card, in words
 
     def emit(self, kind: str, payload: dict) -> None:
         """From any thread: the main thread sends it (a Connection is not thread-safe)."""
@@ -174,14 +175,26 @@ class Engine:
             return self._open_file(cfg["input_file"])
         import sounddevice as sd
 
+        from ..audio.demo import demo_take_path, device_names
+
         dev_in, dev_out = cfg.get("device"), cfg.get("output_device", cfg.get("device"))
-        try:
-            info_in = sd.query_devices(dev_in, kind="input") if dev_in is not None else sd.query_devices(kind="input")
-            info_out = (sd.query_devices(dev_out, kind="output") if dev_out is not None
-                        else sd.query_devices(kind="output"))
-        except (ValueError, sd.PortAudioError) as exc:
-            names = [d["name"] for d in sd.query_devices()]
-            raise RuntimeError(f"no such device ({exc}); devices: {names or 'none'}") from None
+        info_in, err_in = _query(sd, dev_in, "input")
+        info_out, err_out = _query(sd, dev_out, "output")
+        if (info_in is None or info_out is None) and dev_in is None and dev_out is None \
+                and cfg.get("no_device_fallback", True):
+            # no sound card: the demo take is the performer, nothing is heard, both streams recorded
+            missing = " and ".join(w for w, i in (("input", info_in), ("output", info_out)) if i is None)
+            self.fallback = (f"no sound card (no default {missing} device): playing the demo take into a "
+                             "null output; both streams are recorded")
+            self.hold_file = bool(cfg.get("wait_for_model", True))
+            return self._open_file(str(demo_take_path()), loop=True, null_output=True)
+        for info, err, dev, kind, opt in ((info_in, err_in, dev_in, "input", "--device"),
+                                          (info_out, err_out, dev_out, "output", "--output-device")):
+            if info is None:
+                wanted = f"{kind} device {dev!r}" if dev is not None else f"the default {kind} device"
+                raise RuntimeError(f"cannot use {wanted} ({err}); {kind}s: {device_names(sd, kind) or 'none'}. "
+                                   f"Name one with {opt}, or play a file unheard with --input-file FILE "
+                                   "--output-device none")
         in_ch = int(cfg.get("channels") or 1)
         out_ch = int(cfg.get("output_channels") or min(2, info_out["max_output_channels"]))
         if in_ch > info_in["max_input_channels"]:
@@ -194,23 +207,39 @@ class Engine:
                                latency=cfg.get("stream_latency", "low"), callback=self.callback)
         except sd.PortAudioError as exc:
             raise RuntimeError(f"cannot open {info_in['name']} -> {info_out['name']} at 48 kHz, "
-                               f"{n}-sample blocks: {exc}") from None
+                               f"{n}-sample blocks ({exc}); try another --device / --blocksize, or "
+                               "--input-file FILE --output-device none") from None
         name = info_in["name"] if info_in["index"] == info_out["index"] else f"{info_in['name']} -> {info_out['name']}"
         return stream, in_ch, out_ch, name
 
-    def _open_file(self, path: str):
+    def _open_file(self, path: str, loop: bool | None = None, null_output: bool = False):
         """--input-file: the file is the performer. With an output device its clock paces
-        the file; without one (output "none") a thread does, and nothing is heard."""
+        the file; without one (output "none", or no sound card) a thread does, and nothing is heard."""
         from .feeder import FileFeeder
 
-        self.feeder = feeder = FileFeeder(path, loop=self.cfg.get("loop", False))
+        self.feeder = feeder = FileFeeder(path, loop=self.cfg.get("loop", False) if loop is None else loop)
         if feeder.samplerate != SAMPLE_RATE:
             raise RuntimeError(f"{path}: {feeder.samplerate} Hz; play runs at 48 kHz (resample the file first)")
         in_ch = feeder.channels
         if not 0 <= self.model_channel < in_ch:
             raise RuntimeError(f"model input channel {self.model_channel + 1}: {path} has {in_ch}")
         n = self.blocksize
-        if self.cfg.get("output_device") == "none":
+        dev_out = self.cfg.get("output_device")
+        info = None
+        if dev_out != "none" and not null_output:
+            import sounddevice as sd
+
+            from ..audio.demo import device_names
+
+            info, err = _query(sd, dev_out, "output")
+            if info is None and dev_out is not None:
+                raise RuntimeError(f"cannot use output device {dev_out!r} ({err}); outputs: "
+                                   f"{device_names(sd, 'output') or 'none'}. Name one with --output-device, "
+                                   "or render unheard with --output-device none")
+            if info is None:
+                self.fallback = (f"no output device ({err}): playing {path} into a null output; both streams "
+                                 "are recorded")
+        if info is None:
             from .feeder import PacedClock
 
             scratch = np.zeros((n, 1), np.float32)
@@ -223,15 +252,18 @@ class Engine:
             return PacedClock(tick, n, SAMPLE_RATE, speed=float(self.cfg.get("speed", 1.0))), in_ch, 0, f"file:{path}"
         import sounddevice as sd
 
-        dev_out = self.cfg.get("output_device")
-        info = sd.query_devices(dev_out, kind="output") if dev_out is not None else sd.query_devices(kind="output")
         out_ch = int(self.cfg.get("output_channels") or min(2, info["max_output_channels"]))
 
         def out_callback(outdata, frames, time_info, status):
             self.callback(self._file_input(frames), outdata, frames, time_info, status)
 
-        stream = sd.OutputStream(device=info["index"], channels=out_ch, samplerate=SAMPLE_RATE, blocksize=n,
-                                 dtype="float32", latency=self.cfg.get("stream_latency", "low"), callback=out_callback)
+        try:
+            stream = sd.OutputStream(device=info["index"], channels=out_ch, samplerate=SAMPLE_RATE, blocksize=n,
+                                     dtype="float32", latency=self.cfg.get("stream_latency", "low"),
+                                     callback=out_callback)
+        except sd.PortAudioError as exc:
+            raise RuntimeError(f"cannot open {info['name']} at 48 kHz, {n}-sample blocks ({exc}); try another "
+                               "--output-device, or --output-device none") from None
         return stream, in_ch, out_ch, f"file:{path} -> {info['name']}"
 
     def _file_input(self, frames: int) -> np.ndarray:
@@ -279,7 +311,7 @@ class Engine:
         self.conn.send(("ready", {"samplerate": SAMPLE_RATE, "channels": self.in_channels,
                                   "output_channels": self.out_channels, "device": self.device, "pid": os.getpid(),
                                   "latency": self.latency, "blocksize": self.blocksize,
-                                  "render_block": self.render_block}))
+                                  "render_block": self.render_block, "fallback": self.fallback}))
         try:
             command_loop(self.conn, self.handle, self.pump, PUMP_INTERVAL)
         finally:
@@ -513,6 +545,15 @@ class Engine:
             self.st[S.LEVELS + ch] = float(levels[ch])
         self.st[S.OUT_LEVEL] = float(peaks(self.outring, start, done)[0])
         self.level_from = done
+
+
+def _query(sd, device, kind: str):
+    """(the device's info, None) or (None, why not, in PortAudio's words)."""
+    try:
+        info = sd.query_devices(device, kind=kind) if device is not None else sd.query_devices(kind=kind)
+        return info, None
+    except (ValueError, sd.PortAudioError) as exc:
+        return None, f"PortAudio: {exc}"
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ class PlayConfig:
     headroom_s: float = 30.0
     format: str = "W64"
     subtype: str | None = None
+    no_device_fallback: bool = True          # no sound card (no default in/out): the demo take, a null output
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Player(EngineClient):
     def __init__(self, config: PlayConfig | None = None):
         super().__init__(config or PlayConfig())
         self.output_channels = self.latency = self.blocksize = self.render_block = 0
+        self.fallback: str | None = None     # in words, what stood in for a missing sound card
 
     def open(self, timeout: float = 60.0) -> "Player":   # the engine may load a model first
         return super().open(timeout)
@@ -106,6 +108,7 @@ class Player(EngineClient):
     def _ready(self, p: dict) -> None:
         self.output_channels, self.latency = p["output_channels"], p["latency"]
         self.blocksize, self.render_block = p["blocksize"], p["render_block"]
+        self.fallback = p.get("fallback")
 
     # -- takes and control ------------------------------------------------------------------
     def start_take(self, input_path: str | Path, output_path: str | Path, timeout: float = 10.0) -> int:

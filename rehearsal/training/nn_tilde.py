@@ -6,8 +6,13 @@ lists `<method>_input_labels` / `<method>_output_labels`. It calls the method wi
 tensor (batch, in_channels, n / in_ratio) and expects (batch, out_channels, n / out_ratio),
 n being its buffer size (a multiple of the largest ratio). Between calls the module keeps
 its own streaming state; mc.nn~ changes the batch size. Attributes (`get_attributes()`) are
-read and set through `get_<name>` / `set_<name>`. The `nn-tilde` package on PyPI pins
-an old torch, hence this small base class.
+read and set through `get_<name>` / `set_<name>`. Right after loading, nn~ calls
+`set_sample_rate(host_rate)` when the module has it (acids-ircam/nn_tilde,
+src/backend/backend.cpp `Backend::load` -> `set_sample_rate`), and nothing else tells the
+module the host's rate: so every export has it, and the families synthesise at that rate
+(`host_rate`; the pitch family's analysis and oscillators are exact at any rate). A rate
+outside MIN_RATE..MAX_RATE is refused (an error, so nn~ reports the load as failed). The
+`nn-tilde` package on PyPI pins an old torch, hence this small base class.
 """
 
 
@@ -17,14 +22,33 @@ import torch
 from torch import nn
 
 
+MIN_RATE, MAX_RATE = 22050, 192000
+
+
 class NNTildeModule(nn.Module):
     _methods: List[str]
     _attributes: List[str]
+    host_rate: int
+    model_rate: int
 
-    def __init__(self) -> None:
+    def __init__(self, sample_rate: int = 48000) -> None:
         super().__init__()
         self._methods = []
         self._attributes = []
+        self.model_rate = int(sample_rate)   # the rate it was trained at
+        self.host_rate = int(sample_rate)    # the rate it runs at (nn~ sets it)
+
+    @torch.jit.export
+    def set_sample_rate(self, sample_rate: int) -> int:
+        """nn~ calls this after loading, with the host's rate. 0 when accepted."""
+        if sample_rate < 22050 or sample_rate > 192000:   # MIN_RATE, MAX_RATE (TorchScript wants literals)
+            raise RuntimeError("sample rate " + str(sample_rate) + " Hz: this model runs at 22050 to 192000 Hz")
+        self.host_rate = sample_rate
+        return 0
+
+    @torch.jit.export
+    def get_sample_rate(self) -> int:
+        return self.host_rate
 
     def register_method(self, name: str, in_channels: int, in_ratio: int, out_channels: int, out_ratio: int,
                         input_labels: Sequence[str], output_labels: Sequence[str]) -> None:

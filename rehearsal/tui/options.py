@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
-from pathlib import Path
 
-
-def demo_take_path() -> Path:
-    """The short musical take shipped with the package (scripts/make_demo_take.py made it)."""
-    return Path(str(resources.files("rehearsal") / "assets" / "demo-take.flac"))
+from ..audio.demo import demo_take_path  # noqa: F401  (the TUI's demo input)
 
 
 def default_session_name(now: datetime) -> str:

@@ -269,7 +269,7 @@ class AutoregressiveStream(NNTildeModule):
     temperature: float
 
     def __init__(self, model: AutoregressiveModel):
-        super().__init__()
+        super().__init__(model.sample_rate)
         self.model = model
         self.hop = model.hop
         self.context = model.context

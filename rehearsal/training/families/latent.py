@@ -91,7 +91,7 @@ class LatentStream(NNTildeModule):
     """nn~ methods: encode (audio -> latent), decode (latent -> audio), forward (both)."""
 
     def __init__(self, model: LatentModel):
-        super().__init__()
+        super().__init__(model.sample_rate)
         self.model = model
         self.hop = model.hop
         self.context = model.context

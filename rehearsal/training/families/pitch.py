@@ -81,9 +81,10 @@ class PitchModel(nn.Module):
         """(B, context + n*hop) -> loudness per block (B, n) in dB."""
         return dsp.loudness_db(self._frames(audio_ctx, self.loudness_window), self.loudness_window)
 
-    def pitch(self, audio_ctx: Tensor) -> Tuple[Tensor, Tensor]:
-        """The torch copy of aubio's yin, for the exported model (training uses aubio)."""
-        return dsp.yin(self._frames(audio_ctx, self.yin_window), self.sample_rate)
+    def pitch(self, audio_ctx: Tensor, sample_rate: int = 0) -> Tuple[Tensor, Tensor]:
+        """The torch copy of aubio's yin, for the exported model (training uses aubio);
+        `sample_rate`: the rate the audio is at (0: the model's)."""
+        return dsp.yin(self._frames(audio_ctx, self.yin_window), sample_rate if sample_rate > 0 else self.sample_rate)
 
     def fit_normalisation(self, audio_ctx: Tensor) -> None:
         """Set the loudness normalisation from a dataset's audible blocks."""
@@ -104,8 +105,10 @@ class PitchModel(nn.Module):
         ]
 
     def render_frames(self, f0: Tensor, confidence: Tensor, loud_db: Tensor, state: List[Tensor],
-                      counter: int) -> Tuple[Tensor, List[Tensor]]:
-        """Per-block controls (B, n) -> audio (B, n*hop) and the state after the last block."""
+                      counter: int, sample_rate: int = 0) -> Tuple[Tensor, List[Tensor]]:
+        """Per-block controls (B, n) -> audio (B, n*hop) and the state after the last block,
+        synthesised at `sample_rate` (0: the model's; the oscillators are exact at any rate)."""
+        sr = sample_rate if sample_rate > 0 else self.sample_rate
         h, f0_prev, amps_prev, gains_prev, phase0 = state[0], state[1], state[2], state[3], state[4]
         f0_held = hold_voiced(f0, f0_prev, self.min_f0)
         pitch_in = (12.0 * torch.log2(f0_held.clamp(self.min_f0, 4000.0) / 440.0) + 9.0) / 24.0
@@ -115,7 +118,7 @@ class PitchModel(nn.Module):
         nh, nb = self.n_harmonics, self.n_noise_bands
         rms = dsp.db_to_rms(loud_db).unsqueeze(-1)
 
-        audible = (self.harmonic_numbers * f0_held.unsqueeze(-1) < self.sample_rate / 2).to(y.dtype)
+        audible = (self.harmonic_numbers * f0_held.unsqueeze(-1) < sr / 2).to(y.dtype)
         voiced = (f0.unsqueeze(-1) >= self.min_f0).to(y.dtype)
         dist = nn.functional.softplus(y[..., :nh]) * audible * voiced
         dist = dist / torch.sqrt(dist.pow(2).sum(-1, keepdim=True) + 1e-8)
@@ -127,7 +130,7 @@ class PitchModel(nn.Module):
         noise_gain = torch.exp(self.gain_range * torch.tanh(y[..., nh + 1 + nb:nh + 2 + nb]))
         gains = bands * rms * noise_gain
 
-        phase, phase_end = dsp.harmonic_phase(f0_prev, f0_held, phase0, self.hop, self.sample_rate)
+        phase, phase_end = dsp.harmonic_phase(f0_prev, f0_held, phase0, self.hop, sr)
         audio = dsp.harmonic_bank(phase, amps_prev, amps, self.hop) \
             + dsp.filtered_noise(self.noise_bank, gains_prev, gains, counter, self.hop)
         return audio, [h, f0_held[:, -1:], amps[:, -1:], gains[:, -1:], phase_end]
@@ -150,7 +153,7 @@ class PitchStream(NNTildeModule):
     """
 
     def __init__(self, model: PitchModel):
-        super().__init__()
+        super().__init__(model.sample_rate)
         self.model = model
         self.hop = model.hop
         self.context = model.context
@@ -191,10 +194,10 @@ class PitchStream(NNTildeModule):
         if self.fwd_history.shape[0] != x.shape[0] or self.fwd_history.device != x.device:
             self._reset_forward(x.shape[0], x.device)  # mc.nn~ changed the batch: start afresh
         signal = torch.cat([self.fwd_history, x[:, 0]], 1)
-        f0, confidence = self.model.pitch(signal)
+        f0, confidence = self.model.pitch(signal, self.host_rate)
         loud = self.model.loudness(signal)
         state = [self.fwd_h, self.fwd_f0, self.fwd_amps, self.fwd_gains, self.fwd_phase]
-        audio, state = self.model.render_frames(f0, confidence, loud, state, int(self.fwd_counter[0]))
+        audio, state = self.model.render_frames(f0, confidence, loud, state, int(self.fwd_counter[0]), self.host_rate)
         self.fwd_h, self.fwd_f0, self.fwd_amps, self.fwd_gains, self.fwd_phase = \
             state[0], state[1], state[2], state[3], state[4]
         self.fwd_history = signal[:, signal.shape[1] - self.context:]
@@ -209,7 +212,7 @@ class PitchStream(NNTildeModule):
         loud = x[:, 1].clamp(-100.0, 20.0)
         confidence = (f0 >= self.model.min_f0).to(x.dtype)
         state = [self.dec_h, self.dec_f0, self.dec_amps, self.dec_gains, self.dec_phase]
-        audio, state = self.model.render_frames(f0, confidence, loud, state, int(self.dec_counter[0]))
+        audio, state = self.model.render_frames(f0, confidence, loud, state, int(self.dec_counter[0]), self.host_rate)
         self.dec_h, self.dec_f0, self.dec_amps, self.dec_gains, self.dec_phase = \
             state[0], state[1], state[2], state[3], state[4]
         self.dec_counter = self.dec_counter + x.shape[2] * self.hop

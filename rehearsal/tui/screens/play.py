@@ -295,6 +295,8 @@ class PlayScreen(RoomScreen):
             self.room = await self._call(_open)
             self.keys = KeySource(self.room.bus, self.room.notation, who=app.options.who)
             self.note(f"playing: {ref} requested")
+            if self.room.player.fallback:
+                self.note(self.room.player.fallback)
             self.poll_status()
         except Exception as exc:
             self.room = None
