@@ -254,7 +254,8 @@ async def test_curation_screen_has_focus_fits_and_speaks_like_the_cli(workspace,
     world.tag_part(tid, "good", "a4")
     world.tag_part(tid, "good", "quiet2")             # silent throughout: trim-silence removes it
     world.tag_part(tid, "bad", "noise")               # not selected
-    body = step("select-symbols", keep=["good"]) + step("trim-silence", threshold_db=-50, pad_s=0.05)
+    # clip by clip (not merged as sets of time), so the silent part stands alone to be removed
+    body = step("select-symbols", keep=["good"], overlap="whole") + step("trim-silence", threshold_db=-50, pad_s=0.05)
     (workspace.home / "pipelines").mkdir(exist_ok=True)
     pipeline = workspace.home / "pipelines" / "trim.toml"
     pipeline.write_text(f'name = "trim"\n{body}', encoding="utf-8")
