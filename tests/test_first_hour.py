@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from click.testing import CliRunner
 from rehearsal.cli import main
 from rehearsal.tui.app import RehearsalApp
 from rehearsal.tui.options import TuiOptions
-from tests.support.tui import keys, palette_first_hit, screen_text, wait_for
+from tests.support.tui import keys, open_curation_screen, palette_first_hit, screen_text, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDE = (120, 40)          # the snapshots' terminal: what a laptop's terminal usually is
@@ -245,7 +244,6 @@ async def test_curation_screen_has_focus_fits_and_speaks_like_the_cli(workspace,
     in the CLI's words ("1 removed, 1 changed"), takes are "take 1"."""
     from textual.widgets import DataTable
 
-    from rehearsal.tui.screens.curation import CurationScreen
     from tests.support.curation_fixtures import CurationWorld, step
 
     world = CurationWorld.create(workspace, db)
@@ -263,11 +261,7 @@ async def test_curation_screen_has_focus_fits_and_speaks_like_the_cli(workspace,
     app = RehearsalApp(workspace, tui_options())
     async with app.run_test(size=WIDE) as pilot:
         try:
-            await keys(pilot, "f4")
-            await wait_for(pilot, lambda: app.current_mode == "curation", "the curation screen")
-            screen = app.screen
-            assert isinstance(screen, CurationScreen)
-            await wait_for(pilot, lambda: screen.sessions and screen.pipelines, "the lists")
+            screen = await open_curation_screen(pilot, app)
             assert app.focused is screen.query_one("#cur-sessions")
             await keys(pilot, "enter")                            # no tab first
             await wait_for(pilot, lambda: screen.chosen_sessions == ["monday"], "the session to be chosen")

@@ -10,11 +10,10 @@ import pytest
 
 from rehearsal.tui.app import RehearsalApp
 from rehearsal.tui.options import TuiOptions
-from rehearsal.tui.screens.curation import CurationScreen
 from rehearsal.tui.screens.models import ModelsScreen, sparkline_plot
 from tests.support.curation_fixtures import CurationWorld
 from tests.support.training import TINY, pluck_dataset
-from tests.support.tui import keys, screen_text, wait_for
+from tests.support.tui import keys, open_curation_screen, screen_text, wait_for
 
 SIZE = (200, 60)
 
@@ -63,11 +62,7 @@ async def test_curation_screen_previews_steps_plays_a_removal_and_commits(jack_s
     app = RehearsalApp(workspace, options())
     async with app.run_test(size=SIZE) as pilot:
         try:
-            await keys(pilot, "f4")
-            await wait_for(pilot, lambda: app.current_mode == "curation", "the curation screen")
-            screen = app.screen
-            assert isinstance(screen, CurationScreen)
-            await wait_for(pilot, lambda: screen.sessions and screen.pipelines, "the lists")
+            screen = await open_curation_screen(pilot, app)
             assert any(label == "good-takes" for label, _ in screen.pipelines)   # shipped ones too
 
             sessions = screen.query_one("#cur-sessions")

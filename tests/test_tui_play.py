@@ -10,7 +10,7 @@ from rehearsal.training import synthetic
 from rehearsal.tui.app import RehearsalApp
 from rehearsal.tui.options import TuiOptions
 from tests.support.playmodels import make_generation
-from tests.support.tui import keys, markers_of, screen_text, wait_for
+from tests.support.tui import keys, markers_of, open_play_screen, screen_text, wait_for
 
 
 async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
@@ -29,10 +29,7 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         try:
             await wait_for(pilot, lambda: app.link.ready, "the recording room to open")
-            await keys(pilot, "f6")
-            await wait_for(pilot, lambda: app.current_mode == "play" and app.views["play"].generations,
-                           "the play screen to list the generations")
-            view = app.views["play"]
+            view = await open_play_screen(pilot, app)
             assert view.chosen() == gen["name"]
 
             await keys(pilot, "p")
@@ -93,10 +90,7 @@ async def test_a_failing_model_is_bypassed_and_the_screen_says_so(workspace, tmp
     app = RehearsalApp(workspace, options)
     async with app.run_test(size=(120, 40)) as pilot:
         try:
-            await keys(pilot, "f6")
-            await wait_for(pilot, lambda: app.current_mode == "play" and app.views["play"].generations,
-                           "the play screen to list the generations")
-            view = app.views["play"]
+            view = await open_play_screen(pilot, app)
             await keys(pilot, "p")
             await wait_for(pilot, lambda: view.heard() == faulty["name"], f"{faulty['name']} to be heard", timeout=30)
             await wait_for(pilot, lambda: any(e.startswith("model-failed") for e in view.events),
@@ -126,10 +120,7 @@ async def test_play_screen_with_no_sound_card_plays_the_demo_take_and_says_so(wo
     app = RehearsalApp(workspace, options)
     async with app.run_test(size=(120, 40)) as pilot:
         try:
-            await keys(pilot, "f6")
-            await wait_for(pilot, lambda: app.current_mode == "play" and app.views["play"].generations,
-                           "the play screen to list the generations")
-            view = app.views["play"]
+            view = await open_play_screen(pilot, app)
             await keys(pilot, "p")
             await wait_for(pilot, lambda: view.playing and view.heard() == gen["name"], "the model heard", timeout=30)
             assert "no sound card" in screen_text(view) and "demo take" in screen_text(view)

@@ -165,3 +165,23 @@ class FakeRoom:
         self.notation, self.take, self.session_name, self.session_id = notation, take, session_name, session_id
         self.recorder = FakeRecorder()
         self.recovered = []
+
+
+async def open_play_screen(pilot, app):
+    """F6, then wait until the Play screen lists the generations; returns the screen."""
+    await keys(pilot, "f6")
+    await wait_for(pilot, lambda: app.current_mode == "play" and app.views["play"].generations,
+                   "the play screen to list the generations")
+    return app.views["play"]
+
+
+async def open_curation_screen(pilot, app):
+    """F4, then wait until the Curation screen lists sessions and pipelines; returns the screen."""
+    from rehearsal.tui.screens.curation import CurationScreen
+
+    await keys(pilot, "f4")
+    await wait_for(pilot, lambda: app.current_mode == "curation", "the curation screen")
+    screen = app.screen
+    assert isinstance(screen, CurationScreen)
+    await wait_for(pilot, lambda: screen.sessions and screen.pipelines, "the lists")
+    return screen
