@@ -94,7 +94,7 @@ class Capture:
         except (ValueError, sd.PortAudioError) as exc:
             from .demo import device_names
 
-            wanted = f"input device {device!r}" if device is not None else "the default input device"
+            wanted = f"input device {device!r}" if device is not None else "default input device"
             raise RuntimeError(f"no {wanted} (PortAudio: {exc}); inputs: {device_names(sd, 'input') or 'none'}. "
                                "Name one with --device, record a file with --input-file FILE, or use the "
                                "demo input (the TUI offers it)") from None
