@@ -52,7 +52,7 @@ def test_play_with_no_sound_card_uses_the_demo_take_and_records_both_streams(wor
     assert bad.returncode != 0
     assert "no-such-card" in bad.stderr and "--output-device none" in bad.stderr, bad.stderr
     rec = run_cli(["--home", str(workspace.home), "record", "--session", "nocard", "--duration", "1"], env=env)
-    assert rec.returncode != 0 and "the default input device" in rec.stderr and "--input-file" in rec.stderr, \
+    assert rec.returncode != 0 and "no default input device" in rec.stderr and "--input-file" in rec.stderr, \
         rec.stderr
 
 
