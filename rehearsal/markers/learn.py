@@ -36,6 +36,7 @@ class Learner:
         self._release: int | None = None
         self._released = False
         self._osc: tuple[str, str] | None = None
+        self._press_at = 0.0
         self.ignored = 0
 
     # -- input ---------------------------------------------------------------------------
@@ -55,6 +56,7 @@ class Learner:
                 return
             if self._press is None and self._osc is None:
                 self._press = (port, kind, number, msg.channel, value)
+                self._press_at = time.monotonic()
                 if kind == "program_change":
                     self._released = True   # press only: nothing to wait for
                 self._cond.notify_all()
@@ -96,6 +98,30 @@ class Learner:
             return Heard("midi", port, kind, number, channel, value, self._release, self._released)
 
 
+    def poll(self, release_wait: float = RELEASE_WAIT) -> Heard | None:
+        """What `wait` would return, without waiting: None until a press and its release
+        (or `release_wait` seconds after a press without one) have arrived."""
+        with self._cond:
+            if self._osc is not None:
+                return Heard("osc", self._osc[1], address=self._osc[0], released=True)
+            if self._press is None or (not self._released and time.monotonic() - self._press_at < release_wait):
+                return None
+            port, kind, number, channel, value = self._press
+            return Heard("midi", port, kind, number, channel, value, self._release, self._released)
+
+
+def binding_fields(heard: Heard, gesture: str = "tap") -> dict:
+    """A heard MIDI press as the fields of a [[symbols.midi]] table (what `snippet` prints)."""
+    key = {"control_change": "control", "note": "note", "program_change": "program"}[heard.type]
+    fields = {"type": heard.type, key: heard.number, "channel": heard.channel + 1}
+    if heard.type == "control_change":
+        fields["polarity"], fields["threshold"] = _polarity(heard.press_value, heard.release_value)
+    elif heard.type == "note" and heard.press_value == 0:
+        fields["polarity"] = "inverted"
+    fields["gesture"] = "tap" if heard.type == "program_change" else gesture
+    return fields
+
+
 def snippet(heard: Heard, gesture: str = "tap") -> str:
     """The binding as TOML to paste under a [[symbols]] (or [[actions]]) entry."""
     if heard.via == "osc":
@@ -104,16 +130,13 @@ def snippet(heard: Heard, gesture: str = "tap") -> str:
     lines = [f"# heard on MIDI port {heard.port!r}: {_describe(heard)}"]
     if heard.type != "program_change" and not heard.released:
         lines.append("# no release heard: long-press needs a pedal that sends one")
-    lines += ["[[symbols.midi]]", f'type = "{heard.type}"']
-    key = {"control_change": "control", "note": "note", "program_change": "program"}[heard.type]
-    lines.append(f"{key} = {heard.number}")
-    lines.append(f"channel = {heard.channel + 1}")
-    if heard.type == "control_change":
-        polarity, threshold = _polarity(heard.press_value, heard.release_value)
-        lines.append(f'polarity = "{polarity}"')
-        lines.append(f"threshold = {threshold}")
-    elif heard.type == "note" and heard.press_value == 0:
-        lines.append('polarity = "inverted"    # the pedal sends note-off on press')
+    lines.append("[[symbols.midi]]")
+    fields = binding_fields(heard, gesture)
+    gesture = fields.pop("gesture")
+    for k, v in fields.items():
+        lines.append(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}")
+    if heard.type == "note" and fields.get("polarity") == "inverted":
+        lines[-1] += "    # the pedal sends note-off on press"
     gestures = "tap" if heard.type == "program_change" else "tap, double-tap" + (", long-press" if heard.released else "")
     lines.append(f'gesture = "{gesture}"    # one of: {gestures}')
     return "\n".join(lines) + "\n"

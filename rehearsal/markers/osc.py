@@ -138,6 +138,9 @@ class OscSource:
         self._senders: OrderedDict[str, _Sender] = OrderedDict()
         self._summary = Summary(log)
         self._transport: asyncio.DatagramTransport | None = None
+        # learn mode (the TUI's notation editor): hears every parsed message first,
+        # as listener(address, args, sender ip), on the event loop's thread
+        self.listener = None
         self.set_notation(notation)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -210,6 +213,8 @@ class OscSource:
     def _message(self, msg, timetag: float | None, ip: str, sender: _Sender, t: float, wall: float) -> None:
         address = msg.address
         args = msg.params
+        if self.listener is not None:
+            self.listener(address, args, ip)
         if address == "/rehearsal/tag":
             if not (1 <= len(args) <= 2) or not all(isinstance(a, str) for a in args):
                 self._reject(ip, "wrong types", f"/rehearsal/tag wants <symbol:string> [who:string], got {_types(args)}", sender)

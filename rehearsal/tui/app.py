@@ -38,8 +38,8 @@ from . import probe
 from .commands import RoomCommands
 from .learned import add_key, add_midi, apply_learned, load_learned, remember_key, remember_midi, save_learned
 from .input import Input
-from .messages import (InputHanded, InputUnavailable, PlayEnded, PlayRefused, PlayWanted, ReviewWanted, RoomEvents,
-                       RoomOpened, SourcesOpened, TakeStarted, TakeStopped, TransportFailed)
+from .messages import (InputHanded, InputUnavailable, NotationWanted, PlayEnded, PlayRefused, PlayWanted, ReviewWanted,
+                       RoomEvents, RoomOpened, SourcesOpened, TakeStarted, TakeStopped, TransportFailed)
 from .options import TuiOptions, default_session_name, demo_take_path
 from .screens.learn import RESERVED_KEYS, ListenScreen
 from .screens.modals import KEY_PEDAL_NOTE, HelpScreen, NoInputScreen, PickScreen
@@ -489,6 +489,10 @@ class RehearsalApp(App):
         else:
             self.each_view("notation_changed")
             self.notify(f"notation {notation.name!r} will be used from the next take")
+
+    def on_notation_wanted(self, msg: NotationWanted) -> None:
+        msg.stop()
+        self.switch_notation(Path(msg.path))
 
     def action_learn(self) -> None:
         n = self.notation

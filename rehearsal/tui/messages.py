@@ -61,6 +61,17 @@ class TransportFailed(Message):
         self.error = error
 
 
+# -- the notation (intent from the Notation screen; the app applies it) ---------------------
+class NotationWanted(Message):
+    """Intent (Notation screen -> app): the notation in use was saved to `path`; use the saved
+    file, at once when nothing records, from the next take while a take runs (a take keeps
+    the copy of the notation it was recorded with)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+
 # -- who holds the input (intents from screens, answers from the app; see input.py) ---------
 class PlayWanted(Message):
     """Intent (Play screen -> app): give the input to a play of `ref`. `close` is the screen's

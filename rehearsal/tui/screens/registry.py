@@ -24,6 +24,7 @@ BUILTIN_SCREENS = (
     "rehearsal.tui.screens.curation",
     "rehearsal.tui.screens.models",
     "rehearsal.tui.screens.play",
+    "rehearsal.tui.screens.notation",
 )
 
 _REGISTRY: dict[str, "ScreenSpec"] = {}
