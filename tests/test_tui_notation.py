@@ -237,7 +237,9 @@ async def test_learn_a_midi_pedal_an_osc_button_and_a_key_save_and_takes_keep_th
                            "the key in the notation")
             bindings = screen.query_one("#notation-bindings")
             bindings.focus()
+            await wait_for(pilot, lambda: app.focused is bindings, "the bindings list focused")
             bindings.move_cursor(row=1)
+            await wait_for(pilot, lambda: bindings.cursor_row == 1, "pagedown highlighted")
             await keys(pilot, "g")
             await wait_for(pilot, lambda: ("keys", 1, {"key": "pagedown", "gesture": "double-tap"})
                            in screen.doc.bindings("symbols", 0), "the double-tap")
@@ -247,8 +249,8 @@ async def test_learn_a_midi_pedal_an_osc_button_and_a_key_save_and_takes_keep_th
             original = shipped_notations()["good-bad-pedal"].read_text()
             assert changed_lines(original, saved_path.read_text()) == [
                 '-label = "Good"', '+label = "Keep"',
-                '-keys = ["g"]', '+keys = ["g", {key = "pagedown", gesture = "double-tap"}]',
-                '-osc = "/good"', '+osc = ["/good", "/pedalboard/push1"]',
+                '-keys = ["g"]', '-osc = "/good"',
+                '+keys = ["g", {key = "pagedown", gesture = "double-tap"}]', '+osc = ["/good", "/pedalboard/push1"]',
                 '+  [[symbols.midi]]', '+  type = "control_change"', '+  control = 80', '+  channel = 1',
                 '+  polarity = "inverted"', '+  threshold = 64', '+  gesture = "tap"']
             assert check_cli(workspace, saved_path)[0] == 0
