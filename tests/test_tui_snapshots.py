@@ -103,3 +103,20 @@ def test_help_screen(snap_compare, fixture_ws):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_notation_screen(snap_compare, fixture_ws):
+    ws, _ = fixture_ws
+    app = make_app(ws)
+
+    async def run_before(pilot):
+        await pilot.press("f7")
+        notation = app.views["notation"]
+        await wait_for(pilot, lambda: notation.is_mounted and notation.listed, "the notations")
+        await pilot.press("enter")                    # good-bad-pedal
+        await wait_for(pilot, lambda: notation.doc is not None, "the notation open")
+        await pilot.press("down")                     # its first symbol: fields, preview, bindings
+        await wait_for(pilot, lambda: notation.item == ("symbols", 0), "the first symbol")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

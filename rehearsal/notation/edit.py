@@ -64,7 +64,8 @@ class NotationDoc:
 
     def __init__(self, text: str, source: str = "<notation>"):
         self.source = source
-        self._text = text
+        self._text: str | None = None       # the document's text and its check, once asked for:
+        self._checked = None                # an edit makes a new document, so they never go stale
         try:
             self.doc = tomlkit.parse(text)
         except Exception as exc:   # tomlkit's ParseError: the checker names the line in its words
@@ -77,10 +78,18 @@ class NotationDoc:
         return cls(TEMPLATE.format(name=name.replace("\\", "\\\\").replace('"', '\\"')), source)
 
     def text(self) -> str:
-        return tomlkit.dumps(self.doc)
+        if self._text is None:
+            self._text = tomlkit.dumps(self.doc)
+        return self._text
+
+    def checked(self):
+        """(the Notation or None, every error) as `validate_notation` (`notation check`) says."""
+        if self._checked is None:
+            self._checked = validate_notation(self.text(), self.source)
+        return self._checked
 
     def errors(self) -> list[NotationError]:
-        return validate_notation(self.text(), self.source)[1]
+        return self.checked()[1]
 
     def _copy(self) -> "NotationDoc":
         return NotationDoc(self.text(), self.source)
@@ -139,8 +148,8 @@ class NotationDoc:
             return new
         if key in t:
             t[key] = value            # tomlkit keeps the line's comment and indent
-        else:
-            _insert_key(t, key, value)
+            return new
+        _insert_key(t, key, value)
         return new._copy()
 
     # -- items -------------------------------------------------------------------------------
@@ -254,6 +263,8 @@ class NotationDoc:
         current = t.get(binding_kind)
         if isinstance(current, (Array, AoT)) and len(current) > 1:
             del current[position]
+            if binding_kind == "osc" and len(current) == 1:    # back to `osc = "/good"`, as files write one
+                t[binding_kind] = current[0].unwrap() if hasattr(current[0], "unwrap") else current[0]
         elif binding_kind in t:
             del t[binding_kind]
         _set_blank_line(t, blank)     # a [[...midi]] removed keeps the blank line before the next entry

@@ -38,7 +38,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ...markers.learn import Learner, binding_fields
-from ...notation import NotationError, load_notation, shipped_notations, validate_notation
+from ...notation import NotationError, load_notation, shipped_notations
 from ...notation.edit import (NOTATION_FIELDS, SYMBOL_FIELDS, NotationDoc, describe_binding, next_gesture,
                               typed)
 from ...notation.model import RESERVED_KEYS
@@ -200,8 +200,15 @@ class NotationScreen(RoomScreen):
         self.refresh_items()
         # after a dialog closes Textual gives the focus back to where it was: this comes after
         self.call_after_refresh(self.query_one("#notation-items", DataTable).focus)
-        where = "" if path == target else f" (saved to {target})"
+        where = "" if path == target else f" (ctrl+s saves it to {self._shown(target)})"
         self.say(f"editing {stem}{where}")
+
+    def _shown(self, path: Path) -> str:
+        """A workspace file as `<home>/notations/x.toml`, relative to the workspace."""
+        try:
+            return str(path.relative_to(self.app.ws.home))
+        except ValueError:
+            return str(path)
 
     def target_path(self, stem: str) -> Path:
         return self.app.ws.notations_dir / f"{stem}.toml"
@@ -258,7 +265,7 @@ class NotationScreen(RoomScreen):
     def _item_rows(self) -> tuple[list, list]:
         """(kind, index) and the drawn cells of every row of the items list."""
         doc = self.doc
-        notation = validate_notation(doc.text(), doc.source)[0]
+        notation = doc.checked()[0]
         keys = [(None, None)]
         rows = [(Text("♪"), Text(""), Text("(notation)", style="italic"), Text(doc.value(None, None, "name")), Text(""))]
         for kind in ("symbols", "actions"):
@@ -317,7 +324,7 @@ class NotationScreen(RoomScreen):
         what = "no notation open: enter on one, or n" if doc is None else (
             "the notation (before / after: [defaults])" if kind is None else f"{kind}[{index}]")
         self.query_one("#fields-title", Static).update(Text(f"{what}  (checked as you type · ctrl+s saves)",
-                                                            style="bold"))
+                                                            style="bold"), layout=False)
         self._show_preview()
         self._show_bindings()
 
@@ -328,17 +335,17 @@ class NotationScreen(RoomScreen):
         preview = self.query_one("#glyph-preview", Static)
         kind, index = self.item
         if self.doc is None or kind != "symbols":
-            preview.update("")
+            preview.update("", layout=False)
             return
         glyph, colour = self.doc.value(kind, index, "glyph"), self.doc.value(kind, index, "colour") or "#888888"
-        notation = validate_notation(self.doc.text(), self.doc.source)[0]
+        notation = self.doc.checked()[0]
         symbol = notation.symbol(self.doc.value(kind, index, "id")) if notation is not None else None
         fallback = symbol.ascii if symbol is not None else (self.doc.value(kind, index, "ascii") or "?")
         style = f"bold reverse {colour}" if _is_colour(colour) else "bold reverse"
         can = drawable(glyph, self.app.limited)
         preview.update(Text.assemble(("preview ", "dim"), (f" {glyph} ", style), "   ", ("ASCII ", "dim"),
                                      (f" {fallback} ", style), "   ",
-                                     ("" if can else "this terminal shows the ASCII fallback", "yellow")))
+                                     ("" if can else "this terminal shows the ASCII fallback", "yellow")), layout=False)
 
     def _show_bindings(self) -> None:
         table = self.query_one("#notation-bindings", DataTable)
@@ -406,7 +413,8 @@ class NotationScreen(RoomScreen):
             return
         r = keys.index(self.item)
         for c, cell in enumerate(rows[r]):
-            table.update_cell_at((r, c), cell)
+            if table.get_cell_at((r, c)) != cell:     # each update redraws the table: only what changed
+                table.update_cell_at((r, c), cell)
 
     def show_errors(self, errors: list[NotationError] | None = None) -> None:
         out = Text()
@@ -418,7 +426,7 @@ class NotationScreen(RoomScreen):
             changed = self.doc.text() != self.saved_text
             out.append("ok: passes `rehearsal notation check`" + ("  (not saved: ctrl+s)" if changed else ""),
                        style="green")
-        self.query_one("#notation-errors", Static).update(out)
+        self.query_one("#notation-errors", Static).update(out, layout=False)   # a fixed height: no relayout per key
 
     def action_add_symbol(self) -> None:
         if self.doc is None:
@@ -536,10 +544,10 @@ class NotationScreen(RoomScreen):
         current = Path(self.app.notation.source or "")
         if current.stem == path.stem:   # the notation in use: the app switches (next take while recording)
             self.post_message(NotationWanted(path))
-        self.say(f"saved {path}")
+        self.say(f"saved {self._shown(path)}")
 
     def say(self, text: str) -> None:
-        self.query_one("#notation-status", Static).update(Text(text))
+        self.query_one("#notation-status", Static).update(Text(text), layout=False)
 
 
 def _is_colour(colour: str) -> bool:
