@@ -1,7 +1,8 @@
 """The real `rehearsal` in a real terminal (tmux), recording from the JACK dummy server.
 
 Launches the command as a user would, records, presses a symbol key, and reads the
-screen with `tmux capture-pane` until the tag shows, then quits and checks the store.
+screen with `tmux capture-pane` until the tag shows; then edits a notation on the Notation
+screen (F7) and saves it; then quits and checks the store and the saved file.
 Every wait polls the screen (or the database) with a timeout.
 """
 
@@ -65,7 +66,7 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "'\\''") + "'"
 
 
-def test_rehearsal_in_a_real_terminal_records_and_shows_a_tag(jack_server, tmp_path):
+def test_rehearsal_in_a_real_terminal_records_shows_a_tag_and_edits_a_notation(jack_server, tmp_path):
     home = tmp_path / "ws"
     tmux = Tmux(f"rehearsal-test-{os.getpid()}")
     env = {"JACK_DEFAULT_SERVER": jack_server.name, "JACK_NO_START_SERVER": "1", "LANG": "C.UTF-8",
@@ -84,6 +85,25 @@ def test_rehearsal_in_a_real_terminal_records_and_shows_a_tag(jack_server, tmp_p
         assert "✓" in row and "Good" in row and "key" in row
         tmux.keys("C-r")
         tmux.wait_for("○ stopped")
+
+        # the Notation screen (F7): edit the first symbol's label, try a bad colour, save
+        tmux.keys("F7")
+        tmux.wait_for("sound-poetry")
+        tmux.keys("Enter")                                          # good-bad-pedal
+        tmux.wait_for("editing good-bad-pedal")
+        tmux.keys("Down")
+        tmux.wait_for("symbols[0]")
+        for field in ("id", "glyph", "ascii", "label"):              # Tab by Tab: the field typed in is marked ›
+            tmux.keys("Tab")
+            tmux.wait_for(f"› {field}")
+        tmux.keys("-l", "Keep")                                     # focus selected the old label: replaced
+        tmux.keys("Tab")
+        tmux.wait_for("› colour")
+        tmux.keys("-l", "#12")
+        screen = tmux.wait_for("refused: ")
+        assert "symbols[0].colour: '#12' is not a colour (#rrggbb or a name)" in screen.replace("\n", "")
+        tmux.keys("C-s")
+        tmux.wait_for("saved notations/good-bad-pedal.toml")
         tmux.keys("C-q")
         tmux.wait_for("EXITED 0", timeout=30)
     finally:
@@ -100,3 +120,9 @@ def test_rehearsal_in_a_real_terminal_records_and_shows_a_tag(jack_server, tmp_p
         db.conn.close()
     assert take["status"] == "complete" and take["frames"] > 0 and "system" in take["device"]
     assert [m.symbol for m in markers_of(ws, take["id"])] == ["good"]
+    from rehearsal.notation import shipped_notations
+
+    original = shipped_notations()["good-bad-pedal"].read_text().splitlines()
+    saved = (home / "notations" / "good-bad-pedal.toml").read_text().splitlines()
+    assert [(a, b) for a, b in zip(original, saved) if a != b] == [('label = "Good"', 'label = "Keep"')]
+    assert len(saved) == len(original)

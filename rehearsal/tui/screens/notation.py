@@ -104,10 +104,10 @@ class NotationScreen(RoomScreen):
                 yield DataTable(id="notation-items", cursor_type="row")
             with Vertical(classes="box", id="notation-fields-box"):
                 yield Static("fields  (checked as you type · ctrl+s saves)", classes="box-title", id="fields-title")
-                with VerticalScroll(id="notation-fields"):
+                with VerticalScroll(id="notation-fields", can_focus=False):
                     for key in ALL_FIELDS:
                         with Horizontal(classes="field", id=f"row-{key}"):
-                            yield Label(f"{key:<12}", classes="field-label")
+                            yield Label(f"  {key:<12}", classes="field-label", id=f"l-{key}")
                             yield Input(id=f"f-{key}", placeholder=HINTS.get(key, ""))
                     yield Static(id="glyph-preview")
                     yield Static("bindings  (l learn · g gesture · x remove)", classes="box-title", id="bindings-title")
@@ -327,6 +327,18 @@ class NotationScreen(RoomScreen):
                                                             style="bold"), layout=False)
         self._show_preview()
         self._show_bindings()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._mark_field(event.widget, "› ")
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self._mark_field(event.widget, "  ")
+
+    def _mark_field(self, widget, mark: str) -> None:
+        """`› label`: the field being typed in, readable without colour."""
+        if isinstance(widget, Input) and (widget.id or "").startswith("f-"):
+            key = widget.id[2:]
+            self.query_one(f"#l-{key}", Label).update(f"{mark}{key:<12}")
 
     def _filled(self) -> None:
         self._filling = False   # Input.Changed from filling the boxes arrive before this
