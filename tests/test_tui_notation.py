@@ -19,7 +19,7 @@ from rehearsal.tui.app import RehearsalApp
 from rehearsal.tui.options import TuiOptions
 from rehearsal.tui.screens.modals import TextPrompt
 from rehearsal.tui.screens.notation import LearnBindingScreen, NotationScreen
-from tests.support.tui import keys, wait_for
+from tests.support.tui import keys, screen_text, wait_for
 
 SIZE = (120, 40)
 
@@ -83,7 +83,9 @@ def check_cli(ws, path) -> tuple[int, str]:
 
 
 async def test_create_copy_edit_reorder_and_an_invalid_value_refused_with_the_checkers_words(workspace):
-    app = RehearsalApp(workspace, options())
+    from tests.test_tui_pilot import send_osc
+
+    app = RehearsalApp(workspace, options(osc_port=0))
     async with app.run_test(size=SIZE) as pilot:
         try:
             screen = await open_notation_screen(pilot, app)
@@ -131,9 +133,17 @@ async def test_create_copy_edit_reorder_and_an_invalid_value_refused_with_the_ch
             await wait_for(pilot, lambda: screen.doc.value("symbols", 1, "colour") == "#12abcd", "a good colour")
             assert not box.has_class("refused") and not screen.refused
 
-            # reorder: hum before good; an undo action
+            # learn an OSC button with no room open: the dialog listens on a port of its own
             await keys(pilot, "escape")
             await wait_for(pilot, lambda: app.focused is items, "back on the list")
+            await keys(pilot, "l")
+            await wait_for(pilot, lambda: isinstance(app.screen, LearnBindingScreen) and app.screen.listening, "listening")
+            assert "MIDI: not available (off)" in screen_text(app.screen)
+            send_osc(app.screen._own_osc.port, "/hum", 1.0)
+            await wait_for(pilot, lambda: ("osc", 0, {"address": "/hum"}) in screen.doc.bindings("symbols", 1),
+                           "the OSC button learnt")
+
+            # reorder: hum before good; an undo action
             await keys(pilot, "left_square_bracket")
             await wait_for(pilot, lambda: screen.doc.value("symbols", 0, "id") == "hum", "the move")
             await keys(pilot, "u")
@@ -144,7 +154,7 @@ async def test_create_copy_edit_reorder_and_an_invalid_value_refused_with_the_ch
             saved = load_notation(target)
             assert [s.id for s in saved.symbols] == ["hum", "good"] and [a.id for a in saved.actions] == ["undo"]
             hum = saved.symbol("hum")
-            assert (hum.glyph, hum.ascii, hum.label, hum.colour) == ("ʰ", "h", "humming", "#12abcd")
+            assert (hum.glyph, hum.ascii, hum.label, hum.colour, hum.osc) == ("ʰ", "h", "humming", "#12abcd", ("/hum",))
             assert target.read_text().startswith("# my set: a notation made")    # the template's comment kept
             await wait_for(pilot, lambda: "my-set" in [r[0] for r in screen.listed], "the list to show it")
 

@@ -70,7 +70,7 @@ def learn(midi_ports, midi_api, no_midi, osc_port, timeout, gesture) -> None:
     MIDI input port, or on --midi ports only; with --osc-port, on OSC too. The prompt goes
     to stderr and the binding to stdout, so `rehearsal notation learn >> my.toml` works.
     """
-    from ..markers.learn import Learner, snippet
+    from ..markers.learn import Learner, OscListener, snippet
 
     learner = Learner()
     inputs = osc_thread = None
@@ -85,7 +85,10 @@ def learn(midi_ports, midi_api, no_midi, osc_port, timeout, gesture) -> None:
                 fail(f"MIDI: {exc}")
             click.echo(f"MIDI ({inputs.api}): listening on {', '.join(inputs.port_names)}", err=True)
         if osc_port is not None:
-            osc_thread = _OscListener(learner, osc_port)
+            try:
+                osc_thread = OscListener(learner.osc, osc_port)
+            except OSError as exc:
+                fail(f"OSC: {exc}")
             click.echo(f"OSC: listening on 127.0.0.1:{osc_thread.port}", err=True)
         if inputs is None and osc_thread is None:
             fail("nothing to listen on: drop --no-midi or give --osc-port")
@@ -101,46 +104,3 @@ def learn(midi_ports, midi_api, no_midi, osc_port, timeout, gesture) -> None:
                    " (with JACK: connect it to `RtMidiIn Client:rehearsal`)?", err=True)
         raise SystemExit(1)
     click.echo(snippet(heard, gesture), nl=False)
-
-
-class _OscListener:
-    """A UDP socket on a thread of its own, handing OSC messages to the learner."""
-
-    def __init__(self, learner, port: int):
-        import socket
-        import threading
-
-        self.learner = learner
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            self.sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            self.sock.close()
-            fail(f"OSC: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="learn-osc", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from ..markers.osc import MAX_PACKET, parse_packet
-
-        while not self._stop.is_set():
-            try:
-                data, addr = self.sock.recvfrom(65536)
-            except OSError:   # timeout: look at the stop flag again
-                continue
-            if len(data) > MAX_PACKET:
-                continue
-            try:
-                messages = parse_packet(data)
-            except Exception:
-                continue
-            for _, msg in messages:
-                self.learner.osc(msg.address, msg.params, addr[0])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(1.0)
-        self.sock.close()

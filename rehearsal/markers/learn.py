@@ -165,3 +165,47 @@ def _describe(h: Heard) -> str:
 
 def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class OscListener:
+    """A UDP socket on a thread of its own, handing each OSC message to `handler(address,
+    args, sender ip)` (a `Learner`'s `osc`): `notation learn` and the TUI's notation editor
+    when no room listens. Raises OSError naming the address when the port cannot be had."""
+
+    def __init__(self, handler, port: int, host: str = "127.0.0.1"):
+        import socket
+
+        self.handler = handler
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.bind((host, port))
+        except OSError as exc:
+            self.sock.close()
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        self.sock.settimeout(0.2)
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="learn-osc", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from .osc import MAX_PACKET, parse_packet
+
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65536)
+            except OSError:   # timeout: look at the stop flag again
+                continue
+            if len(data) > MAX_PACKET:
+                continue
+            try:
+                messages = parse_packet(data)
+            except Exception:
+                continue
+            for _, msg in messages:
+                self.handler(msg.address, msg.params, addr[0])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
+        self.sock.close()

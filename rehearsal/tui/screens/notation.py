@@ -13,9 +13,9 @@ Documents are tomlkit documents (`rehearsal.notation.edit`): saving (`ctrl+s`) w
 author's text back with only the edited lines changed, comments and layout kept, to
 `<home>/notations/<stem>.toml` (a shipped notation saved is a workspace copy that shadows it).
 
-Bindings are learnt by pressing (`l`): a key, a MIDI pedal or controller (the room's MIDI
-ports), or an OSC button (the room's OSC port), heard as `rehearsal notation learn` hears
-them; `g` changes the highlighted binding's gesture, `x` removes it.
+Bindings are learnt by pressing (`l`): a key, a MIDI pedal or controller, or an OSC button
+(on the room's MIDI ports and OSC port, or on ports of the dialog's own when no room has
+them), heard as `rehearsal notation learn` hears them; `g` changes the highlighted binding's gesture, `x` removes it.
 
 History is never rewritten: a take keeps the notation copy it was recorded with. Saving the
 notation in use asks the app to switch to the saved file (`NotationWanted`): at once when
@@ -37,7 +37,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
-from ...markers.learn import Learner, binding_fields
+from ...markers.learn import Learner, OscListener, binding_fields
 from ...notation import NotationError, load_notation, shipped_notations
 from ...notation.edit import (NOTATION_FIELDS, SYMBOL_FIELDS, NotationDoc, describe_binding, next_gesture,
                               typed)
@@ -575,35 +575,42 @@ def _is_colour(colour: str) -> bool:
 class LearnBindingScreen(ModalScreen[tuple | None]):
     """Press the key, the pedal or the OSC button: heard as `rehearsal notation learn` hears it.
 
-    A key comes as a key press; MIDI (the room's ports) and OSC (the room's port) through a
-    `Learner` that waits for the press and its release, which tell a pedal's polarity and
-    threshold. While listening every key is this screen's (the app's keys do nothing)."""
+    A key comes as a key press; MIDI and OSC through a `Learner`, which waits for the press
+    and its release (they tell a pedal's polarity and threshold). It listens on the room's
+    MIDI ports and OSC port when the room has them open; with no room (no input, or Play
+    holds it) on ports of its own, as `notation learn` does: the virtual MIDI port
+    `rehearsal` and every MIDI input (the `learn-midi` worker opens them), and the app's OSC
+    port. While listening every key is this screen's (the app's keys do nothing)."""
 
     CAPTURES_KEYS = True
+
+    class MidiOpened(Message):
+        def __init__(self, inputs, error: str | None):
+            super().__init__()
+            self.inputs, self.error = inputs, error
 
     def __init__(self, target_label: str):
         super().__init__()
         self.target_label = target_label
         self.learner = Learner()
         self._original = None
-        self._osc = None
+        self._room_osc = None
+        self._own_midi = None       # MidiInputs of this dialog's own (no room)
+        self._own_osc = None        # OscListener of this dialog's own (no room)
+        self._closed = False
         self.listening = False
 
     def compose(self) -> ComposeResult:
-        room = self.app.input   # the room interface (input.py)
-        midi = (f"MIDI: listening on {', '.join(room.midi.inputs.port_names) or 'no ports'}." if room.midi is not None
-                else f"MIDI: not available ({room.midi_error or 'no input open'}).")
-        osc = (f"OSC: listening on {room.osc.host}:{room.osc.port}." if room.osc is not None
-               else f"OSC: not available ({room.osc_error or 'no input open'}).")
         with Vertical(id="dialog"):
             yield Static(Text(f"Learn a binding for {self.target_label}", style="bold"), classes="dialog-title")
             yield Static(Text("Press the key, the pedal or the OSC button now", style="bold reverse"), id="listen-prompt")
-            yield Static(Text.assemble("Esc cancels. The gesture is tap: g on the binding changes it.\n",
-                                       (midi, "dim"), "\n", (osc, "dim")))
+            yield Static(Text("Esc cancels. The gesture is tap: g on the binding changes it.\n"))
+            yield Static(id="listen-midi")
+            yield Static(id="listen-osc")
             yield Static(id="listen-error")
 
     def on_mount(self) -> None:
-        room = self.app.input
+        room, options = self.app.input, self.app.options
         if room.midi is not None:
             inputs = room.midi.inputs
             self._original = original = inputs.handler
@@ -613,18 +620,69 @@ class LearnBindingScreen(ModalScreen[tuple | None]):
                 original(port, msg, raw, t)
 
             inputs.handler = tap
+            self._say_midi(inputs.port_names, None)
+        elif room.ready or not (options.midi or options.midi_virtual):
+            self._say_midi(None, room.midi_error or "off")
+        else:
+            self._say_midi(None, "opening…")
+            self.open_midi()
         if room.osc is not None:
-            self._osc = room.osc
+            self._room_osc = room.osc
             room.osc.listener = self.learner.osc
+            self._say_osc(f"{room.osc.host}:{room.osc.port}")
+        elif not room.ready and options.osc_port is not None:
+            try:
+                self._own_osc = OscListener(self.learner.osc, options.osc_port)
+                self._say_osc(f"{self._own_osc.host}:{self._own_osc.port}")
+            except OSError as exc:
+                self._say_osc(None, str(exc))
+        else:
+            self._say_osc(None, room.osc_error or "off")
         self._timer = self.set_interval(0.02, self.check, name="learn-binding")
         self.listening = True
 
+    @work(name="learn-midi", group="learn-midi", thread=True, exit_on_error=False)
+    def open_midi(self) -> None:
+        from ...markers.midi import MidiError, MidiInputs
+
+        o = self.app.options
+        ports = [p for p in o.midi if p != "all"]
+        try:
+            inputs = MidiInputs(self.learner.midi, ports=ports, virtual="rehearsal" if o.midi_virtual else None,
+                                all_ports="all" in o.midi, api=o.midi_api)
+        except (MidiError, OSError) as exc:
+            self.post_message(self.MidiOpened(None, str(exc)))
+            return
+        self.post_message(self.MidiOpened(inputs, None))
+
+    def on_learn_binding_screen_midi_opened(self, msg: "LearnBindingScreen.MidiOpened") -> None:
+        if self._closed:          # answered before the ports opened
+            if msg.inputs is not None:
+                msg.inputs.close()
+            return
+        self._own_midi = msg.inputs
+        self._say_midi(msg.inputs.port_names if msg.inputs is not None else None, msg.error)
+
+    def _say_midi(self, ports, error) -> None:
+        line = (f"MIDI: listening on {', '.join(ports) or 'no ports'}." if ports is not None
+                else f"MIDI: not available ({error}).")
+        self.query_one("#listen-midi", Static).update(Text(line, style="dim"))
+
+    def _say_osc(self, where, error=None) -> None:
+        line = f"OSC: listening on {where}." if where else f"OSC: not available ({error})."
+        self.query_one("#listen-osc", Static).update(Text(line, style="dim"))
+
     def on_unmount(self) -> None:
+        self._closed = True
         room = self.app.input
         if room.midi is not None and self._original is not None:
             room.midi.inputs.handler = self._original
-        if self._osc is not None:
-            self._osc.listener = None
+        if self._room_osc is not None:
+            self._room_osc.listener = None
+        if self._own_osc is not None:
+            self._own_osc.close()
+        if self._own_midi is not None:
+            self._own_midi.close()
 
     def check(self) -> None:
         if self.app.screen is not self:
