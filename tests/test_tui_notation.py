@@ -19,7 +19,7 @@ from rehearsal.tui.app import RehearsalApp
 from rehearsal.tui.options import TuiOptions
 from rehearsal.tui.screens.modals import TextPrompt
 from rehearsal.tui.screens.notation import LearnBindingScreen, NotationScreen
-from tests.support.tui import keys, screen_text, wait_for
+from tests.support.tui import keys, screen_text, shutdown_with_pedal, wait_for
 
 SIZE = (120, 40)
 
@@ -209,15 +209,13 @@ async def test_learn_a_midi_pedal_an_osc_button_and_a_key_save_and_takes_keep_th
     recorded before the save keeps the notation it was recorded with, the next take gets the new one."""
     from rehearsal.store import open_db
     from tests.support.jackplayer import JackPlayer
-    from tests.test_tui_pilot import open_and_record, send_osc
+    from tests.test_tui_pilot import open_and_record_with_midi, send_osc
 
     app = RehearsalApp(workspace, options(open_input=True, demo=True, midi_virtual=True, midi_api="jack", osc_port=0))
     player = None
     async with app.run_test(size=SIZE) as pilot:
         try:
-            first = await open_and_record(app, pilot)
-            await wait_for(pilot, lambda: app.link.midi is not None or app.link.midi_error, "MIDI to open")
-            assert app.link.midi is not None, app.link.midi_error
+            first = await open_and_record_with_midi(app, pilot)
             screen = await open_notation_screen(pilot, app)
             await open_notation(pilot, screen, "good-bad-pedal")
             await type_into(pilot, screen, "label", "Keep", row=1)
@@ -290,8 +288,4 @@ async def test_learn_a_midi_pedal_an_osc_button_and_a_key_save_and_takes_keep_th
             assert text_of[first["id"]] == original
             assert text_of[second["id"]] == saved_path.read_text()
         finally:
-            if player is not None:
-                player.client.deactivate()   # rtmidi closes its JACK client holding the GIL: no Python callback then
-            await app.shutdown()
-            if player is not None:
-                player.client.close()
+            await shutdown_with_pedal(app, player)

@@ -19,7 +19,8 @@ from rehearsal.tui.options import TuiOptions
 from rehearsal.tui.screens.learn import ListenScreen
 from rehearsal.tui.screens.modals import HelpScreen, NoInputScreen, PickScreen
 from rehearsal.tui.widgets import Flash, Palette, TagLog, Timeline
-from tests.support.tui import JackEar, keys, markers_of, palette_first_hit, screen_text, wait_for
+from tests.support.tui import (JackEar, keys, markers_of, palette_first_hit, screen_text, shutdown_with_pedal,
+                                wait_for)
 
 SIZE = (120, 40)
 
@@ -43,6 +44,14 @@ async def open_and_record(app, pilot) -> dict:
     await wait_for(pilot, lambda: app.link.recording and app.views["record"].shown_take is not None,
                    "the take to start")
     return app.link.room.take
+
+
+async def open_and_record_with_midi(app, pilot) -> dict:
+    """Record, with the room's MIDI open (a virtual port over JACK): the take."""
+    take = await open_and_record(app, pilot)
+    await wait_for(pilot, lambda: app.link.midi is not None or app.link.midi_error, "MIDI to open")
+    assert app.link.midi is not None, app.link.midi_error
+    return take
 
 
 async def settle(app, pilot) -> None:
@@ -205,9 +214,7 @@ async def test_learn_a_page_turner_key_and_a_midi_pedal_focused_lists_do_not_swa
     player = None
     async with app.run_test(size=SIZE) as pilot:
         try:
-            take = await open_and_record(app, pilot)
-            await wait_for(pilot, lambda: app.link.midi is not None or app.link.midi_error, "MIDI to open")
-            assert app.link.midi is not None, app.link.midi_error
+            take = await open_and_record_with_midi(app, pilot)
 
             # learn: PageDown (a USB page-turner) -> bad
             await keys(pilot, "ctrl+l")
@@ -261,11 +268,7 @@ async def test_learn_a_page_turner_key_and_a_midi_pedal_focused_lists_do_not_swa
                            "the learnt pedal to tag")
             assert markers_of(workspace, take["id"])[-1].source == "midi:rehearsal"
         finally:
-            if player is not None:
-                player.client.deactivate()   # rtmidi closes its JACK client holding the GIL: no Python callback then
-            await app.shutdown()
-            if player is not None:
-                player.client.close()
+            await shutdown_with_pedal(app, player)
 
 
 async def test_switch_notation_for_the_next_take(workspace):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 import tomlkit
-from tomlkit.items import AoT, Array, InlineTable, Table
+from tomlkit.items import AoT, Array, Table
 
 from .load import NotationError, validate_notation
 from .model import GESTURES
@@ -24,7 +24,6 @@ from .model import GESTURES
 SYMBOL_FIELDS = ("id", "glyph", "ascii", "label", "colour", "meaning", "before", "after")
 NOTATION_FIELDS = ("name", "description", "before", "after")   # before / after: [defaults]
 NUMBER_FIELDS = frozenset({"before", "after"})
-KINDS = ("symbols", "actions")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n[ \t]*$")
 
 TEMPLATE = '''# {name}: a notation made in the rehearsal notation editor
@@ -384,12 +383,6 @@ def _table_alone(t: Table):
     aot.append(t)
     doc.append("_", aot)
     return doc
-
-
-def _trailing(t: Table):
-    """The whitespace item at the end of a table's own body (where its blank line lives)."""
-    body = t.value.body
-    return body[-1][1] if body and body[-1][0] is None else None
 
 
 def _ends_with_blank_line(t: Table) -> bool:

@@ -38,6 +38,16 @@ async def keys(pilot, *names: str) -> None:
     await asyncio.sleep(0)
 
 
+async def shutdown_with_pedal(app, player) -> None:
+    """Shut the app down with a JackPlayer pedal in this process (or None): rtmidi closes its
+    JACK client holding the GIL, so the player's Python callback sits out meanwhile."""
+    if player is not None:
+        player.client.deactivate()
+    await app.shutdown()
+    if player is not None:
+        player.client.close()
+
+
 def palette_first_hit(app) -> str:
     """The command palette's first hit for what was typed ("" while it searches)."""
     try:

@@ -82,17 +82,25 @@ class ListenScreen(ModalScreen[tuple | None]):
                 return
 
     def on_key(self, event: events.Key) -> None:
-        event.stop()
-        event.prevent_default()
-        if event.key == "escape":
-            self.dismiss(None)
-            return
-        error = self.query_one("#listen-error", Static)
-        if self.gesture == "long-press":
-            error.update(Text(f"{event.key}: a key cannot long-press in a terminal (it never reports the "
-                              "release). Press a MIDI pedal, or Esc.", style="yellow"))
-            return
-        if event.key in RESERVED_KEYS:
-            error.update(Text(f"{event.key} is one of the app's own keys: choose another.", style="yellow"))
-            return
-        self.dismiss(("key", event.key, self.gesture))
+        why_not = (f"{event.key}: a key cannot long-press in a terminal (it never reports the release). "
+                   "Press a MIDI pedal, or Esc.") if self.gesture == "long-press" else None
+        key = heard_key(self, event, why_not)
+        if key is not None:
+            self.dismiss(("key", key, self.gesture))
+
+
+def heard_key(screen: ModalScreen, event: events.Key, why_not: str | None = None) -> str | None:
+    """A key pressed while a listening dialog has every key (this one, the Notation screen's):
+    Esc cancels (dismisses with None); a key that cannot be learnt (`why_not`, or one of the
+    app's own) is refused in words in its `#listen-error`; else the key to bind."""
+    event.stop()
+    event.prevent_default()
+    if event.key == "escape":
+        screen.dismiss(None)
+        return None
+    if why_not is None and event.key in RESERVED_KEYS:
+        why_not = f"{event.key} is one of the app's own keys: choose another."
+    if why_not is not None:
+        screen.query_one("#listen-error", Static).update(Text(why_not, style="yellow"))
+        return None
+    return event.key

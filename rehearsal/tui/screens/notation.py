@@ -41,10 +41,10 @@ from ...markers.learn import Learner, OscListener, binding_fields
 from ...notation import NotationError, load_notation, shipped_notations
 from ...notation.edit import (NOTATION_FIELDS, SYMBOL_FIELDS, NotationDoc, describe_binding, next_gesture,
                               typed)
-from ...notation.model import RESERVED_KEYS
 from ..glyphs import drawable, shown
 from ..messages import NotationWanted
 from .base import RoomScreen
+from .learn import heard_key
 from .modals import TextPrompt
 from .registry import ScreenSpec, register_screen
 
@@ -694,16 +694,9 @@ class LearnBindingScreen(ModalScreen[tuple | None]):
         self.dismiss(("osc", heard.address) if heard.via == "osc" else ("midi", binding_fields(heard)))
 
     def on_key(self, event: events.Key) -> None:
-        event.stop()
-        event.prevent_default()
-        if event.key == "escape":
-            self.dismiss(None)
-            return
-        if event.key in RESERVED_KEYS:
-            self.query_one("#listen-error", Static).update(
-                Text(f"{event.key} is one of the app's own keys: choose another.", style="yellow"))
-            return
-        self.dismiss(("keys", event.key))
+        key = heard_key(self, event)
+        if key is not None:
+            self.dismiss(("keys", key))
 
 
 register_screen(ScreenSpec(name="notation", title="Notation", key="f7", factory=NotationScreen, order=70,
