@@ -35,7 +35,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from ...markers.learn import Learner, OscListener, binding_fields
 from ...notation import NotationError, load_notation, shipped_notations
@@ -114,7 +114,10 @@ class NotationScreen(RoomScreen):
                     yield DataTable(id="notation-bindings", cursor_type="row")
         yield Static(id="notation-errors")
         yield Static(id="notation-status")
-        yield Footer()
+        # the keys as one fixed line, not a Footer: a Footer rebuilds its keys on every focus
+        # change, and this screen moves the focus between fields all the time (`?` lists them all)
+        yield Static(Text("  ".join(f"{b.key_display or b.key} {b.description}" for b in self.BINDINGS if b.show)
+                          + "  ? help", style="dim"), id="notation-keys")
 
     def on_mount(self) -> None:
         self.query_one("#notations", DataTable).add_columns("notation", "name", "where")
@@ -300,7 +303,9 @@ class NotationScreen(RoomScreen):
         self.show_errors()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "notation-items" and self.doc is not None and event.cursor_row < len(self.rows):
+        if (event.data_table.id == "notation-items" and self.doc is not None and event.cursor_row < len(self.rows)
+                and event.cursor_row == event.data_table.cursor_row       # not a move made stale by a later one
+                and self.rows[event.cursor_row] != self.item):
             self.item = self.rows[event.cursor_row]
             self._show_fields()
 
@@ -338,7 +343,7 @@ class NotationScreen(RoomScreen):
         """`› label`: the field being typed in, readable without colour."""
         if isinstance(widget, Input) and (widget.id or "").startswith("f-"):
             key = widget.id[2:]
-            self.query_one(f"#l-{key}", Label).update(f"{mark}{key:<12}")
+            self.query_one(f"#l-{key}", Label).update(f"{mark}{key:<12}", layout=False)
 
     def _filled(self) -> None:
         self._filling = False   # Input.Changed from filling the boxes arrive before this
