@@ -54,6 +54,10 @@ HINTS = {"id": "stored with every marker", "glyph": "up to 8 characters", "ascii
          "name": "shown in the top bar", "description": ""}
 
 
+KEYS_LINE = ("n new  c copy  a add  d dup  del rm  [ ] move  u undo/redo  l learn  g gesture  x unbind  "
+             "ctrl+s save  esc back  ? keys")
+
+
 class NotationsListed(Message):
     def __init__(self, rows: list[tuple[str, Path, str, str]]):
         super().__init__()
@@ -116,8 +120,7 @@ class NotationScreen(RoomScreen):
         yield Static(id="notation-status")
         # the keys as one fixed line, not a Footer: a Footer rebuilds its keys on every focus
         # change, and this screen moves the focus between fields all the time (`?` lists them all)
-        yield Static(Text("  ".join(f"{b.key_display or b.key} {b.description}" for b in self.BINDINGS if b.show)
-                          + "  ? help", style="dim"), id="notation-keys")
+        yield Static(Text(KEYS_LINE, style="dim"), id="notation-keys")
 
     def on_mount(self) -> None:
         self.query_one("#notations", DataTable).add_columns("notation", "name", "where")
