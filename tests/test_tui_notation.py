@@ -42,10 +42,25 @@ async def open_notation_screen(pilot, app) -> NotationScreen:
 
 async def open_notation(pilot, screen: NotationScreen, stem: str) -> None:
     table = screen.query_one("#notations")
+    await pilot.pause()      # a notation just opened focuses its symbols after the next refresh
     table.focus()
     table.move_cursor(row=[r[0] for r in screen.listed].index(stem))
+    await wait_for(pilot, lambda: screen.app.focused is table and table.cursor_row == table.get_row_index(stem),
+                   "the notations list")
     await keys(pilot, "enter")
     await wait_for(pilot, lambda: screen.stem == stem and screen.doc is not None, f"{stem} to open")
+
+
+async def open_notation_held_back(pilot, screen: NotationScreen, stem: str) -> None:
+    table = screen.query_one("#notations")
+    await pilot.pause()      # a notation just opened focuses its symbols after the next refresh
+    table.focus()
+    table.move_cursor(row=[r[0] for r in screen.listed].index(stem))
+    await wait_for(pilot, lambda: screen.app.focused is table and table.cursor_row == table.get_row_index(stem),
+                   "the notations list")
+    await keys(pilot, "enter")
+    await wait_for(pilot, lambda: "unsaved changes" in str(screen.query_one("#notation-status").content), "the warning")
+    assert screen.stem != stem
 
 
 async def focus_field(pilot, screen: NotationScreen, key: str, row: int | None = None):
@@ -165,6 +180,7 @@ async def test_create_copy_edit_reorder_and_an_invalid_value_refused_with_the_ch
             await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), "the copy prompt")
             await keys(pilot, "enter")                         # jam-reactions-copy
             await wait_for(pilot, lambda: screen.stem == "jam-reactions-copy", "the copy")
+            await open_notation_held_back(pilot, screen, "sound-poetry")     # unsaved: enter once is not enough
             await save(pilot, screen)
             copy = workspace.notations_dir / "jam-reactions-copy.toml"
             assert changed_lines(shipped_notations()["jam-reactions"].read_text(), copy.read_text()) == [

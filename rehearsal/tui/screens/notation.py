@@ -95,6 +95,7 @@ class NotationScreen(RoomScreen):
         self.saved: list[Path] = []
         self._filling = False
         self._base = None      # ((item, field), document, its errors) the field's typing starts from
+        self._discard: str | None = None   # the notation whose opening was held back by unsaved edits
 
     # -- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -173,8 +174,14 @@ class NotationScreen(RoomScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "notations":
             chosen = self.highlighted_notation()
-            if chosen is not None:
-                self.open(*chosen)
+            if chosen is None:
+                return
+            if self.dirty() and self._discard != chosen[0]:     # enter again on it: discard the edits
+                self._discard = chosen[0]
+                self.say(f"{self.stem} has unsaved changes: ctrl+s saves them, enter again on {chosen[0]} discards them")
+                return
+            self._discard = None
+            self.open(*chosen)
         elif event.data_table.id == "notation-items":     # enter: type in the item's first field
             first = next((b for b in self.query("#notation-fields Input") if b.parent.display), None)
             if first is not None:
@@ -215,6 +222,10 @@ class NotationScreen(RoomScreen):
             return str(path.relative_to(self.app.ws.home))
         except ValueError:
             return str(path)
+
+    def dirty(self) -> bool:
+        """Edits not saved yet (a new notation or a copy counts until its first save)."""
+        return self.doc is not None and self.doc.text() != self.saved_text
 
     def target_path(self, stem: str) -> Path:
         return self.app.ws.notations_dir / f"{stem}.toml"
@@ -443,8 +454,7 @@ class NotationScreen(RoomScreen):
         for e in (errors if errors is not None else self.errors):
             out.append(f"error: {e.one_line()}\n", style="red")
         if not out and self.doc is not None:
-            changed = self.doc.text() != self.saved_text
-            out.append("ok: passes `rehearsal notation check`" + ("  (not saved: ctrl+s)" if changed else ""),
+            out.append("ok: passes `rehearsal notation check`" + ("  (not saved: ctrl+s)" if self.dirty() else ""),
                        style="green")
         self.query_one("#notation-errors", Static).update(out, layout=False)   # a fixed height: no relayout per key
 
