@@ -161,6 +161,11 @@ async def test_create_copy_edit_reorder_and_an_invalid_value_refused_with_the_ch
             # reorder: hum before good; an undo action
             await keys(pilot, "left_square_bracket")
             await wait_for(pilot, lambda: screen.doc.value("symbols", 0, "id") == "hum", "the move")
+            await keys(pilot, "d")                             # a copy of hum, without its bindings
+            await wait_for(pilot, lambda: screen.doc.value("symbols", 1, "id") == "hum-2", "the copy of hum")
+            assert screen.doc.bindings("symbols", 1) == [] and screen.item == ("symbols", 1)
+            await keys(pilot, "delete")
+            await wait_for(pilot, lambda: screen.doc.count("symbols") == 2, "the copy removed")
             await keys(pilot, "u")
             await wait_for(pilot, lambda: screen.doc.count("actions") == 1, "the undo action")
             await save(pilot, screen)
