@@ -64,8 +64,11 @@ def test_curate_look_compare_export(cli, db, tmp_path):
     assert cut[0]["reason"].startswith("noise-like") and (tmp_path / "cuts" / cut[0]["path"]).stat().st_size > 1000
     folder = cli("dataset", "materialise", "voice@1").strip()
     assert folder.endswith("voice-v1")
-    for fmt in ("folder", "rave", "labels"):
-        assert f"{fmt}: " in cli("dataset", "export", "voice@1", str(tmp_path / fmt), "--format", fmt)
+    said = {fmt: cli("dataset", "export", "voice@1", str(tmp_path / fmt), "--format", fmt)
+            for fmt in ("folder", "rave", "labels")}
+    assert all(out.startswith(f"{fmt}: {tmp_path / fmt}") for fmt, out in said.items())
+    assert "RAVE chunk(s)" in said["rave"] and "\nrun: " in said["rave"]    # the exporter's report, printed
+    assert said["folder"].strip() == f"folder: {tmp_path / 'folder'}"         # none returned: nothing more
     assert (tmp_path / "folder" / "metadata.jsonl").exists()
     assert len(list((tmp_path / "rave").glob("*.wav"))) == 1              # the clips joined per symbol
 

@@ -112,3 +112,64 @@ def test_markers_over_several_takes_write_one_file_per_take(workspace, db, tmp_p
     assert files[1].read_text().startswith("2.000000\t3.000000")
     assert run("--format", "eaf", "-o", str(tmp_path / "gig-{take}.eaf")).exit_code == 0
     assert (tmp_path / "gig-1.eaf").exists() and (tmp_path / "gig-2.eaf").exists()
+    from tests.support import reaper as R
+
+    assert run("--format", "reaper-rpp", "--take", "1", "-o", str(tmp_path / "one.rpp")).exit_code == 0
+    (place,) = R.rpp_places(R.project((tmp_path / "one.rpp").read_text()))
+    assert (place.start, place.end) == (1.0, 2.0) and place.name.endswith(": bleed")
+
+
+def test_reaper_reads_the_rpp_fragment_and_the_region_csv_with_notes():
+    """REAPER cannot run here: the .rpp goes through the third-party `rpp` parser, read as
+    REAPER's chunk definitions say (the reader checked on REAPER-made lines first); the CSV
+    through REAPER's Minutes:Seconds grammar (tests/support/reaper.py)."""
+    from rehearsal.export import formats as F
+    from tests.support import reaper as R
+
+    assert R.rpp_places(R.REAPER_MADE_RPP) == [
+        R.Place(1, 0.0, None, "Track 1: HelloDAW Project Manager"), R.Place(1, 2.0, 4.0, "Edit Region"),
+        R.Place(2, 1035.7203188705985, None, "Track 2: This is the result of a recording session"),
+        R.Place(4, 2553.4094989978121, None, "Track 4: But I could have adapted other parameters")]
+    anns = [*_anns(), F.Annotation(3725.25, 3725.25, 3725.25, "bad", "bo", "x bad (bo)", "it's `odd` \"here\""),
+            F.Annotation(61.5, 61.5, 61.5, "good", "ana", "+ good (ana)", None)]
+    names = ['✓ good (ana): bleed, "loud" a\\b', "x bad (ana)", "+ good (bo)",
+             "x bad (bo): it's `odd` 'here'", "+ good (ana)"]   # all three quotes in one: " becomes '
+    places = R.rpp_places(R.project(F.reaper_rpp(anns)))
+    assert [(p.start, p.end, p.name) for p in places] == [
+        (0.0, 3.0, names[0]), (2.0, 4.0, names[1]), (5.0, 6.0, names[2]), (61.5, None, names[4]),
+        (3725.25, None, names[3])]
+    csv_text = F.reaper_csv(anns)
+    assert "1:02:05.250" in csv_text and "1:01.500" in csv_text
+    assert [(p.start, p.end, p.name) for p in R.region_csv_places(csv_text)] == [
+        (0.0, 3.0, names[0]), (2.0, 4.0, names[1]), (5.0, 6.0, names[2]),
+        (3725.25, None, "x bad (bo): it's `odd` \"here\""), (61.5, None, names[4])]
+    with pytest.raises(ValueError, match="Minutes:Seconds"):     # the reader refuses bare seconds
+        R.region_csv_places("#,Name,Start,End,Length,Color\nM1,x,5.25,,,\n")
+
+
+def test_dataset_labels_carry_marker_and_decision_notes_into_every_file(workspace, db, tmp_path):
+    from rehearsal.curation import decide
+    from rehearsal.export import formats as F
+    from tests.support import reaper as R
+    from tests.support import svcore_csv as sv
+
+    world = CurationWorld.create(workspace, db)
+    take = world.add_take()
+    noted = world.tag(take, "good", 4.1, 5.9, who="ana")
+    world.tag(take, "good", 8.1, 9.9, who="bo")
+    db.execute("UPDATE markers SET note = 'bleed from the bass' WHERE id = ?", [noted])
+    decide(db, take_id=take, start=int(8.0 * SR), end=int(10.0 * SR), decision="keep", who="cy", note="keep, lovely")
+    decide(db, take_id=take, start=int(4.0 * SR), end=int(6.0 * SR), decision="drop", who="cy", note="not a keep")
+    path = world.write_pipeline(step("select-symbols", keep=["good"]))
+    commit(start_run(workspace, db, load_pipeline(path), ["monday"]).finish(), "voice", created_by="ana")
+    out = export_dataset(workspace, db, "voice", tmp_path / "labels", "labels")
+    stem = out.path / "monday-take1"
+    audacity = [l.split("\t") for l in (stem.with_suffix(".txt")).read_text().splitlines()]
+    assert [float(a) for a, _, _ in audacity] == [4.1, 8.1]
+    assert audacity[0][2].endswith(": bleed from the bass") and audacity[1][2].endswith(": cy: keep, lovely")
+    assert "not a keep" not in stem.with_suffix(".txt").read_text()     # a drop decision's note is not a clip's
+    _, events = sv.load(stem.with_suffix(".csv").read_text(), SR)
+    assert [e.label for e in events] == [a[2] for a in audacity]
+    places = R.region_csv_places((out.path / "monday-take1.reaper.csv").read_text())
+    assert [(p.start, p.end, p.name) for p in places] == [(4.1, 5.9, audacity[0][2]), (8.1, 9.9, audacity[1][2])]
+    assert F.one_line(audacity[1][2]) == audacity[1][2]
