@@ -92,6 +92,22 @@ def register_curation_steps(register):
     register("hangs", Hangs)
     register("spins", Spins)
 """
+STUCK_IN_C = """
+import ctypes
+from dataclasses import dataclass
+from rehearsal.curation import Filter
+from rehearsal.plugins import hookimpl
+
+@dataclass
+class StuckInC(Filter):
+    def reject(self, clip, ctx):
+        # C code holding the GIL (PyDLL) that retries after signals (system() waits again on EINTR)
+        ctypes.PyDLL(None).system(b"exec sleep 600")
+
+@hookimpl
+def register_curation_steps(register):
+    register("stuck-in-c", StuckInC)
+"""
 DELETES = """
 import os
 from dataclasses import dataclass
@@ -306,6 +322,36 @@ def test_a_hanging_step_is_stopped_at_its_time_limit_naming_the_plugin(plugin_si
     worker.join(30)
     assert not worker.is_alive(), "the step still runs in its thread"
     assert "'spins' (plugin sleeper) ran past its time limit of 0.5 s" in str(failure[0].value)
+
+
+def test_a_step_stuck_in_c_code_is_ended_past_its_time_limit_naming_the_plugin(plugin_site, workspace, db):
+    """Issue 13, finding 6: SIGALRM cannot interrupt C code, so a step stuck there (holding the
+    GIL, no Python thread can run) ran for ever; a watcher process now ends the CLI in words."""
+    import signal
+
+    install_plugin(plugin_site, "cstuck", "1.0", {"cstuck": "cstuck_plugin"}, modules={"cstuck_plugin": STUCK_IN_C})
+    world = CurationWorld.create(workspace, db)
+    world.tag_part(world.add_take(), "good", "a3")
+    env = {**os.environ, "PYTHONPATH": str(plugin_site), "REHEARSAL_STEP_TIME_LIMIT_S": "0.5"}
+    out_path, err_path = workspace.home / "out.txt", workspace.home / "err.txt"
+    with open(out_path, "w") as out_f, open(err_path, "w") as err_f:     # files: `sleep` keeps pipes open
+        proc = subprocess.Popen([sys.executable, "-m", "rehearsal", "--home", str(workspace.home), "curate", "-s",
+                                 "monday", "-p", str(world.write_pipeline(step("stuck-in-c"))), "-n", "voice"],
+                                env=env, stdout=out_f, stderr=err_f, start_new_session=True)
+    try:
+        proc.wait(timeout=60)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)      # the orphaned `sleep 600`
+        proc.wait()
+    out, err = out_path.read_text(), err_path.read_text()
+    assert proc.returncode == -signal.SIGKILL, (out, err)
+    assert ("step 1 'stuck-in-c' (plugin cstuck) ran past its time limit of 0.5 s and did not get back to Python "
+            "within 2 s more (stuck in C code): the process was ended, nothing of this run was written") in err, err
+    assert "Traceback" not in err
+    assert db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0] == 0
+    fresh = subprocess.run([sys.executable, "-m", "rehearsal", "--home", str(workspace.home), "plugins"],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(plugin_site)})
+    assert "earlier problem" in fresh.stdout and "stuck in C code past its time limit" in fresh.stdout, fresh.stdout
 
 
 def test_a_step_that_deletes_take_audio_is_named(plugin_site, workspace, db):

@@ -25,7 +25,7 @@ import numpy as np
 import sqlite_utils
 
 from ..plugins import manager as plugin_manager
-from ..plugins.timelimit import time_limit
+from ..plugins.timelimit import LastResort, time_limit
 from ..store.plugin_problems import remember as remember_problem
 from ..store.markers import list_markers
 from ..store.notations import load_stored_notation
@@ -213,7 +213,8 @@ class CurationRun:
         ctx = StepContext(self, spec.use)
         audio_before = self._take_files()
         try:
-            with time_limit(step_time_limit_s(), f"step {spec.index} {spec.use!r} (plugin {plugin})"):
+            with time_limit(step_time_limit_s(), f"step {spec.index} {spec.use!r} (plugin {plugin})",
+                            LastResort(plugin, str(self.ws.db_path))):
                 result = step.apply(list(before), ctx)
             touched = self._touched_takes(audio_before)
             if touched:
