@@ -2,7 +2,8 @@
 
 Mutations of the shipped notations and pipelines (structure-aware: lines dropped, doubled,
 swapped; values replaced by hostile ones), valid WAV headers mutated field by field,
-checkpoints cut short or altered; and every reproducer in tests/fuzz_corpus/. Each case
+checkpoints and TorchScript files (an nn~ export) cut short or altered, the whole record
+path fed broken audio; and every reproducer in tests/fuzz_corpus/. Each case
 must end in the part's own clear error (or be accepted), never a traceback; each part
 prints accepted and rejected counts. Bounded: a fixed number of cases, a fixed seed."""
 
@@ -172,3 +173,92 @@ def test_fuzz_model_files(tmp_path):
             rejected += 1
     _report("model files", accepted, rejected, accepted + rejected, len(cases))
     assert rejected
+
+
+def _torchscript_cases(base: bytes, rng: random.Random, marker: Path) -> list[tuple[str, bytes]]:
+    """A real nn~ export cut, garbled, and altered inside its zip: code and pickles swapped
+    for hostile ones, methods renamed, records dropped."""
+    import io
+    import pickle
+    import zipfile
+
+    cases = [(f"cut-{n}", base[:n]) for n in sorted(rng.sample(range(len(base)), 12))]
+    for k in range(4):
+        b = bytearray(base)
+        for _ in range(rng.randint(1, 16)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        cases.append((f"flip-{k}", bytes(b)))
+
+    class Hostile:       # a pickle that would write the marker file if it were ever unpickled
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').write('ran')",))
+
+    hostile = pickle.dumps(Hostile(), protocol=2)
+    src = zipfile.ZipFile(io.BytesIO(base))
+    names = src.namelist()
+
+    def rezip(change) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+            for n in names:
+                data = change(n, src.read(n))
+                if data is not None:
+                    z.writestr(n, data)
+        return out.getvalue()
+
+    code = [n for n in names if "/code/" in n and n.endswith(".py")]
+    cases += [
+        ("data.pkl hostile", rezip(lambda n, d: hostile if n.endswith("/data.pkl") else d)),
+        ("constants.pkl hostile", rezip(lambda n, d: hostile if n.endswith("/constants.pkl") else d)),
+        ("no data.pkl", rezip(lambda n, d: None if n.endswith("/data.pkl") else d)),
+        ("no version", rezip(lambda n, d: None if n.endswith("/version") else d)),
+        ("forward renamed", rezip(lambda n, d: d.replace(b"def forward(", b"def f0rward(") if n in code else d)),
+        ("code runs os.system", rezip(lambda n, d: d.replace(b"def forward(self", b"def forward(self")
+                                       + f"\nimport os\nos.system('touch {marker}')\n".encode() if n in code else d)),
+        ("extra rehearsal.json garbled", rezip(lambda n, d: b"{nope" if n.endswith("extra/rehearsal.json") else d)),
+    ]
+    return cases
+
+
+def test_fuzz_torchscript_files(tmp_path):
+    """A TorchScript file (an nn~ export, or one altered) handed where rehearsal reads a model:
+    refused in words naming the file, never unpickled, never run."""
+    import warnings
+
+    from rehearsal.training.checkpoints import ModelFileError, load_checkpoint, load_weights
+    from rehearsal.training.export import export_nn_tilde
+    from rehearsal.training.family import get_family
+
+    config = {"latent": 2, "width": 16, "hidden": 16, "n_analysis_bands": 8, "n_noise_bands": 8,
+              "noise_table": 4096}                                           # small: a quick export
+    model = get_family("latent").build(config)
+    (ts,) = export_nn_tilde(model, "latent", tmp_path / "good.ts", {})
+    marker = tmp_path / "ran"
+    cases = _torchscript_cases(ts.read_bytes(), random.Random(SEED), marker)
+    cases += [(p.name, p.read_bytes()) for p in sorted((CORPUS / "torchscript").glob("*"))]
+    accepted = rejected = past_zip = 0
+    for i, (name, data) in enumerate(cases):
+        path = tmp_path / f"case{i}.ts"
+        path.write_bytes(data)
+        import hashlib
+        import json
+
+        (tmp_path / f"case{i}.json").write_text(json.dumps({   # a weights export's sidecar naming it
+            "format": "rehearsal-weights", "family": "latent", "config": config, "weights": path.name,
+            "sha256": hashlib.sha256(data).hexdigest()}))
+        for load in (load_checkpoint, lambda p: load_weights(p.with_suffix(".json"))):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")        # torch's own warnings would be a raw library message
+                try:
+                    load(path)
+                    accepted += 1
+                except ModelFileError as exc:
+                    text = str(exc)
+                    assert text.startswith(str(path)), (name, text)
+                    assert "weights_only" not in text and "Traceback" not in text, (name, text)
+                    assert "miniz" not in text and "PyTorch" not in text and "Pytorch" not in text, (name, text)
+                    past_zip += "TorchScript" in text
+                    rejected += 1
+        assert not marker.exists(), f"{name}: its code or pickle ran"
+    _report("TorchScript files", accepted, rejected, past_zip, 2 * len(cases))
+    assert accepted == 0 and rejected == 2 * len(cases) and past_zip >= 0.3 * len(cases)

@@ -19,6 +19,7 @@ import re
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -60,10 +61,37 @@ def save_checkpoint(path: Path, model, family: str, *, step: int, elapsed_s: flo
 def _torch_load(path: Path):
     if not Path(path).is_file():
         raise ModelFileError(f"{path}: no such model file")
+    if _is_torchscript(path):
+        raise ModelFileError(
+            f"{path}: a TorchScript file (an nn~ export), not a rehearsal checkpoint or weights file; "
+            f"rehearsal never loads TorchScript (its code and pickles would run). Give the generation's "
+            f"checkpoint (.pt) or a weights export (.json)")
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # torch's warnings are library talk; its errors are translated
+            return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, refused globals: all "not a model file"
         raise ModelFileError(f"{path}: not a readable model file ({_why_unreadable(exc)})") from None
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A zip holding TorchScript's records (code/, constants.pkl), read without unpickling."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+    return any(n.endswith("/constants.pkl") or "/code/" in n for n in names)
+
+
+# torch's errors for damaged archives, in plain words (its own text blames its zip library)
+_ARCHIVE_WORDS = (("failed finding central directory", "a zip archive cut short or damaged: no central directory"),
+                  ("hasRecord", "an archive missing one of its records"),
+                  ("invalid header or archive is corrupted", "a damaged zip archive"),
+                  ("PytorchStreamReader failed", "a damaged zip archive"),
+                  ("file in archive is not in a subdirectory", "a zip archive not laid out as torch writes one"))
 
 
 def _why_unreadable(exc: Exception) -> str:
@@ -74,6 +102,9 @@ def _why_unreadable(exc: Exception) -> str:
         m = re.search(r"Unsupported global: GLOBAL (\S+)", text)
         what = f"a Python object ({m.group(1)})" if m else "pickle instructions that are not plain data"
         return f"it holds {what}, not only tensors and numbers; refused, since loading it could run code"
+    for clue, words in _ARCHIVE_WORDS:
+        if clue in text:
+            return words
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return first[:200]
 
