@@ -10,6 +10,7 @@ Imports torch at module level: only training, rendering and export import this m
 """
 
 
+import functools
 import math
 from typing import List, Tuple
 
@@ -145,7 +146,21 @@ def make_noise_bank(n_bands: int, length: int, sample_rate: int, fmin: float = 4
     Filtering a periodic white-noise table in the frequency domain gives loops without a
     seam; reading it with a running sample counter makes noise deterministic, so a streamed
     render equals a whole-clip render and no filter state or look-ahead is needed.
+
+    The table depends only on the arguments, and making the default one (48 x 65,536) takes
+    1-10 s on a busy 2-core machine, paid by every model built: it is made once per process
+    and each caller gets its own copy.
     """
+    return _noise_bank(int(n_bands), int(length), int(sample_rate), float(fmin), int(seed)).clone()
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_bank(n_bands: int, length: int, sample_rate: int, fmin: float, seed: int) -> Tensor:
+    with torch.inference_mode(False), torch.no_grad():   # a plain tensor, whoever asked first
+        return _make_noise_bank(n_bands, length, sample_rate, fmin, seed)
+
+
+def _make_noise_bank(n_bands: int, length: int, sample_rate: int, fmin: float, seed: int) -> Tensor:
     g = torch.Generator().manual_seed(seed)
     white = torch.randn(length, generator=g, dtype=torch.float64)
     spec = torch.fft.rfft(white)
