@@ -12,6 +12,7 @@ import logging
 import shutil
 import sqlite3
 import sys
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -79,6 +80,8 @@ class RoomBase:
                             f" sqlite: {exc}). Free some space and start again; nothing was written.") from None
         self.bus: MarkerBus | None = None
         self._listeners: list[Callable] = []
+        self._ended: list = []          # InputEnded once emitted: told to listeners that come later
+        self._listen_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self):
@@ -105,10 +108,16 @@ class RoomBase:
             self.db.conn.close()
 
     def listen(self, callback: Callable) -> None:
-        """Bus messages (Committed, Undone, Rejected...) and the room's own events."""
-        self._listeners.append(callback)
+        """Bus messages (Committed, Undone, Rejected...) and the room's own events. The end of
+        the input is a state, not a moment: a listener added after it (a very short input
+        file ends while `rehearsal record` is still starting) is told at once."""
+        with self._listen_lock:
+            self._listeners.append(callback)
+            ended = list(self._ended)
         if self.bus:
             self.bus.listen(callback)
+        for event in ended:
+            callback(event)
 
     def submit(self, event: TagEvent) -> bool:
         return self.bus.submit(event)
@@ -129,7 +138,11 @@ class RoomBase:
         self.bus.end_take()
 
     def _emit(self, event) -> None:
-        for cb in self._listeners:
+        with self._listen_lock:
+            if isinstance(event, InputEnded):
+                self._ended.append(event)
+            listeners = list(self._listeners)
+        for cb in listeners:
             try:
                 cb(event)
             except Exception:

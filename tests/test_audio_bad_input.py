@@ -35,3 +35,21 @@ def test_a_header_saying_1_hz_is_refused_in_words(tmp_path):
     r = _record(tmp_path, CORPUS / "header-1hz.wav")
     assert r.returncode == 1
     assert "the header says 1 Hz" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_end_of_a_short_input_reaches_a_listener_added_after_it(workspace):
+    """Found by the record-path fuzz: a 3-frame input file ended before `rehearsal record`
+    listened, and record waited for ever. The end of the input is a state: told late too."""
+    from rehearsal.audio import RecorderConfig
+    from rehearsal.notation import load_notation, shipped_notations
+    from rehearsal.room import InputEnded, Room
+
+    room = Room(workspace, "s", load_notation(shipped_notations()["good-bad-pedal"]),
+                RecorderConfig(input_file=str(CORPUS / "channels-255-three-frames.wav")))
+    try:
+        room._engine_event(("input-ended", 2))        # what the capture process says at the end
+        told: list = []
+        room.listen(told.append)
+        assert told == [InputEnded(2)]
+    finally:
+        room.db.conn.close()
