@@ -22,6 +22,7 @@ from rehearsal.training.progress import read_all
 from tests.support.training import params, pluck_dataset
 
 TIMEOUT = 120
+SMALL = dict(noise_table=4096, width=32, hidden=32)    # a small pitch model: quick to build, step and save
 
 
 def _cli_process(home: Path, *args) -> subprocess.Popen:
@@ -79,7 +80,7 @@ def home(tmp_path_factory):
 def test_kill9_is_told_and_resume_continues_from_the_newest_checkpoint_keeping_the_best(home):
     home, ds = home
     cli = _cli_process(home, "train", "-d", str(ds), "--steps", "400", "--seed", "2", "--threads", "1",
-                       *params(eval_every_steps=2, patience=0))
+                       *params(eval_every_steps=2, patience=0, **SMALL))
     ws = Workspace.at(home)
     _wait_for("a best checkpoint", lambda: [e for e in _events(ws, 1)
                                            if e["event"] == "checkpoint" and e["step"] >= 4])
@@ -127,7 +128,7 @@ def test_sigterm_to_train_stops_its_worker(home):
     home, ds = home
     ws = Workspace.at(home)
     cli = _cli_process(home, "train", "-d", str(ds), "--scratch", "--steps", "5000", "--seed", "3",
-                       "--threads", "1", *params(eval_every_steps=50, patience=0))
+                       "--threads", "1", *params(eval_every_steps=50, patience=0, **SMALL))
     db = open_db(ws.db_path)
     gen_id = max(g["id"] for g in _wait_for("the new generation", lambda: [
         g for g in T.list_generations(db) if g["id"] > 1 and g["pid"]]))
