@@ -141,6 +141,7 @@ class EngineClient:
         self.samplerate = self.channels = 0
         self.device = ""
         self.pid = None
+        self.cycle_counter = False         # the child finds missed cycles from JACK's counter
 
     def open(self, timeout: float = 20.0):
         self._st = self._child.start(self.status_module.create_status, asdict(self.config))
@@ -151,11 +152,18 @@ class EngineClient:
             raise
         self.samplerate, self.channels, self.device, self.pid = (
             payload["samplerate"], payload["channels"], payload["device"], payload["pid"])
+        self.cycle_counter = bool(payload.get("cycle_counter"))
         self._ready(payload)
         return self
 
     def _ready(self, payload: dict) -> None:
         """What else the child's "ready" says."""
+
+    def miss_cycles(self, n: int = 1) -> None:
+        """Test hook: the child's audio callback returns at once for its next n cycles, as a
+        client too late for them does; the frames of those cycles never reach it (the tests
+        of lost-frame detection provoke a real missed cycle this way)."""
+        self._child.send(("miss-cycles", int(n)))
 
     def close(self, timeout: float = 10.0) -> None:
         self._st = None   # the view into shared memory must go before the block is freed
