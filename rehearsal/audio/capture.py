@@ -11,43 +11,17 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 
 from . import status as S
-from .child import command_loop
+from .child import child_main, command_loop
 from .core import PUMP_INTERVAL, CycleCounter, SteadyClock, TakePump, explain_write_error, peaks, raise_priority
 from .ring import Ring
 from .writer import TakeWriter
 
 
-def run(config: dict, conn, st) -> None:
-    try:
-        Capture(config, conn, st).serve()
-    except Exception as exc:  # report, never die silently
-        try:
-            conn.send(("error", f"{exc}", traceback.format_exc()))
-        except Exception:
-            pass
-
-
 def main() -> None:
-    """`python -m rehearsal.audio.capture FD SHM CONFIG_JSON`, started by `Recorder.open`.
-
-    A plain subprocess rather than multiprocessing: spawn would re-import the app's main
-    module, and nothing of the app (UI, OSC, torch) belongs in here.
-    """
-    import json
-    import sys
-    from multiprocessing.connection import Connection
-
-    fd, shm_name, cfg = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-    conn = Connection(fd)
-    shm, st = S.attach_status(shm_name)
-    try:
-        run(cfg, conn, st)
-    finally:
-        del st
-        shm.close()
+    """`python -P -m rehearsal.audio.capture FD SHM CONFIG_JSON`, started by `Recorder.open`."""
+    child_main(Capture, S.attach_status)
 
 
 class Capture:

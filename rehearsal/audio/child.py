@@ -226,3 +226,26 @@ def command_loop(conn, handle: Callable, pump: Callable, interval: float) -> Non
         except (EOFError, OSError):
             return  # the app is gone: the caller finishes its takes cleanly
         pump()
+
+
+def child_main(make: Callable, attach: Callable) -> None:
+    """The child's `main`, for `python -P -m <module> FD SHM CONFIG_JSON` (ChildProcess.start):
+    attach the app's status block, `make(config, conn, status).serve()`, report a failure
+    over the pipe rather than die silently, and let go of the shared memory."""
+    import sys
+    import traceback
+
+    fd, shm_name, cfg = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+    conn = Connection(fd)
+    shm, st = attach(shm_name)
+    try:
+        try:
+            make(cfg, conn, st).serve()
+        except Exception as exc:
+            try:
+                conn.send(("error", f"{exc}", traceback.format_exc()))
+            except Exception:
+                pass
+    finally:
+        del st
+        shm.close()

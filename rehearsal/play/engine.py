@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 import time
-import traceback
 from types import SimpleNamespace
 
 import numpy as np
 
-from ..audio.child import command_loop
+from ..audio.child import child_main, command_loop
 from ..audio.core import PUMP_INTERVAL, CycleCounter, SteadyClock, TakePump, explain_write_error, peaks, raise_priority
 from ..audio.ring import Ring
 from ..audio.writer import TakeWriter
@@ -44,23 +42,7 @@ STATS_EVERY = 25          # pumps (0.5 s) between statistics published to shared
 
 
 def main() -> None:
-    import json
-    from multiprocessing.connection import Connection
-
-    fd, shm_name, cfg = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-    conn = Connection(fd)
-    shm, st = S.attach(shm_name)
-    try:
-        try:
-            Engine(cfg, conn, st).serve()
-        except Exception as exc:
-            try:
-                conn.send(("error", f"{exc}", traceback.format_exc()))
-            except Exception:
-                pass
-    finally:
-        del st
-        shm.close()
+    child_main(Engine, S.attach)
 
 
 class Engine:
@@ -238,9 +220,10 @@ class Engine:
     def _open_file(self, path: str, loop: bool | None = None, null_output: bool = False):
         """--input-file: the file is the performer. With an output device its clock paces
         the file; without one (output "none", or no sound card) a thread does, and nothing is heard."""
-        from .feeder import FileFeeder
+        from ..audio.file_source import FileFeeder
 
-        self.feeder = feeder = FileFeeder(path, loop=self.cfg.get("loop", False) if loop is None else loop)
+        self.feeder = feeder = FileFeeder(path, loop=self.cfg.get("loop", False) if loop is None else loop,
+                                          max_block=max(self.blocksize, 8192))
         if feeder.samplerate != SAMPLE_RATE:
             raise RuntimeError(f"{path}: {feeder.samplerate} Hz; play runs at 48 kHz (resample the file first)")
         in_ch = feeder.channels
@@ -263,7 +246,7 @@ class Engine:
                 self.fallback = (f"no output device ({err}): playing {path} into a null output; both streams "
                                  "are recorded")
         if info is None:
-            from .feeder import PacedClock
+            from ..audio.file_source import PacedClock
 
             scratch = np.zeros((n, 1), np.float32)
 
@@ -272,7 +255,8 @@ class Engine:
                               SimpleNamespace(currentTime=0.0, inputBufferAdcTime=0.0),
                               SimpleNamespace(input_overflow=False, output_underflow=False))
 
-            return PacedClock(tick, n, SAMPLE_RATE, speed=float(self.cfg.get("speed", 1.0))), in_ch, 0, f"file:{path}"
+            return (PacedClock(tick, n, SAMPLE_RATE, speed=float(self.cfg.get("speed", 1.0)), name="play-clock"),
+                    in_ch, 0, f"file:{path}")
         import sounddevice as sd
 
         out_ch = int(self.cfg.get("output_channels") or min(2, info["max_output_channels"]))
@@ -347,6 +331,8 @@ class Engine:
                 self.finish_takes()
                 self.stream.close()
                 self.cycles.close()
+                if self.feeder is not None:
+                    self.feeder.close()
                 for host in self.hosts:
                     host.stop()
                 for host in self.hosts:
