@@ -151,6 +151,11 @@ class FileSource:
     def nonfinite(self) -> int:
         return self.feeder.nonfinite
 
+    @property
+    def file(self):
+        """The open sound file (its format, for a caller that checks what was accepted)."""
+        return self.feeder.file
+
     def _tick(self, frames: int) -> bool:
         feeder = self.feeder
         feeder.fill()
