@@ -125,7 +125,7 @@ def run_recorder_bench(seconds: float, home: Path) -> dict:
     taps = [row[0] for row in db.execute("SELECT tap_sample FROM markers WHERE who = 'timing' ORDER BY tap_sample")]
     errors = [int(np.min(np.abs(click_at - t))) for t in taps] if len(click_at) else []
     return {
-        "overflows": take["overflows"], "xruns": r["xruns"], "xruns_setup": r["xruns_setup"], "frames": take["frames"],
+        "overflows": take["overflows"], "gap_frames": take.get("gap_frames", 0), "xruns": r["xruns"], "xruns_setup": r["xruns_setup"], "frames": take["frames"],
         "frames_per_wall_rate": take["frames"] / (r["wall"] * sr), "sent": r["sent"],
         "stored_ratio": flood_stored / max(r["sent"], 1), "timing_tags": len(taps), "clicks": len(click_at),
         "timing_median": statistics.median(errors) if errors else None, "timing_max": max(errors) if errors else None,
@@ -192,6 +192,7 @@ def main() -> None:
           f"({'realtime' if realtime else 'no-realtime'}), other core busy, "
           f"busy Python thread, OSC 1,000 tags/s")
     print(f"  input overflows        {r['overflows']}   (goal 0)")
+    print(f"  missed-cycle frames    {r['gap_frames']}   (found by JACK's cycle counter, filled with silence; goal 0)")
     print(f"  JACK xruns             {r['xruns']} while recording (goal 0); {r['xruns_setup']} while clients connected")
     print(f"  frames / (wall x rate) {r['frames_per_wall_rate']:.4f}   (goal 1.0)")
     print(f"  tags stored / sent     {r['stored_ratio']:.4f}   ({r['sent']} sent; goal 1.0)")

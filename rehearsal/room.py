@@ -225,7 +225,7 @@ class Room(RoomBase):
         self._end_bus_take()
         take_id = self.take["id"]
         self.take = None
-        finish_take(self.db, take_id, frames=stopped.frames, overflows=stopped.overflows)
+        finish_take(self.db, take_id, frames=stopped.frames, overflows=stopped.overflows, gap_frames=stopped.gap_frames)
         finished = get_take(self.db, take_id)
         self._emit(TakeFinished(finished))
         return finished

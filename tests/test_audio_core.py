@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 
-from rehearsal.audio.core import CLOCK_WINDOW_S, SteadyClock, TakePump, peaks
+from rehearsal.audio.core import CLOCK_WINDOW_S, CycleCounter, SteadyClock, TakePump, peaks
 from rehearsal.audio.ring import Ring
 from rehearsal.audio.writer import TakeWriter
 
@@ -63,3 +63,44 @@ def test_the_pump_fills_what_the_disk_fell_behind_with_silence_and_counts_it(tmp
     assert not got[2 * BLOCK:8 * BLOCK].any()                        # the gap is silence
     assert np.array_equal(got[8 * BLOCK:], signal[8 * BLOCK:12 * BLOCK])   # and the rest is in place
     assert np.allclose(peaks(ring, 0, ring.written), np.abs(signal[8 * BLOCK:12 * BLOCK]).max(axis=0))
+
+
+def _counter(cycles: list[int], period: int = BLOCK) -> CycleCounter:
+    it = iter(cycles)
+    return CycleCounter(lambda: next(it), period)
+
+
+def test_the_cycle_counter_finds_missed_cycles_in_whole_periods_across_its_wrap():
+    start = CycleCounter.WRAP - 3 * BLOCK                # jack_nframes_t wraps every 24.8 h at 48 kHz
+    cycles = [(start + k * BLOCK) % CycleCounter.WRAP for k in range(12)]
+    del cycles[5:7]                                    # two cycles never reached the callback
+    counter, position, found = _counter(cycles), 0, []
+    for _ in cycles:
+        missed = counter.missed(position)
+        found.append(missed)
+        position += missed + BLOCK                     # the filled frames count as stream frames
+    assert found == [0] * 5 + [2 * BLOCK] + [0] * 4
+    assert (counter.gap_frames, counter.gaps) == (2 * BLOCK, 1)
+
+
+def test_the_cycle_counter_is_not_fooled_by_blocks_smaller_than_the_period_or_a_restarted_server():
+    # PortAudio cuts each 256-frame cycle into two 128-frame blocks: both read the same counter
+    cycles = [c for k in range(8) for c in (k * BLOCK, k * BLOCK)]
+    counter, position = _counter(cycles[1:] + [0, 0, 256]), 0   # the first block is a cycle's second half
+    for _ in cycles[1:]:
+        assert counter.missed(position) == 0
+        position += BLOCK // 2
+    assert counter.missed(position) == 0             # the counter went back (a new server): start over
+    assert counter.missed(position + 128) == 0 and counter.missed(position + 256) == 0
+    assert CycleCounter().missed(123) == 0 and not CycleCounter().active   # no counter (a file): nothing
+
+
+def test_ring_silence_keeps_counting_frames_even_past_its_capacity():
+    ring = Ring(4 * BLOCK, 1)
+    ring.write(np.ones((3 * BLOCK, 1), np.float32))
+    ring.write_silence(2 * BLOCK)
+    assert ring.written == 5 * BLOCK
+    assert not np.concatenate(ring.views(3 * BLOCK, 5 * BLOCK)).any()        # the gap: silence
+    assert np.concatenate(ring.views(BLOCK, 3 * BLOCK)).all()                 # what came before: kept
+    ring.write_silence(10 * BLOCK)
+    assert ring.written == 15 * BLOCK and not ring.buf.any()

@@ -2,7 +2,8 @@
 
 Its main thread answers commands from the app over a pipe and, between commands, writes
 whatever the callback added to the ring into the open take (every ~20 ms). The callback
-does three things only: count overflows, copy the block into the ring, publish the clock.
+does three things only: count overflows and fill the frames of a missed cycle with silence
+(core.CycleCounter), copy the block into the ring, publish the clock.
 If the app dies (the pipe closes) the take is finished cleanly before this process exits.
 """
 
@@ -10,43 +11,17 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 
 from . import status as S
-from .child import command_loop
-from .core import PUMP_INTERVAL, SteadyClock, TakePump, explain_write_error, peaks, raise_priority
+from .child import child_main, command_loop
+from .core import PUMP_INTERVAL, CycleCounter, SteadyClock, TakePump, explain_write_error, peaks, raise_priority
 from .ring import Ring
 from .writer import TakeWriter
 
 
-def run(config: dict, conn, st) -> None:
-    try:
-        Capture(config, conn, st).serve()
-    except Exception as exc:  # report, never die silently
-        try:
-            conn.send(("error", f"{exc}", traceback.format_exc()))
-        except Exception:
-            pass
-
-
 def main() -> None:
-    """`python -m rehearsal.audio.capture FD SHM CONFIG_JSON`, started by `Recorder.open`.
-
-    A plain subprocess rather than multiprocessing: spawn would re-import the app's main
-    module, and nothing of the app (UI, OSC, torch) belongs in here.
-    """
-    import json
-    import sys
-    from multiprocessing.connection import Connection
-
-    fd, shm_name, cfg = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-    conn = Connection(fd)
-    shm, st = S.attach_status(shm_name)
-    try:
-        run(cfg, conn, st)
-    finally:
-        del st
-        shm.close()
+    """`python -P -m rehearsal.audio.capture FD SHM CONFIG_JSON`, started by `Recorder.open`."""
+    child_main(Capture, S.attach_status)
 
 
 class Capture:
@@ -57,11 +32,21 @@ class Capture:
         self.lost = 0                    # frames the disk fell too far behind for, this process
         self.overflows_at_start = 0
         self.clock: SteadyClock | None = None   # made when the stream's rate is known
+        self.cycles = CycleCounter()     # JACK's: made with the stream
+        self.gaps_at_start = 0
+        self.miss = 0                    # test hook: cycles the callback is to miss
 
     # -- the audio callback (PortAudio's thread, or the file source's) --------------------
     def callback(self, indata, frames, time_info, status) -> None:
-        t = time.monotonic()
+        if self.miss:       # test hook ("miss-cycles"): a client too late for this cycle
+            self.miss -= 1
+            return
         st = self.st
+        missed = self.cycles.missed(self.ring.written)
+        if missed:          # frames the stream ran past: silence, so the timeline holds
+            self.ring.write_silence(missed)
+            st[S.GAP_FRAMES] = self.cycles.gap_frames
+        t = time.monotonic()
         clock = self.clock
         if status.input_overflow:
             st[S.OVERFLOWS] += 1
@@ -105,6 +90,7 @@ class Capture:
         stream = sd.InputStream(device=info["index"], channels=channels, samplerate=samplerate, dtype="float32",
                                 blocksize=cfg.get("blocksize") or 0, latency=cfg.get("latency", "low"),
                                 callback=self._callback_trampoline)
+        self.cycles = CycleCounter.for_stream(sd.query_hostapis(info["hostapi"])["name"])
         return stream, samplerate, channels, info["name"]
 
     def _callback_trampoline(self, indata, frames, time_info, status):
@@ -119,7 +105,7 @@ class Capture:
         self.preroll = int(self.samplerate * self.cfg.get("preroll_s", 10.0))
         self.stream.start()
         self.conn.send(("ready", {"samplerate": self.samplerate, "channels": self.channels,
-                                  "device": self.device, "pid": os.getpid()}))
+                                  "device": self.device, "pid": os.getpid(), "cycle_counter": self.cycles.active}))
         try:
             command_loop(self.conn, self.handle, self.pump, PUMP_INTERVAL)
         finally:
@@ -127,6 +113,7 @@ class Capture:
             self.pump()
             self.finish_take()
             self.stream.close()
+            self.cycles.close()
 
     # -- commands ------------------------------------------------------------------------
     def handle(self, cmd) -> bool:
@@ -142,7 +129,10 @@ class Capture:
                 self.take.stop = self.ring.written
             self.pump()
             frames = self.finish_take()
-            self.conn.send(("stopped", {"frames": frames, "overflows": int(self.st[S.OVERFLOWS]) - self.overflows_at_start}))
+            self.conn.send(("stopped", {"frames": frames, "overflows": int(self.st[S.OVERFLOWS]) - self.overflows_at_start,
+                                        "gap_frames": self.cycles.gap_frames - self.gaps_at_start}))
+        elif kind == "miss-cycles":
+            self.miss = int(cmd[1])
         elif kind == "quit":
             return False
         return True
@@ -153,7 +143,8 @@ class Capture:
         now = self.ring.written
         start = max(self.ring.oldest(), now - self.preroll, 0)
         self.take = TakePump(self.ring, TakeWriter(path, self.samplerate, self.channels, fmt, subtype), start)
-        self.overflows_at_start = int(self.st[S.OVERFLOWS])  # a take counts its own overflows
+        self.overflows_at_start = int(self.st[S.OVERFLOWS])  # a take counts its own overflows and gaps
+        self.gaps_at_start = self.cycles.gap_frames
         self.st[S.TAKE_START] = start
         self.st[S.TAKE_FRAMES] = 0
         self.st[S.RECORDING] = 1.0

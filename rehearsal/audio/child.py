@@ -141,6 +141,7 @@ class EngineClient:
         self.samplerate = self.channels = 0
         self.device = ""
         self.pid = None
+        self.cycle_counter = False         # the child finds missed cycles from JACK's counter
 
     def open(self, timeout: float = 20.0):
         self._st = self._child.start(self.status_module.create_status, asdict(self.config))
@@ -151,11 +152,18 @@ class EngineClient:
             raise
         self.samplerate, self.channels, self.device, self.pid = (
             payload["samplerate"], payload["channels"], payload["device"], payload["pid"])
+        self.cycle_counter = bool(payload.get("cycle_counter"))
         self._ready(payload)
         return self
 
     def _ready(self, payload: dict) -> None:
         """What else the child's "ready" says."""
+
+    def miss_cycles(self, n: int = 1) -> None:
+        """Test hook: the child's audio callback returns at once for its next n cycles, as a
+        client too late for them does; the frames of those cycles never reach it (the tests
+        of lost-frame detection provoke a real missed cycle this way)."""
+        self._child.send(("miss-cycles", int(n)))
 
     def close(self, timeout: float = 10.0) -> None:
         self._st = None   # the view into shared memory must go before the block is freed
@@ -218,3 +226,26 @@ def command_loop(conn, handle: Callable, pump: Callable, interval: float) -> Non
         except (EOFError, OSError):
             return  # the app is gone: the caller finishes its takes cleanly
         pump()
+
+
+def child_main(make: Callable, attach: Callable) -> None:
+    """The child's `main`, for `python -P -m <module> FD SHM CONFIG_JSON` (ChildProcess.start):
+    attach the app's status block, `make(config, conn, status).serve()`, report a failure
+    over the pipe rather than die silently, and let go of the shared memory."""
+    import sys
+    import traceback
+
+    fd, shm_name, cfg = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+    conn = Connection(fd)
+    shm, st = attach(shm_name)
+    try:
+        try:
+            make(cfg, conn, st).serve()
+        except Exception as exc:
+            try:
+                conn.send(("error", f"{exc}", traceback.format_exc()))
+            except Exception:
+                pass
+    finally:
+        del st
+        shm.close()

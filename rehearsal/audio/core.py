@@ -2,6 +2,9 @@
 
 - `SteadyClock`: frames <-> monotonic time for the marker bus, robust to late callbacks,
   and it notices frames lost in an xrun (the same window and rules for both processes).
+- `CycleCounter`: frames the stream's own frame clock (JACK's cycle counter) ran past that
+  never reached the callback (a cycle the client missed): the callback writes them as
+  silence into its rings, so stream frames, ring frames and take frames stay one timeline.
 - `TakePump`: a ring to a take file, from the main thread; when the disk falls further
   behind than the ring holds, the frames lost are counted and written as silence, so the
   take keeps its timeline (frame t of the file is stream frame start + t).
@@ -75,6 +78,77 @@ class SteadyClock:
                     q.clear()
                     q.append((frames, best_after))
         return q[0][1] + frames / sr
+
+
+class CycleCounter:
+    """Lost-frame detection from the stream's own frame clock, not from flags or wall time.
+
+    A client that misses a JACK cycle (late past the server's deadline, descheduled) never
+    gets that cycle's frames, and PortAudio does not always flag it (a 20 s take once lost
+    one 256-frame block with 0 overflows: every later marker 5.3 ms off). Wall-clock or
+    `jack_frame_time` estimates cannot tell a late callback from a lost one (a 50 ms stall
+    on a synchronous server moves them by 2,000+ frames with nothing lost, measured), but
+    JACK's cycle counter (`jack_last_frame_time`, exact, server-wide) advances by exactly
+    the frames of every cycle the server ran. So at the start of each callback, the counter
+    minus the stream frames delivered so far (gaps included) is constant until frames are
+    lost; when it has grown by whole periods, that many frames were lost just before this
+    block. Exact when the block is the JACK period (the default, and play's 256); with
+    other block sizes to within a period. `read` is None where the host API has no such
+    counter (a file source cannot lose frames; other APIs keep the overflow-flag check
+    of SteadyClock)."""
+
+    WRAP = 1 << 32          # jack_nframes_t
+
+    def __init__(self, read=None, period: int = 0, keep=None):
+        self.read, self.period, self.keep = read, max(1, int(period)), keep   # keep: the client, kept open
+        self.base: int | None = None
+        self.gap_frames = 0     # frames filled, since the stream opened
+        self.gaps = 0           # times frames were lost
+
+    @classmethod
+    def for_stream(cls, hostapi_name: str) -> "CycleCounter":
+        """JACK's counter for a PortAudio stream on JACK (a second, port-less client of the
+        same server reads it: the counter is the server's); else no counter."""
+        if "JACK" not in hostapi_name:
+            return cls()
+        try:
+            import jack
+
+            client = jack.Client(f"rehearsal-clock-{os.getpid()}", no_start_server=True)
+        except Exception:    # no libjack, no server: the stream itself would not be on JACK
+            return cls()
+        return cls(lambda: client.last_frame_time, client.blocksize, keep=client)
+
+    @property
+    def active(self) -> bool:
+        return self.read is not None
+
+    def missed(self, position: int) -> int:
+        """From the callback, first thing: frames lost just before the block that starts at
+        stream frame `position` (whole periods; 0 if none or no counter)."""
+        if self.read is None:
+            return 0
+        lead = (int(self.read()) - position) % self.WRAP
+        if self.base is None:
+            self.base = lead
+            return 0
+        ahead = (lead - self.base + self.WRAP // 2) % self.WRAP - self.WRAP // 2
+        if ahead >= self.period:
+            lost = ahead // self.period * self.period
+            self.gap_frames += lost
+            self.gaps += 1
+            return lost
+        if ahead <= -self.period:       # the counter went back (a restarted server): start over
+            self.base = lead
+        return 0
+
+    def close(self) -> None:
+        client, self.keep, self.read = self.keep, None, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
 
 
 class TakePump:

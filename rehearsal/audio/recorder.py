@@ -50,6 +50,7 @@ class TakeStopped:
     frames: int
     overflows: int
     error: str | None = None
+    gap_frames: int = 0                # frames of missed stream cycles, in the take as silence
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class RecorderStatus:
     recording: bool
     take_frames: int
     lost: int
+    gap_frames: int = 0                # frames of missed stream cycles filled, since the stream opened
 
 
 class Recorder(EngineClient):
@@ -85,7 +87,7 @@ class Recorder(EngineClient):
     def stop_take(self, timeout: float = 30.0) -> TakeStopped:
         self._child.send(("stop",))
         _, payload = self._child.reply(timeout, "stopped")
-        return TakeStopped(payload["frames"], payload["overflows"])
+        return TakeStopped(payload["frames"], payload["overflows"], gap_frames=payload.get("gap_frames", 0))
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> RecorderStatus | None:
@@ -99,4 +101,5 @@ class Recorder(EngineClient):
             frames=int(st[S.FRAMES]), overflows=int(st[S.OVERFLOWS]),
             levels=tuple(st[S.LEVELS + c] for c in range(min(self.channels, S.MAX_CHANNELS))),
             recording=bool(st[S.RECORDING]), take_frames=int(st[S.TAKE_FRAMES]), lost=int(st[S.LOST]),
+            gap_frames=int(st[S.GAP_FRAMES]),
         )

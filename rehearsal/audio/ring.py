@@ -27,6 +27,17 @@ class Ring:
             self.buf[:n - first] = block[first:]
         self.written += n
 
+    def write_silence(self, n: int) -> None:
+        """From the callback: a gap in the stream (frames the client never got) as n frames
+        of silence, so `written` keeps counting the stream's frames. No allocation."""
+        z = min(n, self.capacity)
+        i = (self.written + n - z) % self.capacity
+        first = min(z, self.capacity - i)
+        self.buf[i:i + first] = 0.0
+        if first < z:
+            self.buf[:z - first] = 0.0
+        self.written += n
+
     def oldest(self) -> int:
         """The oldest absolute frame still held."""
         return max(0, self.written - self.capacity)

@@ -12,7 +12,9 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-SEQ, FRAMES, ANCHOR, OVERFLOWS, RECORDING, TAKE_FRAMES, TAKE_START, STARTED, LOST, CALLBACKS = range(10)
+SEQ, FRAMES, ANCHOR, OVERFLOWS, RECORDING, TAKE_FRAMES, TAKE_START, STARTED, LOST, CALLBACKS, GAP_FRAMES = range(11)
+# LOST: frames the disk fell too far behind for; GAP_FRAMES: frames of cycles the stream's
+# client missed (core.CycleCounter); both are in the takes as silence, on their timeline
 LEVELS = 16          # peak per channel (linear, 0..1+) from here on
 MAX_CHANNELS = 64
 SIZE = LEVELS + MAX_CHANNELS

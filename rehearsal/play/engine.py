@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 import time
-import traceback
 from types import SimpleNamespace
 
 import numpy as np
 
-from ..audio.child import command_loop
-from ..audio.core import PUMP_INTERVAL, SteadyClock, TakePump, explain_write_error, peaks, raise_priority
+from ..audio.child import child_main, command_loop
+from ..audio.core import PUMP_INTERVAL, CycleCounter, SteadyClock, TakePump, explain_write_error, peaks, raise_priority
 from ..audio.ring import Ring
 from ..audio.writer import TakeWriter
 from . import shared as H
@@ -44,23 +42,7 @@ STATS_EVERY = 25          # pumps (0.5 s) between statistics published to shared
 
 
 def main() -> None:
-    import json
-    from multiprocessing.connection import Connection
-
-    fd, shm_name, cfg = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-    conn = Connection(fd)
-    shm, st = S.attach(shm_name)
-    try:
-        try:
-            Engine(cfg, conn, st).serve()
-        except Exception as exc:
-            try:
-                conn.send(("error", f"{exc}", traceback.format_exc()))
-            except Exception:
-                pass
-    finally:
-        del st
-        shm.close()
+    child_main(Engine, S.attach)
 
 
 class Engine:
@@ -95,6 +77,9 @@ class Engine:
         self.hold_file = bool(cfg.get("input_file")) and bool(cfg.get("wait_for_model", True))
         self.release_file = False        # set when no model is coming (none asked, or it failed)
         self.fallback: str | None = None   # what stands in for a missing sound card, in words
+        self.cycles = CycleCounter()     # JACK's, made with a stream on JACK
+        self.take_gaps_at = 0
+        self.miss = 0                    # test hook: cycles the callback is to miss
 
     def emit(self, kind: str, payload: dict) -> None:
         """From any thread: the main thread sends it (a Connection is not thread-safe)."""
@@ -102,8 +87,15 @@ class Engine:
 
     # -- the audio callback ----------------------------------------------------------------
     def callback(self, indata, outdata, frames, time_info, status) -> None:
-        t = time.monotonic()
+        if self.miss:       # test hook ("miss-cycles"): a client too late for this cycle
+            self.miss -= 1
+            return
         st = self.st
+        missed = self.cycles.missed(self.inring.written)
+        if missed:          # frames the stream ran past: silence in all three rings, one timeline
+            self.fill_gap(missed)
+            st[S.GAP_FRAMES] = self.cycles.gap_frames
+        t = time.monotonic()
         if getattr(status, "input_overflow", False):
             st[S.OVERFLOWS] += 1
             self.clock.overflow(self.inring.written)
@@ -154,6 +146,18 @@ class Engine:
         st[S.SAVED] = m.glitch_waits
         st[S.ACTIVE_GEN] = (m.active.generation_id or -1) if m.active else 0
         st[S.INCOMING_GEN] = (m.incoming.generation_id or -1) if m.incoming else 0
+
+    def fill_gap(self, n: int) -> None:
+        """From the callback: n frames the client never got, as silence in the takes' rings
+        and the models' input (the models hear the gap: their blocks stay on the frames)."""
+        self.inring.write_silence(n)
+        self.outring.write_silence(n)
+        z = self._silence[:, 0]
+        while n > 0:
+            k = min(n, len(z))
+            self.model_in.write(z[:k])
+            n -= k
+        self.frames_done = self.inring.written
 
     def mono(self, start: int, n: int, out: np.ndarray) -> None:
         """The model's input channel for frames [start, start + n); silence before 0."""
@@ -209,15 +213,17 @@ class Engine:
             raise RuntimeError(f"cannot open {info_in['name']} -> {info_out['name']} at 48 kHz, "
                                f"{n}-sample blocks ({exc}); try another --device / --blocksize, or "
                                "--input-file FILE --output-device none") from None
+        self.cycles = CycleCounter.for_stream(sd.query_hostapis(info_in["hostapi"])["name"])
         name = info_in["name"] if info_in["index"] == info_out["index"] else f"{info_in['name']} -> {info_out['name']}"
         return stream, in_ch, out_ch, name
 
     def _open_file(self, path: str, loop: bool | None = None, null_output: bool = False):
         """--input-file: the file is the performer. With an output device its clock paces
         the file; without one (output "none", or no sound card) a thread does, and nothing is heard."""
-        from .feeder import FileFeeder
+        from ..audio.file_source import FileFeeder
 
-        self.feeder = feeder = FileFeeder(path, loop=self.cfg.get("loop", False) if loop is None else loop)
+        self.feeder = feeder = FileFeeder(path, loop=self.cfg.get("loop", False) if loop is None else loop,
+                                          max_block=max(self.blocksize, 8192))
         if feeder.samplerate != SAMPLE_RATE:
             raise RuntimeError(f"{path}: {feeder.samplerate} Hz; play runs at 48 kHz (resample the file first)")
         in_ch = feeder.channels
@@ -240,7 +246,7 @@ class Engine:
                 self.fallback = (f"no output device ({err}): playing {path} into a null output; both streams "
                                  "are recorded")
         if info is None:
-            from .feeder import PacedClock
+            from ..audio.file_source import PacedClock
 
             scratch = np.zeros((n, 1), np.float32)
 
@@ -249,7 +255,8 @@ class Engine:
                               SimpleNamespace(currentTime=0.0, inputBufferAdcTime=0.0),
                               SimpleNamespace(input_overflow=False, output_underflow=False))
 
-            return PacedClock(tick, n, SAMPLE_RATE, speed=float(self.cfg.get("speed", 1.0))), in_ch, 0, f"file:{path}"
+            return (PacedClock(tick, n, SAMPLE_RATE, speed=float(self.cfg.get("speed", 1.0)), name="play-clock"),
+                    in_ch, 0, f"file:{path}")
         import sounddevice as sd
 
         out_ch = int(self.cfg.get("output_channels") or min(2, info["max_output_channels"]))
@@ -264,6 +271,7 @@ class Engine:
         except sd.PortAudioError as exc:
             raise RuntimeError(f"cannot open {info['name']} at 48 kHz, {n}-sample blocks ({exc}); try another "
                                "--output-device, or --output-device none") from None
+        self.cycles = CycleCounter.for_stream(sd.query_hostapis(info["hostapi"])["name"])
         return stream, in_ch, out_ch, f"file:{path} -> {info['name']}"
 
     def _file_input(self, frames: int) -> np.ndarray:
@@ -311,7 +319,8 @@ class Engine:
         self.conn.send(("ready", {"samplerate": SAMPLE_RATE, "channels": self.in_channels,
                                   "output_channels": self.out_channels, "device": self.device, "pid": os.getpid(),
                                   "latency": self.latency, "blocksize": self.blocksize,
-                                  "render_block": self.render_block, "fallback": self.fallback}))
+                                  "render_block": self.render_block, "fallback": self.fallback,
+                                  "cycle_counter": self.cycles.active}))
         try:
             command_loop(self.conn, self.handle, self.pump, PUMP_INTERVAL)
         finally:
@@ -321,6 +330,9 @@ class Engine:
                 self.pump()
                 self.finish_takes()
                 self.stream.close()
+                self.cycles.close()
+                if self.feeder is not None:
+                    self.feeder.close()
                 for host in self.hosts:
                     host.stop()
                 for host in self.hosts:
@@ -415,6 +427,7 @@ class Engine:
             frames = self.finish_takes()
             self.conn.send(("stopped", {"frames": frames, "overflows": int(self.st[S.OVERFLOWS]),
                                         "glitches": int(self.st[S.GLITCHES]) - self.take_glitches_at,
+                                        "gap_frames": self.cycles.gap_frames - self.take_gaps_at,
                                         "stats": self.stats()}))
         elif kind == "load":
             self.request_load(cmd[1])
@@ -438,6 +451,8 @@ class Engine:
                                          "values": None if values is None else list(values)})
         elif kind == "stats":
             self.conn.send(("stats", self.stats()))
+        elif kind == "miss-cycles":
+            self.miss = int(cmd[1])
         elif kind == "release-input":
             self.release_file = True
         elif kind == "quit":
@@ -477,6 +492,7 @@ class Engine:
             raise
         self.takes = [TakePump(self.inring, inp, start), TakePump(self.outring, out, start)]
         self.take_glitches_at = int(self.st[S.GLITCHES])
+        self.take_gaps_at = self.cycles.gap_frames
         self.st[S.TAKE_START] = start
         self.st[S.TAKE_FRAMES] = 0
         self.st[S.RECORDING] = 1.0

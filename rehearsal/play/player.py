@@ -79,6 +79,7 @@ class PlayStatus:
     model_median_ms: float
     model_p99_ms: float
     block_ms: float
+    gap_frames: int = 0                 # frames of missed stream cycles filled, since the stream opened
 
     @property
     def model_share(self) -> tuple[float, float]:
@@ -166,7 +167,7 @@ class Player(EngineClient):
                             default=0.0),
             output_level=float(st[S.OUT_LEVEL]), model_last_ms=float(st[S.MODEL_LAST_US]) / 1e3,
             model_median_ms=float(st[S.MODEL_MEDIAN_US]) / 1e3, model_p99_ms=float(st[S.MODEL_P99_US]) / 1e3,
-            block_ms=block_ms,
+            block_ms=block_ms, gap_frames=int(st[S.GAP_FRAMES]),
         )
 
     # -- plumbing -------------------------------------------------------------------------------

@@ -179,7 +179,8 @@ class PlayRoom(RoomBase):
         self.play = None
         with self._db_lock:
             for take_id in (self._row_takes(play_id)):
-                finish_take(self.db, take_id, frames=stopped["frames"], overflows=stopped["overflows"])
+                finish_take(self.db, take_id, frames=stopped["frames"], overflows=stopped["overflows"],
+                            gap_frames=stopped.get("gap_frames", 0))
             stats = stopped.get("stats", {})
             plays.end_play(self.db, play_id, glitches=stopped["glitches"], stats=stats)
             sync_mirrors(self.db, play_id)

@@ -13,7 +13,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from ..audio import status as S
-from ..audio.status import (ANCHOR, CALLBACKS, FRAMES, LEVELS, LOST, MAX_CHANNELS, OVERFLOWS, RECORDING, SEQ,  # noqa: F401,E501
+from ..audio.status import (ANCHOR, CALLBACKS, FRAMES, GAP_FRAMES, LEVELS, LOST, MAX_CHANNELS, OVERFLOWS, RECORDING, SEQ,  # noqa: F401,E501
                             STARTED, TAKE_FRAMES, TAKE_START, attach_status, publish_clock, read_clock)
 
 BASE = S.SIZE

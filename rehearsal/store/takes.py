@@ -47,10 +47,11 @@ def update_take_progress(db: sqlite_utils.Database, take_id: int, frames: int, o
 
 
 def finish_take(db: sqlite_utils.Database, take_id: int, *, frames: int, overflows: int,
-                status: str = "complete", error: str | None = None) -> None:
+                status: str = "complete", error: str | None = None, gap_frames: int = 0) -> None:
     db.execute(
-        "UPDATE takes SET frames = ?, overflows = ?, status = ?, error = ?, ended_at = ?, recorder_pid = NULL WHERE id = ?",
-        [frames, overflows, status, error, utc_now(), take_id],
+        "UPDATE takes SET frames = ?, overflows = ?, status = ?, error = ?, ended_at = ?, recorder_pid = NULL, "
+        "gap_frames = ? WHERE id = ?",
+        [frames, overflows, status, error, utc_now(), gap_frames, take_id],
     )
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
+from collections import deque
 from pathlib import Path
 
 SAMPLE_RATE = 48000
@@ -40,8 +42,12 @@ def _die_with_parent() -> None:
 
 
 class JackServer:
-    def __init__(self, name: str, rate: int = SAMPLE_RATE, period: int = PERIOD, realtime: bool = False):
+    def __init__(self, name: str, rate: int = SAMPLE_RATE, period: int = PERIOD, realtime: bool = False,
+                 synchronous: bool = True):
+        """Not realtime, the server is synchronous (-S: it waits for late clients, so a stall
+        loses nothing) unless `synchronous` is False (then a late client misses cycles)."""
         self.name, self.rate, self.period, self.realtime = name, rate, period, realtime
+        self.synchronous = synchronous
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> "JackServer":
@@ -65,10 +71,17 @@ class JackServer:
         if jackd is None:
             raise RuntimeError("jackd not found: install Debian's jackd2 (scripts/setup does)")
         self.proc = subprocess.Popen(
-            [jackd, "-n", self.name, *(["-R", "-P", "70"] if self.realtime else ["--no-realtime", "-S"]),
+            [jackd, "-n", self.name, *(["-R", "-P", "70"] if self.realtime else ["--no-realtime", *(["-S"] if self.synchronous else [])]),
              "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
         )
+        # jackd logs every late cycle ("JackTimedDriver::Process XRun = 16 usec"); a pipe
+        # nobody reads fills up (64 KiB: about 1,800 of them on a loaded machine) and then
+        # jackd blocks writing to it and every client hangs. So a thread keeps reading it,
+        # the last lines kept for the error message.
+        self._log: deque[bytes] = deque(maxlen=50)
+        self._reader = threading.Thread(target=self._drain, args=(self.proc.stderr,), name="jackd-stderr", daemon=True)
+        self._reader.start()
         os.environ["JACK_DEFAULT_SERVER"] = self.name
         os.environ["JACK_NO_START_SERVER"] = "1"
         deadline = time.monotonic() + timeout
@@ -77,7 +90,8 @@ class JackServer:
         jack.set_error_function(lambda msg: None)  # "cannot connect" while it boots is expected
         while True:  # synchronise on the server answering, not on a sleep
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jackd exited: {self.proc.stderr.read().decode(errors='replace')[-500:]}")
+                self._reader.join(5)     # it ends with jackd's last words (end of the pipe)
+                raise RuntimeError(f"jackd exited: {b''.join(self._log).decode(errors='replace')[-500:]}")
             try:
                 client = jack.Client("probe", servername=self.name, no_start_server=True)
                 client.close()
@@ -87,6 +101,10 @@ class JackServer:
                 if time.monotonic() > deadline:
                     raise RuntimeError("jackd did not answer in time")
                 time.sleep(0.05)
+
+    def _drain(self, pipe) -> None:
+        for line in iter(pipe.readline, b""):
+            self._log.append(line)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

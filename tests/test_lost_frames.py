@@ -1,0 +1,126 @@
+"""A JACK cycle the audio client misses is found, counted and filled (record and play).
+
+Real parts: the session's JACK dummy server, PortAudio, the real capture / play process, a
+JACK client playing seeded noise into it, real take files and SQLite. The child is made to
+miss two cycles (its `miss-cycles` test hook: the callback returns at once, as a client too
+late for them; the test server is synchronous, so a stall alone loses nothing) while the
+noise plays. JACK's cycle counter advanced by those cycles, so the child writes their
+frames as silence: the take holds the noise sample for sample except exactly those frames,
+everything after the gap stays aligned, and the take's row counts them.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import soundfile as sf
+
+from rehearsal.audio import RecorderConfig
+from rehearsal.notation import find_notation, load_notation
+from rehearsal.room import Room
+from rehearsal.store import Workspace, open_db
+from tests.support.jackplayer import JackPlayer
+
+MISSED = 2
+
+
+def _noise(sr: int, seconds: float, channels: int) -> np.ndarray:
+    return (np.random.default_rng(22).standard_normal((int(sr * seconds), channels)) * 0.25).astype(np.float32)
+
+
+def _find(recorded: np.ndarray, needle: np.ndarray) -> int:
+    for i in np.flatnonzero(recorded[:, 0] == needle[0, 0]):
+        if i + len(needle) <= len(recorded) and np.array_equal(recorded[i:i + len(needle)], needle):
+            return int(i)
+    raise AssertionError("the played signal was not found in the take")
+
+
+def _play_missing_cycles(jack_server, engine, noise: np.ndarray) -> JackPlayer:
+    """Play `noise` into the child's PortAudio inputs; a quarter in, make it miss cycles."""
+    player = JackPlayer("gap-source", channels=noise.shape[1])
+    try:
+        assert len(player.connect_to("PortAudio")) == noise.shape[1]
+        quarter = threading.Event()
+        player.cycle_callbacks.append(lambda pos, frames: pos >= len(noise) // 4 and quarter.set())
+        player.play(noise)
+        assert quarter.wait(30), "the source did not play"
+        engine.miss_cycles(MISSED)
+        assert player.done.wait(60), "the source did not finish"
+    except BaseException:
+        player.close()
+        raise
+    return player
+
+
+def _check_one_filled_gap(take: np.ndarray, noise: np.ndarray, period: int) -> int:
+    """The take holds the noise exactly but for one run of MISSED periods of silence; the
+    frames after it are where they belong. Returns where the gap starts (noise frame)."""
+    p = _find(take, noise[:256])
+    got = take[p:p + len(noise)]
+    assert len(got) == len(noise)
+    wrong = np.flatnonzero(np.any(got != noise, axis=1))
+    gap = MISSED * period
+    assert len(wrong) == gap and wrong[-1] - wrong[0] == gap - 1, (len(wrong), wrong[:3], wrong[-3:])
+    g = int(wrong[0])
+    assert not got[g:g + gap].any()                                  # the missed cycles: silence
+    assert np.array_equal(got[g + gap:], noise[g + gap:])            # after them: aligned, 0 samples off
+    assert len(noise) // 8 < g < len(noise) // 2
+    return g
+
+
+def _room_bits(tmp_path):
+    ws = Workspace.at(tmp_path / "ws")
+    return ws, load_notation(find_notation("good-bad-pedal"))
+
+
+def test_a_missed_cycle_while_recording_is_counted_and_filled_so_the_take_stays_aligned(jack_server, tmp_path):
+    ws, notation = _room_bits(tmp_path)
+    noise = _noise(jack_server.rate, 2.0, 2)
+    room = Room(ws, "s", notation, RecorderConfig(channels=2, preroll_s=0.2))
+    room.open()
+    try:
+        assert room.recorder.cycle_counter, "the capture process reads JACK's cycle counter"
+        take = room.start_take()
+        player = _play_missing_cycles(jack_server, room.recorder, noise)
+        player.close()
+        assert room.recorder.status().gap_frames == MISSED * jack_server.period
+        finished = room.stop_take()
+    finally:
+        room.close()
+    assert finished["gap_frames"] == MISSED * jack_server.period
+    recorded, _ = sf.read(str(ws.resolve(take["path"])), dtype="float32", always_2d=True)
+    assert finished["frames"] == len(recorded)
+    _check_one_filled_gap(recorded, noise, jack_server.period)
+    db = open_db(ws.db_path)
+    assert db.execute("SELECT gap_frames, overflows FROM takes WHERE id = ?", [take["id"]]).fetchone()[0] == \
+        MISSED * jack_server.period
+
+
+def test_a_missed_cycle_while_playing_is_counted_and_filled_in_both_takes(jack_server, tmp_path):
+    from rehearsal.play import PlayConfig, PlayRoom
+
+    ws, notation = _room_bits(tmp_path)
+    noise = _noise(jack_server.rate, 2.0, 1)
+    room = PlayRoom(ws, "s", notation, PlayConfig(channels=1, spare=False))
+    room.open()
+    try:
+        assert room.player.cycle_counter, "the play process reads JACK's cycle counter"
+        room.start(None)                      # dry: what comes in is what the performer take holds
+        play_id = room.play["id"]
+        player = _play_missing_cycles(jack_server, room.player, noise)
+        player.close()
+        assert room.player.status().gap_frames == MISSED * jack_server.period
+        room.stop()
+    finally:
+        room.close()
+    db = open_db(ws.db_path)
+    ins, outs = db.execute("SELECT input_take_id, output_take_id FROM plays WHERE id = ?", [play_id]).fetchone()
+    takes = {}
+    for take_id in (ins, outs):
+        gap, frames, path = db.execute("SELECT gap_frames, frames, path FROM takes WHERE id = ?", [take_id]).fetchone()
+        assert gap == MISSED * jack_server.period
+        takes[take_id], _ = sf.read(str(ws.resolve(path)), dtype="float32", always_2d=True)
+        assert frames == len(takes[take_id])
+    assert len(takes[ins]) == len(takes[outs])                   # one counter for both takes
+    _check_one_filled_gap(takes[ins], noise, jack_server.period)
