@@ -9,7 +9,6 @@ strategy's work), the real `rehearsal` command, real SQLite, a JACK dummy server
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -20,6 +19,7 @@ from rehearsal.training.imported import ModuleError, ModuleInfo, MethodInfo, val
 from rehearsal.training.module_stream import ModuleStream, render_offline
 from tests.support.bad_modules import CASES
 from tests.support.nn_tilde_module import built_module
+from tests.support.play_events import Events
 from tests.support.proc import LiveProcess, run_cli
 
 
@@ -143,8 +143,6 @@ def test_a_model_slower_than_real_time_never_holds_up_the_blocks_and_says_so():
 def test_a_play_host_says_when_its_module_cannot_keep_up(tmp_path):
     """The real play process and host: a module slower than real time plays, the take goes
     on, and the host reports it (dry blocks, counted)."""
-    import threading
-
     import torch
 
     from rehearsal.play import PlayConfig, Player
@@ -156,27 +154,13 @@ def test_a_play_host_says_when_its_module_cannot_keep_up(tmp_path):
     voice = tmp_path / "voice.wav"
     sf.write(voice, synthetic.voice(2.0, seed=1), 48000, subtype="FLOAT")
     player = Player(PlayConfig(input_file=str(voice), loop=True, output_device="none")).open()
-    events, cond = [], threading.Condition()
-
-    def on(ev):
-        with cond:
-            events.append(ev)
-            cond.notify_all()
-
-    def wait(kind, after=-1):
-        def found():
-            return next((p for k, p in events if k == kind and p["input_frame"] > after), None)
-
-        with cond:
-            assert cond.wait_for(lambda: found() is not None, 60), (kind, events)
-            return found()
-
-    player.on_event(on)
+    events = Events(player)
     try:
         player.start_take(tmp_path / "in.w64", tmp_path / "out.w64")
         player.load(5, path, "slow")
-        heard = wait("switched")["input_frame"]
-        behind = wait("model-behind", after=heard)     # heard now, not only while it warmed up
+        heard = events.wait("switched")["input_frame"]
+        # heard now, not only while it warmed up (then it is not a glitch)
+        behind = events.wait("model-behind", where=lambda p: p["input_frame"] > heard)
         stopped = player.stop_take()
     finally:
         player.close()
@@ -314,15 +298,7 @@ def test_an_imported_model_is_played_tagged_compared_and_curated_like_ours(toy, 
         osc = SimpleUDPClient("127.0.0.1", port)
 
         def next_json(kind: str, **match) -> dict:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    obj = json.loads(proc.stdout.get(timeout=1))
-                except Exception:
-                    continue
-                if obj["event"] == kind and all(obj.get(k) == v for k, v in match.items()):
-                    return obj
-            raise AssertionError(f"no {kind} {match}; stderr: {proc.stderr_lines[-5:]}")
+            return proc.next_json(kind, timeout=60, **match)
 
         loaded = next_json("loaded", generation="g1")
         next_json("switched", generation="g1")
