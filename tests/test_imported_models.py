@@ -135,7 +135,8 @@ def test_a_model_slower_than_real_time_never_holds_up_the_blocks_and_says_so():
             missing += y is None
     finally:
         stream.close()
-    assert worst < 0.004, f"a block took {worst * 1e3:.1f} ms to hand on"
+    # waiting for a call would take up to its 120 ms; a busy machine preempts us for a few ms
+    assert worst < 0.03, f"a block took {worst * 1e3:.1f} ms to hand on"
     assert missing > 0 and stream.behind == missing           # reported, block by block
     assert 0 < stream.calls < 375 * 256 / 2048
 
