@@ -136,7 +136,9 @@ def _check_archive(path: Path) -> dict:
         raise ModuleError(f"{path}: not a TorchScript module ({what}); rehearsal loads nn~ models saved with "
                           "torch.jit.save (`rave export --streaming`, nn_tilde's export_to_ts) and never "
                           "unpickles a model file") from None
-    if not any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+    from .checkpoints import is_torchscript
+
+    if not is_torchscript(path):
         raise ModuleError(f"{path}: a torch.save checkpoint (pickled weights), not a TorchScript module; export "
                           "it for nn~ first (`rave export --streaming`, torch.jit.script(model).save(...)); "
                           "rehearsal never unpickles a model file")
