@@ -11,7 +11,6 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -22,35 +21,13 @@ from rehearsal.play import PlayConfig, Player
 from rehearsal.training import synthetic
 from rehearsal.training.generations import checkpoint_for
 from tests.support.jackplayer import JackPlayer
+from tests.support.play_events import Events
 from tests.support.jackrecorder import JackRecorder
 from tests.support.playmodels import (install_faulty_family, make_faulty_generation, make_generation,
                                       render_like_play)
 
 BLOCK = 256
 TOL = 2e-5     # the same TorchScript calls in two processes: equal up to float rounding
-
-
-class Events:
-    """Events from the play process, waited on with a condition (no sleeps)."""
-
-    def __init__(self, player: Player):
-        self.items: list[tuple[str, dict]] = []
-        self.cond = threading.Condition()
-        player.on_event(self._on)
-
-    def _on(self, event) -> None:
-        with self.cond:
-            self.items.append(event)
-            self.cond.notify_all()
-
-    def wait(self, kind: str, timeout: float = 60.0, **match) -> dict:
-        def found():
-            return next((p for k, p in self.items if k == kind and all(p.get(a) == b for a, b in match.items())), None)
-
-        with self.cond:
-            if not self.cond.wait_for(lambda: found() is not None, timeout):
-                raise AssertionError(f"no {kind} {match} within {timeout} s; events: {self.items}")
-            return found()
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:

@@ -7,7 +7,6 @@ real generations, real UDP on 127.0.0.1, a real SQLite workspace, the real comma
 
 from __future__ import annotations
 
-import json
 import math
 import socket
 import threading
@@ -22,6 +21,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from rehearsal.play import PlayConfig, Player
 from rehearsal.training import synthetic
 from rehearsal.training.generations import checkpoint_for
+from tests.support.play_events import Events
 from tests.support.playmodels import make_generation
 from tests.support.proc import LiveProcess
 
@@ -134,19 +134,7 @@ def test_a_model_host_that_dies_is_bypassed_and_the_take_goes_on(store, voice_fi
 
     ws, db, _, pitch = store
     player = Player(PlayConfig(input_file=str(voice_file), loop=True, output_device="none")).open()
-    events, cond = [], threading.Condition()
-
-    def on(ev):
-        with cond:
-            events.append(ev)
-            cond.notify_all()
-
-    def wait(kind):
-        with cond:
-            assert cond.wait_for(lambda: any(k == kind for k, _ in events), 30), (kind, events)
-            return next(p for k, p in events if k == kind)
-
-    player.on_event(on)
+    wait = Events(player).wait
     try:
         start = player.start_take(tmp_path / "in.w64", tmp_path / "out.w64")
         player.load(pitch["id"], ws.resolve(checkpoint_for(db, pitch)["path"]), pitch["name"])
@@ -187,18 +175,7 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
         port = int(proc.wait_stderr("OSC: listening on").rsplit(":", 1)[1])
         osc = SimpleUDPClient("127.0.0.1", port)
 
-        def next_json(kind: str, **match) -> dict:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    line = proc.stdout.get(timeout=1)
-                except Exception:
-                    continue
-                obj = json.loads(line)
-                if obj["event"] == kind and all(obj.get(k) == v for k, v in match.items()):
-                    return obj
-            raise AssertionError(f"no {kind} {match} on stdout; stderr: {proc.stderr_lines[-5:]}")
-
+        next_json = proc.next_json
         next_json("switched", generation=latent["name"])
         osc.send_message("/rehearsal/tag", ["laugh", "ana"])
         first = next_json("marker")

@@ -61,11 +61,12 @@ def save_checkpoint(path: Path, model, family: str, *, step: int, elapsed_s: flo
 def _torch_load(path: Path):
     if not Path(path).is_file():
         raise ModelFileError(f"{path}: no such model file")
-    if _is_torchscript(path):
+    if is_torchscript(path):
         raise ModelFileError(
             f"{path}: a TorchScript file (an nn~ export), not a rehearsal checkpoint or weights file; "
-            f"rehearsal never loads TorchScript (its code and pickles would run). Give the generation's "
-            f"checkpoint (.pt) or a weights export (.json)")
+            f"rehearsal never loads TorchScript here (its code and pickles would run). Give the generation's "
+            f"checkpoint (.pt) or a weights export (.json); to play an nn~ module as a generation, "
+            f"`rehearsal model import {Path(path).name}`")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")     # torch's warnings are library talk; its errors are translated
@@ -74,7 +75,7 @@ def _torch_load(path: Path):
         raise ModelFileError(f"{path}: not a readable model file ({_why_unreadable(exc)})") from None
 
 
-def _is_torchscript(path: Path) -> bool:
+def is_torchscript(path: Path) -> bool:
     """A zip holding TorchScript's records (code/, constants.pkl), read without unpickling."""
     import zipfile
 

@@ -7,6 +7,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 REHEARSAL = [sys.executable, "-m", "rehearsal"]
@@ -44,6 +45,21 @@ class LiveProcess:
                 if needle in l:
                     return l
         raise AssertionError(f"{needle!r} not seen on stderr (exit {self.proc.poll()}): {self.stderr_lines[-10:]}")
+
+    def next_json(self, kind: str, timeout: float = 30.0, **match) -> dict:
+        """The next JSON line on stdout whose "event" is `kind` and whose fields match."""
+        import json
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.stdout.get(timeout=1)
+            except queue.Empty:
+                continue
+            obj = json.loads(line)
+            if obj["event"] == kind and all(obj.get(k) == v for k, v in match.items()):
+                return obj
+        raise AssertionError(f"no {kind} {match} on stdout; stderr: {self.stderr_lines[-5:]}")
 
     def kill_group(self, sig) -> None:
         os.killpg(self.proc.pid, sig)
