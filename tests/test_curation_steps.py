@@ -281,3 +281,24 @@ def test_a_withdrawn_person_s_tags_leave_future_datasets_and_undo_brings_them_ba
         withdraw(world.db, "bo", by="bo")
     undo_withdraw(world.db, "bo", by="bo")
     assert sorted(c.marker_ids for c in run(world, step("select-symbols", keep=["good"])).clips) == [(ana,), (bo,)]
+
+
+def test_a_notation_can_ask_for_the_fixed_window_whatever_the_step_says(workspace, db):
+    from rehearsal.notation import NotationError, parse_notation
+    from tests.support.curation_fixtures import NOTATION
+
+    # breath keeps its fixed window (per symbol); good follows the step (phrase)
+    notation = NOTATION.replace('before = 1.0\nafter = 1.0', 'before = 1.0\nafter = 1.0\nregion = "window"')
+    w = CurationWorld.create(workspace, db, notation=notation)
+    take = w.add_take()
+    breath = w.tag(take, "breath", 0, 0.1, tap_s=10.4)      # just after the 440 Hz tone ends
+    good = w.tag(take, "good", 0, 0.1, tap_s=6.4)           # just after the 220 Hz tone ends
+    r = preview(w.ws, w.db, w.pipeline(step("region-from-taps", mode="phrase", snap="none")), [w.session])
+    by_marker = {c.marker_ids[0]: c for c in r.clips}
+    assert (by_marker[breath].start_s, by_marker[breath].end_s) == pytest.approx((9.4, 11.4), abs=1e-4)
+    assert "the notation's 'breath' asks for its window" in removed(r)[breath]
+    assert by_marker[good].end_s == pytest.approx(PARTS["a3"][1], abs=0.06)      # the phrase's end
+    everything = parse_notation(NOTATION.replace("[defaults]\n", '[defaults]\nregion = "window"\n'))
+    assert {s.region for s in everything.symbols} == {"window"}
+    with pytest.raises(NotationError, match=r'symbols\[2\]\.region.*must be "phrase".*got \'windows\''):
+        parse_notation(notation.replace('region = "window"', 'region = "windows"'))

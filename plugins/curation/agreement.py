@@ -12,7 +12,9 @@ from rehearsal.curation import Clip, Step
 class Agreement(Step):
     """Keep a moment only if at least `min_people` different people tagged it with the same
     symbols. Tags of one take whose regions share at least `min_overlap` of the shorter one
-    are the same moment; they become one clip spanning their `union` (or `intersection`)
+    (`overlap_of = "longer"`: of the longer one, so that a short region lying inside a long
+    neighbour's, as a phrase's covering region inside the next phrase's, is not taken for
+    the same moment) are the same moment; they become one clip spanning their `union` (or `intersection`)
     and naming everyone who tagged it. With `symbols`, only those symbols need agreement.
 
     `rule` names how a moment tagged differently by different people is decided (tags of all
@@ -28,6 +30,7 @@ class Agreement(Step):
 
     min_people: int = 2
     min_overlap: float = 0.5
+    overlap_of: Literal["shorter", "longer"] = "shorter"
     bounds: Literal["union", "intersection"] = "union"
     symbols: tuple[str, ...] = ()
     rule: Literal["at-least", "majority", "veto", "person"] = "at-least"
@@ -43,6 +46,8 @@ class Agreement(Step):
             raise ValueError('rule "veto" needs veto = "<symbol>" (e.g. "bad")')
         if self.rule == "person" and not self.person:
             raise ValueError('rule "person" needs person = "<name>"')
+        if self.overlap_of not in ("shorter", "longer"):
+            raise ValueError(f"overlap_of must be shorter or longer, got {self.overlap_of!r}")
         if not 0 < self.min_overlap <= 1:
             raise ValueError(f"min_overlap must be in (0, 1], got {self.min_overlap}")
 
@@ -59,7 +64,7 @@ class Agreement(Step):
         out: dict[int, Clip | None] = {}   # index of the first member -> merged clip
         consumed = set()
         for members in groups.values():
-            for cluster in _clusters([clips[i] for i in members], members, self.min_overlap):
+            for cluster in _clusters([clips[i] for i in members], members, self.min_overlap, self.overlap_of):
                 people = sorted({w for i in cluster for w in clips[i].who})
                 first = cluster[0]
                 if len(people) < self.min_people:
@@ -92,7 +97,7 @@ class Agreement(Step):
         out: dict[int, Clip] = {}
         consumed = set()
         for members in groups.values():
-            for cluster in _clusters([clips[i] for i in members], members, self.min_overlap):
+            for cluster in _clusters([clips[i] for i in members], members, self.min_overlap, self.overlap_of):
                 said: dict[str, set[str]] = {}     # symbol -> people who gave it
                 for i in cluster:
                     for sym in clips[i].symbols:
@@ -132,8 +137,8 @@ class Agreement(Step):
         return None, f"a tie between {', '.join(tied)}"
 
 
-def _clusters(clips: list[Clip], idx: list[int], min_overlap: float) -> list[list[int]]:
-    """Connected groups of clips overlapping by >= min_overlap of the shorter one."""
+def _clusters(clips: list[Clip], idx: list[int], min_overlap: float, of: str = "shorter") -> list[list[int]]:
+    """Connected groups of clips overlapping by >= min_overlap of the shorter (or longer) one."""
     parent = list(range(len(clips)))
 
     def find(a):
@@ -147,8 +152,9 @@ def _clusters(clips: list[Clip], idx: list[int], min_overlap: float) -> list[lis
         for b in order[pos + 1:]:
             if clips[b].start >= clips[a].end:
                 break
-            shorter = min(clips[a].end - clips[a].start, clips[b].end - clips[b].start)
-            if shorter > 0 and clips[a].overlap(clips[b]) >= min_overlap * shorter:
+            pick = min if of == "shorter" else max
+            base = pick(clips[a].end - clips[a].start, clips[b].end - clips[b].start)
+            if base > 0 and clips[a].overlap(clips[b]) >= min_overlap * base:
                 parent[find(a)] = find(b)
     groups: dict[int, list[int]] = {}
     for k in order:

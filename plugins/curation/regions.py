@@ -31,7 +31,9 @@ class RegionFromTaps(Transform):
     on the latest clear boundary before that. Where no boundary shows the end, the window
     stays. Symbols in `cover` (what a later step drops: no sample of it may stay) reach to
     the tap and start `cover_margin_s` earlier, and keep the whole window where no phrase end
-    is found. Clips without a tap, and regions a person corrected (trimmed), stay as they are."""
+    is found. A notation's `region = "window"` or `"phrase"` (in [defaults] or per symbol)
+    wins over `mode` for its symbols. Clips without a tap, and regions a person corrected
+    (trimmed), stay as they are."""
 
     before_s: float | None = None
     after_s: float | None = None
@@ -68,7 +70,7 @@ class RegionFromTaps(Transform):
         self._taps = {}
         for c in clips:
             if c.tap is not None:
-                self._taps.setdefault(c.take_id, []).append(c.tap)
+                self._taps.setdefault(c.take_id, []).append((c.tap, c.symbols))
         return super().apply(clips, ctx)
 
     def transform(self, clip, ctx):
@@ -82,12 +84,17 @@ class RegionFromTaps(Transform):
         start = max(0, clip.tap - int(round(before * sr)))
         end = min(take["frames"], clip.tap + int(round(after * sr)))
         notes = [f"{before:g} s before to {after:g} s after the tap"]
-        if self.mode == "phrase":
+        mode = (symbol.region if symbol and symbol.region else "") or self.mode
+        if mode != self.mode:
+            notes.append(f"the notation's {clip.symbols[0]!r} asks for its {mode}")
+        if mode == "phrase":
             cover = any(s in self.cover for s in clip.symbols)
             found = self.finder(clip.take_id, ctx).region(clip.tap, start, end, self.max_delay_s,
                                                            self.min_delay_s, self.min_phrase_s,
                                                            cover, self.cover_margin_s,
-                                                           taps=sorted(self._taps.get(clip.take_id, ())))
+                                                           taps=sorted(t for t, _ in self._taps.get(clip.take_id, ())),
+                                                           others=[t for t, s in self._taps.get(clip.take_id, ())
+                                                                   if s != clip.symbols])
             if found is not None:
                 return [clip.with_bounds(found[0], found[1])], found[2]
             notes.append("no phrase end found before the tap: the window stays")

@@ -146,7 +146,7 @@ class PhraseFinder:
 
     def region(self, tap: int, lo: int, hi: int, max_delay_s: float = 2.0, min_delay_s: float = 0.05,
                min_phrase_s: float = 0.5, cover: bool = False, margin_s: float = 0.3,
-               guard_s: float = 0.05, taps=()) -> tuple[int, int, str] | None:
+               guard_s: float = 0.05, taps=(), others=()) -> tuple[int, int, str] | None:
         """(start, end, how) of the phrase a tap at `tap` refers to, inside [lo, hi); None if
         the window leaves no room for a phrase. Where no boundary shows the end, the phrase
         is taken to end `max_delay_s` before the tap (it surely lasted that long). With `cover` (a region that must hold all of the
@@ -155,10 +155,21 @@ class PhraseFinder:
         `taps` (every tap of the take) bound the start: a tap before this phrase's end marks
         an earlier phrase, which ended at most `max_delay_s` before it; with no silence
         between, a kept region starts there (a dropped neighbour's covering region takes
-        its share back)."""
+        its share back). `others` (the take's taps of other symbols) rule out an end that
+        such a tap follows before this one: that tap refers to a phrase that ended after it
+        (two phrases end close together, the stronger change being the earlier one)."""
         sr = self.sr
         ends = [b for b in self.between(max(lo, tap - int(max_delay_s * sr)), min(hi, tap - int(min_delay_s * sr)) + 1)
                 if b.can_end]
+        md = int(min_delay_s * sr)
+        ruled = [t for t in others if lo < t < tap - md]
+        later = [b for b in ends if not any(b.sample + md < t for t in ruled)]
+        if ends and not later and ruled and cover:
+            # every boundary is followed by another symbol's tap: those refer to a phrase before
+            # this one, so this one ended after the latest of them
+            ends = [Boundary(max(ruled), "tap", 0.0)]
+        else:
+            ends = later or ends
         if ends:
             end_b = max(ends, key=lambda b: (b.strength, b.sample))
             end, how_end = end_b.sample, f"ends at the {end_b.kind} at {end_b.sample / sr:.2f} s"

@@ -269,12 +269,13 @@ class _Validator:
             self.each(self.fail, "defaults", "must be a table", None, None, "defaults")
             defaults = {}
         for k in defaults:
-            if k not in ("before", "after"):
-                self.each(self.unknown, f"defaults.{k}", k, ("before", "after"), "defaults", None, k)
+            if k not in ("before", "after", "region"):
+                self.each(self.unknown, f"defaults.{k}", k, ("before", "after", "region"), "defaults", None, k)
         before = self.each(self._seconds, defaults.get("before", 8.0), "defaults.before", None, None, "before")
         after = self.each(self._seconds, defaults.get("after", 2.0), "defaults.after", None, None, "after")
         before = 8.0 if before is None else before
         after = 2.0 if after is None else after
+        region = self.each(self._region, defaults.get("region", ""), "defaults.region", None, None, "region") or ""
 
         raw_symbols = d.get("symbols")
         if not isinstance(raw_symbols, list) or not raw_symbols:
@@ -282,7 +283,7 @@ class _Validator:
             raw_symbols = []
         if len(raw_symbols) > MAX_SYMBOLS:
             self.each(self.fail, "symbols", f"{len(raw_symbols)} symbols; at most {MAX_SYMBOLS}")
-        symbols = tuple(self.each(self._symbol, i, s, before, after) for i, s in enumerate(raw_symbols))
+        symbols = tuple(self.each(self._symbol, i, s, before, after, region) for i, s in enumerate(raw_symbols))
         raw_actions = d.get("actions", [])
         if not isinstance(raw_actions, list):
             self.each(self.fail, "actions", "must be a list of [[actions]] tables", None, None, "actions")
@@ -317,11 +318,18 @@ class _Validator:
             self.fail(f"{t}[{i}].id", f"{sid!r}: no spaces, slashes or control characters, 1-64 characters", t, i, "id")
         return unicodedata.normalize("NFC", sid)
 
-    def _symbol(self, i: int, s, before: float, after: float) -> Symbol:
+    def _region(self, value, field, table=None, index=None, key=None) -> str:
+        if value not in ("", "phrase", "window"):
+            self.fail(field, f'must be "phrase" (the phrase the tap follows) or "window" (the fixed '
+                             f'[tap - before, tap + after]), got {value!r}', table, index, key)
+        return value
+
+    def _symbol(self, i: int, s, before: float, after: float, region: str = "") -> Symbol:
         t = "symbols"
         if not isinstance(s, dict):
             self.fail(f"symbols[{i}]", "must be a table", t, i)
-        known = {"id", "glyph", "label", "colour", "color", "meaning", "ascii", "keys", "midi", "osc", "before", "after"}
+        known = {"id", "glyph", "label", "colour", "color", "meaning", "ascii", "keys", "midi", "osc", "before", "after",
+                 "region"}
         for k in s:
             if k not in known:
                 self.each(self.unknown, f"symbols[{i}].{k}", k, known, t, i, k)
@@ -350,6 +358,7 @@ class _Validator:
             osc=self._oscs(s.get("osc", []), t, i),
             before_s=self._seconds(s.get("before", before), f"symbols[{i}].before", t, i, "before"),
             after_s=self._seconds(s.get("after", after), f"symbols[{i}].after", t, i, "after"),
+            region=self._region(s.get("region", region), f"symbols[{i}].region", t, i, "region"),
         )
 
     def _action(self, i: int, a) -> Action:

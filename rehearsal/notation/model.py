@@ -55,6 +55,7 @@ class Symbol:
     osc: tuple[str, ...] = ()
     before_s: float = 8.0     # players tap after they hear: a tap at t marks
     after_s: float = 2.0      # [t - before_s, t + after_s]
+    region: str = ""          # what curation cuts from a tap: "phrase", "window" ("": the step says)
 
 
 @dataclass(frozen=True)
