@@ -15,7 +15,9 @@ class Agreement(Step):
     (`overlap_of = "longer"`: of the longer one, so that a short region lying inside a long
     neighbour's, as a phrase's covering region inside the next phrase's, is not taken for
     the same moment) are the same moment; they become one clip spanning their `union` (or `intersection`)
-    and naming everyone who tagged it. With `symbols`, only those symbols need agreement.
+    and naming everyone who tagged it; `bounds = "earliest-end"` spans from the earliest start
+    to the earliest end (each tap follows the phrase it refers to, so the earliest tap's
+    region ends closest to it). With `symbols`, only those symbols need agreement.
 
     `rule` names how a moment tagged differently by different people is decided (tags of all
     concerned symbols are then grouped together, whatever their symbol):
@@ -31,7 +33,7 @@ class Agreement(Step):
     min_people: int = 2
     min_overlap: float = 0.5
     overlap_of: Literal["shorter", "longer"] = "shorter"
-    bounds: Literal["union", "intersection"] = "union"
+    bounds: Literal["union", "intersection", "earliest-end"] = "union"
     symbols: tuple[str, ...] = ()
     rule: Literal["at-least", "majority", "veto", "person"] = "at-least"
     veto: str = ""
@@ -46,6 +48,8 @@ class Agreement(Step):
             raise ValueError('rule "veto" needs veto = "<symbol>" (e.g. "bad")')
         if self.rule == "person" and not self.person:
             raise ValueError('rule "person" needs person = "<name>"')
+        if self.bounds not in ("union", "intersection", "earliest-end"):
+            raise ValueError(f"bounds must be union, intersection or earliest-end, got {self.bounds!r}")
         if self.overlap_of not in ("shorter", "longer"):
             raise ValueError(f"overlap_of must be shorter or longer, got {self.overlap_of!r}")
         if not 0 < self.min_overlap <= 1:
@@ -168,6 +172,8 @@ def _merge(members: list[Clip], people: list[str], bounds: str, symbols: tuple[s
         s, e = max(c.start for c in members), min(c.end for c in members)
         if s < e:
             start, end = s, e
+    elif bounds == "earliest-end":
+        end = max(start + 1, min(c.end for c in members))
     taps = sorted(c.tap for c in members if c.tap is not None)
     markers = tuple(sorted({m for c in members for m in c.marker_ids}))
     first = members[0]

@@ -70,7 +70,7 @@ class RegionFromTaps(Transform):
         self._taps = {}
         for c in clips:
             if c.tap is not None:
-                self._taps.setdefault(c.take_id, []).append((c.tap, c.symbols))
+                self._taps.setdefault(c.take_id, []).append((c.tap, c.who, c.symbols))
         return super().apply(clips, ctx)
 
     def transform(self, clip, ctx):
@@ -92,9 +92,11 @@ class RegionFromTaps(Transform):
             found = self.finder(clip.take_id, ctx).region(clip.tap, start, end, self.max_delay_s,
                                                            self.min_delay_s, self.min_phrase_s,
                                                            cover, self.cover_margin_s,
-                                                           taps=sorted(t for t, _ in self._taps.get(clip.take_id, ())),
-                                                           others=[t for t, s in self._taps.get(clip.take_id, ())
-                                                                   if s != clip.symbols])
+                                                           taps=sorted(t for t, _, _ in self._taps.get(clip.take_id, ())),
+                                                           others=[t for t, w, _ in self._taps.get(clip.take_id, ())
+                                                                   if t != clip.tap and set(w) & set(clip.who)],
+                                                           mates=[t for t, w, s in self._taps.get(clip.take_id, ())
+                                                                  if s == clip.symbols and not set(w) & set(clip.who)])
             if found is not None:
                 return [clip.with_bounds(found[0], found[1])], found[2]
             notes.append("no phrase end found before the tap: the window stays")

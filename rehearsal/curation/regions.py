@@ -146,7 +146,7 @@ class PhraseFinder:
 
     def region(self, tap: int, lo: int, hi: int, max_delay_s: float = 2.0, min_delay_s: float = 0.05,
                min_phrase_s: float = 0.5, cover: bool = False, margin_s: float = 0.3,
-               guard_s: float = 0.05, taps=(), others=()) -> tuple[int, int, str] | None:
+               guard_s: float = 0.05, taps=(), others=(), mates=()) -> tuple[int, int, str] | None:
         """(start, end, how) of the phrase a tap at `tap` refers to, inside [lo, hi); None if
         the window leaves no room for a phrase. Where no boundary shows the end, the phrase
         is taken to end `max_delay_s` before the tap (it surely lasted that long). With `cover` (a region that must hold all of the
@@ -155,9 +155,13 @@ class PhraseFinder:
         `taps` (every tap of the take) bound the start: a tap before this phrase's end marks
         an earlier phrase, which ended at most `max_delay_s` before it; with no silence
         between, a kept region starts there (a dropped neighbour's covering region takes
-        its share back). `others` (the take's taps of other symbols) rule out an end that
-        such a tap follows before this one: that tap refers to a phrase that ended after it
-        (two phrases end close together, the stronger change being the earlier one)."""
+        its share back). `others` (the other taps of the person who made this one) rule out
+        an end that such a tap follows before this one: a person taps each phrase once, so
+        that tap refers to an earlier phrase, and this one ended after it (two phrases end
+        close together, the stronger change being the earlier one). Where that rules out
+        every end of a covering region, it ends after the latest such tap. `mates` (taps
+        of the same symbol by other people) bound a covering region that reaches to its tap:
+        another person's tap between the phrase's end and this one followed the same phrase."""
         sr = self.sr
         ends = [b for b in self.between(max(lo, tap - int(max_delay_s * sr)), min(hi, tap - int(min_delay_s * sr)) + 1)
                 if b.can_end]
@@ -165,8 +169,8 @@ class PhraseFinder:
         ruled = [t for t in others if lo < t < tap - md]
         later = [b for b in ends if not any(b.sample + md < t for t in ruled)]
         if ends and not later and ruled and cover:
-            # every boundary is followed by another symbol's tap: those refer to a phrase before
-            # this one, so this one ended after the latest of them
+            # every boundary is followed by another tap of this person's: those refer to
+            # phrases before this one, so this one ended after the latest of them
             ends = [Boundary(max(ruled), "tap", 0.0)]
         else:
             ends = later or ends
@@ -206,7 +210,8 @@ class PhraseFinder:
             return None
         if cover:   # all of the phrase: to the tap (it ended before), or past a clear end; a margin earlier
             clear_end = ends and end_b.strength >= CLEAR_END * self.min_novelty
-            end = min(hi, end + int(margin_s * sr) if clear_end else max(end, tap))
+            reach = min([t for t in mates if end < t < tap] + [tap])
+            end = min(hi, end + int(margin_s * sr) if clear_end else max(end, reach))
             start = max(lo, start - int(margin_s * sr))
             how += f"; covering: {margin_s:g} s earlier" + (f", {margin_s:g} s later" if clear_end else ", to the tap")
         return start, end, how
