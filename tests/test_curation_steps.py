@@ -302,3 +302,19 @@ def test_a_notation_can_ask_for_the_fixed_window_whatever_the_step_says(workspac
     assert {s.region for s in everything.symbols} == {"window"}
     with pytest.raises(NotationError, match=r'symbols\[2\]\.region.*must be "phrase".*got \'windows\''):
         parse_notation(notation.replace('region = "window"', 'region = "windows"'))
+
+
+def test_agreement_can_weigh_overlap_against_the_longer_region_and_count_each_person_once(world):
+    long_good = world.tag(world.take, "good", 4.0, 8.0, who="ana")
+    inside_bad = world.tag(world.take, "bad", 5.0, 6.0, who="bo")   # a neighbour's region, inside
+    ana = world.tag(world.take, "good", 14.0, 16.0, who="ana")
+    bo = world.tag(world.take, "good", 14.0, 16.0, who="bo")
+    ana_again = world.tag(world.take, "bad", 14.5, 16.5, who="ana")  # ana's tag of the next moment
+    kept = lambda r: sorted(c.marker_ids for c in r.clips)            # noqa: E731
+    r = run(world, step("agreement", rule="majority", veto="bad"))
+    assert kept(r) == [(inside_bad,), (ana, bo)]          # one moment each: bad vetoes, good wins 2:1
+    assert "ana said bad" in removed(r)[ana_again]
+    r = run(world, step("agreement", rule="majority", veto="bad", overlap_of="longer", once_each=True))
+    assert kept(r) == [(long_good,), (inside_bad,), (ana, bo), (ana_again,)]
+    merged = [c for c in r.clips if c.marker_ids == (ana, bo)][0]
+    assert merged.who == ("ana", "bo") and (merged.start_s, merged.end_s) == pytest.approx((14.0, 16.0), abs=1e-4)

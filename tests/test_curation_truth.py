@@ -20,7 +20,7 @@ from tests.support import truth_take as tt
 from tests.support.curation_fixtures import CurationWorld
 
 GOOD_TAKES = Path(__file__).resolve().parents[1] / "plugins" / "pipelines" / "good-takes.toml"
-SEEDS = (1, 5, 10, 14)   # bench/curation.py measures 30 seeds
+SEEDS = (3, 10, 11, 14)   # 3 and 11: the hardest of seeds 1-30; bench/curation.py measures all 30
 
 pytestmark = pytest.mark.skipif(tt.tools_missing() is not None, reason=str(tt.tools_missing()))
 

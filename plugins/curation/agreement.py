@@ -14,10 +14,10 @@ class Agreement(Step):
     symbols. Tags of one take whose regions share at least `min_overlap` of the shorter one
     (`overlap_of = "longer"`: of the longer one, so that a short region lying inside a long
     neighbour's, as a phrase's covering region inside the next phrase's, is not taken for
-    the same moment) are the same moment; they become one clip spanning their `union` (or `intersection`)
-    and naming everyone who tagged it; `bounds = "earliest-end"` spans from the earliest start
-    to the earliest end (each tap follows the phrase it refers to, so the earliest tap's
-    region ends closest to it). With `symbols`, only those symbols need agreement.
+    the same moment) are the same moment; with `once_each`, a moment holds at most one tag
+    of each person (a person tags a moment once: two of their tags are two moments, and a
+    chain of overlaps never joins neighbouring moments); they become one clip spanning their `union` (or `intersection`)
+    and naming everyone who tagged it. With `symbols`, only those symbols need agreement.
 
     `rule` names how a moment tagged differently by different people is decided (tags of all
     concerned symbols are then grouped together, whatever their symbol):
@@ -33,7 +33,8 @@ class Agreement(Step):
     min_people: int = 2
     min_overlap: float = 0.5
     overlap_of: Literal["shorter", "longer"] = "shorter"
-    bounds: Literal["union", "intersection", "earliest-end"] = "union"
+    once_each: bool = False
+    bounds: Literal["union", "intersection"] = "union"
     symbols: tuple[str, ...] = ()
     rule: Literal["at-least", "majority", "veto", "person"] = "at-least"
     veto: str = ""
@@ -48,8 +49,6 @@ class Agreement(Step):
             raise ValueError('rule "veto" needs veto = "<symbol>" (e.g. "bad")')
         if self.rule == "person" and not self.person:
             raise ValueError('rule "person" needs person = "<name>"')
-        if self.bounds not in ("union", "intersection", "earliest-end"):
-            raise ValueError(f"bounds must be union, intersection or earliest-end, got {self.bounds!r}")
         if self.overlap_of not in ("shorter", "longer"):
             raise ValueError(f"overlap_of must be shorter or longer, got {self.overlap_of!r}")
         if not 0 < self.min_overlap <= 1:
@@ -68,7 +67,7 @@ class Agreement(Step):
         out: dict[int, Clip | None] = {}   # index of the first member -> merged clip
         consumed = set()
         for members in groups.values():
-            for cluster in _clusters([clips[i] for i in members], members, self.min_overlap, self.overlap_of):
+            for cluster in _clusters([clips[i] for i in members], members, self.min_overlap, self.overlap_of, self.once_each):
                 people = sorted({w for i in cluster for w in clips[i].who})
                 first = cluster[0]
                 if len(people) < self.min_people:
@@ -101,7 +100,7 @@ class Agreement(Step):
         out: dict[int, Clip] = {}
         consumed = set()
         for members in groups.values():
-            for cluster in _clusters([clips[i] for i in members], members, self.min_overlap, self.overlap_of):
+            for cluster in _clusters([clips[i] for i in members], members, self.min_overlap, self.overlap_of, self.once_each):
                 said: dict[str, set[str]] = {}     # symbol -> people who gave it
                 for i in cluster:
                     for sym in clips[i].symbols:
@@ -141,9 +140,11 @@ class Agreement(Step):
         return None, f"a tie between {', '.join(tied)}"
 
 
-def _clusters(clips: list[Clip], idx: list[int], min_overlap: float, of: str = "shorter") -> list[list[int]]:
+def _clusters(clips: list[Clip], idx: list[int], min_overlap: float, of: str = "shorter",
+              once_each: bool = False) -> list[list[int]]:
     """Connected groups of clips overlapping by >= min_overlap of the shorter (or longer) one."""
     parent = list(range(len(clips)))
+    people = [set(c.who) for c in clips]   # per root: who tagged the group
 
     def find(a):
         while parent[a] != a:
@@ -152,14 +153,21 @@ def _clusters(clips: list[Clip], idx: list[int], min_overlap: float, of: str = "
         return a
 
     order = sorted(range(len(clips)), key=lambda k: clips[k].start)
+    pick = min if of == "shorter" else max
+    pairs = []   # (share, a, b): the closest pairs join first
     for pos, a in enumerate(order):
         for b in order[pos + 1:]:
             if clips[b].start >= clips[a].end:
                 break
-            pick = min if of == "shorter" else max
             base = pick(clips[a].end - clips[a].start, clips[b].end - clips[b].start)
             if base > 0 and clips[a].overlap(clips[b]) >= min_overlap * base:
-                parent[find(a)] = find(b)
+                pairs.append((clips[a].overlap(clips[b]) / base, a, b))
+    for _, a, b in sorted(pairs, key=lambda p: -p[0]):
+        ra, rb = find(a), find(b)
+        if ra == rb or (once_each and people[ra] & people[rb]):
+            continue
+        parent[ra] = rb
+        people[rb] = people[ra] | people[rb]
     groups: dict[int, list[int]] = {}
     for k in order:
         groups.setdefault(find(k), []).append(idx[k])
@@ -172,8 +180,6 @@ def _merge(members: list[Clip], people: list[str], bounds: str, symbols: tuple[s
         s, e = max(c.start for c in members), min(c.end for c in members)
         if s < e:
             start, end = s, e
-    elif bounds == "earliest-end":
-        end = max(start + 1, min(c.end for c in members))
     taps = sorted(c.tap for c in members if c.tap is not None)
     markers = tuple(sorted({m for c in members for m in c.marker_ids}))
     first = members[0]
