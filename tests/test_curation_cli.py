@@ -105,3 +105,20 @@ def test_person_withdraw_and_undo_from_the_command_line(cli):
     assert "already withdrawn" in cli("person", "withdraw", "bo", code=1)
     assert "withdrawal undone" in cli("person", "withdraw", "bo", "--undo")
     assert "has not withdrawn" in cli("person", "withdraw", "bo", "--undo", code=1)
+
+
+def test_withdrawing_lists_the_generations_already_trained_on_their_tags(cli, db):
+    gate = cli.world.write_pipeline(step("select-symbols", drop=["bad"]) + step("loudness-gate", min_db=-40), "gate")
+    cli("curate", "-s", "monday", "-p", str(gate), "-n", "voice")
+    version = db.execute("SELECT id FROM dataset_versions").fetchone()[0]
+    with_bo = [json.loads(r[0]) for r in db.execute("SELECT who_json FROM dataset_clips WHERE version_id = ?", [version])]
+    assert ["bo"] in with_bo and ["ana"] in with_bo
+    for label, ver in (("convergent", version), ("from elsewhere", None)):   # a row as training writes it
+        db.execute("INSERT INTO generations (label, family, strategy, spec_json, seed, dataset_ref, dataset_version_id, "
+                   "dataset_folder, dataset_hash, folder, created_at) VALUES (?, 'f', 's', '{}', 0, 'voice@1', ?, "
+                   "'', '', '', '2026-12-02T00:00:00Z')", [label, ver])
+    db.conn.commit()
+    out = cli("person", "withdraw", "bo")
+    assert "already trained on material bo tagged (1):\n  g0001 convergent (dataset voice@1)" in out
+    assert "from elsewhere" not in out
+    assert "already trained" not in cli("person", "withdraw", "cy")     # cy tagged nothing

@@ -117,6 +117,14 @@ def person(ctx, source, person, undo, by) -> None:
             fail(str(e))
         click.echo(f"{person}: withdrawal undone" if undo else
                    f"{person} withdrew: their tags leave every future dataset version")
+        if not undo:
+            from ..store.people import trained_on
+
+            already = trained_on(db, person)
+            if already:
+                click.echo(f"already trained on material {person} tagged ({len(already)}):")
+                for gid, label, ref in already:
+                    click.echo(f"  g{gid:04d} {label} (dataset {ref})")
         return
     if not source.split(":")[0] in ("midi", "osc", "who", "key"):
         fail(f"{source!r}: a source is midi:<port>, midi:<port>/ch<N>, osc:<ip>, who:<name> or key")

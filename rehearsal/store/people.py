@@ -66,3 +66,16 @@ def withdrawn(db: sqlite_utils.Database) -> dict[str, str]:
         return {}
     return {r[0]: r[1] for r in db.execute(
         "SELECT person, withdrawn_at FROM person_withdrawals WHERE undone_at IS NULL")}
+
+
+def trained_on(db: sqlite_utils.Database, person: str) -> list[tuple[int, str, str]]:
+    """(id, label, dataset) of the generations already trained on a dataset version holding a
+    clip `person` tagged (named in the clip, or the maker of one of its markers). Withdrawing
+    does not untrain them: the collective decides what to do with each."""
+    return [(r[0], r[1], r[2]) for r in db.execute(
+        """SELECT g.id, g.label, g.dataset_ref FROM generations g WHERE EXISTS (
+               SELECT 1 FROM dataset_clips c WHERE c.version_id = g.dataset_version_id AND (
+                   EXISTS (SELECT 1 FROM json_each(c.who_json) j WHERE j.value = ?)
+                   OR EXISTS (SELECT 1 FROM json_each(c.marker_ids_json) m JOIN markers k ON k.id = m.value
+                              WHERE k.who = ?)))
+           ORDER BY g.id""", [person, person])]
