@@ -381,17 +381,65 @@ def show_cmd(ctx, gen) -> None:
     m = g["metrics"]
     click.echo(f"{g['name']}  {g['label']}  [{g['family']}]  {g['status']}" + (f": {g['error']}" if g["error"] else ""))
     click.echo("lineage: " + " <- ".join(a["name"] for a in T.ancestry(db, g["id"])))
-    click.echo(f"dataset: {g['dataset_ref']}" + (f" (version id {g['dataset_version_id']})" if g["dataset_version_id"]
-                                                   else "") + f"  sha256 {g['dataset_hash'][:12]}")
+    if g["dataset_ref"]:
+        click.echo(f"dataset: {g['dataset_ref']}" + (f" (version id {g['dataset_version_id']})"
+                                                       if g["dataset_version_id"] else "")
+                   + f"  sha256 {g['dataset_hash'][:12]}")
+    else:
+        click.echo("dataset: none named")
     click.echo(f"strategy: {g['strategy']}  seed {g['seed']}  init {spec.init}  budget "
                f"{_fmt_s(spec.budget_s) if spec.budget_s else '-'} / {spec.max_steps or '-'} steps  lr {spec.lr}")
-    if m:
+    imported = m.get("imported")
+    if imported:
+        click.echo(f"imported from {imported.get('from')}: {imported['sample_rate']} Hz, plays {imported['play']}, "
+                   f"buffer {imported['buffer']}, latency {imported['latency_samples']} samples, latent "
+                   f"{imported.get('latent_size')}, methods {', '.join(imported['methods'])}")
+        if m.get("lineage"):
+            click.echo("lineage facts: " + ", ".join(f"{k} {v}" for k, v in m["lineage"].items()))
+    elif m:
         click.echo(f"metrics: steps {m.get('steps')}  time {_fmt_s(m.get('elapsed_s'))}  train {_loss(m.get('train_loss'))}"
                    f"  val {_loss(m.get('val_loss'))}  baseline {_loss(m.get('baseline_val_loss'))}")
     for c in T.list_checkpoints(db, g["id"]):
         click.echo(f"  {c['kind']:5} step {c['step']:>6}  {c['path']}  val {_loss(c['val_loss'])}  previews {c['previews']}")
     for n in T.notes(db, g["id"]):
         click.echo(f"  note: {n['symbol'] or ''} {n['text'] or ''}  — {n['who'] or '?'} {n['created_at']}")
+
+
+@model.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dataset", "dataset_ref", help="The dataset (version or folder) it was trained on.")
+@click.option("--parent", help="The generation it descends from (g7).")
+@click.option("--note", help="A note kept with it.")
+@click.option("--label", help="Its label (default: import <file name>).")
+@click.option("--family", type=click.Choice(["rave", "external"]), help="Default: rave when its methods say so.")
+@click.option("--sample-rate", type=int, help="Its rate, for a module that does not say it.")
+@click.option("--no-previews", is_flag=True, help="Do not render the probe clips through it.")
+@click.pass_context
+def import_cmd(ctx, file, dataset_ref, parent, note, label, family, sample_rate, no_previews) -> None:
+    """Make any nn~ TorchScript module (RAVE's `rave export --streaming`, nn_tilde's tools,
+    our own exports) a generation: validated as nn~ would call it, then played, compared,
+    tagged and curated like ours."""
+    from ..training.dataset import DatasetError
+    from ..training.imported import ModuleError, import_model, module_info
+
+    ws, db = open_workspace_db(ctx)
+    try:
+        g = import_model(db, ws, file, dataset_ref=dataset_ref, parent=parent, note=note, family=family,
+                         sample_rate=sample_rate, label=label, previews=not no_previews)
+    except (ModuleError, DatasetError, LookupError) as exc:
+        fail(str(exc))
+    info = module_info(g)
+    methods = ", ".join(f"{m.name} [{m.in_channels} {m.in_ratio} {m.out_channels} {m.out_ratio}]"
+                        for m in info.methods.values())
+    click.echo(f"{g['name']}  {g['label']}  [{g['family']}]  {info.sample_rate} Hz ({info.sample_rate_from})  "
+               f"latent {info.latent_size if info.latent_size is not None else '-'}  buffer {info.buffer}  "
+               f"latency {info.latency_samples} samples  plays {info.play}")
+    click.echo(f"  methods: {methods}")
+    click.echo(f"  validated in {info.validation_s:.2f} s (buffers {', '.join(map(str, info.buffers_checked))}; "
+               f"batch 1, 4, 1)" + (f"; {info.realtime_factor:g}x real time on one thread" if info.realtime_factor
+                                    else ""))
+    if info.sample_rate != 48000:
+        click.echo(f"  plays resampled: {info.sample_rate} Hz <-> the room's 48000 Hz")
 
 
 @model.command("cancel")

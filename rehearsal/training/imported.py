@@ -1,0 +1,494 @@
+"""Any nn~ model as a generation: validate a TorchScript module, then import it.
+
+`validate_nn_module(path)` loads a file with `torch.jit.load` (TorchScript only: a pickle is
+refused before torch sees it) and checks it the way nn~ (acids-ircam/nn_tilde,
+src/backend/backend.cpp) will use it:
+
+- the methods: `get_methods()`, or, as nn~ falls back, every method with a `<name>_params`
+  buffer; each buffer holds four positive integers [in_channels, in_ratio, out_channels,
+  out_ratio];
+- the shapes: every method is called on (batch, in_channels, n / in_ratio) for buffer sizes n
+  that are multiples of the largest ratio up to 8192 (the model's smallest accepted one is
+  its buffer: a module may refuse shorter ones, as our exports refuse less than 256), then
+  at 8192 with batch 1, 4, 1 (mc.nn~ changes the batch); the output must be (batch,
+  out_channels, n / out_ratio), float32 and finite;
+- the native sample rate, read before anything calls `set_sample_rate` (nn~ calls it with
+  the host's rate right after loading): `get_sample_rate()`, else the module's `sr`
+  attribute (RAVE), else the `sample_rate` of a rehearsal export's provenance;
+- the latent size (encode's output channels, which decode must take back);
+- the family: `rave` when the methods and attributes are RAVE's export (encode, decode,
+  forward; learn_target...), else `external`.
+
+Every refusal is a `ModuleError` naming the file and what is wrong in words.
+
+`import_model(db, workspace, path, ...)` validates, copies the file into the generation's
+folder (models/g0012/model.ts), and records a complete generation: family, strategy
+`import`, lineage (dataset version, parent), the module's facts and the caller's `lineage`
+(the RAVE strategy passes config and steps), one checkpoint (kind `final`) that play and
+render load, an optional note; then renders the probe previews (render_previews).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+MAX_BUFFER = 8192
+BATCHES = (1, 4, 1)
+FAMILIES = ("rave", "external")
+RAVE_ATTRIBUTES = {"learn_target", "reset_target", "learn_source", "reset_source"}
+PROBE_SECONDS = 4.0
+
+
+class ModuleError(ValueError):
+    """A file that is not a usable nn~ module; the message names it and says why."""
+
+
+@dataclass
+class MethodInfo:
+    name: str
+    in_channels: int
+    in_ratio: int
+    out_channels: int
+    out_ratio: int
+    input_labels: list[str] = field(default_factory=list)
+    output_labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModuleInfo:
+    path: str
+    sha256: str
+    methods: dict[str, MethodInfo]
+    attributes: list[str]
+    sample_rate: int                 # the rate the model was made for (read before set_sample_rate)
+    sample_rate_from: str            # get_sample_rate() | sr attribute | rehearsal.json | given
+    latent_size: int | None          # encode's output channels
+    family: str                      # rave | external
+    play: str                        # how the play host runs it: encode-decode | forward
+    largest_ratio: int
+    buffer: int                      # the smallest buffer (model samples) it accepts
+    buffers_checked: list[int]       # buffer sizes every method was called with
+    refused_buffers: dict[str, str]  # shorter sizes it refused, and its words
+    validation_s: float
+    realtime_factor: float | None    # audio seconds per compute second, batch 1, at `buffer`
+    latency_samples: int             # at its own rate: the buffer it must fill before answering
+    provenance: dict = field(default_factory=dict)   # extra/rehearsal.json when present
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModuleInfo":
+        data = dict(data)
+        data["methods"] = {k: MethodInfo(**v) for k, v in data["methods"].items()}
+        return cls(**data)
+
+    @property
+    def audio_method(self) -> MethodInfo:
+        """The method the host feeds audio: forward, or encode for encode-decode."""
+        return self.methods["encode" if self.play == "encode-decode" else "forward"]
+
+    @property
+    def output_method(self) -> MethodInfo:
+        return self.methods["decode" if self.play == "encode-decode" else "forward"]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_archive(path: Path) -> dict:
+    """A TorchScript file is a zip with code/ and constants.pkl; torch.save writes a zip
+    with data.pkl alone (a pickle: never loaded here). Returns extra/rehearsal.json if any."""
+    if not path.exists():
+        raise ModuleError(f"{path}: no such file")
+    if path.is_dir():
+        raise ModuleError(f"{path}: a folder, not a TorchScript file (.ts)")
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            extra = [n for n in names if n.endswith("/extra/rehearsal.json")]
+            meta = {}
+            if extra:
+                try:
+                    meta = json.loads(z.read(extra[0]).decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    meta = {}
+    except zipfile.BadZipFile:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        what = "a pickle (torch.save of an old format)" if head[:1] == b"\x80" else "not a zip archive"
+        raise ModuleError(f"{path}: not a TorchScript module ({what}); rehearsal loads nn~ models saved with "
+                          "torch.jit.save (`rave export --streaming`, nn_tilde's export_to_ts) and never "
+                          "unpickles a model file") from None
+    if not any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+        raise ModuleError(f"{path}: a torch.save checkpoint (pickled weights), not a TorchScript module; export "
+                          "it for nn~ first (`rave export --streaming`, torch.jit.script(model).save(...)); "
+                          "rehearsal never unpickles a model file")
+    return meta if isinstance(meta, dict) else {}
+
+
+def load_module(path: Path):
+    """torch.jit.load on the CPU, its errors said in words."""
+    import torch
+
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:   # RuntimeError from the archive reader or the TorchScript compiler
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModuleError(f"{path}: torch.jit.load could not load it as a TorchScript module ({first[:300]})") from None
+    module.eval()
+    return module
+
+
+def _methods_of(path: Path, module) -> list[str]:
+    """nn~'s rule: get_methods(), else every method with a <name>_params buffer."""
+    if hasattr(module, "get_methods"):
+        try:
+            names = [str(m) for m in module.get_methods()]
+        except Exception as exc:
+            raise ModuleError(f"{path}: get_methods() raised ({str(exc).strip().splitlines()[-1][:200]})") from None
+    else:
+        names = [n for n in module._c._method_names() if hasattr(module, f"{n}_params")]
+    if not names:
+        raise ModuleError(f"{path}: no nn~ methods (no get_methods(), and no method has a <name>_params buffer); "
+                          "nn~ would have nothing to call")
+    return names
+
+
+def _method_info(path: Path, module, name: str) -> MethodInfo:
+    import torch
+
+    if not hasattr(module, name):
+        raise ModuleError(f"{path}: get_methods() names {name!r} but the module has no such method")
+    params = getattr(module, f"{name}_params", None)
+    if params is None:
+        raise ModuleError(f"{path}: method {name!r} has no {name}_params buffer "
+                          "([in_channels, in_ratio, out_channels, out_ratio], what nn~ reads)")
+    if not isinstance(params, torch.Tensor) or params.numel() != 4 or params.dtype.is_floating_point:
+        raise ModuleError(f"{path}: {name}_params must be four integers [in_channels, in_ratio, out_channels, "
+                          f"out_ratio], not {params!r}")
+    values = [int(v) for v in params.tolist()]
+    if min(values) < 1:
+        raise ModuleError(f"{path}: {name}_params = {values}: channels and ratios must be at least 1")
+
+    def labels(kind: str, n: int) -> list[str]:
+        got = getattr(module, f"{name}_{kind}_labels", None)
+        out = [str(x) for x in got] if isinstance(got, (list, tuple)) else []
+        return out if len(out) == n else [f"{kind} {i + 1}" for i in range(n)]
+
+    return MethodInfo(name, values[0], values[1], values[2], values[3],
+                      labels("input", values[0]), labels("output", values[2]))
+
+
+def _native_rate(path: Path, module, meta: dict, given: int | None) -> tuple[int, str]:
+    """The rate the model was made for, read before set_sample_rate is ever called."""
+    if given:
+        return int(given), "given"
+    if hasattr(module, "get_sample_rate"):
+        try:
+            sr = int(module.get_sample_rate())
+        except Exception:
+            sr = -1
+        if sr > 0:
+            return sr, "get_sample_rate()"
+    sr = getattr(module, "sr", None)
+    if isinstance(sr, int) and sr > 0:
+        return sr, "sr attribute"
+    if isinstance(meta.get("sample_rate"), int) and meta["sample_rate"] > 0:
+        return int(meta["sample_rate"]), "rehearsal.json"
+    raise ModuleError(f"{path}: the module does not say its sample rate (no get_sample_rate(), no sr attribute); "
+                      "give it with --sample-rate HZ")
+
+
+def _call(path: Path, module, m: MethodInfo, n: int, batch: int, noise: bool = False):
+    """Call m as nn~ does with an n-sample buffer; the output, or a ModuleError."""
+    import torch
+
+    shape = (batch, m.in_channels, n // m.in_ratio)
+    x = (torch.randn(shape, generator=torch.Generator().manual_seed(n)) * 0.1) if noise else torch.zeros(shape)
+    try:
+        with torch.inference_mode():
+            y = getattr(module, m.name)(x)
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        raise _Refused((text[-1] if text else type(exc).__name__)[:300]) from None
+    want = (batch, m.out_channels, n // m.out_ratio)
+    if not isinstance(y, torch.Tensor):
+        raise ModuleError(f"{path}: method {m.name} returned {type(y).__name__}, nn~ expects one tensor {want}")
+    if tuple(y.shape) != want:
+        raise ModuleError(f"{path}: method {m.name} with a {n}-sample buffer and batch {batch}: input "
+                          f"{tuple(shape)} gave {tuple(y.shape)}; nn~ expects {want} (from {m.name}_params "
+                          f"[{m.in_channels}, {m.in_ratio}, {m.out_channels}, {m.out_ratio}])")
+    if y.dtype != torch.float32:
+        raise ModuleError(f"{path}: method {m.name} returned {y.dtype}; nn~ expects float32")
+    if not torch.isfinite(y).all():
+        raise ModuleError(f"{path}: method {m.name} returned NaN or infinite values for a "
+                          f"{'noise' if noise else 'silent'} {n}-sample buffer")
+    return y
+
+
+class _Refused(Exception):
+    pass
+
+
+def _buffer_sizes(largest: int) -> list[int]:
+    """Multiples of the largest ratio up to 8192: 1, 2, 3, 4 times it, then doubling."""
+    sizes = {largest * k for k in (1, 2, 3, 4)}
+    n = largest * 8
+    while n <= MAX_BUFFER:
+        sizes.add(n)
+        n *= 2
+    sizes.add(MAX_BUFFER // largest * largest)
+    return sorted(s for s in sizes if 0 < s <= MAX_BUFFER)
+
+
+def _family_of(methods: dict[str, MethodInfo], attributes: list[str]) -> str:
+    if {"encode", "decode", "forward"} <= set(methods) and (
+            RAVE_ATTRIBUTES & set(attributes)
+            or any("latent dimension" in lab.lower() for lab in methods["encode"].output_labels)):
+        return "rave"
+    return "external"
+
+
+def _play_mode(path: Path, methods: dict[str, MethodInfo]) -> str:
+    enc, dec = methods.get("encode"), methods.get("decode")
+    if enc and dec and enc.in_ratio == 1 and dec.out_ratio == 1 and enc.out_channels == dec.in_channels \
+            and enc.out_ratio == dec.in_ratio:
+        return "encode-decode"
+    fwd = methods.get("forward")
+    if fwd and fwd.in_ratio == 1 and fwd.out_ratio == 1:
+        return "forward"
+    raise ModuleError(f"{path}: nothing to play: it needs a `forward` taking and returning audio (ratios 1), or "
+                      f"`encode` and `decode` that fit together; its methods are "
+                      + ", ".join(f"{m.name} {[m.in_channels, m.in_ratio, m.out_channels, m.out_ratio]}"
+                                  for m in methods.values()))
+
+
+def validate_nn_module(path, *, sample_rate: int | None = None, family: str | None = None,
+                       time_it: bool = True) -> ModuleInfo:
+    """Check a TorchScript file against the nn~ contract (see the module's docstring).
+    Raises ModuleError naming the file and what is wrong."""
+    path = Path(path)
+    t0 = time.perf_counter()
+    meta = _check_archive(path)
+    module = load_module(path)
+    rate, rate_from = _native_rate(path, module, meta, sample_rate)
+    if not 8000 <= rate <= 192000:
+        raise ModuleError(f"{path}: sample rate {rate} Hz ({rate_from}); models run at 8000 to 192000 Hz")
+    methods = {name: _method_info(path, module, name) for name in _methods_of(path, module)}
+    attributes: list[str] = []
+    if hasattr(module, "get_attributes"):
+        try:
+            attributes = [str(a) for a in module.get_attributes()]
+        except Exception:
+            attributes = []
+    largest = max(max(m.in_ratio, m.out_ratio) for m in methods.values())
+    if largest > MAX_BUFFER:
+        raise ModuleError(f"{path}: a ratio of {largest}: nn~ buffers go up to {MAX_BUFFER} samples")
+    for m in methods.values():
+        if largest % m.in_ratio or largest % m.out_ratio:
+            raise ModuleError(f"{path}: method {m.name}'s ratios {m.in_ratio}/{m.out_ratio} do not divide the largest "
+                              f"ratio {largest}: no buffer size fits every method")
+    checked: list[int] = []
+    refused: dict[str, str] = {}
+    buffer = None
+    for n in _buffer_sizes(largest):
+        for m in methods.values():
+            try:
+                _call(path, module, m, n, 1)
+            except _Refused as why:
+                if buffer is not None:
+                    raise ModuleError(f"{path}: method {m.name} accepted {buffer}-sample buffers but refused {n} "
+                                      f"({why}); nn~ may use any multiple of {largest}") from None
+                refused[str(n)] = f"{m.name}: {why}"
+                break
+        else:
+            checked.append(n)
+            if buffer is None:
+                buffer = n
+    if buffer is None:
+        why = "; ".join(f"{n}: {w}" for n, w in refused.items())
+        raise ModuleError(f"{path}: no buffer size up to {MAX_BUFFER} works ({why[:600]})")
+    n_full = max(checked)
+    for m in methods.values():
+        try:
+            for batch in BATCHES:
+                _call(path, module, m, n_full, batch)
+            _call(path, module, m, n_full, 1, noise=m.in_ratio == 1)
+        except _Refused as why:
+            raise ModuleError(f"{path}: method {m.name} with a {n_full}-sample buffer at batch {batch} raised: "
+                              f"{why} (mc.nn~ changes the batch; each method must take 1, 4, then 1 again)") from None
+    enc = methods.get("encode")
+    dec = methods.get("decode")
+    latent = enc.out_channels if enc else None
+    if enc and dec and enc.out_channels != dec.in_channels:
+        raise ModuleError(f"{path}: encode gives {enc.out_channels} latent channels, decode takes {dec.in_channels}")
+    play = _play_mode(path, methods)
+    fam = family or _family_of(methods, attributes)
+    if fam not in FAMILIES:
+        raise ModuleError(f"family {fam!r}: an imported module is 'rave' or 'external'")
+    validation_s = time.perf_counter() - t0
+    rtf = _realtime_factor(module, methods, play, buffer, rate) if time_it else None
+    latency = int(meta.get("latency_samples") or 0) if meta.get("format") == "nn-tilde" else 0
+    return ModuleInfo(str(path), _sha256(path), methods, attributes, rate, rate_from, latent, fam, play, largest,
+                      buffer, checked, refused, round(validation_s, 3), rtf, max(latency, buffer),
+                      {k: v for k, v in meta.items() if k != "config"} if meta else {})
+
+
+def _realtime_factor(module, methods, play: str, buffer: int, rate: int) -> float:
+    """Audio seconds per compute second, streaming `buffer`-sample calls at batch 1."""
+    import torch
+
+    n = max(buffer, 2048 // buffer * buffer if buffer < 2048 else buffer)
+    x = torch.randn(1, methods["encode" if play == "encode-decode" else "forward"].in_channels, n) * 0.1
+    calls = max(2, -(-rate // 2 // n))     # about half a second of audio
+    with torch.inference_mode():
+        for _ in range(2):   # the first calls profile and optimise the graph
+            _play_call(module, play, x)
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            _play_call(module, play, x)
+        dt = time.perf_counter() - t0
+    return round(calls * n / rate / max(dt, 1e-9), 2)
+
+
+def _play_call(module, play: str, x):
+    return module.decode(module.encode(x)) if play == "encode-decode" else module(x)
+
+
+# -- import as a generation ------------------------------------------------------------------
+
+def import_model(db, workspace, path, *, dataset_ref: str | None = None, parent=None, note: str | None = None,
+                 lineage: dict | None = None, family: str | None = None, sample_rate: int | None = None,
+                 label: str | None = None, who: str | None = None, previews: bool = True) -> dict:
+    """Validate `path` and make it a complete generation; returns the generation row.
+    `lineage`: extra facts kept with it (a RAVE run passes config, steps...)."""
+    from . import generations as gens
+    from .spec import RunSpec
+
+    path = Path(path)
+    info = validate_nn_module(path, sample_rate=sample_rate, family=family)
+    parent_row = gens.get_generation(db, parent) if parent is not None else None
+    dataset = None
+    if dataset_ref:
+        from .dataset import resolve_dataset
+
+        dataset = resolve_dataset(workspace, db, dataset_ref)
+    lineage = dict(lineage or {})
+    label = label or f"import {path.stem}"
+    spec = RunSpec(family=info.family, strategy="import", label=label, seed=int(lineage.get("seed", 0)),
+                   family_params={k: v for k, v in lineage.items() if k in ("config", "configs")},
+                   init="parent" if parent_row else "scratch", parent_id=parent_row["id"] if parent_row else None,
+                   max_steps=max(1, int(lineage.get("steps") or 1)), validation=False, keep="all")
+    gen_id = gens.create_generation(
+        db, spec, dataset_ref=dataset_ref or "", dataset_version_id=dataset.version_id if dataset else None,
+        dataset_folder=workspace.relative(dataset.folder) if dataset else "",
+        dataset_hash=dataset.content_hash if dataset else "")
+    gen = gens.get_generation(db, gen_id)
+    folder = workspace.resolve(gen["folder"])
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / "model.ts"
+    tmp = dest.with_name("model.ts.tmp")
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, dest)
+    metrics = {"imported": {"from": str(path.resolve()), **info.to_json(), "path": workspace.relative(dest)},
+               "lineage": lineage, "steps": lineage.get("steps"), "sample_rate": info.sample_rate,
+               "latency_samples": info.latency_samples, "latent_size": info.latent_size}
+    ckpt = gens.record_checkpoint(db, gen_id, kind="final", step=int(lineage.get("steps") or 0), elapsed_s=0.0,
+                                  path=workspace.relative(dest), train_loss=None, val_loss=None,
+                                  previews=None)
+    gens.mark_finished(db, gen_id, "complete", metrics=metrics, checkpoint_id=ckpt)
+    if note:
+        gens.add_note(db, gen_id, text=note, who=who or "import")
+    if previews:
+        try:
+            written = render_previews(workspace, db, gen_id, info=info, dataset=dataset, parent=parent_row)
+        except Exception as exc:   # the generation stands; say why it has no previews
+            gens.add_note(db, gen_id, text=f"previews not rendered: {type(exc).__name__}: {exc}"[:500],
+                          who="import")
+        else:
+            if written:
+                db.execute("UPDATE generation_checkpoints SET previews = ? WHERE id = ?",
+                           [workspace.relative(folder / "previews" / "final"), ckpt])
+    return gens.get_generation(db, gen_id)
+
+
+def module_info(gen: dict) -> ModuleInfo | None:
+    """The validated facts of an imported generation (None for one trained here)."""
+    data = (gen.get("metrics") or {}).get("imported")
+    if not data:
+        return None
+    data = {k: v for k, v in data.items() if k != "from"}
+    return ModuleInfo.from_json({**data, "path": data.get("path", "")})
+
+
+def is_module_file(path) -> bool:
+    return str(path).endswith(".ts")
+
+
+# -- previews ----------------------------------------------------------------------------------
+
+def probe_clips(workspace, dataset=None, parent: dict | None = None):
+    """[(name, mono 48 kHz audio)]: the dataset's probe clips (the ones its trained generations
+    render), else the parent's, else the first seconds of the demo take."""
+    import numpy as np
+
+    from .dataset import SAMPLE_RATE, load_audio
+
+    if dataset is not None and dataset.clips:
+        from .data import prepare
+        from .descriptors import DescriptorCache
+
+        data = prepare(dataset, list(dataset.clips), hop=256, conditioning=(), val_fraction=0.15, probe_count=3,
+                       probe_seconds=PROBE_SECONDS, cache=DescriptorCache(workspace.folder("models") / ".cache"))
+        return [(c.name, c.audio) for c in data.probes]
+    if parent is not None:
+        folder = workspace.resolve(parent["folder"]) / "previews" / "input"
+        files = sorted(folder.glob("*.wav")) if folder.is_dir() else []
+        if files:
+            return [(f.stem.split("-", 1)[-1], load_audio(f)) for f in files]
+    from ..audio.demo import demo_take_path
+
+    audio = load_audio(demo_take_path())
+    n = int(PROBE_SECONDS * SAMPLE_RATE)
+    return [("demo-take", np.ascontiguousarray(audio[:n]))]
+
+
+def render_previews(workspace, db, ref, *, info: ModuleInfo | None = None, dataset=None,
+                    parent: dict | None = None) -> list[Path]:
+    """Render the probe clips through the imported module, as the play host streams it
+    (block by block, resampled to and from its rate): previews/input and previews/final."""
+    import soundfile as sf
+
+    from ..naming import safe_filename
+    from . import generations as gens
+    from .dataset import SAMPLE_RATE
+    from .module_stream import render_offline
+
+    gen = gens.get_generation(db, ref)
+    info = info or module_info(gen)
+    ckpt = gens.checkpoint_for(db, gen)
+    folder = workspace.resolve(gen["folder"]) / "previews"
+    clips = probe_clips(workspace, dataset, parent)
+    (folder / "input").mkdir(parents=True, exist_ok=True)
+    (folder / "final").mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (name, audio) in enumerate(clips, 1):
+        fname = f"{i:02d}-{safe_filename(name)}.wav"
+        sf.write(str(folder / "input" / fname), audio, SAMPLE_RATE, subtype="FLOAT")
+        out = render_offline(workspace.resolve(ckpt["path"]), info, audio, SAMPLE_RATE)
+        sf.write(str(folder / "final" / fname), out, SAMPLE_RATE, subtype="FLOAT")
+        paths.append(folder / "final" / fname)
+    return paths
