@@ -369,6 +369,8 @@ class Engine:
                     self.emit("loaded", {"generation_id": host.generation_id, "name": host.name, "pid": host.proc.pid,
                                          **payload})
                     self.mixer.offers.append(host)
+                elif kind == "behind":   # an imported module slower than real time: its blocks play dry
+                    self.emit("model-behind", {"generation_id": host.generation_id, "name": host.name, **payload})
                 elif kind == "load-failed":
                     host.state = "failed"
                     self.release_file = True

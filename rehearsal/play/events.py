@@ -47,6 +47,17 @@ class SpareReady(EngineEvent):
 class Loaded(EngineEvent):
     name: str = ""
     pid: int | None = None
+    latency_samples: int = 0        # beyond the play's own latency (an imported module's buffer...)
+    sample_rate: int = 48000        # the model's rate (resampled to and from the room's)
+    buffer: int = 0                 # samples it is called with, at its rate
+
+
+@_event("model-behind")
+class ModelBehind(EngineEvent):
+    """An imported module slower than real time: blocks it could not answer played dry."""
+    name: str = ""
+    count: int = 0                  # blocks, since it was loaded
+    calls: int = 0
 
 
 @_event("load-failed")

@@ -72,7 +72,7 @@ def main() -> None:
             return
         req = msg[1]
         try:
-            slot = Slot.load(req["path"], req.get("generation_id"), req.get("name") or "model")
+            slot = Slot.load(req["path"], req.get("generation_id"), req.get("name") or "model", block)
             if block % slot.hop:
                 raise ValueError(f"{slot.name} renders blocks of {slot.hop} samples; play renders {block} at a "
                                  "time, which is not a multiple of it")
@@ -84,9 +84,15 @@ def main() -> None:
         ring.header[H.HOP], ring.header[H.CONTEXT] = slot.hop, slot.context
         ring.header[H.LATENT_CHANNELS] = len(slot.latent_labels)
         conn.send(("loaded", {"hop": slot.hop, "context": slot.context, "latent": slot.latent_labels,
-                              "warm_blocks": slot.warm_blocks(block)}))
+                              "warm_blocks": slot.warm_blocks(block), "latency_samples": slot.latency,
+                              "sample_rate": slot.stream.model_rate if slot.stream is not None else 48000,
+                              "buffer": slot.stream.buffer if slot.stream is not None else slot.hop}))
         _realtime(60)   # part of the audio chain (one period to render): just under JACK's clients (65-70)
-        render(slot, ModelFailure, inp, ring, conn, wake, block, cfg.get("osc_out"), float(cfg.get("control_rate", 0)))
+        try:
+            render(slot, ModelFailure, inp, ring, conn, wake, block, cfg.get("osc_out"),
+                   float(cfg.get("control_rate", 0)))
+        finally:
+            slot.close()
     finally:
         inp.close()
         ring.close()
@@ -99,6 +105,7 @@ def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, 
     ring.header[H.FIRST_BLOCK] = k
     ring.header[H.STATE] = H.READY
     skipped = 0
+    last_behind = calls_s = 0.0
     while True:
         ready, _, _ = select.select([wake, conn], [], [])
         if wake in ready:
@@ -115,21 +122,38 @@ def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, 
             skipped += avail - 1 - k
             ring.header[H.SKIPPED] = skipped
             k = avail - 1
+            slot.restart()       # an imported module's buffers held the skipped input
         while k < avail:
             if not inp.read(k * block, raw):
                 k = inp.written // block   # overwritten while we were away: go on from now
+                slot.restart()
                 break
             x = raw * np.float32(inp.gain[0])
             t0 = time.perf_counter()
+            y = None
             try:
                 y = slot.run(x, inp.get_latent())
+                if y is not None:
+                    ring.put(k, y)
+                slot.work()          # an imported module's calls, after its block is handed on
             except ModelFailure as f:
-                ring.fail(k, H.NON_FINITE if f.kind == "non-finite" else H.MODEL_ERROR, str(f))
+                ring.fail(k if y is None or not ring.still(k) else k + 1,
+                          H.NON_FINITE if f.kind == "non-finite" else H.MODEL_ERROR, str(f))
                 _wait_for_stop(conn)   # alive until the callback has read why (else it looks crashed)
                 return
-            ring.add_time(time.perf_counter() - t0)
-            ring.put(k, y)
+            spent = time.perf_counter() - t0
+            if slot.stream is not None:   # its calls run on a thread: count their time here
+                calls_s, counted_s = slot.stream.call_s, calls_s
+                spent += calls_s - counted_s
+            ring.add_time(spent)
             ring.header[H.RENDERED] += 1
+            if y is None:   # it could not keep up: this block plays dry, the stream starts again
+                ring.header[H.BEHIND] += 1
+                now = time.monotonic()
+                if now - last_behind >= 1.0:
+                    last_behind = now
+                    conn.send(("behind", {"count": int(ring.header[H.BEHIND]), "input_frame": k * block,
+                                          "calls": slot.stream.calls}))
             if osc is not None and ring.header[H.ACTIVE] and slot.controls is not None:
                 osc(slot.controls)
             k += 1

@@ -90,6 +90,7 @@ class PlayRoom(RoomBase):
         self._warm: dict = {}
         self._models_started = 0
         self.heard: str | None = None    # the generation heard now ("g7"), None = dry
+        self.model_latency: dict = {}    # generation id -> samples beyond the play's latency
         self.listen(self._bus_message)
 
     # -- lifecycle (the rest is RoomBase's) ------------------------------------------------
@@ -298,8 +299,28 @@ class PlayRoom(RoomBase):
         plays.add_event(db, play_id, "glitches", frame=frame, detail=detail)
         return frame, detail
 
+    def _store_loaded(self, db, play_id: int, ev: E.Loaded, frame, detail):
+        """A model whose answer comes later than the play's latency (an imported module's
+        buffer, resampling) says so, in the events and on the status line."""
+        if not ev.latency_samples and ev.sample_rate == 48000:
+            return frame, detail
+        total = self.player.latency + ev.latency_samples
+        detail = (f"{ev.name}: latency {total} samples = {1000 * total / 48000:.1f} ms ({ev.latency_samples} beyond "
+                  f"the room's {self.player.latency}: buffers of {ev.buffer} at {ev.sample_rate} Hz"
+                  + (", resampled to and from 48000 Hz" if ev.sample_rate != 48000 else "") + ")")
+        self.model_latency[ev.generation_id] = ev.latency_samples
+        plays.add_event(db, play_id, "model-latency", generation_id=ev.generation_id, detail=detail)
+        return frame, detail
+
+    def _store_behind(self, db, play_id: int, ev: E.ModelBehind, frame, detail):
+        detail = (f"{ev.name} cannot keep up with real time: {ev.count} block(s) played dry so far "
+                  f"({ev.calls} calls); on this machine it needs a faster CPU, a GPU, or a smaller model")
+        plays.add_event(db, play_id, "model-behind", frame=frame, generation_id=ev.generation_id, detail=detail)
+        return frame, detail
+
     _STORE = {E.Warming: _store_warming, E.Fading: _store_fading, E.ModelFailed: _store_model_failed,
-              E.SwitchFailed: _store_model_failed, E.LoadFailed: _store_load_failed, E.Glitches: _store_glitches}
+              E.SwitchFailed: _store_model_failed, E.LoadFailed: _store_load_failed, E.Glitches: _store_glitches,
+              E.Loaded: _store_loaded, E.ModelBehind: _store_behind}
 
     def _died(self) -> E.TakeFailed:
         """The play process died (kill -9, crash): both takes close with what reached disk;

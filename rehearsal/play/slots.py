@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..training.module_stream import apply_override
+
 WARM_CALLS = 3
 
 
@@ -55,6 +57,7 @@ class Slot:
     family: str = ""
     latent_labels: list[str] = field(default_factory=list)
     controls: np.ndarray | None = None   # the model's latent for the last block (sent over OSC)
+    stream: object | None = None         # a ModuleStream for an imported module
 
     @property
     def uses_latent(self) -> bool:
@@ -77,8 +80,14 @@ class Slot:
         return cls(generation_id, name, module, int(model.hop), int(model.context), family, labels)
 
     @classmethod
-    def load(cls, path: str | Path, generation_id: int | None, name: str) -> "Slot":
-        """From a checkpoint (validated by rehearsal.training.checkpoints: weights only)."""
+    def load(cls, path: str | Path, generation_id: int | None, name: str, block: int = 256,
+             room_rate: int = 48000) -> "Slot":
+        """From a checkpoint (validated by rehearsal.training.checkpoints: weights only), or
+        from an imported nn~ module (a .ts file: TorchScript, through a ModuleStream)."""
+        from ..training.imported import is_module_file
+
+        if is_module_file(path):
+            return cls.from_module_file(path, generation_id, name, block, room_rate)
         from ..training.checkpoints import load_checkpoint
 
         model, meta = load_checkpoint(Path(path))
@@ -86,30 +95,79 @@ class Slot:
             raise ValueError(f"{path}: the model renders at {model.sample_rate} Hz; play runs at 48 kHz")
         return cls.from_model(model, generation_id, name, str(meta.get("family", "")))
 
-    def run(self, x: np.ndarray, override: np.ndarray | None = None) -> np.ndarray:
-        """One block (hop samples) through the model. Raises ModelFailure."""
+    @classmethod
+    def from_module_file(cls, path, generation_id: int | None, name: str, block: int = 256,
+                         room_rate: int = 48000) -> "Slot":
+        """An imported module: validated again (the file may have changed), warmed on silence,
+        run at its own rate and buffer by a ModuleStream."""
+        from ..training.imported import _play_call, load_module, validate_nn_module
+        from ..training.module_stream import ModuleStream
+
+        info = validate_nn_module(path, time_it=False, quick=True)
+        module = load_module(path)          # a fresh one: validation left its state behind
+        x = torch.zeros(1, info.audio_method.in_channels, info.buffer)
+        with torch.inference_mode():
+            for _ in range(WARM_CALLS):
+                _play_call(module, info.play, x)
+        stream = ModuleStream(module, info, room_rate, block, threaded=True)
+        labels = list(info.methods["encode"].output_labels) if info.play == "encode-decode" else []
+        slot = cls(generation_id, name, module, block, stream.latency, info.family, labels)
+        slot.stream = stream
+        return slot
+
+    @property
+    def latency(self) -> int:
+        """Samples of the room's rate this model's answer comes after the room's own
+        latency (an imported module's buffer, resampling and render allowance)."""
+        return self.stream.latency if self.stream is not None else 0
+
+    def run(self, x: np.ndarray, override: np.ndarray | None = None) -> np.ndarray | None:
+        """One block (hop samples) through the model. Raises ModelFailure. For an imported
+        module: the block due now (None when it fell behind), its input kept for `work`."""
+        if self.stream is not None:
+            self.stream.override = override
+            y = self.stream.pull()
+            self.stream.push(x)
+            return y
         t = torch.from_numpy(x).view(1, 1, -1)
         try:
             with torch.inference_mode():
                 if self.latent_labels:
                     z = self.module.encode(t)
                     self.controls = z[0, :, -1].numpy().copy()
-                    if override is not None:   # channels past its end, and NaN ones, stay the model's
-                        held = override[:z.shape[1]]
-                        free = np.isnan(held)
-                        if not free.all():
-                            z = z.clone()
-                            idx = torch.from_numpy(np.flatnonzero(~free))
-                            z[0, idx, :] = torch.from_numpy(held[~free]).unsqueeze(-1)
-                    y = self.module.decode(z)
+                    y = self.module.decode(apply_override(z, override))
                 else:
                     y = self.module(t)
                 out = y.reshape(-1).numpy()
         except Exception as exc:  # TorchScript raises torch.jit.Error (a RuntimeError), or anything
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-            raise ModelFailure("model-error", f"{self.name} raised: {first[:300]}") from None
+            raise ModelFailure("model-error", f"{self.name} raised: {_first_line(exc)}") from None
         if out.shape[0] != x.shape[0]:
             raise ModelFailure("model-error", f"{self.name} returned {out.shape[0]} samples for {x.shape[0]}")
         if not np.isfinite(out).all():
             raise ModelFailure("non-finite", f"{self.name} returned NaN or infinite samples")
         return out.astype(np.float32, copy=False)
+
+    def restart(self) -> None:
+        """The input jumped (the host skipped blocks): an imported module's FIFOs start anew."""
+        if self.stream is not None:
+            self.stream.restart()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+    def work(self) -> None:
+        """An imported module's calls on the input waiting (after the block was handed on)."""
+        if self.stream is None:
+            return
+        try:
+            self.stream.work()
+        except FloatingPointError:
+            raise ModelFailure("non-finite", f"{self.name} returned NaN or infinite samples") from None
+        except Exception as exc:
+            raise ModelFailure("model-error", f"{self.name} raised: {_first_line(exc)}") from None
+        self.controls = self.stream.controls
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]

@@ -277,9 +277,11 @@ def _play_mode(path: Path, methods: dict[str, MethodInfo]) -> str:
 
 
 def validate_nn_module(path, *, sample_rate: int | None = None, family: str | None = None,
-                       time_it: bool = True) -> ModuleInfo:
+                       time_it: bool = True, quick: bool = False) -> ModuleInfo:
     """Check a TorchScript file against the nn~ contract (see the module's docstring).
-    Raises ModuleError naming the file and what is wrong."""
+    Raises ModuleError naming the file and what is wrong. `quick` (the play host, on a
+    file validated at import): stop at the first buffer size every method accepts, no
+    batch sweep."""
     path = Path(path)
     t0 = time.perf_counter()
     meta = _check_archive(path)
@@ -318,11 +320,13 @@ def validate_nn_module(path, *, sample_rate: int | None = None, family: str | No
             checked.append(n)
             if buffer is None:
                 buffer = n
+            if quick:
+                break
     if buffer is None:
         why = "; ".join(f"{n}: {w}" for n, w in refused.items())
         raise ModuleError(f"{path}: no buffer size up to {MAX_BUFFER} works ({why[:600]})")
     n_full = max(checked)
-    for m in methods.values():
+    for m in methods.values() if not quick else ():
         try:
             for batch in BATCHES:
                 _call(path, module, m, n_full, batch)

@@ -16,8 +16,9 @@ at t - latency.
 When the module is slower than real time the output FIFO runs dry: the block is missing
 (`pull` returns None: the play callback plays the dry input there and counts a glitch), the
 stream is restarted at the next block (its input FIFO, resamplers and priming anew, so the
-alignment stays exact) and `behind` counts it; the model hears a jump. Nothing here ever
-waits for the module: the caller runs `work()` (the calls) after it has handed on the block.
+alignment stays exact; an answer still being computed is dropped) and `behind` counts it;
+the model hears a jump. In the play host the calls run on a thread of their own, so taking
+and giving blocks never waits for the module.
 """
 
 from __future__ import annotations
@@ -56,7 +57,15 @@ def buffering_latency(room_rate: int, model_rate: int, block: int, buffer: int, 
 
 
 class ModuleStream:
-    def __init__(self, module, info, room_rate: int = 48000, block: int = 256, allowance: int | None = None):
+    """`threaded`: the module's calls run on a thread of their own (TorchScript releases the
+    GIL while it computes), so `pull`/`push` never wait for them: the play host hands on
+    every block on time while a 2048-sample RAVE call is under way. Without it (offline
+    renders) `work()` makes the calls."""
+
+    def __init__(self, module, info, room_rate: int = 48000, block: int = 256, allowance: int | None = None,
+                 threaded: bool = False):
+        import threading
+
         self.module, self.info = module, info
         self.room_rate, self.model_rate, self.block = int(room_rate), int(info.sample_rate), int(block)
         self.buffer = int(info.buffer)
@@ -68,42 +77,111 @@ class ModuleStream:
         self.latency = buffering_latency(self.room_rate, self.model_rate, self.block, self.buffer, self.allowance)
         self.behind = 0               # times it could not keep up (restarts)
         self.calls = 0
+        self.call_s = 0.0             # seconds spent in the module
         self.controls: np.ndarray | None = None   # the latent of the last call's last frame
         self.override: np.ndarray | None = None
-        self._restart()
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._epoch = 0
+        self._closed = False
+        self.restart()
+        self._thread = threading.Thread(target=self._run, name="module-calls", daemon=True) if threaded else None
 
-    def _restart(self) -> None:
-        self.rs_in = _resampler(self.room_rate, self.model_rate)
-        self.rs_out = _resampler(self.model_rate, self.room_rate)
-        self.fifo_in = np.zeros(0, np.float32)
-        self.fifo_out = np.zeros(self.latency, np.float32)
-        self.priming = False
+    def restart(self) -> None:
+        with self._lock:
+            self._epoch += 1
+            self.rs_in = _resampler(self.room_rate, self.model_rate)
+            self.rs_out = _resampler(self.model_rate, self.room_rate)
+            self.fifo_in = np.zeros(0, np.float32)
+            self.fifo_out = np.zeros(self.latency, np.float32)
 
     def pull(self) -> np.ndarray | None:
         """The next room block of output, or None when the module fell behind (the stream
         restarts: the next blocks are its priming, silent, until the module answers again)."""
-        if len(self.fifo_out) < self.block:
-            self.behind += 1
-            self._restart()
-            self.priming = True
-            return None
-        y, self.fifo_out = self.fifo_out[:self.block], self.fifo_out[self.block:]
-        return y
+        with self._lock:
+            if len(self.fifo_out) >= self.block:
+                y, self.fifo_out = self.fifo_out[:self.block], self.fifo_out[self.block:]
+                return y
+        self.behind += 1
+        self.restart()
+        return None
 
     def push(self, x: np.ndarray) -> None:
-        """One room block of input (cheap: resampled into the input FIFO)."""
-        got = _through(self.rs_in, np.ascontiguousarray(x, np.float32))
-        if len(got):
-            self.fifo_in = np.concatenate([self.fifo_in, got])
+        """One room block of input (cheap: resampled into the input FIFO). The calls' thread
+        starts with the first block, from the caller's thread, whose scheduling it inherits
+        (the play host's is real-time)."""
+        if self._thread is not None and self._thread.ident is None:
+            self._thread.start()
+        with self._lock:
+            got = _through(self.rs_in, np.ascontiguousarray(x, np.float32))
+            if len(got):
+                self.fifo_in = np.concatenate([self.fifo_in, got])
+                if len(self.fifo_in) >= self.buffer:
+                    self._wake.notify()
 
-    def work(self) -> None:
-        """Every whole buffer waiting in the input FIFO through the module (the slow part)."""
-        while len(self.fifo_in) >= self.buffer:
-            chunk, self.fifo_in = self.fifo_in[:self.buffer], self.fifo_in[self.buffer:]
-            y = self.call(chunk)
+    def _take(self):
+        """(epoch, a whole buffer of input) or None (caller holds the lock)."""
+        if len(self.fifo_in) < self.buffer:
+            return None
+        chunk, self.fifo_in = self.fifo_in[:self.buffer], self.fifo_in[self.buffer:]
+        return self._epoch, chunk
+
+    def _give(self, epoch: int, y: np.ndarray) -> None:
+        """The module's answer for a buffer, into the output FIFO (caller holds the lock);
+        dropped when the stream restarted meanwhile."""
+        if epoch == self._epoch:
             out = _through(self.rs_out, y)
             if len(out):
                 self.fifo_out = np.concatenate([self.fifo_out, out])
+
+    def work(self) -> None:
+        """Threaded: raise what the calls raised. Else every whole buffer waiting in the
+        input FIFO through the module (the slow part)."""
+        if self._thread is not None:
+            if self.error is not None:
+                raise self.error
+            return
+        while True:
+            with self._lock:
+                job = self._take()
+            if job is None:
+                return
+            y = self.call(job[1])
+            with self._lock:
+                self._give(job[0], y)
+
+    def _run(self) -> None:
+        import time
+
+        while True:
+            with self._lock:
+                job = self._take()
+                while job is None and not self._closed:
+                    self._wake.wait()
+                    job = self._take()
+                if self._closed:
+                    return
+            try:
+                t0 = time.perf_counter()
+                y = self.call(job[1])
+                self.call_s += time.perf_counter() - t0
+                if not np.isfinite(y).all():
+                    raise FloatingPointError("NaN or infinite samples")
+            except BaseException as exc:
+                self.error = exc
+                return
+            with self._lock:
+                self._give(job[0], y)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+        if self._thread is not None and self._thread.ident is not None:
+            self._thread.join(5.0)
+        with self._lock:   # soxr objects alive at interpreter exit make nanobind print leak reports
+            self.rs_in = self.rs_out = None
 
     def call(self, chunk: np.ndarray) -> np.ndarray:
         import torch
