@@ -98,14 +98,14 @@ class Slot:
     @classmethod
     def from_module_file(cls, path, generation_id: int | None, name: str, block: int = 256,
                          room_rate: int = 48000) -> "Slot":
-        """An imported module: validated again (the file may have changed), warmed on silence,
-        run at its own rate and buffer by a ModuleStream."""
-        from ..training.imported import _play_call, load_module, validate_nn_module
+        """An imported module (its sidecar from the import, else validated quickly), warmed on
+        silence, run at its own rate and buffer by a ModuleStream."""
+        from ..training.imported import _play_call, info_for_file, load_module
         from ..training.module_stream import ModuleStream
 
-        info = validate_nn_module(path, time_it=False, quick=True)
-        module = load_module(path)          # a fresh one: validation left its state behind
-        x = torch.zeros(1, info.audio_method.in_channels, info.buffer)
+        info = info_for_file(path)
+        module = load_module(path)          # a fresh one: a quick validation leaves its state behind
+        x = torch.zeros(1, info.audio_method.in_channels, info.play_buffer or info.buffer)
         with torch.inference_mode():
             for _ in range(WARM_CALLS):
                 _play_call(module, info.play, x)

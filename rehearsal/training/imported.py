@@ -44,6 +44,7 @@ BATCHES = (1, 4, 1)
 FAMILIES = ("rave", "external")
 RAVE_ATTRIBUTES = {"learn_target", "reset_target", "learn_source", "reset_source"}
 PROBE_SECONDS = 4.0
+PLAY_HEADROOM = 2.0   # x real time a play buffer should reach (the host gives a call one buffer's time)
 
 
 class ModuleError(ValueError):
@@ -77,9 +78,11 @@ class ModuleInfo:
     buffers_checked: list[int]       # buffer sizes every method was called with
     refused_buffers: dict[str, str]  # shorter sizes it refused, and its words
     validation_s: float
-    realtime_factor: float | None    # audio seconds per compute second, batch 1, at `buffer`
+    realtime_factor: float | None    # audio seconds per compute second, one thread, at `play_buffer`
     latency_samples: int             # at its own rate: the buffer it must fill before answering
     provenance: dict = field(default_factory=dict)   # extra/rehearsal.json when present
+    play_buffer: int = 0             # the buffer the play host calls it with (choose_play_buffer)
+    realtime_factors: dict = field(default_factory=dict)   # buffer size -> x real time, one thread
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -344,28 +347,50 @@ def validate_nn_module(path, *, sample_rate: int | None = None, family: str | No
     if fam not in FAMILIES:
         raise ModuleError(f"family {fam!r}: an imported module is 'rave' or 'external'")
     validation_s = time.perf_counter() - t0
-    rtf = _realtime_factor(module, methods, play, buffer, rate) if time_it else None
+    sizes = sorted({buffer, *[n for n in checked if n in (2048, 4096) or n == buffer * 4]})
+    factors = _realtime_factors(module, methods, play, [n for n in sizes if n >= buffer], rate) if time_it else {}
+    play_buffer = choose_play_buffer(checked, factors) if factors else buffer
     latency = int(meta.get("latency_samples") or 0) if meta.get("format") == "nn-tilde" else 0
     return ModuleInfo(str(path), _sha256(path), methods, attributes, rate, rate_from, latent, fam, play, largest,
-                      buffer, checked, refused, round(validation_s, 3), rtf, max(latency, buffer),
-                      {k: v for k, v in meta.items() if k != "config"} if meta else {})
+                      buffer, checked, refused, round(validation_s, 3), factors.get(str(play_buffer)),
+                      max(latency, buffer), {k: v for k, v in meta.items() if k != "config"} if meta else {},
+                      play_buffer, factors)
 
 
-def _realtime_factor(module, methods, play: str, buffer: int, rate: int) -> float:
-    """Audio seconds per compute second, streaming `buffer`-sample calls at batch 1."""
+def _realtime_factors(module, methods, play: str, sizes: list[int], rate: int) -> dict[str, float]:
+    """Audio seconds per compute second on one thread, streaming calls at batch 1, for each
+    buffer size (bigger buffers cost less per sample: RAVE v2_small here 0.8x at 512,
+    2.4x at 2048, 6x at 4096)."""
     import torch
 
-    n = max(buffer, 2048 // buffer * buffer if buffer < 2048 else buffer)
-    x = torch.randn(1, methods["encode" if play == "encode-decode" else "forward"].in_channels, n) * 0.1
-    calls = max(2, -(-rate // 2 // n))     # about half a second of audio
-    with torch.inference_mode():
-        for _ in range(2):   # the first calls profile and optimise the graph
-            _play_call(module, play, x)
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            _play_call(module, play, x)
-        dt = time.perf_counter() - t0
-    return round(calls * n / rate / max(dt, 1e-9), 2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)           # as the play host runs it
+    out = {}
+    try:
+        for n in sizes:
+            x = torch.randn(1, methods["encode" if play == "encode-decode" else "forward"].in_channels, n) * 0.1
+            calls = max(2, -(-rate // 4 // n))     # about a quarter of a second of audio
+            with torch.inference_mode():
+                for _ in range(3):   # the first calls profile and optimise the graph
+                    _play_call(module, play, x)
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    _play_call(module, play, x)
+                dt = time.perf_counter() - t0
+            out[str(n)] = round(calls * n / rate / max(dt, 1e-9), 2)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def choose_play_buffer(buffers: list[int], factors: dict[str, float], want: float = PLAY_HEADROOM) -> int:
+    """The smallest buffer that runs `want` times faster than real time (latency grows with
+    it), else the fastest one measured."""
+    timed = sorted((int(n), f) for n, f in factors.items())
+    for n, f in timed:
+        if f >= want:
+            return n
+    return max(timed, key=lambda t: t[1])[0] if timed else min(buffers)
 
 
 def _play_call(module, play: str, x):
@@ -407,6 +432,7 @@ def import_model(db, workspace, path, *, dataset_ref: str | None = None, parent=
     tmp = dest.with_name("model.ts.tmp")
     shutil.copyfile(path, tmp)
     os.replace(tmp, dest)
+    write_sidecar(dest, info)
     metrics = {"imported": {"from": str(path.resolve()), **info.to_json(), "path": workspace.relative(dest)},
                "lineage": lineage, "steps": lineage.get("steps"), "sample_rate": info.sample_rate,
                "latency_samples": info.latency_samples, "latent_size": info.latent_size}
@@ -427,6 +453,30 @@ def import_model(db, workspace, path, *, dataset_ref: str | None = None, parent=
                 db.execute("UPDATE generation_checkpoints SET previews = ? WHERE id = ?",
                            [workspace.relative(folder / "previews" / "final"), ckpt])
     return gens.get_generation(db, gen_id)
+
+
+def write_sidecar(dest: Path, info: ModuleInfo) -> Path:
+    """model.json beside model.ts: what validation found, so the play host need not redo it."""
+    side = Path(dest).with_suffix(".json")
+    tmp = side.with_name(side.name + ".tmp")
+    tmp.write_text(json.dumps({**info.to_json(), "path": Path(dest).name}, indent=1))
+    os.replace(tmp, side)
+    return side
+
+
+def info_for_file(path) -> ModuleInfo:
+    """The module's facts: its sidecar when it still describes this very file (sha256), else
+    a quick validation (the first buffer size every method takes)."""
+    path = Path(path)
+    side = path.with_suffix(".json")
+    if side.exists():
+        try:
+            info = ModuleInfo.from_json(json.loads(side.read_text()))
+        except (ValueError, TypeError, KeyError):
+            info = None
+        if info is not None and info.sha256 == _sha256(path):
+            return info
+    return validate_nn_module(path, time_it=False, quick=True)
 
 
 def module_info(gen: dict) -> ModuleInfo | None:

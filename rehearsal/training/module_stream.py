@@ -68,7 +68,7 @@ class ModuleStream:
 
         self.module, self.info = module, info
         self.room_rate, self.model_rate, self.block = int(room_rate), int(info.sample_rate), int(block)
-        self.buffer = int(info.buffer)
+        self.buffer = int(info.play_buffer or info.buffer)
         self.encode_decode = info.play == "encode-decode"
         self.in_channels = info.audio_method.in_channels
         if allowance is None:   # one buffer's duration at the room's rate, in whole blocks
