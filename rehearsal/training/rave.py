@@ -153,7 +153,7 @@ def prepare_dataset(ctx, rave: Path) -> tuple[Path, int, int]:
         shutil.rmtree(p, ignore_errors=True)
     export_dir.mkdir(parents=True)
     dataset = ctx.ws.resolve(ctx.gen["dataset_folder"])
-    records = read_metadata(dataset)
+    records = [_complete(dataset, i, r) for i, r in enumerate(read_metadata(dataset))]
     if ctx.spec.symbols:
         records = [r for r in records if set(r["symbols"]) & set(ctx.spec.symbols)]
     plan = export_rave_folder(dataset, records, export_dir)
@@ -167,6 +167,18 @@ def prepare_dataset(ctx, rave: Path) -> tuple[Path, int, int]:
     _run_tool(cmd, ctx.folder / "rave.log", "rave preprocess", cwd=ctx.folder)
     done.write_text(json.dumps({"chunks": plan.chunks, "channels": plan.channels}))
     return lmdb, plan.chunks, plan.channels
+
+
+def _complete(folder: Path, index: int, r: dict) -> dict:
+    """A clip record as the RAVE export reads it: a plain folder's metadata.jsonl (path and
+    symbols) gets its place, length and format from the file; a curation version has them."""
+    if all(k in r for k in ("position", "sample_rate", "channels", "start_sample", "end_sample", "take_id")):
+        return r
+    import soundfile as sf
+
+    info = sf.info(str(folder / r["path"]))
+    return {"position": index, "take_id": f"clip-{index}", "start_sample": 0, "end_sample": info.frames,
+            "sample_rate": info.samplerate, "channels": info.channels, "symbols": [], **r}
 
 
 def write_probes(ctx, count: int, seconds: float) -> list[Path]:
@@ -235,7 +247,11 @@ def train_command(ctx, rave: Path, lmdb: Path, channels: int, probes: list[Path]
         args += ["--override", o]
     args += gpu_flags(ctx.device, p.get("gpus"))
     if ctx.resume and _ckpts(runs):
-        args += ["--ckpt", str(runs)]       # upstream resume: newest .ckpt (resume.ckpt when cancelled)
+        # upstream resume: the run folder (its config.gin) and its newest .ckpt (resume.ckpt
+        # when cancelled): weights, optimizers, step
+        newest = _ckpts(runs)[-1]
+        run_dir = next(d for d in newest.parents if (d / "config.gin").exists())
+        args += ["--ckpt", str(run_dir)]
     return driver + ["--", *args]
 
 
@@ -259,6 +275,8 @@ class _Watch:
                 gens.update_metrics(self.ctx.db, self.ctx.gen["id"], self.metrics())
             elif kind == "checkpoint":
                 self.checkpoints[e["file"]] = e
+            elif kind == "notice" and e.get("at_step") is not None:    # where a resumed run starts
+                self.step = max(self.step, int(e["at_step"]))
             elif kind == "refused":
                 self.refused = e["message"]
             elif kind == "stopped":

@@ -41,6 +41,11 @@ import sys
 import time
 from pathlib import Path
 
+# run as a file, its folder comes first on sys.path, where rehearsal's own rave.py would hide
+# acids-rave's `rave` package
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
 REFUSED = 3
 ENTRY_SAMPLES = 2 * 131072          # what preprocess stores per LMDB entry (its --num_signal x 2)
 
@@ -243,7 +248,8 @@ def make_callback(opts, progress: Progress, stop):
 
         def on_train_start(self, trainer, pl_module):
             progress.write({"event": "notice", "message": f"rave train: step {trainer.global_step}, "
-                                                          f"{trainer.num_training_batches} batch(es) an epoch"})
+                                                          f"{trainer.num_training_batches} batch(es) an epoch",
+                            "at_step": int(trainer.global_step)})
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             self.batches += 1
