@@ -4,7 +4,8 @@ The `rave` strategy (plugins/strategy_rave.py) plans a generation; the worker ca
 `run_generation`, which, in the generation's folder models/g<N>/:
 
 1. exports the dataset as joined files `rave preprocess` keeps whole (rehearsal.export.rave)
-   into rave-export/, and runs `rave preprocess` into rave-lmdb/ (kept: a resume skips it);
+   and runs `rave preprocess` on them, once per dataset content: models/.cache/rave/<hash>/
+   (export/, lmdb/), shared by every run (and resume) on the same dataset;
 2. writes the probe clips (previews/input/) the run is heard through;
 3. runs acids-rave's own `rave train` through rave_driver.py inside the acids-rave venv, with
    the named config(s) passed through (`--config v2 --config causal`), `--gpu -1` on CPU, one
@@ -140,33 +141,47 @@ def _run_tool(cmd: list[str], log: Path, what: str, timeout: float | None = None
         raise RaveError(f"{what} failed (exit status {done.returncode}); the end of {log.name}:\n{_tail(log)}")
 
 
-def prepare_dataset(ctx, rave: Path) -> tuple[Path, int, int]:
-    """rave-export/ and rave-lmdb/ (once per run); returns (lmdb, chunks, channels)."""
+def prepare_dataset(ctx, rave: Path) -> tuple[Path, Path, int, int]:
+    """The joined export and `rave preprocess`'s LMDB of the run's dataset (and symbols):
+    made once per dataset content in models/.cache/rave/<hash>/, shared by every run on it.
+    Returns (export folder, lmdb folder, chunks, channels)."""
     from ..curation.materialise import read_metadata
     from ..export.rave import export_rave_folder
 
-    export_dir, lmdb, done = ctx.folder / "rave-export", ctx.folder / "rave-lmdb", ctx.folder / "rave-lmdb.json"
-    if done.exists() and (lmdb / "metadata.yaml").exists():
-        facts = json.loads(done.read_text())
-        return lmdb, facts["chunks"], facts["channels"]
-    for p in (export_dir, lmdb):
-        shutil.rmtree(p, ignore_errors=True)
-    export_dir.mkdir(parents=True)
+    key = ctx.gen["dataset_hash"][:16] + ("-" + "+".join(sorted(ctx.spec.symbols)) if ctx.spec.symbols else "")
+    root = ctx.ws.folder("models") / ".cache" / "rave"
+    dest = root / key
+    if (dest / "facts.json").exists():
+        facts = json.loads((dest / "facts.json").read_text())
+        _say(ctx.progress, f"rave preprocess: reusing {ctx.ws.relative(dest)} ({facts['chunks']} chunks)")
+        return dest / "export", dest / "lmdb", facts["chunks"], facts["channels"]
+    part = root / f"{key}.part-{os.getpid()}"
+    shutil.rmtree(part, ignore_errors=True)
+    (part / "export").mkdir(parents=True)
     dataset = ctx.ws.resolve(ctx.gen["dataset_folder"])
     records = [_complete(dataset, i, r) for i, r in enumerate(read_metadata(dataset))]
     if ctx.spec.symbols:
         records = [r for r in records if set(r["symbols"]) & set(ctx.spec.symbols)]
-    plan = export_rave_folder(dataset, records, export_dir)
+    plan = export_rave_folder(dataset, records, part / "export")
     _say(ctx.progress, plan.report().splitlines()[0], phase="export", chunks=plan.chunks)
     if plan.chunks == 0:
+        shutil.rmtree(part, ignore_errors=True)
         raise RaveError(f"the dataset gives RAVE no whole chunk of 5.94 s ({plan.dataset_seconds:.1f} s in groups "
                         "shorter than one chunk): RAVE cannot train on it")
-    cmd = [str(rave), "preprocess", "--input_path", str(export_dir), "--output_path", str(lmdb),
+    cmd = [str(rave), "preprocess", "--input_path", str(part / "export"), "--output_path", str(part / "lmdb"),
            "--channels", str(plan.channels)]
     _say(ctx.progress, "rave preprocess", phase="preprocess")
-    _run_tool(cmd, ctx.folder / "rave.log", "rave preprocess", cwd=ctx.folder)
-    done.write_text(json.dumps({"chunks": plan.chunks, "channels": plan.channels}))
-    return lmdb, plan.chunks, plan.channels
+    try:
+        _run_tool(cmd, ctx.folder / "rave.log", "rave preprocess", cwd=ctx.folder)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    (part / "facts.json").write_text(json.dumps({"chunks": plan.chunks, "channels": plan.channels}))
+    try:
+        os.replace(part, dest)            # whole or absent; another run may have made it meanwhile
+    except OSError:
+        shutil.rmtree(part, ignore_errors=True)
+    return dest / "export", dest / "lmdb", plan.chunks, plan.channels
 
 
 def _complete(folder: Path, index: int, r: dict) -> dict:
@@ -181,14 +196,14 @@ def _complete(folder: Path, index: int, r: dict) -> dict:
             "sample_rate": info.samplerate, "channels": info.channels, "symbols": [], **r}
 
 
-def write_probes(ctx, count: int, seconds: float) -> list[Path]:
+def write_probes(ctx, export: Path, count: int, seconds: float) -> list[Path]:
     """The first seconds of the first exported files: what every preview renders."""
     import soundfile as sf
 
     dest = ctx.folder / "previews" / "input"
     dest.mkdir(parents=True, exist_ok=True)
     out = []
-    for src in sorted((ctx.folder / "rave-export").glob("*.wav"))[:count]:
+    for src in sorted(export.glob("*.wav"))[:count]:
         p = dest / f"probe{len(out) + 1}.wav"
         if not p.exists():
             info = sf.info(str(src))
@@ -325,8 +340,8 @@ def run_generation(ctx) -> tuple[str, dict]:
     ctx.progress.write({"event": "start", "step": 0, "max_steps": ctx.spec.max_steps, "budget_s": ctx.spec.budget_s,
                         "tool": f"acids-rave {RAVE_VERSION}", "rave": str(rave), "config": configs,
                         "mode": p.get("mode")})
-    lmdb, chunks, channels = prepare_dataset(ctx, rave)
-    probes = write_probes(ctx, ctx.spec.probe_count, ctx.spec.probe_seconds)
+    export, lmdb, chunks, channels = prepare_dataset(ctx, rave)
+    probes = write_probes(ctx, export, ctx.spec.probe_count, ctx.spec.probe_seconds)
     transfer = None
     runs = ctx.folder / "rave-runs"
     if p.get("mode") == "convergent" and not (ctx.resume and _ckpts(runs)):

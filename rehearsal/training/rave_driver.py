@@ -32,7 +32,6 @@ the run is refused in words (a `refused` event, exit status 3).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
@@ -50,15 +49,18 @@ REFUSED = 3
 ENTRY_SAMPLES = 2 * 131072          # what preprocess stores per LMDB entry (its --num_signal x 2)
 
 
-class Progress:
-    def __init__(self, path: str, generation: int):
-        self.path, self.generation = path, generation
+def _progress_module():
+    """rehearsal's progress.py (stdlib only), loaded as a file: one writer of progress.jsonl."""
+    import importlib.util
 
-    def write(self, event: dict) -> None:
-        line = json.dumps({"generation": self.generation, "t": round(time.time(), 3), **event},
-                          ensure_ascii=False, default=float)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+    spec = importlib.util.spec_from_file_location("rehearsal_progress", os.path.join(_HERE, "progress.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def Progress(path: str, generation: int):
+    return _progress_module().ProgressWriter(path, generation)
 
 
 def _floats(metrics) -> dict:
