@@ -441,6 +441,9 @@ def finish(ctx, rave: Path, configs: list[str], runs: Path, watch: _Watch, metri
                          note=f"trained by {ctx.gen['name']} ({ctx.spec.label}): {watch.step} steps of "
                               f"{'+'.join(configs)}")
     metrics["model"] = model["name"]
+    # the lineage beside the export: what travels home with a .ts made on another machine
+    (out / f"{ts.stem}.lineage.json").write_text(json.dumps(
+        {**lineage, "dataset_ref": ctx.gen["dataset_ref"], "model": model["name"]}, indent=1, default=str) + "\n")
     _say(ctx.progress, f"the model is {model['name']} (imported from {ts.name})", model=model["name"])
     return metrics.get("stop_reason", "steps"), metrics
 
