@@ -225,8 +225,7 @@ def _call(path: Path, module, m: MethodInfo, n: int, batch: int, noise: bool = F
         with torch.inference_mode():
             y = getattr(module, m.name)(x)
     except Exception as exc:
-        text = str(exc).strip().splitlines()
-        raise _Refused((text[-1] if text else type(exc).__name__)[:300]) from None
+        raise _Refused(_words(exc)) from None
     want = (batch, m.out_channels, n // m.out_ratio)
     if not isinstance(y, torch.Tensor):
         raise ModuleError(f"{path}: method {m.name} returned {type(y).__name__}, nn~ expects one tensor {want}")
@@ -244,6 +243,16 @@ def _call(path: Path, module, m: MethodInfo, n: int, batch: int, noise: bool = F
 
 class _Refused(Exception):
     pass
+
+
+def _words(exc: Exception) -> str:
+    """The last line of a TorchScript error, without its `builtins.RuntimeError: ` prefix."""
+    text = str(exc).strip().splitlines()
+    line = (text[-1] if text else type(exc).__name__).strip()
+    for prefix in ("builtins.", "torch.jit.Error: "):
+        if line.startswith(prefix):
+            line = line.split(": ", 1)[-1] if ": " in line else line
+    return line[:300]
 
 
 def _buffer_sizes(largest: int) -> list[int]:
@@ -289,10 +298,10 @@ def validate_nn_module(path, *, sample_rate: int | None = None, family: str | No
     t0 = time.perf_counter()
     meta = _check_archive(path)
     module = load_module(path)
+    methods = {name: _method_info(path, module, name) for name in _methods_of(path, module)}
     rate, rate_from = _native_rate(path, module, meta, sample_rate)
     if not 8000 <= rate <= 192000:
         raise ModuleError(f"{path}: sample rate {rate} Hz ({rate_from}); models run at 8000 to 192000 Hz")
-    methods = {name: _method_info(path, module, name) for name in _methods_of(path, module)}
     attributes: list[str] = []
     if hasattr(module, "get_attributes"):
         try:
@@ -326,8 +335,10 @@ def validate_nn_module(path, *, sample_rate: int | None = None, family: str | No
             if quick:
                 break
     if buffer is None:
-        why = "; ".join(f"{n}: {w}" for n, w in refused.items())
-        raise ModuleError(f"{path}: no buffer size up to {MAX_BUFFER} works ({why[:600]})")
+        sizes = list(refused.items())
+        why = "; ".join(f"{n}: {w}" for n, w in sizes[:1] + sizes[-1:])
+        raise ModuleError(f"{path}: no buffer size up to {MAX_BUFFER} works ({why}; tried "
+                          f"{', '.join(refused)})")
     n_full = max(checked)
     for m in methods.values() if not quick else ():
         try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 QUALITY = "HQ"
+SIMULATED_S = 40
 
 
 def _resampler(src: int, dst: int):
@@ -46,14 +47,17 @@ def buffering_latency(room_rate: int, model_rate: int, block: int, buffer: int, 
     rs_in, rs_out = _resampler(room_rate, model_rate), _resampler(model_rate, room_rate)
     zeros = np.zeros(block, np.float32)
     pending = produced = need = 0
-    blocks = -(-(buffer * room_rate // model_rate + 4 * block) // block) * 4 + 32
+    # soxr hands out its output in bursts (HQ: up to about 700 samples late at times, in a
+    # pattern tens of seconds long): about 40 s of blocks find the worst case (0.15 s here),
+    # one more block is the margin; past it a block plays dry and the stream restarts aligned
+    blocks = SIMULATED_S * room_rate // block if rs_in is not None else 4 * (buffer // block + 2)
     for k in range(blocks):
         need = max(need, (k + 1) * block - produced)
         pending += len(_through(rs_in, zeros))
         calls, pending = divmod(pending, buffer)
         if calls:
             produced += len(_through(rs_out, np.zeros(calls * buffer, np.float32)))
-    return int(need + allowance)
+    return int(need + allowance + (block if rs_in is not None else 0))
 
 
 class ModuleStream:
@@ -88,13 +92,14 @@ class ModuleStream:
         self.restart()
         self._thread = threading.Thread(target=self._run, name="module-calls", daemon=True) if threaded else None
 
-    def restart(self) -> None:
+    def restart(self, skip: int = 0) -> None:
+        """Start anew from the next block given (`skip`: samples of output already due)."""
         with self._lock:
             self._epoch += 1
             self.rs_in = _resampler(self.room_rate, self.model_rate)
             self.rs_out = _resampler(self.model_rate, self.room_rate)
             self.fifo_in = np.zeros(0, np.float32)
-            self.fifo_out = np.zeros(self.latency, np.float32)
+            self.fifo_out = np.zeros(self.latency - skip, np.float32)
 
     def pull(self) -> np.ndarray | None:
         """The next room block of output, or None when the module fell behind (the stream
@@ -104,7 +109,7 @@ class ModuleStream:
                 y, self.fifo_out = self.fifo_out[:self.block], self.fifo_out[self.block:]
                 return y
         self.behind += 1
-        self.restart()
+        self.restart(skip=self.block)   # the fresh stream's first block is this one: dry
         return None
 
     def push(self, x: np.ndarray) -> None:
@@ -218,12 +223,17 @@ def apply_override(z, override):
     return z
 
 
-def render_offline(path, info, audio: np.ndarray, room_rate: int = 48000, block: int = 256) -> np.ndarray:
-    """`audio` (mono, room rate) through the module as the host streams it, latency removed:
-    the output has the input's length and frame t answers input frame t."""
+def render_offline(module, info, audio: np.ndarray, room_rate: int = 48000, block: int = 256) -> np.ndarray:
+    """`audio` (mono, room rate) through the module (or the file it is in) as the host
+    streams it, latency removed: the output has the input's length and frame t answers
+    input frame t."""
+    from pathlib import Path
+
     from .imported import load_module
 
-    stream = ModuleStream(load_module(path), info, room_rate, block, allowance=0)
+    if isinstance(module, (str, Path)):
+        module = load_module(Path(module))
+    stream = ModuleStream(module, info, room_rate, block, allowance=0)
     n = len(audio)
     total = -(-(n + stream.latency) // block) * block
     x = np.zeros(total, np.float32)
