@@ -458,6 +458,17 @@ def cancel_cmd(ctx, gen) -> None:
 
 # -- render and export ---------------------------------------------------------------------
 
+def _imported_file(ws, db, ref):
+    """The model.ts of an imported generation, or None for one trained here."""
+    T = _training()
+    try:
+        g = T.get_generation(db, ref)
+        path = T.checkpoint_for(db, g)["path"]
+    except LookupError as exc:
+        fail(str(exc))
+    return ws.resolve(path) if str(path).endswith(".ts") else None
+
+
 @main.command()
 @click.argument("gen")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
@@ -473,13 +484,24 @@ def render(ctx, gen, source, dest, step, transpose, device) -> None:
     from ..training.dataset import DatasetError
     from ..training.render import load_generation_model, render_file
 
+    from ..training.imported import ModuleError
+
     ws, db = open_workspace_db(ctx)
     _check_device(device)
     try:
-        m, g, ckpt = load_generation_model(ws, db, gen, step, device)
+        ckpt_path = _imported_file(ws, db, gen)
         t0 = time.perf_counter()
-        frames = render_file(m, source, dest, transpose_semitones=transpose, device=device)
-    except (LookupError, ModelFileError, DatasetError) as exc:
+        if ckpt_path is not None:      # an imported nn~ module: streamed as the play host runs it
+            from ..training.render import render_module_file
+
+            g = T.get_generation(db, gen)
+            ckpt = T.checkpoint_for(db, g)
+            frames = render_module_file(ckpt_path, source, dest)
+        else:
+            m, g, ckpt = load_generation_model(ws, db, gen, step, device)
+            t0 = time.perf_counter()
+            frames = render_file(m, source, dest, transpose_semitones=transpose, device=device)
+    except (LookupError, ModelFileError, DatasetError, ModuleError) as exc:
         fail(str(exc))
     dt = time.perf_counter() - t0
     click.echo(f"{dest}: {frames / 48000:.2f} s rendered by {g['name']} (step {ckpt['step']}) "
@@ -536,6 +558,18 @@ def export(ctx, gen, fmt, output, step) -> None:
     if fmt not in exporters:
         fail(f"no exporter {fmt!r}; installed: {', '.join(sorted(exporters))}")
     ws, db = open_workspace_db(ctx)
+    imported = _imported_file(ws, db, gen)
+    if imported is not None:           # already the nn~ TorchScript file: copied as it is
+        import shutil
+
+        if fmt != "nn-tilde":
+            fail(f"{gen} is an imported nn~ module: it exports only as nn-tilde (the TorchScript file it is)")
+        g = _training().get_generation(db, gen)
+        dest = Path(output) if output else ws.folder("exports") / f"{g['name']}-{g['family']}.ts"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(imported, dest)
+        click.echo(str(dest))
+        return
     try:
         m, g, ckpt = load_generation_model(ws, db, gen, step)
     except (LookupError, ModelFileError) as exc:

@@ -16,8 +16,28 @@ def load_generation_model(ws, db, ref, step: int | None = None, device: str = "c
 
     gen = gens.get_generation(db, ref)
     ckpt = gens.checkpoint_for(db, gen, step)
+    if str(ckpt["path"]).endswith(".ts"):
+        raise LookupError(f"{gen['name']} is an imported nn~ module ({ckpt['path']}): `rehearsal render` and "
+                          "`rehearsal export` take it as it is, but it has no weights here to load")
     model, _ = load_checkpoint(ws.resolve(ckpt["path"]))
     return model.to(device), gen, ckpt
+
+
+def render_module_file(model_path: Path, src: Path, dest: Path) -> int:
+    """`src` through an imported generation's nn~ module (its model.ts), as the play host
+    streams it (its rate and buffer, latency removed), into `dest` (48 kHz float WAV)."""
+    import soundfile as sf
+
+    from .imported import info_for_file
+    from .module_stream import render_offline
+
+    out = render_offline(Path(model_path), info_for_file(model_path), load_audio(Path(src)), SAMPLE_RATE)
+    peak = float(np.abs(out).max()) if len(out) else 0.0
+    if peak > 1.0:
+        out = out / peak
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(dest), out, SAMPLE_RATE, subtype="FLOAT")
+    return len(out)
 
 
 def render_array(model, audio: np.ndarray, *, transpose_semitones: float = 0.0, device: str = "cpu") -> np.ndarray:

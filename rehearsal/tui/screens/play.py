@@ -420,6 +420,8 @@ class PlayScreen(RoomScreen):
                 if e.kind in FAILURES:
                     after = "  (bypassed: the input is heard dry)" if e.kind == "model-failed" else ""
                     self.notify(f"{e.kind}: {who} {e.detail}{after}", severity="error", timeout=8)
+                elif e.kind == "model-behind":   # an imported module slower than real time
+                    self.notify(e.detail, severity="warning", timeout=8)
             elif isinstance(e, InputEnded):
                 self.note("the input ended")
         self.show_generations()
