@@ -157,6 +157,18 @@ def test_import_keeps_lineage_notes_and_renders_previews(toy, tmp_path):
     assert get_generation(db, "current")["id"] == g["id"]
     shown = run_cli(["--home", str(ws.home), "model", "show", g["name"]]).stdout
     assert "44100 Hz, plays encode-decode" in shown and "config v2_small" in shown
+    # render and export take the module as it is; what needs weights says so
+    src = got["input"][0]
+    rendered = run_cli(["--home", str(ws.home), "render", g["name"], str(src), str(tmp_path / "r.wav")])
+    assert rendered.returncode == 0, rendered.stderr
+    a, b = sf.read(tmp_path / "r.wav", dtype="float32")[0], sf.read(got["final"][0], dtype="float32")[0]
+    assert len(a) == len(b) and 0.8 < _rms(a) / _rms(b) < 1.25      # its noise part is drawn afresh
+    exported = run_cli(["--home", str(ws.home), "export", g["name"], "-o", str(tmp_path / "e.ts")])
+    assert exported.returncode == 0 and (tmp_path / "e.ts").read_bytes() == open(toy, "rb").read()
+    from rehearsal.training.render import load_generation_model
+
+    with pytest.raises(LookupError, match="is an imported nn~ module"):   # generate, weights export
+        load_generation_model(ws, db, g["name"])
     db.conn.close()
 
 

@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -147,7 +148,9 @@ def load_module(path: Path):
     import torch
 
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():   # torch 2.13 deprecates TorchScript; nn~ loads nothing else
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:   # RuntimeError from the archive reader or the TorchScript compiler
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModuleError(f"{path}: torch.jit.load could not load it as a TorchScript module ({first[:300]})") from None

@@ -23,6 +23,8 @@ and giving blocks never waits for the module.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 QUALITY = "HQ"
@@ -41,6 +43,7 @@ def _through(rs, x: np.ndarray) -> np.ndarray:
     return x if rs is None else rs.resample_chunk(x)
 
 
+@functools.lru_cache(maxsize=32)
 def buffering_latency(room_rate: int, model_rate: int, block: int, buffer: int, allowance: int) -> int:
     """Room samples of priming so that block k can be taken before block k is given: found
     by running the two resamplers on silence, plus `allowance` for the call itself."""
