@@ -51,6 +51,18 @@ def test_a_module_that_breaks_the_contract_is_refused_in_words(case, tmp_path):
     assert not (tmp_path / "PWNED").exists()                # a pickle is never unpickled
 
 
+def test_a_module_may_refuse_buffers_shorter_than_its_own(tmp_path):
+    import torch
+
+    from tests.support.bad_modules import WholeBlocks
+
+    path = tmp_path / "blocks.ts"
+    torch.jit.script(WholeBlocks()).save(str(path))
+    info = validate_nn_module(path, time_it=False)
+    assert info.buffer == 256 and info.buffers_checked == [256, 512, 1024, 2048, 4096, 8192]
+    assert info.refused_buffers["1"] == "forward: buffer size must be a multiple of 256 samples"
+
+
 def test_the_command_refuses_a_bad_module_and_records_nothing(tmp_path):
     from rehearsal.store import Workspace, open_db
 
@@ -287,4 +299,26 @@ def test_an_imported_model_is_played_tagged_compared_and_curated_like_ours(toy, 
                               'generations = ["g1"]\n')
     clips = preview(ws, db, pipeline, ["jam"]).clips
     assert len(clips) == 1 and clips[0].symbols == ("laugh",)
+    db.conn.close()
+
+
+def test_our_own_export_imports_as_any_nn_tilde_module(tmp_path):
+    from rehearsal.store import Workspace, open_db
+    from rehearsal.training.checkpoints import load_checkpoint
+    from rehearsal.training.export import export_nn_tilde
+    from rehearsal.training.generations import checkpoint_for
+    from tests.support.playmodels import make_generation
+
+    ws = Workspace.at(tmp_path / "ws")
+    db = open_db(ws.db_path)
+    g = make_generation(ws, db, "latent", seed=1)
+    model, _ = load_checkpoint(ws.resolve(checkpoint_for(db, g)["path"]))
+    (ts,) = export_nn_tilde(model, "latent", tmp_path / "ours.ts", {"generation": g["name"]})
+    info = validate_nn_module(ts)
+    assert (info.sample_rate, info.buffer, info.play, info.family) == (48000, 256, "encode-decode", "external")
+    assert set(info.methods) == {"forward", "encode", "decode"} and info.latent_size == 7
+    assert info.largest_ratio == 256 and info.refused_buffers == {}
+    assert info.provenance["generation"] == g["name"] and info.latency_samples == 256
+    y = render_offline(ts, info, np.zeros(48000, np.float32) + 0.01)
+    assert np.isfinite(y).all() and len(y) == 48000
     db.conn.close()

@@ -26,18 +26,11 @@ def load_generation_model(ws, db, ref, step: int | None = None, device: str = "c
 def render_module_file(model_path: Path, src: Path, dest: Path) -> int:
     """`src` through an imported generation's nn~ module (its model.ts), as the play host
     streams it (its rate and buffer, latency removed), into `dest` (48 kHz float WAV)."""
-    import soundfile as sf
-
     from .imported import info_for_file
     from .module_stream import render_offline
 
     out = render_offline(Path(model_path), info_for_file(model_path), load_audio(Path(src)), SAMPLE_RATE)
-    peak = float(np.abs(out).max()) if len(out) else 0.0
-    if peak > 1.0:
-        out = out / peak
-    Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(dest), out, SAMPLE_RATE, subtype="FLOAT")
-    return len(out)
+    return write_playable(out, dest)
 
 
 def render_array(model, audio: np.ndarray, *, transpose_semitones: float = 0.0, device: str = "cpu") -> np.ndarray:
@@ -55,9 +48,14 @@ def render_array(model, audio: np.ndarray, *, transpose_semitones: float = 0.0, 
 
 def render_file(model, src: Path, dest: Path, *, transpose_semitones: float = 0.0, device: str = "cpu") -> int:
     """Render `src` (any format and rate soundfile reads) to a 48 kHz float WAV. Returns frames."""
+    out = render_array(model, load_audio(Path(src)), transpose_semitones=transpose_semitones, device=device)
+    return write_playable(out, dest)
+
+
+def write_playable(out: np.ndarray, dest: Path) -> int:
+    """`out` as a 48 kHz float WAV at `dest`; frames written."""
     import soundfile as sf
 
-    out = render_array(model, load_audio(Path(src)), transpose_semitones=transpose_semitones, device=device)
     peak = float(np.abs(out).max()) if len(out) else 0.0
     if peak > 1.0:  # keep a float file playable everywhere; the level is the model's, scaled once
         out = out / peak
@@ -72,7 +70,6 @@ def generate_file(model, dest: Path, seconds: float, *, prompt: Path | None = No
     """`seconds` of a free run of an autoregressive generation into `dest` (48 kHz float WAV),
     after hearing `prompt_seconds` of `prompt` from `prompt_from_s` if a prompt is given (a
     moment of a take). Returns frames written."""
-    import soundfile as sf
     import torch
 
     if not hasattr(model, "generate"):
@@ -92,9 +89,4 @@ def generate_file(model, dest: Path, seconds: float, *, prompt: Path | None = No
         samples = int(round(seconds * SAMPLE_RATE))
         out = model.generate(-(-samples // model.hop), prompt=context, temperature=temperature,
                              seed=seed)[0, :samples].float().cpu().numpy()
-    peak = float(np.abs(out).max()) if len(out) else 0.0
-    if peak > 1.0:
-        out = out / peak
-    Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(dest), out, SAMPLE_RATE, subtype="FLOAT")
-    return len(out)
+    return write_playable(out, dest)

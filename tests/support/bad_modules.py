@@ -65,6 +65,15 @@ class RefusesBigBuffers(Base):
         return x
 
 
+class WholeBlocks(Base):
+    """Not broken: like our exports, it takes only buffers of whole 256-sample blocks."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 256 != 0:
+            raise RuntimeError("buffer size must be a multiple of 256 samples")
+        return x * 0.5
+
+
 class NoRate(nn.Module):
     def __init__(self):
         super().__init__()
