@@ -140,6 +140,48 @@ def test_a_model_slower_than_real_time_never_holds_up_the_blocks_and_says_so():
     assert 0 < stream.calls < 375 * 256 / 2048
 
 
+def test_a_play_host_says_when_its_module_cannot_keep_up(tmp_path):
+    """The real play process and host: a module slower than real time plays, the take goes
+    on, and the host reports it (dry blocks, counted)."""
+    import threading
+
+    import torch
+
+    from rehearsal.play import PlayConfig, Player
+    from rehearsal.training import synthetic
+    from tests.support.bad_modules import Slow
+
+    path = tmp_path / "slow.ts"
+    torch.jit.script(Slow()).save(str(path))
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, synthetic.voice(2.0, seed=1), 48000, subtype="FLOAT")
+    player = Player(PlayConfig(input_file=str(voice), loop=True, output_device="none")).open()
+    events, cond = [], threading.Condition()
+
+    def on(ev):
+        with cond:
+            events.append(ev)
+            cond.notify_all()
+
+    def wait(kind):
+        with cond:
+            assert cond.wait_for(lambda: any(k == kind for k, _ in events), 60), (kind, events)
+            return next(p for k, p in events if k == kind)
+
+    player.on_event(on)
+    try:
+        player.start_take(tmp_path / "in.w64", tmp_path / "out.w64")
+        player.load(5, path, "slow")
+        behind = wait("model-behind")
+        stopped = player.stop_take()
+    finally:
+        player.close()
+    assert behind["count"] >= 1 and behind["name"] == "slow"
+    assert stopped["glitches"] >= behind["count"]        # its blocks played dry, counted
+    performer, _ = sf.read(tmp_path / "in.w64", dtype="float32")
+    assert stopped["frames"] == len(performer)            # the take went on
+
+
 def test_import_keeps_lineage_notes_and_renders_previews(toy, tmp_path):
     from rehearsal.store import Workspace, open_db
     from rehearsal.training import get_generation, list_checkpoints, notes, previews, set_current

@@ -74,6 +74,24 @@ class WholeBlocks(Base):
         return x * 0.5
 
 
+class Slow(Base):
+    """Not broken, only slow: buffers of 2048 samples (43 ms at 48 kHz), each call costing
+    about 100 ms here whatever its length: two to three times slower than real time."""
+
+    def __init__(self, iterations: int = 100):
+        super().__init__()
+        self.register_buffer("w", torch.randn(512, 512, generator=torch.Generator().manual_seed(0)) / 32)
+        self.iterations = iterations
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 2048 != 0:
+            raise RuntimeError("buffer size must be a multiple of 2048 samples")
+        h = torch.ones(64, 512)
+        for _ in range(self.iterations):
+            h = torch.tanh(h @ self.w)
+        return x * 0.5 + 0.0 * h.sum()
+
+
 class NoRate(nn.Module):
     def __init__(self):
         super().__init__()
