@@ -441,12 +441,16 @@ def import_model(db, workspace, path, *, dataset_ref: str | None = None, parent=
         dataset_hash=dataset.content_hash if dataset else "")
     gen = gens.get_generation(db, gen_id)
     folder = workspace.resolve(gen["folder"])
-    folder.mkdir(parents=True, exist_ok=True)
     dest = folder / "model.ts"
-    tmp = dest.with_name("model.ts.tmp")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, dest)
-    write_sidecar(dest, info)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name("model.ts.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, dest)
+        write_sidecar(dest, info)
+    except OSError as exc:   # a full disk: the generation says why it has no model
+        gens.mark_finished(db, gen_id, "failed", error=f"could not copy {path} into {folder}: {exc}")
+        raise ModuleError(f"{path}: could not copy it into {folder} ({exc.strerror or exc})") from None
     metrics = {"imported": {"from": str(path.resolve()), **info.to_json(), "path": workspace.relative(dest)},
                "lineage": lineage, "steps": lineage.get("steps"), "sample_rate": info.sample_rate,
                "latency_samples": info.latency_samples, "latent_size": info.latent_size}
