@@ -29,6 +29,7 @@ import numpy as np
 
 QUALITY = "HQ"
 SIMULATED_S = 40
+MIN_ALLOWANCE = 1024   # samples (21 ms at 48 kHz): 768 left a 512-sample module behind 7 times in 20 s at load 9
 
 
 def _resampler(src: int, dst: int):
@@ -78,8 +79,10 @@ class ModuleStream:
         self.buffer = int(info.play_buffer or info.buffer)
         self.encode_decode = info.play == "encode-decode"
         self.in_channels = info.audio_method.in_channels
-        if allowance is None:   # one buffer's duration at the room's rate, in whole blocks
-            allowance = -(-self.buffer * self.room_rate // self.model_rate // self.block) * self.block
+        if allowance is None:   # one buffer's duration at the room's rate, in whole blocks, at least
+            # MIN_ALLOWANCE: a small buffer's call is short, but its thread can be kept waiting
+            allowance = max(MIN_ALLOWANCE, -(-self.buffer * self.room_rate // self.model_rate // self.block)
+                            * self.block)
         self.allowance = int(allowance)
         self.latency = buffering_latency(self.room_rate, self.model_rate, self.block, self.buffer, self.allowance)
         self.behind = 0               # times it could not keep up (restarts)
