@@ -100,7 +100,7 @@ class Slot:
                          room_rate: int = 48000) -> "Slot":
         """An imported module (its sidecar from the import, else validated quickly), warmed on
         silence, run at its own rate and buffer by a ModuleStream."""
-        from ..training.imported import _play_call, info_for_file, load_module
+        from ..training.imported import info_for_file, load_module, play_call
         from ..training.module_stream import ModuleStream
 
         info = info_for_file(path)
@@ -108,7 +108,7 @@ class Slot:
         x = torch.zeros(1, info.audio_method.in_channels, info.play_buffer or info.buffer)
         with torch.inference_mode():
             for _ in range(WARM_CALLS):
-                _play_call(module, info.play, x)
+                play_call(module, info.play, x)
         stream = ModuleStream(module, info, room_rate, block, threaded=True)
         labels = list(info.methods["encode"].output_labels) if info.play == "encode-decode" else []
         slot = cls(generation_id, name, module, block, stream.latency, info.family, labels)

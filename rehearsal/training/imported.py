@@ -386,10 +386,10 @@ def _realtime_factors(module, methods, play: str, sizes: list[int], rate: int) -
             calls = max(2, -(-rate // 4 // n))     # about a quarter of a second of audio
             with torch.inference_mode():
                 for _ in range(3):   # the first calls profile and optimise the graph
-                    _play_call(module, play, x)
+                    play_call(module, play, x)
                 t0 = time.perf_counter()
                 for _ in range(calls):
-                    _play_call(module, play, x)
+                    play_call(module, play, x)
                 dt = time.perf_counter() - t0
             out[str(n)] = round(calls * n / rate / max(dt, 1e-9), 2)
     finally:
@@ -407,7 +407,8 @@ def choose_play_buffer(buffers: list[int], factors: dict[str, float], want: floa
     return max(timed, key=lambda t: t[1])[0] if timed else min(buffers)
 
 
-def _play_call(module, play: str, x):
+def play_call(module, play: str, x):
+    """The call the play host makes: decode(encode(x)), or forward(x)."""
     return module.decode(module.encode(x)) if play == "encode-decode" else module(x)
 
 
