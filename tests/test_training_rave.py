@@ -123,22 +123,14 @@ def test_progress_comes_from_raves_logs_with_previews_at_its_checkpoints(rave_ru
 
 
 def test_the_imported_rave_model_plays_ten_seconds_through_the_host_on_jack(rave_run, jack_server, tmp_path):
-    from rehearsal.training import synthetic
-    from tests.test_play_jack import Rig
+    from tests.test_imported_models import _play_through_jack     # the import tests' JACK rig, as they play
 
     ws, db = rave_run["ws"], rave_run["db"]
     gen = T.get_generation(db, "g2")
-    rig = Rig(tmp_path)
-    try:
-        rig.player.load(gen["id"], str(ws.resolve(T.checkpoint_for(db, gen)["path"])), gen["name"])
-        rig.events.wait("switched", generation_id=gen["id"], timeout=120)
-        rig.play((0.5 * synthetic.voice(10.0, seed=3)).astype(np.float32))
-        stopped, performer, model = rig.finish()
-    finally:
-        rig.close()
-    assert len(model) >= 10 * 48000
-    assert np.isfinite(model).all() and np.abs(model).max() > 1e-4        # finite, not silent
-    assert np.abs(performer).max() > 0.1                                  # it heard the signal
+    stopped, _, model, loaded = _play_through_jack(tmp_path, str(ws.resolve(T.checkpoint_for(db, gen)["path"])),
+                                                   gen["id"])
+    assert stopped["frames"] >= 10 * 48000 and loaded["latency_samples"] > 0
+    assert len(model) and np.isfinite(model).all() and np.abs(model).max() > 1e-4    # finite, not silent
 
 
 def test_a_convergent_child_starts_where_its_parent_ended(rave_run):
