@@ -13,6 +13,7 @@ BUILTIN_MODULES: list[str] = [
     "rehearsal_plugins.strategy_convergent",
     "rehearsal_plugins.strategy_oneshot",
     "rehearsal_plugins.strategy_specialise",
+    "rehearsal_plugins.strategy_rave",      # acids-rave 2.3.1 driven as a separate program
     "rehearsal_plugins.export_nn_tilde",
     "rehearsal_plugins.play_curation",   # select-stream: the performer's or the model's takes of a play
 ]

@@ -17,10 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def rave_venv() -> Path:
-    """scripts/setup-rave: built once (a few minutes), cached after (scripts/test builds it first)."""
-    out = subprocess.run([str(ROOT / "scripts" / "setup-rave")], capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return Path(out.stdout.strip().splitlines()[-1])
+    from tests.support.rave_model import rave_venv
+
+    return rave_venv()
 
 
 def test_rave_preprocess_keeps_nine_tenths_of_a_dataset_of_short_clips(workspace, db, tmp_path, rave_venv):

@@ -162,10 +162,14 @@ def start_run(ws: Workspace, generation_id: int, *, resume: bool = False, thread
     return TrainingRun(generation_id, folder, proc)
 
 
+# what a run leaves to resume from: rehearsal's loop, and acids-rave's (the rave strategy)
+SAVES = ("last.pt", "best.pt", "step-*.pt", "rave-runs/**/*.ckpt")
+
+
 def _check_resumable(ws: Workspace, db, gen: dict) -> None:
     """Refuse in words a resume that would silently start again: it trained, yet left no file."""
     folder = ws.resolve(gen["folder"])
-    if any(next(folder.glob(p), None) for p in ("last.pt", "best.pt", "step-*.pt")):
+    if any(next(folder.glob(p), None) for p in SAVES):
         return
     if gens.list_checkpoints(db, gen["id"]) or gen["metrics"].get("steps"):
         raise RuntimeError(f"{gen['name']} cannot resume: it trained to step {gen['metrics'].get('steps', '?')}, "
@@ -189,7 +193,7 @@ def describe_end(ws: Workspace, db, run: "TrainingRun") -> str | None:
     gens.reconcile(db)
     gen = gens.get_generation(db, run.generation_id)
     steps = gen["metrics"].get("steps")
-    saved = sorted((p for g in ("last.pt", "best.pt", "step-*.pt") for p in run.folder.glob(g)),
+    saved = sorted((p for g in SAVES for p in run.folder.glob(g)),
                    key=lambda p: p.stat().st_mtime)
     tail = ""
     log = run.folder / "worker.log"

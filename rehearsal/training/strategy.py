@@ -18,16 +18,41 @@ perturbed parent...). See docs/training.md, "Writing a strategy".
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from .spec import RunSpec, SpecError, TrainRequest, apply_params
 
 DEFAULT_FAMILY = "pitch"
 
 
+@dataclass
+class RunContext:
+    """What the worker hands a strategy that runs its generations itself (`run_generation`)."""
+
+    ws: Any                       # the Workspace
+    db: Any                       # the store (sqlite_utils.Database)
+    gen: dict                     # the generation row
+    spec: RunSpec
+    folder: Path                  # models/g<N>/
+    progress: Any                 # ProgressWriter of progress.jsonl
+    stop: Any                     # .requested(): a signal or the cancel file
+    resume: bool = False
+    device: str = "cpu"
+    threads: int | None = None
+    low_priority: bool = False
+
+
 class Strategy:
     name: str = ""
     summary: str = ""
     options: dict[str, str] = {}
+    # A strategy that drives another tool (acids-rave) sets this to a callable
+    # `run_generation(ctx: RunContext) -> (stop_reason, metrics)`: the worker then calls it
+    # instead of rehearsal's own training loop, and records checkpoints and the outcome the
+    # same way (it records its checkpoints with generations.record_checkpoint).
+    run_generation = None
 
     def plan(self, request: TrainRequest) -> list[RunSpec]:
         raise NotImplementedError

@@ -93,6 +93,13 @@ def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop
     if args.max_steps is not None:               # `rehearsal train --resume G --steps N`
         spec = gens.set_max_steps(db, gen["id"], args.max_steps)
         gen = gens.get_generation(db, gen["id"])
+    external = _external_runner(gen)
+    if external is not None:                     # a strategy that drives another tool (rave)
+        from .strategy import RunContext
+
+        return external(RunContext(ws, db, gen, gens.spec_of(gen), ws.resolve(gen["folder"]), progress, stop,
+                                   resume=args.resume, device=args.device, threads=args.threads,
+                                   low_priority=args.low_priority))
     priority = Priority(progress, args.threads, args.low_priority)
     if recording_now(db):
         priority.lower("a take is recording")
@@ -207,6 +214,15 @@ def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop
         return "cancelled", metrics_of(state, "cancelled")
     reason = train(model, optimizer, data, spec, state, WorkerHooks(), device)
     return reason, metrics_of(state, reason)
+
+
+def _external_runner(gen: dict):
+    from .strategy import get_strategy
+
+    try:
+        return get_strategy(gen["strategy"]).run_generation
+    except LookupError:
+        return None
 
 
 class ResumeRefused(RuntimeError):

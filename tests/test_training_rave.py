@@ -1,0 +1,196 @@
+"""RAVE trained from rehearsal through the real acids-rave 2.3.1 (scripts/setup-rave's venv).
+
+One tiny run shared by the module (v2_small as shipped; only --batch, --n_signal,
+--max_steps, --val_every, --save_every, --workers and --gpu -1 changed, and --channels, which
+2.3.1's train.py needs): from a dataset version to an imported generation played through the
+host on JACK, cancelled after its first step and resumed on the way; then a convergent child
+from it, checked against its parent before its first step.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from rehearsal import training as T
+from rehearsal.cli import main
+from rehearsal.curation import commit, load_pipeline, start_run
+from rehearsal.store import Workspace, open_db
+from rehearsal.training.progress import read_all
+from rehearsal.training.spec import SpecError
+from tests.support.curation_fixtures import SR, CurationWorld, harmonic, step
+from tests.support.rave_model import rave_venv
+
+RUN_TIMEOUT = 600
+TINY = {"config": "v2_small", "batch": "2", "n_signal": "32768", "val_every": "2", "save_every": "2",
+        "workers": "0"}
+
+
+def cli(home, *args) -> str:
+    result = CliRunner().invoke(main, ["--home", str(home), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _params(rave: str, **extra) -> list[str]:
+    out = []
+    for k, v in {**TINY, "rave": rave, **extra}.items():
+        out += ["-p", f"{k}={v}"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def rave_run(tmp_path_factory):
+    """g1: a RAVE run of 2 steps from dataset version voice@1, cancelled after its first step
+    and resumed with `rehearsal train --resume g1`; g2: the model it made."""
+    venv = rave_venv()
+    ws = Workspace.at(tmp_path_factory.mktemp("rave") / "ws")
+    db = open_db(ws.db_path)
+    world = CurationWorld.create(ws, db)
+    rng = np.random.default_rng(4)
+    take = world.add_take(np.concatenate([harmonic(float(f), 2 * SR, 0.2) for f in rng.uniform(110, 440, 13)])
+                          .astype(np.float32))                       # 26 s: four RAVE chunks
+    world.tag(take, "good", 0.05, 25.95, who="ana")
+    path = world.write_pipeline(step("select-symbols", keep=["good"]))
+    commit(start_run(ws, db, load_pipeline(path), ["monday"]).finish(), "voice", created_by="ana")
+    rave = str(venv / "bin" / "rave")
+    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", max_steps=2,
+                             params={**TINY, "rave": rave})
+    [gid] = T.plan_generations(ws, db, request)
+    run = T.start_run(ws, gid)
+    for e in run.events(timeout=RUN_TIMEOUT):
+        if e.get("at_step") == 0:        # rave train started: it stops after its first step
+            run.cancel()
+    assert run.wait(60) == 0, (ws.resolve(T.get_generation(db, gid)["folder"]) / "worker.log").read_text()[-3000:]
+    cancelled = T.get_generation(db, gid)
+    saved = [p.name for p in (ws.resolve(cancelled["folder"]) / "rave-runs").rglob("*.ckpt")]
+    out = cli(ws.home, "train", "--resume", "g1")
+    yield {"ws": ws, "db": db, "rave": rave, "out": out, "cancelled": cancelled, "saved": saved}
+    db.conn.close()
+
+
+def test_a_dataset_version_becomes_a_rave_generation_with_its_lineage(rave_run):
+    ws, db = rave_run["ws"], rave_run["db"]
+    run, model = T.get_generation(db, "g1"), T.get_generation(db, "g2")
+    assert "g1 complete" in rave_run["out"] and "the model is g2" in rave_run["out"], rave_run["out"]
+    assert run["strategy"] == "rave" and run["status"] == "complete" and run["metrics"]["model"] == "g2"
+    assert model["family"] == "rave" and model["status"] == "complete" and model["strategy"] == "import"
+    lineage = model["metrics"]["lineage"]
+    assert lineage["run"] == "g1" and lineage["config"] == ["v2_small"] and lineage["steps"] == 2
+    assert lineage["n_signal"] == 65536 and lineage["tool"] == "acids-rave 2.3.1" and lineage["parent"] is None
+    assert model["dataset_version_id"] == run["dataset_version_id"] is not None
+    assert model["dataset_hash"] == run["dataset_hash"]
+    assert model["metrics"]["sample_rate"] == 44100
+    # one checkpoint kept (the one exported; resume.ckpt gone too), recorded on the run
+    ckpts = sorted((ws.resolve(run["folder"]) / "rave-runs").rglob("*.ckpt"))
+    assert len(ckpts) == 1 and ws.relative(ckpts[0]) == lineage["checkpoint"]
+    rows = T.list_checkpoints(db, run["id"])
+    assert [r["kind"] for r in rows] == ["best"] and rows[0]["path"] == lineage["checkpoint"]
+
+
+def test_a_cancelled_rave_run_resumes_where_it_stopped(rave_run):
+    ws, db = rave_run["ws"], rave_run["db"]
+    assert rave_run["cancelled"]["status"] == "cancelled" and rave_run["cancelled"]["metrics"]["steps"] == 1
+    assert "resume.ckpt" in rave_run["saved"]
+    events = read_all(T.progress_path(ws, T.get_generation(db, "g1")))
+    assert [e["status"] for e in events if e["event"] == "end"] == ["cancelled", "complete"]
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2]     # step 1 once, then on to 2
+    assert [e["at_step"] for e in events if e.get("at_step") is not None] == [0, 1]
+
+
+def test_progress_comes_from_raves_logs_with_previews_at_its_checkpoints(rave_run):
+    ws, db = rave_run["ws"], rave_run["db"]
+    run = T.get_generation(db, "g1")
+    events = read_all(T.progress_path(ws, run))
+    # the validation split was too small for n_signal 32768: the strategy set it, and said so
+    assert any("n_signal 32768 -> 65536" in e.get("message", "") for e in events)
+    steps = [e for e in events if e["event"] == "step"]
+    assert {e["phase"] for e in steps} == {"warmup"}
+    evals = [e for e in events if e["event"] == "eval"]
+    assert [e["step"] for e in evals] == [2] and np.isfinite(evals[0]["val_loss"])
+    assert set(evals[0]["fidelity"]) == {"fidelity_0.8", "fidelity_0.9", "fidelity_0.95", "fidelity_0.99"}
+    assert run["metrics"]["last_val_loss"] == pytest.approx(evals[-1]["val_loss"])
+    saved = [e for e in events if e["event"] == "checkpoint"]
+    assert saved and all(e["step"] == 2 for e in saved)
+    previews = T.previews(ws, db, "g1")
+    assert len(previews["input"]) >= 1 and len(previews["step-000002"]) == len(previews["input"])
+    audio, sr = sf.read(str(previews["step-000002"][0]), dtype="float32")
+    assert sr == 44100 and np.isfinite(audio).all() and np.abs(audio).max() > 1e-4
+
+
+def test_the_imported_rave_model_plays_ten_seconds_through_the_host_on_jack(rave_run, jack_server, tmp_path):
+    from tests.test_imported_models import _play_through_jack     # the import tests' JACK rig, as they play
+
+    ws, db = rave_run["ws"], rave_run["db"]
+    gen = T.get_generation(db, "g2")
+    stopped, _, model, loaded = _play_through_jack(tmp_path, str(ws.resolve(T.checkpoint_for(db, gen)["path"])),
+                                                   gen["id"])
+    assert stopped["frames"] >= 10 * 48000 and loaded["latency_samples"] > 0
+    assert len(model) and np.isfinite(model).all() and np.abs(model).max() > 1e-4    # finite, not silent
+
+
+def test_a_convergent_child_starts_where_its_parent_ended(rave_run):
+    ws, db = rave_run["ws"], rave_run["db"]
+    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", parent_ref="g2", max_steps=2,
+                             params={**TINY, "rave": rave_run["rave"]})
+    [child] = T.plan_generations(ws, db, request)
+    assert T.get_generation(db, child)["label"] == "rave from g2 v2_small"
+    run = T.start_run(ws, child)
+    for e in run.events(timeout=RUN_TIMEOUT):
+        if e["event"] == "eval":         # the transfer's check, before the first step: enough
+            run.cancel()
+    assert run.wait(60) == 0
+    g = T.get_generation(db, child)
+    assert g["status"] == "cancelled" and g["parent_id"] == 2, g["error"]
+    first = next(e for e in read_all(T.progress_path(ws, g)) if e["event"] == "eval")
+    parent_last = T.get_generation(db, "g1")["metrics"]["last_val_loss"]
+    assert first["before_training"] and first["step"] == 0
+    # weights only, from the parent's checkpoint: the child's first validation is the parent's last
+    assert abs(first["val_loss"] - parent_last) <= 0.01 * parent_last, (first["val_loss"], parent_last)
+    print(f"transfer: parent's last validation {parent_last:.6f}, child's first {first['val_loss']:.6f}")
+
+
+# -- the plan, without running anything -------------------------------------------------------------
+
+def _request(tmp_path, **kw):
+    from rehearsal.training.dataset import DatasetInfo
+    from rehearsal.training.spec import TrainRequest
+
+    ds = DatasetInfo(tmp_path, "x", None, "h", ())
+    return TrainRequest(dataset=ds, strategy="rave", **kw)
+
+
+def test_the_plan_says_how_to_install_rave_when_it_is_missing(tmp_path):
+    strategy = T.get_strategy("rave")
+    with pytest.raises(SpecError, match="scripts/setup-rave"):
+        strategy.plan(_request(tmp_path, params={"rave": str(tmp_path / "nowhere" / "rave")}))
+
+
+def test_one_shot_keeps_every_checkpoint_that_fits_its_disk_budget(tmp_path):
+    rave = rave_venv() / "bin" / "rave"
+    [spec] = T.get_strategy("rave").plan(_request(tmp_path, max_steps=1000, params={
+        "mode": "one-shot", "config": "v2", "rave": str(rave), "disk_budget": "1GB", "checkpoints": "4"}))
+    assert spec.keep == "all" and not spec.validation
+    # a v2 checkpoint is about 465 MB: two fit in 1 GB, so it saves every 500 steps
+    assert spec.family_params["save_every"] == 500 and spec.family_params["disk_budget_bytes"] == 10**9
+    with pytest.raises(SpecError, match="not RAVE"):
+        T.get_strategy("rave").plan(_request(tmp_path, parent={"id": 1, "name": "g1", "family": "pitch"},
+                                             params={"rave": str(rave)}))
+
+
+def test_too_little_audio_for_raves_validation_is_refused_in_words():
+    from rehearsal.training.rave_driver import choose_n_signal
+
+    v2 = {"ratio": 2048, "latent_size": 128, "sampling_rate": 44100}
+    assert choose_n_signal(200, 131072, v2)[0] == 131072                  # 4 validation chunks x 64 frames
+    n, why = choose_n_signal(40, 131072, v2)                              # 1 chunk: needs 128 x 2048 samples
+    assert n == 262144 and "131072 -> 262144" in why
+    n, why = choose_n_signal(40, 131072, {**v2, "latent_size": 256})
+    assert n is None and "the 256 its latent PCA needs" in why and "100 chunks (10 min) of audio" in why
+    n, why = choose_n_signal(1, 131072, v2)
+    assert n is None and "no validation chunk" in why
+
