@@ -140,3 +140,34 @@ def test_record_from_a_score_stores_its_events_as_markers(tmp_path):
     assert near.mean() >= 0.8, [m["start_sample"] for m in stored]
     row = db.execute("SELECT s.title, t.score_origin_sample FROM takes t JOIN scores s ON s.id = t.score_id").fetchone()
     assert row[0] == "test score 3" and row[1] > 0
+
+
+def test_a_generated_score_asks_for_what_the_dataset_lacks_and_keeps_its_constraints():
+    from rehearsal.scores.generate import generate_score
+
+    notation = load_notation(find_notation("sound-poetry"))
+    ids = [s.id for s in notation.symbols]
+    seconds = {s: 60.0 for s in ids}
+    seconds.update({"click": 0.0, "schwa": 2.0, "nasal-ng": 5.0})        # the least covered
+    avoid = ("glottal", "whisper")
+    text = generate_score(notation, seconds, {}, minutes=6, seed=4, sections=3, arc="rise", avoid=avoid,
+                          author="composer", notation_ref="sound-poetry")
+    assert generate_score(notation, seconds, {}, minutes=6, seed=4, sections=3, arc="rise", avoid=avoid,
+                          author="composer", notation_ref="sound-poetry") == text     # same seed, same bytes
+    assert generate_score(notation, seconds, {}, minutes=6, seed=5, sections=3, arc="rise", avoid=avoid,
+                          author="composer", notation_ref="sound-poetry") != text
+    score = parse_score(text)
+    time = {}
+    for e in score.events:
+        time[e.symbol] = time.get(e.symbol, 0.0) + e.duration_s
+    share = score.duration_s / (len(ids) - len(avoid))
+    for least in ("click", "schwa", "nasal-ng"):
+        assert time[least] > share, (least, time[least], share)
+    assert not set(avoid) & set(time)
+    assert [name for name, _ in score.sections] == ["A", "B", "C"] and abs(score.duration_s - 360) < 1
+    # the arc: the last third is louder and denser than the first
+    third = len(score.events) // 3
+    level = {d: i for i, d in enumerate(("pp", "p", "mp", "mf", "f", "ff"))}
+    first, last = score.events[:third], score.events[-third:]
+    assert np.mean([level[e.dynamic] for e in last]) > np.mean([level[e.dynamic] for e in first]) + 2
+    assert np.mean([e.duration_s for e in last]) < np.mean([e.duration_s for e in first])

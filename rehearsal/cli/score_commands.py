@@ -45,3 +45,68 @@ def check(ctx, files, notation_name) -> None:
                              f"({markers} to mark), {s.duration_s:.1f} s, {len(s.sections)} sections"))
     if errors:
         ctx.exit(1)
+
+
+@score.command("generate")
+@click.option("--dataset", "ref", required=True, help="The dataset version whose gaps the score asks for (name or name@v).")
+@click.option("--minutes", type=click.FloatRange(0.1, 360), default=5.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives the same score, byte for byte.")
+@click.option("--sections", type=click.IntRange(1, 26), default=2, show_default=True)
+@click.option("--arc", type=click.Choice(["rise", "fall", "arch", "flat"]), default="arch", show_default=True,
+              help="The shape of density and/or dynamics over the score.")
+@click.option("--arc-of", type=click.Choice(["density", "dynamics", "both"]), default="both", show_default=True)
+@click.option("--avoid", multiple=True, help="A symbol id the score must not ask for (repeatable).")
+@click.option("--notation", "notation_name", default=None, help="Default: the notation of the dataset's takes.")
+@click.option("--author", default="", help="Written as the score's author (its markers' who).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here (default: stdout).")
+@click.pass_context
+def generate(ctx, ref, minutes, seed, sections, arc, arc_of, avoid, notation_name, author, output) -> None:
+    """Write the next score: what the dataset lacks, within the composer's constraints."""
+    from ..notation import NotationError, find_notation, load_notation
+    from ..scores.generate import dataset_needs, generate_score
+    from ..store import open_db
+    from ..store.notations import load_stored_notation
+
+    ws = workspace(ctx)
+    if not ws.db_path.exists():
+        raise click.ClickException(f"no workspace at {ws.home}: record and curate first")
+    db = open_db(ws.db_path)
+    try:
+        try:
+            seconds, pairs, notation_id = dataset_needs(db, ref)
+        except LookupError as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from None
+        try:
+            if notation_name:
+                notation = load_notation(find_notation(notation_name, ws.notations_dir))
+            elif notation_id is not None:
+                notation = load_stored_notation(db, notation_id)
+            else:
+                raise click.ClickException(f"dataset {ref!r} holds no clips: say --notation")
+        except NotationError as exc:
+            raise click.ClickException(str(exc)) from None
+    finally:
+        db.conn.close()
+    ref_name = notation_name
+    if ref_name is None:   # the stored notation: name a shipped or workspace file of that name, else its text
+        from ..notation import shipped_notations
+
+        by_name = {}
+        for stem, path in shipped_notations().items():
+            try:
+                by_name[load_notation(path).name] = stem
+            except NotationError:
+                pass
+        ref_name = by_name.get(notation.name, notation.name)
+    try:
+        text = generate_score(notation, seconds, pairs, minutes, seed, sections, arc, arc_of, avoid,
+                              author=author, notation_ref=ref_name, dataset=ref)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output:
+        from pathlib import Path
+
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
