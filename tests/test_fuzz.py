@@ -29,18 +29,25 @@ HOSTILE = ['"\\u001b[2J"', '"go\\u200bod"', '"cafe\\u0301"', "-1", "1e308", "nan
            '"/rehearsal/x"', '"x" * 3', "64", '"long-press"', '"note"', '"inverted"', "0"]
 
 
+def _move_lines(lines: list[str], op: int, i: int, rng: random.Random) -> bool:
+    """Ops 0-2, shared by every text mutator: drop, double or swap a line. False for other ops."""
+    if op == 0:
+        del lines[i]
+    elif op == 1:
+        lines.insert(i, lines[rng.randrange(len(lines))])
+    elif op == 2:
+        j = rng.randrange(len(lines))
+        lines[i], lines[j] = lines[j], lines[i]
+    return op <= 2
+
+
 def _mutate(text: str, rng: random.Random) -> str:
     lines = text.splitlines()
     for _ in range(rng.randint(1, 3)):
         op = rng.randrange(6)
         i = rng.randrange(len(lines))
-        if op == 0:
-            del lines[i]
-        elif op == 1:
-            lines.insert(i, lines[rng.randrange(len(lines))])
-        elif op == 2:
-            j = rng.randrange(len(lines))
-            lines[i], lines[j] = lines[j], lines[i]
+        if _move_lines(lines, op, i, rng):
+            pass
         elif op == 3 and "=" in lines[i]:
             key = lines[i].split("=", 1)[0]
             lines[i] = f"{key}= {rng.choice(HOSTILE)}"
@@ -117,13 +124,8 @@ def _mutate_score(text: str, rng: random.Random) -> str:
     for _ in range(rng.randint(1, 3)):
         op = rng.randrange(5)
         i = rng.randrange(len(lines))
-        if op == 0:
-            del lines[i]
-        elif op == 1:
-            lines.insert(i, lines[rng.randrange(len(lines))])
-        elif op == 2:
-            j = rng.randrange(len(lines))
-            lines[i], lines[j] = lines[j], lines[i]
+        if _move_lines(lines, op, i, rng):
+            pass
         elif op == 3 and lines[i].split():
             words = lines[i].split()
             words[rng.randrange(len(words))] = rng.choice(SCORE_HOSTILE)
