@@ -171,3 +171,18 @@ def test_a_generated_score_asks_for_what_the_dataset_lacks_and_keeps_its_constra
     first, last = score.events[:third], score.events[-third:]
     assert np.mean([level[e.dynamic] for e in last]) > np.mean([level[e.dynamic] for e in first]) + 2
     assert np.mean([e.duration_s for e in last]) < np.mean([e.duration_s for e in first])
+
+
+def test_a_held_and_advanced_score_is_labelled_where_its_events_were_shown():
+    from rehearsal.scores.follow import ScoreClock
+
+    s = parse_score("notation: sound-poetry\ncount-in: 2s\np 2s\nt 2s\nk 2s\nm 2s\n")
+    c = ScoreClock(s)
+    assert c.performed() is s
+    c.hold(3.0)            # 1 s into p: held for 4 s
+    c.go(7.0)
+    c.advance(8.0)         # t has just begun: on to k at once
+    performed = c.performed()       # seconds from the end of the count-in (take second 2)
+    assert [(e.symbol, round(e.start_s, 3)) for e in performed.events] == [
+        ("plosive-p", 0.0), ("plosive-k", 6.0), ("nasal-m", 8.0)]       # t was skipped: not marked
+    assert performed.events[0].duration_s == pytest.approx(6.0) and performed.events[-1].end_s == pytest.approx(10.0)

@@ -25,6 +25,12 @@ class ScoreClock:
         self.score = score
         self.offset = 0.0          # seconds the score runs behind the take (holds, advances)
         self.held_at: float | None = None
+        # (take seconds, score seconds, running): the clock's course, one entry per hold,
+        # go and advance, so the take can be labelled where each event was really shown
+        self.course: list[tuple[float, float, bool]] = []
+
+    def _moved(self, t: float) -> None:
+        self.course.append((t, self.score_seconds(t), self.held_at is None))
 
     def score_seconds(self, t: float) -> float:
         if self.held_at is not None:
@@ -34,11 +40,13 @@ class ScoreClock:
     def hold(self, t: float) -> None:
         if self.held_at is None:
             self.held_at = self.score_seconds(t)
+            self._moved(t)
 
     def go(self, t: float) -> None:
         if self.held_at is not None:
             self.offset = t - self.score.count_in_s - self.held_at
             self.held_at = None
+            self._moved(t)
 
     def toggle_hold(self, t: float) -> None:
         (self.go if self.held_at is not None else self.hold)(t)
@@ -53,6 +61,33 @@ class ScoreClock:
             self.held_at = nxt.start_s
         else:
             self.offset = t - self.score.count_in_s - nxt.start_s
+        self._moved(t)
+
+    def shown_at(self, score_s: float) -> float:
+        """Seconds into the score's time line (from the end of the count-in, as if never held)
+        at which the clock showed score second `score_s`: the score as it was performed."""
+        t0, s0, running = 0.0, -self.score.count_in_s, True   # record pressed: the count-in starts
+        for t, s, run in self.course:
+            if running and s0 <= score_s < s0 + (t - t0):
+                break
+            if score_s < s:            # skipped by an advance: shown for a moment, at the jump
+                return t - self.score.count_in_s
+            t0, s0, running = t, s, run
+        return t0 + (score_s - s0) - self.score.count_in_s if running else t0 - self.score.count_in_s
+
+    def performed(self):
+        """The score with each event where the clock showed it (holds and advances applied);
+        the score itself when the clock never moved."""
+        import dataclasses
+
+        if not self.course:
+            return self.score
+        starts = [self.shown_at(e.start_s) for e in self.score.events]
+        ends = starts[1:] + [self.shown_at(self.score.events[-1].end_s - 1e-6)]
+        events = tuple(dataclasses.replace(e, start_s=a, duration_s=b - a)
+                       for e, a, b in zip(self.score.events, starts, ends)
+                       if b - a >= 0.05)          # skipped by an advance: not performed, not marked
+        return dataclasses.replace(self.score, events=events)
 
     def position(self, t: float) -> Position:
         s = self.score_seconds(t)

@@ -88,6 +88,11 @@ class RehearsalApp(App):
             score = load_score(self.options.score, None, ws.notations_dir)
         self.score = score                      # recording from a score (rehearsal.notation.score)
         self._score_takes: set[int] = set()
+        self.score_clock = None                 # where the take is in the score (holds, advances)
+        if score is not None:
+            from ..scores.follow import ScoreClock
+
+            self.score_clock = ScoreClock(score)
         base = notation or (score.notation if score is not None else None) or \
             load_notation(find_notation(self.options.notation, ws.notations_dir))
         self._notation = self._with_learned(base)
@@ -370,7 +375,7 @@ class RehearsalApp(App):
         self.each_view("take_stopped", msg.take)
         if msg.take.get("id") in self._score_takes:
             self._score_takes.discard(msg.take["id"])
-            self.label_from_score(msg.take)
+            self.label_from_score(msg.take, self.score_clock.performed())   # as shown: holds, advances
 
     # -- recording from a score -------------------------------------------------------------------
     def action_score_view(self) -> None:
@@ -391,16 +396,19 @@ class RehearsalApp(App):
         origin = (take.get("preroll_frames") or 0) + int(round(self.score.count_in_s * take["sample_rate"]))
         attach_score(room.db, take["id"], self.score, origin)
         self._score_takes.add(take["id"])
+        from ..scores.follow import ScoreClock
+
+        self.score_clock = ScoreClock(self.score)    # each take follows the score from its start
 
     @work(thread=True, name="label-from-score", group="score")
-    def label_from_score(self, take: dict) -> None:
+    def label_from_score(self, take: dict, performed) -> None:
         """The finished take's markers from its score, aligned to what was played."""
         from ..scores.label import label_take
         from ..store import open_db
 
         db = open_db(self.ws.db_path)
         try:
-            ids = label_take(self.ws, db, take["id"], self.score)
+            ids = label_take(self.ws, db, take["id"], performed)
             self.call_from_thread(self.notify, f"score {self.score.title!r}: {len(ids)} markers on take "
                                   f"{take.get('number')}, aligned to the performance (Review corrects them)", timeout=8)
         except Exception as exc:   # the take is safe; only its labels are missing

@@ -61,9 +61,14 @@ class ScoreScreen(RoomScreen):
     def __init__(self, score, seconds=None, **kwargs):
         super().__init__(**kwargs)
         self.score = score
-        self.clock = ScoreClock(score)
+        self._own_clock = ScoreClock(score)
         self.seconds = seconds or self._take_seconds   # seconds since record was pressed
         self.shown: tuple | None = None
+
+    @property
+    def clock(self) -> ScoreClock:
+        """The app's clock of the take being recorded (holds and advances label the take)."""
+        return getattr(self.app, "score_clock", None) or self._own_clock
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
