@@ -59,12 +59,18 @@ class Address:
     doc: str                     # one line for docs/osc.md and error messages
     names: str = ""              # argument names for messages: "symbol who"
     _regex: re.Pattern = field(init=False, repr=False, compare=False)
+    _tokens: tuple = field(init=False, repr=False, compare=False)
+    _texts: tuple | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         parts = re.escape(self.pattern).replace(re.escape("<n>"), r"(?P<n>[1-9][0-9]{0,5})")
         object.__setattr__(self, "_regex", re.compile(parts + r"\Z"))
-        for token in self.spec.split():
-            assert token.rstrip("?+") in _WORDS, (self.pattern, token)
+        object.__setattr__(self, "_tokens", tuple((t[0], t[1:]) for t in self.spec.split()))
+        # text-only rows (tags, undo, symbol: what floods are made of) check in one line
+        texts = all(k == "s" and m in ("", "?") for k, m in self._tokens)
+        object.__setattr__(self, "_texts", (sum(m == "" for _, m in self._tokens), len(self._tokens)) if texts else None)
+        for kind, mark in self._tokens:
+            assert kind in _WORDS and mark in ("", "?", "+"), (self.pattern, kind + mark)
         assert all(r in ROOMS for r in self.rooms), self.pattern
 
     def match(self, address: str) -> dict | None:
@@ -85,10 +91,13 @@ class Address:
 
     def parse(self, args) -> list:
         """The arguments converted (numbers as float, names as text); ArgsError if they do not fit."""
-        tokens = self.spec.split()
+        texts = self._texts
+        if texts is not None:
+            if texts[0] <= len(args) <= texts[1] and all(type(a) is str for a in args):
+                return list(args)
+            raise ArgsError(self.wants())
         out, i = [], 0
-        for token in tokens:
-            kind, mark = token[0], token[1:]
+        for kind, mark in self._tokens:
             if mark == "+":
                 rest = list(args[i:])
                 if not rest or len(rest) > MAX_REPEAT or not all(_kind_ok(kind, a) for a in rest):
@@ -133,11 +142,20 @@ NAMESPACE: tuple[Address, ...] = (
 )
 
 
+_EXACT: dict[int, dict[str, Address]] = {}     # by id(namespace): hashing the rows costs more than a look-up
+
+
 def lookup(address: str, namespace=NAMESPACE) -> tuple[Address, dict] | tuple[None, None]:
-    """The row naming `address` and its path parts ({"n": 3}), else (None, None)."""
-    for row in namespace:
-        if "<" not in row.pattern and row.pattern == address:
-            return row, {}
+    """The row naming `address` and its path parts ({"n": 3}), else (None, None). Exact
+    addresses by a dict (a flood of tags costs one look-up each), then the patterns."""
+    exact = _EXACT.get(id(namespace))
+    if exact is None:
+        exact = _EXACT[id(namespace)] = {r.pattern: r for r in namespace if "<" not in r.pattern}
+    row = exact.get(address)
+    if row is not None:
+        return row, {}
+    if not address.startswith("/rehearsal/"):
+        return None, None
     for row in namespace:
         if "<" in row.pattern:
             path = row.match(address)
