@@ -127,8 +127,8 @@ NAMESPACE: tuple[Address, ...] = (
     Address("/rehearsal/undo", "s?", "undo", BOTH, "undo the last tag of the same person", "who"),
     Address("/rehearsal/redo", "s?", "redo", BOTH, "redo the last tag undone by the same person", "who"),
     Address("/rehearsal/symbol", "s", "symbol", BOTH,
-            "the current symbol (a symbol id of the notation): steers a symbol-conditioned model in play;"
-            " while recording it is kept as the room's current symbol (no marker is stored)", "symbol"),
+            "the current symbol (a symbol id of the notation): kept as the source's current symbol and told to"
+            " its listeners (no marker is stored), for a model steered by symbols to follow", "symbol"),
     Address("/rehearsal/latent", "n+", "latent", ("play",),
             "hold the latent's channels, one value each (NaN, or nothing past the last, leaves a channel to the model)",
             "value"),
