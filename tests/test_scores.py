@@ -186,3 +186,40 @@ def test_a_held_and_advanced_score_is_labelled_where_its_events_were_shown():
     assert [(e.symbol, round(e.start_s, 3)) for e in performed.events] == [
         ("plosive-p", 0.0), ("plosive-k", 6.0), ("nasal-m", 8.0)]       # t was skipped: not marked
     assert performed.events[0].duration_s == pytest.approx(6.0) and performed.events[-1].end_s == pytest.approx(10.0)
+
+
+def test_score_generate_from_a_curated_dataset(workspace, db, tmp_path):
+    """`rehearsal score generate --dataset` on a real curated dataset: same seed, same bytes;
+    the avoided symbol never appears; the symbol the dataset lacks gets more than its share."""
+    from rehearsal.cli import main
+    from rehearsal.store.notations import load_stored_notation
+    from tests.support.curation_fixtures import CurationWorld, step
+
+    world = CurationWorld.create(workspace, db)
+    take = world.add_take()
+    for part in ("noise", "a3", "a4"):
+        world.tag_part(take, "good", part)
+    world.tag_part(take, "bad", "a2")
+    pipeline = world.write_pipeline(step("select-symbols", keep=["good", "bad"]), "all")
+    runner = CliRunner()
+
+    def cli(*args):
+        r = runner.invoke(main, ["--home", str(workspace.home), *args])
+        assert r.exit_code == 0, r.output
+        return r.output
+
+    cli("curate", "-s", "monday", "-p", str(pipeline), "-n", "tagged")
+    out = [tmp_path / f"{i}.score" for i in range(3)]
+    for path, seed in zip(out, (7, 7, 8)):
+        cli("score", "generate", "--dataset", "tagged", "--minutes", "2", "--seed", str(seed), "--avoid", "breath",
+            "--author", "composer", "-o", str(path))
+    assert out[0].read_bytes() == out[1].read_bytes() != out[2].read_bytes()
+    notation = load_stored_notation(db, world.notation_id)
+    score = parse_score(out[0].read_text(encoding="utf-8"), notation=notation)
+    time = {}
+    for e in score.events:
+        time[e.symbol] = time.get(e.symbol, 0.0) + e.duration_s
+    symbols = {s.id for s in notation.symbols} - {"breath"}
+    assert "breath" not in time and set(time) <= symbols
+    assert time["bad"] > score.duration_s / len(symbols)       # one tagged clip against three
+    assert score.author == "composer"

@@ -88,16 +88,23 @@ def generate(ctx, ref, minutes, seed, sections, arc, arc_of, avoid, notation_nam
     finally:
         db.conn.close()
     ref_name = notation_name
-    if ref_name is None:   # the stored notation: name a shipped or workspace file of that name, else its text
+    if ref_name is None:   # the stored notation: name the shipped or workspace file that holds it
         from ..notation import shipped_notations
 
         by_name = {}
-        for stem, path in shipped_notations().items():
+        files = list(shipped_notations().items())
+        if ws.notations_dir.is_dir():
+            files += [(p.stem, p) for p in sorted(ws.notations_dir.glob("*.toml"))]
+        for stem, path in files:
             try:
                 by_name[load_notation(path).name] = stem
             except NotationError:
                 pass
-        ref_name = by_name.get(notation.name, notation.name)
+        ref_name = by_name.get(notation.name)
+        if ref_name is None:
+            ref_name = notation.name
+            click.echo(f"note: notation {notation.name!r} is in no notation file here: put it in "
+                       f"{ws.notations_dir}/ (or give --notation) so the score finds it", err=True)
     try:
         text = generate_score(notation, seconds, pairs, minutes, seed, sections, arc, arc_of, avoid,
                               author=author, notation_ref=ref_name, dataset=ref)
