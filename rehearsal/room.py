@@ -156,6 +156,7 @@ class Room(RoomBase):
         self.recorder = Recorder(recorder_config or RecorderConfig())
         super().__init__(ws, session, notation, self.recorder)
         self.take: dict | None = None
+        self.last_take: dict | None = None   # the take stopped last (labelled from its score, say)
         self._failed: dict | None = None     # the take that failed on its own, until stop_take
 
     def _stop_running(self) -> None:
@@ -226,7 +227,7 @@ class Room(RoomBase):
         take_id = self.take["id"]
         self.take = None
         finish_take(self.db, take_id, frames=stopped.frames, overflows=stopped.overflows, gap_frames=stopped.gap_frames)
-        finished = get_take(self.db, take_id)
+        finished = self.last_take = get_take(self.db, take_id)
         self._emit(TakeFinished(finished))
         return finished
 

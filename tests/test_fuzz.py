@@ -29,18 +29,25 @@ HOSTILE = ['"\\u001b[2J"', '"go\\u200bod"', '"cafe\\u0301"', "-1", "1e308", "nan
            '"/rehearsal/x"', '"x" * 3', "64", '"long-press"', '"note"', '"inverted"', "0"]
 
 
+def _move_lines(lines: list[str], op: int, i: int, rng: random.Random) -> bool:
+    """Ops 0-2, shared by every text mutator: drop, double or swap a line. False for other ops."""
+    if op == 0:
+        del lines[i]
+    elif op == 1:
+        lines.insert(i, lines[rng.randrange(len(lines))])
+    elif op == 2:
+        j = rng.randrange(len(lines))
+        lines[i], lines[j] = lines[j], lines[i]
+    return op <= 2
+
+
 def _mutate(text: str, rng: random.Random) -> str:
     lines = text.splitlines()
     for _ in range(rng.randint(1, 3)):
         op = rng.randrange(6)
         i = rng.randrange(len(lines))
-        if op == 0:
-            del lines[i]
-        elif op == 1:
-            lines.insert(i, lines[rng.randrange(len(lines))])
-        elif op == 2:
-            j = rng.randrange(len(lines))
-            lines[i], lines[j] = lines[j], lines[i]
+        if _move_lines(lines, op, i, rng):
+            pass
         elif op == 3 and "=" in lines[i]:
             key = lines[i].split("=", 1)[0]
             lines[i] = f"{key}= {rng.choice(HOSTILE)}"
@@ -105,6 +112,51 @@ def test_fuzz_pipelines():
             rejected += 1
     _report("pipelines", accepted, rejected, parsed, len(cases))
     assert parsed >= 0.3 * len(cases) and accepted and rejected
+
+
+SCORE_HOSTILE = ["\x1b[2J", "go\u200bod", "p\u0301", "-1s", "1e308s", "nans", "0s", "3/0b", "99999999b", '"',
+                 '"unclosed', ":] x0", ":] x100000", "[:", ":]", "== ==", "tempo: 0", "tempo: nan", "count-in: 2q",
+                 "notation: no-such-notation", "title: \x07", "rest", "ʃ 2s ff ff", "p 2s \"a\" \"b\"", "x" * 1200]
+
+
+def _mutate_score(text: str, rng: random.Random) -> str:
+    lines = text.splitlines()
+    for _ in range(rng.randint(1, 3)):
+        op = rng.randrange(5)
+        i = rng.randrange(len(lines))
+        if _move_lines(lines, op, i, rng):
+            pass
+        elif op == 3 and lines[i].split():
+            words = lines[i].split()
+            words[rng.randrange(len(words))] = rng.choice(SCORE_HOSTILE)
+            lines[i] = " ".join(words)
+        else:
+            lines.insert(i, rng.choice(SCORE_HOSTILE))
+    out = "\n".join(lines) + "\n"
+    return ("\ufeff" + out) if rng.random() < 0.05 else out
+
+
+def test_fuzz_scores():
+    """Score files: every case ends in ScoreErrors naming file:line(:column), or a score."""
+    from rehearsal.notation.score import ScoreError, validate_score
+
+    rng = random.Random(SEED)
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs" / "examples").glob("*.score"))]
+    assert texts, "docs/examples/*.score: the shipped example scores"
+    cases = [_mutate_score(rng.choice(texts), rng) for _ in range(300)]
+    cases += [p.read_bytes().decode("utf-8") for p in sorted((CORPUS / "score").glob("*.score"))]
+    accepted = rejected = 0
+    for text in cases:
+        score, errors = validate_score(text, "fuzz.score")   # never raises
+        if errors:
+            rejected += 1
+            assert all(isinstance(e, ScoreError) and e.message and str(e).startswith("fuzz.score") for e in errors)
+            assert all("\x1b" not in str(e) and "\x07" not in str(e) for e in errors)
+        else:
+            accepted += 1
+            assert score.sounding and len(score.events) <= 20_000
+    _report("scores", accepted, rejected, accepted + rejected, len(cases))
+    assert accepted and rejected
 
 
 # WAV header fields: (offset, struct format)

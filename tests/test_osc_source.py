@@ -313,3 +313,39 @@ async def test_a_flood_of_huge_type_tags_is_rejected_silently_and_tags_still_lan
     assert osc.stats()["counts"]["unparseable"] == 100
     assert len(caplog.records) < 20, f"{len(caplog.records)} log records for 100 bad packets"
     assert not [r for r in caplog.records if "pythonosc" in r.pathname]
+
+
+async def test_the_one_namespace_symbol_and_addresses_of_the_other_room(harness, osc):
+    """/rehearsal/symbol goes through the same validated path: a known symbol becomes the
+    current one (told to listeners, no marker), an unknown one is rejected; the play room's
+    addresses are refused here as "not here"; the sentinel tag lands after all of them."""
+    told = []
+    osc.symbol_listeners.append(told.append)
+    client = SimpleUDPClient("127.0.0.1", osc.port)
+    client.send_message("/rehearsal/symbol", "bad")
+    client.send_message("/rehearsal/symbol", "nonsense")       # unknown symbol
+    client.send_message("/rehearsal/symbol", 3)                # wrong types
+    client.send_message("/rehearsal/latent", [0.5, 0.2])       # the play room's: not here
+    client.send_message("/rehearsal/tag", "good")
+    assert await committed(harness, 1)
+    await asyncio.sleep(0)
+    counts = osc.stats()["counts"]
+    assert told == ["bad"] and osc.symbol == "bad" and counts["symbols"] == 1
+    assert counts["unknown symbol"] == 1 and counts["wrong types"] == 1 and counts["not here"] == 1
+    assert [m.symbol for m in harness.markers()] == ["good"]
+
+
+def test_docs_osc_md_shows_the_namespace_table():
+    from rehearsal.markers.namespace import NAMESPACE, ArgsError, lookup, markdown_table
+
+    text = (Path(__file__).parent.parent / "docs" / "osc.md").read_text()
+    assert markdown_table() in text
+    row, path = lookup("/rehearsal/latent/12")
+    assert row.handler == "latent_channel" and path == {"n": 12}
+    assert lookup("/rehearsal/latent/release")[0].handler == "latent_release"
+    assert lookup("/rehearsal/latent/0") == (None, None)
+    tag = next(r for r in NAMESPACE if r.pattern == "/rehearsal/tag")
+    assert tag.parse(["good"]) == ["good"] and tag.parse(["good", "ana"]) == ["good", "ana"]
+    for bad in ([], [1], ["a", "b", "c"], [True]):
+        with pytest.raises(ArgsError):
+            tag.parse(bad)

@@ -120,3 +120,25 @@ def test_notation_screen(snap_compare, fixture_ws):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_score_screen(snap_compare, fixture_ws):
+    """The Score view over Record, 2.3 s into the example score's first event (after its count-in)."""
+    from pathlib import Path
+
+    from rehearsal.notation.score import parse_score
+    from rehearsal.tui.screens.score import ScoreScreen
+
+    ws, _ = fixture_ws
+    example = Path(__file__).parent.parent / "docs" / "examples" / "breath-piece.score"
+    score = parse_score(example.read_text(encoding="utf-8"), "breath-piece.score")
+    app = RehearsalApp(ws, TuiOptions(open_input=False, session="tuesday rehearsal"), clock=lambda: FROZEN, score=score)
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: isinstance(app.screen, ScoreScreen) and app.screen.query("#score-now"),
+                       "the score view")
+        app.screen.seconds = lambda: 6.3
+        app.screen.redraw()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -126,3 +126,45 @@ def test_rehearsal_in_a_real_terminal_records_shows_a_tag_and_edits_a_notation(j
     saved = (home / "notations" / "good-bad-pedal.toml").read_text().splitlines()
     assert [(a, b) for a, b in zip(original, saved) if a != b] == [('label = "Good"', 'label = "Keep"')]
     assert len(saved) == len(original)
+
+
+def test_recording_from_a_score_in_a_real_terminal_stores_its_markers(tmp_path):
+    """`rehearsal --score S --input-file F` in tmux: the Score view comes up over Record,
+    ctrl+r records, the file's end stops the take, and the score's events are its markers."""
+    import soundfile as sf
+
+    from rehearsal.notation import parse_notation
+    from rehearsal.notation.score import parse_score
+    from tests.support.score_take import NOTATION, SR, perform
+
+    (tmp_path / "n.toml").write_text(NOTATION)
+    text = "title: three\nauthor: jaap\nnotation: n.toml\ncount-in: 1s\nP 1.5s mf\nF 1.5s p \"soft\"\nC 1.5s f\n"
+    (tmp_path / "three.score").write_text(text)
+    score = parse_score(text, notation=parse_notation(NOTATION))
+    sf.write(str(tmp_path / "perf.wav"), perform(score, 1, lead_s=2.5, tail_s=1.0).samples, SR, subtype="FLOAT")
+    home = tmp_path / "ws"
+    tmux = Tmux(f"rehearsal-score-{os.getpid()}")
+    env = {"LANG": "C.UTF-8", "TERM": "xterm-256color", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "rehearsal", "--home", str(home), "--session", "scored", "--no-midi", "--no-osc",
+               "--preroll", "0", "--score", str(tmp_path / "three.score"), "--input-file", str(tmp_path / "perf.wav")]
+    try:
+        tmux.start(command, env)
+        tmux.wait_for("ctrl+r: record from the score", timeout=40)
+        tmux.keys("C-r")
+        tmux.wait_for("● REC")
+        tmux.wait_for("3 markers on take 1", timeout=40)     # the file ended, the take was labelled
+        tmux.keys("C-q")
+        tmux.wait_for("EXITED 0", timeout=30)
+    finally:
+        tmux.kill()
+    from rehearsal.store import Workspace, open_db
+
+    db = open_db(Workspace.at(home).db_path)
+    try:
+        take = db.execute("SELECT id, status, score_id FROM takes").fetchone()
+        rows = db.execute("SELECT symbol, who, source FROM markers WHERE take_id = ? ORDER BY start_sample",
+                          [take[0]]).fetchall()
+    finally:
+        db.conn.close()
+    assert take[1] == "complete" and take[2] is not None
+    assert rows == [("piano", "jaap", "score"), ("flute", "jaap", "score"), ("cello", "jaap", "score")]

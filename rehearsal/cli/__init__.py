@@ -62,6 +62,7 @@ def _register() -> None:
     from . import curation_commands  # noqa: F401
     from . import training_commands  # noqa: F401
     from . import play_command  # noqa: F401
+    from . import score_commands  # noqa: F401
 
 
 _register()

@@ -39,11 +39,14 @@ def _print_json(obj: dict) -> None:
 @click.option("--osc-host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback needs --osc-allow.")
 @click.option("--osc-allow", multiple=True, help="Sender address allowed when listening beyond loopback.")
+@click.option("--score", "score_path", type=click.Path(dir_okay=False),
+              help="Record from this score: its position is shown as it goes, and its events become "
+                   "the take's markers (source `score`), aligned to the performance. Its notation is the take's.")
 @click.option("--speed", type=click.FloatRange(0.1, 100), default=1.0, hidden=True,
               help="--input-file pace (tests).")
 @click.pass_context
 def record(ctx, session_name, notation_name, input_file, device, channels, samplerate, duration, preroll, fmt,
-           midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow, speed) -> None:
+           midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow, score_path, speed) -> None:
     """Record a take; tag from MIDI pedals and OSC; one JSON line per marker as it lands.
 
     Stops cleanly on Ctrl-C, SIGTERM, --duration or the end of --input-file.
@@ -52,7 +55,18 @@ def record(ctx, session_name, notation_name, input_file, device, channels, sampl
     from ..room import Room
 
     ws = workspace(ctx)
-    notation = session_notation(ws, session_name, notation_name)
+    score = None
+    if score_path is not None:
+        from ..notation.score import ScoreError, load_score
+
+        forced = session_notation(ws, session_name, notation_name) if notation_name else None
+        try:
+            score = load_score(score_path, forced, ws.notations_dir)
+        except ScoreError as exc:
+            fail(str(exc))
+        notation = score.notation
+    else:
+        notation = session_notation(ws, session_name, notation_name)
     if device is not None and device.isdigit():
         device = int(device)
     config = RecorderConfig(device=device, channels=channels, samplerate=samplerate, input_file=input_file,
@@ -72,12 +86,34 @@ def record(ctx, session_name, notation_name, input_file, device, channels, sampl
         room.db.conn.close()
         fail(f"cannot open the input: {exc}")
     try:
-        asyncio.run(_record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow))
+        asyncio.run(_record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow, score))
     finally:
         room.close()
+    if score is not None and room.last_take is not None:
+        _label_from_score(room, score)
 
 
-async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow) -> None:
+def _label_from_score(room, score) -> None:
+    """The score's events as markers of the finished take, printed like the tapped ones."""
+    from ..export.markers import marker_json
+    from ..scores.label import label_take
+    from ..store import open_db
+    from ..store.markers import get_marker
+
+    take = room.last_take
+    db = open_db(room.ws.db_path)
+    try:
+        ids = label_take(room.ws, db, take["id"], score)
+        for i in ids:
+            _print_json({"event": "marker", **marker_json(get_marker(db, i), take)})
+        click.echo(f"score {score.title!r}: {len(ids)} of {len(score.sounding)} events marked, aligned to the take",
+                   err=True)
+    finally:
+        db.conn.close()
+
+
+async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow,
+                  score=None) -> None:
     from ..export.markers import marker_json
     from ..markers import Committed, Redone, Rejected, Undone
     from ..room import InputEnded, TakeFailed
@@ -121,10 +157,19 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
         take = room.start_take()
         click.echo(f"recording take {take['number']} of {room.session_name!r} from {room.recorder.device} "
                    f"({room.recorder.samplerate} Hz, {room.recorder.channels} ch) -> {take['path']}", err=True)
+        follow = None
+        if score is not None:
+            from ..scores.label import attach_score
+
+            origin = take["preroll_frames"] + int(round(score.count_in_s * room.recorder.samplerate))
+            attach_score(room.db, take["id"], score, origin)
+            follow = asyncio.create_task(_follow_score(room, score))
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)
         except asyncio.TimeoutError:
             pass
+        if follow is not None:
+            follow.cancel()
     finally:
         for s in sources:
             await _close_source(s)
@@ -138,6 +183,22 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
                        f"{finished['overflows']} overflows -> {finished['path']}", err=True)
     if failure:
         raise click.ClickException(f"recording stopped early: {failure[0]} (what was recorded is kept)")
+
+
+async def _follow_score(room, score) -> None:
+    """Where the performer is in the score, on stderr, as it changes (the TUI's Score view
+    shows the same large)."""
+    from ..scores.follow import ScoreClock
+
+    clock = ScoreClock(score)
+    last = None
+    while True:
+        line = clock.line(room.take_seconds() - room.take["preroll_frames"] / room.recorder.samplerate
+                          if room.take else 0.0)
+        if line != last:
+            click.echo(line, err=True)
+            last = line
+        await asyncio.sleep(0.05)
 
 
 async def _open_sources(sources, room, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow) -> None:

@@ -12,6 +12,8 @@ _TUI_OPTIONS = [
     click.option("--session", "tui_session", help="Session new takes go to (default: 'rehearsal YYYY-MM-DD')."),
     click.option("--notation", "tui_notation", default="good-bad-pedal", show_default=True,
                  help="Notation name (workspace notations/ or shipped) or a .toml path."),
+    click.option("--score", "tui_score", type=click.Path(dir_okay=False),
+                 help="Record from this score: the Score view shows it; its events label each take."),
     click.option("--input-file", "tui_input_file", type=click.Path(exists=True, dir_okay=False),
                  help="Stream this audio file at real-time pace instead of a device."),
     click.option("--demo", "tui_demo", is_flag=True, help="Stream the shipped demo take as if live (looping)."),
@@ -52,9 +54,11 @@ def run_tui(home: str | None, **tui) -> None:
     except ImportError as exc:  # pragma: no cover - the TUI ships with the package
         raise click.ClickException(f"the TUI is not available: {exc}")
     from ..notation import NotationError
+    from ..notation.score import ScoreError
 
     options = TuiOptions(
         session=tui.get("tui_session"), notation=tui.get("tui_notation") or "good-bad-pedal",
+        score=tui.get("tui_score"),
         input_file=tui.get("tui_input_file"), demo=bool(tui.get("tui_demo")), device=tui.get("tui_device"),
         channels=tui.get("tui_channels"), preroll=tui.get("tui_preroll", 10.0),
         midi=() if tui.get("tui_no_midi") else tuple(tui.get("tui_midi") or ("all",)),
@@ -66,5 +70,5 @@ def run_tui(home: str | None, **tui) -> None:
     )
     try:
         run(home, options)
-    except NotationError as exc:
+    except (NotationError, ScoreError) as exc:
         raise click.ClickException(str(exc))

@@ -3,12 +3,11 @@
     UDP datagram (stamp time.monotonic() first) -> allow-list -> size -> python-osc parser
         -> address -> token bucket -> bus.submit(TagEvent)
 
-Addresses:
-    /rehearsal/tag <symbol:str> [who:str]
-    /rehearsal/undo [who:str]
-    /rehearsal/redo [who:str]
-    every address the notation binds: TouchOSC-style buttons send 1 on press, 0 on release;
-        a press (no argument, true, or a number >= 0.5) is a tap, a release is ignored.
+Addresses: the namespace's rows for this room (rehearsal.markers.namespace, docs/osc.md:
+/rehearsal/tag <symbol> [who], /rehearsal/undo [who], /rehearsal/redo [who],
+/rehearsal/symbol <symbol>), then every address the notation binds: TouchOSC-style buttons
+send 1 on press, 0 on release; a press (no argument, true, or a number >= 0.5) is a tap,
+a release is ignored.
 
 An asyncio datagram protocol of our own, not python-osc's server and dispatcher: the
 dispatcher sleeps until a bundle's timetag (one bundle timetagged 2 s ahead froze an event
@@ -33,11 +32,13 @@ import socket
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pythonosc import osc_bundle, osc_message
 from pythonosc.parsing import osc_types
 
 from ..notation import Action, Notation
+from . import namespace
 from .bus import Summary, TagEvent
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ RECEIVE_BUFFER = 1 << 20
 
 REASONS = (
     "not allowed", "too large", "unparseable", "too many messages", "unknown address",
-    "wrong types", "unknown symbol", "rate limited", "internal error",
+    "wrong types", "unknown symbol", "rate limited", "internal error", "not here",
 )
 
 
@@ -97,6 +98,16 @@ class _Sender:
     last_seen: float = 0.0
 
 
+class Arrival(NamedTuple):
+    """Where and when a message came from: what every handler gets besides its arguments."""
+
+    ip: str
+    sender: _Sender
+    timetag: float | None
+    t: float
+    wall: float
+
+
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, source: "OscSource"):
         self.source = source
@@ -115,6 +126,8 @@ class _Protocol(asyncio.DatagramProtocol):
 
 class OscSource:
     """Listen for OSC tags on UDP; `await start()` inside a running event loop."""
+
+    ROOM = "record"                  # which rows of the namespace this source answers
 
     def __init__(self, bus, notation: Notation, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                  allow: list[str] | tuple[str, ...] | None = None, rate: float = RATE, burst: float = BURST):
@@ -141,6 +154,8 @@ class OscSource:
         # learn mode (the TUI's notation editor): hears every parsed message first,
         # as listener(address, args, sender ip), on the event loop's thread
         self.listener = None
+        self.symbol: str | None = None          # the last /rehearsal/symbol
+        self.symbol_listeners: list = []
         self.set_notation(notation)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -211,24 +226,21 @@ class OscSource:
             self._message(msg, timetag, ip, sender, t, wall)
 
     def _message(self, msg, timetag: float | None, ip: str, sender: _Sender, t: float, wall: float) -> None:
-        address = msg.address
-        args = msg.params
+        address, args = msg.address, msg.params
         if self.listener is not None:
             self.listener(address, args, ip)
-        if address == "/rehearsal/tag":
-            if not (1 <= len(args) <= 2) or not all(isinstance(a, str) for a in args):
-                self._reject(ip, "wrong types", f"/rehearsal/tag wants <symbol:string> [who:string], got {_types(args)}", sender)
+        arrival = Arrival(ip, sender, timetag, t, wall)
+        row, path = namespace.lookup(address)
+        if row is not None:
+            if self.ROOM not in row.rooms:
+                self._reject(ip, "not here", f"{address[:80]} is for {' and '.join(row.rooms)}, not {self.ROOM}", sender)
                 return
-            symbol, who = args[0], (args[1] if len(args) > 1 else None)
-            if self.notation.symbol(symbol) is None:
-                self._reject(ip, "unknown symbol", f"{symbol[:MAX_NAME]!r} is not in notation {self.notation.name!r}", sender)
+            try:
+                values = row.parse(args)
+            except namespace.ArgsError as exc:
+                self._reject(ip, "wrong types", f"{address[:80]} wants {exc}, got {_types(args)}", sender)
                 return
-            self._submit(symbol, False, who, timetag, ip, sender, t, wall)
-        elif address in ("/rehearsal/undo", "/rehearsal/redo"):
-            if len(args) > 1 or not all(isinstance(a, str) for a in args):
-                self._reject(ip, "wrong types", f"{address} wants [who:string], got {_types(args)}", sender)
-                return
-            self._submit(address.rsplit("/", 1)[1], True, args[0] if args else None, timetag, ip, sender, t, wall)
+            getattr(self, f"on_{row.handler}")(values, path, arrival)
         elif address in self._addresses:
             target = self._addresses[address]
             press = _is_press(args)
@@ -238,12 +250,39 @@ class OscSource:
             if not press:
                 self.counts["releases"] += 1     # a button's 0 on release: expected, not an error
                 return
-            self._submit(target.id, isinstance(target, Action), None, timetag, ip, sender, t, wall)
+            self._submit(target.id, isinstance(target, Action), None, arrival)
         else:
             self._reject(ip, "unknown address", f"{address[:80]!r}", sender)
 
-    def _submit(self, target: str, action: bool, who: str | None, timetag: float | None, ip: str,
-                sender: _Sender, t: float, wall: float) -> None:
+    # -- the namespace's handlers (rehearsal.markers.namespace), both rooms ------------------
+    def _known_symbol(self, symbol: str, a: "Arrival") -> bool:
+        if self.notation.symbol(symbol) is None:
+            self._reject(a.ip, "unknown symbol", f"{symbol[:MAX_NAME]!r} is not in notation {self.notation.name!r}",
+                         a.sender)
+            return False
+        return True
+
+    def on_tag(self, args, path, a: "Arrival") -> None:
+        if self._known_symbol(args[0], a):
+            self._submit(args[0], False, args[1] if len(args) > 1 else None, a)
+
+    def on_undo(self, args, path, a: "Arrival") -> None:
+        self._submit("undo", True, args[0] if args else None, a)
+
+    def on_redo(self, args, path, a: "Arrival") -> None:
+        self._submit("redo", True, args[0] if args else None, a)
+
+    def on_symbol(self, args, path, a: "Arrival") -> None:
+        """The current symbol: kept, and told to `symbol_listeners` (a play room steers with it)."""
+        if not self._known_symbol(args[0], a):
+            return
+        self.symbol = args[0]
+        self.counts["symbols"] += 1
+        for cb in self.symbol_listeners:
+            cb(args[0])
+
+    def _submit(self, target: str, action: bool, who: str | None, a: "Arrival") -> None:
+        ip, sender, timetag, t, wall = a
         if who is not None:
             who = "".join(c for c in who if c.isprintable()).strip()[:MAX_NAME] or None
         if not self._take_token(sender, t):

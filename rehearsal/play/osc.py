@@ -1,7 +1,8 @@
 """OSC for play: tags as in recording, plus the latent and the mix from outside.
 
-Addresses, besides those of `rehearsal.markers.osc.OscSource` (tags, undo, redo, the
-notation's bindings), on the same port and with the same allow-list and limits:
+The addresses are rows of the one namespace (rehearsal.markers.namespace, docs/osc.md);
+besides those of recording (tags, undo, redo, symbol, the notation's bindings), on the same
+port and with the same allow-list and limits:
 
     /rehearsal/latent f f f ...       drive the model's latent, one value per channel;
                                       NaN (or nothing past the last value) leaves a
@@ -20,52 +21,51 @@ from __future__ import annotations
 
 import math
 
-from ..markers.osc import OscSource, _types
+from ..markers.namespace import MAX_REPEAT
+from ..markers.osc import OscSource
 
-MAX_LATENT = 64
+MAX_LATENT = MAX_REPEAT
 
 
 class PlayOscSource(OscSource):
+    """The play room's OSC: the namespace's `play` rows (rehearsal.markers.namespace)."""
+
+    ROOM = "play"
+
     def __init__(self, room, notation, **kw):
         super().__init__(room.bus, notation, **kw)
         self.room = room
         self.latent: list[float] = []
 
-    def _message(self, msg, timetag, ip, sender, t, wall) -> None:
-        address, args = msg.address, msg.params
-        if not (address.startswith("/rehearsal/latent") or address.startswith("/rehearsal/play/")):
-            return super()._message(msg, timetag, ip, sender, t, wall)
-        numbers = all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+    def _control(self, fn, *args) -> None:
+        fn(*args)
+        self.counts["controls"] += 1
+
+    def on_latent(self, args, path, a) -> None:
+        self.latent = list(args)
+        self._control(self.room.player.set_latent, self.latent)
+
+    def on_latent_release(self, args, path, a) -> None:
+        self.latent = []
+        self._control(self.room.player.set_latent, None)
+
+    def on_latent_channel(self, args, path, a) -> None:
+        i = path["n"] - 1
+        if i >= MAX_LATENT:
+            return self._reject(a.ip, "wrong types", f"latent channels are 1 to {MAX_LATENT}, got {i + 1}", a.sender)
+        self.latent += [math.nan] * (i + 1 - len(self.latent))
+        self.latent[i] = args[0]
+        self._control(self.room.player.set_latent, self.latent)
+
+    def on_mix(self, args, path, a) -> None:
+        self._control(self.room.set_mix, args[0])
+
+    def on_gain(self, args, path, a) -> None:
+        self._control(self.room.set_gain, args[0])
+
+    def on_model(self, args, path, a) -> None:
         try:
-            if address == "/rehearsal/latent":
-                if not args or len(args) > MAX_LATENT or not numbers:
-                    return self._reject(ip, "wrong types", f"/rehearsal/latent wants 1 to {MAX_LATENT} numbers, "
-                                        f"got {_types(args)}", sender)
-                self.latent = [float(a) for a in args]
-                self.room.player.set_latent(self.latent)
-            elif address == "/rehearsal/latent/release":
-                self.latent = []
-                self.room.player.set_latent(None)
-            elif address.startswith("/rehearsal/latent/"):
-                index = address.rsplit("/", 1)[1]
-                if not index.isdigit() or not 1 <= int(index) <= MAX_LATENT or len(args) != 1 or not numbers:
-                    return self._reject(ip, "wrong types", f"{address[:80]} wants one number, channels 1 to "
-                                        f"{MAX_LATENT}", sender)
-                i = int(index) - 1
-                self.latent += [math.nan] * (i + 1 - len(self.latent))
-                self.latent[i] = float(args[0])
-                self.room.player.set_latent(self.latent)
-            elif address in ("/rehearsal/play/mix", "/rehearsal/play/gain"):
-                if len(args) != 1 or not numbers or not math.isfinite(float(args[0])):
-                    return self._reject(ip, "wrong types", f"{address} wants one number, got {_types(args)}", sender)
-                (self.room.set_mix if address.endswith("mix") else self.room.set_gain)(float(args[0]))
-            elif address == "/rehearsal/play/model":
-                if len(args) != 1 or not isinstance(args[0], (str, int)) or isinstance(args[0], bool):
-                    return self._reject(ip, "wrong types", f"{address} wants a generation (g7, 7, current), "
-                                        f"got {_types(args)}", sender)
-                self.room.switch(str(args[0]))
-            else:
-                return self._reject(ip, "unknown address", f"{address[:80]!r}", sender)
+            self.room.switch(args[0])
         except LookupError as exc:   # no such generation
-            return self._reject(ip, "unknown generation", str(exc), sender)
+            return self._reject(a.ip, "unknown generation", str(exc), a.sender)
         self.counts["controls"] += 1

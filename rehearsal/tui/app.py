@@ -70,7 +70,7 @@ class RehearsalApp(App):
     ]
 
     def __init__(self, ws: Workspace, options: TuiOptions | None = None, notation: Notation | None = None,
-                 *, clock=None):
+                 *, clock=None, score=None):
         super().__init__()
         _start_resource_tracker()
         self.ws = ws
@@ -82,7 +82,19 @@ class RehearsalApp(App):
             self.add_mode(spec.name, self._view_factory(spec))
         self.input = Input(ws, self.post_message, who=self.options.who)   # the one owner of the input
         self.store = StoreLink(ws)
-        base = notation or load_notation(find_notation(self.options.notation, ws.notations_dir))
+        if score is None and self.options.score:
+            from ..notation.score import load_score
+
+            score = load_score(self.options.score, None, ws.notations_dir)
+        self.score = score                      # recording from a score (rehearsal.notation.score)
+        self._score_takes: set[int] = set()
+        self.score_clock = None                 # where the take is in the score (holds, advances)
+        if score is not None:
+            from ..scores.follow import ScoreClock
+
+            self.score_clock = ScoreClock(score)
+        base = notation or (score.notation if score is not None else None) or \
+            load_notation(find_notation(self.options.notation, ws.notations_dir))
         self._notation = self._with_learned(base)
         self.ascii_only = bool(self.options.ascii)
         self.limited = terminal_is_limited() if self.options.ascii is None else False
@@ -158,6 +170,8 @@ class RehearsalApp(App):
     def on_mount(self) -> None:
         self.install_live_keys()
         self.call_after_refresh(self._first_frame)
+        if self.score is not None:
+            self.call_after_refresh(self.action_score_view)
         if self.options.open_input:
             self.open_input(demo=self.options.demo)
 
@@ -332,6 +346,8 @@ class RehearsalApp(App):
                 self.post_message(TakeStopped(await self.link.stop_take()))
             changed = self.link.next_notation is not None
             take = await self.link.start_take()
+            if self.score is not None:
+                await self.link.call(self._attach_score, take)
             self.post_message(TakeStarted(take))
             if changed:
                 self.call_later(self.notation_changed)
@@ -357,6 +373,49 @@ class RehearsalApp(App):
 
     def on_take_stopped(self, msg: TakeStopped) -> None:
         self.each_view("take_stopped", msg.take)
+        if msg.take.get("id") in self._score_takes:
+            self._score_takes.discard(msg.take["id"])
+            self.label_from_score(msg.take, self.score_clock.performed())   # as shown: holds, advances
+
+    # -- recording from a score -------------------------------------------------------------------
+    def action_score_view(self) -> None:
+        """The Score view over Record (only with --score)."""
+        from .screens.score import ScoreScreen
+
+        if self.score is None:
+            self.notify("no score: start with --score FILE", severity="warning")
+            return
+        if not isinstance(self.screen, ScoreScreen):
+            self.push_screen(ScoreScreen(self.score))
+
+    def _attach_score(self, take: dict) -> None:
+        """On the room thread: the take follows the score from the end of the count-in."""
+        from ..scores.label import attach_score
+
+        room = self.link.room
+        origin = (take.get("preroll_frames") or 0) + int(round(self.score.count_in_s * take["sample_rate"]))
+        attach_score(room.db, take["id"], self.score, origin)
+        self._score_takes.add(take["id"])
+        from ..scores.follow import ScoreClock
+
+        self.score_clock = ScoreClock(self.score)    # each take follows the score from its start
+
+    @work(thread=True, name="label-from-score", group="score")
+    def label_from_score(self, take: dict, performed) -> None:
+        """The finished take's markers from its score, aligned to what was played."""
+        from ..scores.label import label_take
+        from ..store import open_db
+
+        db = open_db(self.ws.db_path)
+        try:
+            ids = label_take(self.ws, db, take["id"], performed)
+            self.call_from_thread(self.notify, f"score {self.score.title!r}: {len(ids)} markers on take "
+                                  f"{take.get('number')}, aligned to the performance (Review corrects them)", timeout=8)
+        except Exception as exc:   # the take is safe; only its labels are missing
+            self.call_from_thread(self.notify, f"could not label take {take.get('number')} from the score: {exc}",
+                                  severity="error", timeout=15)
+        finally:
+            db.conn.close()
 
     def on_transport_failed(self, msg: TransportFailed) -> None:
         self.notify(msg.error, severity="error", timeout=10)
@@ -648,10 +707,17 @@ class _StderrToLog:
 def run(home: str | None = None, options: TuiOptions | None = None) -> None:
     ws = Workspace.at(home)
     options = options or TuiOptions()
-    notation = load_notation(find_notation(options.notation, ws.notations_dir))
+    score = None
+    if options.score:
+        from ..notation.score import load_score
+
+        score = load_score(options.score, None, ws.notations_dir)   # a ScoreError says file:line:column
+        notation = score.notation
+    else:
+        notation = load_notation(find_notation(options.notation, ws.notations_dir))
     log_path = configure_logging(ws)
     with _StderrToLog(log_path):
-        app = RehearsalApp(ws, options, notation)
+        app = RehearsalApp(ws, options, notation, score=score)
         try:
             app.run()
         finally:

@@ -32,6 +32,7 @@ class RoomCommands(Provider):
             ("Toggle ASCII glyphs", app.action_toggle_ascii, "for terminals that cannot draw a glyph"),
             ("Toggle click sound", app.action_toggle_click, "a click through the output on each tap"),
             ("Use the demo input", app.action_use_demo, "stream the shipped demo take as if live"),
+            ("Score view", app.action_score_view, "the score being recorded, large (with --score)"),
             ("Help: every key", app.action_help, "?"),
         ]
         for spec in app.specs:

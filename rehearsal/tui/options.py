@@ -17,6 +17,7 @@ def default_session_name(now: datetime) -> str:
 class TuiOptions:
     session: str | None = None         # default: "rehearsal YYYY-MM-DD"
     notation: str = "good-bad-pedal"   # a name (workspace notations/ or shipped) or a .toml path
+    score: str | None = None           # record from this score: the Score view, takes labelled by it
     input_file: str | None = None      # stream a file at real-time pace instead of a device
     demo: bool = False                 # stream the shipped demo take, looping, as if live
     device: str | int | None = None

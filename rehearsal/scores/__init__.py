@@ -1,0 +1,1 @@
+"""Scores that drive recording and label takes (the format: rehearsal.notation.score)."""
