@@ -10,6 +10,7 @@ BUILTIN_MODULES: list[str] = [
     "rehearsal_plugins.family_pitch",
     "rehearsal_plugins.family_latent",
     "rehearsal_plugins.family_autoregressive",
+    "rehearsal_plugins.family_corpus",
     "rehearsal_plugins.strategy_convergent",
     "rehearsal_plugins.strategy_oneshot",
     "rehearsal_plugins.strategy_specialise",

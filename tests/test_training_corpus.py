@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from rehearsal.training import dsp
-from rehearsal.training.corpus import (CorpusParams, PlayParams, UnitBank, analyse_corpus, random_units,
-                                       resynthesise)
+from rehearsal.training.corpus import CorpusParams, UnitBank, analyse_corpus, model_of, random_units, resynthesise
 
 SR = 48000
 
@@ -44,12 +43,29 @@ def noise_like(x, seed=0, hop=256):
     return n
 
 
+def choices(model, audio):
+    """The unit chosen at each choice point while the model renders `audio`."""
+    picked = []
+    choose = model.choose
+
+    def spy(*args, **kw):
+        out = choose(*args, **kw)
+        picked.append(int(out[0]))
+        return out
+
+    model.choose = spy
+    n = len(audio) // model.hop * model.hop
+    with torch.no_grad():
+        model.render(torch.as_tensor(audio[:n])[None], model.zero_state(1, torch.device("cpu")))
+    return picked
+
+
 def test_resynthesis_beats_noise_and_random_units(tmp_path):
     bank = analyse_corpus([material(1), material(2)], CorpusParams(grain_ms=40))
     bank.save(tmp_path / "bank.npz")
     bank = UnitBank.load(tmp_path / "bank.npz")
     held_out = material(3, seconds=4.0)
-    params = PlayParams(pitch_match=True)
+    params = {"pitch_match": True}
     ours = msd(resynthesise(bank, held_out, params), held_out)
     rand = msd(random_units(bank, held_out, params), held_out)
     noise = msd(noise_like(held_out), held_out)
@@ -59,22 +75,14 @@ def test_resynthesis_beats_noise_and_random_units(tmp_path):
 
 def test_a_220_hz_input_selects_units_within_a_semitone():
     bank = analyse_corpus([tone(f, 1.0) for f in (110, 150, 220, 300, 440)], CorpusParams(grain_ms=40))
-    from rehearsal.training.corpus import Selector, target_descriptors
-
-    targets = target_descriptors(bank, tone(220, 1.0, amp=0.1))
-    sel = Selector(bank, PlayParams(avoid=4))
-    chosen = [sel.choose(t) for t in targets[2:-2]]
-    pitches = bank.descriptors[chosen, 1]
+    chosen = choices(model_of(bank, {"avoid": 4}), tone(220, 1.0, amp=0.1))
+    pitches = bank.descriptors[chosen[3:], 1]   # once the input's pitch window is full
     assert np.all(np.abs(pitches - 57.0) <= 1.0), pitches  # 220 Hz = MIDI 57
 
 
 def test_sequence_one_reproduces_a_clips_unit_order():
     bank = analyse_corpus([material(4, 2.0), material(5, 2.0)], CorpusParams(grain_ms=50))
-    from rehearsal.training.corpus import Selector, target_descriptors
-
-    sel = Selector(bank, PlayParams(sequence=1.0))
-    targets = target_descriptors(bank, np.zeros(SR, np.float32))   # silence: it plays itself
-    chosen = [sel.choose(t) for t in targets]
+    chosen = choices(model_of(bank, {"sequence": 1.0}), np.zeros(SR, np.float32))   # silence: it plays itself
     assert chosen == list(range(len(chosen)))
 
 
@@ -94,16 +102,12 @@ def test_a_bank_that_is_not_one_is_refused_in_plain_words(tmp_path):
 
 
 def test_avoidance_bars_recent_units_and_jitter_widens_the_choice():
-    from rehearsal.training.corpus import Selector, target_descriptors
-
     bank = analyse_corpus([material(7, 3.0)], CorpusParams(grain_ms=40))
-    targets = target_descriptors(bank, tone(220, 1.0))
-    again = Selector(bank, PlayParams(avoid=6))
-    strict = [again.choose(t) for t in targets]
-    sel = Selector(bank, PlayParams(avoid=6))
-    chosen = [sel.choose(t) for t in targets]
+    x = tone(220, 1.0)
+    strict = choices(model_of(bank, {"avoid": 6}), x)
+    chosen = choices(model_of(bank, {"avoid": 6}), x)
     assert all(chosen[k] not in chosen[max(0, k - 6):k] for k in range(len(chosen)))
-    wide = Selector(bank, PlayParams(avoid=0, jitter=1.0, seed=3))
-    narrow = Selector(bank, PlayParams(avoid=0, jitter=0.0))
-    assert len({wide.choose(t) for t in targets}) > len({narrow.choose(t) for t in targets})
+    wide = choices(model_of(bank, {"avoid": 0, "jitter": 1.0, "seed": 3}), x)
+    narrow = choices(model_of(bank, {"avoid": 0, "jitter": 0.0}), x)
+    assert len(set(wide)) > len(set(narrow))
     assert strict == chosen   # deterministic without jitter

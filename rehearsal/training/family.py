@@ -34,6 +34,8 @@ class Family:
     summary: str = ""
     model_path: str = ""          # "package.module:ClassName"
     default_config: dict = {}     # torch-free defaults; else read from the model module
+    trains_by_analysis = False    # True: no gradient steps; the worker calls the family's analyse()
+    free_with_parent: tuple = ()  # family settings a generation made from a parent may change
 
     def model_class(self):
         module_name, _, cls = self.model_path.partition(":")

@@ -93,8 +93,9 @@ class Strategy:
         spec = RunSpec(family=family, strategy=self.name, label=label or self.name,
                        seed=seed if seed is not None else self.seed_for(request), **settings)
         spec = apply_params(spec, request.params, fam.defaults())
-        if spec.init != "scratch" and spec.family_params:
-            raise SpecError(f"{', '.join(sorted(spec.family_params))}: a model started from a parent keeps the "
+        fixed = sorted(set(spec.family_params) - set(getattr(fam, "free_with_parent", ())))
+        if spec.init != "scratch" and fixed:
+            raise SpecError(f"{', '.join(fixed)}: a model started from a parent keeps the "
                             "parent's architecture; train from scratch (--scratch) to change it")
         return spec
 

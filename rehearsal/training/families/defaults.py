@@ -44,3 +44,21 @@ AUTOREGRESSIVE_DEFAULTS: dict = {
     "gate_db": -55.0,          # forward: input frames under this level are replaced by the model's own
     "seed": 0,                 # the noise of sampling, per frame: same seed, same output
 }
+
+CORPUS_DEFAULTS: dict = {
+    "sample_rate": 48000,
+    "hop": 256,                # samples per block; a choice every half grain (whole blocks)
+    "grain_ms": 40.0,          # 20 to 250 ms, rounded to whole pairs of blocks (40 -> 42.7 ms)
+    "units": "grains",         # "grains" (fixed, half-overlapping) or "onsets" (cut at onsets)
+    "jitter": 0.0,             # 0: the nearest unit; 1: any of the 16 nearest (nn~ attribute)
+    "avoid": 4,                # the last N units chosen are not chosen again
+    "sequence": 0.0,           # chance of playing the last unit's successor instead (1: the corpus plays itself)
+    "pitch_match": False,      # transpose units toward the input's pitch (+-12 semitones)
+    "level_match": True,       # level units toward the input's loudness (+-24 dB)
+    "seed": 0,                 # the choice noise: same seed, same output
+    "w_loudness": 1.0, "w_pitch": 1.0, "w_confidence": 1.0, "w_centroid": 1.0, "w_flatness": 1.0,
+    "w_bands": 0.25,           # weight of each of the 8 band energies
+    "bank": "merge",           # from a parent: "merge" this dataset's units with its bank, or "replace" it
+    "n_units": 0,              # sizes of the bank (set by the analysis, read by checkpoints)
+    "n_samples": 0,
+}
