@@ -37,6 +37,20 @@ class CorpusFamily(Family):
             raise ValueError(f"family corpus: a bank of {n} units over {samples} samples; at most "
                              f"{MAX_BANK_SAMPLES} samples (an hour) and no more units than samples")
 
+    def analyse(self, data, spec, parent=None, onsets=None):
+        """"Training": the training clips cut into units and described; merged with the
+        parent's bank (bank=merge, the default) or replacing it. Returns the model."""
+        from rehearsal.training import corpus
+
+        config = {**self.defaults(), **(parent.config if parent is not None else {}), **spec.family_params}
+        bank = corpus.analyse_corpus([c.audio for c in data.train],
+                                     corpus.CorpusParams(float(config["grain_ms"]), str(config["units"])),
+                                     onsets=[(onsets or {}).get(c.name) for c in data.train])
+        if parent is not None and config["bank"] == "merge":
+            bank = corpus.bank_of(parent).merged(bank)
+        keep = {k: v for k, v in config.items() if k not in ("n_units", "n_samples", "grain_ms")}
+        return corpus.model_of(bank, keep)
+
 
 @hookimpl
 def register_model_families(register):

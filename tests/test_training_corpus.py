@@ -9,6 +9,7 @@ from rehearsal.training import dsp
 from rehearsal.training.corpus import CorpusParams, UnitBank, analyse_corpus, model_of, random_units, resynthesise
 
 SR = 48000
+torch.set_num_threads(1)
 
 
 def tone(f0, seconds, amp=0.3):
@@ -111,3 +112,46 @@ def test_avoidance_bars_recent_units_and_jitter_widens_the_choice():
     narrow = choices(model_of(bank, {"avoid": 0, "jitter": 0.0}), x)
     assert len(set(wide)) > len(set(narrow))
     assert strict == chosen   # deterministic without jitter
+
+
+# -- the family: worker, dataset versions, lineage, host, nn~ ---------------------------------------
+
+def test_trains_from_a_dataset_version_reusing_the_curation_cache_and_a_child_merges_the_bank(workspace, db):
+    """`rehearsal train -f corpus` on a curated dataset version: onsets come from the
+    descriptors the curation step cached (no new analysis row); --from merges or replaces."""
+    from click.testing import CliRunner
+
+    from rehearsal import training as T
+    from rehearsal.cli import main
+    from tests.support.curation_fixtures import CurationWorld, step
+
+    world = CurationWorld.create(workspace, db)
+    take = world.add_take()
+    for part in ("noise", "a3", "a4", "plucks"):
+        world.tag_part(take, "good", part)
+
+    def cli(*args):
+        result = CliRunner().invoke(main, ["--home", str(workspace.home), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    gate = world.write_pipeline(step("select-symbols", keep=["good"]) + step("loudness-gate", min_db=-40), "gate")
+    cli("curate", "-s", "monday", "-p", str(gate), "-n", "voice")
+    analysed = db.execute("SELECT COUNT(*), MAX(computed_at) FROM take_descriptors").fetchone()
+    assert analysed[0] == 1
+    out = cli("train", "-d", "voice@1", "-f", "corpus", "-s", "convergent", "--threads", "1",
+              "-p", "units=onsets", "-p", "probe_count=1", "-p", "probe_seconds=1")
+    assert "g1 complete" in out and "[analysed]" in out, out
+    assert db.execute("SELECT COUNT(*), MAX(computed_at) FROM take_descriptors").fetchone() == analysed
+    g1 = T.get_generation(db, "g1")
+    m = g1["metrics"]
+    print(f"g1: {m['units']} units from {m['train_audio_s']} s in {m['analysis_s']} s, onsets of "
+          f"{m['curation_cache_clips']} clips from the curation cache; val {m['val_loss']:.3f} "
+          f"vs noise baseline {m['baseline_val_loss']:.3f}")
+    assert m["curation_cache_clips"] >= 1 and m["units"] > 10
+    assert np.isfinite(m["val_loss"]) and m["stop_reason"] == "analysed" and m["steps"] == 0
+    assert T.previews(workspace, db, "g1")["best"]
+    out = cli("train", "-d", "voice@1", "--from", "g1", "--threads", "1", "-p", "jitter=0.3")
+    g2 = T.get_generation(db, "g2")
+    assert "g2 complete" in out and g2["parent_id"] == g1["id"] and g2["family"] == "corpus"
+    assert g2["metrics"]["units"] == 2 * m["units"] and g2["metrics"]["parent_bank"]

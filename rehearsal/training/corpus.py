@@ -130,12 +130,17 @@ def _cut(audio: np.ndarray, params: CorpusParams, onsets: np.ndarray | None = No
         return starts, np.full(len(starts), min(grain, len(audio)), np.int64)
     if onsets is None:
         onsets = analyse_array(audio, SAMPLE_RATE, AnalysisParams()).onsets
+    onsets = onsets[(onsets >= 0) & (onsets < len(audio))]
     starts = np.unique(np.concatenate([[0], onsets])).astype(np.int64)
     ends = np.concatenate([starts[1:], [len(audio)]])
     lo, hi = int(0.020 * SAMPLE_RATE), int(0.250 * SAMPLE_RATE)
     keep = ends - starts >= lo
     starts, ends = starts[keep], ends[keep]
-    return starts, np.clip(ends - starts, lo, hi)
+    # a segment longer than 250 ms (a held note) goes on as 250 ms units, each its successor
+    pieces = np.maximum(1, (ends - starts) // hi)
+    first = np.repeat(starts, pieces) + hi * (np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces))
+    last = np.repeat(ends, pieces)
+    return first.astype(np.int64), np.clip(last - first, lo, hi).astype(np.int64)
 
 
 def analyse_corpus(clips: list[np.ndarray], params: CorpusParams | None = None,
@@ -199,3 +204,34 @@ def resynthesise(bank: UnitBank, audio: np.ndarray, config: dict | None = None) 
 def random_units(bank: UnitBank, audio: np.ndarray, config: dict | None = None) -> np.ndarray:
     """The baseline: the same bank, overlap-add and levelling, units chosen at random."""
     return _render(model_of(bank, config), audio, random_units=True)
+
+
+# -- the curation analysis cache ------------------------------------------------------------------
+
+def cached_onsets(ws, db, clips, names: set[str]) -> dict[str, np.ndarray]:
+    """Onsets (samples at 48 kHz, from the clip's start) of the dataset clips named in
+    `names` whose take a curation step already analysed (rehearsal.curation.descriptors,
+    default parameters): read from its cache, never computed here."""
+    from ..curation.descriptors import take_descriptors
+
+    key = AnalysisParams().key()
+    out: dict[str, np.ndarray] = {}
+    for c in clips:
+        take_id, start = c.meta.get("take_id"), c.meta.get("start_s")
+        if c.name not in names or take_id is None or start is None:
+            continue
+        row = db.execute("SELECT 1 FROM take_descriptors WHERE take_id = ? AND params_key = ?",
+                         [take_id, key]).fetchone()
+        takes = list(db.query("SELECT * FROM takes WHERE id = ?", [take_id]))
+        if not row or not takes:
+            continue
+        try:
+            fd = take_descriptors(ws, db, takes[0])
+        except Exception:                      # a take gone or changed: analyse the clip instead
+            continue
+        end = c.meta.get("end_s")
+        lo = int(round(float(start) * fd.sample_rate))
+        hi = int(round(float(end) * fd.sample_rate)) if end is not None else fd.total_samples
+        found = fd.onsets_between(lo, hi) - lo
+        out[c.name] = np.round(found * (SAMPLE_RATE / fd.sample_rate)).astype(np.int64)
+    return out

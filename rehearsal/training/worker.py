@@ -113,6 +113,8 @@ def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop
         raise RuntimeError(f"the dataset at {dataset.folder} changed since {gen['name']} was planned "
                            "(its content hash differs): plan a new run")
     clips = dataset.with_symbols(spec.symbols) if spec.symbols else list(dataset.clips)
+    if family.trains_by_analysis:
+        return analyse(ws, db, gen, spec, family, dataset, clips, folder, progress)
 
     # -- the model: resumed, from scratch, or from the parent ------------------------------------
     last = folder / "last.pt"
@@ -223,6 +225,49 @@ def _external_runner(gen: dict):
         return get_strategy(gen["strategy"]).run_generation
     except LookupError:
         return None
+
+
+def analyse(ws: Workspace, db, gen: dict, spec, family, dataset, clips, folder: Path,
+            progress: ProgressWriter) -> tuple[str, dict]:
+    """A family that trains by analysis (corpus): no steps; the same split, previews,
+    validation loss, baseline and one checkpoint (best.pt) as a trained generation."""
+    from .checkpoints import load_checkpoint, save_checkpoint
+    from .corpus import cached_onsets
+    from .data import prepare
+    from .descriptors import DescriptorCache
+    from .evaluation import baseline_loss, validation_loss, write_previews, write_probe_originals
+
+    started = time.monotonic()
+    data = prepare(dataset, clips, hop=256, conditioning=(), val_fraction=spec.val_fraction if spec.validation else 0.0,
+                   probe_count=spec.probe_count, probe_seconds=spec.probe_seconds,
+                   cache=DescriptorCache(ws.folder("models") / ".cache"))
+    parent = None
+    if spec.init != "scratch":
+        parent, _ = load_checkpoint(ws.resolve(gens.checkpoint_for(db, gens.get_generation(db, spec.parent_id))["path"]))
+    progress.write({"event": "start", "step": 0, "budget_s": spec.budget_s, "max_steps": spec.max_steps,
+                    "train_audio_s": round(data.train_seconds, 2), "val_clips": len(data.val)})
+    onsets = cached_onsets(ws, db, clips, {c.name for c in data.train})
+    model = family.analyse(data, spec, parent, onsets)
+    analysis_s = time.monotonic() - started
+    write_probe_originals(data.probes, folder / "previews" / "input")
+    val = validation_loss(model, data.val) if data.val else None
+    metrics = {"steps": 0, "elapsed_s": round(time.monotonic() - started, 3), "analysis_s": round(analysis_s, 3),
+               "units": model.size, "bank_s": round(model.bank_audio.shape[0] / 48000, 2),
+               "curation_cache_clips": len(onsets), "parent_bank": bool(parent is not None),
+               "train_loss": None, "val_loss": val, "last_val_loss": val, "best_step": 0,
+               "baseline_val_loss": baseline_loss(data.train, data.val) if data.val else None,
+               "train_audio_s": round(data.train_seconds, 2), "val_clips": len(data.val), "device": "cpu",
+               "curve": [], "stop_reason": "analysed"}
+    path = folder / "best.pt"
+    save_checkpoint(path, model, spec.family, step=0, elapsed_s=metrics["elapsed_s"], metrics=metrics)
+    previews = folder / "previews" / "best"
+    written = write_previews(model, data.probes, previews)
+    gens.record_checkpoint(db, gen["id"], kind="best", step=0, elapsed_s=metrics["elapsed_s"], path=_rel(ws, path),
+                           train_loss=None, val_loss=val, previews=_rel(ws, previews))
+    progress.write({"event": "checkpoint", "kind": "best", "step": 0, "path": _rel(ws, path),
+                    "previews": [_rel(ws, p) for p in written], "analysis_s": metrics["analysis_s"],
+                    "units": model.size})
+    return "analysed", metrics
 
 
 class ResumeRefused(RuntimeError):
