@@ -155,3 +155,78 @@ def test_trains_from_a_dataset_version_reusing_the_curation_cache_and_a_child_me
     g2 = T.get_generation(db, "g2")
     assert "g2 complete" in out and g2["parent_id"] == g1["id"] and g2["family"] == "corpus"
     assert g2["metrics"]["units"] == 2 * m["units"] and g2["metrics"]["parent_bank"]
+
+
+NN_TILDE = r"""
+import json, sys, torch
+torch.set_num_threads(1)
+path = sys.argv[1]
+m = torch.jit.load(path)
+r = {"methods": list(m.get_methods()), "attributes": list(m.get_attributes()), "calls": [], "params": {}}
+r["rate"] = m.set_sample_rate(44100)            # nn~'s first call after loading
+for name in r["methods"]:
+    p = [int(v) for v in getattr(m, name + "_params").tolist()]
+    r["params"][name] = p
+    for batch in (1, 4, 1):
+        with torch.inference_mode():
+            y = getattr(m, name)(torch.zeros(batch, p[0], 8192 // p[1]))
+        r["calls"].append([name, batch, list(y.shape), str(y.dtype), bool(torch.isfinite(y).all())])
+r["set"] = [m.set_jitter(0.5), m.get_jitter(), m.set_sequence(2.0)]
+clip = torch.load(path + ".clip.pt", weights_only=True)
+fresh = torch.jit.load(path)
+pieces, i, k = [], 0, 0
+sizes = [256, 512, 8192, 1024, 2048, 256, 4096]
+with torch.inference_mode():
+    while i < clip.shape[-1]:
+        n = sizes[k % len(sizes)]
+        pieces.append(fresh(clip[..., i:i + n]))
+        i, k = i + n, k + 1
+    ctl = torch.tensor([[-20.0], [57.0], [600.0], [0.01]]).expand(4, 64).unsqueeze(0).contiguous()
+    driven = torch.jit.load(path).descriptors(ctl)
+torch.save({"forward": torch.cat(pieces, -1), "descriptors": driven}, path + ".streamed.pt")
+print(json.dumps(r))
+"""
+
+
+def test_nn_tilde_export_streams_like_the_whole_clip_render_and_the_host_plays_it(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from rehearsal.play.slots import Slot
+    from rehearsal.training.export import export_nn_tilde
+
+    bank = analyse_corpus([tone(f, 0.5) for f in (110, 220, 330, 440)] + [material(8, 2.0)])
+    model = model_of(bank, {"jitter": 0.2, "sequence": 0.1, "pitch_match": True})
+    path = export_nn_tilde(model, "corpus", tmp_path / "corpus.ts", {"generation": "test"})[0]
+    audio = np.concatenate([material(9, 1.0), np.zeros(SR // 4, np.float32), tone(220, 0.5)])
+    n = -(-len(audio) // 8192) * 8192
+    clip = torch.zeros(1, 1, n)
+    clip[0, 0, :len(audio)] = torch.as_tensor(audio)
+    torch.save(clip, str(path) + ".clip.pt")
+    proc = subprocess.run([sys.executable, "-c", NN_TILDE, str(path)], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["methods"] == ["forward", "descriptors"] and r["attributes"] == ["jitter", "sequence"]
+    assert r["params"] == {"forward": [1, 1, 1, 1], "descriptors": [4, 256, 1, 1]} and r["rate"] == 0
+    for name, batch, shape, dtype, finite in r["calls"]:
+        assert shape == [batch, 1, 8192] and dtype == "torch.float32" and finite, (name, batch)
+    assert r["set"] == [0, 0.5, -1]
+    streamed = torch.load(str(path) + ".streamed.pt", weights_only=True)
+    with torch.no_grad():
+        whole = model(clip[0])
+    diff = float((streamed["forward"][0] - whole).abs().max())
+    print(f"nn~ forward streamed in buffers of 256..8192 vs the whole-clip render: max difference {diff:.2e}")
+    assert diff < 1e-5 and float(whole.abs().max()) > 1e-3
+    # a 220 Hz target through the descriptors method: the 220 Hz tone's units, levelled to -20 dB
+    driven = streamed["descriptors"][0, 0, 4096:].numpy()
+    assert abs(10 * np.log10(np.mean(driven ** 2)) + 20) < 6
+    # the model host's slot: the very TorchScript, block by block, after its warm-up on silence
+    from rehearsal.play.slots import WARM_CALLS
+
+    slot = Slot.from_model(model, None, "corpus", "corpus")
+    out = np.concatenate([slot.run(audio[i:i + 256]) for i in range(0, len(audio) // 256 * 256, 256)])
+    warm = WARM_CALLS * 256
+    with torch.no_grad():
+        ref = model(torch.cat([torch.zeros(1, warm), clip[0]], 1))[0, warm:warm + len(out)].numpy()
+    assert np.allclose(out, ref, atol=1e-5) and np.abs(out).max() > 1e-3

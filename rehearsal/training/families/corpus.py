@@ -55,19 +55,20 @@ def describe(pad: Tensor, seg_start: Tensor, seg_len: Tensor, centre: Tensor, ed
     YIN confidence on audio decimated 8x around `centre`, spectral centroid (log2 Hz),
     flatness and 8 log band energies of a 1024-sample Hann window at `centre`."""
     n = seg_start.shape[0]
+    whole, pitch_win, decimate, fft = 2048, 256, 8, 1024    # WINDOW, PITCH_WIN, DECIMATE, BAND_FFT
     cs = F.pad(torch.cumsum(pad.to(torch.float64).pow(2), 0), (1, 0))
     ends = seg_start + seg_len
     loud = 10.0 * torch.log10((cs[ends] - cs[seg_start]) / seg_len.clamp_min(1).to(torch.float64) + 1e-10)
-    idx = (centre - WINDOW // 2).unsqueeze(1) + torch.arange(WINDOW, device=pad.device).unsqueeze(0)
-    dec = pad[idx].reshape(n, PITCH_WIN, DECIMATE).mean(-1)
-    f0, conf = dsp.yin(dec.unsqueeze(0), sample_rate // DECIMATE, silence_db=-70.0)
+    idx = (centre - whole // 2).unsqueeze(1) + torch.arange(whole, device=pad.device).unsqueeze(0)
+    dec = pad[idx].reshape(n, pitch_win, decimate).mean(-1)
+    f0, conf = dsp.yin(dec.unsqueeze(0), sample_rate // decimate, silence_db=-70.0)
     f0, conf = f0[0], conf[0].clamp(0.0, 1.0)
-    voiced = (conf > VOICED) & (f0 > 0)
+    voiced = (conf > 0.5) & (f0 > 0)
     pitch = torch.where(voiced, 69.0 + 12.0 * torch.log2(f0.clamp_min(1e-3) / 440.0), torch.zeros_like(f0))
     conf = torch.where(f0 > 0, conf, torch.zeros_like(conf))
-    fidx = (centre - BAND_FFT // 2).unsqueeze(1) + torch.arange(BAND_FFT, device=pad.device).unsqueeze(0)
+    fidx = (centre - fft // 2).unsqueeze(1) + torch.arange(fft, device=pad.device).unsqueeze(0)
     power = torch.fft.rfft(pad[fidx] * window, dim=1).abs().pow(2) + 1e-12
-    freqs = torch.arange(power.shape[1], device=pad.device, dtype=power.dtype) * (sample_rate / BAND_FFT)
+    freqs = torch.arange(power.shape[1], device=pad.device, dtype=power.dtype) * (sample_rate / fft)
     centroid = torch.log2((power @ freqs / power.sum(1)).clamp_min(20.0))
     flatness = torch.exp(torch.log(power).mean(1)) / power.mean(1)
     csum = F.pad(torch.cumsum(power, 1), (1, 0))
@@ -95,6 +96,11 @@ class CorpusModel(nn.Module):
         self.grain_hop = self.grain // 2
         self.memory = max(self.grain, WINDOW)          # input history each choice is made from
         self.context = 0
+        self.n_bands = N_BANDS
+        self.n_descriptors = N_DESCRIPTORS
+        self.voiced = VOICED
+        self.search = SEARCH
+        self.whole = WINDOW
         self.jitter = float(cfg["jitter"])
         self.avoid = int(cfg["avoid"])
         self.sequence = float(cfg["sequence"])
@@ -155,7 +161,7 @@ class CorpusModel(nn.Module):
         for i in range(b):
             start = torch.tensor([self.memory - self.grain], device=history.device)
             length = torch.tensor([self.grain], device=history.device)
-            centre = torch.tensor([self.memory - WINDOW // 2], device=history.device)
+            centre = torch.tensor([self.memory - self.whole // 2], device=history.device)
             out.append(describe(history[i], start, length, centre, self.edges, self.fft_window, self.sample_rate))
         return torch.cat(out, 0)
 
@@ -169,9 +175,9 @@ class CorpusModel(nn.Module):
             return (u * n).to(torch.int64).clamp(0, n - 1)
         units = self.unit_desc / self.scale
         diff = (units.unsqueeze(0) - (target / self.scale).unsqueeze(1)).pow(2)
-        voiced_in = (target[:, 2] > VOICED).unsqueeze(1)
-        unit_voiced = (self.unit_desc[:, 2] > VOICED).unsqueeze(0)
-        w = weights.view(1, 1, -1).expand(b, n, N_DESCRIPTORS)
+        voiced_in = (target[:, 2] > self.voiced).unsqueeze(1)
+        unit_voiced = (self.unit_desc[:, 2] > self.voiced).unsqueeze(0)
+        w = weights.view(1, 1, -1).expand(b, n, self.n_descriptors)
         both = (voiced_in & unit_voiced).to(diff.dtype)
         dist = (diff * w).sum(-1) - diff[:, :, 1] * weights[1] * (1.0 - both)
         # pitch counts only between pitched sounds; an unpitched unit for a pitched input costs
@@ -182,7 +188,7 @@ class CorpusModel(nn.Module):
             bar = recent[:, recent.shape[1] - taken:]
             inf = torch.full(bar.shape, float("inf"), device=dist.device)
             dist = dist.scatter_add(1, bar.clamp_min(0), torch.where(bar >= 0, inf, torch.zeros_like(inf)))
-        k = 1 + int(round(min(max(self.jitter, 0.0), 1.0) * (SEARCH - 1)))
+        k = 1 + int(round(min(max(self.jitter, 0.0), 1.0) * (self.search - 1)))
         k = max(1, min(k, n - (taken if n > 1 else 0)))
         near = torch.topk(dist, k, dim=1, largest=False).indices
         pick = (_hash_uniform((decision * 64 + items) * 4 + 1, self.seed) * k).to(torch.int64).clamp(0, k - 1)
@@ -202,7 +208,7 @@ class CorpusModel(nn.Module):
         desc = self.unit_desc[chosen]
         ratio = torch.ones(chosen.shape[0], 1, device=target.device)
         if self.pitch_match:
-            both = (target[:, 2] > VOICED) & (desc[:, 2] > VOICED)
+            both = (target[:, 2] > self.voiced) & (desc[:, 2] > self.voiced)
             semis = (target[:, 1] - desc[:, 1]).clamp(-12.0, 12.0)
             ratio = torch.where(both, torch.pow(2.0, semis / 12.0), torch.ones_like(semis)).unsqueeze(1)
         where = pos * ratio
@@ -232,13 +238,13 @@ class CorpusModel(nn.Module):
         start = int(pos[0])
         weights = self.weights
         if control is not None:
-            weights = torch.cat([self.weights[:5], torch.zeros(N_BANDS, device=x.device)])
+            weights = torch.cat([self.weights[:5], torch.zeros(self.n_bands, device=x.device)])
         for j in range(blocks):
             sample = start + j * hop
             if sample % self.grain_hop == 0 and self.size > 0:
                 if control is not None:
                     c = control[:, :, j]
-                    target = torch.zeros(x.shape[0], N_DESCRIPTORS, device=x.device)
+                    target = torch.zeros(x.shape[0], self.n_descriptors, device=x.device)
                     target[:, 0] = c[:, 0]
                     target[:, 1] = c[:, 1]
                     target[:, 2] = (c[:, 1] > 0).to(torch.float32)
