@@ -173,9 +173,20 @@ def latent_gen(store):
     return make_generation(*store, "latent", seed=1)
 
 
-def test_known_input_comes_out_processed_by_the_model_with_the_expected_latency(store, pitch_gen, interface_latency,
-                                                                              tmp_path):
-    gen = pitch_gen
+@pytest.fixture(scope="module")
+def corpus_gen(store):
+    """A corpus generation: a unit bank of plucks (issue 16), stored as a run leaves one."""
+    from rehearsal.training.corpus import analyse_corpus, model_of
+    from tests.support.playmodels import store_generation
+
+    bank = analyse_corpus([_signal(3.0, seed=s) for s in (1, 2)])
+    return store_generation(*store, model_of(bank, {"pitch_match": True}), "corpus", label="corpus plucks")
+
+
+@pytest.mark.parametrize("family", ["pitch", "corpus"])
+def test_known_input_comes_out_processed_by_the_model_with_the_expected_latency(store, family, interface_latency,
+                                                                              tmp_path, request):
+    gen = request.getfixturevalue(f"{family}_gen")
     rig = Rig(tmp_path)
     try:
         L = rig.player.latency
