@@ -207,8 +207,8 @@ def test_nn_tilde_export_streams_like_the_whole_clip_render_and_the_host_plays_i
     proc = subprocess.run([sys.executable, "-c", NN_TILDE, str(path)], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert r["methods"] == ["forward", "descriptors"] and r["attributes"] == ["jitter", "sequence"]
-    assert r["params"] == {"forward": [1, 1, 1, 1], "descriptors": [4, 256, 1, 1]} and r["rate"] == 0
+    assert r["methods"] == ["forward", "descriptors", "generate"] and r["attributes"] == ["jitter", "sequence"]
+    assert r["params"] == {"forward": [1, 1, 1, 1], "descriptors": [4, 256, 1, 1], "generate": [1, 1, 1, 1]} and r["rate"] == 0
     for name, batch, shape, dtype, finite in r["calls"]:
         assert shape == [batch, 1, 8192] and dtype == "torch.float32" and finite, (name, batch)
     assert r["set"] == [0, 0.5, -1]

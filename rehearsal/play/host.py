@@ -76,6 +76,8 @@ def main() -> None:
             if block % slot.hop:
                 raise ValueError(f"{slot.name} renders blocks of {slot.hop} samples; play renders {block} at a "
                                  "time, which is not a multiple of it")
+            if cfg.get("coperform"):
+                slot.co_perform(cfg["coperform"], block)
         except Exception as exc:
             known = isinstance(exc, (ValueError, OSError))   # ModelFileError is a ValueError
             ring.header[H.STATE] = H.FAILED

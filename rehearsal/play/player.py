@@ -55,6 +55,7 @@ class PlayConfig:
     format: str = "W64"
     subtype: str | None = None
     no_device_fallback: bool = True          # no sound card (no default in/out): the demo take, a null output
+    coperform: dict | None = None            # the model answers (rehearsal.play.coperformer.CoPerform fields)
 
 
 @dataclass(frozen=True)

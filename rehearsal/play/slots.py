@@ -58,6 +58,14 @@ class Slot:
     latent_labels: list[str] = field(default_factory=list)
     controls: np.ndarray | None = None   # the model's latent for the last block (sent over OSC)
     stream: object | None = None         # a ModuleStream for an imported module
+    co: object | None = None             # a CoPerformer: the model answers instead of transforming
+
+    def co_perform(self, settings: dict, block: int) -> None:
+        """Answer instead of transform (rehearsal.play.coperformer); refused in words for a
+        model that cannot generate without input."""
+        from .coperformer import CoPerform, CoPerformer
+
+        self.co = CoPerformer(self.module, CoPerform(**settings), block)
 
     @property
     def uses_latent(self) -> bool:
@@ -136,6 +144,8 @@ class Slot:
                     z = self.module.encode(t)
                     self.controls = z[0, :, -1].numpy().copy()
                     y = self.module.decode(apply_override(z, override))
+                elif self.co is not None:
+                    y = self.co.run(t)
                 else:
                     y = self.module(t)
                 out = y.reshape(-1).numpy()

@@ -227,10 +227,11 @@ class CorpusModel(nn.Module):
 
     # -- rendering -----------------------------------------------------------------------
     def render(self, x: Tensor, state: List[Tensor], control: Optional[Tensor] = None,
-               random_units: bool = False) -> Tuple[Tensor, List[Tensor]]:
+               random_units: bool = False, free: bool = False) -> Tuple[Tensor, List[Tensor]]:
         """(B, n*hop) in -> (B, n*hop) out, carrying `state`. With `control` (B, 4, n):
         loudness dB, pitch MIDI (0: unpitched), centroid Hz, flatness per block choose the
-        units instead of what is heard (the bands are not weighed)."""
+        units instead of what is heard (the bands are not weighed). `free`: the corpus plays
+        itself from the last unit on (each unit's successor, at its own level)."""
         history, pending, last, recent, pos = state[0], state[1], state[2], state[3], state[4]
         hop = self.hop
         blocks = x.shape[1] // hop
@@ -250,9 +251,17 @@ class CorpusModel(nn.Module):
                     target[:, 2] = (c[:, 1] > 0).to(torch.float32)
                     target[:, 3] = torch.log2(c[:, 2].clamp_min(20.0))
                     target[:, 4] = c[:, 3]
+                elif free:
+                    target = self.unit_desc[last.clamp_min(0)]
                 else:
                     target = self.targets(history)
-                chosen = self.choose(target, weights, last, recent, sample // self.grain_hop, random_units)
+                if free:
+                    nxt = self.unit_next[last.clamp_min(0)]
+                    nxt = torch.where(nxt < 0, (last + 1) % self.size, nxt)
+                    chosen = torch.where(last < 0, torch.zeros_like(nxt), nxt)
+                    target = self.unit_desc[chosen]     # its own pitch and level: no matching
+                else:
+                    chosen = self.choose(target, weights, last, recent, sample // self.grain_hop, random_units)
                 pending = pending + self.unit_grains(chosen, target)
                 last = chosen
                 recent = torch.cat([recent[:, 1:], chosen.unsqueeze(1)], 1)
@@ -277,6 +286,9 @@ class CorpusStream(NNTildeModule):
     """nn~ methods, each with its own streaming state:
 
     forward:     audio -> audio (the input resynthesised from the unit bank)
+    generate:    the corpus playing itself, unit after successor, from the last unit
+                 `forward` chose when `continue_from_heard()` was called (else from the
+                 first); its input is not listened to
     descriptors: 4 control signals -> audio: loudness (dB), pitch (MIDI note, 0: unpitched),
                  centroid (Hz), flatness (0-1), one value per 256-sample block
     attributes `jitter` and `sequence` (floats, 0 to 1).
@@ -295,9 +307,11 @@ class CorpusStream(NNTildeModule):
         self.register_method("descriptors", 4, model.hop, 1, 1,
                              ["(signal) loudness dB", "(signal) pitch MIDI (0: unpitched)", "(signal) centroid Hz",
                               "(signal) flatness 0-1"], ["(signal) units chosen by the descriptors"])
+        self.register_method("generate", 1, 1, 1, 1, ["(signal) not listened to: it generates from the corpus"],
+                             ["(signal) generation"])
         self.register_attribute("jitter", model.jitter)
         self.register_attribute("sequence", model.sequence)
-        for prefix in ("fwd", "dsc"):
+        for prefix in ("fwd", "dsc", "gen"):
             for i, t in enumerate(model.zero_state(1, torch.device("cpu"))):
                 self.register_buffer(prefix + "_" + str(i), t, persistent=False)
 
@@ -333,6 +347,25 @@ class CorpusStream(NNTildeModule):
         state = [self.fwd_0, self.fwd_1, self.fwd_2, self.fwd_3, self.fwd_4]
         out, state = self.model.render(x[:, 0], state)
         self.fwd_0, self.fwd_1, self.fwd_2, self.fwd_3, self.fwd_4 = state[0], state[1], state[2], state[3], state[4]
+        return out.unsqueeze(1)
+
+    @torch.jit.export
+    def continue_from_heard(self) -> int:
+        """The next `generate` call continues from the last unit `forward` chose (the
+        co-performer's answer: it goes on from what it just heard)."""
+        if self.gen_2.shape[0] == self.fwd_2.shape[0]:
+            self.gen_2 = self.fwd_2.clone()
+        return 0
+
+    @torch.jit.export
+    def generate(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_buffer(x.shape[2])
+        if self.gen_0.shape[0] != x.shape[0] or self.gen_0.device != x.device:
+            s = self.model.zero_state(x.shape[0], x.device)
+            self.gen_0, self.gen_1, self.gen_2, self.gen_3, self.gen_4 = s[0], s[1], s[2], s[3], s[4]
+        state = [self.gen_0, self.gen_1, self.gen_2, self.gen_3, self.gen_4]
+        out, state = self.model.render(torch.zeros(x.shape[0], x.shape[2], device=x.device), state, None, False, True)
+        self.gen_0, self.gen_1, self.gen_2, self.gen_3, self.gen_4 = state[0], state[1], state[2], state[3], state[4]
         return out.unsqueeze(1)
 
     @torch.jit.export
