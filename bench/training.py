@@ -391,7 +391,7 @@ def part_corpus(args, tmp: Path) -> dict:
            "render_x_realtime": round(render_x, 1), "stream_256_x_realtime": round(stream_x, 1)}
     print(f"corpus: {args.corpus_minutes:g} min analysed in {analysis_s:.2f} s ({bank.size} units); held-out "
           f"distance {d_ours:.3f} vs random units {d_random:.3f}, noise {d_noise:.3f}; render {render_x:.1f}x "
-          "real time, 1 thread; scripted stream (host, nn~) in 256-sample calls {stream_x:.1f}x", flush=True)
+          f"real time, 1 thread; scripted stream (host, nn~) in 256-sample calls {stream_x:.1f}x", flush=True)
     return out
 
 

@@ -76,11 +76,15 @@ def test_follow_one_mirrors_the_performers_loudness_and_follow_zero_ignores_it(c
 
 
 def test_a_family_that_cannot_generate_is_refused_in_words():
-    from rehearsal.training.family import get_family
+    from rehearsal.play.coperformer import CoPerform, CoPerformer
 
-    slot = Slot.from_model(get_family("pitch").build().eval(), None, "pitch", "pitch")
+    class TransformOnly:            # what the pitch and latent families' nn~ modules offer
+        def get_methods(self):
+            return ["forward"]
+
     with pytest.raises(ValueError, match="cannot generate without input"):
-        slot.co_perform({"mode": "call-response"}, BLOCK)
+        CoPerformer(TransformOnly(), CoPerform(), BLOCK)
     with pytest.raises(ValueError, match="follow must be"):
-        Slot.from_model(model_of(analyse_corpus([material(1, 1.0)])), None, "c").co_perform(
-            {"mode": "accompany", "follow": 2}, BLOCK)
+        CoPerform(mode="accompany", follow=2)
+    with pytest.raises(ValueError, match="mode must be"):
+        CoPerform(mode="duet")

@@ -27,6 +27,7 @@ from tests.support.playmodels import (install_faulty_family, make_faulty_generat
                                       render_like_play)
 
 BLOCK = 256
+SR_PLAY = 48000
 TOL = 2e-5     # the same TorchScript calls in two processes: equal up to float rounding
 
 
@@ -219,6 +220,42 @@ def test_known_input_comes_out_processed_by_the_model_with_the_expected_latency(
     # latency plus the model's: input sample j comes out at j + interface + L
     assert not model[late].any(), "where the model was late its take holds silence"
     rig.check_output(performer, model, late, p, interface_latency, range(after + L, len(model) - 4 * BLOCK))
+
+
+def test_the_corpus_model_answers_a_pause_and_yields_when_the_performer_comes_back(store, corpus_gen, tmp_path):
+    """Co-performer, call and response (issue 16), through JACK: the model's take is
+    silent while the performer plays, answers within the pause plus one block of their
+    silence, and is silent again from the block they are heard again."""
+    gen = corpus_gen
+    pause_s = 0.3
+    rig = Rig(tmp_path, coperform={"mode": "call-response", "pause_s": pause_s, "answer_s": 0.5, "gate_db": -45.0})
+    try:
+        rig.player.load(gen["id"], _checkpoint(store, gen), gen["name"])
+        switched = rig.events.wait("switched", generation_id=gen["id"])
+        phrase = _signal(1.0, seed=3)
+        signal = np.concatenate([phrase, np.zeros(SR_PLAY, np.float32), phrase[: SR_PLAY // 2]])
+        rig.play(signal)
+        stopped, performer, model = rig.finish()
+    finally:
+        rig.close()
+    L = rig.player.latency
+    late = glitched(stopped, rig.start, len(model))
+    p = find_exact(performer, signal[:512])
+    after = switched["input_frame"] - rig.start + L
+    assert p > after, "the model was faded in before the performer began"
+    loud = np.flatnonzero(np.abs(performer[p:p + len(phrase)]) > 10 ** (-45 / 20))
+    quiet_from = p + int(loud[-1]) + 1                       # the performer's last sound
+    resumed = p + len(phrase) + SR_PLAY                      # and where they come back
+    said = np.flatnonzero(np.abs(model[after:]) > 1e-4) + after
+    first = int(said[said > p][0])
+    wait = first - L - quiet_from
+    print(f"answer {wait / SR_PLAY * 1000:.1f} ms after the performer stopped (pause {pause_s * 1000:.0f} ms "
+          f"+ one block {BLOCK / SR_PLAY * 1000:.1f} ms, model latency {L} samples apart)")
+    assert not model[p + L:quiet_from].any()                 # it listened while they played
+    assert wait <= pause_s * SR_PLAY + 2 * BLOCK             # the pause, the gate's block, one block
+    assert first < resumed + L
+    quiet = ~late[resumed + L + BLOCK:len(performer) - BLOCK]
+    assert not model[resumed + L + BLOCK:len(performer) - BLOCK][quiet].any()   # it yielded within a block
 
 
 def test_switching_generations_mid_play_fades_without_a_jump(store, pitch_gen, latent_gen, interface_latency,

@@ -199,7 +199,7 @@ def test_nn_tilde_export_streams_like_the_whole_clip_render_and_the_host_plays_i
     bank = analyse_corpus([tone(f, 0.5) for f in (110, 220, 330, 440)] + [material(8, 2.0)])
     model = model_of(bank, {"jitter": 0.2, "sequence": 0.1, "pitch_match": True})
     path = export_nn_tilde(model, "corpus", tmp_path / "corpus.ts", {"generation": "test"})[0]
-    audio = np.concatenate([material(9, 1.0), np.zeros(SR // 4, np.float32), tone(220, 0.5)])
+    audio = np.concatenate([material(9, 0.5), np.zeros(SR // 4, np.float32), tone(220, 0.5)])
     n = -(-len(audio) // 8192) * 8192
     clip = torch.zeros(1, 1, n)
     clip[0, 0, :len(audio)] = torch.as_tensor(audio)

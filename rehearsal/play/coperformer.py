@@ -65,6 +65,10 @@ class CoPerformer:
         x = t.reshape(-1).numpy()
         loud = 10 * np.log10(float(np.mean(x.astype(np.float64) ** 2)) + 1e-12) > s.gate_db
         if s.mode == "accompany":
+            if s.follow >= 1.0:
+                return self.module(t)
+            if s.follow <= 0.0:
+                return self.module.generate(torch.zeros_like(t))
             out = self.module(t) * s.follow
             return out + self.module.generate(torch.zeros_like(t)) * (1.0 - s.follow)
         if loud:
