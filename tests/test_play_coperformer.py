@@ -48,7 +48,7 @@ def test_a_pause_is_answered_within_the_pause_plus_a_block_and_the_model_yields_
     said = block_db(out) > -70.0
     quiet_from = int(np.flatnonzero(heard[:len(loud[0]) // BLOCK + 1])[-1]) + 1   # the first silent block
     answer = int(np.flatnonzero(said[quiet_from:])[0]) + quiet_from
-    pause = int(np.ceil(0.5 * SR / BLOCK))
+    pause = round(0.5 * SR / BLOCK)
     print(f"silence from block {quiet_from}, answer from block {answer}: {answer - quiet_from} blocks "
           f"(pause {pause} blocks + 1)")
     assert not said[:quiet_from].any()                     # while the performer plays, it listens

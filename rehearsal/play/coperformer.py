@@ -50,7 +50,8 @@ class CoPerformer:
             raise ValueError("this model cannot generate without input (its nn~ module has no `generate`): "
                              "it can transform the input, not co-perform")
         self.module, self.s, self.block = module, settings, block
-        self.pause_blocks = int(np.ceil(settings.pause_s * sample_rate / block))
+        # whole blocks; the block in which the performer stopped adds up to one more
+        self.pause_blocks = max(1, int(round(settings.pause_s * sample_rate / block)))
         self.answer_blocks = int(np.ceil(settings.answer_s * sample_rate / block))
         self.quiet = 0          # blocks of silence so far
         self.answered = 0       # blocks answered in this pause
