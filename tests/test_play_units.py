@@ -300,6 +300,22 @@ def test_reception_credits_the_generation_heard_at_each_tap(db, play_db):
     assert r1["seconds"] == pytest.approx((5 * 48000 + 24000 - (48000 + 1200)) / 48000, abs=1e-3)
     assert r2["seconds"] == pytest.approx(10 - (5 * 48000 + 24000) / 48000, abs=1e-3)
     assert [r["generation_id"] for r in reception_all(db)] == [g1, g2]
+    assert r1["settings"] == {"transform": {"laugh": 2}}
+
+
+def test_tags_during_a_co_performing_play_count_for_its_mode_and_follow(db, play_db):
+    """Issue 16: a jam reaction credits the generation and the co-performer settings in force."""
+    import json
+
+    from rehearsal.play import reception
+
+    inp, _ = play_db["takes"]
+    g1, _ = play_db["gens"]
+    _tag(db, inp, "followed-me", 2 * 48000)
+    db.execute("UPDATE plays SET coperform = ? WHERE id = ?",
+               [json.dumps({"mode": "accompany", "follow": 0.8, "pause_s": 1.0, "answer_s": 4.0}), play_db["play"]])
+    _tag(db, inp, "too-reactive", 3 * 48000)
+    assert reception(db, g1)["settings"] == {"accompany follow 0.8": {"followed-me": 1, "too-reactive": 1}}
 
 
 def test_recovery_mirrors_and_closes_an_open_play(db, play_db):

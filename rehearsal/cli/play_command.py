@@ -84,10 +84,18 @@ def _device(value):
 @click.option("--control-rate", type=click.FloatRange(0, 1000), default=0.0,
               help="Latent messages per second (0: one per block).")
 @click.option("--speed", type=click.FloatRange(0.1, 100), default=1.0, hidden=True)
+@click.option("--co-perform", "co_perform", type=click.Choice(["call-response", "accompany"]),
+              help="The model answers instead of transforming (a model that can generate: corpus, autoregressive).")
+@click.option("--follow", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="accompany: 0 ignores the performer, 1 mirrors them.")
+@click.option("--pause", "pause_s", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="call-response: seconds of silence the model answers.")
+@click.option("--answer", "answer_s", type=click.FloatRange(min=0.01), default=4.0, show_default=True,
+              help="call-response: seconds the model answers at most.")
 @click.pass_context
 def play(ctx, model_ref, session_name, notation_name, device, output_device, input_file, channels, model_channel,
          dry_wet, gain, fade_ms, fade_curve, blocksize, lookahead, duration, midi_ports, midi_virtual, midi_api,
-         osc_port, osc_host, osc_allow, osc_out, control_rate, speed) -> None:
+         osc_port, osc_host, osc_allow, osc_out, control_rate, speed, co_perform, follow, pause_s, answer_s) -> None:
     """Play a generation live: input -> model -> output, at 48 kHz in blocks of <= 256 samples.
 
     Records a take of the performer and a take of the model, aligned to the sample; tags
@@ -112,7 +120,9 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
         device=_device(device), output_device=_device(output_device), channels=channels,
         model_channel=model_channel - 1, input_file=input_file, speed=speed, blocksize=int(blocksize),
         lookahead=lookahead, mix=dry_wet, gain=parse_gain(gain), fade_ms=fade_ms, fade_curve=fade_curve,
-        osc_out=parse_host_port(osc_out), control_rate=control_rate)
+        osc_out=parse_host_port(osc_out), control_rate=control_rate,
+        coperform={"mode": co_perform, "follow": follow, "pause_s": pause_s, "answer_s": answer_s}
+        if co_perform else None)
     if model_channel > channels and input_file is None:
         fail(f"--model-channel {model_channel}: only {channels} input channel(s)")
     room = PlayRoom(ws, session_name, notation, config)
@@ -271,6 +281,9 @@ def play_reception(ctx, generation, as_json) -> None:
             continue
         tags = "  ".join(f"{t['glyph']} {symbol} x{t['count']}" for symbol, t in r["tags"].items()) or "no tags"
         click.echo(f"g{r['generation_id']}: {r['seconds']:.0f} s in {r['plays']} play(s)  {tags}")
+        if set(r["settings"]) - {"transform"}:
+            for setting, counts in r["settings"].items():
+                click.echo(f"  {setting}: " + "  ".join(f"{s} x{n}" for s, n in counts.items()))
 
 
 def _stdin_commands(loop, room, stop) -> None:

@@ -7,24 +7,39 @@ models screen and `rehearsal play reception`.
 
 from __future__ import annotations
 
+import json
+
 import sqlite_utils
 
 
+def setting_label(coperform: str | None) -> str:
+    """How a play's model took part: "transform", "call-response", "accompany follow 0.5"."""
+    if not coperform:
+        return "transform"
+    c = json.loads(coperform)
+    return c["mode"] + (f" follow {float(c.get('follow', 0.5)):g}" if c["mode"] == "accompany" else "")
+
+
 def reception(db: sqlite_utils.Database, generation_id: int) -> dict:
-    """{"generation_id", "plays", "seconds" (heard), "tags": {symbol: {"glyph", "count"}}, "who": {name: count}}."""
+    """{"generation_id", "plays", "seconds" (heard), "tags": {symbol: {"glyph", "count"}}, "who": {name: count},
+    "settings": {setting: {symbol: count}}} (the co-performer mode and follow in force when tagged)."""
     tags: dict[str, dict] = {}
     who: dict[str, int] = {}
-    for r in db.query("SELECT symbol, glyph, who FROM play_reception WHERE generation_id = ?", [generation_id]):
+    settings: dict[str, dict[str, int]] = {}
+    for r in db.query("SELECT r.symbol, r.glyph, r.who, p.coperform FROM play_reception r "
+                      "JOIN plays p ON p.id = r.play_id WHERE r.generation_id = ?", [generation_id]):
         t = tags.setdefault(r["symbol"], {"glyph": r["glyph"], "count": 0})
         t["count"] += 1
         who[r["who"]] = who.get(r["who"], 0) + 1
+        by = settings.setdefault(setting_label(r["coperform"]), {})
+        by[r["symbol"]] = by.get(r["symbol"], 0) + 1
     heard = db.execute(
         """SELECT COUNT(DISTINCT s.play_id),
                   COALESCE(SUM((COALESCE(s.to_frame, t.frames) - s.from_frame) * 1.0 / t.sample_rate), 0)
            FROM play_segments s JOIN plays p ON p.id = s.play_id JOIN takes t ON t.id = p.input_take_id
            WHERE s.generation_id = ?""", [generation_id]).fetchone()
     return {"generation_id": generation_id, "plays": heard[0], "seconds": round(max(0.0, heard[1] or 0.0), 3),
-            "tags": dict(sorted(tags.items(), key=lambda kv: -kv[1]["count"])), "who": who}
+            "tags": dict(sorted(tags.items(), key=lambda kv: -kv[1]["count"])), "who": who, "settings": settings}
 
 
 def reception_all(db: sqlite_utils.Database) -> list[dict]:

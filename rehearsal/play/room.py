@@ -131,7 +131,7 @@ class PlayRoom(RoomBase):
         play_id = plays.create_play(
             self.db, session_id=self.session_id, input_take_id=in_id, output_take_id=out_id,
             latency_samples=p.latency, block_samples=p.blocksize, fade_ms=cfg.fade_ms, fade_curve=cfg.fade_curve,
-            dry_wet=cfg.mix, input_gain=cfg.gain, device=p.device, engine_pid=p.pid)
+            dry_wet=cfg.mix, input_gain=cfg.gain, device=p.device, engine_pid=p.pid, coperform=cfg.coperform)
         try:
             start_frame = p.start_take(in_path, out_path)
         except PlayError as exc:

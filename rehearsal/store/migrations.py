@@ -27,6 +27,7 @@ MIGRATIONS: tuple[str, ...] = (
     "041_withdrawals",    # consent: performers who withdrew their material, and undos
     "042_session_folders",  # a unique audio folder per session, kept in the db
     "043_plugin_problems",  # problems plugins caused, shown by `rehearsal plugins`
+    "046_coperform",      # plays.coperform: the co-performer mode and follow a play ran with
     "049_scores",         # scores a take was recorded from, and where its first event was meant
     "052_take_gaps",      # takes.gap_frames: missed stream cycles, filled with silence
 )

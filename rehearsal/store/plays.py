@@ -20,13 +20,13 @@ def _gen(generation_id: int | None) -> int | None:
 
 def create_play(db: sqlite_utils.Database, *, session_id: int, input_take_id: int, output_take_id: int,
                 latency_samples: int, block_samples: int, fade_ms: float, fade_curve: str, dry_wet: float,
-                input_gain: float, device: str, engine_pid: int | None) -> int:
+                input_gain: float, device: str, engine_pid: int | None, coperform: dict | None = None) -> int:
     cur = db.execute(
         """INSERT INTO plays (session_id, input_take_id, output_take_id, latency_samples, block_samples,
-               fade_ms, fade_curve, dry_wet, input_gain, device, engine_pid, started_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               fade_ms, fade_curve, dry_wet, input_gain, device, engine_pid, started_at, coperform)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [session_id, input_take_id, output_take_id, latency_samples, block_samples, fade_ms, fade_curve, dry_wet,
-         input_gain, device, engine_pid, utc_now()])
+         input_gain, device, engine_pid, utc_now(), json.dumps(coperform) if coperform else None])
     return cur.lastrowid
 
 
