@@ -57,6 +57,22 @@ class CoPerformer:
         self.answered = 0       # blocks answered in this pause
         self.answering = False
         self.can_continue = hasattr(module, "continue_from_heard")
+        self._warm(block)
+
+    def _warm(self, block: int) -> None:
+        """The first calls of a scripted method profile and optimise it (tens of ms: blocks
+        late). slots.prepare_module warms `forward`; the answer's method is warmed here, on
+        silence, before the model goes near the audio."""
+        import torch
+
+        from .slots import WARM_CALLS
+
+        x = torch.zeros(1, 1, block)
+        with torch.inference_mode():
+            for _ in range(WARM_CALLS):
+                self.module.generate(x)
+                if self.can_continue:
+                    self.module.continue_from_heard()
 
     def run(self, t):
         """One block (a (1, 1, n) tensor) -> the model's part (same shape)."""

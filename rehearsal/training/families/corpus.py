@@ -358,6 +358,8 @@ class CorpusStream(NNTildeModule):
         co-performer's answer: it goes on from what it just heard)."""
         if self.gen_2.shape[0] == self.fwd_2.shape[0]:
             self.gen_2 = self.fwd_2.clone()
+            self.gen_1 = torch.zeros_like(self.gen_1)      # nothing left over from an earlier answer
+            self.gen_4 = torch.zeros_like(self.gen_4)      # and its first block chooses a unit
         return 0
 
     @torch.jit.export
