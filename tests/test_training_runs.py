@@ -72,6 +72,22 @@ def test_convergent_keeps_its_best_checkpoint_and_parent_link(trained):
     assert any(line.startswith("└─ g2") for line in lines)
 
 
+def test_model_show_plots_curves_baseline_parent_and_a_comparison(trained, tmp_path):
+    """g2 (from g1, made by the test above) with its parent; then g1 and g2 compared."""
+    ws, _ = trained
+    one = tmp_path / "g2.png"
+    out = cli(ws.home, "model", "show", "g2", "--plot", str(one))
+    assert f"plot: {one}" in out
+    assert "g2 validation loss" in out and "g2 noise baseline" in out and "g1 (parent) validation loss" in out
+    assert one.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and one.stat().st_size > 20_000
+    both = tmp_path / "both.svg"
+    out = cli(ws.home, "model", "show", "g1", "--plot", str(both), "--compare", "g2")
+    assert "g1 validation loss" in out and "g2 validation loss" in out and "(parent)" not in out
+    assert b"<svg" in both.read_bytes()[:400]
+    result = CliRunner().invoke(main, ["--home", str(ws.home), "model", "show", "g1", "--plot", str(tmp_path / "x.gif")])
+    assert result.exit_code != 0 and "x.gif" in result.output and ".png or .svg" in result.output
+
+
 def test_one_shot_keeps_every_checkpoint_and_is_reproducible(tmp_path):
     home = tmp_path / "ws"
     ds = pluck_dataset(tmp_path / "plucks", n=3, seconds=1.0)

@@ -198,6 +198,11 @@ async def test_models_screen_lineage_current_note_and_loss_curve(jack_server, wo
                            timeout=20)
             assert screen.auditioned and screen.auditioned[0][1] > 0, screen.audition_problem
 
+            await keys(pilot, "c", "P")                             # the picture: g2 with its parent g1
+            await wait_for(pilot, lambda: screen.plotted, "the picture of the curves")
+            assert screen.plotted.name == "g2-training.png" and screen.plotted.stat().st_size > 20_000
+            assert screen.compared == [g2] and "noise" in screen_text(screen)   # the baseline on the text curve
+
             await keys(pilot, "u")                                  # make g2 current
             await wait_for(pilot, lambda: screen.current == g2, "g2 to be current")
             db = open_db(workspace.db_path)
@@ -283,6 +288,8 @@ def test_loss_plot_draws_train_and_validation():
     assert grid.count("·") == 3 and grid.count("o") == 1 and "0.2500" in grid and "1.0000" in grid
     assert sparkline_plot({"train": [], "val": []}).plain == "no loss yet"
     assert json.dumps(sparkline_plot({"train": [(1, 2.0)], "val": []}).plain)
+    with_noise = sparkline_plot({"train": [(1, 1.0), (2, 0.5)], "val": []}, baseline=2.0).plain.splitlines()
+    assert with_noise[0].endswith("-" * 47 + "│") and "2.0000" in with_noise[0] and "noise 2.0000 (-)" in with_noise[-1]
 
 
 def test_training_budgets_as_typed():

@@ -368,15 +368,23 @@ def note_cmd(ctx, gen, text, symbol, who) -> None:
 
 @model.command("show")
 @click.argument("gen")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False),
+              help="Also draw its loss and validation curves (steps and wall time, noise baseline, parent) "
+                   "to this .png or .svg.")
+@click.option("--compare", "compare", multiple=True, metavar="GEN",
+              help="With --plot: more generations on the same axes (repeat).")
 @click.pass_context
-def show_cmd(ctx, gen) -> None:
+def show_cmd(ctx, gen, plot, compare) -> None:
     """Everything about one generation: lineage, data, settings, metrics, checkpoints, previews."""
     T = _training()
     ws, db = open_workspace_db(ctx)
     try:
         g = T.get_generation(db, gen)
+        others = [T.get_generation(db, c)["id"] for c in compare]
     except LookupError as exc:
         fail(str(exc))
+    if compare and not plot:
+        fail("--compare draws generations together: give --plot FILE.png too")
     spec = T.RunSpec.from_json(g["spec_json"])
     m = g["metrics"]
     click.echo(f"{g['name']}  {g['label']}  [{g['family']}]  {g['status']}" + (f": {g['error']}" if g["error"] else ""))
@@ -403,6 +411,14 @@ def show_cmd(ctx, gen) -> None:
         click.echo(f"  {c['kind']:5} step {c['step']:>6}  {c['path']}  val {_loss(c['val_loss'])}  previews {c['previews']}")
     for n in T.notes(db, g["id"]):
         click.echo(f"  note: {n['symbol'] or ''} {n['text'] or ''}  — {n['who'] or '?'} {n['created_at']}")
+    if plot:
+        from ..training.plots import plot_generations
+
+        try:
+            drawn = plot_generations(ws, db, [g["id"], *others], plot)
+        except ValueError as exc:
+            fail(str(exc))
+        click.echo(f"plot: {drawn.path}  ({'; '.join(drawn.labels) or 'no loss recorded yet'})")
 
 
 @model.command("import")

@@ -106,7 +106,8 @@ def train(model, optimizer, data: PreparedData, spec: RunSpec, state: LoopState,
             state.evals_since_best += 1
         evaluated_at = state.step
         hooks.progress({"event": "eval", "step": state.step, "val_loss": state.val_loss,
-                        "train_loss": state.train_loss, "best": improved, "best_val": state.best_val})
+                        "train_loss": state.train_loss, "best": improved, "best_val": state.best_val,
+                        "elapsed_s": state.elapsed_s})
         if improved and spec.keep == "best":
             hooks.keep_checkpoint("best", model, optimizer, state)
         return spec.patience > 0 and state.evals_since_best >= spec.patience

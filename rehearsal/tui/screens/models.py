@@ -5,7 +5,11 @@ family, dataset, status, validation loss and notes; the selected one's metrics, 
 preview files and loss curve (read from its progress file, refreshed twice a second while
 a run is going). `u` makes it current, `b` goes back to the one before, `m` adds a note,
 `y` attaches a symbol of the notation, `p` plays its next preview, `t` trains a new
-generation from a dataset with a strategy, `x` cancels a run.
+generation from a dataset with a strategy, `x` cancels a run. The text curve shows the
+noise baseline as a row of `-`; `P` draws the picture (training and validation loss
+against steps and wall time, baseline, parent; rehearsal.training.plots) to
+<home>/exports/gN-training.png in a thread worker, and `c` marks generations to compare
+in that picture.
 
 Training runs in its own process (`rehearsal.training.start_run`); a thread worker polls
 it (`TrainingRun.poll()` never blocks) and posts typed messages. Nothing here imports
@@ -46,6 +50,12 @@ class GenerationDetail(Message):
     def __init__(self, gen_id: int, curve: dict, previews: dict[str, list[Path]]):
         super().__init__()
         self.gen_id, self.curve, self.previews = gen_id, curve, previews
+
+
+class PlotWritten(Message):
+    def __init__(self, path: Path | None, labels: list[str], error: str | None = None):
+        super().__init__()
+        self.path, self.labels, self.error = path, labels, error
 
 
 class ModelsChanged(Message):
@@ -123,16 +133,21 @@ def short_ref(ref: str) -> str:
     return Path(ref).name + "/" if "/" in ref else ref
 
 
-def sparkline_plot(curve: dict, width: int = CURVE_W, height: int = CURVE_H) -> Text:
-    """Train loss as `·` and validation loss as `o` on a log-free character grid."""
+def sparkline_plot(curve: dict, width: int = CURVE_W, height: int = CURVE_H, baseline: float | None = None) -> Text:
+    """Train loss as `·`, validation loss as `o` and the noise baseline as a row of `-` on a
+    log-free character grid."""
     train, val = curve.get("train", []), curve.get("val", [])
     out = Text()
     if not train and not val:
         return Text("no loss yet", style="dim")
     pts = train + val
     s0, s1 = min(p[0] for p in pts), max(p[0] for p in pts)
-    l0, l1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    losses = [p[1] for p in pts] + ([baseline] if baseline is not None else [])
+    l0, l1 = min(losses), max(losses)
     grid = [[" "] * width for _ in range(height)]
+    if baseline is not None:
+        y = 0 if l1 == l0 else round((l1 - baseline) / (l1 - l0) * (height - 1))
+        grid[y] = ["-"] * width
 
     def put(step, loss, ch):
         x = 0 if s1 == s0 else round((step - s0) / (s1 - s0) * (width - 1))
@@ -154,6 +169,8 @@ def sparkline_plot(curve: dict, width: int = CURVE_W, height: int = CURVE_H) -> 
         out.append(f"train loss {last[1]:.4f} at step {last[0]}", style="bold")
     if val:
         out.append(f"   val {val[-1][1]:.4f} (o)", style="bold")
+    if baseline is not None:
+        out.append(f"   noise {baseline:.4f} (-)", style="dim")
     return out
 
 
@@ -168,6 +185,8 @@ class ModelsScreen(AuditionMixin, StoreScreen):
         Binding("p", "play_preview", "play a preview"),
         Binding("t", "train", "train a new generation"),
         Binding("x", "cancel", "cancel the run"),
+        Binding("P", "plot", "picture of the curves"),
+        Binding("c", "compare", "mark to compare"),
         Binding("g", "reload", "reload"),
         Binding("escape", "stop_playback", "stop", show=False),
     ]
@@ -195,6 +214,8 @@ class ModelsScreen(AuditionMixin, StoreScreen):
         self.ended: dict[int, dict | None] = {}  # generation id -> the run's end event
         self.loaded = False                      # the lineage has been read once
         self.train_options = dict(type(self).train_options)
+        self.compared: list[int] = []            # marked with `c`: drawn together by `P`
+        self.plotted: Path | None = None         # the last picture `P` wrote
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -292,7 +313,9 @@ class ModelsScreen(AuditionMixin, StoreScreen):
             if files:
                 out.append(f"\npreviews: {len(files)} (p plays: {', '.join(sorted(self.previews))})", style="dim")
         self.query_one("#mod-detail", Static).update(out)
-        self.query_one("#mod-curve", Static).update(sparkline_plot(self.curve))
+        baseline = ((g or {}).get("metrics") or {}).get("baseline_val_loss")
+        self.query_one("#mod-curve", Static).update(
+            sparkline_plot(self.curve, baseline=baseline if isinstance(baseline, (int, float)) else None))
 
     @work(name="models-detail", group="models-detail", exclusive=True)
     async def read_detail(self, gen_id: int) -> None:
@@ -314,6 +337,49 @@ class ModelsScreen(AuditionMixin, StoreScreen):
         g = self.generation(self.selected)
         if g is not None and (g["status"] in ("queued", "running") or g["id"] in self.runs):
             self.read_detail(g["id"])
+
+    # -- pictures --------------------------------------------------------------------------------
+    def action_compare(self) -> None:
+        gid = self.selected
+        if gid is None:
+            return
+        if gid in self.compared:
+            self.compared.remove(gid)
+        else:
+            self.compared.append(gid)
+        self.say("compared in the picture (P): " + (", ".join(f"g{i}" for i in self.compared) or "none"))
+
+    def action_plot(self) -> None:
+        gid = self.selected
+        if gid is None:
+            return
+        ids = [gid] + [i for i in self.compared if i != gid]
+        self.say("drawing " + ", ".join(f"g{i}" for i in ids) + "…")
+        self.write_plot(ids)
+
+    @work(name="models-plot", group="models-plot", exclusive=True, thread=True)
+    def write_plot(self, ids: list[int]) -> None:
+        from ...store import open_db
+        from ...training.plots import plot_generations
+
+        ws = self.app.ws
+        path = ws.folder("exports") / ("-".join(f"g{i}" for i in ids) + "-training.png")
+        db = open_db(ws.db_path)
+        try:
+            drawn = plot_generations(ws, db, ids, path)
+        except Exception as exc:
+            self.post_message(PlotWritten(None, [], str(exc)))
+            return
+        finally:
+            db.conn.close()
+        self.post_message(PlotWritten(drawn.path, drawn.labels))
+
+    def on_plot_written(self, msg: PlotWritten) -> None:
+        if msg.error:
+            self.post_message(StoreFailed("draw the curves", msg.error))
+            return
+        self.plotted = msg.path
+        self.say(f"picture: {msg.path}")
 
     # -- current, notes ----------------------------------------------------------------------
     @work(name="models-edit", group="models-edit")
