@@ -227,26 +227,62 @@ def dataset_coverage(ctx, ref, as_json) -> None:
 
 @dataset.command("map")
 @click.argument("ref")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="PNG file (default: <home>/exports/<ref>-map.png).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="PNG or SVG file (default: <home>/exports/<ref>-map.png).")
 @click.option("--json", "as_json", is_flag=True, help="Print the points as JSON lines instead of drawing.")
+@click.option("--method", type=click.Choice(["pca", "umap"]), default="pca", show_default=True,
+              help="PCA is instant; UMAP (seeded) keeps neighbourhoods, its first fit compiles for 7-20 s.")
+@click.option("--colour", "colour", type=click.Choice(["symbol", "person", "take"]), default="symbol",
+              show_default=True, help="What the colours (and the legend) tell apart.")
+@click.option("--like", "like", metavar="REF", help="Another version to stay stable with (UMAP): shared clips "
+              "start where they were there, new ones where its transform puts them.")
+@click.option("--model", "model", metavar="GEN", help="Map the clips through this generation's encode (its latent) "
+              "instead of their descriptors.")
+@click.option("--seed", type=int, default=0, show_default=True)
 @click.pass_context
-def dataset_map(ctx, ref, output, as_json) -> None:
-    """A 2D map of the clips from their descriptors (PCA), as a PNG or as points."""
+def dataset_map(ctx, ref, output, as_json, method, colour, like, model, seed) -> None:
+    """A 2D map of the clips from their descriptors or a model's latent, as a picture or as points."""
     from ..curation import clip_map, write_png
+    from ..curation.clipmap import latent_rows, procrustes_displacement
     from ..naming import safe_filename
 
     ws, db = open_workspace_db(ctx)
     try:
-        cmap = clip_map(db, ref)
+        extra = {}
+        if model:
+            rows, _, names, source = latent_rows(ws, db, ref, model)
+            extra = {"rows": rows, "feature_names": names, "source": source}
+        anchor = None
+        if like:
+            anchor_extra = {}
+            if model:
+                rows_a, _, names, source = latent_rows(ws, db, like, model)
+                anchor_extra = {"rows": rows_a, "feature_names": names, "source": source}
+            anchor = clip_map(db, like, method=method, seed=seed, **anchor_extra)
+        cmap = clip_map(db, ref, method=method, seed=seed, anchor=anchor, **extra)
     except _curation_errors() as exc:
         fail(str(exc))
+    for note in cmap.notes:
+        click.echo(f"note: {note}", err=True)
     if as_json:
         for p in cmap.points():
             click.echo(json.dumps(p, ensure_ascii=False))
         return
     path = output or ws.folder("exports") / f"{safe_filename(cmap.ref)}-map.png"
-    write_png(cmap, path)
-    click.echo(f"{path}  ({cmap.axis_label(0)}; {cmap.axis_label(1)})")
+    try:
+        write_png(cmap, path, colour_by=colour)
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(f"{path}  ({cmap.axis_label(0)}; {cmap.axis_label(1)}; {cmap.fit_s:.1f} s)")
+    if anchor is not None and anchor.method == cmap.method == "umap":
+        try:
+            d = procrustes_displacement(anchor, cmap)
+        except ValueError as exc:
+            click.echo(f"note: {exc}", err=True)
+        else:
+            click.echo(f"stable with {anchor.ref}: {d['shared']} shared clips moved at most {d['max'] * 100:.1f}% "
+                       f"of the map (median {d['median'] * 100:.1f}%); {cmap.placed_by_transform} new clips placed "
+                       f"by its transform")
 
 
 @dataset.command("decide")

@@ -25,7 +25,7 @@ from .analysis import AnalysisParams, FrameDescriptors, analyse_array, analyse_f
 from .clips import Clip, ClipKey, clip_descriptors, hz_to_note, note_to_hz
 from .clipmap import ClipMap, clip_map, write_png
 from .coverage import Coverage, coverage
-from .decisions import decide, decisions_for_take, withdraw
+from .decisions import decide, decide_clips, decisions_for_take, withdraw
 from .descriptors import STATS as DESCRIPTOR_STATS, DescriptorStore, TakeAudioError, take_descriptors
 from .diff import VersionDiff, diff_versions
 from .export import Exported, ExportError, export_dataset, export_formats, export_removed
@@ -48,5 +48,5 @@ __all__ = [
     "DatasetNotFound", "StoredClip", "VersionInfo",
     "VersionDiff", "diff_versions", "Exported", "ExportError", "export_dataset", "export_formats", "export_removed", "read_metadata",
     "Coverage", "coverage", "ClipMap", "clip_map", "write_png",
-    "decide", "decisions_for_take", "withdraw",
+    "decide", "decide_clips", "decisions_for_take", "withdraw",
 ]

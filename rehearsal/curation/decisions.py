@@ -47,6 +47,22 @@ def decide(db: sqlite_utils.Database, *, take_id: int, start: int, end: int, dec
     ).lastrowid
 
 
+def decide_clips(db: sqlite_utils.Database, clips: list[dict], *, decision: str, who: str,
+                 note: str | None = None) -> list[int]:
+    """One decision per clip (dicts with take_id, start_sample, end_sample: a map's points),
+    in one transaction: a region selected on the map is kept or dropped as a whole.
+    Reversible: `withdraw` each returned id."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        ids = [decide(db, take_id=c["take_id"], start=c["start_sample"], end=c["end_sample"], decision=decision,
+                      who=who, note=note) for c in clips]
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+    return ids
+
+
 def withdraw(db: sqlite_utils.Database, decision_id: int) -> None:
     db.execute("UPDATE curation_decisions SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
                [utc_now(), decision_id])

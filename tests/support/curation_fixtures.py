@@ -157,3 +157,40 @@ def step(use: str, **params) -> str:
     for k, v in params.items():
         lines.append(f"{k} = {json.dumps(v)}")
     return "\n".join(lines) + "\n"
+
+
+# -- a take of many short clips in three clusters (maps, terrains) ---------------------------
+CLUSTERS = (("good", "ana"), ("breath", "bo"), ("bad", "cy"))   # low tones, high tones, noise bursts
+CLIP_S, GAP_S = 0.6, 0.1
+
+
+def cluster_clip(kind: int, k: int, rng) -> np.ndarray:
+    n = int(CLIP_S * SR)
+    """Clip k of a cluster: each a little higher (tones) or louder (noise) than the one before,
+    so neighbourhoods within a cluster mean something."""
+    if kind == 0:
+        return harmonic(110.0 * 2 ** (k / 24), n, 0.12)
+    if kind == 1:
+        return harmonic(880.0 * 2 ** (k / 24), n, 0.05)
+    return ((0.05 * 2 ** (k / 8)) * rng.standard_normal(n)).astype(np.float32)
+
+
+def add_cluster_clips(world: CurationWorld, take_id: int | None, first: int, count: int, seed: int = 0):
+    """Tags `count` clips numbered from `first` (clip i: cluster i % 3) on a take written by
+    `cluster_take`. Returns [(marker id, clip index)]."""
+    out = []
+    for i in range(first, first + count):
+        symbol, who = CLUSTERS[i % 3]
+        start = i * (CLIP_S + GAP_S) + 0.05
+        out.append((world.tag(take_id, symbol, start, start + CLIP_S - 0.1, who=who), i))
+    return out
+
+
+def cluster_take(count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = (1e-4 * rng.standard_normal(int(count * (CLIP_S + GAP_S) * SR) + SR)).astype(np.float32)
+    for i in range(count):
+        a = int(i * (CLIP_S + GAP_S) * SR)
+        sig = cluster_clip(i % 3, i // 3, rng)
+        x[a:a + len(sig)] = sig
+    return np.clip(x, -0.99, 0.99)
