@@ -114,3 +114,67 @@ def test_dataset_map_cli_umap_colours_and_stability(versions, tmp_path):
     points = [json.loads(x) for x in CliRunner().invoke(main, ["--home", str(world.ws.home), "dataset", "map",
                                                                "sounds@1", "--json"]).output.splitlines()]
     assert len(points) == FIRST
+
+
+async def test_map_screen_fits_in_a_worker_listens_colours_boxes_decides_and_projects(jack_server, versions):
+    from rehearsal.tui.app import RehearsalApp
+    from rehearsal.tui.options import TuiOptions
+    from rehearsal.tui.screens.map import MapScreen
+    from tests.support.tui import keys, wait_for
+
+    world, _, _ = versions
+    opts = TuiOptions(open_input=False, osc_port=None, midi=(), midi_virtual=False, session="monday", ascii=True,
+                      who="dana")
+    app = RehearsalApp(world.ws, opts)
+    async with app.run_test(size=(120, 40)) as pilot:
+        try:
+            screen = MapScreen("sounds@2")
+            await app.push_screen(screen)
+            await wait_for(pilot, lambda: screen.shown_method == "umap", "the UMAP map (fitted in map-fit)")
+            assert len(screen.points) == FIRST - 4 + MORE
+            legend = str(screen.query_one("#map-legend").render())
+            assert "symbol:" in legend and "good (" in legend and "@ clip" in legend
+            await keys(pilot, "c")
+            await wait_for(pilot, lambda: screen.colour_key == "person", "colours by person")
+            assert "ana (" in str(screen.query_one("#map-legend").render())
+            before = screen.cursor
+            await keys(pilot, "right", "down")
+            await wait_for(pilot, lambda: screen.cursor != before, "the cursor to move")
+            await keys(pilot, "enter")                                       # hear the clip
+            await wait_for(pilot, lambda: screen.auditioned or screen.audition_problem, "the clip to play", timeout=20)
+            p = screen.points[screen.cursor]
+            assert screen.auditioned[-1][1] == p["end_sample"] - p["start_sample"], screen.audition_problem
+
+            bad = [i for i, q in enumerate(screen.points) if q["symbols"] == ["bad"]]
+            xs = sorted(bad, key=lambda i: screen.cells[i])
+            screen.cursor = min(bad, key=lambda i: screen.cells[i][0] + screen.cells[i][1])
+            await keys(pilot, "space")
+            await wait_for(pilot, lambda: len(screen.corners) == 1, "the first corner")
+            screen.cursor = max(bad, key=lambda i: screen.cells[i][0] + screen.cells[i][1])
+            await keys(pilot, "space")
+            await wait_for(pilot, lambda: screen.box, "the box")
+            assert screen.box and all(screen.points[i]["symbols"] == ["bad"] for i in screen.box) and xs
+            n = len(screen.box)
+            await pilot.pause()
+            await keys(pilot, "d")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt" and app.screen.query("Input"),
+                           "the why prompt")
+            app.screen.query_one("Input").value = "too harsh for the piece"
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: len(screen.last_decisions) == n, "the decisions")
+            rows = list(world.db.query("SELECT decision, who, note FROM curation_decisions WHERE id IN (%s)"
+                                       % ",".join(map(str, screen.last_decisions))))
+            assert rows == [{"decision": "drop", "who": "dana", "note": "too harsh for the piece"}] * n
+            ids = list(screen.last_decisions)
+            await keys(pilot, "z")
+            await wait_for(pilot, lambda: not screen.last_decisions, "the withdrawal")
+            left = list(world.db.query("SELECT id FROM curation_decisions WHERE deleted_at IS NULL AND id IN (%s)"
+                                       % ",".join(map(str, ids))))
+            assert left == []
+
+            height = screen.query_one("#map-canvas").size.height
+            await keys(pilot, "f")                                           # projected: the map fills it
+            await wait_for(pilot, lambda: screen.query_one("#map-canvas").size.height > height, "the projected view")
+            assert screen.has_class("projected")
+        finally:
+            await app.shutdown()

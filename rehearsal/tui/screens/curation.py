@@ -6,7 +6,8 @@ again, see `pipeline_edit.py`; `w` saves it to the workspace);
 `s` runs the next step and `r` the rest, each step's effect (clips and seconds in and out,
 what it removed and why) shown before anything is written; enter on a removal plays what
 was cut. `c` commits the run as a named dataset version. The versions list shows each
-version's coverage and its 2D clip map; `[` `]` move through the map's points, `l` plays one.
+version's coverage and its 2D clip map; `[` `]` move through the map's points, `l` plays one;
+`M` opens the full map (map.py: UMAP, colours, box decisions, projected view).
 
 The run is `rehearsal.curation`'s own `CurationRun`; it lives on a thread of this screen
 (its SQLite connection belongs to that thread), driven by named workers that post typed
@@ -175,6 +176,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         Binding("left_square_bracket", "map_point(-1)", "previous clip on the map", key_display="["),
         Binding("right_square_bracket", "map_point(1)", "next clip on the map", key_display="]"),
         Binding("l", "listen_point", "play the map's clip"),
+        Binding("M", "open_map", "the map, full screen"),
         Binding("escape", "stop_playback", "stop", show=False),
     ]
     # the sessions and the pipeline on the left; the steps above the datasets on the right,
@@ -583,6 +585,11 @@ class CurationScreen(AuditionMixin, StoreScreen):
             return
         self.point = ((self.point or 0) + delta) % len(self.points)
         self.draw_map()
+
+    def action_open_map(self) -> None:
+        from .map import MapScreen
+
+        self.app.push_screen(MapScreen(self.version_ref))
 
     def action_listen_point(self) -> None:
         if self.point is None:
