@@ -458,6 +458,28 @@ def import_cmd(ctx, file, dataset_ref, parent, note, label, family, sample_rate,
         click.echo(f"  plays resampled: {info.sample_rate} Hz <-> the room's 48000 Hz")
 
 
+@model.command("terrain")
+@click.argument("gen")
+@click.option("--dataset", "-d", "dataset_ref", required=True, help="The dataset version whose clips make the map.")
+@click.option("--method", type=click.Choice(["umap", "pca"]), default="umap", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.pass_context
+def terrain_cmd(ctx, gen, dataset_ref, method, seed) -> None:
+    """Fit the terrain (map point -> this generation's latent) and export it beside the model
+    as TorchScript (terrain.ts): the XY pad in Play walks it, a Max/Pd patch can too."""
+    T = _training()
+    ws, db = open_workspace_db(ctx)
+    try:
+        T.get_generation(db, gen)
+        from ..training.terrain import terrain_for
+
+        done = terrain_for(ws, db, gen, dataset_ref, method=method, seed=seed)
+    except (LookupError, ValueError) as exc:
+        fail(str(exc))
+    click.echo(f"{done['path']}  ({done['generation']} on {done['dataset']}: {done['clips']} clips, "
+               f"{done['method'].upper()} map {done['map_s']} s, terrain fit {done['fit_s']} s, loss {done['loss']})")
+
+
 @model.command("cancel")
 @click.argument("gen")
 @click.pass_context
