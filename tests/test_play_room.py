@@ -168,6 +168,16 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
     listener.bind(("127.0.0.1", 0))
     long_file = tmp_path / "long.wav"
     sf.write(long_file, np.tile(sf.read(voice_file, dtype="float32")[0], 2), 48000, subtype="FLOAT")
+    # the XY pad walks a terrain exported beside the latent generation (a tiny one: 6 points)
+    import torch
+
+    from rehearsal.training.terrain import export_terrain, fit_terrain, load_terrain, terrain_path
+
+    rng = np.random.default_rng(4)
+    terrain = fit_terrain(rng.uniform(-1, 1, (6, 2)), [rng.normal(size=(12, 7)) for _ in range(6)], steps=50).terrain
+    walked = load_terrain(export_terrain(terrain, terrain_path(ws, latent)))
+    lo, span = walked.lo, walked.span
+    expected = walked(torch.tensor([[lo[0] + 0.25 * span[0], lo[1] + 0.75 * span[1]]]), 0.0, 0)[0].tolist()
     proc = LiveProcess(["--home", str(ws.home), "play", "--model", latent["name"], "--session", "jam", "--notation", "jam-reactions",
                         "--input-file", str(long_file), "--output-device", "none", "--osc-port", "0",
                         "--osc-out", f"127.0.0.1:{listener.getsockname()[1]}", "--fade", "20"])
@@ -177,6 +187,10 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
 
         next_json = proc.next_json
         next_json("switched", generation=latent["name"])
+        osc.send_message("/rehearsal/xy", [0.25, 0.75, 0.0])           # the XY pad, no glide
+        held = next_json("latent-applied")                              # into the ring the model host reads
+        np.testing.assert_allclose([float(v) for v in held["detail"].split()], expected, rtol=1e-3, atol=1e-4)
+        osc.send_message("/rehearsal/xy", [2.0, 0.5])                   # outside the map: refused, named
         osc.send_message("/rehearsal/tag", ["laugh", "ana"])
         first = next_json("marker")
         osc.send_message("/rehearsal/play/model", pitch["name"])
@@ -189,6 +203,7 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
             proc.proc.terminate()
         listener.close()
     assert rc == 0, err
+    assert any("/rehearsal/xy: x = 2.0 is outside 0..1 of the map" in line for line in err.splitlines()), err
     assert "glitches" in err.splitlines()[-1] and "model time per block median" in err.splitlines()[-1], err
     assert first["generation"] == latent["name"] and second["generation"] == pitch["name"]
 
@@ -213,6 +228,9 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
     assert [m.symbol for m in on_input] == ["laugh", "followed"]
     assert [(m.symbol, m.tap_sample, m.who) for m in on_output] == [(m.symbol, m.tap_sample, m.who) for m in on_input]
     # what was heard when, and how each generation was received
+    # the walk is recorded with the take
+    xy = list(db.query("SELECT detail FROM play_events WHERE play_id = ? AND kind = 'xy'", [play["id"]]))
+    assert xy == [{"detail": "0.2500 0.7500 0.000"}]
     models = list(db.query("SELECT generation_id, reason FROM play_models WHERE play_id = ? ORDER BY id", [play["id"]]))
     assert [(m["generation_id"], m["reason"]) for m in models] == [(None, "start"), (latent["id"], "start"),
                                                                    (pitch["id"], "switch")]

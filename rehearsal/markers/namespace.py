@@ -139,6 +139,9 @@ NAMESPACE: tuple[Address, ...] = (
     Address("/rehearsal/play/gain", "f", "gain", ("play",), "input gain (linear) into the model", "gain"),
     Address("/rehearsal/play/model", "v", "model", ("play",), "switch to a generation (g7, 7, current), faded in",
             "generation"),
+    Address("/rehearsal/xy", "f f f?", "xy", ("play",),
+            "walk the terrain (docs/training.md): x, y in 0..1 of the map's box, glide seconds (default 0.25);"
+            " the latent follows, the walk is recorded with the take", "x y glide"),
 )
 
 

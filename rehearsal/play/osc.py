@@ -12,6 +12,8 @@ port and with the same allow-list and limits:
     /rehearsal/play/mix f             dry/wet, 0..1
     /rehearsal/play/gain f            input gain (linear) into the model
     /rehearsal/play/model s|i         switch to a generation (g7, 7, current), faded in
+    /rehearsal/xy f f [f]             the XY pad: walk the playing generation's terrain (x, y
+                                      in 0..1 of its map, glide seconds), see play/xy.py
 
 The play process sends the model's own latent out as /rehearsal/latent/out f f f ... to
 the host:port given by `--osc-out` (loopback by default): see `Renderer._send_controls`.
@@ -62,6 +64,15 @@ class PlayOscSource(OscSource):
 
     def on_gain(self, args, path, a) -> None:
         self._control(self.room.set_gain, args[0])
+
+    def on_xy(self, args, path, a) -> None:
+        try:
+            self.room.set_xy(*args)
+        except ValueError as exc:                          # outside the map, a glide out of range
+            return self._reject(a.ip, "wrong types", str(exc), a.sender)
+        except (LookupError, FileNotFoundError) as exc:    # nothing playing, or no terrain fitted for it
+            return self._reject(a.ip, "no terrain", str(exc), a.sender)
+        self.counts["controls"] += 1
 
     def on_model(self, args, path, a) -> None:
         try:

@@ -91,6 +91,9 @@ class PlayRoom(RoomBase):
         self._models_started = 0
         self.heard: str | None = None    # the generation heard now ("g7"), None = dry
         self.model_latency: dict = {}    # generation id -> samples beyond the play's latency
+        self._xy = None                  # the XY pad on the heard generation's terrain (set_xy)
+        self._xy_for: str | None = None
+        self._xy_lock = threading.Lock()
         self.listen(self._bus_message)
 
     # -- lifecycle (the rest is RoomBase's) ------------------------------------------------
@@ -105,6 +108,8 @@ class PlayRoom(RoomBase):
 
     def _closed(self) -> None:
         self._mirror.close()
+        if self._xy is not None:
+            self._xy.close()
 
     # -- the play ---------------------------------------------------------------------------
     def start(self, model_ref="current", notation: Notation | None = None) -> dict:
@@ -162,6 +167,7 @@ class PlayRoom(RoomBase):
     def switch_to(self, model: tuple[dict, str], fade_ms: float | None = None) -> None:
         gen, path = model
         self.player.load(gen["id"], path, gen["name"], fade_ms)
+        self._prepare_xy(gen["name"])     # while its host warms: the XY pad's terrain, if it has one
 
     def set_mix(self, mix: float) -> None:
         self.player.set_mix(mix)
@@ -170,6 +176,53 @@ class PlayRoom(RoomBase):
     def set_gain(self, gain: float) -> None:
         self.player.set_gain(gain)
         self._log_event("gain", None, f"{gain:.3f}")
+
+    def set_xy(self, x: float, y: float, glide_s: float | None = None) -> None:
+        """The XY pad (OSC /rehearsal/xy, the TUI): glide to (x, y) of the playing
+        generation's terrain (play/xy.py); recorded with the take as an `xy` event."""
+        from .xy import XYPad
+
+        XYPad.check(x, y, glide_s)
+        if not self.heard:
+            raise LookupError("no model is playing: the XY pad walks the playing generation's terrain")
+        pad = self._xy_pad(self.heard)
+        pad.set_target(x, y, glide_s)
+        self._log_event("xy", None, f"{x:.4f} {y:.4f} {pad.glide_s:.3f}")
+
+    def _xy_pad(self, name: str):
+        """The pad on `name`'s terrain, loaded once (torch and the TorchScript file)."""
+        from ..training.terrain import terrain_path
+        from .xy import XYPad
+
+        with self._xy_lock:
+            if self._xy is None or self._xy_for != name:
+                gen = self._generation(name)
+                if self._xy is not None:
+                    self._xy.close()
+                    self._xy = None
+                self._xy = XYPad(terrain_path(self.ws, gen), self.player.set_latent)
+                self._xy_for = name
+            return self._xy
+
+    def _generation(self, name: str) -> dict:
+        db = open_db(self.ws.db_path, migrate_schema=False)   # this thread's own connection
+        try:
+            return gens.get_generation(db, name)
+        finally:
+            db.conn.close()
+
+    def _prepare_xy(self, name: str) -> None:
+        """A generation is heard: load its terrain now (a thread), so the first XY move is instant."""
+        from ..training.terrain import terrain_path
+
+        def load() -> None:
+            try:
+                if terrain_path(self.ws, self._generation(name)).exists():
+                    self._xy_pad(name)
+            except Exception:
+                log.exception("could not load the terrain of %s", name)
+
+        threading.Thread(target=load, name="xy-load", daemon=True).start()
 
     def stop(self) -> PlayFinished:
         if self.play is None:
@@ -261,6 +314,8 @@ class PlayRoom(RoomBase):
         store = self._STORE.get(type(ev))
         if play is not None and store is not None:
             frame, detail = store(self, db, play["id"], ev, frame, detail)
+        if isinstance(ev, E.LatentApplied):   # what the model host holds from this frame: say the values
+            detail = "" if ev.values is None else " ".join(f"{v:.5g}" for v in ev.values)
         if isinstance(ev, E.Switched):
             self.heard = name
         elif isinstance(ev, E.ModelFailed):
