@@ -41,6 +41,8 @@ from .registry import ScreenSpec, register_screen
 STATUS_HZ = 10
 MIX_STEP = 0.1
 GAIN_STEP_DB = 1.5
+XY_STEP = 0.05          # the XY pad: one shift+arrow press, in map boxes
+XY_GLIDE_S = 0.15
 EVENT_LINES = 8
 QUIET_EVENTS = {"spare-ready", "latent-applied"}
 FAILURES = {"model-failed", "switch-failed", "load-failed", "take-failed", "mixer-error"}    # housekeeping of the play process, not news for the room
@@ -89,6 +91,11 @@ class PlayScreen(RoomScreen):
         Binding("right_square_bracket", f"mix({MIX_STEP})", "wetter", priority=True),
         Binding("minus", f"gain({-GAIN_STEP_DB})", "gain -", priority=True),
         Binding("equals_sign", f"gain({GAIN_STEP_DB})", "gain +", priority=True),
+        # the XY pad on the playing generation's terrain (play/xy.py; OSC /rehearsal/xy does the same)
+        Binding("shift+left", f"xy({-XY_STEP}, 0)", "pad left", show=False, priority=True),
+        Binding("shift+right", f"xy({XY_STEP}, 0)", "pad right", show=False, priority=True),
+        Binding("shift+up", f"xy(0, {XY_STEP})", "pad up", show=False, priority=True),
+        Binding("shift+down", f"xy(0, {-XY_STEP})", "pad down", show=False, priority=True),
     ]
 
     def __init__(self, **kwargs):
@@ -103,6 +110,7 @@ class PlayScreen(RoomScreen):
         self.demo = False
         self.mix = 1.0
         self.gain = 1.0
+        self.xy: tuple[float, float] | None = None   # where the XY pad was sent (0..1 of the map)
         self.last: object | None = None  # the latest PlayStatus
         self.events: deque[str] = deque(maxlen=EVENT_LINES)
         self.tags = 0
@@ -246,6 +254,23 @@ class PlayScreen(RoomScreen):
         if self.playing:
             self.send("set_gain", self.gain)
         self.show_state()
+
+    def action_xy(self, dx: float, dy: float) -> None:
+        x, y = self.xy or (0.5, 0.5)
+        self.xy = (round(min(1.0, max(0.0, x + float(dx))), 3), round(min(1.0, max(0.0, y + float(dy))), 3))
+        if self.playing:
+            self.send_xy(*self.xy)
+        self.show_state()
+
+    @work(name="play-xy", group="play-control", exclusive=False)
+    async def send_xy(self, x: float, y: float) -> None:
+        room = self.room
+        if room is not None:
+            try:
+                await self._call(room.set_xy, x, y, XY_GLIDE_S)
+                self.note(f"xy pad {x:.2f} {y:.2f} (glide {XY_GLIDE_S:.2f} s)")
+            except Exception as exc:
+                self.notify(f"xy pad: {exc}", severity="error")
 
     # -- workers -------------------------------------------------------------------------------
     def play_config(self):
