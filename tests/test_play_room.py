@@ -167,7 +167,7 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
     listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     listener.bind(("127.0.0.1", 0))
     long_file = tmp_path / "long.wav"
-    sf.write(long_file, np.tile(sf.read(voice_file, dtype="float32")[0], 2), 48000, subtype="FLOAT")
+    sf.write(long_file, np.tile(sf.read(voice_file, dtype="float32")[0], 4), 48000, subtype="FLOAT")
     # the XY pad walks a terrain exported beside the latent generation (a tiny one: 6 points)
     import torch
 
@@ -187,12 +187,12 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
 
         next_json = proc.next_json
         next_json("switched", generation=latent["name"])
+        osc.send_message("/rehearsal/tag", ["laugh", "ana"])
+        first = next_json("marker")
         osc.send_message("/rehearsal/xy", [0.25, 0.75, 0.0])           # the XY pad, no glide
         held = next_json("latent-applied")                              # into the ring the model host reads
         np.testing.assert_allclose([float(v) for v in held["detail"].split()], expected, rtol=1e-3, atol=1e-4)
         osc.send_message("/rehearsal/xy", [2.0, 0.5])                   # outside the map: refused, named
-        osc.send_message("/rehearsal/tag", ["laugh", "ana"])
-        first = next_json("marker")
         osc.send_message("/rehearsal/play/model", pitch["name"])
         next_json("switched", generation=pitch["name"])
         osc.send_message("/jam/followed", 1.0)
