@@ -111,3 +111,32 @@ def test_a_walk_between_two_clusters_sounds_from_one_to_the_other(walked):
     assert abs(start - rendered[0]) < abs(start - rendered[1])
     assert abs(end - rendered[1]) < abs(end - rendered[0])
     assert end - start > 0.5 * (rendered[1] - rendered[0])
+
+
+def test_the_xy_pad_glides_over_the_exported_terrain_and_refuses_points_off_the_map(walked, tmp_path):
+    import threading
+
+    from rehearsal.play.xy import XYPad
+
+    model, frames, xy, kinds, _ = walked
+    path = export_terrain(fit_terrain(xy, frames, seed=1, steps=100).terrain, tmp_path / "terrain.ts")
+    got, arrived = [], threading.Event()
+
+    def send(latent):
+        got.append(latent)
+        if pad.current == pad.target and len(got) > 1:
+            arrived.set()
+
+    pad = XYPad(path, send)
+    try:
+        pad.set_target(0.0, 0.0, 0.0)
+        pad.set_target(1.0, 1.0, 0.2)                 # a glide of 0.2 s: several steps, then the end
+        assert arrived.wait(10), got
+        assert len(got) >= 3 and pad.current == (1.0, 1.0)
+        assert np.allclose(got[-1], pad.latent_at(1.0, 1.0)) and not np.allclose(got[0], got[-1])
+        with pytest.raises(ValueError, match="x = 1.5 is outside 0..1"):
+            pad.set_target(1.5, 0.5)
+        with pytest.raises(ValueError, match="glide 99.0 s"):
+            pad.set_target(0.5, 0.5, 99.0)
+    finally:
+        pad.close()

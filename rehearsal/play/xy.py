@@ -61,7 +61,8 @@ class XYPad:
     def set_target(self, x: float, y: float, glide_s: float | None = None) -> None:
         self.check(x, y, glide_s)
         with self._cond:
-            self._from = self.current if self.current is not None else (x, y)
+            # from where the walk is, else from the last point asked for (not yet reached), else here
+            self._from = self.current or self.target or (float(x), float(y))
             self.target = (float(x), float(y))
             self.glide_s = DEFAULT_GLIDE_S if glide_s is None else float(glide_s)
             self._since = time.monotonic()
