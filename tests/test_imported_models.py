@@ -255,7 +255,9 @@ def test_an_nn_tilde_module_at_44k1_plays_10_s_through_jack(toy, tmp_path, jack_
           f"host {stats['model']['realtime_factor']:.1f}x real time, glitches {stopped['glitches']}")
 
 
-def test_a_random_rave_exported_by_acids_rave_plays_10_s_through_jack(tmp_path, jack_server):
+def test_a_random_rave_exported_by_acids_rave_validates_as_a_rave_generation(tmp_path):
+    # Played 10 s through JACK in tests/test_training_rave.py (the model RAVE's own train and
+    # export made from a dataset version): one RAVE-through-JACK run in the suite, not two.
     rave_model = pytest.importorskip("tests.support.rave_model", reason="the RAVE strategy's helper (issue 18)")
     from rehearsal.store import Workspace, open_db
     from rehearsal.training.imported import import_model, module_info
@@ -264,14 +266,12 @@ def test_a_random_rave_exported_by_acids_rave_plays_10_s_through_jack(tmp_path, 
     db = open_db(ws.db_path)
     g = import_model(db, ws, rave_model.random_rave(), previews=False)
     info = module_info(g)
+    db.conn.close()
     assert g["family"] == "rave" and info.sample_rate == 44100 and info.play == "encode-decode"
     assert set(info.methods) >= {"encode", "decode", "forward"} and info.latent_size >= 1
-    stopped, stats, heard, loaded = _play_through_jack(tmp_path, str(ws.resolve(f"{g['folder']}/model.ts")), g["id"])
-    db.conn.close()
-    assert len(heard) > 8 * 48000 and np.isfinite(heard).all() and _rms(heard) > 1e-4
+    assert info.play_buffer > 0 and all(f > 0 for f in info.realtime_factors.values())
     print(f"\nRAVE: validated in {info.validation_s:.1f} s, x real time by buffer {info.realtime_factors}, "
-          f"plays {info.play_buffer}; latency {loaded['latency_samples']} + {stopped['stats']['latency_samples']} "
-          f"samples; host {stats['model']['realtime_factor']:.2f}x real time, glitches {stopped['glitches']}")
+          f"plays {info.play_buffer}")
 
 
 def test_an_imported_model_is_played_tagged_compared_and_curated_like_ours(toy, tmp_path):
