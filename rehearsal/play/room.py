@@ -191,7 +191,7 @@ class PlayRoom(RoomBase):
 
     def _xy_pad(self, name: str):
         """The pad on `name`'s terrain, loaded once (torch and the TorchScript file)."""
-        from ..training.terrain import terrain_path
+        from ..training.generations import terrain_path
         from .xy import XYPad
 
         with self._xy_lock:
@@ -213,7 +213,7 @@ class PlayRoom(RoomBase):
 
     def _prepare_xy(self, name: str) -> None:
         """A generation is heard: load its terrain now (a thread), so the first XY move is instant."""
-        from ..training.terrain import terrain_path
+        from ..training.generations import terrain_path
 
         def load() -> None:
             try:

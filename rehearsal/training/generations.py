@@ -11,6 +11,7 @@ import dataclasses
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlite_utils
 
@@ -265,3 +266,9 @@ def notes(db: sqlite_utils.Database, gen_id: int) -> list[dict]:
 def delete_note(db: sqlite_utils.Database, note_id: int) -> None:
     with _tx(db):
         db.execute("UPDATE generation_notes SET deleted_at = ? WHERE id = ?", [utc_now(), note_id])
+
+
+def terrain_path(ws, gen: dict) -> Path:
+    """Where a generation's XY terrain (rehearsal model terrain) lives, beside its model. Here,
+    not in training/terrain.py, so the play room can look for one without importing torch."""
+    return ws.resolve(gen["folder"]) / "terrain.ts"

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .generations import terrain_path  # noqa: F401  (where it lives, torch-free)
+
 N_FOURIER = 32
 SIGMA = 1.0            # frequency scale of the Fourier features (cycles per map box): smooth between clips
 WIDTH = 96
@@ -130,10 +132,6 @@ def render_walk(model, terrain: Terrain, path: np.ndarray, texture: float = 0.0)
 
 
 # -- beside the model ---------------------------------------------------------------------------
-
-def terrain_path(ws, gen: dict) -> Path:
-    return ws.resolve(gen["folder"]) / "terrain.ts"
-
 
 def export_terrain(terrain: Terrain, path: Path) -> Path:
     path = Path(path)
