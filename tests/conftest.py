@@ -12,8 +12,17 @@ from tests.support.jackserver import JackServer
 _server: JackServer | None = None
 
 
+def _is_xdist_controller(config) -> bool:
+    """With pytest-xdist the controller only hands out tests: each worker starts its own server."""
+    if hasattr(config, "workerinput"):
+        return False
+    return bool(getattr(config.option, "numprocesses", None)) and config.option.dist != "no"
+
+
 def pytest_configure(config):
     global _server
+    if _is_xdist_controller(config):
+        return
     if shutil.which("jackd") and not os.environ.get("REHEARSAL_TEST_NO_JACK"):
         # not real-time: then the server waits for late clients instead of dropping their
         # cycle, so what the tests compare (the audio itself) is deterministic on a busy
