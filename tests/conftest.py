@@ -28,6 +28,20 @@ def pytest_configure(config):
         # cycle, so what the tests compare (the audio itself) is deterministic on a busy
         # machine. Overflow and xrun figures under load belong to bench/record.py (realtime).
         _server = JackServer(f"rehearsal-test-{os.getpid()}").start()
+        _portaudio_sees(_server)
+
+
+def _portaudio_sees(server: JackServer, tries: int = 5) -> None:
+    """PortAudio looks for JACK once, when it initialises: on a busy machine the server can be
+    slow to answer that one call (seen with two test processes at load 14), and then PortAudio
+    has no JACK for the whole run. Ask again until it is there (each try waits on JACK itself)."""
+    import sounddevice as sd
+
+    for _ in range(tries):
+        if any("JACK" in api["name"] for api in sd.query_hostapis()):
+            return
+        sd._terminate()
+        sd._initialize()
 
 
 def pytest_unconfigure(config):
