@@ -10,11 +10,11 @@ time (no extra latency: each block is decided from the block just heard):
                    family has it); the first block the performer is heard again, it yields
                    (that block is already silent).
     accompany      both at once: `follow` * forward (it mirrors the performer: their
-                   level, their pitch) + (1 - follow) * generate (it ignores them: the
-                   corpus's own order, which never hears the input). Both run every
+                   level, their pitch) + (1 - follow) * generate (it ignores them: its
+                   own generation, the corpus's own order, given silence). Both run every
                    block whatever the follow, so the cost stays the same and `forward`
                    keeps listening: `follow` is a live control (`set_follow`, OSC
-                   /rehearsal/follow), glided over one block.
+                   /rehearsal/play/follow), glided over one block.
 
 A family can co-perform when its stream module has `generate` (corpus, autoregressive).
 """
@@ -93,7 +93,7 @@ class CoPerformer:
         s = self.s
         if s.mode == "accompany":
             heard = self.module(t)                                # it listens, whatever the follow
-            own = self.module.generate(torch.zeros_like(t))       # the corpus's own order: no input
+            own = self.module.generate(torch.zeros_like(t))       # its own part: it hears nothing
             a, b = self.follow, self.target
             self.follow = b
             if a == b:

@@ -178,7 +178,7 @@ class PlayRoom(RoomBase):
         self._log_event("gain", None, f"{gain:.3f}")
 
     def set_follow(self, follow: float) -> None:
-        """The co-performer's follow in accompaniment, live (OSC /rehearsal/follow): recorded
+        """The co-performer's follow in accompaniment, live (OSC /rehearsal/play/follow): recorded
         as a `follow` event at the frame it is heard from, so tags after it count for it."""
         co = self.config.coperform or {}
         if co.get("mode") != "accompany":
