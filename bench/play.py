@@ -20,6 +20,15 @@ Reports:
                           tone bursts (input attack -> model output attack)
 Baseline in the same run: the same model called inside the PortAudio callback of one process
 (the design the play process avoids), with the same load: late callbacks and xruns.
+
+--configs adds plays on the same terms (the same signal, load, A/B switch half-way; glitches,
+model time p50/p99/max as a share of the block, latency), figures to bench/results/:
+  corpus          a corpus generation (a unit bank of --corpus-minutes of plucks, issue 16)
+                  transforming the input, A/B switch to the pitch generation
+  accompany       the corpus generation co-performing, accompaniment at follow 0.5 (both
+                  its parts render every block), A/B switch to an autoregressive one
+  call-response   the same, call and response (a 0.1 s pause invites a 0.5 s answer: the
+                  silence before each burst)
 """
 
 from __future__ import annotations
@@ -153,7 +162,7 @@ class IO:
 
 
 def run_play(seconds: float, period: int, switch_at: float, gens: list, ws, interface: int, tmp: Path,
-             lookahead: int = 0) -> dict:
+             lookahead: int = 0, coperform: dict | None = None, name: str = "") -> dict:
     from rehearsal.play import PlayConfig, Player
     from rehearsal.training.generations import checkpoint_for
 
@@ -172,25 +181,26 @@ def run_play(seconds: float, period: int, switch_at: float, gens: list, ws, inte
             if not ok:
                 raise TimeoutError(f"{kind} {gen_id}: {[e for _, e in events]}")
 
-    player = Player(PlayConfig(blocksize=period, mix=0.0, fade_ms=50, lookahead=lookahead)).open()
+    player = Player(PlayConfig(blocksize=period, mix=0.0, fade_ms=50, lookahead=lookahead,
+                               coperform=coperform)).open()
     player.on_event(on)
     spinner = None
     try:
-        player.start_take(tmp / f"in{lookahead}.w64", tmp / f"out{lookahead}.w64")
+        player.start_take(tmp / f"in{lookahead}{name}.w64", tmp / f"out{lookahead}{name}.w64")
         a, b = gens[0][0], gens[1][0]
         player.load(a["id"], ws.resolve(checkpoint_for(db, a)["path"]), a["name"])
         wait("switched", a["id"])
         spinner = spin_other_core()
         # 1. the dry path, delayed exactly as the model's output: clicks give the latency
         sig, at = clicks(2 * SR)
-        io = IO(sig, tmp, f"clicks{lookahead}")
+        io = IO(sig, tmp, f"clicks{lookahead}{name}")
         io.go()
         info, out = io.result()
         dry_lags = first_lag(out, info["first"], info["started"], at)
         # 2. the model, for `seconds`, with an A/B switch half-way
         player.set_mix(1.0)
         x, onsets = bursts(seconds)
-        io = IO(x, tmp, f"bursts{lookahead}")
+        io = IO(x, tmp, f"bursts{lookahead}{name}")
         st0 = player.status()
         io.go()
         t0 = time.monotonic()
@@ -259,6 +269,71 @@ def run_naive(seconds: float, period: int, checkpoint, tmp: Path) -> dict:
     return {"calls": calls[0] - c0, "late": late[0] - l0, "flags": flags[0] - f0, "xruns": info["xruns"]}
 
 
+CONFIGS = ("corpus", "accompany", "call-response")
+
+
+def corpus_generation(ws, db, minutes: float) -> tuple[dict, int]:
+    """A corpus generation from `minutes` of plucks (stored as a run leaves one), its units."""
+    import torch
+
+    from rehearsal.training import synthetic
+    from rehearsal.training.corpus import analyse_corpus, model_of
+    from tests.support.playmodels import store_generation
+
+    torch.set_num_threads(1)
+    bank = analyse_corpus([synthetic.plucked(10.0, seed=i) for i in range(max(1, int(minutes * 6)))])
+    return store_generation(ws, db, model_of(bank, {"pitch_match": True}), "corpus", label="bench corpus"), bank.size
+
+
+def run_configs(names: list[str], args, ws, db, pitch: dict, interface: int, tmp: Path) -> dict:
+    """The --configs plays, on the terms of the main one: {name: run_play's figures}."""
+    from tests.support.playmodels import make_generation
+
+    if not names:
+        return {}
+    corpus, units = corpus_generation(ws, db, args.corpus_minutes)
+    generator = make_generation(ws, db, "autoregressive", seed=2, steps=10) if set(names) - {"corpus"} else None
+    plays = {"corpus": ([corpus, pitch], None),
+             "accompany": ([corpus, generator], {"mode": "accompany", "follow": 0.5}),
+             "call-response": ([corpus, generator], {"mode": "call-response", "pause_s": 0.1, "answer_s": 0.5})}
+    out = {}
+    for name in names:
+        gens, co = plays[name]
+        r = run_play(args.seconds, args.period, args.seconds / 2, [(g, db) for g in gens], ws, interface, tmp,
+                     coperform=co, name=name)
+        r["units"], r["switch_to"] = units, gens[1]["family"]
+        out[name] = r
+    return out
+
+
+def config_figures(name: str, r: dict, interface: int) -> dict:
+    m, lat = r["stats"]["model"], [x - interface for x in r["dry_lags"]]
+    budget = m.get("budget_ms", 0.0)
+    return {"glitches": r["glitches"], "glitches_before_switch": r["glitches_before_switch"], "xruns": r["xruns"],
+            "skipped": r["skipped"], "saved": r["saved"], "units": r["units"], "switch_to": r["switch_to"],
+            "model_share_p50": round(m.get("median_share", 0.0), 4), "model_share_p99": round(m.get("p99_share", 0.0), 4),
+            "model_share_max": round(m.get("max_ms", 0.0) / budget, 4) if budget else None, "blocks": m.get("blocks", 0),
+            "latency_samples": statistics.median(lat) if lat else None,
+            "switch_s": round(r["switch_s"], 3) if r["switch_s"] is not None else None}
+
+
+def report_configs(configs: dict, interface: int, args) -> None:
+    if not configs:
+        return
+    figures = {name: config_figures(name, r, interface) for name, r in configs.items()}
+    for name, f in figures.items():
+        print(f"  {name:14}         glitches {f['glitches']} ({f['glitches_before_switch']} before the switch to "
+              f"{f['switch_to']}), xruns {f['xruns']}; model time p50 {100 * f['model_share_p50']:.1f}% "
+              f"p99 {100 * f['model_share_p99']:.1f}% max {100 * (f['model_share_max'] or 0):.0f}% of the block; "
+              f"latency {f['latency_samples']} samples beyond the interface ({f['units']} units)")
+    out = Path(__file__).with_name("results") / f"play-configs-{time.strftime('%Y-%m-%d', time.gmtime())}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"seconds": args.seconds, "period": args.period, "corpus_minutes": args.corpus_minutes,
+                               "load": os.getloadavg(), "cores": os.cpu_count(), "interface_latency": interface,
+                               "configs": figures}, indent=2) + "\n")
+    print(f"  (figures in {out.relative_to(Path(__file__).parents[1])})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -267,7 +342,13 @@ def main() -> None:
     ap.add_argument("--no-realtime", action="store_true")
     ap.add_argument("--lookahead-seconds", type=float, default=0.0,
                     help="also play this long with one extra render block of latency (--lookahead 1)")
+    ap.add_argument("--configs", default=",".join(CONFIGS),
+                    help=f"also play these, on the same terms ({', '.join(CONFIGS)}; '' for none)")
+    ap.add_argument("--corpus-minutes", type=float, default=10.0, help="the corpus generation's bank: minutes of audio")
     args = ap.parse_args()
+    names = [c for c in args.configs.split(",") if c]
+    if set(names) - set(CONFIGS):
+        ap.error(f"--configs: {', '.join(sorted(set(names) - set(CONFIGS)))} is not one of {', '.join(CONFIGS)}")
     realtime = not args.no_realtime and realtime_allowed()
     server = JackServer(f"rehearsal-bench-play-{os.getpid()}", period=args.period, realtime=realtime).start()
     try:
@@ -285,6 +366,7 @@ def main() -> None:
             r = run_play(args.seconds, args.period, args.seconds / 2, [(pitch, db), (latent, db)], ws, interface, t)
             r2 = (run_play(args.lookahead_seconds, args.period, args.lookahead_seconds / 2, [(pitch, db), (latent, db)],
                            ws, interface, t, lookahead=1) if args.lookahead_seconds > 0 else None)
+            configs = run_configs(names, args, ws, db, pitch, interface, t)
             b = (run_naive(args.baseline_seconds, args.period, ws.resolve(checkpoint_for(db, pitch)["path"]), t)
                  if args.baseline_seconds > 0 else None)
     finally:
@@ -318,6 +400,7 @@ def main() -> None:
     if r2:
         print(f"  with --lookahead 1     {r2['glitches']} glitches in {args.lookahead_seconds:.0f} s at a model latency of "
               f"{r2['latency']} samples ({r2['saved']} caught by the grace wait; JACK xruns {r2['xruns']})")
+    report_configs(configs, interface, args)
     if b:
         print(f"baseline, model called in the PortAudio callback ({args.baseline_seconds:.0f} s): "
               f"{b['late']} late callbacks of {b['calls']}, {b['flags']} over/underflows, {b['xruns']} xruns "

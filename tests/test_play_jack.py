@@ -176,15 +176,18 @@ def latent_gen(store):
 
 @pytest.fixture(scope="module")
 def corpus_gen(store):
-    """A corpus generation: a unit bank of plucks (issue 16), stored as a run leaves one."""
+    """A corpus generation (issue 16), stored as a run leaves one: a unit bank of notes at
+    one level, so that its own loudness changes unit by unit (the follow test's chance
+    correlation stays small: tests/test_play_coperformer.py)."""
     from rehearsal.training.corpus import analyse_corpus, model_of
     from tests.support.playmodels import store_generation
+    from tests.test_play_coperformer import steady
 
-    bank = analyse_corpus([_signal(3.0, seed=s) for s in (1, 2)])
+    bank = analyse_corpus([steady(s, 3.0) for s in (1, 2)])
     return store_generation(*store, model_of(bank, {"pitch_match": True}), "corpus", label="corpus plucks")
 
 
-@pytest.mark.parametrize("family", ["pitch", "corpus"])
+@pytest.mark.parametrize("family", ["pitch"])   # the corpus family: in the accompaniment test below
 def test_known_input_comes_out_processed_by_the_model_with_the_expected_latency(store, family, interface_latency,
                                                                               tmp_path, request):
     gen = request.getfixturevalue(f"{family}_gen")
@@ -258,6 +261,68 @@ def test_the_corpus_model_answers_a_pause_and_yields_when_the_performer_comes_ba
     assert first < resumed + L
     quiet = ~late[resumed + L + BLOCK:len(performer) - BLOCK]
     assert not model[resumed + L + BLOCK:len(performer) - BLOCK][quiet].any()   # it yielded within a block
+
+
+def test_the_corpus_model_plays_as_offline_follows_at_one_and_ignores_the_performer_at_zero(
+        store, corpus_gen, interface_latency, tmp_path):
+    """Co-performer, accompaniment (issue 16), through JACK, one play: follow 1, then turned
+    to 0 live halfway (Player.set_follow, as OSC /rehearsal/play/follow does). The takes on
+    disk: at follow 1 the model's part is the corpus generation's `forward`, sample for
+    sample as rendered offline (what the known-input test checks of the other families),
+    and what came out of the interface is the model take; the model's loudness envelope
+    correlates with the performer's at r >= 0.7 while it follows, at |r| <= 0.2 once it
+    ignores them."""
+    from tests.test_play_coperformer import envelope_db, stepped
+
+    gen, half = corpus_gen, 3.0
+    rig = Rig(tmp_path, coperform={"mode": "accompany", "follow": 1.0})
+    try:
+        rig.player.load(gen["id"], _checkpoint(store, gen), gen["name"])
+        warm = rig.events.wait("warming", generation_id=gen["id"])
+        switched = rig.events.wait("switched", generation_id=gen["id"])
+        signal = stepped(5, 2 * half)
+
+        def turn_down_halfway():
+            wait_until(lambda: rig.tester._pos > half * SR_PLAY, 30, "half the signal")
+            rig.player.set_follow(0.0)
+
+        rig.play(signal, during=turn_down_halfway)
+        turned = rig.events.wait("follow-applied")
+        stopped, performer, model = rig.finish()
+    finally:
+        rig.close()
+    L, hop, lag = rig.player.latency, 1024, 2
+    late = glitched(stopped, rig.start, len(model))
+    p = find_exact(performer, signal[:512])
+    assert p > switched["input_frame"] - rig.start + L, "the model was faded in before the performer began"
+    assert turned["follow"] == 0.0
+
+    def r(a: int, b: int) -> float:
+        """The envelopes of performer[a:b] and of the model's answer to it (L later), the
+        model `lag` hops behind; hops the model was late for (played dry) left out."""
+        env, out = envelope_db(performer[a:b], hop), envelope_db(model[a + L:b + L], hop)
+        dry = late[a + L:b + L][: len(out) * hop].reshape(-1, hop).any(1)
+        ok = ~(dry[lag:] | dry[:-lag])
+        return float(np.corrcoef(env[:-lag][ok], out[lag:][ok])[0, 1])
+
+    first = turned["earliest_frame"] - rig.start         # it may render the block before with 0
+    then = turned["input_frame"] - rig.start + BLOCK     # and has glided to 0 one block after this
+    assert p + SR_PLAY < first < then < p + len(signal) - SR_PLAY
+    # at follow 1 the model take is `forward`'s answer to the performer's take, L samples later
+    assert stopped["frames"] == len(performer) == len(model)
+    assert np.array_equal(performer[p:p + len(signal)], signal)
+    w, after = warm["input_frame"] - rig.start, switched["input_frame"] - rig.start
+    reference = render_like_play(_checkpoint(store, gen), performer, w, first)
+    ok = ~late[after + L:first + L]
+    np.testing.assert_allclose(model[after + L:first + L][ok], reference[after:first][ok], atol=TOL)
+    assert np.abs(model[p + L:first + L] - performer[p:first]).max() > 0.1     # and not the input
+    assert not model[late].any(), "where the model was late its take holds silence"
+    rig.check_output(performer, model, late, p, interface_latency, range(after + L, len(model) - 4 * BLOCK))
+    r1, r0 = r(p, first), r(then, p + len(signal))
+    print(f"through JACK: follow 1 r={r1:.2f} over {(first - p) / SR_PLAY:.1f} s, follow 0 r={r0:.2f} over "
+          f"{(p + len(signal) - then) / SR_PLAY:.1f} s ({stopped['glitches']} late blocks)")
+    assert r1 >= 0.7
+    assert abs(r0) <= 0.2
 
 
 def test_switching_generations_mid_play_fades_without_a_jump(store, pitch_gen, latent_gen, interface_latency,

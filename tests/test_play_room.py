@@ -193,6 +193,7 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
         held = next_json("latent-applied")                              # into the ring the model host reads
         np.testing.assert_allclose([float(v) for v in held["detail"].split()], expected, rtol=1e-3, atol=1e-4)
         osc.send_message("/rehearsal/xy", [2.0, 0.5])                   # outside the map: refused, named
+        osc.send_message("/rehearsal/play/follow", 0.5)                 # this model transforms: refused, named
         osc.send_message("/rehearsal/play/model", pitch["name"])
         next_json("switched", generation=pitch["name"])
         osc.send_message("/jam/followed", 1.0)
@@ -204,6 +205,8 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
         listener.close()
     assert rc == 0, err
     assert any("/rehearsal/xy: x = 2.0 is outside 0..1 of the map" in line for line in err.splitlines()), err
+    assert any("not accompanying: follow is a control of accompaniment: this play's model transforms the input"
+               in line for line in err.splitlines()), err
     assert "glitches" in err.splitlines()[-1] and "model time per block median" in err.splitlines()[-1], err
     assert first["generation"] == latent["name"] and second["generation"] == pitch["name"]
 

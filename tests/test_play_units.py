@@ -315,7 +315,13 @@ def test_tags_during_a_co_performing_play_count_for_its_mode_and_follow(db, play
     db.execute("UPDATE plays SET coperform = ? WHERE id = ?",
                [json.dumps({"mode": "accompany", "follow": 0.8, "pause_s": 1.0, "answer_s": 4.0}), play_db["play"]])
     _tag(db, inp, "too-reactive", 3 * 48000)
-    assert reception(db, g1)["settings"] == {"accompany follow 0.8": {"followed-me": 1, "too-reactive": 1}}
+    # the follow turned down live (OSC /rehearsal/play/follow) at 4 s: a tag after counts for 0.2
+    from rehearsal.store import plays
+
+    plays.add_event(db, play_db["play"], "follow", frame=4 * 48000, detail="0.2")
+    _tag(db, inp, "laugh", 4 * 48000 + 100)
+    assert reception(db, g1)["settings"] == {"accompany follow 0.8": {"followed-me": 1, "too-reactive": 1},
+                                             "accompany follow 0.2": {"laugh": 1}}
 
 
 def test_recovery_mirrors_and_closes_an_open_play(db, play_db):
@@ -375,6 +381,11 @@ class FakeRoom:
     def set_gain(self, x):
         self.calls.append(("gain", x))
 
+    def set_follow(self, x):
+        if x > 1:
+            raise ValueError("follow must be 0 (ignore the performer) to 1 (mirror them)")
+        self.calls.append(("follow", x))
+
     def switch(self, ref):
         if ref == "g99":
             raise LookupError("no generation g99")
@@ -405,13 +416,15 @@ def test_osc_drives_latent_mix_gain_and_model(workspace, db):
         c.send_message("/rehearsal/latent/release", [])
         c.send_message("/rehearsal/play/mix", 0.25)
         c.send_message("/rehearsal/play/gain", 2.0)
+        c.send_message("/rehearsal/play/follow", 0.25)
+        c.send_message("/rehearsal/play/follow", 2.0)         # out of 0-1: rejected in words
         c.send_message("/rehearsal/play/model", "g3")
         c.send_message("/rehearsal/play/model", "g99")        # no such generation: rejected
         c.send_message("/rehearsal/latent", ["loud"])         # wrong types: rejected
         c.send_message("/rehearsal/play/bogus", 1)            # unknown: rejected
         c.send_message("/rehearsal/tag", "laugh")             # tags still work
         for _ in range(200):
-            if src.counts["packets"] >= 10:
+            if src.counts["packets"] >= 12:
                 break
             await asyncio.sleep(0.01)
         src.close()
@@ -419,12 +432,12 @@ def test_osc_drives_latent_mix_gain_and_model(workspace, db):
 
     src = asyncio.run(main())
     bus.close()
-    assert src.counts["packets"] == 10
+    assert src.counts["packets"] == 12
     assert room.player.latent[0][0] == 0.5 and math.isnan(room.player.latent[0][1]) and room.player.latent[0][2] == 2
     assert room.player.latent[1][3] == 1.5 and len(room.player.latent[1]) == 4
     assert room.player.latent[2] is None
-    assert room.calls == [("mix", 0.25), ("gain", 2.0), ("switch", "g3")]
-    assert src.counts["controls"] == 6
-    assert src.counts["wrong types"] == 1 and src.counts["unknown address"] == 1
+    assert room.calls == [("mix", 0.25), ("gain", 2.0), ("follow", 0.25), ("switch", "g3")]
+    assert src.counts["controls"] == 7
+    assert src.counts["wrong types"] == 2 and src.counts["unknown address"] == 1
     assert src.counts["unknown generation"] == 1
     assert src.counts["tags"] == 1

@@ -170,11 +170,46 @@ def two_generations(workspace):
     return ids, ds
 
 
+def jam_with(workspace, gen_id: int) -> None:
+    """A play of `gen_id` accompanying at follow 0.8, turned to 0.2 live at 4 s (a `follow`
+    event), with jam reactions tapped under both: the rows a play room leaves."""
+    from rehearsal.notation import find_notation, load_notation
+    from rehearsal.store import open_db, plays
+    from rehearsal.store.markers import insert_marker
+    from rehearsal.store.notations import store_notation
+    from rehearsal.store.sessions import get_or_create_session
+    from rehearsal.store.takes import create_take, finish_take
+
+    db = open_db(workspace.db_path)
+    try:
+        nid = store_notation(db, load_notation(find_notation("jam-reactions")))
+        sid = get_or_create_session(db, "jam", nid)
+        takes = []
+        for number, name in ((1, "performer"), (2, "model")):
+            t = create_take(db, session_id=sid, number=number, path=f"sessions/jam/take-{number:03d}-{name}.w64",
+                            format="W64", subtype="FLOAT", sample_rate=48000, channels=1, device="test",
+                            notation_id=nid)
+            finish_take(db, t, frames=10 * 48000, overflows=0)
+            takes.append(t)
+        play = plays.create_play(db, session_id=sid, input_take_id=takes[0], output_take_id=takes[1],
+                                 latency_samples=256, block_samples=256, fade_ms=50, fade_curve="equal-power",
+                                 dry_wet=1, input_gain=1, device="test", engine_pid=None,
+                                 coperform={"mode": "accompany", "follow": 0.8, "pause_s": 1.0, "answer_s": 4.0})
+        plays.add_model(db, play, gen_id, 0, reason="start", fade_frames=0)
+        plays.add_event(db, play, "follow", frame=4 * 48000, detail="0.2")
+        for symbol, s in (("followed", 1), ("too-reactive", 2), ("followed", 5), ("followed", 6), ("laugh", 7)):
+            insert_marker(db, take_id=takes[0], symbol=symbol, glyph="*", tap_sample=s * 48000,
+                          start_sample=s * 48000 - 24000, end_sample=s * 48000, who="ana", source="osc:127.0.0.1")
+    finally:
+        db.conn.close()
+
+
 async def test_models_screen_lineage_current_note_and_loss_curve(jack_server, workspace, two_generations):
     from rehearsal import training as T
     from rehearsal.store import open_db
 
     (g1, g2), ds = two_generations
+    jam_with(workspace, g2)
     app = RehearsalApp(workspace, options())
     async with app.run_test(size=SIZE) as pilot:
         try:
@@ -192,6 +227,12 @@ async def test_models_screen_lineage_current_note_and_loss_curve(jack_server, wo
             await wait_for(pilot, lambda: screen.selected == g2 and screen.curve["train"], "g2's loss curve")
             assert [s for s, _ in screen.curve["train"]] == [1, 2, 3, 4]
             assert "train loss" in screen_text(screen)
+            # how it was received in play, per co-performer setting, the most tagged first
+            await wait_for(pilot, lambda: "in play: 1 play(s)" in screen_text(screen), "g2's reception")
+            text = screen_text(screen)
+            liked, other = text.index("accompany follow 0.2: * followed x2, * laugh x1"), \
+                text.index("accompany follow 0.8: * followed x1, * too-reactive x1")
+            assert liked < other
             assert screen.previews                                  # preview files listed
             await keys(pilot, "p")                                  # plays one (through JACK)
             await wait_for(pilot, lambda: screen.auditioned or screen.audition_problem, "a preview to play",

@@ -87,7 +87,7 @@ def _device(value):
 @click.option("--co-perform", "co_perform", type=click.Choice(["call-response", "accompany"]),
               help="The model answers instead of transforming (a model that can generate: corpus, autoregressive).")
 @click.option("--follow", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="accompany: 0 ignores the performer, 1 mirrors them.")
+              help="accompany: 0 ignores the performer, 1 mirrors them (live: OSC /rehearsal/play/follow).")
 @click.option("--pause", "pause_s", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
               help="call-response: seconds of silence the model answers.")
 @click.option("--answer", "answer_s", type=click.FloatRange(min=0.01), default=4.0, show_default=True,

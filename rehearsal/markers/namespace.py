@@ -137,6 +137,8 @@ NAMESPACE: tuple[Address, ...] = (
             "value"),
     Address("/rehearsal/play/mix", "f", "mix", ("play",), "dry/wet, 0..1", "mix"),
     Address("/rehearsal/play/gain", "f", "gain", ("play",), "input gain (linear) into the model", "gain"),
+    Address("/rehearsal/play/follow", "f", "follow", ("play",),
+            "the co-performer's follow in accompaniment: 0 ignores the performer, 1 mirrors them", "follow"),
     Address("/rehearsal/play/model", "v", "model", ("play",), "switch to a generation (g7, 7, current), faded in",
             "generation"),
     Address("/rehearsal/xy", "f f f?", "xy", ("play",),

@@ -10,11 +10,11 @@ Importing this package never imports torch: only the play process does.
 Library API (the CLI and the TUI use these):
 
 - `PlayRoom(ws, session, notation, PlayConfig(...)).open()`; `.start(model_ref="current")`,
-  `.switch("g7", fade_ms=)`, `.set_mix(x)`, `.set_gain(g)`, `.submit(TagEvent)`, `.stop()`,
+  `.switch("g7", fade_ms=)`, `.set_mix(x)`, `.set_gain(g)`, `.set_follow(f)`, `.submit(TagEvent)`, `.stop()`,
   `.close()`; `.listen(cb)` gets bus messages, `PlayEvent`, `PlayStarted`, `PlayFinished`,
   `InputEnded`; `.player.status()` -> `PlayStatus` (glitches, model time, levels), `.player.stats()`
 - `Player(PlayConfig)`: the play process alone (no store): start_take, load, set_mix,
-  set_gain, set_latent, frame_at, status, stats
+  set_gain, set_latent, set_follow, frame_at, status, stats
 - store: `reception(db, generation_id)`, `reception_all(db)`, `plays_of(db, session_id)`,
   `stream_of_take(db, take_id)`, `sync_mirrors(db, play_id)`
 - OSC: `PlayOscSource` (tags as `OscSource`, plus /rehearsal/latent, /rehearsal/play/*)

@@ -10,7 +10,11 @@ time (no extra latency: each block is decided from the block just heard):
                    family has it); the first block the performer is heard again, it yields
                    (that block is already silent).
     accompany      both at once: `follow` * forward (it mirrors the performer: their
-                   level, their pitch) + (1 - follow) * generate (it ignores them).
+                   level, their pitch) + (1 - follow) * generate (it ignores them: its
+                   own generation, the corpus's own order, given silence). Both run every
+                   block whatever the follow, so the cost stays the same and `forward`
+                   keeps listening: `follow` is a live control (`set_follow`, OSC
+                   /rehearsal/play/follow), glided over one block.
 
 A family can co-perform when its stream module has `generate` (corpus, autoregressive).
 """
@@ -57,7 +61,15 @@ class CoPerformer:
         self.answered = 0       # blocks answered in this pause
         self.answering = False
         self.can_continue = hasattr(module, "continue_from_heard")
+        self.follow = float(settings.follow)       # in force; a new value glides in over a block
+        self.target = self.follow
+        self._ramp = (np.arange(1, block + 1, dtype=np.float32) / block)
         self._warm(block)
+
+    def set_follow(self, follow: float) -> None:
+        """The follow from the next block on (accompany), clamped to 0-1."""
+        if follow == follow:                       # NaN: as configured
+            self.target = min(1.0, max(0.0, float(follow)))
 
     def _warm(self, block: int) -> None:
         """The first calls of a scripted method profile and optimise it (tens of ms: blocks
@@ -79,15 +91,17 @@ class CoPerformer:
         import torch
 
         s = self.s
+        if s.mode == "accompany":
+            heard = self.module(t)                                # it listens, whatever the follow
+            own = self.module.generate(torch.zeros_like(t))       # its own part: it hears nothing
+            a, b = self.follow, self.target
+            self.follow = b
+            if a == b:
+                return heard if b >= 1.0 else own if b <= 0.0 else heard * b + own * (1.0 - b)
+            w = torch.from_numpy(a + (b - a) * self._ramp[:t.shape[-1]]).view(1, 1, -1)
+            return heard * w + own * (1.0 - w)
         x = t.reshape(-1).numpy()
         loud = 10 * np.log10(float(np.mean(x.astype(np.float64) ** 2)) + 1e-12) > s.gate_db
-        if s.mode == "accompany":
-            if s.follow >= 1.0:
-                return self.module(t)
-            if s.follow <= 0.0:
-                return self.module.generate(torch.zeros_like(t))
-            out = self.module(t) * s.follow
-            return out + self.module.generate(torch.zeros_like(t)) * (1.0 - s.follow)
         if loud:
             self.quiet, self.answered, self.answering = 0, 0, False
             self.module(t)                       # it listens

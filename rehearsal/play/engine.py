@@ -451,6 +451,14 @@ class Engine:
             self.emit("latent-applied", {"input_frame": k * self.render_block,
                                          "earliest_frame": max(0, k - 1) * self.render_block,
                                          "values": None if values is None else list(values)})
+        elif kind == "follow":
+            # the co-performer's follow, live (rehearsal.play.coperformer); like the latent,
+            # the block being filled certainly renders with it, the last complete one may
+            self.model_in.follow[0] = min(1.0, max(0.0, float(cmd[1])))
+            k = self.model_in.written // self.render_block
+            self.emit("follow-applied", {"input_frame": k * self.render_block,
+                                         "earliest_frame": max(0, k - 1) * self.render_block,
+                                         "follow": float(self.model_in.follow[0])})
         elif kind == "stats":
             self.conn.send(("stats", self.stats()))
         elif kind == "miss-cycles":

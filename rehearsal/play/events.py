@@ -111,6 +111,12 @@ class LatentApplied(EngineEvent):
     values: list | None = None
 
 
+@_event("follow-applied")
+class FollowApplied(EngineEvent):
+    earliest_frame: int | None = None
+    follow: float = 0.0
+
+
 @_event("mixer-error")
 class MixerError(EngineEvent):
     """(no fields of its own)"""

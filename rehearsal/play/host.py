@@ -131,6 +131,8 @@ def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, 
                 slot.restart()
                 break
             x = raw * np.float32(inp.gain[0])
+            if slot.co is not None:
+                slot.co.set_follow(float(inp.follow[0]))
             t0 = time.perf_counter()
             y = None
             try:

@@ -62,6 +62,15 @@ class PlayOscSource(OscSource):
     def on_mix(self, args, path, a) -> None:
         self._control(self.room.set_mix, args[0])
 
+    def on_follow(self, args, path, a) -> None:
+        try:
+            self.room.set_follow(args[0])
+        except ValueError as exc:                   # out of 0-1
+            return self._reject(a.ip, "wrong types", str(exc), a.sender)
+        except LookupError as exc:                  # this play's model does not accompany
+            return self._reject(a.ip, "not accompanying", str(exc), a.sender)
+        self.counts["controls"] += 1
+
     def on_gain(self, args, path, a) -> None:
         self._control(self.room.set_gain, args[0])
 

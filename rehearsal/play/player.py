@@ -145,6 +145,13 @@ class Player(EngineClient):
         gives all of it back."""
         self._send(("latent", None if values is None else [float(v) for v in values]))
 
+    def set_follow(self, follow: float) -> None:
+        """A co-performer's follow in accompaniment, live: 0 ignores the performer, 1 mirrors
+        them (the "follow-applied" event says from which frame)."""
+        if not 0.0 <= float(follow) <= 1.0:
+            raise ValueError(f"follow must be 0 (ignore the performer) to 1 (mirror them), got {follow}")
+        self._send(("follow", float(follow)))
+
     def release_input(self) -> None:
         """With an input file: start it now, without waiting for a model."""
         self._send(("release-input",))

@@ -12,12 +12,15 @@ import json
 import sqlite_utils
 
 
-def setting_label(coperform: str | None) -> str:
-    """How a play's model took part: "transform", "call-response", "accompany follow 0.5"."""
+def setting_label(coperform: str | None, follow: str | float | None = None) -> str:
+    """How a play's model took part: "transform", "call-response", "accompany follow 0.5";
+    `follow`: the value a live change set (a `follow` play event), else the play's own."""
     if not coperform:
         return "transform"
     c = json.loads(coperform)
-    return c["mode"] + (f" follow {float(c.get('follow', 0.5)):g}" if c["mode"] == "accompany" else "")
+    if c["mode"] != "accompany":
+        return c["mode"]
+    return f"{c['mode']} follow {float(c.get('follow', 0.5) if follow is None else follow):g}"
 
 
 def reception(db: sqlite_utils.Database, generation_id: int) -> dict:
@@ -26,12 +29,16 @@ def reception(db: sqlite_utils.Database, generation_id: int) -> dict:
     tags: dict[str, dict] = {}
     who: dict[str, int] = {}
     settings: dict[str, dict[str, int]] = {}
-    for r in db.query("SELECT r.symbol, r.glyph, r.who, p.coperform FROM play_reception r "
-                      "JOIN plays p ON p.id = r.play_id WHERE r.generation_id = ?", [generation_id]):
+    # the follow in force at the tap: the last live change heard before it (OSC /rehearsal/play/follow)
+    for r in db.query("SELECT r.symbol, r.glyph, r.who, p.coperform, "
+                      "(SELECT e.detail FROM play_events e WHERE e.play_id = r.play_id AND e.kind = 'follow' "
+                      " AND e.frame <= r.tap_sample ORDER BY e.frame DESC, e.id DESC LIMIT 1) AS follow "
+                      "FROM play_reception r JOIN plays p ON p.id = r.play_id WHERE r.generation_id = ?",
+                      [generation_id]):
         t = tags.setdefault(r["symbol"], {"glyph": r["glyph"], "count": 0})
         t["count"] += 1
         who[r["who"]] = who.get(r["who"], 0) + 1
-        by = settings.setdefault(setting_label(r["coperform"]), {})
+        by = settings.setdefault(setting_label(r["coperform"], r["follow"]), {})
         by[r["symbol"]] = by.get(r["symbol"], 0) + 1
     heard = db.execute(
         """SELECT COUNT(DISTINCT s.play_id),

@@ -177,6 +177,16 @@ class PlayRoom(RoomBase):
         self.player.set_gain(gain)
         self._log_event("gain", None, f"{gain:.3f}")
 
+    def set_follow(self, follow: float) -> None:
+        """The co-performer's follow in accompaniment, live (OSC /rehearsal/play/follow): recorded
+        as a `follow` event at the frame it is heard from, so tags after it count for it."""
+        co = self.config.coperform or {}
+        if co.get("mode") != "accompany":
+            raise LookupError("follow is a control of accompaniment: this play's model "
+                             + ("answers in call and response" if co else "transforms the input")
+                             + " (rehearsal play --co-perform accompany)")
+        self.player.set_follow(follow)
+
     def set_xy(self, x: float, y: float, glide_s: float | None = None) -> None:
         """The XY pad (OSC /rehearsal/xy, the TUI): glide to (x, y) of the playing
         generation's terrain (play/xy.py); recorded with the take as an `xy` event."""
@@ -374,9 +384,14 @@ class PlayRoom(RoomBase):
         plays.add_event(db, play_id, "model-behind", frame=frame, generation_id=ev.generation_id, detail=detail)
         return frame, detail
 
+    def _store_follow(self, db, play_id: int, ev: E.FollowApplied, frame, detail):
+        detail = f"{ev.follow:g}"
+        plays.add_event(db, play_id, "follow", frame=frame, detail=detail)
+        return frame, detail
+
     _STORE = {E.Warming: _store_warming, E.Fading: _store_fading, E.ModelFailed: _store_model_failed,
               E.SwitchFailed: _store_model_failed, E.LoadFailed: _store_load_failed, E.Glitches: _store_glitches,
-              E.Loaded: _store_loaded, E.ModelBehind: _store_behind}
+              E.Loaded: _store_loaded, E.ModelBehind: _store_behind, E.FollowApplied: _store_follow}
 
     def _died(self) -> E.TakeFailed:
         """The play process died (kill -9, crash): both takes close with what reached disk;

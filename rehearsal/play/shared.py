@@ -91,10 +91,11 @@ class InputRing(_Shared):
     def _layout(capacity: int):
         return [("data", np.float32, (capacity,)), ("head", np.int64, (2,)), ("gain", np.float64, (1,)),
                 ("latent", np.float32, (MAX_LATENT,)), ("latent_seq", np.int64, (1,)),
-                ("latent_n", np.int64, (1,))]
+                ("latent_n", np.int64, (1,)), ("follow", np.float64, (1,))]
 
     def init(self) -> None:
         self.gain[0] = 1.0
+        self.follow[0] = np.nan      # a co-performer's follow, live (NaN: as the play began)
 
     @property
     def capacity(self) -> int:

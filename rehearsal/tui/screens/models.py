@@ -2,7 +2,8 @@
 
 The lineage as an indented list (each generation under its parent) with its strategy,
 family, dataset, status, validation loss and notes; the selected one's metrics, notes,
-preview files and loss curve (read from its progress file, refreshed twice a second while
+how it was received in play (the tags made while it played, per co-performer mode and
+follow: which settings the collective liked), preview files and loss curve (read from its progress file, refreshed twice a second while
 a run is going). `u` makes it current, `b` goes back to the one before, `m` adds a note,
 `y` attaches a symbol of the notation, `p` plays its next preview, `t` trains a new
 generation from a dataset with a strategy, `x` cancels a run. The text curve shows the
@@ -47,9 +48,9 @@ class LineageLoaded(Message):
 
 
 class GenerationDetail(Message):
-    def __init__(self, gen_id: int, curve: dict, previews: dict[str, list[Path]]):
+    def __init__(self, gen_id: int, curve: dict, previews: dict[str, list[Path]], received: dict | None = None):
         super().__init__()
-        self.gen_id, self.curve, self.previews = gen_id, curve, previews
+        self.gen_id, self.curve, self.previews, self.received = gen_id, curve, previews, received or {}
 
 
 class PlotWritten(Message):
@@ -102,8 +103,26 @@ def load_lineage(db):
 def generation_detail(db, ws, gen_id: int):
     from ...training import get_generation, loss_curve, previews, progress_path
 
+    from ...play.reception import reception
+
     gen = get_generation(db, gen_id)
-    return gen_id, loss_curve(progress_path(ws, gen)), previews(ws, db, gen_id)
+    return gen_id, loss_curve(progress_path(ws, gen)), previews(ws, db, gen_id), reception(db, gen_id)
+
+
+def reception_lines(received: dict) -> list[str]:
+    """How a generation was received in play, per way it took part (transform, call and
+    response, accompaniment at each follow), the most tagged first: which settings the
+    collective liked."""
+    if not received.get("plays"):
+        return []
+    glyph = {s: t["glyph"] for s, t in received.get("tags", {}).items()}
+    lines = [f"in play: {received['plays']} play(s), {received['seconds']:.0f} s heard"]
+    by = sorted(received.get("settings", {}).items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    for setting, tags in by:
+        said = ", ".join(f"{glyph.get(s) or ''} {s} x{n}".strip()
+                         for s, n in sorted(tags.items(), key=lambda kv: (-kv[1], kv[0])))
+        lines.append(f"  {setting}: {said}")
+    return lines
 
 
 def dataset_choices(db, ws) -> list[tuple[str, str]]:
@@ -209,6 +228,7 @@ class ModelsScreen(AuditionMixin, StoreScreen):
         self.selected: int | None = None
         self.curve: dict = {"train": [], "val": []}
         self.previews: dict[str, list[Path]] = {}
+        self.received: dict = {}                 # rehearsal.play.reception of the selected one
         self.preview_index = 0
         self.runs: dict[int, object] = {}        # generation id -> TrainingRun started here
         self.ended: dict[int, dict | None] = {}  # generation id -> the run's end event
@@ -309,6 +329,8 @@ class ModelsScreen(AuditionMixin, StoreScreen):
                 out.append(f"\n{g['status']}: {g['error']}", style="bold red" if g["status"] == "failed" else "yellow")
             for n in self.notes.get(g["id"], []):
                 out.append(f"\n  {n['symbol'] or '✎'} {n['text'] or ''}  ({n['who'] or '?'})")
+            for line in reception_lines(self.received if self.received.get("generation_id") == g["id"] else {}):
+                out.append("\n" + line)
             files = [p for k, ps in self.previews.items() for p in ps]
             if files:
                 out.append(f"\npreviews: {len(files)} (p plays: {', '.join(sorted(self.previews))})", style="dim")
@@ -329,7 +351,7 @@ class ModelsScreen(AuditionMixin, StoreScreen):
     def on_generation_detail(self, msg: GenerationDetail) -> None:
         if msg.gen_id != self.selected:
             return
-        self.curve, self.previews = msg.curve, msg.previews
+        self.curve, self.previews, self.received = msg.curve, msg.previews, msg.received
         self.draw_detail()
 
     def refresh_curve(self) -> None:
