@@ -119,6 +119,6 @@ def test_withdrawing_lists_the_generations_already_trained_on_their_tags(cli, db
                    "'', '', '', '2026-12-02T00:00:00Z')", [label, ver])
     db.conn.commit()
     out = cli("person", "withdraw", "bo")
-    assert "already trained on material bo tagged (1):\n  g0001 convergent (dataset voice@1)" in out
+    assert "already trained on material bo tagged or played (1):\n  g0001 convergent (dataset voice@1)" in out
     assert "from elsewhere" not in out
     assert "already trained" not in cli("person", "withdraw", "cy")     # cy tagged nothing

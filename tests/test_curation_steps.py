@@ -318,3 +318,48 @@ def test_agreement_can_weigh_overlap_against_the_longer_region_and_count_each_pe
     assert kept(r) == [(long_good,), (inside_bad,), (ana, bo), (ana_again,)]
     merged = [c for c in r.clips if c.marker_ids == (ana, bo)][0]
     assert merged.who == ("ana", "bo") and (merged.start_s, merged.end_s) == pytest.approx((14.0, 16.0), abs=1e-4)
+
+
+def test_a_withdrawn_performer_s_take_and_input_channel_leave_future_datasets(world):
+    """Mapped as sources are: audio:<device>/ch<N> and take:<session>/<N>; recorded, undoable;
+    the generations trained on what they played are listed."""
+    import numpy as np
+
+    from rehearsal.curation import commit, materialise_dataset
+    from rehearsal.curation.materialise import read_metadata
+    from rehearsal.store.people import map_source, trained_on, undo_withdraw, withdraw, withdrawal_text
+
+    n = int(24 * SR)    # channel 1 silent, channel 2 (bo's) a tone
+    stereo = world.add_take(np.stack([np.zeros(n), 0.5 * np.sin(np.arange(n) * 0.03)], axis=1).astype(np.float32))
+    mono_good = world.tag_part(world.take, "good", "a3", who="ana")
+    stereo_good = world.tag(stereo, "good", 4.0, 6.0, who="ana")
+    map_source(world.db, "audio:test render/ch2", "bo")          # bo plays the second input
+    map_source(world.db, f"take:{world.session}/1", "cy")         # cy played all of take 1
+    pipeline = step("select-symbols", keep=["good"])
+    v1 = commit(run(world, pipeline), "voice")
+    world.db.execute("INSERT INTO generations (label, family, strategy, spec_json, seed, dataset_ref, dataset_version_id, "
+                     "dataset_folder, dataset_hash, folder, created_at) VALUES ('convergent', 'f', 's', '{}', 0, "
+                     "'voice@1', ?, '', '', '', '2026-12-02T00:00:00Z')", [v1.id])
+    world.db.conn.commit()
+    withdraw(world.db, "bo", by="ana")
+    withdraw(world.db, "cy", by="cy")
+    assert [r[0] for r in world.db.execute("SELECT withdrawn_by FROM person_withdrawals ORDER BY id")] == ["ana", "cy"]
+    assert trained_on(world.db, "bo") == trained_on(world.db, "cy") == [(1, "convergent", "voice@1")]
+    assert "already trained on material bo tagged or played (1):\n  g0001 convergent" in withdrawal_text(world.db, "bo", False)
+    r = run(world, pipeline)
+    assert [(c.marker_ids, c.channels) for c in r.clips] == [((stereo_good,), (0,))]
+    why = {x.clip.marker_ids[0]: x.reason for x in r.removals(0)}
+    assert why[mono_good].startswith("the take was played by cy, who withdrew (")
+    assert why[stereo_good].startswith("left out channel 2 (bo played it; withdrew ")
+    v2 = commit(r, "voice")
+    meta = read_metadata(materialise_dataset(world.ws, world.db, v2.ref))
+    assert [(m["channels"], m["input_channels"], m["augmentation"]) for m in meta] == [(1, [1], None)]
+    import soundfile as sf
+
+    data, _ = sf.read(str(materialise_dataset(world.ws, world.db, v2.ref) / meta[0]["path"]), always_2d=True)
+    assert data.shape[1] == 1 and np.abs(data).max() == 0.0     # what bo played is not in it
+    assert trained_on(world.db, "bo") == [(1, "convergent", "voice@1")]   # v2 holds nothing of bo's
+    undo_withdraw(world.db, "bo", by="ana")
+    undo_withdraw(world.db, "cy", by="ana")
+    assert sorted((c.marker_ids, c.channels) for c in run(world, pipeline).clips) == [((mono_good,), None),
+                                                                                    ((stereo_good,), None)]

@@ -5,7 +5,7 @@ They register through the same hooks a third-party plugin uses (see docs/plugins
 
 from rehearsal.plugins import hookimpl
 
-from . import agreement, balance, dedupe, exports, level, manual, pitch, regions, select
+from . import agreement, augment, balance, dedupe, exports, level, manual, pitch, regions, select
 
 
 @hookimpl
@@ -23,6 +23,7 @@ def register_curation_steps(register):
     register("balance", balance.Balance)
     register("dedupe", dedupe.Dedupe)
     register("manual", manual.Manual)
+    register("augment", augment.Augment)
 
 
 @hookimpl

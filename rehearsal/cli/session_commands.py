@@ -8,7 +8,7 @@ import click
 
 from ..export import EXTENSIONS, FORMATS, ONE_TAKE, OutputError, output_paths, take_markers_text
 from ..export.markers import write_text
-from ..store.people import map_source
+from ..store.people import SOURCE_KINDS, map_source
 from ..store.sessions import find_session, list_sessions
 from ..store.takes import takes_of_session
 from . import main
@@ -103,30 +103,25 @@ def _curated_regions(ctx, ws, db, session: str, pipeline: str) -> dict[int, tupl
 @click.option("--by", default="", help="with `withdraw`: who records it (default: the person)")
 @click.pass_context
 def person(ctx, source, person, undo, by) -> None:
-    """Map a source to a person: SOURCE is midi:<port>[/ch<N>], osc:<ip>, who:<name> or key.
+    """Map a source to a person: SOURCE is midi:<port>[/ch<N>], osc:<ip>, who:<name> or key
+    (who tags), or audio:<device>[/ch<N>], take:<session>/<number>[/ch<N>] (who played).
 
     `rehearsal person withdraw NAME [--undo]`: NAME withdraws (or comes back); the tags they
-    made leave every future dataset version; recorded with who and when."""
+    made and the takes and input channels they played leave every future dataset version;
+    recorded with who and when."""
     _, db = open_workspace_db(ctx)
     if source == "withdraw":
-        from ..store.people import undo_withdraw, withdraw
+        from ..store.people import withdrawal_text, toggle_withdrawal
 
         try:
-            (undo_withdraw if undo else withdraw)(db, person, by or person)
+            toggle_withdrawal(db, person, by or person, undo=undo)
         except ValueError as e:
             fail(str(e))
-        click.echo(f"{person}: withdrawal undone" if undo else
-                   f"{person} withdrew: their tags leave every future dataset version")
-        if not undo:
-            from ..store.people import trained_on
-
-            already = trained_on(db, person)
-            if already:
-                click.echo(f"already trained on material {person} tagged ({len(already)}):")
-                for gid, label, ref in already:
-                    click.echo(f"  g{gid:04d} {label} (dataset {ref})")
+        click.echo(withdrawal_text(db, person, undo))
         return
-    if not source.split(":")[0] in ("midi", "osc", "who", "key"):
-        fail(f"{source!r}: a source is midi:<port>, midi:<port>/ch<N>, osc:<ip>, who:<name> or key")
+    kind = source.split(":")[0]
+    if kind not in SOURCE_KINDS or (kind != "key" and ":" not in source):
+        fail(f"{source!r}: a source is midi:<port>, midi:<port>/ch<N>, osc:<ip>, who:<name> or key (who tags), "
+             "audio:<device>[/ch<N>] or take:<session>/<number>[/ch<N>] (who played)")
     map_source(db, source, person)
     click.echo(f"{source} -> {person}")

@@ -1,7 +1,8 @@
 """Clips: a region of a take with the symbols and people that tagged it.
 
 A clip is a value: steps never change one, they make new ones (`with_bounds`, `replace`).
-Its `key` (take, start, end, symbols) is what versions and diffs compare.
+Its `key` (take, start, end, symbols, and for a clip an augmentation step made, what it
+did) is what versions and diffs compare.
 Clip descriptors summarise the take's frame descriptors over the clip's region.
 """
 
@@ -25,9 +26,11 @@ class ClipKey(NamedTuple):
     start: int
     end: int
     symbols: tuple[str, ...]
+    variant: str = ""              # "" for the take's samples; an augmented clip: what was done
 
     def __str__(self) -> str:
-        return f"take#{self.take_id} {self.start}-{self.end} [{', '.join(self.symbols)}]"
+        extra = f" ({self.variant})" if self.variant else ""
+        return f"take#{self.take_id} {self.start}-{self.end} [{', '.join(self.symbols)}]{extra}"
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,16 @@ class Clip:
     tap: int | None = None         # the tap that made it, if it came from a tap
     made_by: str = "markers"       # "markers", or the step that made these bounds
     corrected: bool = False        # a person trimmed its region: never recomputed
+    channels: tuple[int, ...] | None = None   # the take's input channels it holds (None: all)
+    augment: tuple[tuple[str, object], ...] = ()   # made by an augmentation step: its parameters
 
     @property
     def key(self) -> ClipKey:
-        return ClipKey(self.take_id, self.start, self.end, self.symbols)
+        return ClipKey(self.take_id, self.start, self.end, self.symbols, augment_label(self.augment))
+
+    @property
+    def augmented(self) -> bool:
+        return bool(self.augment)
 
     @property
     def duration_s(self) -> float:
@@ -67,7 +76,8 @@ class Clip:
 
     def describe(self) -> str:
         who = f" by {', '.join(self.who)}" if self.who else ""
-        return f"take#{self.take_id} {self.start_s:.3f}-{self.end_s:.3f} s [{', '.join(self.symbols)}]{who}"
+        extra = f" ({augment_label(self.augment)})" if self.augment else ""
+        return f"take#{self.take_id} {self.start_s:.3f}-{self.end_s:.3f} s [{', '.join(self.symbols)}]{who}{extra}"
 
     def overlap(self, other: "Clip") -> int:
         if other.take_id != self.take_id:
@@ -78,6 +88,13 @@ class Clip:
         inter = self.overlap(other)
         union = max(self.end, other.end) - min(self.start, other.start)
         return inter / union if union > 0 else 0.0
+
+
+def augment_label(augment) -> str:
+    """"augmented: gain_db=-3, pitch_semitones=0.5, ..." ("" when not augmented)."""
+    if not augment:
+        return ""
+    return "augmented: " + ", ".join(f"{k}={v}" for k, v in augment)
 
 
 def _r(x, digits=4):

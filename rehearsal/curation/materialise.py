@@ -28,6 +28,7 @@ import sqlite_utils
 from ..launch import process_alive
 from ..naming import safe_filename
 from ..store.workspace import Workspace
+from .run import clip_audio
 from .versions import VersionInfo, dataset_version_id, version_clips, version_info
 
 STAMP = ".complete"
@@ -148,13 +149,15 @@ def _build(ws: Workspace, db: sqlite_utils.Database, info: VersionInfo, folder: 
                 if len(data) != c.end - c.start:
                     raise RuntimeError(f"take #{take_id} ({take['path']}) is shorter than the dataset says: "
                                        f"clip {sc.position} needs samples {c.start}-{c.end}")
+                data = clip_audio(data, c)       # the channels it holds; augmented if a step said so
                 name = (f"{sc.position:05d}-{safe_filename('+'.join(c.symbols))}-{safe_filename(take['session'])}"
-                        f"-t{take['number']}-{c.start_s:.3f}.wav")
+                        f"-t{take['number']}-{c.start_s:.3f}{'-aug' if c.augment else ''}.wav")
                 rel = f"clips/{name}"
                 sf.write(str(folder / rel), data, c.sample_rate, subtype=CLIP_SUBTYPE, format="WAV")
-                written[sc.position] = rel
+                written[sc.position] = (rel, data.shape)
     for sc in clips:
-        records.append(record(sc, takes[sc.clip.take_id], written[sc.position], info))
+        rel, shape = written[sc.position]
+        records.append(record(sc, takes[sc.clip.take_id], rel, info, shape))
     with open(folder / "metadata.jsonl", "w", encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -170,9 +173,13 @@ def _build(ws: Workspace, db: sqlite_utils.Database, info: VersionInfo, folder: 
     (folder / STAMP).write_text(json.dumps({"version_id": info.id, "clips": len(clips)}))
 
 
-def record(sc, take: dict, rel_path: str, info: VersionInfo) -> dict:
-    """One line of metadata.jsonl. `path` is relative to the dataset folder."""
+def record(sc, take: dict, rel_path: str, info: VersionInfo, shape: tuple[int, int] | None = None) -> dict:
+    """One line of metadata.jsonl. `path` is relative to the dataset folder; `shape` (frames,
+    channels) of the file written. `start_s`..`end_s` is the take's region the clip comes from;
+    `duration_s` and `channels` are the file's; `input_channels` the take's channels it holds
+    (1-based); `augmentation` is null, or what the augmentation step did."""
     c = sc.clip
+    frames, channels = shape if shape is not None else (c.end - c.start, take["channels"])
     return {
         "path": rel_path,
         "symbols": list(c.symbols),
@@ -180,14 +187,16 @@ def record(sc, take: dict, rel_path: str, info: VersionInfo) -> dict:
         "people": list(c.who),
         "start_s": round(c.start_s, 6),
         "end_s": round(c.end_s, 6),
-        "duration_s": round(c.duration_s, 6),
+        "duration_s": round(frames / c.sample_rate, 6),
         "take_id": c.take_id,
         "take": take["number"],
         "session": take["session"],
         "start_sample": c.start,
         "end_sample": c.end,
         "sample_rate": c.sample_rate,
-        "channels": take["channels"],
+        "channels": channels,
+        "input_channels": [ch + 1 for ch in (c.channels if c.channels is not None else range(take["channels"]))],
+        "augmentation": ({"step": c.made_by, **dict(c.augment)} if c.augment else None),
         "marker_ids": list(c.marker_ids),
         "made_by": c.made_by,
         "position": sc.position,

@@ -29,7 +29,7 @@ from ..plugins.timelimit import LastResort, time_limit
 from ..store.plugin_problems import remember as remember_problem
 from ..store.markers import list_markers
 from ..store.notations import load_stored_notation
-from ..store.people import withdrawn
+from ..store.people import performers, source_map, withdrawn
 from ..store.sessions import find_session
 from ..store.takes import takes_of_session
 from ..store.workspace import Workspace
@@ -136,6 +136,7 @@ class CurationRun:
         self._registry = registry
         self._descriptors: dict[tuple[int, int, int], dict] = {}
         self._notations: dict[int, object] = {}
+        self.take_channels: dict[int, tuple[int, ...] | None] = {}   # kept input channels (None: all)
         self.source_clips, self.source_removals = self._clips_from_markers()
         self.reports: list[StepReport] = []
         self._current: list[Clip] = list(self.source_clips)
@@ -161,21 +162,36 @@ class CurationRun:
 
         path = self.ws.resolve(self.takes[clip.take_id]["path"])
         data, _ = sf.read(str(path), start=clip.start, stop=clip.end, dtype="float32", always_2d=True)
-        return data
+        return clip_audio(data, clip)
 
     # -- source ---------------------------------------------------------------------------
     def _clips_from_markers(self) -> tuple[list[Clip], list[Removal]]:
         clips, removals = [], []
         corrected = _corrected_markers(self.db, list(self.takes))
         gone = withdrawn(self.db)
+        mapping = source_map(self.db) if gone else {}
         for take in self.takes.values():
             sr, frames = take["sample_rate"], take["frames"]
+            played = performers(self.db, take, mapping) if gone else []
+            left = [f"channel {ch + 1} ({who} played it; withdrew {gone[who]})"
+                    for ch, who in enumerate(played) if who in gone]
+            kept = tuple(ch for ch, who in enumerate(played) if who not in gone)
+            self.take_channels[take["id"]] = kept if left else None
             for m in list_markers(self.db, take["id"]):
                 clip = Clip(take["id"], m.start_sample, m.end_sample, sr, (m.symbol,), (m.who,), (m.id,),
                             m.tap_sample, "markers", m.id in corrected)
                 if m.who in gone:
                     removals.append(Removal(0, "markers", clip, f"{m.who} withdrew their material ({gone[m.who]})"))
                     continue
+                if left and not kept:
+                    players = sorted({w for w in played if w in gone})
+                    removals.append(Removal(0, "markers", clip, f"the take was played by {', '.join(players)}, "
+                                            f"who withdrew ({'; '.join(gone[w] for w in players)})"))
+                    continue
+                if left:
+                    held = clip.replace(channels=kept)
+                    removals.append(Removal(0, "markers", clip, "left out " + ", ".join(left), (held.key,)))
+                    clip = held
                 start, end = max(0, m.start_sample), min(frames, m.end_sample)
                 if end <= start:
                     removals.append(Removal(0, "markers", clip, "region lies outside the take's audio"))
@@ -231,12 +247,19 @@ class CurationRun:
             self._problem(plugin, f"step {spec.use!r} failed in a run: {message}")
             raise StepFailed(spec.index, spec.use, plugin, message) from exc
         removals, after = self._account(spec, before, after, ctx)
+        after = [self._held(c) for c in after]
         report = StepReport(spec.index, spec.use, plugin, step.params(), spec.note, len(before), len(after),
                             _seconds(before), _seconds(after), removals, list(after))
         self.reports.append(report)
         self._current = after
         self._next += 1
         return report
+
+    def _held(self, clip: Clip) -> Clip:
+        """A clip holds only the take's channels of people who have not withdrawn, whatever a
+        step made."""
+        want = self.take_channels.get(clip.take_id)
+        return clip if clip.channels == want else clip.replace(channels=want)
 
     def _problem(self, plugin: str, message: str) -> None:
         """For `rehearsal plugins`: in this process, and remembered in the workspace."""
@@ -333,6 +356,18 @@ class CurationRun:
             else:
                 removals.append(Removal(spec.index, spec.use, c, f"removed by {spec.use} (no reason given)"))
         return removals, marked
+
+
+def clip_audio(data: np.ndarray, clip: Clip) -> np.ndarray:
+    """A clip's samples from its take's samples over its region: only the channels it holds,
+    augmented as its augmentation step said (rehearsal.curation.augment)."""
+    if clip.channels is not None:
+        data = data[:, list(clip.channels)]
+    if clip.augment:
+        from .augment import render
+
+        data = render(data, clip.sample_rate, dict(clip.augment))
+    return data
 
 
 def _corrected_markers(db, take_ids: list[int]) -> set[int]:

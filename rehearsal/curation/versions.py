@@ -108,11 +108,14 @@ def commit(run: CurationRun, name: str, *, created_by: str | None = None, parent
              round(sum(c.duration_s for c in clips), 6), utc_now(), created_by]).lastrowid
         conn.executemany(
             """INSERT INTO dataset_clips (version_id, position, take_id, start_sample, end_sample, sample_rate,
-                   tap_sample, symbols_json, who_json, marker_ids_json, made_by, descriptors_json)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   tap_sample, symbols_json, who_json, marker_ids_json, made_by, descriptors_json, channels_json,
+                   augment_json)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [(version_id, i, c.take_id, c.start, c.end, c.sample_rate, c.tap,
               json.dumps(list(c.symbols), ensure_ascii=False), json.dumps(list(c.who), ensure_ascii=False),
-              json.dumps(list(c.marker_ids)), c.made_by, json.dumps(d, ensure_ascii=False))
+              json.dumps(list(c.marker_ids)), c.made_by, json.dumps(d, ensure_ascii=False),
+              json.dumps(list(c.channels)) if c.channels is not None else None,
+              json.dumps(dict(c.augment)) if c.augment else None)
              for i, (c, d) in enumerate(zip(clips, descriptors), 1)])
         conn.executemany(
             """INSERT INTO dataset_steps (version_id, step_index, step_name, plugin, params_json, clips_in,
@@ -125,7 +128,7 @@ def commit(run: CurationRun, name: str, *, created_by: str | None = None, parent
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [(version_id, r.step_index, r.step_name, r.clip.take_id, r.clip.start, r.clip.end, r.clip.sample_rate,
               json.dumps(list(r.clip.symbols), ensure_ascii=False), json.dumps(list(r.clip.who), ensure_ascii=False),
-              json.dumps(list(r.clip.marker_ids)), r.reason, json.dumps([list(k[:3]) + [list(k[3])] for k in r.replaced_by], ensure_ascii=False)
+              json.dumps(list(r.clip.marker_ids)), r.reason, json.dumps([list(k[:3]) + [list(k[3])] + ([k.variant] if k.variant else []) for k in r.replaced_by], ensure_ascii=False)
               if r.replaced_by else None)
              for r in run.removals()])
         conn.execute("UPDATE dataset_versions SET sealed = 1 WHERE id = ?", [version_id])
@@ -208,7 +211,9 @@ def version_clips(db: sqlite_utils.Database, ref) -> list[StoredClip]:
     for r in db.query("SELECT * FROM dataset_clips WHERE version_id = ? ORDER BY position", [vid]):
         clip = Clip(r["take_id"], r["start_sample"], r["end_sample"], r["sample_rate"],
                     tuple(json.loads(r["symbols_json"])), tuple(json.loads(r["who_json"])),
-                    tuple(json.loads(r["marker_ids_json"])), r["tap_sample"], r["made_by"])
+                    tuple(json.loads(r["marker_ids_json"])), r["tap_sample"], r["made_by"],
+                    channels=tuple(json.loads(r["channels_json"])) if r.get("channels_json") else None,
+                    augment=tuple(json.loads(r["augment_json"]).items()) if r.get("augment_json") else ())
         out.append(StoredClip(r["id"], r["position"], clip, json.loads(r["descriptors_json"])))
     return out
 
@@ -224,7 +229,7 @@ def version_removals(db: sqlite_utils.Database, ref, step_index: int | None = No
         replaced = None
         if r["replaced_by_json"]:
             from .clips import ClipKey
-            replaced = tuple(ClipKey(k[0], k[1], k[2], tuple(k[3])) for k in json.loads(r["replaced_by_json"]))
+            replaced = tuple(ClipKey(k[0], k[1], k[2], tuple(k[3]), *k[4:5]) for k in json.loads(r["replaced_by_json"]))
         out.append(Removal(r["step_index"], r["step_name"], clip, r["reason"], replaced))
     return out
 

@@ -30,6 +30,7 @@ MIGRATIONS: tuple[str, ...] = (
     "046_coperform",      # plays.coperform: the co-performer mode and follow a play ran with
     "049_scores",         # scores a take was recorded from, and where its first event was meant
     "052_take_gaps",      # takes.gap_frames: missed stream cycles, filled with silence
+    "053_clip_channels_augment",  # dataset clips: the input channels kept, augmentation made
 )
 
 
