@@ -204,6 +204,32 @@ def jam_with(workspace, gen_id: int) -> None:
         db.conn.close()
 
 
+async def test_curation_screen_w_withdraws_a_person_and_brings_them_back(workspace, db):
+    """`W` on the Curation screen: pick a person; recorded with who (the person at the
+    keyboard) and when; picked again, the withdrawal is undone."""
+    world = CurationWorld.create(workspace, db)
+    world.tag_part(world.add_take(), "good", "a3", who="bo")
+    app = RehearsalApp(workspace, options())
+    app.options.who = "ana"
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            screen = await open_curation_screen(pilot, app)
+            for undo in (False, True):
+                await keys(pilot, "W")
+                await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
+                               and app.screen.query("OptionList"), "the person picker")
+                assert [v for v, _ in app.screen.options] == ["bo"]
+                assert ("comes back" in app.screen.options[0][1]) is undo
+                await keys(pilot, "enter")
+                want = "bo: withdrawal undone" if undo else "bo withdrew: their tags, takes and input channels"
+                await wait_for(pilot, lambda: screen.withdrawal_text.startswith(want), want)
+            assert want in screen_text(screen)
+            rows = db.execute("SELECT withdrawn_by, withdrawn_at, undone_by, undone_at FROM person_withdrawals").fetchall()
+            assert len(rows) == 1 and rows[0][0] == rows[0][2] == "ana" and rows[0][1] and rows[0][3]
+        finally:
+            await app.shutdown()
+
+
 async def test_models_screen_lineage_current_note_and_loss_curve(jack_server, workspace, two_generations):
     from rehearsal import training as T
     from rehearsal.store import open_db

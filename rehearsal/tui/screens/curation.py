@@ -8,6 +8,9 @@ what it removed and why) shown before anything is written; enter on a removal pl
 was cut. `c` commits the run as a named dataset version. The versions list shows each
 version's coverage and its 2D clip map; `[` `]` move through the map's points, `l` plays one;
 `M` opens the full map (map.py: UMAP, colours, box decisions, projected view).
+`W`: a person withdraws (or comes back): pick them; their tags, and the takes and input
+channels they played, leave every later run; the generations already trained on their
+material are named (store/people.py, as `rehearsal person withdraw`).
 
 The run is `rehearsal.curation`'s own `CurationRun`; it lives on a thread of this screen
 (its SQLite connection belongs to that thread), driven by named workers that post typed
@@ -29,7 +32,7 @@ from textual.widgets import DataTable, Footer, Static
 from ..audition import AuditionMixin
 from ..messages import StoreFailed
 from .store_screen import StoreScreen
-from .modals import TextPrompt
+from .modals import PickScreen, TextPrompt
 from .registry import ScreenSpec, register_screen
 
 MAP_W, MAP_H = 44, 12
@@ -105,6 +108,19 @@ def load_lists(db, ws):
     return list_sessions(db), pipelines, list_versions(db)
 
 
+def people_and_withdrawals(db):
+    from ...store.people import people_known, withdrawn
+
+    return people_known(db), withdrawn(db)
+
+
+def toggle_person(db, person: str, by: str, undo: bool) -> str:
+    from ...store.people import toggle_withdrawal, withdrawal_text
+
+    toggle_withdrawal(db, person, by, undo=undo)
+    return withdrawal_text(db, person, undo)
+
+
 def run_steps(db, run, how_many: int | None):
     """Run `how_many` more steps (None: all that are left)."""
     n = 0
@@ -177,6 +193,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         Binding("right_square_bracket", "map_point(1)", "next clip on the map", key_display="]"),
         Binding("l", "listen_point", "play the map's clip"),
         Binding("M", "open_map", "the map, full screen"),
+        Binding("W", "withdraw_person", "a person withdraws / comes back"),
         Binding("escape", "stop_playback", "stop", show=False),
     ]
     # the sessions and the pipeline on the left; the steps above the datasets on the right,
@@ -213,6 +230,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.saved_pipelines: list[Path] = []
         self.busy = False                  # a step is running (one at a time)
         self.parameters: dict = {}         # step index -> (name, value, in the file?, help)
+        self.withdrawal_text = ""          # what the last withdrawal (W) said
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -549,6 +567,33 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.say(f"committed {msg.info.ref}: {msg.info.clip_count} clips, {msg.info.total_s:.1f} s")
         self.load()
         self.show_version(msg.info.ref)
+
+    # -- consent -------------------------------------------------------------------------------
+    @work(name="curation-withdraw", group="curation-withdraw", exclusive=True)
+    async def action_withdraw_person(self) -> None:
+        try:
+            people, gone = await self.store.call(people_and_withdrawals)
+        except Exception as exc:
+            self.post_message(StoreFailed("read who there is", str(exc)))
+            return
+        if not people:
+            self.say("nobody to withdraw: no one has tagged or been mapped yet")
+            return
+        choices = [(p, f"{p}: withdrew {gone[p]} (enter: comes back)" if p in gone else p) for p in people]
+        person = await self.app.push_screen_wait(PickScreen(
+            "Who withdraws (or comes back)?", choices,
+            "Their tags, and the takes and input channels they played, leave every later dataset version"))
+        if not person:
+            return
+        who = getattr(self.app.options, "who", None) or "tui"
+        try:
+            text = await self.store.call(toggle_person, person, who, person in gone)
+        except Exception as exc:
+            self.post_message(StoreFailed(f"record {person}'s withdrawal", str(exc)))
+            return
+        self.withdrawal_text = text
+        self.say(" · ".join(line.strip() for line in text.splitlines()))
+        self.app.notify(text, timeout=15)
 
     # -- versions: coverage and map ------------------------------------------------------------
     @work(name="curation-version", group="curation-version", exclusive=True)
