@@ -363,3 +363,61 @@ def test_a_withdrawn_performer_s_take_and_input_channel_leave_future_datasets(wo
     undo_withdraw(world.db, "cy", by="ana")
     assert sorted((c.marker_ids, c.channels) for c in run(world, pipeline).clips) == [((mono_good,), None),
                                                                                     ((stereo_good,), None)]
+
+
+def test_augment_names_every_clip_it_makes_and_is_in_no_shipped_pipeline(world):
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    from rehearsal.curation import commit, load_pipeline, materialise_dataset, shipped_pipelines
+    from rehearsal.curation.materialise import read_metadata
+
+    shipped = {name: [s.use for s in load_pipeline(path).steps] for name, path in shipped_pipelines().items()}
+    assert shipped and not any("augment" in uses for uses in shipped.values()), shipped     # never on by default
+    for part in ("a3", "a4", "plucks"):
+        world.tag_part(world.take, "good", part)
+    world.tag(world.take, "good", 4.5, 9.5, who="bo")           # overlaps a3 and a4: merged, not doubled
+    r = run(world, step("select-symbols", keep=["good"]), step("segment", max_s=2.0, min_s=0.5),
+            step("augment", copies=2, noise_db=-70.0, seed=3))
+    plain = [c for c in r.clips if not c.augment]
+    made = [c for c in r.clips if c.augment]
+    assert len(made) == 2 * len(plain) and plain
+    held = np.zeros(int(24 * SR), np.int32)
+    for c in plain:
+        held[c.start:c.end] += 1
+    assert held.max() == 1                                       # recorded samples: none in two clips
+    for c in made:
+        p = dict(c.augment)
+        assert c.made_by == "augment" and "augmented: copy=" in c.describe()
+        assert -6 <= p["gain_db"] <= 3 and abs(p["pitch_semitones"]) <= 0.5 and 0.95 <= p["stretch"] <= 1.05
+        assert p["noise_db"] == -70.0
+    info = commit(r, "small")
+    folder = materialise_dataset(world.ws, world.db, info.ref)
+    meta = read_metadata(folder)
+    assert [m["augmentation"] is None for m in meta] == [not c.augment for c in r.clips]
+    audio, checked = {}, 0
+    for m, c in zip(meta, r.clips):
+        data, _ = sf.read(str(folder / m["path"]), always_2d=True)
+        if not c.augment:
+            audio[(c.take_id, c.start, c.end)] = data
+        if c.augment:
+            assert m["augmentation"] == {"step": "augment", **dict(c.augment)} and m["path"].endswith("-aug.wav")
+            want = (c.end - c.start) * dict(c.augment)["stretch"]
+            assert abs(len(data) - want) < 0.02 * SR, (len(data), want)     # sox's stretch, to 20 ms
+            source = audio[(c.take_id, c.start, c.end)]
+            level = 20 * np.log10(np.sqrt(np.mean(data ** 2)) / np.sqrt(np.mean(source ** 2)))
+            if np.sqrt(np.mean(source ** 2)) > 0.01:              # above -40 dBFS: the -70 dB noise is nothing
+                checked += 1
+                assert abs(level - dict(c.augment)["gain_db"]) < 0.5, (level, c.augment)   # the gain, and only it
+        else:
+            assert len(data) == c.end - c.start
+    assert checked >= 2
+    stored = json.loads(world.db.execute("SELECT augment_json FROM dataset_clips WHERE augment_json IS NOT NULL "
+                                         "LIMIT 1").fetchone()[0])
+    assert set(stored) == {"copy", "gain_db", "pitch_semitones", "stretch", "noise_db", "seed"}
+    with pytest.raises(Exception, match="augmentation is for small datasets"):
+        run(world, step("select-symbols", keep=["good"]), step("augment", max_dataset_s=1.0))
+    with pytest.raises(Exception, match="not a small change"):
+        run(world, step("augment", pitch_semitones=[-7.0, 7.0]))

@@ -323,6 +323,12 @@ class CurationRun:
                 raise bad(f"item {i}: symbols must be a non-empty list of names")
             if not all(isinstance(w, str) for w in who):
                 raise bad(f"item {i}: who must be a list of names")
+            try:
+                augment = tuple((str(k), v) for k, v in c.augment)
+            except (TypeError, ValueError):
+                raise bad(f"item {i}: augment must be (name, value) pairs") from None
+            if not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for _, v in augment):
+                raise bad(f"item {i}: augment values must be numbers or text")
             if (symbols, who) != (c.symbols, c.who) or type(c.start) is not int or type(c.end) is not int:
                 c = c.replace(symbols=symbols, who=who, start=int(c.start), end=int(c.end),
                               marker_ids=tuple(int(m) for m in c.marker_ids))
