@@ -13,6 +13,7 @@ from rehearsal.tui.options import TuiOptions
 from rehearsal.tui.screens.models import ModelsScreen, sparkline_plot
 from tests.support.curation_fixtures import CurationWorld
 from tests.support.training import TINY, pluck_dataset
+from rehearsal.tui.moments import clock
 from tests.support.tui import keys, open_curation_screen, screen_text, wait_for
 
 SIZE = (200, 60)
@@ -226,6 +227,54 @@ async def test_curation_screen_w_withdraws_a_person_and_brings_them_back(workspa
             assert want in screen_text(screen)
             rows = db.execute("SELECT withdrawn_by, withdrawn_at, undone_by, undone_at FROM person_withdrawals").fetchall()
             assert len(rows) == 1 and rows[0][0] == rows[0][2] == "ana" and rows[0][1] and rows[0][3]
+        finally:
+            await app.shutdown()
+
+
+async def test_review_shows_where_people_disagree_and_the_region_curation_uses_trimmable(workspace, db):
+    """Review (F2): `≠` and the agreement step's reason where two people's tags conflict (`x`
+    goes there); the region good-takes will use beside each moment, `e` trims that region,
+    and the trimmed region is what curation keeps (never recomputed)."""
+    from rehearsal.curation.review import review
+    from tests.support.tui import markers_of
+
+    world = CurationWorld.create(workspace, db)
+    tid = world.add_take()
+    ana = world.tag(tid, "good", 4.1, 5.9, who="ana", tap_s=6.3)
+    bo = world.tag(tid, "bad", 4.3, 5.9, who="bo", tap_s=6.5)      # the same phrase: bo says bad
+    alone = world.tag(tid, "good", 8.1, 9.9, who="ana", tap_s=10.4)
+    want = review(workspace, db, "monday")
+    assert set(want.disputes) == {ana, bo} and want.regions[alone] != (round(8.1 * 48000), round(9.9 * 48000))
+    app = RehearsalApp(workspace, options())
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await keys(pilot, "f2")
+            screen = app.views["review"]
+            await wait_for(pilot, lambda: len(screen.shown) == 3 and screen.seen is not None, "curation's view")
+            assert screen.seen.regions == want.regions and screen.seen_note == ""
+            agree = {int(screen.query_one("#moments").coordinate_to_cell_key((i, 0)).row_key.value):
+                     str(screen.query_one("#moments").get_row_at(i)[6]) for i in range(3)}
+            assert agree[ana].endswith("≠") and agree[bo].endswith("≠") and not agree[alone].endswith("≠")
+            screen.query_one("#moments").move_cursor(row=[m.id for m in screen.shown].index(alone))
+            await wait_for(pilot, lambda: screen.selected == alone, "the lone moment")
+            start, end = (x / 48000 for x in want.regions[alone])
+            assert f"uses {clock(start)}–{clock(end)}" in screen_text(screen)
+            await keys(pilot, "x")
+            await wait_for(pilot, lambda: screen.selected in (ana, bo), "the next disagreement")
+            assert "people disagree: bo agreed on bad" in screen_text(screen) and "ana said good" in screen_text(screen)
+            screen.query_one("#moments").move_cursor(row=[m.id for m in screen.shown].index(alone))
+            await wait_for(pilot, lambda: screen.selected == alone, "the lone moment again")
+            await keys(pilot, "e")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "RegionPrompt", "the trim prompt")
+            assert (app.screen.start_s, app.screen.end_s) == (start, end)      # it trims what curation uses
+            app.screen.query_one("#start").value = "8.50"
+            app.screen.query_one("#end").value = "9.50"
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: screen.seen and alone in screen.seen.corrected, "the trim, seen by curation")
+            assert screen.seen.regions[alone] == (8.5 * 48000, 9.5 * 48000)
+            assert [(m.start_sample, m.end_sample) for m in markers_of(workspace, tid) if m.id == alone] == \
+                [(408_000, 456_000)]
+            assert "keeps this region: trimmed by hand" in screen_text(screen)
         finally:
             await app.shutdown()
 

@@ -81,19 +81,13 @@ def markers(ctx, session, take_number, fmt, output, regions_of) -> None:
 def _curated_regions(ctx, ws, db, session: str, pipeline: str) -> dict[int, tuple[int, int]]:
     """marker id -> (start, end) after the pipeline's first region-from-taps step (steps
     before it run too, as curation runs them)."""
-    from ..curation import CurationError, PipelineError, find_pipeline, load_pipeline, start_run
+    from ..curation import CurationError, PipelineError
+    from ..curation.review import review
 
     try:
-        p = load_pipeline(find_pipeline(pipeline, ws.home / "pipelines"))
-        if not any(spec.use == "region-from-taps" and spec.enabled for spec in p.steps):
-            fail(f"{pipeline}: has no region-from-taps step, so it uses the markers' own regions")
-        run = start_run(ws, db, p, [session])
-        for report in run.steps_iter():
-            if report.name == "region-from-taps":
-                return {c.marker_ids[0]: (c.start, c.end) for c in report.clips if len(c.marker_ids) == 1}
+        return review(ws, db, session, pipeline).regions
     except (CurationError, PipelineError, FileNotFoundError, LookupError) as exc:
         fail(str(exc))
-    return {}
 
 
 @main.command()

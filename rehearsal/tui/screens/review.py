@@ -5,6 +5,13 @@ through the output device; next / previous; re-tag, nudge, trim, note, delete; u
 redo every edit. Each edit is one committed transaction on the store thread the moment it
 is made, so closing (or killing) the app loses nothing. Tags arriving live (MIDI, OSC,
 the Record screen) show up here too.
+
+What curation will do with each moment is shown beside it, from the `good-takes` pipeline
+(the workspace's `<home>/pipelines/good-takes.toml` if there is one; rehearsal.curation.review):
+the region curation will use ("curation" column, the time line, the detail; `e` trims that
+region and a trimmed region is never recomputed), and where people disagree (`≠` in the
+agree column, the agreement step's reason in the detail; `x` goes to the next one). They are
+computed on a thread of their own (its own database connection) after each load.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Select, Static
 
 from ...markers import Committed, Redone, Undone
@@ -29,6 +37,27 @@ from .registry import ScreenSpec, register_screen
 
 NUDGE_S = 0.1
 NUDGE_BIG_S = 1.0
+REVIEW_PIPELINE = "good-takes"
+
+
+class CurationSeen(Message):
+    """What curation will use for the session's moments (or why it cannot say)."""
+
+    def __init__(self, session: str, view, error: str | None):
+        super().__init__()
+        self.session, self.view, self.error = session, view, error
+
+
+def curation_view(ws, session: str):
+    """On a worker thread, with its own connection: regions and disputes of `session`."""
+    from ...curation.review import review
+    from ...store import open_db
+
+    db = open_db(ws.db_path)
+    try:
+        return review(ws, db, session, REVIEW_PIPELINE)
+    finally:
+        db.conn.close()
 
 
 class ReviewScreen(RoomScreen):
@@ -46,6 +75,7 @@ class ReviewScreen(RoomScreen):
         Binding("e", "trim", "trim"),
         Binding("m", "note", "note"),
         Binding("d,delete", "delete", "delete"),
+        Binding("x", "next_dispute", "next disagreement"),
         Binding("s", "toggle_sort", "sort"),
         Binding("a", "toggle_scope", "take/session"),
         Binding("left_square_bracket", "other_take(-1)", "previous take", show=False, key_display="["),
@@ -67,6 +97,8 @@ class ReviewScreen(RoomScreen):
         self.played: list[tuple[int, int]] = []    # (marker id, frames) of finished playbacks
         self.last_verb = ""
         self._reload_timer = None
+        self.seen = None                           # rehearsal.curation.review.ReviewView, or None
+        self.seen_note = ""                        # why there is none (no descriptors yet, an error)
 
     def compose(self) -> ComposeResult:
         yield self.top_bar()
@@ -84,7 +116,7 @@ class ReviewScreen(RoomScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#moments", DataTable)
-        table.add_columns("take", "at", "", "tag", "who", "device", "agree", "region", "note")
+        table.add_columns("take", "at", "", "tag", "who", "device", "agree", "region", "curation", "note")
         table.focus()
         self.open_latest()
 
@@ -130,6 +162,28 @@ class ReviewScreen(RoomScreen):
         self.scope, self.moments, self.takes = msg.scope, msg.moments, msg.takes
         self._fill_filters()
         self.show()
+        if self.moments and self.scope.get("session"):
+            self.see_curation(self.scope["session"])
+
+    @work(name="review-curation", group="review-curation", exclusive=True, thread=True)
+    def see_curation(self, session: str) -> None:
+        try:
+            view, error = curation_view(self.app.ws, session), None
+        except Exception as exc:       # a broken pipeline file, unreadable audio: say it, keep reviewing
+            view, error = None, str(exc)
+        self.post_message(CurationSeen(session, view, error))
+
+    def on_curation_seen(self, msg: CurationSeen) -> None:
+        if msg.session != self.scope.get("session"):
+            return
+        self.seen, self.seen_note = msg.view, msg.error or ""
+        self.show()
+
+    def curated(self, mo: Moment) -> tuple[int, int] | None:
+        return self.seen.regions.get(mo.id) if self.seen else None
+
+    def dispute(self, mo: Moment) -> str | None:
+        return self.seen.disputes.get(mo.id) if self.seen else None
 
     def _fill_filters(self) -> None:
         def options(values):
@@ -167,10 +221,15 @@ class ReviewScreen(RoomScreen):
             for mo in self.shown:
                 mk = mo.marker
                 glyph, colour, label = self.looks(mo)
+                region = self.curated(mo)
+                shown = "" if region is None else (
+                    "= trimmed" if mo.id in self.seen.corrected else
+                    f"{clock(region[0] / mo.sample_rate)}–{clock(region[1] / mo.sample_rate)}")
+                agree = Text(str(mo.agreement)) + (Text(" ≠", style="bold red") if self.dispute(mo) else Text(""))
                 table.add_row(
                     str(mo.take["number"]), clock(mo.tap_s), Text(glyph, style=f"bold {colour}"),
-                    Text(label, style=colour), mk.who, device_label(mk.source), str(mo.agreement),
-                    f"{clock(mo.start_s)}–{clock(mo.end_s)}", mk.note or "", key=str(mk.id))
+                    Text(label, style=colour), mk.who, device_label(mk.source), agree,
+                    f"{clock(mo.start_s)}–{clock(mo.end_s)}", shown, mk.note or "", key=str(mk.id))
             if self.selected is not None and any(m.id == self.selected for m in self.shown):
                 table.move_cursor(row=self.row_of(self.selected), animate=False)
             elif self.shown:
@@ -186,7 +245,7 @@ class ReviewScreen(RoomScreen):
         what = f"session {scope.get('session', '?')!r}" + (f", {take_label}" if take_label else ", every take")
         self.query_one("#review-scope", Static).update(Text.assemble(
             (what, "bold"), f"   {len(self.shown)} of {len(self.moments)} moments · sorted by {self.sort}",
-            ("   a: take/session · [ ]: other take · s: sort", "dim")))
+            ("   a: take/session · [ ]: other take · s: sort · x: next disagreement", "dim")))
         self.show_timeline()
         self.show_detail()
 
@@ -209,7 +268,8 @@ class ReviewScreen(RoomScreen):
         for m in self.moments:
             if m.take["id"] == take["id"] and self.filter.keep(m):
                 glyph, colour, _ = self.looks(m)
-                marks[m.id] = Mark(m.marker.tap_sample, m.marker.start_sample, m.marker.end_sample, glyph, colour)
+                start, end = self.curated(m) or (m.marker.start_sample, m.marker.end_sample)
+                marks[m.id] = Mark(m.marker.tap_sample, start, end, glyph, colour)
         tl.set_marks(marks)
         tl.select(self.selected)
 
@@ -225,6 +285,17 @@ class ReviewScreen(RoomScreen):
             (f"{glyph} {label}", f"bold {colour}"), f"  take {mo.take['number']} at {clock(mo.tap_s)}",
             f"  region {clock(mo.start_s)}–{clock(mo.end_s)} ({mo.end_s - mo.start_s:.1f} s)",
             f"  by {mk.who} ({device_label(mk.source)}, {mk.gesture})  agreement {mo.agreement}")
+        region = self.curated(mo)
+        if region is not None and mo.id in self.seen.corrected:
+            text.append(f"\ncuration ({self.seen.pipeline}) keeps this region: trimmed by hand, never recomputed")
+        elif region is not None:
+            text.append(f"\ncuration ({self.seen.pipeline}) uses {clock(region[0] / mo.sample_rate)}–"
+                        f"{clock(region[1] / mo.sample_rate)} ({(region[1] - region[0]) / mo.sample_rate:.1f} s)"
+                        " · e trims it")
+        elif self.seen_note:
+            text.append(f"\ncuration cannot say: {self.seen_note}", style="dim")
+        if self.dispute(mo):
+            text.append(f"\npeople disagree: {self.dispute(mo)}", style="bold red")
         if mk.note:
             text.append(f"\nnote: {mk.note}", style="italic")
         line = extra or self.last_verb
@@ -278,6 +349,18 @@ class ReviewScreen(RoomScreen):
         row = self.row_of(self.selected) if self.selected is not None else -1
         row = max(0, min(len(self.shown) - 1, row + delta))
         self.query_one("#moments", DataTable).move_cursor(row=row)
+
+    def action_next_dispute(self) -> None:
+        """The next moment (after the selected one, wrapping) where people's tags conflict."""
+        if not self.shown:
+            return
+        row = self.row_of(self.selected) if self.selected is not None else -1
+        order = self.shown[row + 1:] + self.shown[:row + 1]
+        nxt = next((m for m in order if self.dispute(m)), None)
+        if nxt is None:
+            self.show_detail("nobody disagrees here" if self.seen else "curation has not looked yet")
+            return
+        self.query_one("#moments", DataTable).move_cursor(row=self.row_of(nxt.id))
 
     def action_toggle_sort(self) -> None:
         sel = self.query_one("#f-sort", Select)
@@ -363,6 +446,7 @@ class ReviewScreen(RoomScreen):
         if mo is None:
             return
         length = (mo.take["frames"] or 0) / mo.sample_rate or None
+        start, end = self.curated(mo) or (mo.marker.start_sample, mo.marker.end_sample)   # what curation uses
 
         def chosen(region):
             if region:
@@ -370,7 +454,7 @@ class ReviewScreen(RoomScreen):
                 self.store_edit("trim", S.edit, mo.id, start_sample=round(start * mo.sample_rate),
                                 end_sample=round(end * mo.sample_rate))
 
-        self.app.push_screen(RegionPrompt(mo.start_s, mo.end_s, length), chosen)
+        self.app.push_screen(RegionPrompt(start / mo.sample_rate, end / mo.sample_rate, length), chosen)
 
     def action_note(self) -> None:
         mo = self._need()
