@@ -71,6 +71,7 @@ def test_review_screen(snap_compare, fixture_ws):
         await pilot.press("f2")
         review = app.views["review"]
         await wait_for(pilot, lambda: review.is_mounted and len(review.shown) == 7, "the moments of take 2")
+        await wait_for(pilot, lambda: review.seen is not None or review.seen_note, "what curation says")
         await pilot.press("s")                        # sort by agreement
         await wait_for(pilot, lambda: review.sort == "agreement", "the sort")
         await pilot.press("down")

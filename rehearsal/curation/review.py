@@ -39,6 +39,8 @@ def review(ws, db, session: str, pipeline: str = "good-takes", *, need_regions: 
     last = AGREEMENT_STEP if AGREEMENT_STEP in uses else REGION_STEP
     out = ReviewView(p.name)
     run = start_run(ws, db, p, [session])
+    for take_id in sorted({c.take_id for c in run.source_clips}):
+        run.store.frames(take_id)   # unreadable audio: TakeAudioError here, not a step's (plugin's) failure
     for report in run.steps_iter():
         if report.name == REGION_STEP and not out.regions:
             out.regions = {c.marker_ids[0]: (c.start, c.end) for c in report.clips if len(c.marker_ids) == 1}

@@ -167,9 +167,13 @@ class ReviewScreen(RoomScreen):
 
     @work(name="review-curation", group="review-curation", exclusive=True, thread=True)
     def see_curation(self, session: str) -> None:
+        from ...curation import TakeAudioError
+
         try:
             view, error = curation_view(self.app.ws, session), None
-        except Exception as exc:       # a broken pipeline file, unreadable audio: say it, keep reviewing
+        except TakeAudioError as exc:
+            view, error = None, f"{str(exc).split(':')[0]}: its audio file is missing or unreadable"
+        except Exception as exc:       # a broken pipeline file, no finished take: say it, keep reviewing
             view, error = None, str(exc)
         self.post_message(CurationSeen(session, view, error))
 
