@@ -11,13 +11,21 @@ Then, in the same run:
 2. baseline: the same aubio objects (pvoc and YIN at the same window and hop) run in a bare
    loop over the same arrays, already in memory: the floor any aubio-based analysis pays;
 3. warm: the same curation again, descriptors from the cache;
-4. truth: the shipped good-takes pipeline on the truth take of each `--truth-seeds` seed
+4. augment: the `augment` step (SoX pitch shift and time stretch, gain, noise: one copy per
+   clip) over the first `--augment-s` seconds of the dataset's clips, materialised: not part
+   of the speed goal (never on by default, for small datasets), timed per second of audio;
+5. truth: the shipped good-takes pipeline on the truth take of each `--truth-seeds` seed
    (tests/support/truth_take.py: fluidsynth instruments, espeak-ng speech, noise; known
    good / bad segments, late taps from two people): precision, recall, samples under bad
-   material, duplicated samples, measured against the generator's truth.
+   material, duplicated samples, measured against the generator's truth; then the same with
+   `augment` appended: the recorded clips must score the same, every augmented clip says so.
 
+The pipeline is the shipped good-takes' steps (agreement first, phrase regions, sets of
+time) plus pitch-range; a performer mapped to every take's input (`audio:bench`) and one
+who withdrew (mapped to a take of another session) make step 0 look up who played each take
+(and keep them all: the figures count every take's audio).
 Prints the speed as a multiple of real time (goal: >= 200x cold) and cold / baseline
-(goal: <= 1.5x). Pinned to one CPU, BLAS threads 1.
+(goal: <= 1.5x). Pinned to one CPU, BLAS threads 1. `--json PATH` writes every figure.
 """
 
 from __future__ import annotations
@@ -63,18 +71,22 @@ glyph = "h"
 PIPELINE = """
 name = "bench"
 [[steps]]
-use = "agreement"
-rule = "veto"
-veto = "bad"
-min_people = 1
-[[steps]]
 use = "region-from-taps"
 mode = "phrase"
 cover = ["bad"]
 [[steps]]
+use = "agreement"
+rule = "majority"
+veto = "bad"
+min_overlap = 0.5
+overlap_of = "longer"
+once_each = true
+[[steps]]
 use = "select-symbols"
 keep = ["good", "breath"]
 drop = ["bad"]
+[[steps]]
+use = "manual"
 [[steps]]
 use = "trim-silence"
 [[steps]]
@@ -97,6 +109,37 @@ use = "balance"
 by = "person"
 max_s = 900
 """
+
+
+AUGMENT = """
+[[steps]]
+use = "augment"
+copies = 1
+noise_db = -70
+"""
+
+
+def augment_seconds(ws, db, version_ref: str, seconds: float) -> dict:
+    """The augment step over the dataset's first `seconds` of clips, materialised (sox runs then)."""
+    from rehearsal.curation import commit, materialise_dataset, version_clips
+    from rehearsal.curation.augment import render
+
+    clips = [sc.clip for sc in version_clips(db, version_ref)]
+    chosen, total = [], 0.0
+    for c in clips:
+        if total >= seconds:
+            break
+        chosen.append(c)
+        total += c.duration_s
+    paths = {r["id"]: ws.resolve(r["path"]) for r in db.query("SELECT id, path FROM takes")}
+    t0 = time.perf_counter()
+    for k, c in enumerate(chosen):
+        data, _ = sf.read(str(paths[c.take_id]), start=c.start, stop=c.end, dtype="float32", always_2d=True)
+        render(data, c.sample_rate, {"gain_db": -2.0, "pitch_semitones": 0.3, "stretch": 1.03, "noise_db": -70.0,
+                                     "seed": k})
+    spent = time.perf_counter() - t0
+    return {"clips": len(chosen), "audio_s": round(total, 1), "seconds": round(spent, 2),
+            "x_real_time": round(total / spent, 1) if spent else None}
 
 
 def synth_take(rng: np.random.Generator) -> np.ndarray:
@@ -153,6 +196,11 @@ def build_workspace(home: Path, minutes: int):
                           start_sample=tap - 4 * SR, end_sample=min(len(audio), tap + SR),
                           who=str(rng.choice(["ana", "bo"])), source="bench")
         db.conn.execute("COMMIT")
+    from rehearsal.store.people import map_source, withdraw
+
+    map_source(db, "audio:bench", "cy")          # cy played every take; dan, who withdrew, played
+    map_source(db, "take:elsewhere/1", "dan")    # a take of another session: step 0 looks up who
+    withdraw(db, "dan", by="dan")                # played each take, and keeps every one here
     return ws, db
 
 
@@ -182,7 +230,7 @@ def baseline_seconds(ws, db, params) -> float:
     return total
 
 
-def truth_figures(seeds: list[int]) -> list[dict]:
+def truth_figures(seeds: list[int], augment: bool = True) -> list[dict]:
     """The shipped good-takes pipeline on the truth take of each seed, against its truth."""
     from tests.support import truth_take as T
     from tests.support.curation_fixtures import CurationWorld
@@ -196,6 +244,7 @@ def truth_figures(seeds: list[int]) -> list[dict]:
         return []
     path = ROOT / "plugins" / "pipelines" / "good-takes.toml"
     pipeline = parse_pipeline(path.read_text(encoding="utf-8"), str(path))
+    with_augment = parse_pipeline(path.read_text(encoding="utf-8") + AUGMENT, str(path) + " + augment")
     out = []
     for seed in seeds:
         home = Path(tempfile.mkdtemp(prefix="rehearsal-truth-"))
@@ -206,10 +255,21 @@ def truth_figures(seeds: list[int]) -> list[dict]:
             truth = T.truth_take(seed)
             T.add_to_world(world, truth)
             m = T.measure(preview(ws, db, pipeline, [world.session]).clips, truth)
+            if augment:
+                clips = preview(ws, db, with_augment, [world.session]).clips
+                made = [c for c in clips if c.augment]
+                kept = T.measure([c for c in clips if not c.augment], truth)
+                m["augmented_clips"] = len(made)
+                m["augmented_all_named"] = all(c.made_by == "augment" and dict(c.augment).get("stretch") for c in made)
+                m["recorded_clips_unchanged"] = {k: kept[k] for k in ("precision", "recall", "bad_samples",
+                                                                       "duplicated_samples")} == \
+                    {k: m[k] for k in ("precision", "recall", "bad_samples", "duplicated_samples")}
             out.append(m)
             print(f"truth take seed {seed}: precision {m['precision']:.3f} (goal >= 0.95), recall {m['recall']:.3f} "
                   f"(goal >= 0.7), {m['bad_samples']} samples under bad, {m['duplicated_samples']} duplicated "
-                  f"(goals 0, 0); {m['dataset_s']} s of dataset")
+                  f"(goals 0, 0); {m['dataset_s']} s of dataset"
+                  + (f"; with augment: {m['augmented_clips']} augmented clips, all named: {m['augmented_all_named']}, "
+                     f"recorded clips scored the same: {m['recorded_clips_unchanged']}" if augment else ""))
             db.conn.close()
         finally:
             shutil.rmtree(home, ignore_errors=True)
@@ -221,7 +281,10 @@ def main() -> None:
     ap.add_argument("--minutes", type=int, default=60, help="minutes of audio (one take per minute)")
     ap.add_argument("--keep", type=Path, help="build the workspace here and keep it")
     ap.add_argument("--truth-seeds", default="0,1,2,3", help="seeds of the truth takes to measure ('' for none)")
+    ap.add_argument("--augment-s", type=float, default=120.0, help="seconds of clips to augment (0: none)")
+    ap.add_argument("--json", type=Path, help="write every figure here")
     args = ap.parse_args()
+    figures = {"command": " ".join(["bench/curation.py", *sys.argv[1:]]), "load_before": os.getloadavg()}
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})   # one core
     except (AttributeError, OSError):
@@ -263,10 +326,34 @@ def main() -> None:
         print(f"cold / baseline:                                 {cold / base:6.2f}x (goal <= 1.5x)")
         print(f"warm (descriptors from the cache) {version2.ref}:  {warm:6.2f} s = {audio_s / warm:6.0f}x real time; "
               f"{DESCRIPTOR_STATS['computed']} analyses in all, {DESCRIPTOR_STATS['loaded']} cache loads")
+        withdrawn = [r for r in run.removals(0) if "withdr" in r.reason]
+        assert not withdrawn, withdrawn[0].reason
+        print("step 0: every take's performers looked up (dan withdrew; none of these takes is theirs)")
+        figures["speed"] = {"minutes": args.minutes, "cold_s": round(cold, 2), "cold_x_real_time": round(audio_s / cold),
+                            "baseline_s": round(base, 2), "baseline_x_real_time": round(audio_s / base),
+                            "cold_over_baseline": round(cold / base, 2), "warm_s": round(warm, 2),
+                            "steps": [r.name for r in run.reports], "withdrawn_clips_step0": len(withdrawn),
+                            "clips": version.clip_count}
+        if args.augment_s > 0:
+            figures["augment"] = augment_seconds(ws, db, version.ref, args.augment_s)
+            a = figures["augment"]
+            print(f"augment (SoX pitch + tempo, gain, noise; not in the goal): {a['audio_s']} s of {a['clips']} clips "
+                  f"in {a['seconds']} s = {a['x_real_time']}x real time")
+        db.conn.close()
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
-    truth_figures([int(x) for x in args.truth_seeds.split(",") if x.strip()])
+    figures["truth"] = truth_figures([int(x) for x in args.truth_seeds.split(",") if x.strip()])
+    figures["load_after"] = os.getloadavg()
+    if figures["truth"]:
+        t = figures["truth"]
+        print(f"truth over {len(t)} seeds: precision >= {min(m['precision'] for m in t):.4f}, recall "
+              f"{min(m['recall'] for m in t):.3f} lowest, median {float(np.median([m['recall'] for m in t])):.3f}, "
+              f"{sum(m['bad_samples'] for m in t)} samples under bad, {sum(m['duplicated_samples'] for m in t)} duplicated")
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
