@@ -205,47 +205,23 @@ def jam_with(workspace, gen_id: int) -> None:
         db.conn.close()
 
 
-async def test_curation_screen_w_withdraws_a_person_and_brings_them_back(workspace, db):
-    """`W` on the Curation screen: pick a person; recorded with who (the person at the
-    keyboard) and when; picked again, the withdrawal is undone."""
-    world = CurationWorld.create(workspace, db)
-    world.tag_part(world.add_take(), "good", "a3", who="bo")
-    app = RehearsalApp(workspace, options())
-    app.options.who = "ana"
-    async with app.run_test(size=SIZE) as pilot:
-        try:
-            screen = await open_curation_screen(pilot, app)
-            for undo in (False, True):
-                await keys(pilot, "W")
-                await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
-                               and app.screen.query("OptionList"), "the person picker")
-                assert [v for v, _ in app.screen.options] == ["bo"]
-                assert ("comes back" in app.screen.options[0][1]) is undo
-                await keys(pilot, "enter")
-                want = "bo: withdrawal undone" if undo else "bo withdrew: their tags, takes and input channels"
-                await wait_for(pilot, lambda: screen.withdrawal_text.startswith(want), want)
-            assert want in screen_text(screen)
-            rows = db.execute("SELECT withdrawn_by, withdrawn_at, undone_by, undone_at FROM person_withdrawals").fetchall()
-            assert len(rows) == 1 and rows[0][0] == rows[0][2] == "ana" and rows[0][1] and rows[0][3]
-        finally:
-            await app.shutdown()
-
-
-async def test_review_shows_where_people_disagree_and_the_region_curation_uses_trimmable(workspace, db):
+async def test_review_shows_disagreements_and_curation_s_regions_and_w_withdraws_a_person(workspace, db):
     """Review (F2): `≠` and the agreement step's reason where two people's tags conflict (`x`
     goes there); the region good-takes will use beside each moment, `e` trims that region,
-    and the trimmed region is what curation keeps (never recomputed)."""
+    and the trimmed region is what curation keeps (never recomputed). Then `W` on Curation."""
     from rehearsal.curation.review import review
     from tests.support.tui import markers_of
 
     world = CurationWorld.create(workspace, db)
     tid = world.add_take()
+    app_options = options()
+    app_options.who = "ana"                                     # the person at the keyboard
     ana = world.tag(tid, "good", 4.1, 5.9, who="ana", tap_s=6.3)
     bo = world.tag(tid, "bad", 4.3, 5.9, who="bo", tap_s=6.5)      # the same phrase: bo says bad
     alone = world.tag(tid, "good", 8.1, 9.9, who="ana", tap_s=10.4)
     want = review(workspace, db, "monday")
     assert set(want.disputes) == {ana, bo} and want.regions[alone] != (round(8.1 * 48000), round(9.9 * 48000))
-    app = RehearsalApp(workspace, options())
+    app = RehearsalApp(workspace, app_options)
     async with app.run_test(size=SIZE) as pilot:
         try:
             await keys(pilot, "f2")
@@ -275,6 +251,24 @@ async def test_review_shows_where_people_disagree_and_the_region_curation_uses_t
             assert [(m.start_sample, m.end_sample) for m in markers_of(workspace, tid) if m.id == alone] == \
                 [(408_000, 456_000)]
             assert "keeps this region: trimmed by hand" in screen_text(screen)
+
+            # `W` on the Curation screen (the same app, to spare a start): pick a person; recorded
+            # with who is at the keyboard and when; picked again, the withdrawal is undone
+            curation = await open_curation_screen(pilot, app)
+            for undo in (False, True):
+                await keys(pilot, "W")
+                await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
+                               and app.screen.query("OptionList"), "the person picker")
+                assert [v for v, _ in app.screen.options] == ["ana", "bo"]
+                assert ("comes back" in app.screen.options[1][1]) is undo
+                app.screen.query_one("OptionList").highlighted = 1
+                await keys(pilot, "enter")
+                want = "bo: withdrawal undone" if undo else "bo withdrew: their tags, takes and input channels"
+                await wait_for(pilot, lambda: curation.withdrawal_text.startswith(want), want)
+            assert want in screen_text(curation)
+            rows = db.execute("SELECT person, withdrawn_by, withdrawn_at, undone_by, undone_at "
+                              "FROM person_withdrawals").fetchall()
+            assert len(rows) == 1 and rows[0][:2] == ("bo", "ana") and rows[0][3] == "ana" and rows[0][2] and rows[0][4]
         finally:
             await app.shutdown()
 
