@@ -101,6 +101,8 @@ def test_shipped_pipeline_runs(cli):
 
 
 def test_person_withdraw_and_undo_from_the_command_line(cli):
+    assert "audio:test render/ch2 -> bo" in cli("person", "audio:test render/ch2", "bo")   # what bo played
+    assert "take:<session>/<number>[/ch<N>] (who played)" in cli("person", "tape:1", "bo", code=1)
     assert "bo withdrew" in cli("person", "withdraw", "bo", "--by", "ana")
     assert "already withdrawn" in cli("person", "withdraw", "bo", code=1)
     assert "withdrawal undone" in cli("person", "withdraw", "bo", "--undo")
