@@ -421,3 +421,15 @@ def test_augment_names_every_clip_it_makes_and_is_in_no_shipped_pipeline(world):
         run(world, step("select-symbols", keep=["good"]), step("augment", max_dataset_s=1.0))
     with pytest.raises(Exception, match="not a small change"):
         run(world, step("augment", pitch_semitones=[-7.0, 7.0]))
+
+
+def test_review_leaves_out_a_take_whose_audio_is_gone_and_says_so(world):
+    from rehearsal.curation.review import review
+
+    other = world.add_take()
+    kept = world.tag_part(world.take, "good", "a3")
+    world.tag_part(other, "good", "a4")
+    (world.ws.session_audio_dir(world.session) / "take-2.wav").unlink()
+    seen = review(world.ws, world.db, world.session)
+    assert seen.unreadable == [2] and list(seen.regions) == [kept]
+    assert not world.db.execute("SELECT COUNT(*) FROM plugin_problems").fetchone()[0]   # not a plugin's fault

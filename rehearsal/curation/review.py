@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .pipeline import PipelineError, find_pipeline, load_pipeline
+from .descriptors import TakeAudioError
 from .run import start_run
 
 REGION_STEP, AGREEMENT_STEP = "region-from-taps", "agreement"
@@ -26,6 +27,7 @@ class ReviewView:
     regions: dict[int, tuple[int, int]] = field(default_factory=dict)
     corrected: set[int] = field(default_factory=set)    # trimmed by a person: kept as they are
     disputes: dict[int, str] = field(default_factory=dict)
+    unreadable: list[int] = field(default_factory=list)   # numbers of takes whose audio cannot be read
 
 
 def review(ws, db, session: str, pipeline: str = "good-takes", *, need_regions: bool = True) -> ReviewView:
@@ -40,7 +42,15 @@ def review(ws, db, session: str, pipeline: str = "good-takes", *, need_regions: 
     out = ReviewView(p.name)
     run = start_run(ws, db, p, [session])
     for take_id in sorted({c.take_id for c in run.source_clips}):
-        run.store.frames(take_id)   # unreadable audio: TakeAudioError here, not a step's (plugin's) failure
+        try:
+            run.store.frames(take_id)   # unreadable audio: said here, not as a step's (plugin's) failure
+        except TakeAudioError:
+            out.unreadable.append(run.takes[take_id]["number"])
+    if out.unreadable:
+        left = frozenset(t for t in run.takes if run.takes[t]["number"] in out.unreadable)
+        if len(left) == len(run.takes):
+            return out
+        run = start_run(ws, db, p, [session], leave_out=left)
     for report in run.steps_iter():
         if report.name == REGION_STEP and not out.regions:
             out.regions = {c.marker_ids[0]: (c.start, c.end) for c in report.clips if len(c.marker_ids) == 1}

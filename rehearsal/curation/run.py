@@ -400,8 +400,9 @@ def resolve_sessions(db, sessions: list[str]) -> list[dict]:
 
 
 def start_run(ws: Workspace, db: sqlite_utils.Database, pipeline: Pipeline, sessions: list[str],
-              registry: dict | None = None) -> CurationRun:
-    """Check the pipeline against the plugins, take clips from the sessions' markers."""
+              registry: dict | None = None, leave_out: frozenset[int] = frozenset()) -> CurationRun:
+    """Check the pipeline against the plugins, take clips from the sessions' markers (of
+    every finished take but those in `leave_out`)."""
     if not sessions:
         raise CurationError("name at least one session")
     registry = plugin_manager.registry("curation_steps") if registry is None else registry
@@ -412,7 +413,7 @@ def start_run(ws: Workspace, db: sqlite_utils.Database, pipeline: Pipeline, sess
     takes = {}
     for s in resolved:
         for t in takes_of_session(db, s["id"]):
-            if t["status"] in USABLE_TAKE_STATUS and t["frames"] > 0:
+            if t["status"] in USABLE_TAKE_STATUS and t["frames"] > 0 and t["id"] not in leave_out:
                 takes[t["id"]] = t
     if not takes:
         raise CurationError(f"no finished takes in {', '.join(s['name'] for s in resolved)}")

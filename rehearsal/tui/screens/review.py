@@ -167,14 +167,13 @@ class ReviewScreen(RoomScreen):
 
     @work(name="review-curation", group="review-curation", exclusive=True, thread=True)
     def see_curation(self, session: str) -> None:
-        from ...curation import TakeAudioError
-
         try:
             view, error = curation_view(self.app.ws, session), None
-        except TakeAudioError as exc:
-            view, error = None, f"{str(exc).split(':')[0]}: its audio file is missing or unreadable"
         except Exception as exc:       # a broken pipeline file, no finished take: say it, keep reviewing
             view, error = None, str(exc)
+        if view is not None and view.unreadable:
+            error = (f"take {', '.join(map(str, view.unreadable))}: the audio file is missing or unreadable, "
+                     "so curation leaves it out")
         self.post_message(CurationSeen(session, view, error))
 
     def on_curation_seen(self, msg: CurationSeen) -> None:
@@ -298,6 +297,8 @@ class ReviewScreen(RoomScreen):
                         " · e trims it")
         elif self.seen_note:
             text.append(f"\ncuration cannot say: {self.seen_note}", style="dim")
+        if region is not None and self.seen_note:
+            text.append(f"\n{self.seen_note}", style="dim")
         if self.dispute(mo):
             text.append(f"\npeople disagree: {self.dispute(mo)}", style="bold red")
         if mk.note:
