@@ -11,7 +11,8 @@ What curation will do with each moment is shown beside it, from the `good-takes`
 the region curation will use ("curation" column, the time line, the detail; `e` trims that
 region and a trimmed region is never recomputed), and where people disagree (`≠` in the
 agree column, the agreement step's reason in the detail; `x` goes to the next one). They are
-computed on a thread of their own (its own database connection) after each load.
+computed on a thread of their own (its own database connection) after each load made while
+Review is on screen.
 """
 
 from __future__ import annotations
@@ -162,7 +163,9 @@ class ReviewScreen(RoomScreen):
         self.scope, self.moments, self.takes = msg.scope, msg.moments, msg.takes
         self._fill_filters()
         self.show()
-        if self.moments and self.scope.get("session"):
+        # only while Review is on screen: no analysis competing with a take being recorded
+        # elsewhere (on_screen_resume loads again when it comes back)
+        if self.moments and self.scope.get("session") and self.is_current:
             self.see_curation(self.scope["session"])
 
     @work(name="review-curation", group="review-curation", exclusive=True, thread=True)
