@@ -215,6 +215,76 @@ def test_import_keeps_lineage_notes_and_renders_previews(toy, tmp_path):
     db.conn.close()
 
 
+def test_a_model_made_on_another_machine_comes_home_with_its_lineage(tmp_path):
+    """The lineage file a run writes beside its export (what a RAVE run on a GPU machine
+    writes): imported at home, the model finds its dataset and its parent there."""
+    import json
+    import shutil
+
+    import torch
+    from click.testing import CliRunner
+
+    from rehearsal.cli import main
+    from rehearsal.store import Workspace, open_db
+    from rehearsal.training import get_generation, notes
+    from rehearsal.training.imported import import_model, write_lineage_file
+    from tests.support.bad_modules import WholeBlocks
+    from tests.support.training import pluck_dataset
+
+    data = pluck_dataset(tmp_path / "data", n=3)
+    made, older = tmp_path / "made.ts", tmp_path / "older.ts"      # two modules (two sha256s)
+    torch.jit.save(torch.jit.script(WholeBlocks()), str(made))
+    torch.jit.save(torch.jit.script(WholeBlocks()), str(older), _extra_files={"which": "the parent"})
+    # away (the GPU machine): the parent, and the model trained from it on the dataset
+    away = Workspace.at(tmp_path / "away")
+    db_away = open_db(away.db_path)
+    up = import_model(db_away, away, older, previews=False)
+    child = import_model(db_away, away, made, dataset_ref=str(data), parent=up["name"], previews=False,
+                         label="rave v2 transfer", lineage={"config": ["v2"], "steps": 300, "host": "gpu-box"})
+    carried = tmp_path / "carried"
+    carried.mkdir()
+    ts = carried / "g2_streaming.ts"
+    shutil.copyfile(made, ts)
+    write_lineage_file(away, db_away, child["name"], ts)
+    db_away.conn.close()
+    # home: the same parent imported here under another number, the same dataset content
+    home = Workspace.at(tmp_path / "home")
+    db = open_db(home.db_path)
+    import_model(db, home, made, previews=False)                         # g1 here: not the parent
+    parent_here = import_model(db, home, older, previews=False)          # g2 here
+    out = CliRunner().invoke(main, ["--home", str(home.home), "model", "import", str(ts), "--no-previews"])
+    assert out.exit_code == 0, out.output
+    assert "lineage from " in out.output and "g2 on gpu-box" in out.output and "parent g2" in out.output
+    g = get_generation(db, 3)
+    assert g["parent_id"] == parent_here["id"] and g["label"] == "rave v2 transfer (from gpu-box)"
+    assert g["dataset_hash"] == child["dataset_hash"] and g["dataset_ref"] == str(data)
+    facts = g["metrics"]["lineage"]
+    assert facts["steps"] == 300 and facts["config"] == ["v2"] and facts["made_on"] == "gpu-box"
+    assert facts["generation_there"] == "g2" and facts["parent_there"] == "g1"
+    # a parent and dataset this workspace lacks: imported all the same, and said in words
+    data.rename(tmp_path / "elsewhere")
+    lonely = Workspace.at(tmp_path / "lonely")
+    db_lonely = open_db(lonely.db_path)
+    g = import_model(db_lonely, lonely, ts, previews=False)
+    assert g["parent_id"] is None and g["dataset_hash"] == "" and g["metrics"]["lineage"]["steps"] == 300
+    said = [n["text"] for n in notes(db_lonely, g["id"])]
+    assert said[0].startswith("trained on ") and "no dataset with that content here" in said[0]
+    assert said[1].startswith("its parent was g1 (import older) on gpu-box: no generation here plays")
+    db_lonely.conn.close()
+    # a lineage file that is broken, or written for another model, is refused in words
+    lineage = carried / "g2_streaming.lineage.json"
+    doc = json.loads(lineage.read_text())
+    lineage.write_text(json.dumps({**doc, "model_sha256": "0" * 64}))
+    with pytest.raises(ModuleError, match="describes another model") as err:
+        import_model(db, home, ts, previews=False)
+    assert str(lineage) in str(err.value)
+    lineage.write_text('{"format": "rehearsal-lineage",\n "version": 1,,\n}')
+    with pytest.raises(ModuleError, match=f"{lineage}, line 2: not a lineage file"):
+        import_model(db, home, ts, previews=False)
+    assert len(list(db.query("SELECT id FROM generations"))) == 3          # nothing recorded
+    db.conn.close()
+
+
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
