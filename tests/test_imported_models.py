@@ -290,22 +290,39 @@ def _rms(x: np.ndarray) -> float:
 
 
 def _play_through_jack(tmp_path, model_path: str, gen_id: int, seconds: float = 10.0):
-    """The module in a play host, 10 s of a voice through JACK; (stopped, model take, loaded)."""
+    """The module in a play host, 10 s of a voice in bursts (an onset every half second)
+    through JACK, the take started for it as the play room starts one (aligned); returns
+    (stopped, stats, model take once heard, loaded, performer take, aligned)."""
     from rehearsal.training import synthetic
     from tests.test_play_jack import Rig
 
-    rig = Rig(tmp_path)
+    rig = Rig(tmp_path, align=True)
     try:
         rig.player.load(gen_id, model_path, f"g{gen_id}")
         loaded = rig.events.wait("loaded", timeout=120, generation_id=gen_id)
+        aligned = rig.events.wait("aligned", timeout=30)
         switched = rig.events.wait("switched", timeout=120, generation_id=gen_id)
-        rig.play(synthetic.voice(seconds, seed=4))
+        t = np.arange(int(seconds * 48000)) / 48000
+        rig.play(synthetic.voice(seconds, seed=4) * (t % 0.5 < 0.3).astype(np.float32))
         stats = rig.player.stats()
         stopped, performer, model = rig.finish()
     finally:
         rig.close()
-    after = switched["input_frame"] - rig.start + rig.player.latency + loaded["latency_samples"]
-    return stopped, stats, model[after:], loaded
+    after = switched["input_frame"] - rig.start + rig.player.latency
+    return stopped, stats, model[after:], loaded, performer[after:], aligned
+
+
+def _lag(performer: np.ndarray, model: np.ndarray, most: int) -> int:
+    """Samples by which the model take's envelope follows the performer take's (0..most)."""
+    def env(x):
+        frames = np.abs(x[: len(x) // 64 * 64]).reshape(-1, 64).mean(1)
+        return np.convolve(frames, np.ones(8) / 8, mode="same")
+
+    p, m = env(performer), env(model)
+    n = min(len(p), len(m)) - most // 64 - 1
+    p, m = (p - p.mean()) / p.std(), (m - m.mean()) / m.std()
+    scores = [float(np.dot(p[:n], m[k:k + n])) for k in range(most // 64 + 1)]
+    return int(np.argmax(scores)) * 64
 
 
 def test_an_nn_tilde_module_at_44k1_plays_10_s_through_jack(toy, tmp_path, jack_server):
@@ -315,14 +332,23 @@ def test_an_nn_tilde_module_at_44k1_plays_10_s_through_jack(toy, tmp_path, jack_
     ws = Workspace.at(tmp_path / "ws")
     db = open_db(ws.db_path)
     g = import_model(db, ws, toy, previews=False)
-    stopped, stats, heard, loaded = _play_through_jack(tmp_path, str(ws.resolve(f"{g['folder']}/model.ts")), g["id"])
+    stopped, stats, heard, loaded, performer, aligned = _play_through_jack(
+        tmp_path, str(ws.resolve(f"{g['folder']}/model.ts")), g["id"])
     db.conn.close()
-    assert loaded["sample_rate"] == 44100 and loaded["latency_samples"] > 512   # reported with its load
+    module_latency = loaded["latency_samples"]
+    assert loaded["sample_rate"] == 44100 and module_latency > 1500    # reported with its load
     assert len(heard) > 9 * 48000
     assert np.isfinite(heard).all() and _rms(heard) > 1e-3
     assert stats["model"]["realtime_factor"] > 1
-    print(f"\nnn-tilde toy: latency {loaded['latency_samples']} + {stopped['stats']['latency_samples']} samples, "
-          f"host {stats['model']['realtime_factor']:.1f}x real time, glitches {stopped['glitches']}")
+    # the performer take is written as late as the module answers: frame for frame, the model
+    # take follows it by the room's own latency only, so a tag (on both takes at the frame
+    # heard) marks on the performer take what the module was answering, not 150 ms later
+    assert aligned["delay_samples"] == module_latency
+    room = stopped["stats"]["latency_samples"]
+    lag = _lag(performer, heard, room + module_latency + 2000)
+    assert abs(lag - room) <= 640, (lag, room, module_latency)          # the toy's 512-sample frames
+    print(f"\nnn-tilde toy: latency {module_latency} + {room} samples, the model take follows the performer "
+          f"take by {lag}, host {stats['model']['realtime_factor']:.1f}x real time, glitches {stopped['glitches']}")
 
 
 def test_a_random_rave_exported_by_acids_rave_validates_as_a_rave_generation(tmp_path):

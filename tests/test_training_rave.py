@@ -146,7 +146,7 @@ def test_the_imported_rave_model_plays_ten_seconds_through_the_host_on_jack(rave
 
     ws, db = rave_run["ws"], rave_run["db"]
     gen = T.get_generation(db, "g1")
-    stopped, _, model, loaded = _play_through_jack(tmp_path, str(ws.resolve(T.checkpoint_for(db, gen)["path"])),
+    stopped, _, model, loaded, _, _ = _play_through_jack(tmp_path, str(ws.resolve(T.checkpoint_for(db, gen)["path"])),
                                                    gen["id"])
     assert stopped["frames"] >= 10 * 48000 and loaded["latency_samples"] > 0
     assert len(model) and np.isfinite(model).all() and np.abs(model).max() > 1e-4    # finite, not silent
