@@ -30,6 +30,7 @@ MIGRATIONS: tuple[str, ...] = (
     "046_coperform",      # plays.coperform: the co-performer mode and follow a play ran with
     "049_scores",         # scores a take was recorded from, and where its first event was meant
     "052_take_gaps",      # takes.gap_frames: missed stream cycles, filled with silence
+    "058_play_input_delay",  # plays.input_delay_samples: the performer take written as late as the model answers
 )
 
 
