@@ -414,6 +414,9 @@ def test_an_imported_model_is_played_tagged_compared_and_curated_like_ours(toy, 
     assert got["tags"] == {"laugh": {"glyph": "😂", "count": 1}} and got["who"] == {"ana": 1}
     events = [r["kind"] for r in db.query("SELECT kind FROM play_events WHERE generation_id = 1")]
     assert "model-latency" in events
+    # the performer take was written as late as g1 answers (the room started the take for it)
+    (delay,) = db.execute("SELECT input_delay_samples FROM plays").fetchone()
+    assert delay > 512 and f"({delay} beyond the room's" in loaded["detail"]
     pipeline = parse_pipeline('name = "t"\n[[steps]]\nuse = "select-stream"\nkeep = ["model"]\n'
                               'generations = ["g1"]\n')
     clips = preview(ws, db, pipeline, ["jam"]).clips
