@@ -417,14 +417,19 @@ def finish(ctx, rave: Path, configs: list[str], runs: Path, watch: _Watch, metri
     if not ts.exists():
         raise RaveError(f"rave export --streaming wrote no {ts.name} into {out}")
     keep_all = ctx.spec.keep == "all"
-    kept = saved if keep_all else [newest]
+
+    def step_of(c: Path) -> int:
+        return int(watch.checkpoints.get(str(c), {}).get("step", watch.step))
+
+    # one-shot: one file per step (RAVE may write best.ckpt, epoch-NNNN.ckpt and epoch_N.ckpt
+    # at the same step), the newest; every other mode: the one exported
+    kept = list({step_of(c): c for c in saved}.values()) if keep_all else [newest]
     for c in _ckpts(runs):
         if c not in kept:
             c.unlink()
     last_val = metrics.get("last_val_loss")
     for c in kept:
-        e = watch.checkpoints.get(str(c), {})
-        step = int(e.get("step", watch.step))
+        step = step_of(c)
         previews = ctx.folder / "previews" / f"step-{step:06d}"
         gens.record_checkpoint(ctx.db, ctx.gen["id"], kind="waste" if keep_all else "best", step=step,
                                elapsed_s=metrics["elapsed_s"], path=ctx.ws.relative(c), train_loss=watch.train_loss,
