@@ -13,8 +13,8 @@ Modes:
   checkpoint is about 465 MB, v2_small about 121 MB).
 
 The run (see rehearsal/training/rave.py) exports the dataset, runs `rave preprocess`,
-`rave train` and `rave export --streaming`, and imports the export as a generation of
-family `rave` with its lineage. `rave` is found from -p rave=PATH, $REHEARSAL_RAVE, or
+`rave train` and `rave export --streaming`, and makes the export the model of the run's own
+generation (family `rave`, with its lineage): one generation, as our own families make. `rave` is found from -p rave=PATH, $REHEARSAL_RAVE, or
 scripts/setup-rave's venv; when missing, the plan says how to install it.
 """
 

@@ -215,27 +215,114 @@ def test_import_keeps_lineage_notes_and_renders_previews(toy, tmp_path):
     db.conn.close()
 
 
+def test_a_model_made_on_another_machine_comes_home_with_its_lineage(tmp_path):
+    """The lineage file a run writes beside its export (what a RAVE run on a GPU machine
+    writes): imported at home, the model finds its dataset and its parent there."""
+    import json
+    import shutil
+
+    import torch
+    from click.testing import CliRunner
+
+    from rehearsal.cli import main
+    from rehearsal.store import Workspace, open_db
+    from rehearsal.training import get_generation, notes
+    from rehearsal.training.imported import import_model, write_lineage_file
+    from tests.support.bad_modules import WholeBlocks
+    from tests.support.training import pluck_dataset
+
+    data = pluck_dataset(tmp_path / "data", n=3)
+    made, older = tmp_path / "made.ts", tmp_path / "older.ts"      # two modules (two sha256s)
+    torch.jit.save(torch.jit.script(WholeBlocks()), str(made))
+    torch.jit.save(torch.jit.script(WholeBlocks()), str(older), _extra_files={"which": "the parent"})
+    # away (the GPU machine): the parent, and the model trained from it on the dataset
+    away = Workspace.at(tmp_path / "away")
+    db_away = open_db(away.db_path)
+    up = import_model(db_away, away, older, previews=False)
+    child = import_model(db_away, away, made, dataset_ref=str(data), parent=up["name"], previews=False,
+                         label="rave v2 transfer", lineage={"config": ["v2"], "steps": 300, "host": "gpu-box"})
+    carried = tmp_path / "carried"
+    carried.mkdir()
+    ts = carried / "g2_streaming.ts"
+    shutil.copyfile(made, ts)
+    write_lineage_file(away, db_away, child["name"], ts)
+    db_away.conn.close()
+    # home: the same parent imported here under another number, the same dataset content
+    home = Workspace.at(tmp_path / "home")
+    db = open_db(home.db_path)
+    import_model(db, home, made, previews=False)                         # g1 here: not the parent
+    parent_here = import_model(db, home, older, previews=False)          # g2 here
+    out = CliRunner().invoke(main, ["--home", str(home.home), "model", "import", str(ts), "--no-previews"])
+    assert out.exit_code == 0, out.output
+    assert "lineage from " in out.output and "g2 on gpu-box" in out.output and "parent g2" in out.output
+    g = get_generation(db, 3)
+    assert g["parent_id"] == parent_here["id"] and g["label"] == "rave v2 transfer (from gpu-box)"
+    assert g["dataset_hash"] == child["dataset_hash"] and g["dataset_ref"] == str(data)
+    facts = g["metrics"]["lineage"]
+    assert facts["steps"] == 300 and facts["config"] == ["v2"] and facts["made_on"] == "gpu-box"
+    assert facts["generation_there"] == "g2" and facts["parent_there"] == "g1"
+    # a parent and dataset this workspace lacks: imported all the same, and said in words
+    data.rename(tmp_path / "elsewhere")
+    lonely = Workspace.at(tmp_path / "lonely")
+    db_lonely = open_db(lonely.db_path)
+    g = import_model(db_lonely, lonely, ts, previews=False)
+    assert g["parent_id"] is None and g["dataset_hash"] == "" and g["metrics"]["lineage"]["steps"] == 300
+    said = [n["text"] for n in notes(db_lonely, g["id"])]
+    assert said[0].startswith("trained on ") and "no dataset with that content here" in said[0]
+    assert said[1].startswith("its parent was g1 (import older) on gpu-box: no generation here plays")
+    db_lonely.conn.close()
+    # a lineage file that is broken, or written for another model, is refused in words
+    lineage = carried / "g2_streaming.lineage.json"
+    doc = json.loads(lineage.read_text())
+    lineage.write_text(json.dumps({**doc, "model_sha256": "0" * 64}))
+    with pytest.raises(ModuleError, match="describes another model") as err:
+        import_model(db, home, ts, previews=False)
+    assert str(lineage) in str(err.value)
+    lineage.write_text('{"format": "rehearsal-lineage",\n "version": 1,,\n}')
+    with pytest.raises(ModuleError, match=f"{lineage}, line 2: not a lineage file"):
+        import_model(db, home, ts, previews=False)
+    assert len(list(db.query("SELECT id FROM generations"))) == 3          # nothing recorded
+    db.conn.close()
+
+
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
 def _play_through_jack(tmp_path, model_path: str, gen_id: int, seconds: float = 10.0):
-    """The module in a play host, 10 s of a voice through JACK; (stopped, model take, loaded)."""
+    """The module in a play host, 10 s of a voice in bursts (an onset every half second)
+    through JACK, the take started for it as the play room starts one (aligned); returns
+    (stopped, stats, model take once heard, loaded, performer take, aligned)."""
     from rehearsal.training import synthetic
     from tests.test_play_jack import Rig
 
-    rig = Rig(tmp_path)
+    rig = Rig(tmp_path, align=True)
     try:
         rig.player.load(gen_id, model_path, f"g{gen_id}")
         loaded = rig.events.wait("loaded", timeout=120, generation_id=gen_id)
+        aligned = rig.events.wait("aligned", timeout=30)
         switched = rig.events.wait("switched", timeout=120, generation_id=gen_id)
-        rig.play(synthetic.voice(seconds, seed=4))
+        t = np.arange(int(seconds * 48000)) / 48000
+        rig.play(synthetic.voice(seconds, seed=4) * (t % 0.5 < 0.3).astype(np.float32))
         stats = rig.player.stats()
         stopped, performer, model = rig.finish()
     finally:
         rig.close()
-    after = switched["input_frame"] - rig.start + rig.player.latency + loaded["latency_samples"]
-    return stopped, stats, model[after:], loaded
+    after = switched["input_frame"] - rig.start + rig.player.latency
+    return stopped, stats, model[after:], loaded, performer[after:], aligned
+
+
+def _lag(performer: np.ndarray, model: np.ndarray, most: int) -> int:
+    """Samples by which the model take's envelope follows the performer take's (0..most)."""
+    def env(x):
+        frames = np.abs(x[: len(x) // 64 * 64]).reshape(-1, 64).mean(1)
+        return np.convolve(frames, np.ones(8) / 8, mode="same")
+
+    p, m = env(performer), env(model)
+    n = min(len(p), len(m)) - most // 64 - 1
+    p, m = (p - p.mean()) / p.std(), (m - m.mean()) / m.std()
+    scores = [float(np.dot(p[:n], m[k:k + n])) for k in range(most // 64 + 1)]
+    return int(np.argmax(scores)) * 64
 
 
 def test_an_nn_tilde_module_at_44k1_plays_10_s_through_jack(toy, tmp_path, jack_server):
@@ -245,14 +332,23 @@ def test_an_nn_tilde_module_at_44k1_plays_10_s_through_jack(toy, tmp_path, jack_
     ws = Workspace.at(tmp_path / "ws")
     db = open_db(ws.db_path)
     g = import_model(db, ws, toy, previews=False)
-    stopped, stats, heard, loaded = _play_through_jack(tmp_path, str(ws.resolve(f"{g['folder']}/model.ts")), g["id"])
+    stopped, stats, heard, loaded, performer, aligned = _play_through_jack(
+        tmp_path, str(ws.resolve(f"{g['folder']}/model.ts")), g["id"])
     db.conn.close()
-    assert loaded["sample_rate"] == 44100 and loaded["latency_samples"] > 512   # reported with its load
+    module_latency = loaded["latency_samples"]
+    assert loaded["sample_rate"] == 44100 and module_latency > 1500    # reported with its load
     assert len(heard) > 9 * 48000
     assert np.isfinite(heard).all() and _rms(heard) > 1e-3
     assert stats["model"]["realtime_factor"] > 1
-    print(f"\nnn-tilde toy: latency {loaded['latency_samples']} + {stopped['stats']['latency_samples']} samples, "
-          f"host {stats['model']['realtime_factor']:.1f}x real time, glitches {stopped['glitches']}")
+    # the performer take is written as late as the module answers: frame for frame, the model
+    # take follows it by the room's own latency only, so a tag (on both takes at the frame
+    # heard) marks on the performer take what the module was answering, not 150 ms later
+    assert aligned["delay_samples"] == module_latency
+    room = stopped["stats"]["latency_samples"]
+    lag = _lag(performer, heard, room + module_latency + 2000)
+    assert abs(lag - room) <= 640, (lag, room, module_latency)          # the toy's 512-sample frames
+    print(f"\nnn-tilde toy: latency {module_latency} + {room} samples, the model take follows the performer "
+          f"take by {lag}, host {stats['model']['realtime_factor']:.1f}x real time, glitches {stopped['glitches']}")
 
 
 def test_a_random_rave_exported_by_acids_rave_validates_as_a_rave_generation(tmp_path):
@@ -318,6 +414,9 @@ def test_an_imported_model_is_played_tagged_compared_and_curated_like_ours(toy, 
     assert got["tags"] == {"laugh": {"glyph": "😂", "count": 1}} and got["who"] == {"ana": 1}
     events = [r["kind"] for r in db.query("SELECT kind FROM play_events WHERE generation_id = 1")]
     assert "model-latency" in events
+    # the performer take was written as late as g1 answers (the room started the take for it)
+    (delay,) = db.execute("SELECT input_delay_samples FROM plays").fetchone()
+    assert delay > 512 and f"({delay} beyond the room's" in loaded["detail"]
     pipeline = parse_pipeline('name = "t"\n[[steps]]\nuse = "select-stream"\nkeep = ["model"]\n'
                               'generations = ["g1"]\n')
     clips = preview(ws, db, pipeline, ["jam"]).clips

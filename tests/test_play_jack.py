@@ -100,7 +100,7 @@ def _checkpoint(store, gen) -> str:
 class Rig:
     """Play process + a JACK player into its input + a JACK recorder of its output."""
 
-    def __init__(self, tmp_path, **config):
+    def __init__(self, tmp_path, align: bool = False, **config):
         self.player = Player(PlayConfig(**config)).open()
         try:
             self.events = Events(self.player)
@@ -110,7 +110,7 @@ class Rig:
             assert len(self.tester.connect_to("PortAudio")) == 1
             assert self.listener.connect_from("PortAudio")
             self.in_path, self.out_path = tmp_path / "performer.w64", tmp_path / "model.w64"
-            self.start = self.player.start_take(self.in_path, self.out_path)
+            self.start = self.player.start_take(self.in_path, self.out_path, align=align)
             self.listener.start()
         except BaseException:
             self.player.close()   # never leave a play process behind for the next test

@@ -46,7 +46,7 @@ def _params(rave: str, **extra) -> list[str]:
 @pytest.fixture(scope="module")
 def rave_run(tmp_path_factory):
     """g1: a RAVE run of 2 steps from dataset version voice@1, cancelled after its first step
-    and resumed with `rehearsal train --resume g1`; g2: the model it made."""
+    and resumed with `rehearsal train --resume g1`: the run and the model it made."""
     venv = rave_venv()
     ws = Workspace.at(tmp_path_factory.mktemp("rave") / "ws")
     db = open_db(ws.db_path)
@@ -73,23 +73,42 @@ def rave_run(tmp_path_factory):
     db.conn.close()
 
 
-def test_a_dataset_version_becomes_a_rave_generation_with_its_lineage(rave_run):
+def test_a_dataset_version_becomes_one_rave_generation_with_its_lineage(rave_run):
+    import hashlib
+
     ws, db = rave_run["ws"], rave_run["db"]
-    run, model = T.get_generation(db, "g1"), T.get_generation(db, "g2")
-    assert "g1 complete" in rave_run["out"] and "the model is g2" in rave_run["out"], rave_run["out"]
-    assert run["strategy"] == "rave" and run["status"] == "complete" and run["metrics"]["model"] == "g2"
-    assert model["family"] == "rave" and model["status"] == "complete" and model["strategy"] == "import"
-    lineage = model["metrics"]["lineage"]
-    assert lineage["run"] == "g1" and lineage["config"] == ["v2_small"] and lineage["steps"] == 2
+    gen = T.get_generation(db, "g1")
+    assert "g1 complete" in rave_run["out"] and "g1 plays its export" in rave_run["out"], rave_run["out"]
+    # one generation, as our own families make: the run, its progress and checkpoints, and the model
+    assert [g["name"] for g in T.list_generations(db)] == ["g1"]
+    assert gen["strategy"] == "rave" and gen["family"] == "rave" and gen["status"] == "complete"
+    lineage = gen["metrics"]["lineage"]
+    assert lineage["config"] == ["v2_small"] and lineage["steps"] == 2 == gen["metrics"]["steps"]
     assert lineage["n_signal"] == 65536 and lineage["tool"] == "acids-rave 2.3.1" and lineage["parent"] is None
-    assert model["dataset_version_id"] == run["dataset_version_id"] is not None
-    assert model["dataset_hash"] == run["dataset_hash"]
-    assert model["metrics"]["sample_rate"] == 44100
-    # one checkpoint kept (the one exported; resume.ckpt gone too), recorded on the run
-    ckpts = sorted((ws.resolve(run["folder"]) / "rave-runs").rglob("*.ckpt"))
+    assert gen["dataset_version_id"] is not None and gen["dataset_ref"] == "voice" and len(gen["dataset_hash"]) == 64
+    assert gen["metrics"]["sample_rate"] == 44100 and gen["metrics"]["last_val_loss"] is not None
+    # one RAVE checkpoint kept (the one exported; resume.ckpt gone too) and the model it plays
+    folder = ws.resolve(gen["folder"])
+    ckpts = sorted((folder / "rave-runs").rglob("*.ckpt"))
     assert len(ckpts) == 1 and ws.relative(ckpts[0]) == lineage["checkpoint"]
-    rows = T.list_checkpoints(db, run["id"])
-    assert [r["kind"] for r in rows] == ["best"] and rows[0]["path"] == lineage["checkpoint"]
+    rows = T.list_checkpoints(db, gen["id"])
+    assert sorted(r["kind"] for r in rows) == ["best", "final"]
+    assert next(r for r in rows if r["kind"] == "best")["path"] == lineage["checkpoint"]
+    played = T.checkpoint_for(db, gen)
+    assert played["kind"] == "final" and played["path"] == ws.relative(folder / "model.ts") and played["step"] == 2
+    # its previews: at the checkpoint (the driver), and through the exported model as the host plays it
+    previews = T.previews(ws, db, "g1")
+    assert [p.name for p in previews["final"]] == [p.name for p in previews["input"]]
+    assert played["previews"] == ws.relative(folder / "previews" / "final")
+    audio, sr = sf.read(str(previews["final"][0]), dtype="float32")
+    assert sr == 48000 and np.isfinite(audio).all() and np.abs(audio).max() > 1e-4
+    # the lineage file beside the export: what travels home when the run was made elsewhere
+    ts = folder / "export" / "g1_streaming.ts"
+    doc = json.loads((folder / "export" / "g1_streaming.lineage.json").read_text())
+    assert doc["format"] == "rehearsal-lineage" and doc["generation"] == "g1" and doc["family"] == "rave"
+    assert doc["model_sha256"] == hashlib.sha256(ts.read_bytes()).hexdigest()
+    assert doc["dataset"] == {"ref": "voice", "version_id": gen["dataset_version_id"], "sha256": gen["dataset_hash"]}
+    assert doc["parent"] is None and doc["facts"]["steps"] == 2 and doc["facts"]["config"] == ["v2_small"]
 
 
 def test_a_cancelled_rave_run_resumes_where_it_stopped(rave_run):
@@ -126,8 +145,8 @@ def test_the_imported_rave_model_plays_ten_seconds_through_the_host_on_jack(rave
     from tests.test_imported_models import _play_through_jack     # the import tests' JACK rig, as they play
 
     ws, db = rave_run["ws"], rave_run["db"]
-    gen = T.get_generation(db, "g2")
-    stopped, _, model, loaded = _play_through_jack(tmp_path, str(ws.resolve(T.checkpoint_for(db, gen)["path"])),
+    gen = T.get_generation(db, "g1")
+    stopped, _, model, loaded, _, _ = _play_through_jack(tmp_path, str(ws.resolve(T.checkpoint_for(db, gen)["path"])),
                                                    gen["id"])
     assert stopped["frames"] >= 10 * 48000 and loaded["latency_samples"] > 0
     assert len(model) and np.isfinite(model).all() and np.abs(model).max() > 1e-4    # finite, not silent
@@ -135,17 +154,17 @@ def test_the_imported_rave_model_plays_ten_seconds_through_the_host_on_jack(rave
 
 def test_a_convergent_child_starts_where_its_parent_ended(rave_run):
     ws, db = rave_run["ws"], rave_run["db"]
-    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", parent_ref="g2", max_steps=2,
+    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", parent_ref="g1", max_steps=2,
                              params={**TINY, "rave": rave_run["rave"]})
     [child] = T.plan_generations(ws, db, request)
-    assert T.get_generation(db, child)["label"] == "rave from g2 v2_small"
+    assert T.get_generation(db, child)["label"] == "rave from g1 v2_small"
     run = T.start_run(ws, child)
     for e in run.events(timeout=RUN_TIMEOUT):
         if e["event"] == "eval":         # the transfer's check, before the first step: enough
             run.cancel()
     assert run.wait(60) == 0
     g = T.get_generation(db, child)
-    assert g["status"] == "cancelled" and g["parent_id"] == 2, g["error"]
+    assert g["status"] == "cancelled" and g["parent_id"] == 1, g["error"]
     first = next(e for e in read_all(T.progress_path(ws, g)) if e["event"] == "eval")
     parent_last = T.get_generation(db, "g1")["metrics"]["last_val_loss"]
     assert first["before_training"] and first["step"] == 0

@@ -170,6 +170,10 @@ class TakePump:
             end = min(end, self.stop)
         w, ring = self.writer, self.ring
         pos = self.start + w.frames
+        if pos < 0 and end > pos:   # a take that starts before the stream did (play's input delay): silence
+            n = min(end, 0) - pos
+            w.write(np.zeros((n, ring.channels), np.float32))
+            pos += n
         while pos < end:
             stop = min(end, pos + MAX_CHUNK)
             try:

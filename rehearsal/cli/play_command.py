@@ -186,7 +186,7 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
                         "load-failed": "cannot load", "take-failed": "recording stopped",
                         "mixer-error": "internal error, playing dry"}[msg.kind]
                 click.echo(f"{what}: {msg.detail}", err=True)
-            if msg.kind in ("model-behind",) or (msg.kind == "loaded" and msg.detail):
+            if msg.kind in ("model-behind",) or (msg.kind in ("loaded", "aligned") and msg.detail):
                 _status_clear(tty)
                 click.echo(msg.detail, err=True)
             if msg.kind == "take-failed":

@@ -404,7 +404,7 @@ def show_cmd(ctx, gen, plot, compare) -> None:
                    f"{imported.get('latent_size')}, methods {', '.join(imported['methods'])}")
         if m.get("lineage"):
             click.echo("lineage facts: " + ", ".join(f"{k} {v}" for k, v in m["lineage"].items()))
-    elif m:
+    if m and (not imported or g["strategy"] != "import"):     # a run here (RAVE's too): its figures
         click.echo(f"metrics: steps {m.get('steps')}  time {_fmt_s(m.get('elapsed_s'))}  train {_loss(m.get('train_loss'))}"
                    f"  val {_loss(m.get('val_loss'))}  baseline {_loss(m.get('baseline_val_loss'))}")
     for c in T.list_checkpoints(db, g["id"]):
@@ -456,6 +456,13 @@ def import_cmd(ctx, file, dataset_ref, parent, note, label, family, sample_rate,
                                     else ""))
     if info.sample_rate != 48000:
         click.echo(f"  plays resampled: {info.sample_rate} Hz <-> the room's 48000 Hz")
+    found = g["metrics"].get("lineage_file")
+    if found:
+        facts = g["metrics"].get("lineage") or {}
+        click.echo(f"  lineage from {found['path']}: {found['generation_there']} on {facts.get('made_on') or '?'}; "
+                   f"dataset {found['dataset'] or '-'}; parent {found['parent'] or '-'}")
+        for missing in found["missing"]:
+            click.echo(f"  not here: {missing}")
 
 
 @model.command("terrain")

@@ -14,9 +14,16 @@ is kept started (importing torch takes seconds). The callback never waits for a 
 beyond a short grace: it plays what the hosts finished since the previous period and, if
 a block is not there, the dry input (a glitch, counted), never silence or garbage.
 
-Both takes are written from the same frame counter: frame t of the performer take is the
-input at stream frame S + t, frame t of the model take is what the models played at that
-moment (their answer to the input at S + t - latency).
+Both takes are written from the same frame counter: frame t of the model take is what the
+models played at stream frame S + t (their answer to the input at S + t - latency - L, L
+being a model's own latency beyond the play's: an imported module's buffer and resampling,
+0 for our families); frame t of the performer take is the input at S + t - D, D the input
+delay. A take started for a model (`align`) holds its performer take back until the first
+model loaded reports its latency, and D is that latency: then model frame t answers
+performer frame t - latency, and a tag, which lands on both at the frame it was tapped
+(what was heard then), marks on the performer take what the performer played that the
+model answered. D stays for the take (a take cannot change its delay without losing or
+repeating frames); without a model coming, D is 0.
 """
 
 from __future__ import annotations
@@ -67,6 +74,8 @@ class Engine:
         self.model_channel = int(cfg.get("model_channel", 0))
         self.frames_done = 0
         self.takes: list[TakePump] | None = None     # performer, model: the same frames
+        self.input_delay: int | None = 0   # D (module docstring); None: waiting for the first model's latency
+        self.take_start = 0
         self.lost = 0
         self.level_from = 0
         self.take_glitches_at = 0
@@ -380,12 +389,14 @@ class Engine:
                     self.st[S.LOADING] = 0
                     self.emit("loaded", {"generation_id": host.generation_id, "name": host.name, "pid": host.proc.pid,
                                          **payload})
+                    self.align(int(payload.get("latency_samples") or 0), host.generation_id)
                     self.mixer.offers.append(host)
                 elif kind == "behind":   # an imported module slower than real time: its blocks play dry
                     self.emit("model-behind", {"generation_id": host.generation_id, "name": host.name, **payload})
                 elif kind == "load-failed":
                     host.state = "failed"
                     self.release_file = True
+                    self.align(0, None)
                     self.st[S.LOADING] = 0
                     self.emit("load-failed", {"generation_id": host.generation_id, "error": payload["error"]})
             if not host.alive():
@@ -394,6 +405,7 @@ class Engine:
                     self.mixer.died.append(host)     # the callback bypasses it, then hands it back
                 elif host.state == "starting":
                     error = f"a model host could not start ({host.exit_reason()})"
+                    self.align(0, None)
                     for req in self.waiting or [{}]:
                         self.emit("load-failed", {"generation_id": req.get("generation_id"), "error": error})
                     self.waiting = []        # the next request starts another host
@@ -423,8 +435,11 @@ class Engine:
             except Exception as exc:
                 self.conn.send(("start-failed", f"{type(exc).__name__}: {exc}"))
         elif kind == "stop":
+            self.align(0, None)                  # no model came: the performer take as it is
             for take in self.takes or ():
                 take.stop = self.frames_done
+            if self.takes:                       # both takes end with the same number of frames
+                self.takes[0].stop = self.frames_done - self.input_delay
             self.pump()
             frames = self.finish_takes()
             self.conn.send(("stopped", {"frames": frames, "overflows": int(self.st[S.OVERFLOWS]),
@@ -504,12 +519,23 @@ class Engine:
             inp.close()
             raise
         self.takes = [TakePump(self.inring, inp, start), TakePump(self.outring, out, start)]
+        self.take_start, self.input_delay = start, None if req.get("align") else 0
         self.take_glitches_at = int(self.st[S.GLITCHES])
         self.take_gaps_at = self.cycles.gap_frames
         self.st[S.TAKE_START] = start
         self.st[S.TAKE_FRAMES] = 0
         self.st[S.RECORDING] = 1.0
         self.conn.send(("started", {"start_frame": start}))
+
+    def align(self, delay: int, generation_id) -> None:
+        """Decide the performer take's input delay D, once per take (the module docstring):
+        its pump starts D frames earlier than the model take's. Says so (`aligned`)."""
+        if self.takes is None or self.input_delay is not None:
+            return
+        self.input_delay = max(0, int(delay))
+        self.takes[0].start = self.take_start - self.input_delay
+        self.emit("aligned", {"generation_id": generation_id, "delay_samples": self.input_delay,
+                              "input_frame": self.take_start})
 
     def finish_takes(self) -> int:
         takes, self.takes = self.takes, None
@@ -542,14 +568,16 @@ class Engine:
                 self._last_glitches = glitches
         if self.takes is None:
             return
+        if self.input_delay is None and done - self.take_start > self.inring.capacity // 2:
+            self.align(0, None)       # the first model is slow to load: keep the input safe in the ring
         try:
             lost = self.takes[0].lost
-            for take in self.takes:   # the disk fell behind the ring: both takes fill the gap alike
-                take.pump(done)
+            for take in self.takes if self.input_delay is not None else self.takes[1:]:
+                take.pump(done)       # the disk fell behind the ring: both takes fill the gap alike
             if self.takes[0].lost != lost:
                 self.lost += self.takes[0].lost - lost
                 self.st[S.LOST] = self.lost
-            self.st[S.TAKE_FRAMES] = self.takes[0].frames
+            self.st[S.TAKE_FRAMES] = self.takes[1].frames
         except Exception as exc:   # disk full, file gone: keep what is on disk, say so
             path = self.takes[0].writer.path
             frames = self.finish_takes()

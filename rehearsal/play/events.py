@@ -52,6 +52,12 @@ class Loaded(EngineEvent):
     buffer: int = 0                 # samples it is called with, at its rate
 
 
+@_event("aligned")
+class Aligned(EngineEvent):
+    """The performer take's input delay, decided once per take (the first model's latency)."""
+    delay_samples: int = 0
+
+
 @_event("model-behind")
 class ModelBehind(EngineEvent):
     """An imported module slower than real time: blocks it could not answer played dry."""

@@ -113,10 +113,14 @@ class Player(EngineClient):
         self.fallback = p.get("fallback")
 
     # -- takes and control ------------------------------------------------------------------
-    def start_take(self, input_path: str | Path, output_path: str | Path, timeout: float = 10.0) -> int:
-        """Start writing both streams; returns the stream frame that is frame 0 of both."""
+    def start_take(self, input_path: str | Path, output_path: str | Path, timeout: float = 10.0,
+                   align: bool = False) -> int:
+        """Start writing both streams; returns the stream frame that is frame 0 of both (of
+        the performer take: the input that many frames later, `aligned` says how many).
+        `align`: a model is coming; the performer take is written as late as the first one
+        loaded answers (its latency beyond the play's), so both takes line up as heard."""
         self._send(("start", {"input_path": str(input_path), "output_path": str(output_path),
-                              "format": self.config.format, "subtype": self.config.subtype}))
+                              "format": self.config.format, "subtype": self.config.subtype, "align": align}))
         kind, payload = self._reply(timeout, "started", "start-failed")
         if kind == "start-failed":
             raise PlayError(f"cannot start the take: {payload}")

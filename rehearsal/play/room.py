@@ -91,6 +91,7 @@ class PlayRoom(RoomBase):
         self._models_started = 0
         self.heard: str | None = None    # the generation heard now ("g7"), None = dry
         self.model_latency: dict = {}    # generation id -> samples beyond the play's latency
+        self.input_delay = 0             # the performer take's delay (the first model's latency)
         self._xy = None                  # the XY pad on the heard generation's terrain (set_xy)
         self._xy_for: str | None = None
         self._xy_lock = threading.Lock()
@@ -138,7 +139,7 @@ class PlayRoom(RoomBase):
             latency_samples=p.latency, block_samples=p.blocksize, fade_ms=cfg.fade_ms, fade_curve=cfg.fade_curve,
             dry_wet=cfg.mix, input_gain=cfg.gain, device=p.device, engine_pid=p.pid, coperform=cfg.coperform)
         try:
-            start_frame = p.start_take(in_path, out_path)
+            start_frame = p.start_take(in_path, out_path, align=model is not None)
         except PlayError as exc:
             for take_id in (in_id, out_id):
                 finish_take(self.db, take_id, frames=0, overflows=0, status="failed", error=str(exc))
@@ -389,7 +390,16 @@ class PlayRoom(RoomBase):
         plays.add_event(db, play_id, "follow", frame=frame, detail=detail)
         return frame, detail
 
-    _STORE = {E.Warming: _store_warming, E.Fading: _store_fading, E.ModelFailed: _store_model_failed,
+    def _store_aligned(self, db, play_id: int, ev: E.Aligned, frame, detail):
+        plays.set_input_delay(db, play_id, ev.delay_samples)
+        self.input_delay = ev.delay_samples
+        detail = (f"the performer take is written {ev.delay_samples} samples "
+                  f"({1000 * ev.delay_samples / 48000:.1f} ms) late, as late as the model answers"
+                  if ev.delay_samples else "")
+        return frame, detail
+
+    _STORE = {E.Aligned: _store_aligned, E.Warming: _store_warming, E.Fading: _store_fading,
+              E.ModelFailed: _store_model_failed,
               E.SwitchFailed: _store_model_failed, E.LoadFailed: _store_load_failed, E.Glitches: _store_glitches,
               E.Loaded: _store_loaded, E.ModelBehind: _store_behind, E.FollowApplied: _store_follow}
 

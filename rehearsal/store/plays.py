@@ -30,6 +30,11 @@ def create_play(db: sqlite_utils.Database, *, session_id: int, input_take_id: in
     return cur.lastrowid
 
 
+def set_input_delay(db: sqlite_utils.Database, play_id: int, samples: int) -> None:
+    """The performer take is the input written `samples` late (store/sql/058_play_input_delay.sql)."""
+    db.execute("UPDATE plays SET input_delay_samples = ? WHERE id = ?", [int(samples), play_id])
+
+
 def end_play(db: sqlite_utils.Database, play_id: int, *, glitches: int | None = None,
              stats: dict | None = None) -> None:
     if glitches is None and stats is None:

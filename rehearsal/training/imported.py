@@ -24,8 +24,10 @@ Every refusal is a `ModuleError` naming the file and what is wrong in words.
 `import_model(db, workspace, path, ...)` validates, copies the file into the generation's
 folder (models/g0012/model.ts), and records a complete generation: family, strategy
 `import`, lineage (dataset version, parent), the module's facts and the caller's `lineage`
-(the RAVE strategy passes config and steps), one checkpoint (kind `final`) that play and
+(config, steps...), one checkpoint (kind `final`) that play and
 render load, an optional note; then renders the probe previews (render_previews).
+`install_module` is its middle part: a RAVE run (rehearsal.training.rave) puts its own
+export into its own generation with it, so a run and the model it made are one generation.
 """
 
 from __future__ import annotations
@@ -418,13 +420,20 @@ def play_call(module, play: str, x):
 
 def import_model(db, workspace, path, *, dataset_ref: str | None = None, parent=None, note: str | None = None,
                  lineage: dict | None = None, family: str | None = None, sample_rate: int | None = None,
-                 label: str | None = None, who: str | None = None, previews: bool = True) -> dict:
+                 label: str | None = None, who: str | None = None, previews: bool = True,
+                 lineage_file: bool = True) -> dict:
     """Validate `path` and make it a complete generation; returns the generation row.
-    `lineage`: extra facts kept with it (a RAVE run passes config, steps...)."""
+    `lineage`: extra facts kept with it (config, steps...). The lineage file beside it
+    (FILE.lineage.json, written where the model was made: `write_lineage_file`) gives its
+    dataset, parent and facts when the caller does not; what it names and this workspace
+    lacks is a note on the generation (`metrics["lineage_file"]` says what was found)."""
     from . import generations as gens
     from .spec import RunSpec
 
     path = Path(path)
+    travelled = None
+    if lineage_file and lineage_path(path).exists():    # refused before the (slower) validation
+        travelled = read_lineage_file(path, _sha256(path) if path.is_file() else None)
     info = validate_nn_module(path, sample_rate=sample_rate, family=family)
     parent_row = gens.get_generation(db, parent) if parent is not None else None
     dataset = None
@@ -433,15 +442,53 @@ def import_model(db, workspace, path, *, dataset_ref: str | None = None, parent=
 
         dataset = resolve_dataset(workspace, db, dataset_ref)
     lineage = dict(lineage or {})
+    found = None
+    if travelled is not None:      # made elsewhere: its dataset and parent, found here
+        found = home_lineage(workspace, db, travelled, dataset=dataset, parent=parent_row)
+        dataset, parent_row = found.pop("dataset_info"), found.pop("parent_row")
+        there = travelled.get("dataset") or {}
+        lineage = {**{k: v for k, v in travelled.get("facts", {}).items() if k != "parent"},
+                   "made_on": travelled.get("made_on"), "generation_there": travelled.get("generation"),
+                   "dataset_there": there.get("ref"), "dataset_sha256": there.get("sha256"),
+                   "parent_there": (travelled.get("parent") or {}).get("name"), **lineage}
+        label = label or f"{travelled.get('label') or path.stem} (from {travelled.get('made_on') or 'elsewhere'})"
     label = label or f"import {path.stem}"
     spec = RunSpec(family=info.family, strategy="import", label=label, seed=int(lineage.get("seed", 0)),
                    family_params={k: v for k, v in lineage.items() if k in ("config", "configs")},
                    init="parent" if parent_row else "scratch", parent_id=parent_row["id"] if parent_row else None,
                    max_steps=max(1, int(lineage.get("steps") or 1)), validation=False, keep="all")
     gen_id = gens.create_generation(
-        db, spec, dataset_ref=dataset_ref or "", dataset_version_id=dataset.version_id if dataset else None,
+        db, spec, dataset_ref=(dataset.ref if dataset else dataset_ref) or "",
+        dataset_version_id=dataset.version_id if dataset else None,
         dataset_folder=workspace.relative(dataset.folder) if dataset else "",
         dataset_hash=dataset.content_hash if dataset else "")
+    try:
+        metrics, ckpt = install_module(db, workspace, gen_id, path, info, lineage)
+    except ModuleError as exc:   # a full disk: the generation says why it has no model
+        gens.mark_finished(db, gen_id, "failed", error=str(exc))
+        raise
+    if found is not None:
+        metrics["lineage_file"] = found
+    gens.mark_finished(db, gen_id, "complete", metrics=metrics, checkpoint_id=ckpt)
+    if note:
+        gens.add_note(db, gen_id, text=note, who=who or "import")
+    for missing in (found or {}).get("missing", []):
+        gens.add_note(db, gen_id, text=missing, who="import")
+    if previews:
+        previews_of_module(workspace, db, gen_id, ckpt, info=info, dataset=dataset, parent=parent_row)
+    return gens.get_generation(db, gen_id)
+
+
+def install_module(db, workspace, gen_id: int, path, info: ModuleInfo, lineage: dict | None = None,
+                   step: int | None = None) -> tuple[dict, int]:
+    """Copy a validated module into generation `gen_id`'s folder (model.ts and its sidecar)
+    and record it as the checkpoint play and render load (kind `final`). Returns (the
+    metrics that say what it is, the checkpoint's id). Used by `import_model` and by a run
+    that made its model with another tool (rehearsal.training.rave): one generation either way."""
+    from . import generations as gens
+
+    path = Path(path)
+    lineage = dict(lineage or {})
     gen = gens.get_generation(db, gen_id)
     folder = workspace.resolve(gen["folder"])
     dest = folder / "model.ts"
@@ -451,29 +498,176 @@ def import_model(db, workspace, path, *, dataset_ref: str | None = None, parent=
         shutil.copyfile(path, tmp)
         os.replace(tmp, dest)
         write_sidecar(dest, info)
-    except OSError as exc:   # a full disk: the generation says why it has no model
-        gens.mark_finished(db, gen_id, "failed", error=f"could not copy {path} into {folder}: {exc}")
+    except OSError as exc:
         raise ModuleError(f"{path}: could not copy it into {folder} ({exc.strerror or exc})") from None
     metrics = {"imported": {"from": str(path.resolve()), **info.to_json(), "path": workspace.relative(dest)},
                "lineage": lineage, "steps": lineage.get("steps"), "sample_rate": info.sample_rate,
                "latency_samples": info.latency_samples, "latent_size": info.latent_size}
-    ckpt = gens.record_checkpoint(db, gen_id, kind="final", step=int(lineage.get("steps") or 0), elapsed_s=0.0,
-                                  path=workspace.relative(dest), train_loss=None, val_loss=None,
-                                  previews=None)
-    gens.mark_finished(db, gen_id, "complete", metrics=metrics, checkpoint_id=ckpt)
-    if note:
-        gens.add_note(db, gen_id, text=note, who=who or "import")
-    if previews:
+    steps = int(step if step is not None else lineage.get("steps") or 0)
+    ckpt = gens.record_checkpoint(db, gen_id, kind="final", step=steps, elapsed_s=0.0,
+                                  path=workspace.relative(dest), train_loss=None, val_loss=None, previews=None)
+    return metrics, ckpt
+
+
+def previews_of_module(workspace, db, gen_id: int, ckpt: int, *, info: ModuleInfo, dataset=None,
+                       parent: dict | None = None, inputs: Path | None = None) -> list[Path]:
+    """render_previews onto checkpoint `ckpt` (its previews column); a failure is a note on
+    the generation, which stands without previews."""
+    from . import generations as gens
+
+    try:
+        written = render_previews(workspace, db, gen_id, info=info, dataset=dataset, parent=parent, ckpt=ckpt,
+                                  inputs=inputs)
+    except Exception as exc:
+        gens.add_note(db, gen_id, text=f"previews not rendered: {type(exc).__name__}: {exc}"[:500], who="import")
+        return []
+    if written:
+        folder = workspace.resolve(gens.get_generation(db, gen_id)["folder"])
+        db.execute("UPDATE generation_checkpoints SET previews = ? WHERE id = ?",
+                   [workspace.relative(folder / "previews" / "final"), ckpt])
+    return written
+
+
+# -- the lineage file: what travels home with a model made elsewhere ---------------------------
+
+LINEAGE_FORMAT = "rehearsal-lineage"
+LINEAGE_VERSION = 1
+
+
+def lineage_path(model_file) -> Path:
+    """FILE.lineage.json beside FILE.ts (g7_streaming.ts -> g7_streaming.lineage.json)."""
+    model_file = Path(model_file)
+    return model_file.with_name(model_file.stem + ".lineage.json")
+
+
+def write_lineage_file(workspace, db, ref, model_file) -> Path:
+    """Write the lineage file of generation `ref` beside `model_file` (the .ts it made): the
+    model's sha256, the generation, its dataset (ref, version id, content sha256), its parent
+    (name, label, and the sha256 of the file it plays) and the facts of its lineage. Format:
+    docs/training.md, "A run made on another machine"."""
+    from ..store.clock import utc_now
+    from . import generations as gens
+
+    g = gens.get_generation(db, ref)
+    parent = None
+    if g["parent_id"]:
+        row = gens.get_generation(db, g["parent_id"])
+        parent = {"name": row["name"], "label": row["label"], "family": row["family"],
+                  "sha256": _played_sha256(workspace, db, row)}
+    facts = dict((g.get("metrics") or {}).get("lineage") or {})
+    doc = {"format": LINEAGE_FORMAT, "version": LINEAGE_VERSION, "model": Path(model_file).name,
+           "model_sha256": _sha256(Path(model_file)), "generation": g["name"], "label": g["label"],
+           "family": g["family"], "strategy": g["strategy"], "made_on": facts.get("host"), "made_at": utc_now(),
+           "dataset": ({"ref": g["dataset_ref"], "version_id": g["dataset_version_id"], "sha256": g["dataset_hash"]}
+                       if g["dataset_ref"] or g["dataset_hash"] else None),
+           "parent": parent, "facts": facts}
+    dest = lineage_path(model_file)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    os.replace(tmp, dest)
+    return dest
+
+
+def _played_sha256(workspace, db, gen: dict) -> str | None:
+    """The sha256 of the file a generation plays (an imported module's is recorded)."""
+    from . import generations as gens
+
+    known = ((gen.get("metrics") or {}).get("imported") or {}).get("sha256")
+    if known:
+        return known
+    try:
+        path = workspace.resolve(gens.checkpoint_for(db, gen)["path"])
+    except LookupError:
+        return None
+    return _sha256(path) if path.is_file() else None
+
+
+def read_lineage_file(model_file, sha256: str | None = None) -> dict | None:
+    """The lineage file beside `model_file`, checked; None when there is none. A file that
+    is not one, or that describes another model (its sha256), is a ModuleError in words."""
+    path = lineage_path(model_file)
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModuleError(f"{path}, line {exc.lineno}: not a lineage file ({exc.msg}); fix it, or move it away to "
+                          "import the model without its lineage") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModuleError(f"{path}: cannot be read ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != LINEAGE_FORMAT:
+        raise ModuleError(f"{path}: not a lineage file (no \"format\": \"{LINEAGE_FORMAT}\")")
+    if int(doc.get("version") or 0) > LINEAGE_VERSION:
+        raise ModuleError(f"{path}: lineage format version {doc.get('version')}, newer than this rehearsal's "
+                          f"({LINEAGE_VERSION}): update rehearsal")
+    for key, kind in (("dataset", dict), ("parent", dict), ("facts", dict)):
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise ModuleError(f"{path}: {key!r} must be an object, not {type(doc[key]).__name__}")
+    want = doc.get("model_sha256")
+    if sha256 and want and want != sha256:
+        raise ModuleError(f"{path} describes another model (sha256 {want[:12]}..., {Path(model_file).name} is "
+                          f"{sha256[:12]}...): it was written for another export; move it away to import "
+                          "the model without it")
+    doc["path"] = str(path)
+    return doc
+
+
+def home_lineage(workspace, db, doc: dict, *, dataset=None, parent: dict | None = None) -> dict:
+    """Find here what a lineage file names: the dataset version (by its ref, checked by
+    content sha256, else any generation trained on that content) and the parent (by name
+    when the file it plays has the same sha256, else any generation that plays that file).
+    What the caller gave wins. Returns what was found, for the generation's metrics, with
+    `dataset_info` and `parent_row` for the import, and `missing`: notes in words."""
+    from . import generations as gens
+    from .dataset import DatasetError, open_folder, resolve_dataset
+
+    where = doc.get("made_on") or "the machine it was made on"
+    out: dict = {"path": doc.get("path"), "generation_there": doc.get("generation"), "missing": []}
+    want = doc.get("dataset") or {}
+    if dataset is None and want:
+        sha = want.get("sha256")
+        if want.get("ref"):
+            try:
+                candidate = resolve_dataset(workspace, db, want["ref"])
+            except (DatasetError, LookupError):
+                candidate = None
+            if candidate is not None and (not sha or candidate.content_hash == sha):
+                dataset = candidate
+        if dataset is None and sha:
+            for row in db.query("SELECT dataset_ref, dataset_version_id, dataset_folder FROM generations WHERE "
+                                "dataset_hash = ? AND dataset_folder != '' ORDER BY id DESC", [sha]):
+                try:
+                    candidate = open_folder(workspace.resolve(row["dataset_folder"]), row["dataset_ref"],
+                                            row["dataset_version_id"])
+                except (DatasetError, OSError):
+                    continue
+                if candidate.content_hash == sha:
+                    dataset = candidate
+                    break
+        if dataset is None:
+            out["missing"].append(f"trained on {want.get('ref') or 'a dataset'} (sha256 {str(sha)[:12]}) on {where}: "
+                                  "no dataset with that content here")
+    out["dataset"] = dataset.ref if dataset is not None else None
+    up = doc.get("parent") or {}
+    if parent is None and up:
+        sha = up.get("sha256")
+        candidates = []
         try:
-            written = render_previews(workspace, db, gen_id, info=info, dataset=dataset, parent=parent_row)
-        except Exception as exc:   # the generation stands; say why it has no previews
-            gens.add_note(db, gen_id, text=f"previews not rendered: {type(exc).__name__}: {exc}"[:500],
-                          who="import")
-        else:
-            if written:
-                db.execute("UPDATE generation_checkpoints SET previews = ? WHERE id = ?",
-                           [workspace.relative(folder / "previews" / "final"), ckpt])
-    return gens.get_generation(db, gen_id)
+            candidates.append(gens.get_generation(db, up.get("name", "")))
+        except LookupError:
+            pass
+        candidates += [g for g in gens.list_generations(db, "complete")
+                       if ((g.get("metrics") or {}).get("imported") or {}).get("sha256") == sha]
+        for g in candidates:
+            if sha and _played_sha256(workspace, db, g) == sha:
+                parent = g
+                break
+        if parent is None:
+            out["missing"].append(f"its parent was {up.get('name')} ({up.get('label')}) on {where}: no generation "
+                                  "here plays that model (import it first, or give --parent)")
+    out["parent"] = parent["name"] if parent is not None else None
+    out["dataset_info"], out["parent_row"] = dataset, parent
+    return out
 
 
 def write_sidecar(dest: Path, info: ModuleInfo) -> Path:
@@ -542,28 +736,35 @@ def probe_clips(workspace, dataset=None, parent: dict | None = None):
 
 
 def render_previews(workspace, db, ref, *, info: ModuleInfo | None = None, dataset=None,
-                    parent: dict | None = None) -> list[Path]:
+                    parent: dict | None = None, ckpt: int | None = None, inputs: Path | None = None) -> list[Path]:
     """Render the probe clips through the imported module, as the play host streams it
-    (block by block, resampled to and from its rate): previews/input and previews/final."""
+    (block by block, resampled to and from its rate): previews/input and previews/final.
+    `inputs`: a folder of probe clips already there (a RAVE run's previews/input), rendered
+    under their own names and left as they are."""
     import soundfile as sf
 
     from ..naming import safe_filename
     from . import generations as gens
-    from .dataset import SAMPLE_RATE
+    from .dataset import SAMPLE_RATE, load_audio
     from .module_stream import render_offline
 
     gen = gens.get_generation(db, ref)
     info = info or module_info(gen)
-    ckpt = gens.checkpoint_for(db, gen)
+    rows = {r["id"]: r for r in gens.list_checkpoints(db, gen["id"])}
+    model_path = rows[ckpt]["path"] if ckpt in rows else gens.checkpoint_for(db, gen)["path"]
     folder = workspace.resolve(gen["folder"]) / "previews"
-    clips = probe_clips(workspace, dataset, parent)
-    (folder / "input").mkdir(parents=True, exist_ok=True)
+    if inputs is not None:
+        clips = [(f.stem, load_audio(f)) for f in sorted(Path(inputs).glob("*.wav"))]
+    else:
+        clips = [(f"{i:02d}-{safe_filename(name)}", audio)
+                 for i, (name, audio) in enumerate(probe_clips(workspace, dataset, parent), 1)]
+        (folder / "input").mkdir(parents=True, exist_ok=True)
     (folder / "final").mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, (name, audio) in enumerate(clips, 1):
-        fname = f"{i:02d}-{safe_filename(name)}.wav"
-        sf.write(str(folder / "input" / fname), audio, SAMPLE_RATE, subtype="FLOAT")
-        out = render_offline(workspace.resolve(ckpt["path"]), info, audio, SAMPLE_RATE)
-        sf.write(str(folder / "final" / fname), out, SAMPLE_RATE, subtype="FLOAT")
-        paths.append(folder / "final" / fname)
+    for fname, audio in clips:
+        if inputs is None:
+            sf.write(str(folder / "input" / f"{fname}.wav"), audio, SAMPLE_RATE, subtype="FLOAT")
+        out = render_offline(workspace.resolve(model_path), info, audio, SAMPLE_RATE)
+        sf.write(str(folder / "final" / f"{fname}.wav"), out, SAMPLE_RATE, subtype="FLOAT")
+        paths.append(folder / "final" / f"{fname}.wav")
     return paths

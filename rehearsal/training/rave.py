@@ -14,17 +14,17 @@ The `rave` strategy (plugins/strategy_rave.py) plans a generation; the worker ca
    checks the validation split's latent frames first (sets --n_signal or refuses in words),
    streams progress into progress.jsonl, renders previews at each checkpoint, transfers a
    parent's weights (convergent) and saves resume.ckpt when cancelled;
-4. exports the newest checkpoint with `rave export --streaming` and imports the .ts as a
-   generation (rehearsal.training.imported.import_model): family `rave`, the dataset version,
-   the parent, and a lineage of config, steps, n_signal, this run (g<N>), the checkpoint kept
-   and the machine it ran on;
-5. keeps one checkpoint (fresh, convergent: the one exported) or every one (one-shot, within
-   its disk budget) and records them on this generation, the run.
+4. exports the newest checkpoint with `rave export --streaming` and makes the .ts this
+   generation's model (rehearsal.training.imported.install_module: model.ts, kind `final`,
+   the checkpoint play and render load), with a lineage of config, steps, n_signal, the
+   checkpoint kept and the machine it ran on; renders previews/final through it; writes
+   the lineage file beside the export (<name>_streaming.lineage.json, docs/training.md);
+5. keeps one checkpoint (fresh, convergent: the one exported, kind `best`) or every one
+   (one-shot, kind `waste`, within its disk budget).
 
-So a RAVE run is two generations: the run (strategy `rave`: progress, previews, RAVE's
-checkpoints, the one a convergent child transfers from) and the model it made (strategy
-`import`, family `rave`: played, compared and tagged like any other), whose lineage names
-the run.
+So a RAVE run is one generation, like a run of our own families: its progress, previews,
+RAVE's checkpoints (the one a convergent child transfers from) and the model it made,
+played, compared and tagged like any other.
 """
 
 from __future__ import annotations
@@ -398,8 +398,9 @@ def run_generation(ctx) -> tuple[str, dict]:
 
 
 def finish(ctx, rave: Path, configs: list[str], runs: Path, watch: _Watch, metrics: dict) -> tuple[str, dict]:
-    """Export the newest checkpoint, keep what the mode keeps, import the model."""
-    from .imported import import_model
+    """Export the newest checkpoint, keep what the mode keeps, and make the export this
+    generation's model (one generation: the run and the model it made)."""
+    from .imported import install_module, previews_of_module, validate_nn_module, write_lineage_file
 
     p = ctx.spec.family_params
     saved = [c for c in _ckpts(runs) if c.name != "resume.ckpt"] or _ckpts(runs)
@@ -416,35 +417,43 @@ def finish(ctx, rave: Path, configs: list[str], runs: Path, watch: _Watch, metri
     if not ts.exists():
         raise RaveError(f"rave export --streaming wrote no {ts.name} into {out}")
     keep_all = ctx.spec.keep == "all"
-    kept = saved if keep_all else [newest]
+
+    def step_of(c: Path) -> int:
+        return int(watch.checkpoints.get(str(c), {}).get("step", watch.step))
+
+    # one-shot: one file per step (RAVE may write best.ckpt, epoch-NNNN.ckpt and epoch_N.ckpt
+    # at the same step), the newest; every other mode: the one exported
+    kept = list({step_of(c): c for c in saved}.values()) if keep_all else [newest]
     for c in _ckpts(runs):
         if c not in kept:
             c.unlink()
     last_val = metrics.get("last_val_loss")
     for c in kept:
-        e = watch.checkpoints.get(str(c), {})
-        step = int(e.get("step", watch.step))
+        step = step_of(c)
         previews = ctx.folder / "previews" / f"step-{step:06d}"
-        gens.record_checkpoint(ctx.db, ctx.gen["id"], kind="step" if keep_all else "best", step=step,
+        gens.record_checkpoint(ctx.db, ctx.gen["id"], kind="waste" if keep_all else "best", step=step,
                                elapsed_s=metrics["elapsed_s"], path=ctx.ws.relative(c), train_loss=watch.train_loss,
                                val_loss=None if keep_all else last_val,
                                previews=ctx.ws.relative(previews) if previews.is_dir() else None)
-    lineage = {"run": ctx.gen["name"], "strategy": "rave", "mode": p.get("mode"), "config": configs,
-               "steps": watch.step, "n_signal": _n_signal(ctx, p), "checkpoint": ctx.ws.relative(newest),
-               "parent": f"g{ctx.spec.parent_id}" if ctx.spec.parent_id else None, "device": ctx.device,
-               "host": socket.gethostname(), "tool": f"acids-rave {RAVE_VERSION}", "val_loss": last_val,
-               "first_val_loss": metrics.get("first_val_loss"), "dataset_version_id": ctx.gen["dataset_version_id"],
-               "dataset_hash": ctx.gen["dataset_hash"]}
-    model = import_model(ctx.db, ctx.ws, ts, dataset_ref=ctx.gen["dataset_ref"] or None,
-                         parent=ctx.spec.parent_id, lineage=lineage, family="rave",
-                         label=f"rave {'+'.join(configs)} from {ctx.gen['name']}",
-                         note=f"trained by {ctx.gen['name']} ({ctx.spec.label}): {watch.step} steps of "
-                              f"{'+'.join(configs)}")
-    metrics["model"] = model["name"]
-    # the lineage beside the export: what travels home with a .ts made on another machine
-    (out / f"{ts.stem}.lineage.json").write_text(json.dumps(
-        {**lineage, "dataset_ref": ctx.gen["dataset_ref"], "model": model["name"]}, indent=1, default=str) + "\n")
-    _say(ctx.progress, f"the model is {model['name']} (imported from {ts.name})", model=model["name"])
+    lineage = {"strategy": "rave", "mode": p.get("mode"), "config": configs, "steps": watch.step,
+               "n_signal": _n_signal(ctx, p), "checkpoint": ctx.ws.relative(newest),
+               "checkpoints_kept": len(kept), "parent": f"g{ctx.spec.parent_id}" if ctx.spec.parent_id else None,
+               "device": ctx.device, "host": socket.gethostname(), "tool": f"acids-rave {RAVE_VERSION}",
+               "val_loss": last_val, "first_val_loss": metrics.get("first_val_loss")}
+    try:
+        info = validate_nn_module(ts, family="rave")
+        model, ckpt = install_module(ctx.db, ctx.ws, ctx.gen["id"], ts, info, lineage, step=watch.step)
+    except ValueError as exc:       # ModuleError: what rave export wrote is no nn~ module
+        raise RaveError(f"rave export --streaming wrote a module rehearsal cannot play: {exc}") from None
+    metrics.update(model)
+    gens.update_metrics(ctx.db, ctx.gen["id"], metrics)
+    # the exported model heard through the play host's stream, from the run's own probe clips
+    previews_of_module(ctx.ws, ctx.db, ctx.gen["id"], ckpt, info=info, inputs=ctx.folder / "previews" / "input")
+    # what travels home with the .ts when the run was made on another machine
+    write_lineage_file(ctx.ws, ctx.db, ctx.gen["id"], ts)
+    _say(ctx.progress, f"{ctx.gen['name']} plays its export {ctx.ws.relative(ctx.folder / 'model.ts')} "
+                       f"({info.sample_rate} Hz, latency {info.latency_samples} samples)",
+         model=ctx.ws.relative(ctx.folder / "model.ts"))
     return metrics.get("stop_reason", "steps"), metrics
 
 

@@ -345,7 +345,9 @@ def main(argv=None) -> int:
         progress.write({"event": "end", "status": "cancelled", "reason": reason, "metrics": _brief(metrics)})
         return 0
     rows = gens.list_checkpoints(db, gen["id"])
-    chosen = next((r for r in rows if r["kind"] == "best"), rows[-1] if rows else None)
+    # what it plays: a model another tool made (`final`: a RAVE run's export), else its best
+    chosen = next((r for r in rows if r["kind"] == "final"), None) or next(
+        (r for r in rows if r["kind"] == "best"), rows[-1] if rows else None)
     if chosen is None:
         why = {"time": "its time budget ran out", "steps": "its steps ran out"}.get(metrics.get("stop_reason"),
                                                                                   "it stopped")

@@ -436,7 +436,7 @@ class PlayScreen(RoomScreen):
                 log.mark(m, glyph, colour, label)
             elif isinstance(e, Rejected):
                 self.note(f"not tagged ({e.event.source}): {e.reason}")
-            elif isinstance(e, PlayEvent) and e.kind in QUIET_EVENTS:
+            elif isinstance(e, PlayEvent) and (e.kind in QUIET_EVENTS or (e.kind == "aligned" and not e.detail)):
                 continue
             elif isinstance(e, PlayEvent):
                 at = f" at {clock(e.frame / sr)}" if e.frame is not None else ""
