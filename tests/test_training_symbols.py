@@ -134,3 +134,39 @@ def test_render_a_score_through_the_steered_generation(world, workspace, db, tmp
                                      str(score), str(tmp_path / "x.wav"), str(tmp_path / "y.wav")])
     assert both.exit_code != 0 and "no audio in" in both.output
     assert steered.symbol_index("nasal-m") == 1 and steered.symbol_index("plosive-t") == 0
+
+
+def test_play_steers_the_nn_tilde_module_by_the_current_symbol(world):
+    """The export's `symbol` attribute, as the play host sets it from the shared input ring."""
+    from rehearsal.play import shared as H
+    from rehearsal.play.slots import Slot
+    from rehearsal.training.nn_tilde import check_attribute
+
+    steered, plain = world["models"]["steered"], world["models"]["plain"]
+    assert "symbol" not in plain.stream_module().get_attributes()                 # an unconditioned export: none
+    slot = Slot.from_model(steered, None, "steered")                                # scripted, as the host plays it
+    module = slot.module
+    check_attribute(module, "symbol")                                               # as `rehearsal export` checks it
+    assert "symbol" in module.get_attributes() and module.get_symbol() == ""
+    assert module.set_symbol("plosive-t") == -1 and module.get_symbol() == ""       # never learned: unchanged
+    assert not slot.set_symbol("plosive-t")
+    ring = H.InputRing.create(capacity=4096)
+    try:
+        seen, nothing = ring.get_symbol(0)
+        assert nothing is None
+        z = torch.zeros(1, steered.latent_size, 94)           # the dataset's mean loudness, no timbre of its own
+        out = {}
+        for sym in SYMBOLS:
+            ring.set_symbol(sym)
+            seen, got = ring.get_symbol(seen)
+            assert got == sym and ring.get_symbol(seen) == (seen, None)
+            assert slot.set_symbol(got)
+            with torch.inference_mode():
+                slot.module.decode(torch.zeros(1, steered.latent_size, 16))       # the state settles
+                out[sym] = slot.module.decode(z)[0, 0].numpy()
+    finally:
+        ring.close()
+    first = {c.symbols[0]: c.audio for c in reversed(world["clips"])}
+    for sym, y in out.items():
+        d = {s: spectral_loss(y, first[s][:len(y)]) for s in SYMBOLS}
+        assert min(d, key=d.get) == sym, (sym, d)

@@ -459,6 +459,8 @@ class Engine:
             self.emit("follow-applied", {"input_frame": k * self.render_block,
                                          "earliest_frame": max(0, k - 1) * self.render_block,
                                          "follow": float(self.model_in.follow[0])})
+        elif kind == "symbol":
+            self.model_in.set_symbol(cmd[1])      # the hosts read it before their next block
         elif kind == "stats":
             self.conn.send(("stats", self.stats()))
         elif kind == "miss-cycles":

@@ -187,6 +187,12 @@ class PlayRoom(RoomBase):
                              + " (rehearsal play --co-perform accompany)")
         self.player.set_follow(follow)
 
+    def set_symbol(self, symbol: str | None) -> None:
+        """The current symbol (OSC /rehearsal/symbol, a tag from a pedal or key, the score
+        being performed): it steers a model steered by symbols; recorded with the take."""
+        self.player.set_symbol(symbol)
+        self._log_event("symbol", None, symbol or "")
+
     def set_xy(self, x: float, y: float, glide_s: float | None = None) -> None:
         """The XY pad (OSC /rehearsal/xy, the TUI): glide to (x, y) of the playing
         generation's terrain (play/xy.py); recorded with the take as an `xy` event."""
@@ -295,6 +301,8 @@ class PlayRoom(RoomBase):
         play = self.play
         if isinstance(msg, (Committed, Undone, Redone)) and play is not None:
             self._mirror.request(play["id"])
+        if isinstance(msg, Committed) and play is not None:
+            self.set_symbol(msg.marker.symbol)     # a pedal's tag steers too
 
     # -- the play process's events (its reader thread) ----------------------------------------------
     def _engine_event(self, message) -> None:

@@ -188,7 +188,9 @@ class LatentModel(nn.Module):
 
 
 class LatentStream(NNTildeModule):
-    """nn~ methods: encode (audio -> latent), decode (latent -> audio), forward (both)."""
+    """nn~ methods: encode (audio -> latent), decode (latent -> audio), forward (both). A
+    model steered by symbols has the attribute `symbol` (`set symbol nasal-m` in Max, "" for
+    none): the symbol forward and decode are steered by from the next call on."""
 
     def __init__(self, model: LatentModel):
         super().__init__(model.sample_rate)
@@ -199,6 +201,11 @@ class LatentStream(NNTildeModule):
         self.register_method("forward", 1, 1, 1, 1, ["(signal) audio in"], ["(signal) resynthesis"])
         self.register_method("encode", 1, 1, len(labels), self.hop, ["(signal) audio in"], labels)
         self.register_method("decode", len(labels), self.hop, 1, 1, labels, ["(signal) synthesis"])
+        self.symbol_names = [""] + list(model.symbols)     # index 0, "": no symbol
+        self.current_symbol = ""
+        self.register_buffer("symbol_index", torch.zeros(1, dtype=torch.int64), persistent=False)
+        if model.symbols:
+            self.register_attribute("symbol", "")
         for name, value in self._fresh("fwd", 1, torch.device("cpu")).items():
             self.register_buffer(name, value, persistent=False)
         for name, value in self._fresh("dec", 1, torch.device("cpu")).items():
@@ -220,12 +227,34 @@ class LatentStream(NNTildeModule):
             self.fwd_h, self.fwd_gains, self.fwd_counter = s["fwd_h"], s["fwd_gains"], s["fwd_counter"]
             self.fwd_history = s["fwd_history"]
         signal = torch.cat([self.fwd_history, x[:, 0]], 1)
-        latent = self.model.encode(signal)
+        latent = self.steered(self.model.encode(signal))
         audio, state = self.model.decode_frames(latent, [self.fwd_h, self.fwd_gains], int(self.fwd_counter[0]))
         self.fwd_h, self.fwd_gains = state[0], state[1]
         self.fwd_history = signal[:, signal.shape[1] - self.context:]
         self.fwd_counter = self.fwd_counter + x.shape[2]
         return audio.unsqueeze(1)
+
+    def steered(self, latent: Tensor) -> Tensor:
+        symbol = self.symbol_index.to(latent.device).view(1, 1).expand(latent.shape[0], latent.shape[1])
+        return self.model.steer(latent, symbol)
+
+    @torch.jit.export
+    def get_symbol(self) -> str:
+        return self.current_symbol
+
+    @torch.jit.export
+    def set_symbol(self, value: str) -> int:
+        """0 when accepted ("" is no symbol); -1 for a symbol the model never learned, which
+        changes nothing."""
+        index = -1
+        for i, name in enumerate(self.symbol_names):
+            if name == value:
+                index = i
+        if index < 0:
+            return -1
+        self.current_symbol = value
+        self.symbol_index = torch.full([1], index, dtype=torch.int64, device=self.symbol_index.device)
+        return 0
 
     @torch.jit.export
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -242,7 +271,7 @@ class LatentStream(NNTildeModule):
         if self.dec_h.shape[1] != z.shape[0] or self.dec_h.device != z.device:
             s = self._fresh("dec", z.shape[0], z.device)
             self.dec_h, self.dec_gains, self.dec_counter = s["dec_h"], s["dec_gains"], s["dec_counter"]
-        audio, state = self.model.decode_frames(z.transpose(1, 2), [self.dec_h, self.dec_gains],
+        audio, state = self.model.decode_frames(self.steered(z.transpose(1, 2)), [self.dec_h, self.dec_gains],
                                                 int(self.dec_counter[0]))
         self.dec_h, self.dec_gains = state[0], state[1]
         self.dec_counter = self.dec_counter + z.shape[2] * self.hop
