@@ -170,3 +170,25 @@ def test_play_steers_the_nn_tilde_module_by_the_current_symbol(world):
     for sym, y in out.items():
         d = {s: spectral_loss(y, first[s][:len(y)]) for s in SYMBOLS}
         assert min(d, key=d.get) == sym, (sym, d)
+
+
+def test_a_performed_score_tells_the_symbol_sounding_now():
+    """`rehearsal play --score`: each change of the sounding symbol is told once (rests: None)."""
+    import asyncio
+
+    from rehearsal.cli.record_command import follow_score
+    from rehearsal.notation.score import parse_score
+
+    score = parse_score("notation: sound-poetry\ncount-in: 1s\nm 1s\nm 1s\nrest 1s\nʃ 1s\n")
+    times = iter([0.0, 0.5, 1.2, 2.1, 2.9, 3.3, 4.5, 5.5])
+    told: list = []
+
+    def seconds() -> float:
+        t = next(times, None)
+        if t is None:
+            raise EOFError            # the performance is over: ends the follower
+        return t
+
+    with pytest.raises(EOFError):
+        asyncio.run(follow_score(score, seconds, told.append))
+    assert told == [None, "nasal-m", None, "fricative-sh", None]
