@@ -136,39 +136,58 @@ def test_render_a_score_through_the_steered_generation(world, workspace, db, tmp
     assert steered.symbol_index("nasal-m") == 1 and steered.symbol_index("plosive-t") == 0
 
 
-def test_play_steers_the_nn_tilde_module_by_the_current_symbol(world):
-    """The export's `symbol` attribute, as the play host sets it from the shared input ring."""
-    from rehearsal.play import shared as H
+def test_play_steers_the_model_by_the_current_symbol(world, workspace, db, tmp_path):
+    """The export's `symbol` attribute, then a real play: the current symbol goes from the
+    player through the engine and the shared input ring to the model host, which sets it."""
+    import time
+
+    import soundfile as sf
+
+    from rehearsal.play import PlayConfig, Player
     from rehearsal.play.slots import Slot
+    from rehearsal.training.generations import checkpoint_for
     from rehearsal.training.nn_tilde import check_attribute
+    from tests.support.play_events import Events
+    from tests.support.playmodels import store_generation
 
     steered, plain = world["models"]["steered"], world["models"]["plain"]
     assert "symbol" not in plain.stream_module().get_attributes()                 # an unconditioned export: none
     slot = Slot.from_model(steered, None, "steered")                                # scripted, as the host plays it
-    module = slot.module
-    check_attribute(module, "symbol")                                               # as `rehearsal export` checks it
-    assert "symbol" in module.get_attributes() and module.get_symbol() == ""
-    assert module.set_symbol("plosive-t") == -1 and module.get_symbol() == ""       # never learned: unchanged
-    assert not slot.set_symbol("plosive-t")
-    ring = H.InputRing.create(capacity=4096)
+    check_attribute(slot.module, "symbol")                                          # as `rehearsal export` checks it
+    assert slot.module.get_symbol() == "" and slot.module.set_symbol("plosive-t") == -1   # never learned
+    assert slot.module.get_symbol() == "" and not slot.set_symbol("plosive-t")
+
+    gen = store_generation(workspace, db, steered, "latent", label="steered")
+    src = tmp_path / "in.wav"
+    sf.write(src, synthetic.timbre(1.0, "mid", seed=7), 48000, subtype="FLOAT")   # not heard: the latent is held
+    player = Player(PlayConfig(input_file=str(src), loop=True, output_device="none")).open()
+    events = Events(player)
+
+    def wait_frames(frame):
+        deadline = time.monotonic() + 30
+        while player.status().frames < frame:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
     try:
-        seen, nothing = ring.get_symbol(0)
-        assert nothing is None
-        z = torch.zeros(1, steered.latent_size, 94)           # the dataset's mean loudness, no timbre of its own
-        out = {}
-        for sym in SYMBOLS:
-            ring.set_symbol(sym)
-            seen, got = ring.get_symbol(seen)
-            assert got == sym and ring.get_symbol(seen) == (seen, None)
-            assert slot.set_symbol(got)
-            with torch.inference_mode():
-                slot.module.decode(torch.zeros(1, steered.latent_size, 16))       # the state settles
-                out[sym] = slot.module.decode(z)[0, 0].numpy()
+        L = player.latency
+        start = player.start_take(tmp_path / "in.w64", tmp_path / "out.w64")
+        player.set_latent([0.0] * steered.latent_size)       # the dataset's mean loudness, no timbre of its own
+        player.load(gen["id"], workspace.resolve(checkpoint_for(db, gen)["path"]), gen["name"])
+        wait_frames(events.wait("switched")["input_frame"] + 4800)
+        applied = []
+        for sym in ("nasal-m", "fricative-s"):
+            player.set_symbol(sym)
+            applied.append(events.wait("symbol-applied", symbol=sym))
+            wait_frames(applied[-1]["input_frame"] + 36000)
+        player.stop_take()
     finally:
-        ring.close()
-    first = {c.symbols[0]: c.audio for c in reversed(world["clips"])}
-    for sym, y in out.items():
-        d = {s: spectral_loss(y, first[s][:len(y)]) for s in SYMBOLS}
+        player.close()
+    out, _ = sf.read(tmp_path / "out.w64", dtype="float32")
+    (low, high) = [out[a["input_frame"] - start + L + 2048:][:30000] for a in applied]
+    for y, sym in ((low, "nasal-m"), (high, "fricative-s")):
+        d = {s: np.mean([spectral_loss(y, c.audio[:len(y)]) for c in world["clips"] if c.symbols == (s,)])
+             for s in SYMBOLS}
         assert min(d, key=d.get) == sym, (sym, d)
 
 

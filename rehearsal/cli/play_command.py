@@ -191,7 +191,7 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
         elif isinstance(msg, PlayEvent):
             if msg.kind in ("fading", "switched", "model-failed", "switch-failed", "load-failed", "glitches",
                             "take-failed", "loaded", "mixer-error", "model-behind",
-                            "latent-applied"):
+                            "latent-applied", "symbol-applied"):
                 sr = room.player.samplerate or 48000
                 _print_json({"event": msg.kind, "generation": msg.generation,
                              "frame": msg.frame, "t": None if msg.frame is None else round(msg.frame / sr, 3),

@@ -460,7 +460,11 @@ class Engine:
                                          "earliest_frame": max(0, k - 1) * self.render_block,
                                          "follow": float(self.model_in.follow[0])})
         elif kind == "symbol":
-            self.model_in.set_symbol(cmd[1])      # the hosts read it before their next block
+            # like the latent: the hosts read it before their next block
+            self.model_in.set_symbol(cmd[1])
+            k = self.model_in.written // self.render_block
+            self.emit("symbol-applied", {"input_frame": k * self.render_block,
+                                         "earliest_frame": max(0, k - 1) * self.render_block, "symbol": cmd[1]})
         elif kind == "stats":
             self.conn.send(("stats", self.stats()))
         elif kind == "miss-cycles":
