@@ -11,6 +11,17 @@ class LatentFamily(Family):
                "for sound poetry, noise, percussion, textures (encode/decode exposed)")
     model_path = "rehearsal.training.families.latent:LatentModel"
     default_config = LATENT_DEFAULTS
+    conditions = ("none", "symbols")
+
+    def plan_params(self, params: dict, dataset, symbols) -> dict:
+        if params.get("condition", "none") != "symbols" or params.get("symbols"):
+            return params
+        clips = dataset.with_symbols(symbols) if symbols else list(dataset.clips)
+        learned = list(dict.fromkeys(s for c in clips for s in c.symbols))
+        if not learned:
+            raise ValueError(f"--condition symbols: no clip of {dataset.ref} carries a symbol (tag the takes, "
+                             "or record them from a score), so there is nothing to steer by")
+        return {**params, "symbols": learned}
 
 
 @hookimpl

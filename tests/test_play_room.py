@@ -233,6 +233,10 @@ def test_play_command_records_both_streams_with_tags_on_both(store, voice_file, 
     # what was heard when, and how each generation was received
     # the walk is recorded with the take
     xy = list(db.query("SELECT detail FROM play_events WHERE play_id = ? AND kind = 'xy'", [play["id"]]))
+    # a tag (a pedal's, here over OSC) makes its symbol current: it steers a model steered by symbols
+    steered = [r["detail"] for r in db.query("SELECT detail FROM play_events WHERE play_id = ? AND kind = 'symbol'",
+                                             [play["id"]])]
+    assert steered[:1] == ["laugh"], steered
     assert xy == [{"detail": "0.2500 0.7500 0.000"}]
     models = list(db.query("SELECT generation_id, reason FROM play_models WHERE play_id = ? ORDER BY id", [play["id"]]))
     assert [(m["generation_id"], m["reason"]) for m in models] == [(None, "start"), (latent["id"], "start"),

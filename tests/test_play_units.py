@@ -386,6 +386,9 @@ class FakeRoom:
             raise ValueError("follow must be 0 (ignore the performer) to 1 (mirror them)")
         self.calls.append(("follow", x))
 
+    def set_symbol(self, symbol):
+        self.calls.append(("symbol", symbol))
+
     def switch(self, ref):
         if ref == "g99":
             raise LookupError("no generation g99")
@@ -423,8 +426,10 @@ def test_osc_drives_latent_mix_gain_and_model(workspace, db):
         c.send_message("/rehearsal/latent", ["loud"])         # wrong types: rejected
         c.send_message("/rehearsal/play/bogus", 1)            # unknown: rejected
         c.send_message("/rehearsal/tag", "laugh")             # tags still work
+        c.send_message("/rehearsal/symbol", "laugh")          # the current symbol: steers the model
+        c.send_message("/rehearsal/symbol", "nosuch")         # not in the notation: rejected
         for _ in range(200):
-            if src.counts["packets"] >= 12:
+            if src.counts["packets"] >= 14:
                 break
             await asyncio.sleep(0.01)
         src.close()
@@ -432,11 +437,12 @@ def test_osc_drives_latent_mix_gain_and_model(workspace, db):
 
     src = asyncio.run(main())
     bus.close()
-    assert src.counts["packets"] == 12
+    assert src.counts["packets"] == 14
     assert room.player.latent[0][0] == 0.5 and math.isnan(room.player.latent[0][1]) and room.player.latent[0][2] == 2
     assert room.player.latent[1][3] == 1.5 and len(room.player.latent[1]) == 4
     assert room.player.latent[2] is None
-    assert room.calls == [("mix", 0.25), ("gain", 2.0), ("follow", 0.25), ("switch", "g3")]
+    assert room.calls == [("mix", 0.25), ("gain", 2.0), ("follow", 0.25), ("switch", "g3"), ("symbol", "laugh")]
+    assert src.counts["unknown symbol"] == 1
     assert src.counts["controls"] == 7
     assert src.counts["wrong types"] == 2 and src.counts["unknown address"] == 1
     assert src.counts["unknown generation"] == 1

@@ -252,6 +252,10 @@ def test_clear_errors(trained, tmp_path):
     assert "no such folder or dataset version" in fails("train", "-d", str(tmp_path / "nowhere"))
     assert "unknown setting 'bogus'" in fails("train", "-d", str(ds), "-p", "bogus=1")
     assert "no training strategy 'sideways'" in fails("train", "-d", str(ds), "-s", "sideways")
+    assert "the pitch family cannot be steered by symbols (families that can: latent)" in fails(
+        "train", "-d", str(ds), "--condition", "symbols")
+    bare = synthetic.write_dataset(tmp_path / "bare", [("untagged", synthetic.plucked(0.5), [])])
+    assert "carries a symbol" in fails("train", "-d", str(bare), "-f", "latent", "--scratch", "--condition", "symbols")
     assert "no generation g99" in fails("render", "g99", str(ds / "clips" / "000-pluck0.wav"), str(tmp_path / "o.wav"))
     assert "has no checkpoint at step 3" in fails("export", "g1", "--checkpoint", "3")
     assert "no current generation yet" in fails("model", "back", "--scope", "solo")

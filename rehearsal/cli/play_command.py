@@ -83,6 +83,9 @@ def _device(value):
               help="Where the model's latent goes (/rehearsal/latent/out), HOST:PORT or none.")
 @click.option("--control-rate", type=click.FloatRange(0, 1000), default=0.0,
               help="Latent messages per second (0: one per block).")
+@click.option("--score", "score_path", type=click.Path(dir_okay=False),
+              help="Perform this score: its position is shown as it goes, and the symbol sounding now steers a "
+                   "model steered by symbols (`train --condition symbols`). Its notation is the play's.")
 @click.option("--speed", type=click.FloatRange(0.1, 100), default=1.0, hidden=True)
 @click.option("--co-perform", "co_perform", type=click.Choice(["call-response", "accompany"]),
               help="The model answers instead of transforming (a model that can generate: corpus, autoregressive).")
@@ -95,7 +98,8 @@ def _device(value):
 @click.pass_context
 def play(ctx, model_ref, session_name, notation_name, device, output_device, input_file, channels, model_channel,
          dry_wet, gain, fade_ms, fade_curve, blocksize, lookahead, duration, midi_ports, midi_virtual, midi_api,
-         osc_port, osc_host, osc_allow, osc_out, control_rate, speed, co_perform, follow, pause_s, answer_s) -> None:
+         osc_port, osc_host, osc_allow, osc_out, control_rate, score_path, speed, co_perform, follow, pause_s,
+         answer_s) -> None:
     """Play a generation live: input -> model -> output, at 48 kHz in blocks of <= 256 samples.
 
     Records a take of the performer and a take of the model, aligned to the sample; tags
@@ -113,7 +117,18 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
 
     ws = workspace(ctx)
     session_name = session_name or f"play-{date.today().isoformat()}"
-    notation = session_notation(ws, session_name, notation_name)
+    score = None
+    if score_path is not None:
+        from ..notation.score import ScoreError, load_score
+
+        forced = session_notation(ws, session_name, notation_name) if notation_name else None
+        try:
+            score = load_score(score_path, forced, ws.notations_dir)
+        except ScoreError as exc:
+            fail(str(exc))
+        notation = score.notation
+    else:
+        notation = session_notation(ws, session_name, notation_name)
     if device is not None and output_device is None and input_file is None:
         output_device = device
     config = PlayConfig(
@@ -145,12 +160,13 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
         fail(f"cannot start playing: {exc}")
     try:
         asyncio.run(_play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host,
-                          osc_allow))
+                          osc_allow, score))
     finally:
         room.close()
 
 
-async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow) -> None:
+async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow,
+                score=None) -> None:
     from ..export.markers import marker_json
     from ..markers import Committed, Redone, Rejected, Undone
     from ..markers.sources import SourceError
@@ -175,7 +191,7 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
         elif isinstance(msg, PlayEvent):
             if msg.kind in ("fading", "switched", "model-failed", "switch-failed", "load-failed", "glitches",
                             "take-failed", "loaded", "mixer-error", "model-behind",
-                            "latent-applied"):
+                            "latent-applied", "symbol-applied"):
                 sr = room.player.samplerate or 48000
                 _print_json({"event": msg.kind, "generation": msg.generation,
                              "frame": msg.frame, "t": None if msg.frame is None else round(msg.frame / sr, 3),
@@ -199,7 +215,7 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     sources: list = []
-    status_task = None
+    status_task = score_task = None
     try:
         try:
             if midi_ports or midi_virtual:
@@ -230,6 +246,10 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
             click.echo(p.fallback, err=True)
         _stdin_commands(loop, room, stop)
         status_task = asyncio.create_task(_status_line(room, tty))
+        if score is not None:
+            from .record_command import follow_score
+
+            score_task = asyncio.create_task(follow_score(score, room.seconds, room.set_symbol))
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)
         except asyncio.TimeoutError:
@@ -237,6 +257,8 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
     finally:
         if status_task:
             status_task.cancel()
+        if score_task:
+            score_task.cancel()
         _status_clear(tty)
         try:
             loop.remove_reader(sys.stdin.fileno())
@@ -288,7 +310,8 @@ def play_reception(ctx, generation, as_json) -> None:
 
 
 def _stdin_commands(loop, room, stop) -> None:
-    """Lines on stdin: a generation (g7) switches; `mix X`, `gain X`, `stats`, `quit`."""
+    """Lines on stdin: a generation (g7) switches; `mix X`, `gain X`, `symbol S` (steer a model
+    steered by symbols; `symbol` alone: none), `stats`, `quit`."""
     try:
         fd = sys.stdin.fileno()
     except (ValueError, OSError):
@@ -309,6 +332,10 @@ def _stdin_commands(loop, room, stop) -> None:
                 room.set_mix(float(words[1]))
             elif words[0] == "gain" and len(words) == 2:
                 room.set_gain(parse_gain(words[1]))
+            elif words[0] == "symbol" and len(words) <= 2:
+                if len(words) == 2 and room.notation.symbol(words[1]) is None:
+                    raise LookupError(f"no symbol {words[1]!r} in notation {room.notation.name!r}")
+                room.set_symbol(words[1] if len(words) == 2 else None)
             elif words[0] == "stats":
                 _print_json({"event": "stats", **room.player.stats()})
             else:

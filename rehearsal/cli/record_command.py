@@ -163,7 +163,9 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
 
             origin = take["preroll_frames"] + int(round(score.count_in_s * room.recorder.samplerate))
             attach_score(room.db, take["id"], score, origin)
-            follow = asyncio.create_task(_follow_score(room, score))
+            preroll_s = take["preroll_frames"] / room.recorder.samplerate
+            follow = asyncio.create_task(follow_score(
+                score, lambda: room.take_seconds() - preroll_s if room.take else 0.0))
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)
         except asyncio.TimeoutError:
@@ -185,20 +187,29 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
         raise click.ClickException(f"recording stopped early: {failure[0]} (what was recorded is kept)")
 
 
-async def _follow_score(room, score) -> None:
+async def follow_score(score, seconds, on_symbol=None) -> None:
     """Where the performer is in the score, on stderr, as it changes (the TUI's Score view
-    shows the same large)."""
+    shows the same large); `seconds()` is the time since the count-in began. `on_symbol`
+    hears the symbol sounding now (None in a rest, the count-in and after the end) each time
+    it changes: `rehearsal play --score` steers the model with it."""
     from ..scores.follow import ScoreClock
 
     clock = ScoreClock(score)
     last = None
+    symbol: object = ()
     while True:
-        line = clock.line(room.take_seconds() - room.take["preroll_frames"] / room.recorder.samplerate
-                          if room.take else 0.0)
+        t = seconds()
+        line = clock.line(t)
         if line != last:
             click.echo(line, err=True)
             last = line
-        await asyncio.sleep(0.05)
+        if on_symbol is not None:
+            pos = clock.position(t)
+            now = score.events[pos.index].symbol if pos.index is not None else None
+            if now != symbol:
+                symbol = now
+                on_symbol(now)
+        await asyncio.sleep(0.02 if on_symbol is not None else 0.05)
 
 
 async def _open_sources(sources, room, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow) -> None:

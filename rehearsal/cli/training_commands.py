@@ -9,9 +9,11 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from pathlib import Path
 
 import click
 
+from ..notation.load import printable
 from . import main
 from .common import fail, open_workspace_db
 
@@ -116,12 +118,14 @@ def _follow(ws, db, run, gen: dict, show_bar: bool) -> dict | None:
 @click.option("--low-priority", is_flag=True, help="One thread and nice +10 (automatic while a take records).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Strategy option, run setting or family parameter (see `rehearsal train --explain`).")
+@click.option("--condition", type=click.Choice(["none", "symbols"]),
+              help="symbols: steered by the notation, an embedding per symbol of the clips (latent family).")
 @click.option("--set-current", "set_current", is_flag=True, help="Make the result current if it completes.")
 @click.option("--resume", metavar="GEN", help="Continue a cancelled run from its last save.")
 @click.option("--explain", is_flag=True, help="List strategies, families and their settings, then exit.")
 @click.pass_context
 def train(ctx, dataset, strategy, family, parent, scratch, budget, steps, seed, count, device, threads,
-          low_priority, params, set_current, resume, explain) -> None:
+          low_priority, params, condition, set_current, resume, explain) -> None:
     """Train the next model generation(s) from a dataset, each in its own process."""
     T = _training()
     if explain:
@@ -149,8 +153,11 @@ def train(ctx, dataset, strategy, family, parent, scratch, budget, steps, seed, 
             fail(f"--budget: {exc}" if steps is None else f"--steps: {exc}")
         try:
             ds = T.resolve_dataset(ws, db, dataset)
+            settings = _params(params)
+            if condition is not None:
+                settings["condition"] = condition
             request = T.make_request(db, ds, strategy, family=family, parent_ref=parent, scratch=scratch,
-                                     seed=seed, count=count, params=_params(params), **limits)
+                                     seed=seed, count=count, params=settings, **limits)
             ids = T.plan_generations(ws, db, request, device=device)
         except (LookupError, ValueError) as exc:
             fail(str(exc))
@@ -217,6 +224,24 @@ def _check_device(device: str) -> None:
         fail(f"--device {device!r}: use cpu or cuda[:N]")
 
 
+def _steered_by(g: dict) -> list[str]:
+    """The symbols a generation planned with --condition symbols is steered by ([] if none)."""
+    import json
+
+    try:
+        params = json.loads(g.get("spec_json") or "{}").get("family_params") or {}
+    except ValueError:
+        return []
+    return list(params.get("symbols") or []) if params.get("condition") == "symbols" else []
+
+
+def _steering(family) -> str:
+    """Whether a family can be steered by symbols, in words (`train --explain`, `models`)."""
+    if "symbols" in family.conditions:
+        return "steered by symbols: yes (--condition symbols)"
+    return "steered by symbols: no"
+
+
 def _explain(T) -> None:
     from ..training.spec import SPEC_FIELDS
 
@@ -228,6 +253,7 @@ def _explain(T) -> None:
     click.echo("families:")
     for name, f in sorted(T.model_families().items()):
         click.echo(f"  {name:12} {f.summary}")
+        click.echo(f"      {_steering(f)}")
         click.echo("      " + ", ".join(f"{k}={v}" for k, v in f.defaults().items()))
     click.echo("run settings (-p KEY=VALUE): " + ", ".join(
         k for k in SPEC_FIELDS if k not in ("family", "strategy", "family_params", "label", "seed", "parent_id")))
@@ -249,6 +275,9 @@ def _gen_line(T, db, g: dict, current_ids: dict) -> str:
     bits.append(f"data {g['dataset_ref'] if len(g['dataset_ref']) < 30 else '…' + g['dataset_ref'][-28:]}")
     if g["symbols"]:
         bits.append("symbols " + ",".join(g["symbols"]))
+    steered = _steered_by(g)
+    if steered:
+        bits.append("steered by " + " ".join(steered))
     for scope, gid in current_ids.items():
         if gid == g["id"]:
             bits.append("★ current" + (f" ({scope})" if scope else ""))
@@ -516,14 +545,18 @@ def _imported_file(ws, db, ref):
 
 @main.command()
 @click.argument("gen")
-@click.argument("source", type=click.Path(exists=True, dir_okay=False))
-@click.argument("dest", type=click.Path(dir_okay=False))
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("dest", type=click.Path(dir_okay=False), required=False)
+@click.option("--score", "score_path", type=click.Path(dir_okay=False),
+              help="Render this score with no audio in (GEN steered by symbols): `render GEN --score S OUT.wav`.")
+@click.option("--seed", type=int, default=0, show_default=True, help="With --score: same seed, same audio.")
 @click.option("--checkpoint", "step", type=int, help="Render with the checkpoint at this step.")
 @click.option("--transpose", type=float, default=0.0, help="Semitones (pitch family).")
 @click.option("--device", default="cpu")
 @click.pass_context
-def render(ctx, gen, source, dest, step, transpose, device) -> None:
-    """Resynthesise SOURCE through generation GEN into DEST (48 kHz WAV): timbre transfer."""
+def render(ctx, gen, source, dest, score_path, seed, step, transpose, device) -> None:
+    """Resynthesise SOURCE through generation GEN into DEST (48 kHz WAV): timbre transfer.
+    With --score S, GEN renders the score from its symbols and dynamics alone into SOURCE."""
     T = _training()
     from ..training.checkpoints import ModelFileError
     from ..training.dataset import DatasetError
@@ -533,6 +566,14 @@ def render(ctx, gen, source, dest, step, transpose, device) -> None:
 
     ws, db = open_workspace_db(ctx)
     _check_device(device)
+    if score_path is not None:
+        if dest is not None:
+            fail(f"--score renders with no audio in: give GEN and OUT.wav only (not {source} and {dest})")
+        return _render_score(ws, db, gen, score_path, source, step, seed, device)
+    if dest is None:
+        fail("render GEN SOURCE DEST (a file to resynthesise and where to write it), or GEN --score S OUT.wav")
+    if not Path(source).is_file():
+        fail(f"{source}: no such audio file")
     try:
         ckpt_path = _imported_file(ws, db, gen)
         t0 = time.perf_counter()
@@ -552,6 +593,33 @@ def render(ctx, gen, source, dest, step, transpose, device) -> None:
     click.echo(f"{dest}: {frames / 48000:.2f} s rendered by {g['name']} (step {ckpt['step']}) "
                f"in {dt:.2f} s ({frames / 48000 / max(dt, 1e-9):.0f}x real time)")
     _ = T
+
+
+def _render_score(ws, db, gen, score_path, dest, step, seed, device) -> None:
+    from ..notation.score import ScoreError, load_score
+    from ..training.checkpoints import ModelFileError
+    from ..training.render import load_generation_model, render_score_file
+
+    try:
+        score = load_score(score_path, None, ws.notations_dir)
+    except ScoreError as exc:
+        fail(str(exc))
+    if _imported_file(ws, db, gen) is not None:
+        fail(f"{gen} is an imported nn~ module: rehearsal cannot steer it by symbols (train one with "
+             "`rehearsal train --family latent --condition symbols`)")
+    try:
+        m, g, ckpt = load_generation_model(ws, db, gen, step, device)
+        t0 = time.perf_counter()
+        frames, unknown = render_score_file(m, score, dest, seed=seed, device=device)
+    except (LookupError, ModelFileError) as exc:
+        fail(str(exc))
+    dt = time.perf_counter() - t0
+    if unknown:
+        click.echo(printable(f"note: {g['name']} never learned {', '.join(unknown)}: those events play as "
+                             "'no symbol'"), err=True)
+    click.echo(printable(f"{dest}: {frames / 48000:.2f} s of {score.title!r} rendered by {g['name']} "
+                         f"(step {ckpt['step']}, seed {seed}) in {dt:.2f} s "
+                         f"({frames / 48000 / max(dt, 1e-9):.0f}x real time)"))
 
 
 @main.command()

@@ -474,6 +474,12 @@ class Engine:
             self.emit("follow-applied", {"input_frame": k * self.render_block,
                                          "earliest_frame": max(0, k - 1) * self.render_block,
                                          "follow": float(self.model_in.follow[0])})
+        elif kind == "symbol":
+            # like the latent: the hosts read it before their next block
+            self.model_in.set_symbol(cmd[1])
+            k = self.model_in.written // self.render_block
+            self.emit("symbol-applied", {"input_frame": k * self.render_block,
+                                         "earliest_frame": max(0, k - 1) * self.render_block, "symbol": cmd[1]})
         elif kind == "stats":
             self.conn.send(("stats", self.stats()))
         elif kind == "miss-cycles":

@@ -123,6 +123,12 @@ class FollowApplied(EngineEvent):
     follow: float = 0.0
 
 
+@_event("symbol-applied")
+class SymbolApplied(EngineEvent):
+    earliest_frame: int | None = None
+    symbol: str = ""              # "" is no symbol
+
+
 @_event("mixer-error")
 class MixerError(EngineEvent):
     """(no fields of its own)"""

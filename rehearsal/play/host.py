@@ -106,7 +106,7 @@ def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, 
     k = inp.written // block                 # the first block not yet complete: heard from its start
     ring.header[H.FIRST_BLOCK] = k
     ring.header[H.STATE] = H.READY
-    skipped = 0
+    skipped = symbol_seq = 0
     last_behind = calls_s = 0.0
     while True:
         ready, _, _ = select.select([wake, conn], [], [])
@@ -133,6 +133,9 @@ def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, 
             x = raw * np.float32(inp.gain[0])
             if slot.co is not None:
                 slot.co.set_follow(float(inp.follow[0]))
+            symbol_seq, symbol = inp.get_symbol(symbol_seq)
+            if symbol is not None:
+                slot.set_symbol(symbol)
             t0 = time.perf_counter()
             y = None
             try:

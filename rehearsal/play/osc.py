@@ -38,6 +38,7 @@ class PlayOscSource(OscSource):
         super().__init__(room.bus, notation, **kw)
         self.room = room
         self.latent: list[float] = []
+        self.symbol_listeners.append(room.set_symbol)    # /rehearsal/symbol steers the model
 
     def _control(self, fn, *args) -> None:
         fn(*args)

@@ -156,6 +156,11 @@ class Player(EngineClient):
             raise ValueError(f"follow must be 0 (ignore the performer) to 1 (mirror them), got {follow}")
         self._send(("follow", float(follow)))
 
+    def set_symbol(self, symbol: str | None) -> None:
+        """Steer a model steered by symbols by `symbol` (None: no symbol) from the next block
+        its host renders; a model that is not, or never learned it, carries on as it was."""
+        self._send(("symbol", symbol or ""))
+
     def release_input(self) -> None:
         """With an input file: start it now, without waiting for a model."""
         self._send(("release-input",))

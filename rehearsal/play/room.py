@@ -188,6 +188,11 @@ class PlayRoom(RoomBase):
                              + " (rehearsal play --co-perform accompany)")
         self.player.set_follow(follow)
 
+    def set_symbol(self, symbol: str | None) -> None:
+        """The current symbol (OSC /rehearsal/symbol, a tag from a pedal or key, the score
+        being performed): it steers a model steered by symbols; recorded with the take."""
+        self.player.set_symbol(symbol)      # stored as a `symbol` event where it is heard from
+
     def set_xy(self, x: float, y: float, glide_s: float | None = None) -> None:
         """The XY pad (OSC /rehearsal/xy, the TUI): glide to (x, y) of the playing
         generation's terrain (play/xy.py); recorded with the take as an `xy` event."""
@@ -296,6 +301,8 @@ class PlayRoom(RoomBase):
         play = self.play
         if isinstance(msg, (Committed, Undone, Redone)) and play is not None:
             self._mirror.request(play["id"])
+        if isinstance(msg, Committed) and play is not None:
+            self.set_symbol(msg.marker.symbol)     # a pedal's tag steers too
 
     # -- the play process's events (its reader thread) ----------------------------------------------
     def _engine_event(self, message) -> None:
@@ -398,10 +405,15 @@ class PlayRoom(RoomBase):
                   if ev.delay_samples else "")
         return frame, detail
 
+    def _store_symbol(self, db, play_id: int, ev: E.SymbolApplied, frame, detail):
+        plays.add_event(db, play_id, "symbol", frame=frame, detail=ev.symbol)
+        return frame, ev.symbol
+
     _STORE = {E.Aligned: _store_aligned, E.Warming: _store_warming, E.Fading: _store_fading,
               E.ModelFailed: _store_model_failed,
               E.SwitchFailed: _store_model_failed, E.LoadFailed: _store_load_failed, E.Glitches: _store_glitches,
-              E.Loaded: _store_loaded, E.ModelBehind: _store_behind, E.FollowApplied: _store_follow}
+              E.Loaded: _store_loaded, E.ModelBehind: _store_behind, E.FollowApplied: _store_follow,
+              E.SymbolApplied: _store_symbol}
 
     def _died(self) -> E.TakeFailed:
         """The play process died (kill -9, crash): both takes close with what reached disk;

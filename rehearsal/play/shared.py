@@ -3,6 +3,7 @@
     play process (callback)                       model host (one per generation)
     InputRing: the model's input channel -------> reads block k once written >= (k+1)*R
     Latent: values held from outside (seqlock) -> applied to every block
+    Symbol: the current symbol (seqlock) -------> steers a model steered by symbols
     HostRing <----------------------------------- block k's output, its status, then its tag
 
 Each side has one writer per field. A host writes a block's samples and status first and
@@ -19,6 +20,7 @@ import numpy as np
 OK, MODEL_ERROR, NON_FINITE = 0, 1, 2
 KINDS = {MODEL_ERROR: "model-error", NON_FINITE: "non-finite"}
 MAX_LATENT = 64
+SYMBOL_BYTES = 256     # a symbol id, UTF-8 (OSC takes at most 64 characters)
 ERROR_BYTES = 512
 
 
@@ -91,7 +93,8 @@ class InputRing(_Shared):
     def _layout(capacity: int):
         return [("data", np.float32, (capacity,)), ("head", np.int64, (2,)), ("gain", np.float64, (1,)),
                 ("latent", np.float32, (MAX_LATENT,)), ("latent_seq", np.int64, (1,)),
-                ("latent_n", np.int64, (1,)), ("follow", np.float64, (1,))]
+                ("latent_n", np.int64, (1,)), ("follow", np.float64, (1,)),
+                ("symbol", np.uint8, (SYMBOL_BYTES,)), ("symbol_seq", np.int64, (1,)), ("symbol_n", np.int64, (1,))]
 
     def init(self) -> None:
         self.gain[0] = 1.0
@@ -136,6 +139,28 @@ class InputRing(_Shared):
             self.latent[:len(v)] = v
             self.latent_n[0] = len(v)
         self.latent_seq[0] += 1
+
+    def set_symbol(self, symbol: str | None) -> None:
+        """Engine: the symbol a model steered by symbols follows (None: no symbol)."""
+        raw = (symbol or "").encode("utf-8")[:SYMBOL_BYTES]
+        self.symbol_seq[0] += 1
+        self.symbol[:len(raw)] = np.frombuffer(raw, np.uint8)
+        self.symbol_n[0] = len(raw)
+        self.symbol_seq[0] += 1
+
+    def get_symbol(self, seen: int) -> tuple[int, str | None]:
+        """Host: (sequence, symbol) when it changed since sequence `seen`, else (seen, None);
+        "" is no symbol."""
+        for _ in range(100):
+            s = int(self.symbol_seq[0])
+            if s == seen:
+                return seen, None
+            if s % 2:
+                continue
+            raw = bytes(self.symbol[:int(self.symbol_n[0])])
+            if int(self.symbol_seq[0]) == s:
+                return s, raw.decode("utf-8", "replace")
+        return seen, None
 
     def get_latent(self) -> np.ndarray | None:
         for _ in range(100):

@@ -157,6 +157,18 @@ class Slot:
             raise ModelFailure("non-finite", f"{self.name} returned NaN or infinite samples")
         return out.astype(np.float32, copy=False)
 
+    @property
+    def steered(self) -> bool:
+        """A model steered by symbols: its module has the `symbol` attribute."""
+        return self.stream is None and "symbol" in list(self.module.get_attributes())
+
+    def set_symbol(self, symbol: str) -> bool:
+        """Steer the model by `symbol` ("" for none) from the next block; False when it is not
+        steered by symbols or never learned that one (then it keeps the symbol it had)."""
+        if not self.steered:
+            return False
+        return int(self.module.set_symbol(symbol)) == 0
+
     def restart(self) -> None:
         """The input jumped (the host skipped blocks): an imported module's FIFOs start anew."""
         if self.stream is not None:

@@ -20,6 +20,7 @@ class ClipAudio:
     name: str
     audio: np.ndarray                    # mono float32 at 48 kHz
     symbols: tuple[str, ...] = ()
+    symbol: int = 0                      # its symbol for a model steered by symbols (see assign_symbols)
     f0: np.ndarray | None = None         # per block, when the family asks for pitch
     confidence: np.ndarray | None = None
 
@@ -41,7 +42,7 @@ class PreparedData:
 
 def prepare(dataset: DatasetInfo, clips: list[ClipInfo], *, hop: int, conditioning: tuple[str, ...],
             val_fraction: float, probe_count: int, probe_seconds: float, cache: DescriptorCache,
-            pitch_window: int = 2048, max_val_seconds: float = 10.0) -> PreparedData:
+            pitch_window: int = 2048, max_val_seconds: float = 10.0, vocabulary=()) -> PreparedData:
     """Load, split and describe. Fewer than 4 clips: the last `val_fraction` of each clip is
     held out instead of whole clips, so even a one-clip dataset gets a validation set."""
     if not clips:
@@ -63,10 +64,19 @@ def prepare(dataset: DatasetInfo, clips: list[ClipInfo], *, hop: int, conditioni
     pool = val if val else train
     probes = [ClipAudio(c.name, c.audio[: int(probe_seconds * SAMPLE_RATE)], c.symbols)
               for c in pool[:probe_count]]
+    assign_symbols(train + val + probes, vocabulary)
     for c in train + val + probes:
         if "f0" in conditioning:
             c.f0, c.confidence = cache.pitch(c.audio, SAMPLE_RATE, hop, pitch_window)
     return PreparedData(train, val, probes)
+
+
+def assign_symbols(clips: list[ClipAudio], vocabulary) -> None:
+    """Each clip's symbol as an index into a steered model's `vocabulary` (1-based): the
+    first of its symbols the model learns; 0 ("no symbol") when it has none of them."""
+    index = {s: i + 1 for i, s in enumerate(vocabulary)}
+    for c in clips:
+        c.symbol = next((index[s] for s in c.symbols if s in index), 0)
 
 
 class WindowSampler:
@@ -87,7 +97,7 @@ class WindowSampler:
         audio = np.zeros((batch_size, self.context + n), dtype=np.float32)
         out: dict[str, np.ndarray] = {"audio": audio}
         for key in self.conditioning:
-            out[key] = np.zeros((batch_size, self.frames), dtype=np.float32)
+            out[key] = np.zeros((batch_size, self.frames), dtype=np.int64 if key == "symbol" else np.float32)
         which = rng.choice(len(self.clips), size=batch_size, p=self.weights)
         for i, ci in enumerate(which):
             clip = self.clips[ci]
@@ -96,6 +106,8 @@ class WindowSampler:
             lo, hi = max(0, s), min(len(clip.audio), j * self.hop + n)
             if hi > lo:
                 audio[i, lo - s:hi - s] = clip.audio[lo:hi]
+            if "symbol" in self.conditioning:
+                out["symbol"][i] = clip.symbol
             if "f0" in self.conditioning:
                 seg = clip.f0[j:j + self.frames]
                 out["f0"][i, :len(seg)] = seg
@@ -111,6 +123,8 @@ def whole_clip_inputs(clip: ClipAudio, hop: int, context: int, conditioning: tup
     audio = np.zeros((1, context + n * hop), dtype=np.float32)
     audio[0, context:context + len(clip.audio)] = clip.audio
     out = {"audio": audio}
+    if "symbol" in conditioning:
+        out["symbol"] = np.full((1, n), clip.symbol, dtype=np.int64)
     if "f0" in conditioning:
         out["f0"] = clip.f0[None, :n].astype(np.float32)
         out["confidence"] = clip.confidence[None, :n].astype(np.float32)

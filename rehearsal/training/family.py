@@ -12,7 +12,8 @@ The model class (a torch.nn.Module) takes a config dict and provides:
     config: dict            the full configuration, saved with every checkpoint
     sample_rate, hop        48000 and the block size (<= 256: the algorithmic latency)
     context                 samples of history each block's analysis needs
-    conditioning            per-block descriptors from the data pipeline: () or ("f0", "confidence")
+    conditioning            per-block inputs from the data pipeline: (), ("f0", "confidence") or
+                            ("symbol",) (a family whose `conditions` hold "symbols")
     forward(audio_ctx, *conditioning, counter=0) -> audio     (B, context + n*hop) -> (B, n*hop)
     fit_normalisation(audio_ctx)                              dataset statistics, before training
     stream_module() -> NNTildeModule                          the nn~ export (TorchScript-able)
@@ -36,6 +37,13 @@ class Family:
     default_config: dict = {}     # torch-free defaults; else read from the model module
     trains_by_analysis = False    # True: no gradient steps; the worker calls the family's analyse()
     free_with_parent: tuple = ()  # family settings a generation made from a parent may change
+    conditions: tuple = ("none",)  # what can steer it: "symbols" (the notation; `train --condition`)
+
+    def plan_params(self, params: dict, dataset, symbols) -> dict:
+        """The family settings of a run planned from scratch on `dataset` (clips carrying one
+        of `symbols` when given), before the run starts: a family fills in what depends on
+        the data (the latent family, steered by symbols, the symbols it learns)."""
+        return params
 
     def model_class(self):
         module_name, _, cls = self.model_path.partition(":")

@@ -1,4 +1,5 @@
-"""Rendering audio files through a generation: resynthesis and timbre transfer."""
+"""Rendering audio files through a generation: resynthesis, timbre transfer, and a score
+through a model steered by symbols (no audio in)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,59 @@ def generate_file(model, dest: Path, seconds: float, *, prompt: Path | None = No
         out = model.generate(-(-samples // model.hop), prompt=context, temperature=temperature,
                              seed=seed)[0, :samples].float().cpu().numpy()
     return write_playable(out, dest)
+
+
+# -- a score through a model steered by symbols ------------------------------------------------
+
+DYNAMIC_DB = {"ppp": -24.0, "pp": -18.0, "p": -12.0, "mp": -6.0, "mf": 0.0, "f": 6.0, "ff": 12.0, "fff": 18.0}
+REST_DB = -100.0
+RENDER_BLOCKS = 2048      # blocks decoded at a time (about 11 s): a long score never sits in memory whole
+
+
+def score_controls(model, score) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per block of the score's events (the count-in left out): the model's symbol index and
+    the loudness in dB (the dataset's mean loudness at mf, 6 dB a step of dynamics, an event
+    without one at mf, a rest silent), and the score's symbols the model never learned (they
+    play as "no symbol")."""
+    hop = int(model.hop)
+    n = max(1, int(np.ceil(score.duration_s * SAMPLE_RATE / hop)))
+    symbol = np.zeros(n, np.int64)
+    loud = np.full(n, REST_DB, np.float32)
+    mean_db = float(model.desc_mean[0])
+    unknown: dict[str, None] = {}
+    for e in score.events:
+        a, b = int(round(e.start_s * SAMPLE_RATE / hop)), int(round(e.end_s * SAMPLE_RATE / hop))
+        if e.symbol is None or b <= a:
+            continue
+        symbol[a:b] = model.symbol_index(e.symbol)
+        if symbol[a] == 0:
+            unknown.setdefault(e.symbol)
+        loud[a:b] = mean_db + DYNAMIC_DB[e.dynamic or "mf"]
+    return symbol, loud, list(unknown)
+
+
+def render_score_file(model, score, dest: Path, *, seed: int = 0, device: str = "cpu") -> tuple[int, list[str]]:
+    """`score` through a model steered by symbols, prompted by its symbols and dynamics alone,
+    into `dest` (48 kHz float WAV). Returns (frames written, symbols the model never learned)."""
+    import soundfile as sf
+    import torch
+
+    if not getattr(model, "symbols", None):
+        raise LookupError(f"this generation's model ({type(model).__name__}) is not steered by symbols: train "
+                          "one with `rehearsal train --family latent --condition symbols`")
+    symbol, loud, unknown = score_controls(model, score)
+    if len(unknown) == len({e.symbol for e in score.sounding}):
+        raise LookupError(f"the model learned none of the score's symbols ({', '.join(unknown)}); it knows: "
+                          + ", ".join(model.symbols))
+    samples = int(round(score.duration_s * SAMPLE_RATE))
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    state, written = None, 0
+    with torch.no_grad(), sf.SoundFile(str(dest), "w", SAMPLE_RATE, 1, subtype="FLOAT") as f:
+        for k in range(0, len(symbol), RENDER_BLOCKS):
+            sym = torch.as_tensor(symbol[None, k:k + RENDER_BLOCKS], device=device)
+            db = torch.as_tensor(loud[None, k:k + RENDER_BLOCKS], device=device)
+            audio, state = model.render_symbols(sym, db, seed=seed, start=k, state=state)
+            out = np.clip(audio[0].float().cpu().numpy()[:samples - written], -1.0, 1.0)
+            f.write(out)
+            written += len(out)
+    return written, unknown

@@ -76,7 +76,7 @@ class Strategy:
         Strategy options must be taken (request.take_param) before this is called: what is
         left in request.params must be run settings or family parameters.
         """
-        from .family import get_family
+        from .family import get_family, model_families
 
         family = self.family_for(request)
         fam = get_family(family)
@@ -92,7 +92,20 @@ class Strategy:
             settings["budget_s"] = 180.0
         spec = RunSpec(family=family, strategy=self.name, label=label or self.name,
                        seed=seed if seed is not None else self.seed_for(request), **settings)
+        condition = request.params.get("condition", "none")
+        if condition == "none" and "condition" not in fam.defaults():
+            request.params.pop("condition", None)       # nothing to say to a family that is never steered
+        if condition not in fam.conditions:
+            can = sorted(n for n, f in model_families().items() if condition in f.conditions)
+            raise SpecError(f"--condition {condition}: the {family} family cannot be steered by {condition}"
+                            + (f" (families that can: {', '.join(can)})" if can else ""))
         spec = apply_params(spec, request.params, fam.defaults())
+        if spec.init == "scratch":
+            try:
+                spec = spec.replace(family_params=fam.plan_params(dict(spec.family_params), request.dataset,
+                                                                  spec.symbols))
+            except ValueError as exc:
+                raise SpecError(str(exc)) from None
         fixed = sorted(set(spec.family_params) - set(getattr(fam, "free_with_parent", ())))
         if spec.init != "scratch" and fixed:
             raise SpecError(f"{', '.join(fixed)}: a model started from a parent keeps the "

@@ -2,7 +2,8 @@
 
 Three kinds of sound the families are meant for: a plucked, sampled-like harmonic
 instrument; a voice-like signal (a glottal source through moving vowel formants, with
-vibrato and breath); and noise textures with percussive hits. Deterministic from a seed.
+vibrato and breath); and noise textures with percussive hits. Plus `timbre`: noise of
+three colours at one loudness, for symbols that differ only in timbre. Deterministic from a seed.
 `write_dataset` lays clips out as a dataset folder (metadata.jsonl + WAVs), the format
 curation materialises.
 """
@@ -97,6 +98,23 @@ def noise_texture(seconds: float, seed: int = 0, sr: int = SR) -> np.ndarray:
         out[t0:end] += (seg * env * rng.uniform(0.05, 0.25))[:end - t0]
         t0 += int(dur * rng.uniform(0.6, 1.0))
     return out.astype(np.float32)
+
+
+TIMBRES = {"low": (300.0, 1.0), "mid": (2000.0, 1.0), "high": (9000.0, 1.0)}   # centre Hz, octaves
+
+
+def timbre(seconds: float, kind: str, seed: int = 0, rms: float = 0.1, sr: int = SR) -> np.ndarray:
+    """Noise coloured one of three ways (TIMBRES: a low rumble, a mid band, a hiss) under a
+    slow swell, at the same RMS whatever the colour: material of equal loudness that differs
+    only in timbre (the test of models steered by symbols)."""
+    rng = np.random.default_rng([seed, list(TIMBRES).index(kind)])
+    n = int(seconds * sr)
+    centre, width = TIMBRES[kind]
+    seg = _colour(rng.standard_normal(n), centre, width, sr) + 0.003 * rng.standard_normal(n)   # a -50 dB floor
+    t = np.arange(n) / sr
+    env = np.interp(t, np.linspace(0, seconds, int(seconds * 2) + 2), rng.uniform(0.5, 1.0, int(seconds * 2) + 2))
+    out = seg * env
+    return (out * rms / np.sqrt(np.mean(out ** 2))).astype(np.float32)
 
 
 def write_dataset(folder: Path, clips: list[tuple[str, np.ndarray, list[str]]], sr: int = SR,

@@ -146,7 +146,8 @@ def run(ws: Workspace, db, gen: dict, args, progress: ProgressWriter, stop: Stop
     data = prepare(dataset, clips, hop=model.hop, conditioning=tuple(model.conditioning),
                    val_fraction=spec.val_fraction if spec.validation else 0.0, probe_count=spec.probe_count,
                    probe_seconds=spec.probe_seconds, cache=DescriptorCache(ws.folder("models") / ".cache"),
-                   pitch_window=int(model.config.get("yin_window", 2048)))
+                   pitch_window=int(model.config.get("yin_window", 2048)),
+                   vocabulary=tuple(getattr(model, "symbols", ())))
     if spec.init == "scratch" and state.step == 0:
         import numpy as np
 

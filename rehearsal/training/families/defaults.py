@@ -25,6 +25,9 @@ LATENT_DEFAULTS: dict = {
     "hidden": 192,
     "loudness_window": 512,
     "gain_range": 5.0,
+    "condition": "none",       # "symbols": steered by the notation (an embedding per symbol)
+    "symbols": [],             # with condition=symbols: the symbol ids learned (the dataset's)
+    "symbol_dims": 8,          # size of each symbol's embedding
 }
 
 AUTOREGRESSIVE_DEFAULTS: dict = {

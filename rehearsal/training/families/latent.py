@@ -9,9 +9,17 @@ The latent is exposed (nn~ `encode` / `decode`): its first three channels are re
 descriptors, normalised on the dataset (0 = the dataset's mean, 1 = one standard
 deviation), the rest are learned. Drive any of them from a patch. No F0 estimate anywhere,
 so nothing biases the model towards pitched material.
+
+Steered by symbols (`condition="symbols"`, `rehearsal train --condition symbols`): each
+symbol of the notation the dataset's clips carry (from tags and score markers) gets a
+learned embedding, plus one for "no symbol", appended to the decoder's input. Half the
+training windows hide everything but the loudness from the decoder (the timbre must then
+come from the symbol), and some hide the symbol, so the model plays both ways: on audio,
+the current symbol steers it; with no audio at all (`render_symbols`, `rehearsal render
+--score`), the symbols and the dynamics alone prompt it.
 """
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -26,9 +34,49 @@ DEFAULTS: Dict[str, object] = dict(LATENT_DEFAULTS)
 DESCRIPTORS = ["loudness", "centroid", "flatness"]
 
 
-class LatentModel(nn.Module):
-    conditioning = ()  # everything is computed from the audio, inside the model
+CONDITIONS = ("none", "symbols")
+PROMPT_ONLY = 0.5      # of training windows: the decoder hears the loudness and the symbol alone
+NO_SYMBOL = 0.15       # of training windows: the symbol is hidden ("no symbol")
 
+
+class NoSteer(nn.Module):
+    """An unconditioned model: the decoder hears the latent alone."""
+
+    def forward(self, latent: Tensor, symbol: Tensor) -> Tensor:
+        return latent
+
+
+class SymbolSteer(nn.Module):
+    """One learned embedding per symbol, index 0 standing for "no symbol", appended to the
+    latent the decoder hears (channel 0, the loudness, stays where it is)."""
+
+    def __init__(self, n_symbols: int, dims: int):
+        super().__init__()
+        self.embedding = nn.Embedding(n_symbols + 1, dims)
+
+    def forward(self, latent: Tensor, symbol: Tensor) -> Tensor:
+        return torch.cat([latent, self.embedding(symbol.long().clamp(0, self.embedding.num_embeddings - 1))], -1)
+
+
+def symbol_vocabulary(cfg: Dict[str, object]) -> List[str]:
+    """The symbols a configuration is steered by ([] unconditioned); bad settings in words."""
+    condition = cfg.get("condition", "none")
+    if condition not in CONDITIONS:
+        raise ValueError(f"condition={condition!r}: it is one of {', '.join(CONDITIONS)}")
+    if condition == "none":
+        return []
+    symbols = cfg.get("symbols")
+    if not isinstance(symbols, list) or not symbols or not all(isinstance(x, str) and x for x in symbols):
+        raise ValueError("condition=symbols learns the symbols of the dataset's clips: this one has none "
+                         "(tag the takes, or record them from a score)")
+    if len(set(symbols)) != len(symbols):
+        raise ValueError(f"condition=symbols: a symbol is named twice in {symbols}")
+    if int(cfg.get("symbol_dims", 8)) < 1:
+        raise ValueError("condition=symbols: symbol_dims must be at least 1")
+    return list(symbols)
+
+
+class LatentModel(nn.Module):
     def __init__(self, config: Dict[str, object]):
         super().__init__()
         cfg = {**DEFAULTS, **config}
@@ -37,8 +85,15 @@ class LatentModel(nn.Module):
         self.n_latent = int(cfg["latent"])
         n_in = int(cfg["n_analysis_bands"])
         width = int(cfg["width"])
+        # everything else is computed from the audio, inside the model; a steered one also
+        # takes the symbol of each block (an index into `symbols`, 1-based; 0: none)
+        self.symbols = symbol_vocabulary(cfg)
+        self.conditioning = ("symbol",) if self.symbols else ()
+        steer_dims = int(cfg["symbol_dims"]) if self.symbols else 0
+        self.steer = SymbolSteer(len(self.symbols), steer_dims) if self.symbols else NoSteer()
         self.encoder = nn.Sequential(MLP(n_in + 3, width), nn.Linear(width, self.n_latent))
-        self.decoder = RecurrentDecoder(3 + self.n_latent, self.n_noise_bands + 1, width, int(cfg["hidden"]))
+        self.decoder = RecurrentDecoder(3 + self.n_latent + steer_dims, self.n_noise_bands + 1, width,
+                                        int(cfg["hidden"]))
 
     @property
     def latent_size(self) -> int:
@@ -77,18 +132,65 @@ class LatentModel(nn.Module):
         audio, gains = band_noise(self.noise_bank, y, loud_db, state[1], counter, self.hop, self.gain_range)
         return audio, [h, gains]
 
-    def forward(self, audio_ctx: Tensor, counter: int = 0) -> Tensor:
-        """Training and whole-clip rendering: encode then decode from a zero state."""
+    def no_symbol(self, latent: Tensor) -> Tensor:
+        return torch.zeros(latent.shape[0], latent.shape[1], dtype=torch.int64, device=latent.device)
+
+    def forward(self, audio_ctx: Tensor, symbol: Optional[Tensor] = None, counter: int = 0) -> Tensor:
+        """Training and whole-clip rendering: encode then decode from a zero state. `symbol`
+        (B, n) steers a conditioned model (None: no symbol)."""
         latent = self.encode(audio_ctx)
-        audio, _ = self.decode_frames(latent, self.zero_state(audio_ctx.shape[0], audio_ctx.device), counter)
+        steered = self.steer(latent, self.no_symbol(latent) if symbol is None else symbol)
+        audio, _ = self.decode_frames(steered, self.zero_state(audio_ctx.shape[0], audio_ctx.device), counter)
         return audio
+
+    def training_loss(self, audio_ctx: Tensor, symbol: Optional[Tensor] = None, counter: int = 0) -> Tensor:
+        """The multi-scale spectral loss of the render; a conditioned model hides from the
+        decoder, per window, all but the loudness (PROMPT_ONLY) or the symbol (NO_SYMBOL),
+        drawn from the batch's noise offset, so a resumed run draws the same."""
+        latent = self.encode(audio_ctx)
+        if symbol is None:
+            symbol = self.no_symbol(latent)
+        elif self.symbols:
+            g = torch.Generator().manual_seed(int(counter))
+            prompt_only = (torch.rand(latent.shape[0], generator=g) < PROMPT_ONLY).to(latent.device)
+            hide = (torch.rand(latent.shape[0], generator=g) < NO_SYMBOL).to(latent.device)
+            keep = torch.ones_like(latent)
+            keep[prompt_only, :, 1:] = 0.0
+            latent = latent * keep
+            symbol = torch.where(hide[:, None], torch.zeros_like(symbol), symbol)
+        audio, _ = self.decode_frames(self.steer(latent, symbol), self.zero_state(audio_ctx.shape[0], audio_ctx.device),
+                                      counter)
+        return dsp.multiscale_spectral_loss(audio, audio_ctx[:, self.context:])
+
+    def symbol_index(self, symbol: Optional[str]) -> int:
+        """A symbol id as the model's index (1-based; 0 for None or a symbol it never learned)."""
+        return self.symbols.index(symbol) + 1 if symbol in self.symbols else 0
+
+    def prompt(self, symbol: Tensor, loudness_db: Tensor) -> Tensor:
+        """The decoder's input with no audio: the loudness (dB per block) and the symbols (B, n),
+        every other channel at the dataset's mean."""
+        latent = torch.zeros(symbol.shape[0], symbol.shape[1], self.latent_size, device=loudness_db.device)
+        latent[..., 0] = (loudness_db - self.desc_mean[0]) / self.desc_std[0]
+        return self.steer(latent, symbol)
+
+    def render_symbols(self, symbol: Tensor, loudness_db: Tensor, seed: int = 0, start: int = 0,
+                       state: Optional[List[Tensor]] = None) -> Tuple[Tensor, List[Tensor]]:
+        """Audio (B, n*hop) prompted only by symbols and loudness, and the state to go on from
+        (block `start` of a longer render: pass the state back). `seed` picks where the band
+        noises start: same seed, same audio."""
+        if state is None:
+            state = self.zero_state(symbol.shape[0], loudness_db.device)
+        counter = (int(seed) * 7919 + int(start)) * self.hop % int(self.noise_bank.shape[1])
+        return self.decode_frames(self.prompt(symbol, loudness_db), state, counter)
 
     def stream_module(self):
         return LatentStream(self)
 
 
 class LatentStream(NNTildeModule):
-    """nn~ methods: encode (audio -> latent), decode (latent -> audio), forward (both)."""
+    """nn~ methods: encode (audio -> latent), decode (latent -> audio), forward (both). A
+    model steered by symbols has the attribute `symbol` (`set symbol nasal-m` in Max, "" for
+    none): the symbol forward and decode are steered by from the next call on."""
 
     def __init__(self, model: LatentModel):
         super().__init__(model.sample_rate)
@@ -99,6 +201,11 @@ class LatentStream(NNTildeModule):
         self.register_method("forward", 1, 1, 1, 1, ["(signal) audio in"], ["(signal) resynthesis"])
         self.register_method("encode", 1, 1, len(labels), self.hop, ["(signal) audio in"], labels)
         self.register_method("decode", len(labels), self.hop, 1, 1, labels, ["(signal) synthesis"])
+        self.symbol_names = [""] + list(model.symbols)     # index 0, "": no symbol
+        self.current_symbol = ""
+        self.register_buffer("symbol_index", torch.zeros(1, dtype=torch.int64), persistent=False)
+        if model.symbols:
+            self.register_attribute("symbol", "")
         for name, value in self._fresh("fwd", 1, torch.device("cpu")).items():
             self.register_buffer(name, value, persistent=False)
         for name, value in self._fresh("dec", 1, torch.device("cpu")).items():
@@ -120,12 +227,34 @@ class LatentStream(NNTildeModule):
             self.fwd_h, self.fwd_gains, self.fwd_counter = s["fwd_h"], s["fwd_gains"], s["fwd_counter"]
             self.fwd_history = s["fwd_history"]
         signal = torch.cat([self.fwd_history, x[:, 0]], 1)
-        latent = self.model.encode(signal)
+        latent = self.steered(self.model.encode(signal))
         audio, state = self.model.decode_frames(latent, [self.fwd_h, self.fwd_gains], int(self.fwd_counter[0]))
         self.fwd_h, self.fwd_gains = state[0], state[1]
         self.fwd_history = signal[:, signal.shape[1] - self.context:]
         self.fwd_counter = self.fwd_counter + x.shape[2]
         return audio.unsqueeze(1)
+
+    def steered(self, latent: Tensor) -> Tensor:
+        symbol = self.symbol_index.to(latent.device).view(1, 1).expand(latent.shape[0], latent.shape[1])
+        return self.model.steer(latent, symbol)
+
+    @torch.jit.export
+    def get_symbol(self) -> str:
+        return self.current_symbol
+
+    @torch.jit.export
+    def set_symbol(self, value: str) -> int:
+        """0 when accepted ("" is no symbol); -1 for a symbol the model never learned, which
+        changes nothing."""
+        index = -1
+        for i, name in enumerate(self.symbol_names):
+            if name == value:
+                index = i
+        if index < 0:
+            return -1
+        self.current_symbol = value
+        self.symbol_index = torch.full([1], index, dtype=torch.int64, device=self.symbol_index.device)
+        return 0
 
     @torch.jit.export
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,7 +271,7 @@ class LatentStream(NNTildeModule):
         if self.dec_h.shape[1] != z.shape[0] or self.dec_h.device != z.device:
             s = self._fresh("dec", z.shape[0], z.device)
             self.dec_h, self.dec_gains, self.dec_counter = s["dec_h"], s["dec_gains"], s["dec_counter"]
-        audio, state = self.model.decode_frames(z.transpose(1, 2), [self.dec_h, self.dec_gains],
+        audio, state = self.model.decode_frames(self.steered(z.transpose(1, 2)), [self.dec_h, self.dec_gains],
                                                 int(self.dec_counter[0]))
         self.dec_h, self.dec_gains = state[0], state[1]
         self.dec_counter = self.dec_counter + z.shape[2] * self.hop

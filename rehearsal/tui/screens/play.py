@@ -44,7 +44,7 @@ GAIN_STEP_DB = 1.5
 XY_STEP = 0.05          # the XY pad: one shift+arrow press, in map boxes
 XY_GLIDE_S = 0.15
 EVENT_LINES = 8
-QUIET_EVENTS = {"spare-ready", "latent-applied"}
+QUIET_EVENTS = {"spare-ready", "latent-applied", "symbol-applied"}
 FAILURES = {"model-failed", "switch-failed", "load-failed", "take-failed", "mixer-error"}    # housekeeping of the play process, not news for the room
 
 
