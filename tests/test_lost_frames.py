@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from rehearsal.audio import RecorderConfig
@@ -21,6 +22,9 @@ from rehearsal.notation import find_notation, load_notation
 from rehearsal.room import Room
 from rehearsal.store import Workspace, open_db
 from tests.support.jackplayer import JackPlayer
+
+# a missed cycle is provoked against JACK's real-time clock: alone, not beside another test process
+pytestmark = pytest.mark.serial
 
 MISSED = 2
 

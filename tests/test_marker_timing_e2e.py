@@ -30,7 +30,7 @@ from rehearsal.room import Room
 from rehearsal.store import open_db
 from rehearsal.store.markers import list_markers
 
-pytestmark = [pytest.mark.jack, pytest.mark.slow]
+pytestmark = [pytest.mark.jack, pytest.mark.slow, pytest.mark.serial]
 
 TOLERANCE = 256
 N_EACH = 20
