@@ -391,11 +391,12 @@ async def test_in_the_tui_a_step_stuck_in_c_code_ends_its_run_process_not_the_tu
             await keys(pilot, "s")
             await wait_for(pilot, lambda: screen.run is not None, "the run's process")
             child = screen.run.proc
-            try:
+            try:        # it waited for ever: the step's thread could not be stopped
                 await wait_for(pilot, lambda: "stuck in C code" in screen.status, "the stuck step to be ended",
                                timeout=30)
-            except AssertionError:
-                raise AssertionError(f"{screen.status!r}; child {child.poll()}")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; the screen says {screen.status!r}, its run's process "
+                                     f"{'runs' if child.poll() is None else f'ended ({child.returncode})'}")
             assert ("step 1 'stuck-in-c' (plugin cstuck) ran past its time limit of 0.5 s and did not get back "
                     "to Python within 2 s more") in screen.status, screen.status
             assert child.wait(5) == -9 and screen.run is None and not screen.busy
