@@ -226,12 +226,18 @@ def test_fuzz_broken_audio_through_the_whole_record_path(tmp_path):
         (taken if _file_source_takes(path) else refused).append((name, path))
     rng = random.Random(SEED)
     hung = [(n, p) for n, p in taken if n == "channels-255-three-frames.wav"]   # ended before record listened
-    chosen = hung + rng.sample([t for t in taken if t not in hung], 2) + rng.sample(refused, 2)
+    chosen = [(n, p, ()) for n, p in hung + rng.sample([t for t in taken if t not in hung], 2)
+              + rng.sample(refused, 2)]
+    # 64 channels and no preroll: the file streamed past before the take began (all of it at
+    # this speed: 0 frames, exit 0); once reported with a capture traceback and a hang
+    wide = np.random.default_rng(SEED).uniform(-0.5, 0.5, (1500, 64)).astype(np.float32)
+    sf.write(str(tmp_path / "wide.wav"), wide, 48000, subtype="FLOAT")
+    chosen.append(("64 channels, --preroll 0", tmp_path / "wide.wav", ("--preroll", "0")))
     rehearsal = str(Path(sys.executable).with_name("rehearsal"))
     runs = [(name, path, tmp_path / f"home{i}", subprocess.Popen(
         [rehearsal, "--home", str(tmp_path / f"home{i}"), "record", "--session", "s", "--notation",
-         "good-bad-pedal", "--input-file", str(path), "--speed", "100"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for i, (name, path) in enumerate(chosen)]
+         "good-bad-pedal", "--input-file", str(path), "--speed", "100", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for i, (name, path, extra) in enumerate(chosen)]
     accepted = rejected = 0
     for name, path, home, proc in runs:
         out, err = proc.communicate(timeout=60)    # a 3-frame input once hung here for ever
@@ -248,6 +254,8 @@ def test_fuzz_broken_audio_through_the_whole_record_path(tmp_path):
         db.conn.close()
         audio = sf.read(str(ws.resolve(take["path"])), dtype="float32", always_2d=True)[0]
         assert len(audio) == take["frames"] and np.isfinite(audio).all(), (name, take)
+        if path.name == "wide.wav":
+            assert np.array_equal(audio, wide), (name, take)          # the whole file, as it is
         accepted += 1
     _report("audio through record", accepted, rejected, accepted + rejected, len(runs))
     assert accepted and rejected

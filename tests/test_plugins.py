@@ -354,6 +354,77 @@ def test_a_step_stuck_in_c_code_is_ended_past_its_time_limit_naming_the_plugin(p
     assert any("stuck in C code past its time limit" in p["message"] for p in remembered(db).get("cstuck", []))
 
 
+async def test_in_the_tui_a_step_stuck_in_c_code_ends_its_run_process_not_the_tui(plugin_site, workspace, db,
+                                                                                monkeypatch):
+    """Issue 13, finding 6, in the TUI: its steps ran in a thread, where nothing stops C code,
+    so the screen waited for ever. The run now lives in a child process that the command
+    line's watcher ends: the plugin named on screen, the problem remembered, nothing written,
+    nothing left running, and the TUI goes on."""
+    from rehearsal.tui.app import RehearsalApp
+    from rehearsal.tui.options import TuiOptions
+    from tests.support.tui import keys, open_curation_screen, wait_for
+
+    install_plugin(plugin_site, "cstuck", "1.0", {"cstuck": "cstuck_plugin"}, modules={"cstuck_plugin": STUCK_IN_C})
+    monkeypatch.setenv("PYTHONPATH", str(plugin_site))          # the run's process finds the plugin too
+    monkeypatch.setenv("REHEARSAL_STEP_TIME_LIMIT_S", "0.5")
+    world = CurationWorld.create(workspace, db)
+    world.tag_part(world.add_take(), "good", "a3")
+    (workspace.home / "pipelines").mkdir()
+    pipeline = workspace.home / "pipelines" / "stuck.toml"
+    pipeline.write_text('name = "stuck"\n' + step("stuck-in-c"), encoding="utf-8")
+
+    app = RehearsalApp(workspace, TuiOptions(open_input=False, osc_port=None, midi=(), midi_virtual=False,
+                                             session="monday", ascii=True))
+    async with app.run_test(size=(200, 60)) as pilot:
+        try:
+            screen = await open_curation_screen(pilot, app)
+            sessions = screen.query_one("#cur-sessions")
+            sessions.focus()
+            sessions.move_cursor(row=sessions.get_row_index("monday"))
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: screen.chosen_sessions == ["monday"], "the session to be chosen")
+            pipelines = screen.query_one("#cur-pipelines")
+            pipelines.focus()
+            pipelines.move_cursor(row=pipelines.get_row_index(str(pipeline)))
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: screen.pipeline is not None, f"the pipeline ({screen.status})")
+            await keys(pilot, "s")
+            await wait_for(pilot, lambda: screen.run is not None, "the run's process")
+            child = screen.run.proc
+            try:        # it waited for ever: the step's thread could not be stopped
+                await wait_for(pilot, lambda: "stuck in C code" in screen.status, "the stuck step to be ended",
+                               timeout=30)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; the screen says {screen.status!r}, its run's process "
+                                     f"{'runs' if child.poll() is None else f'ended ({child.returncode})'}")
+            assert ("step 1 'stuck-in-c' (plugin cstuck) ran past its time limit of 0.5 s and did not get back "
+                    "to Python within 2 s more") in screen.status, screen.status
+            assert child.wait(5) == -9 and screen.run is None and not screen.busy
+            # the TUI goes on: another step starts a new run (pipeline and sessions kept)
+            screen.say("still here")
+            assert screen.status == "still here" and screen.pipeline is not None
+        finally:
+            await app.shutdown()
+    assert db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0] == 0
+    from rehearsal.store.plugin_problems import remembered
+
+    assert any("stuck in C code past its time limit" in p["message"] for p in remembered(db).get("cstuck", []))
+    import time
+
+    deadline = time.monotonic() + 10       # the run's process group, the plugin's `sleep 600` with it
+    while time.monotonic() < deadline and _group_alive(child.pid):
+        time.sleep(0.05)
+    assert not _group_alive(child.pid), "something the stuck step started is still running"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_a_step_that_deletes_take_audio_is_named(plugin_site, workspace, db):
     """Issue 13, finding 6: a step deleting a take's audio went unnoticed."""
     result = _curate_with_plugin(plugin_site, workspace, db, "vandal", DELETES, "deletes-audio")

@@ -1,7 +1,11 @@
 """Resume after a kill: real `rehearsal train` processes and real worker processes (torch on one
-thread, tiny budgets). A kill -9 of the worker is told in words; `--resume` continues from the
-newest checkpoint on disk (last.pt may be missing), honours `--steps`, and never replaces the
-best checkpoint with a worse one; SIGTERM to `rehearsal train` stops its worker too."""
+thread, tiny budgets). SIGTERM to `rehearsal train` stops its worker too; a kill -9 of the
+worker is told in words; `--resume` continues from the newest checkpoint on disk (last.pt may
+be missing), honours `--steps`, and never replaces the best checkpoint with a worse one.
+
+One run carries every check (each training worker pays for a torch import): the worker that
+SIGTERM stops leaves the checkpoints, a second worker is killed with SIGKILL as soon as it
+runs, and the resume after it must continue from what the first one saved."""
 
 from __future__ import annotations
 
@@ -12,12 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from rehearsal import training as T
 from rehearsal.cli import main
+from rehearsal.launch import process_alive
 from rehearsal.store import Workspace, open_db
+from rehearsal.training.checkpoints import best_val_on_disk
 from rehearsal.training.progress import read_all
 from tests.support.training import params, pluck_dataset
 
@@ -32,7 +37,7 @@ def _cli_process(home: Path, *args) -> subprocess.Popen:
 
 
 def _wait_for(what, predicate, timeout: float = TIMEOUT):
-    """Poll a condition on real files (the worker's progress.jsonl) until it holds."""
+    """Poll a condition on real files (the worker's progress.jsonl, the database) until it holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -53,89 +58,58 @@ def _events(ws: Workspace, gen_id: int) -> list[dict]:
     return read_all(path) if path.exists() else []
 
 
-def best_val_on_disk(folder: Path) -> float | None:
-    """The validation loss best.pt was kept for, read from the file itself."""
-    import json
+def test_sigterm_stops_the_worker_kill9_is_told_and_resume_continues_from_the_newest_checkpoint(tmp_path):
+    home, ds = tmp_path / "ws", pluck_dataset(tmp_path / "plucks")
+    ws = Workspace.at(home)
 
-    import torch
-
-    payload = torch.load(str(folder / "best.pt"), map_location="cpu", weights_only=True)
-    return json.loads(payload["metrics_json"])["last_val_loss"]
-
-
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in state          # a zombie has stopped running
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    return root / "ws", pluck_dataset(root / "plucks")
-
-
-def test_kill9_is_told_and_resume_continues_from_the_newest_checkpoint_keeping_the_best(home):
-    home, ds = home
+    # SIGTERM to `rehearsal train` while its worker trains: the worker stops too (not orphaned)
     cli = _cli_process(home, "train", "-d", str(ds), "--steps", "400", "--seed", "2", "--threads", "1",
                        *params(eval_every_steps=2, patience=0, **SMALL))
-    ws = Workspace.at(home)
-    _wait_for("a best checkpoint", lambda: [e for e in _events(ws, 1)
-                                           if e["event"] == "checkpoint" and e["step"] >= 4])
+    _wait_for("a checkpoint at step 4", lambda: [e for e in _events(ws, 1)
+                                                if e["event"] == "checkpoint" and e["step"] >= 4])
     db = open_db(ws.db_path)
-    worker = T.get_generation(db, 1)["pid"]
-    os.kill(worker, signal.SIGKILL)
+    first = T.get_generation(db, 1)["pid"]
+    cli.send_signal(signal.SIGTERM)
+    out, err = cli.communicate(timeout=TIMEOUT)
+    assert not process_alive(first), f"worker {first} still running after SIGTERM to rehearsal train"
+    g = T.get_generation(db, 1)
+    assert g["status"] == "cancelled" and "--resume g1" in out, (out, err)
+
+    folder = ws.resolve(g["folder"])
+    (folder / "last.pt").unlink()          # as if killed before its resume save: best/step files are left
+    best_before = best_val_on_disk(folder)
+    assert best_before is not None
+    newest = max((e for e in _events(ws, 1) if e["event"] == "checkpoint"), key=lambda e: e["step"])
+    saved_step = newest["step"]
+
+    # kill -9 of the resumed worker: `rehearsal train` says so in words, and how to go on
+    cli = _cli_process(home, "train", "--resume", "g1", "--steps", "400", "--threads", "1")
+    second = _wait_for("the resumed worker", lambda: [g["pid"] for g in [T.get_generation(db, 1)]
+                                                        if g["status"] == "running" and g["pid"] != first])[0]
+    os.kill(second, signal.SIGKILL)
     out, err = cli.communicate(timeout=TIMEOUT)
     assert cli.returncode == 1
     assert "g1: the training process was killed by SIGKILL" in err and "--resume g1" in err, err
 
-    folder = ws.resolve(T.get_generation(db, 1)["folder"])
-    (folder / "last.pt").unlink(missing_ok=True)          # killed before its first resume save
-    best_before = best_val_on_disk(folder)
-    assert best_before is not None
-    saved_step = max(e["step"] for e in _events(ws, 1) if e["event"] == "checkpoint")
+    # --resume with last.pt missing: from the newest checkpoint on disk, --steps honoured, best kept
     before = len(_events(ws, 1))
-
     result = CliRunner().invoke(main, ["--home", str(home), "train", "--resume", "g1", "--steps",
                                        str(saved_step + 4), "--threads", "1"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     events = _events(ws, 1)[before:]
     steps = [e["step"] for e in events if e["event"] == "step"]
-    assert any(e["event"] == "notice" and f"resuming at step {saved_step} from best.pt" in e["message"]
+    source = Path(newest["path"]).name
+    assert any(e["event"] == "notice" and f"resuming at step {saved_step} from {source}" in e["message"]
                for e in events), events
     assert steps[0] == saved_step + 1 and steps[-1] == saved_step + 4      # continued, and --steps honoured
     g = T.get_generation(db, 1)
     assert g["status"] == "complete" and g["metrics"]["steps"] == saved_step + 4
     assert best_val_on_disk(folder) <= best_before                       # the best so far never lost
 
-
-def test_resume_without_any_checkpoint_refuses_in_words(home):
-    home, ds = home
-    ws = Workspace.at(home)
-    db = open_db(ws.db_path)
-    folder = ws.resolve(T.get_generation(db, 1)["folder"])
+    # nothing left on disk to continue from: refused in words, not a silent start at step 0
     for p in list(folder.glob("*.pt")):
         p.unlink()
     db.execute("UPDATE generations SET status = 'cancelled' WHERE id = 1")
     result = CliRunner().invoke(main, ["--home", str(home), "train", "--resume", "g1", "--steps", "500"])
     assert result.exit_code != 0
     assert "g1 cannot resume" in result.output and "no checkpoint is left" in result.output, result.output
-
-
-def test_sigterm_to_train_stops_its_worker(home):
-    home, ds = home
-    ws = Workspace.at(home)
-    cli = _cli_process(home, "train", "-d", str(ds), "--scratch", "--steps", "5000", "--seed", "3",
-                       "--threads", "1", *params(eval_every_steps=50, patience=0, **SMALL))
-    db = open_db(ws.db_path)
-    gen_id = max(g["id"] for g in _wait_for("the new generation", lambda: [
-        g for g in T.list_generations(db) if g["id"] > 1 and g["pid"]]))
-    _wait_for("a training step", lambda: [e for e in _events(ws, gen_id) if e["event"] == "step"])
-    worker = T.get_generation(db, gen_id)["pid"]
-    cli.send_signal(signal.SIGTERM)
-    out, err = cli.communicate(timeout=TIMEOUT)
-    assert _gone(worker), f"worker {worker} still running after SIGTERM to rehearsal train"
-    g = T.get_generation(db, gen_id)
-    assert g["status"] == "cancelled" and "--resume" in out, (out, err)

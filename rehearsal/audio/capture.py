@@ -103,7 +103,10 @@ class Capture:
         capacity = int(self.samplerate * (self.cfg.get("preroll_s", 10.0) + self.cfg.get("headroom_s", 30.0)))
         self.ring = Ring(capacity, self.channels)
         self.preroll = int(self.samplerate * self.cfg.get("preroll_s", 10.0))
-        self.stream.start()
+        # a held input file starts with the first take: none of it streams past unrecorded
+        self.held = bool(self.cfg.get("input_file") and self.cfg.get("hold_file"))
+        if not self.held:
+            self.stream.start()
         self.conn.send(("ready", {"samplerate": self.samplerate, "channels": self.channels,
                                   "device": self.device, "pid": os.getpid(), "cycle_counter": self.cycles.active}))
         try:
@@ -149,6 +152,9 @@ class Capture:
         self.st[S.TAKE_FRAMES] = 0
         self.st[S.RECORDING] = 1.0
         self.conn.send(("started", {"start_frame": start, "preroll_frames": now - start}))
+        if self.held:
+            self.held = False
+            self.stream.start()
         self.pump()
 
     def finish_take(self) -> int:

@@ -33,6 +33,8 @@ class RecorderConfig:
     input_file: str | None = None      # stream a file at real-time pace instead of a device
     loop: bool = False
     speed: float = 1.0                 # only for --input-file (tests may go faster)
+    hold_file: bool = False            # --input-file: the file starts with the first take, not at open
+                                       # (record's CLI: all of the file, whatever the preroll)
     preroll_s: float = 10.0            # kept in memory while not recording
     headroom_s: float = 30.0           # how far the disk may fall behind before audio is lost
     format: str = "W64"

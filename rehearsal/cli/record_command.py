@@ -70,7 +70,7 @@ def record(ctx, session_name, notation_name, input_file, device, channels, sampl
     if device is not None and device.isdigit():
         device = int(device)
     config = RecorderConfig(device=device, channels=channels, samplerate=samplerate, input_file=input_file,
-                            preroll_s=preroll, format=fmt, speed=speed)
+                            preroll_s=preroll, format=fmt, speed=speed, hold_file=input_file is not None)
     from ..room import RoomError
 
     try:

@@ -12,8 +12,9 @@ blame: a watcher process (rehearsal/deadline.py) started with the call waits the
 `grace_s(seconds)`; if the call has not returned by then it prints the message, remembers the
 problem for the plugin in the workspace database and kills this process with SIGKILL. Nothing
 is lost by that where the caller writes only after the call (a curation run commits its dataset
-in one transaction after every step). In another thread (the TUI) the process is never killed:
-a call stuck in C holds that worker thread until it returns.
+in one transaction after every step). In another thread the process is never killed: a call
+stuck in C holds that thread until it returns; so the TUI runs curation steps in the main
+thread of a child process of their own (curation/process.py), which this ends.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ region, the `Player`) in a named thread worker that posts the same typed message
 (`PlaybackStarted` / `PlaybackPosition` / `PlaybackFinished` / `PlaybackFailed`); the
 `marker_id` field carries the screen's own number for what is playing.
 
-`WorkerStore` gives a screen a thread of its own with its own SQLite connection: a
-curation run holds its connection between steps (SQLite connections belong to the thread
-that opened them), and long analyses must not hold up the review screen's edits.
+`WorkerStore` gives a screen a thread of its own with its own SQLite connection (SQLite
+connections belong to the thread that opened them): long analyses must not hold up the
+review screen's edits. (A curation run is held in a process of its own: curation/process.py.)
 """
 
 from __future__ import annotations

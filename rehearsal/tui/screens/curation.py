@@ -12,9 +12,11 @@ version's coverage and its 2D clip map; `[` `]` move through the map's points, `
 channels they played, leave every later run; the generations already trained on their
 material are named (store/people.py, as `rehearsal person withdraw`).
 
-The run is `rehearsal.curation`'s own `CurationRun`; it lives on a thread of this screen
-(its SQLite connection belongs to that thread), driven by named workers that post typed
-messages. Nothing here imports torch.
+The run is `rehearsal.curation`'s own `CurationRun`, held in a child process
+(`curation/process.py`) that runs each step under the command line's time limit: a step
+stuck in C code is ended with that process, named, and remembered for `rehearsal plugins`,
+while the TUI goes on (the run is forgotten; nothing of it was written). Named workers talk
+to it and post typed messages. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -121,15 +123,6 @@ def toggle_person(db, person: str, by: str, undo: bool) -> str:
     return withdrawal_text(db, person, undo)
 
 
-def run_steps(db, run, how_many: int | None):
-    """Run `how_many` more steps (None: all that are left)."""
-    n = 0
-    while not run.done and (how_many is None or n < how_many):
-        run.step()
-        n += 1
-    return run
-
-
 def show_version(db, ws, ref: str):
     from ...curation import clip_map, coverage
 
@@ -213,7 +206,7 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.pipelines: list[tuple[str, Path]] = []
         self.pipeline_path: Path | None = None
         self.pipeline = None
-        self.run = None                    # the CurationRun (used on self.store's thread only)
+        self.run = None                    # the RunProcess holding the CurationRun
         self.reports: list = []
         self.source_removals: list = []
         self.done = False
@@ -434,7 +427,8 @@ class CurationScreen(AuditionMixin, StoreScreen):
         self.load()
 
     def forget_run(self) -> None:
-        self.run, self.reports, self.source_removals, self.done = None, [], [], False
+        self.end_run()
+        self.reports, self.source_removals, self.done = [], [], False
         self.query_one("#cur-steps", DataTable).clear()
         self.query_one("#cur-removals", DataTable).clear()
         self.query_one("#cur-removal", Static).update("")
@@ -445,9 +439,24 @@ class CurationScreen(AuditionMixin, StoreScreen):
     def action_run_all(self) -> None:
         self.advance(None)
 
+    def end_run(self) -> None:
+        """Forget the run and end its process (without waiting here)."""
+        import threading
+
+        run, self.run = self.run, None
+        if run is not None:
+            threading.Thread(target=run.close, name="curation-run-close", daemon=True).start()
+
+    def on_unmount(self) -> None:
+        run, self.run = self.run, None
+        if run is not None:
+            run.close()
+
     @work(name="curation-step", group="curation-run")
     async def advance(self, how_many: int | None) -> None:
-        from ...curation import start_run
+        import asyncio
+
+        from ...curation.process import RunEnded, RunProcess
 
         if self.pipeline is None or not self.chosen_sessions:
             self.say("choose at least one session and a pipeline first")
@@ -460,14 +469,18 @@ class CurationScreen(AuditionMixin, StoreScreen):
             return
         self.busy = True
         pipeline, sessions = self.pipeline, list(self.chosen_sessions)
+        run = self.run
         try:
-            if self.run is None:
+            if run is None:
                 self.say("taking clips from the markers…")
-                self.run = await self.store.call(lambda db: start_run(self.app.ws, db, pipeline, sessions))
-            run = self.run
+                run = self.run = await asyncio.to_thread(RunProcess.start, self.app.ws, pipeline, sessions)
             self.say("running…")
-            await self.store.call(run_steps, run, how_many)
+            await asyncio.to_thread(run.step, how_many)
         except Exception as exc:
+            if run is not None and run is not self.run:
+                return          # forgotten meanwhile (the sessions or the pipeline changed)
+            if isinstance(exc, RunEnded):
+                self.end_run()  # its process is gone: the next step starts a new run
             self.post_message(StoreFailed("run the pipeline", str(exc)))
             return
         finally:
@@ -553,10 +566,10 @@ class CurationScreen(AuditionMixin, StoreScreen):
 
     @work(name="curation-commit", group="curation-run")
     async def commit(self, name: str) -> None:
-        from ...curation import commit
+        import asyncio
 
         try:
-            info = await self.store.call(lambda db: commit(self.run, name, created_by="tui"))
+            info = await asyncio.to_thread(self.run.commit, name, created_by="tui")
         except Exception as exc:
             self.post_message(StoreFailed(f"commit {name!r}", str(exc)))
             return
