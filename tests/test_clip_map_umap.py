@@ -76,6 +76,15 @@ def test_umap_map_is_seeded_separates_clusters_and_stays_stable_between_versions
         others = [j for j, kk in enumerate(m2.keys()) if kk in shared]
         j = min(others, key=lambda j: np.linalg.norm(m2.xy[i] - m2.xy[j]))
         assert p2[j]["symbols"] == p2[i]["symbols"]
+    # umap-learn's own jitted functions use numba's on-disk cache (compiled once per installation)
+    import sys
+
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    jitted = [v for name, mod in list(sys.modules.items()) if name.startswith("umap.") for v in vars(mod).values()
+              if isinstance(v, CPUDispatcher)]
+    assert len(jitted) > 20 and not [d for d in jitted if isinstance(d._cache, NullCache)]
     # the picture, by person, with a legend; SVG too
     path = write_png(m2, tmp_path / "map.svg", colour_by="person")
     text = path.read_text()
