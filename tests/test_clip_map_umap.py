@@ -5,6 +5,7 @@ real descriptors, real umap-learn (its numba compilation is paid once, in the fi
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import numpy as np
@@ -180,6 +181,44 @@ async def test_map_screen_fits_in_a_worker_listens_colours_boxes_decides_and_pro
             left = list(world.db.query("SELECT id FROM curation_decisions WHERE deleted_at IS NULL AND id IN (%s)"
                                        % ",".join(map(str, ids))))
             assert left == []
+
+            # a lasso by keys: a corner at each of the noise cluster's outermost clips
+            cells = screen.cells
+            ends = {min(bad, key=lambda i: cells[i][0]), max(bad, key=lambda i: cells[i][0]),
+                    min(bad, key=lambda i: cells[i][1]), max(bad, key=lambda i: cells[i][1])}
+            assert len(ends) >= 3
+            cx, cy = (sum(cells[j][k] for j in ends) / len(ends) for k in (0, 1))
+            for k, i in enumerate(sorted(ends, key=lambda i: math.atan2(cells[i][1] - cy, cells[i][0] - cx))):
+                screen.cursor = i                                            # round the cluster
+                await keys(pilot, "l")
+                await wait_for(pilot, lambda: len(screen.lasso) == k + 1, "the lasso's corner")
+            assert ends <= set(screen.box) and all(screen.points[i]["symbols"] == ["bad"] for i in screen.box)
+            assert "lasso: " in str(screen.query_one("#map-legend").render())
+            # a lasso by the mouse: dragged round the good clips, then kept as a manual decision
+            from rehearsal.tui.screens.map import in_box
+
+            good = [i for i, q in enumerate(screen.points) if q["symbols"] == ["good"]]
+            w, h = screen.canvas_size()
+            x0, x1 = max(0, min(cells[i][0] for i in good) - 1), min(w - 1, max(cells[i][0] for i in good) + 1)
+            y0, y1 = max(0, min(cells[i][1] for i in good) - 1), min(h - 1, max(cells[i][1] for i in good) + 1)
+            await pilot.mouse_down("#map-canvas", offset=(x0, y0))
+            for corner in ((x1, y0), (x1, y1), (x0, y1)):
+                await pilot.hover("#map-canvas", offset=corner)
+            await pilot.mouse_up("#map-canvas", offset=(x0, y1))
+            await wait_for(pilot, lambda: len(screen.lasso) >= 4 and screen.box, "the dragged lasso")
+            assert set(screen.box) == set(in_box(cells, (x0, y0), (x1, y1))) and set(good) <= set(screen.box)
+            n = len(screen.box)
+            await keys(pilot, "k")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt" and app.screen.query("Input"),
+                           "the why prompt")
+            app.screen.query_one("Input").value = "the room liked these"
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: len(screen.last_decisions) == n, "the lasso's decisions")
+            rows = list(world.db.query("SELECT decision, who FROM curation_decisions WHERE id IN (%s)"
+                                       % ",".join(map(str, screen.last_decisions))))
+            assert rows == [{"decision": "keep", "who": "dana"}] * n and not screen.lasso
+            await keys(pilot, "z")
+            await wait_for(pilot, lambda: not screen.last_decisions, "the lasso's withdrawal")
 
             height = screen.query_one("#map-canvas").size.height
             await keys(pilot, "f")                                           # projected: the map fills it

@@ -126,3 +126,18 @@ async def test_the_xy_pad_by_mouse_and_keys_is_recorded_and_a_replay_walks_it_ag
     # and the latent path again: the same latents held, in the same order
     assert _rests(latents[2], targets) == [0, 1, 2, 3]
     db.conn.close()
+
+
+def test_play_replay_xy_names_a_take_without_a_walk_before_any_audio_opens(workspace, tmp_path):
+    from click.testing import CliRunner
+
+    from rehearsal.cli import main
+    from rehearsal.store import open_db
+
+    db = open_db(workspace.db_path)
+    db.conn.close()
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, np.zeros(4800, np.float32), 48000)
+    result = CliRunner().invoke(main, ["--home", str(workspace.home), "play", "--model", "none", "--input-file",
+                                       str(voice), "--output-device", "none", "--replay-xy", "999"])
+    assert result.exit_code != 0 and "take 999 is not a take of a play" in result.output, result.output
