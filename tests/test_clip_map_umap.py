@@ -226,3 +226,37 @@ async def test_map_screen_fits_in_a_worker_listens_colours_boxes_decides_and_pro
             assert screen.has_class("projected")
         finally:
             await app.shutdown()
+
+
+
+def test_an_imported_nn_module_is_mapped_through_its_encode_and_walked_by_a_terrain(versions):
+    """An imported nn~ module (made with nn_tilde's own tools: encode gives level and
+    brightness; a RAVE export has the same contract, see docs/curation.md for one measured
+    by hand): the map of its latent and a terrain on it, as for one of ours."""
+    import torch
+
+    from rehearsal.curation.clipmap import latent_rows
+    from rehearsal.training.imported import import_model, module_info
+    from rehearsal.training.terrain import export_terrain, fit_terrain, load_terrain, terrain_path
+    from tests.support.nn_tilde_module import built_module
+
+    world, _, _ = versions
+    g = import_model(world.db, world.ws, built_module(44100), previews=False)
+    latent = module_info(g).latent_size
+    rows, frames, names, source = latent_rows(world.ws, world.db, "sounds@1", g["name"])
+    assert source == f"{g['name']} latent" and rows.shape == (FIRST, 2 * latent) and np.isfinite(rows).all()
+    assert all(f.shape[1] == latent and len(f) >= 1 for f in frames)
+    # the terrain on the map of that latent (what `rehearsal model terrain` does), exported
+    cmap = clip_map(world.db, "sounds@1", method="pca", rows=rows, feature_names=names, source=source)
+    fit = fit_terrain(cmap.xy, frames, steps=100)
+    ts = load_terrain(export_terrain(fit.terrain, terrain_path(world.ws, g)))
+    # at the clips' own points the terrain gives their mean latent better than the dataset's mean does
+    means = np.stack([f.mean(0) for f in frames])
+    with torch.no_grad():
+        at = ts(torch.tensor(cmap.xy, dtype=torch.float32), 0.0, 0).numpy()
+    assert at.shape == (FIRST, latent)
+    terrain_d = np.linalg.norm(at - means, axis=1).mean()
+    mean_d = np.linalg.norm(means.mean(0) - means, axis=1).mean()
+    print(f"nn~ module ({latent} latents): terrain fit {fit.seconds:.2f} s; distance to the clips' latents: "
+          f"terrain {terrain_d:.3f}, dataset mean {mean_d:.3f}")
+    assert terrain_d < 0.5 * mean_d

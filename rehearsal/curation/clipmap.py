@@ -351,9 +351,16 @@ def encode_frames(model, audio: np.ndarray) -> np.ndarray:
 def latent_rows(ws, db, ref, gen_ref) -> tuple[np.ndarray, list[np.ndarray], tuple[str, ...], str]:
     """(rows, frames per clip, feature names, source label) of a version's clips through a
     generation's `encode`: each row the mean and std of each latent channel."""
+    from ..training import generations as gens
+    from ..training.imported import is_module_file, module_encoder
     from ..training.render import load_generation_model
 
-    model, gen, _ = load_generation_model(ws, db, gen_ref)
+    gen = gens.get_generation(db, gen_ref)
+    ckpt = gens.checkpoint_for(db, gen)
+    if is_module_file(ckpt["path"]):          # an imported nn~ module (a RAVE model): its own encode
+        model = module_encoder(ws, gen, ckpt["path"])
+    else:
+        model, gen, _ = load_generation_model(ws, db, gen_ref)
     if not hasattr(model, "encode"):
         raise LookupError(f"{gen['name']} ({gen['family']}) has no encode method: map it from descriptors")
     model.eval()
