@@ -5,6 +5,7 @@ real descriptors, real umap-learn (its numba compilation is paid once, in the fi
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import numpy as np
@@ -76,6 +77,15 @@ def test_umap_map_is_seeded_separates_clusters_and_stays_stable_between_versions
         others = [j for j, kk in enumerate(m2.keys()) if kk in shared]
         j = min(others, key=lambda j: np.linalg.norm(m2.xy[i] - m2.xy[j]))
         assert p2[j]["symbols"] == p2[i]["symbols"]
+    # umap-learn's own jitted functions use numba's on-disk cache (compiled once per installation)
+    import sys
+
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    jitted = [v for name, mod in list(sys.modules.items()) if name.startswith("umap.") for v in vars(mod).values()
+              if isinstance(v, CPUDispatcher)]
+    assert len(jitted) > 20 and not [d for d in jitted if isinstance(d._cache, NullCache)]
     # the picture, by person, with a legend; SVG too
     path = write_png(m2, tmp_path / "map.svg", colour_by="person")
     text = path.read_text()
@@ -172,9 +182,81 @@ async def test_map_screen_fits_in_a_worker_listens_colours_boxes_decides_and_pro
                                        % ",".join(map(str, ids))))
             assert left == []
 
+            # a lasso by keys: a corner at each of the noise cluster's outermost clips
+            cells = screen.cells
+            ends = {min(bad, key=lambda i: cells[i][0]), max(bad, key=lambda i: cells[i][0]),
+                    min(bad, key=lambda i: cells[i][1]), max(bad, key=lambda i: cells[i][1])}
+            assert len(ends) >= 3
+            cx, cy = (sum(cells[j][k] for j in ends) / len(ends) for k in (0, 1))
+            for k, i in enumerate(sorted(ends, key=lambda i: math.atan2(cells[i][1] - cy, cells[i][0] - cx))):
+                screen.cursor = i                                            # round the cluster
+                await keys(pilot, "l")
+                await wait_for(pilot, lambda: len(screen.lasso) == k + 1, "the lasso's corner")
+            assert ends <= set(screen.box) and all(screen.points[i]["symbols"] == ["bad"] for i in screen.box)
+            assert "lasso: " in str(screen.query_one("#map-legend").render())
+            # a lasso by the mouse: dragged round the good clips, then kept as a manual decision
+            from rehearsal.tui.screens.map import in_box
+
+            good = [i for i, q in enumerate(screen.points) if q["symbols"] == ["good"]]
+            w, h = screen.canvas_size()
+            x0, x1 = max(0, min(cells[i][0] for i in good) - 1), min(w - 1, max(cells[i][0] for i in good) + 1)
+            y0, y1 = max(0, min(cells[i][1] for i in good) - 1), min(h - 1, max(cells[i][1] for i in good) + 1)
+            await pilot.mouse_down("#map-canvas", offset=(x0, y0))
+            for corner in ((x1, y0), (x1, y1), (x0, y1)):
+                await pilot.hover("#map-canvas", offset=corner)
+            await pilot.mouse_up("#map-canvas", offset=(x0, y1))
+            await wait_for(pilot, lambda: len(screen.lasso) >= 4 and screen.box, "the dragged lasso")
+            assert set(screen.box) == set(in_box(cells, (x0, y0), (x1, y1))) and set(good) <= set(screen.box)
+            n = len(screen.box)
+            await keys(pilot, "k")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt" and app.screen.query("Input"),
+                           "the why prompt")
+            app.screen.query_one("Input").value = "the room liked these"
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: len(screen.last_decisions) == n, "the lasso's decisions")
+            rows = list(world.db.query("SELECT decision, who FROM curation_decisions WHERE id IN (%s)"
+                                       % ",".join(map(str, screen.last_decisions))))
+            assert rows == [{"decision": "keep", "who": "dana"}] * n and not screen.lasso
+            await keys(pilot, "z")
+            await wait_for(pilot, lambda: not screen.last_decisions, "the lasso's withdrawal")
+
             height = screen.query_one("#map-canvas").size.height
             await keys(pilot, "f")                                           # projected: the map fills it
             await wait_for(pilot, lambda: screen.query_one("#map-canvas").size.height > height, "the projected view")
             assert screen.has_class("projected")
         finally:
             await app.shutdown()
+
+
+
+def test_an_imported_nn_module_is_mapped_through_its_encode_and_walked_by_a_terrain(versions):
+    """An imported nn~ module (made with nn_tilde's own tools: encode gives level and
+    brightness; a RAVE export has the same contract, see docs/curation.md for one measured
+    by hand): the map of its latent and a terrain on it, as for one of ours."""
+    import torch
+
+    from rehearsal.curation.clipmap import latent_rows
+    from rehearsal.training.imported import import_model, module_info
+    from rehearsal.training.terrain import export_terrain, fit_terrain, load_terrain, terrain_path
+    from tests.support.nn_tilde_module import built_module
+
+    world, _, _ = versions
+    g = import_model(world.db, world.ws, built_module(44100), previews=False)
+    latent = module_info(g).latent_size
+    rows, frames, names, source = latent_rows(world.ws, world.db, "sounds@1", g["name"])
+    assert source == f"{g['name']} latent" and rows.shape == (FIRST, 2 * latent) and np.isfinite(rows).all()
+    assert all(f.shape[1] == latent and len(f) >= 1 for f in frames)
+    # the terrain on the map of that latent (what `rehearsal model terrain` does), exported
+    cmap = clip_map(world.db, "sounds@1", method="pca", rows=rows, feature_names=names, source=source)
+    fit = fit_terrain(cmap.xy, frames, steps=100)
+    ts = load_terrain(export_terrain(fit.terrain, terrain_path(world.ws, g)))
+    # at the clips' own points the terrain gives their mean latent better than the dataset's mean does
+    means = np.stack([f.mean(0) for f in frames])
+    with torch.no_grad():
+        at = ts(torch.tensor(cmap.xy, dtype=torch.float32), 0.0, 0).numpy()
+    assert at.shape == (FIRST, latent)
+    terrain_d = np.linalg.norm(at - means, axis=1).mean()
+    mean_d = np.linalg.norm(means.mean(0) - means, axis=1).mean()
+    print(f"nn~ module ({latent} latents): terrain fit {fit.seconds:.2f} s; distance to the clips' latents: "
+          f"terrain {terrain_d:.3f}, dataset mean {mean_d:.3f}")
+    assert terrain_d < 0.5 * mean_d

@@ -18,6 +18,7 @@ from rehearsal.training.terrain import export_terrain, fit_terrain, glide_path, 
 torch.set_num_threads(1)
 SR = 48000
 PER_CLUSTER = 8
+TEST_STEPS = 300     # half the default fit (suite time); the assertions hold with margin
 BANDS = ((150.0, 600.0), (5000.0, 12000.0), (900.0, 2500.0))   # dark, bright and middle noises
 
 
@@ -64,11 +65,18 @@ def walked():
     return model, frames, xy, kinds, audio
 
 
+@pytest.fixture(scope="module")
+def full_terrain(walked):
+    """The terrain fitted on every clip (the walk and the pad share it)."""
+    model, frames, xy, _, _ = walked
+    return fit_terrain(xy, frames, seed=1, steps=TEST_STEPS).terrain
+
+
 def test_held_out_clips_get_their_latent_from_the_terrain_better_than_the_mean(walked, tmp_path):
     model, frames, xy, kinds, _ = walked
     # clips 2 and 5 of each cluster, held out: between others on the map (a terrain interpolates)
     held = np.isin(np.arange(len(frames)) // 3, (2, 5))
-    fit = fit_terrain(xy[~held], [f for f, h in zip(frames, held) if not h], seed=1)
+    fit = fit_terrain(xy[~held], [f for f, h in zip(frames, held) if not h], seed=1, steps=TEST_STEPS)
     mean_latent = np.stack([f.mean(0) for f, h in zip(frames, held) if not h]).mean(0)
     with torch.no_grad():
         at = fit.terrain(torch.tensor(xy[held], dtype=torch.float32)).numpy()
@@ -94,17 +102,16 @@ def test_held_out_clips_get_their_latent_from_the_terrain_better_than_the_mean(w
         load_terrain(tmp_path / "nothing.ts")
 
 
-def test_a_walk_between_two_clusters_sounds_from_one_to_the_other(walked):
+def test_a_walk_between_two_clusters_sounds_from_one_to_the_other(walked, full_terrain):
     model, frames, xy, kinds, audio = walked
-    fit = fit_terrain(xy, frames, seed=1)
     low, high = xy[kinds == 0].mean(0), xy[kinds == 1].mean(0)
     path = glide_path([tuple(low), tuple(low), tuple(high), tuple(high)], 60)    # rest, walk, rest
-    out = render_walk(model, fit.terrain, path)
+    out = render_walk(model, full_terrain, path)
     assert len(out) == len(path) * model.hop and np.isfinite(out).all()
     quarter = len(out) // 4
     start, end = centroid_log2(out[:quarter]), centroid_log2(out[-quarter:])
     mid = [centroid_log2(out[i * quarter // 2:(i + 1) * quarter // 2]) for i in range(8)]
-    rendered = {k: np.mean([centroid_log2(render_walk(model, fit.terrain, np.repeat(xy[i:i + 1], 60, 0)))
+    rendered = {k: np.mean([centroid_log2(render_walk(model, full_terrain, np.repeat(xy[i:i + 1], 60, 0)))
                             for i in np.flatnonzero(kinds == k)[:3]]) for k in (0, 1)}
     print(f"centroid (log2 Hz) along the walk: {np.round(mid, 2)}; the clusters rendered where they sit: "
           f"low {rendered[0]:.2f}, high {rendered[1]:.2f}")
@@ -113,13 +120,12 @@ def test_a_walk_between_two_clusters_sounds_from_one_to_the_other(walked):
     assert end - start > 0.5 * (rendered[1] - rendered[0])
 
 
-def test_the_xy_pad_glides_over_the_exported_terrain_and_refuses_points_off_the_map(walked, tmp_path):
+def test_the_xy_pad_glides_over_the_exported_terrain_and_refuses_points_off_the_map(full_terrain, tmp_path):
     import threading
 
     from rehearsal.play.xy import XYPad
 
-    model, frames, xy, kinds, _ = walked
-    path = export_terrain(fit_terrain(xy, frames, seed=1, steps=100).terrain, tmp_path / "terrain.ts")
+    path = export_terrain(full_terrain, tmp_path / "terrain.ts")
     got, arrived = [], threading.Event()
 
     def send(latent):

@@ -95,11 +95,13 @@ def _device(value):
               help="call-response: seconds of silence the model answers.")
 @click.option("--answer", "answer_s", type=click.FloatRange(min=0.01), default=4.0, show_default=True,
               help="call-response: seconds the model answers at most.")
+@click.option("--replay-xy", "replay_take", type=int, metavar="TAKE",
+              help="Walk the XY pad as it walked in the play of this take (its id, either stream), at the same times.")
 @click.pass_context
 def play(ctx, model_ref, session_name, notation_name, device, output_device, input_file, channels, model_channel,
          dry_wet, gain, fade_ms, fade_curve, blocksize, lookahead, duration, midi_ports, midi_virtual, midi_api,
          osc_port, osc_host, osc_allow, osc_out, control_rate, score_path, speed, co_perform, follow, pause_s,
-         answer_s) -> None:
+         answer_s, replay_take) -> None:
     """Play a generation live: input -> model -> output, at 48 kHz in blocks of <= 256 samples.
 
     Records a take of the performer and a take of the model, aligned to the sample; tags
@@ -147,7 +149,11 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
             from ..play.room import resolve_model
 
             resolve_model(ws, room.db, model)   # fail before any audio opens
-    except GenerationNotFound as exc:
+        if replay_take is not None:
+            from ..store.plays import recorded_walk
+
+            recorded_walk(room.db, replay_take)      # a take with no walk: say so before any audio opens
+    except (GenerationNotFound, LookupError) as exc:
         room.db.conn.close()
         fail(f"{exc}")
     for take in room.recovered:
@@ -160,13 +166,13 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
         fail(f"cannot start playing: {exc}")
     try:
         asyncio.run(_play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host,
-                          osc_allow, score))
+                          osc_allow, score, replay_take))
     finally:
         room.close()
 
 
 async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow,
-                score=None) -> None:
+                score=None, replay_take=None) -> None:
     from ..export.markers import marker_json
     from ..markers import Committed, Redone, Rejected, Undone
     from ..markers.sources import SourceError
@@ -244,6 +250,9 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
                    f"(model)", err=True)
         if p.fallback:
             click.echo(p.fallback, err=True)
+        if replay_take is not None:
+            n = room.replay_xy(replay_take)
+            click.echo(f"replaying the XY walk of take {replay_take}: {n} targets", err=True)
         _stdin_commands(loop, room, stop)
         status_task = asyncio.create_task(_status_line(room, tty))
         if score is not None:

@@ -9,8 +9,10 @@ Where a clip sits comes from a feature row per clip, standardised, then projecte
   standard deviation of each latent channel over the clip's frames.
 
 Two projections: PCA (instant, deterministic signs; the fallback) and UMAP (umap-learn,
-seeded: the same data and seed give the same picture). UMAP's first fit in a process costs
-7-20 s of numba compilation, so the TUI fits in a named worker, never on the UI thread.
+seeded: the same data and seed give the same picture). UMAP's functions are compiled by
+numba once per installation into its on-disk cache (`import_umap`; scripts/setup warms it);
+importing umap-learn and loading them still takes 3-8 s in a new process, so the TUI fits in
+a named worker, never on the UI thread.
 
 Stable between dataset versions: `clip_map(db, "voice@2", method="umap", anchor=map_of_v1)`
 standardises with v1's statistics, starts the fit from v1's positions for the clips both
@@ -26,6 +28,8 @@ coloured by symbol, person or take, with a legend.
 from __future__ import annotations
 
 import math
+import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -190,11 +194,55 @@ ANCHORED_EPOCHS = 20        # a fit started from the previous version's position
 ANCHORED_LEARNING_RATE = 0.01
 
 
+_umap_lock = threading.Lock()
+_umap_module = None
+
+
+def import_umap():
+    """umap-learn, its numba functions compiled once per installation, not once per process.
+
+    umap-learn 0.5 declares its own jitted functions without `cache=True` (pynndescent's
+    have it), so every new process compiled them again: 7-11 s quiet, 40-90 s on a loaded
+    machine for the first fit, as much again for the first `transform`. Each of umap's
+    dispatchers is switched to numba's on-disk cache before anything is compiled: the
+    compiled code lands in umap's `__pycache__` (or NUMBA_CACHE_DIR where that is read-only)
+    and later processes load it in well under a second. Numba keys each entry by the source
+    file's timestamp and the signature, so an upgraded umap-learn compiles afresh."""
+    global _umap_module
+    with _umap_lock:
+        if _umap_module is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import umap
+                from numba.core.caching import NullCache
+                from numba.core.registry import CPUDispatcher
+
+            for name, module in list(sys.modules.items()):
+                if name == "umap" or name.startswith("umap."):
+                    for value in list(vars(module).values()):
+                        if isinstance(value, CPUDispatcher) and isinstance(getattr(value, "_cache", None), NullCache):
+                            value.enable_caching()
+            _umap_module = umap
+        return _umap_module
+
+
+def warm_umap() -> float:
+    """Compile (or load) umap's functions once: a fit and a `transform` of a few random
+    points, as a map does. scripts/setup runs it, so neither the first map nor the suite
+    pays the compilation. Returns the seconds it took."""
+    started = time.monotonic()
+    x = np.random.default_rng(0).standard_normal((UMAP_MIN_CLIPS * 3, len(FEATURES)))
+    reducer, _ = _umap(x, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reducer.transform(x[:3])
+    return time.monotonic() - started
+
+
 def _umap(x: np.ndarray, seed: int, init=None):
+    umap = import_umap()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # "n_jobs overridden by setting random_state": seeded on purpose
-        import umap
-
         settle = {} if init is None else {"n_epochs": ANCHORED_EPOCHS, "learning_rate": ANCHORED_LEARNING_RATE}
         reducer = umap.UMAP(n_neighbors=max(2, min(15, len(x) - 1)), min_dist=0.1, random_state=seed,
                             init=init if init is not None else "spectral", n_jobs=1, **settle)
@@ -303,9 +351,16 @@ def encode_frames(model, audio: np.ndarray) -> np.ndarray:
 def latent_rows(ws, db, ref, gen_ref) -> tuple[np.ndarray, list[np.ndarray], tuple[str, ...], str]:
     """(rows, frames per clip, feature names, source label) of a version's clips through a
     generation's `encode`: each row the mean and std of each latent channel."""
+    from ..training import generations as gens
+    from ..training.imported import is_module_file, module_encoder
     from ..training.render import load_generation_model
 
-    model, gen, _ = load_generation_model(ws, db, gen_ref)
+    gen = gens.get_generation(db, gen_ref)
+    ckpt = gens.checkpoint_for(db, gen)
+    if is_module_file(ckpt["path"]):          # an imported nn~ module (a RAVE model): its own encode
+        model = module_encoder(ws, gen, ckpt["path"])
+    else:
+        model, gen, _ = load_generation_model(ws, db, gen_ref)
     if not hasattr(model, "encode"):
         raise LookupError(f"{gen['name']} ({gen['family']}) has no encode method: map it from descriptors")
     model.eval()

@@ -95,6 +95,7 @@ class PlayRoom(RoomBase):
         self._xy = None                  # the XY pad on the heard generation's terrain (set_xy)
         self._xy_for: str | None = None
         self._xy_lock = threading.Lock()
+        self._replaying = threading.Event()   # set: the running replay of a walk stops (replay_xy)
         self.listen(self._bus_message)
 
     # -- lifecycle (the rest is RoomBase's) ------------------------------------------------
@@ -108,6 +109,7 @@ class PlayRoom(RoomBase):
             self.stop()
 
     def _closed(self) -> None:
+        self._replaying.set()
         self._mirror.close()
         if self._xy is not None:
             self._xy.close()
@@ -193,7 +195,7 @@ class PlayRoom(RoomBase):
         being performed): it steers a model steered by symbols; recorded with the take."""
         self.player.set_symbol(symbol)      # stored as a `symbol` event where it is heard from
 
-    def set_xy(self, x: float, y: float, glide_s: float | None = None) -> None:
+    def set_xy(self, x: float, y: float, glide_s: float | None = None, *, db=None) -> None:
         """The XY pad (OSC /rehearsal/xy, the TUI): glide to (x, y) of the playing
         generation's terrain (play/xy.py); recorded with the take as an `xy` event."""
         from .xy import XYPad
@@ -203,7 +205,50 @@ class PlayRoom(RoomBase):
             raise LookupError("no model is playing: the XY pad walks the playing generation's terrain")
         pad = self._xy_pad(self.heard)
         pad.set_target(x, y, glide_s)
-        self._log_event("xy", None, f"{x:.4f} {y:.4f} {pad.glide_s:.3f}")
+        self._log_event("xy", None, f"{x:.4f} {y:.4f} {pad.glide_s:.3f}", db=db)
+
+    def replay_xy(self, take_id: int) -> int:
+        """Walk again what the XY pad walked in the play of `take_id` (either of its takes):
+        each target at the frame of this take it was sent at in that one (once the model is
+        heard), recorded again with this take. Returns the number of targets."""
+        _, walk = plays.recorded_walk(self.db, int(take_id))
+        if self.play is None:
+            raise LookupError("start playing first: a walk is replayed on a running play")
+        play_id = self.play["id"]
+        self._replaying.set()            # a replay already running stops
+        stop = self._replaying = threading.Event()
+
+        def run() -> None:
+            db = open_db(self.ws.db_path, migrate_schema=False)   # this thread's own connection
+            try:
+                walk_on(db)
+            finally:
+                db.conn.close()
+
+        def walk_on(db) -> None:
+            for frame, x, y, glide in walk:
+                # the audio clock of this take: poll it finely (a block is 5 ms)
+                while not stop.is_set() and self.play is not None and self.play["id"] == play_id and \
+                        (not self.heard or max(0, self.player.status().frames - self.start_frame) < frame):
+                    stop.wait(0.002)
+                if stop.is_set() or self.play is None or self.play["id"] != play_id:
+                    return
+                try:
+                    self.set_xy(x, y, glide, db=db)
+                except Exception as exc:
+                    log.warning("the walk's replay stops: %s", exc)
+                    return
+
+        threading.Thread(target=run, name="xy-replay", daemon=True).start()
+        return len(walk)
+
+    def xy_state(self) -> dict | None:
+        """The XY pad of the heard generation as a display shows it: its clips' points,
+        where the walk is and its target (0..1 of the map), the glide; None without a terrain."""
+        pad = self._xy
+        if pad is None or self._xy_for != self.heard:
+            return None
+        return {"generation": self._xy_for, **pad.state()}
 
     def _xy_pad(self, name: str):
         """The pad on `name`'s terrain, loaded once (torch and the TorchScript file)."""
@@ -288,13 +333,16 @@ class PlayRoom(RoomBase):
             return None
         return max(0, int(input_frame) + self.player.latency - self.start_frame)
 
-    def _log_event(self, kind: str, generation_id, detail: str, frame: int | None = None) -> None:
+    def _log_event(self, kind: str, generation_id, detail: str, frame: int | None = None, db=None) -> None:
+        """A play event at the take's frame now; `db`: the calling thread's connection where
+        it is not the room's thread."""
         if self.play is None:
             return
         if frame is None:
             frame = max(0, self.player.status().frames - self.start_frame)
         with self._db_lock:
-            plays.add_event(self.db, self.play["id"], kind, frame=frame, generation_id=generation_id, detail=detail)
+            plays.add_event(db or self.db, self.play["id"], kind, frame=frame, generation_id=generation_id,
+                            detail=detail)
 
     # -- the bus: mirror changes onto the model's take ----------------------------------------
     def _bus_message(self, msg) -> None:

@@ -46,6 +46,9 @@ class XYPad:
         self._cond = threading.Condition()
         self._closed = False
         self.sent = 0
+        # where the terrain's clips sit, in 0..1 of its box (what the Play screen's pad draws)
+        self.points = [((float(px) - self.lo[0]) / self.span[0], (float(py) - self.lo[1]) / self.span[1])
+                       for px, py in self.module.points.tolist()]
         self.latent_at(0.5, 0.5)          # the first call of a TorchScript module is the slow one: now
         self._thread = threading.Thread(target=self._run, name="xy-glide", daemon=True)
         self._thread.start()
@@ -67,6 +70,10 @@ class XYPad:
             self.glide_s = DEFAULT_GLIDE_S if glide_s is None else float(glide_s)
             self._since = time.monotonic()
             self._cond.notify_all()
+
+    def state(self) -> dict:
+        """Where the walk is, where it goes and how fast (for a display; no lock: a glance)."""
+        return {"current": self.current, "target": self.target, "glide_s": self.glide_s, "points": self.points}
 
     def latent_at(self, u: float, v: float) -> list[float]:
         import torch

@@ -73,3 +73,23 @@ def get_play(db: sqlite_utils.Database, play_id: int) -> dict:
 def play_takes(db: sqlite_utils.Database, play_id: int) -> tuple[int, int]:
     r = db.execute("SELECT input_take_id, output_take_id FROM plays WHERE id = ?", [play_id]).fetchone()
     return r[0], r[1]
+
+
+def recorded_walk(db: sqlite_utils.Database, take_id: int) -> tuple[int, list[tuple[int, float, float, float]]]:
+    """The XY pad's walk recorded with a play (its `xy` events), found by either of the
+    play's takes: (play id, [(take frame, x, y, glide seconds), ...] in the order played)."""
+    row = db.execute("SELECT id FROM plays WHERE input_take_id = ? OR output_take_id = ? ORDER BY id DESC LIMIT 1",
+                     [take_id, take_id]).fetchone()
+    if row is None:
+        raise LookupError(f"take {take_id} is not a take of a play: there is no walk to replay")
+    walk = []
+    for event_id, frame, detail in db.execute(
+            "SELECT id, frame, detail FROM play_events WHERE play_id = ? AND kind = 'xy' ORDER BY frame, id", [row[0]]):
+        try:
+            x, y, glide = (float(v) for v in (detail or "").split())
+        except ValueError:
+            raise LookupError(f"play {row[0]}, event {event_id}: {detail!r} is not 'x y glide'") from None
+        walk.append((int(frame or 0), x, y, glide))
+    if not walk:
+        raise LookupError(f"play {row[0]} (take {take_id}) has no XY walk recorded")
+    return row[0], walk

@@ -768,3 +768,43 @@ def render_previews(workspace, db, ref, *, info: ModuleInfo | None = None, datas
         sf.write(str(folder / "final" / f"{fname}.wav"), out, SAMPLE_RATE, subtype="FLOAT")
         paths.append(folder / "final" / f"{fname}.wav")
     return paths
+
+
+class ModuleEncoder:
+    """An imported module's `encode`, shaped as the map and the terrain call ours
+    (`clipmap.encode_frames`): 48 kHz mono audio (1, n) -> latent frames (1, frames, latent).
+    The audio is resampled to the module's rate and cut to a whole number of its encode
+    ratio (one frame: 2048 samples at 44.1 kHz for a RAVE v2)."""
+
+    hop = 1           # encode_frames passes the clip whole; the ratio is cut here
+    context = 0
+
+    def __init__(self, path: Path, info: ModuleInfo):
+        if "encode" not in info.methods or info.methods["encode"].in_ratio != 1:
+            raise LookupError(f"{path}: the module has no encode method taking audio: map it from descriptors")
+        self.module = load_module(path)
+        self.info = info
+        self.method = info.methods["encode"]
+
+    def eval(self) -> "ModuleEncoder":
+        return self
+
+    def encode(self, x):
+        import torch
+
+        from .dataset import resample
+
+        audio = resample(x[0].numpy(), 48000, self.info.sample_rate)
+        ratio = self.info.largest_ratio          # every buffer it takes is a multiple of it
+        n = max(1, len(audio) // ratio) * ratio
+        buf = torch.zeros(1, self.method.in_channels, n)
+        buf[0, :, :min(n, len(audio))] = torch.as_tensor(audio[:n])
+        with torch.no_grad():
+            z = self.module.encode(buf)                  # (1, latent, frames)
+        return z.transpose(1, 2)
+
+
+def module_encoder(ws, gen: dict, path) -> ModuleEncoder:
+    """The encoder of an imported generation (its model.ts and validated facts)."""
+    info = module_info(gen) or info_for_file(ws.resolve(path))
+    return ModuleEncoder(ws.resolve(path), info)

@@ -87,6 +87,15 @@ def fit_terrain(points: np.ndarray, frames: list[np.ndarray], *, steps: int = ST
     if len(points) != len(frames) or len(points) < 2:
         raise ValueError(f"a terrain needs at least 2 clips with a point each, got {len(points)} points "
                          f"and {len(frames)} clips")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)     # a tiny network: a thread pool only waits on itself (40 s instead of 2 under load)
+    try:
+        return _fit(points, frames, steps, seed, lr)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(points: np.ndarray, frames: list[np.ndarray], steps: int, seed: int, lr: float) -> TerrainFit:
     torch.manual_seed(seed)
     started = time.monotonic()
     targets = torch.tensor(np.stack([f.mean(0) for f in frames]), dtype=torch.float32)

@@ -1,16 +1,18 @@
-"""The map (`M` on the Curation screen, `esc` returns): a dataset version's clips on a 2D map to listen to, decide on together, and
-project for the room.
+"""The map (`M` on the Curation screen, `esc` returns): a dataset version's clips on a 2D
+map to listen to, decide on together, and project for the room.
 
 The map is drawn at once with PCA (instant), then replaced by UMAP fitted in the named
-thread worker `map-fit` (its first fit in a process compiles for 7-20 s: never on the UI
-thread). Points are coloured by symbol, person or take (`c` switches; the legend names
-each colour); the clip under the cursor is named with its tags. Arrows (or a click) move
-the cursor to the nearest clip in that direction, `enter` plays it. `space` drops a
-corner of a box and `space` again the other: `k` keeps or `d` drops every clip in it as
-manual curation decisions (who: the person at the keyboard; why: asked), `z` withdraws
-the last such decision batch. `v` picks another dataset version, `m` maps through the
-current generation's `encode` instead of the descriptors (and back), `f` fills the
-terminal with the map and little else (for a projector; `f` again returns).
+thread worker `map-fit` (umap-learn's import and cached compilation take seconds: never
+on the UI thread). Points are coloured by symbol, person or take (`c` switches; the
+legend names each colour); the clip under the cursor is named with its tags. Arrows (or a
+click) move the cursor to the nearest clip in that direction, `enter` plays it. `space`
+drops a corner of a box and `space` again the other; or `l` drops a corner of a lasso at
+the clip under the cursor (from three corners on, the clips inside are selected), and a
+drag of the mouse draws one. `k` keeps or `d` drops every selected clip as manual
+curation decisions (who: the person at the keyboard; why: asked), `z` withdraws the last
+such decision batch. `v` picks another dataset version, `m` maps through the current
+generation's `encode` instead of the descriptors (and back), `f` fills the terminal with
+the map and little else (for a projector; `f` again returns).
 """
 
 from __future__ import annotations
@@ -90,16 +92,53 @@ def layout(points: list[dict], width: int, height: int) -> list[tuple[int, int]]
     """Each point's cell on a width x height grid (y up)."""
     if not points:
         return []
-    xs, ys = [p["x"] for p in points], [p["y"] for p in points]
+    to_cell, _ = cell_mapping(points, width, height)
+    return [to_cell(p["x"], p["y"]) for p in points]
+
+
+def cell_mapping(points: list[dict], width: int, height: int):
+    """(map point -> cell, cell -> map point) of the grid `layout` draws the points on."""
+    xs, ys = [p["x"] for p in points] or [0.0], [p["y"] for p in points] or [0.0]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    return [(0 if x1 == x0 else round((p["x"] - x0) / (x1 - x0) * (width - 1)),
-             0 if y1 == y0 else round((y1 - p["y"]) / (y1 - y0) * (height - 1))) for p in points]
+
+    def to_cell(x: float, y: float) -> tuple[int, int]:
+        return (0 if x1 == x0 else round((x - x0) / (x1 - x0) * (width - 1)),
+                0 if y1 == y0 else round((y1 - y) / (y1 - y0) * (height - 1)))
+
+    def to_point(cx: int, cy: int) -> tuple[float, float]:
+        return (x0 + cx / max(1, width - 1) * (x1 - x0), y1 - cy / max(1, height - 1) * (y1 - y0))
+
+    return to_cell, to_point
 
 
 def in_box(cells: list[tuple[int, int]], a: tuple[int, int], b: tuple[int, int]) -> list[int]:
     (xa, ya), (xb, yb) = a, b
     return [i for i, (x, y) in enumerate(cells)
             if min(xa, xb) <= x <= max(xa, xb) and min(ya, yb) <= y <= max(ya, yb)]
+
+
+def in_polygon(cells: list[tuple[int, int]], polygon: list[tuple[int, int]]) -> list[int]:
+    """The points whose cell lies inside a lasso (a closed polygon of cells; its vertices
+    and edges count as inside: a lasso drawn through a clip takes it)."""
+    if len(polygon) < 3:
+        return []
+    edges = list(zip(polygon, polygon[1:] + polygon[:1]))
+
+    def on_edge(x, y) -> bool:
+        for (x0, y0), (x1, y1) in edges:
+            if (x1 - x0) * (y - y0) == (y1 - y0) * (x - x0) and min(x0, x1) <= x <= max(x0, x1) \
+                    and min(y0, y1) <= y <= max(y0, y1):
+                return True
+        return False
+
+    def inside(x, y) -> bool:
+        hit = False
+        for (x0, y0), (x1, y1) in edges:           # a ray to the right crosses the edges an odd number of times
+            if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+                hit = not hit
+        return hit
+
+    return [i for i, (x, y) in enumerate(cells) if on_edge(x, y) or inside(x, y)]
 
 
 def nearest_in_direction(cells: list[tuple[int, int]], at: int, dx: int, dy: int) -> int:
@@ -118,8 +157,12 @@ def nearest_in_direction(cells: list[tuple[int, int]], at: int, dx: int, dy: int
 
 
 def draw_grid(points: list[dict], cells: list[tuple[int, int]], colour_of: dict[str, str], groups: list[str],
-              width: int, height: int, cursor: int | None, box: list[int], corner: tuple[int, int] | None) -> Text:
+              width: int, height: int, cursor: int | None, box: list[int], corner: tuple[int, int] | None,
+              lasso: list[tuple[int, int]] = ()) -> Text:
     grid: list[list[tuple[str, str]]] = [[(" ", "")] * width for _ in range(height)]
+    for x, y in lasso:
+        if 0 <= y < height and 0 <= x < width:
+            grid[y][x] = ("·", "bold yellow")
     for i, (x, y) in enumerate(cells):
         style = colour_of[groups[i]] + (" reverse" if i in box else "")
         grid[y][x] = (DOT, style)
@@ -139,9 +182,36 @@ def draw_grid(points: list[dict], cells: list[tuple[int, int]], colour_of: dict[
 
 
 class MapCanvas(Static):
-    """The map itself; a click picks the nearest clip."""
+    """The map itself; a click picks the nearest clip, a drag draws a lasso."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._path: list[tuple[int, int]] | None = None
+        self._dragged = False
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._path, self._dragged = [(event.x, event.y)], False
+        self.capture_mouse()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._path is not None and (event.x, event.y) != self._path[-1]:
+            self._path.append((event.x, event.y))
+            if len(self._path) >= 3:
+                self.screen.set_lasso(list(self._path))
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        path, self._path = self._path, None
+        self.release_mouse()
+        if path is not None and (event.x, event.y) != path[-1]:
+            path.append((event.x, event.y))
+        self._dragged = path is not None and len(path) >= 3
+        if self._dragged:
+            self.screen.set_lasso(path)
 
     def on_click(self, event: events.Click) -> None:
+        if self._dragged:                  # the end of a lasso, not a click
+            self._dragged = False
+            return
         self.screen.pick_cell(event.x, event.y)
 
 
@@ -156,8 +226,9 @@ class MapScreen(AuditionMixin, StoreScreen):
         Binding("enter", "listen", "play the clip"),
         Binding("c", "colour", "colour by symbol/person/take"),
         Binding("space", "corner", "box corner"),
-        Binding("k", "decide('keep')", "keep the box"),
-        Binding("d", "decide('drop')", "drop the box"),
+        Binding("l", "lasso", "lasso corner (or drag the mouse)"),
+        Binding("k", "decide('keep')", "keep the box or lasso"),
+        Binding("d", "decide('drop')", "drop the box or lasso"),
         Binding("z", "undo", "withdraw the last decision"),
         Binding("v", "pick_version", "dataset version"),
         Binding("m", "toggle_model", "descriptors / model latent"),
@@ -186,7 +257,8 @@ class MapScreen(AuditionMixin, StoreScreen):
         self.cursor: int | None = None
         self.colour_key = "symbol"
         self.corners: list[tuple[int, int]] = []
-        self.box: list[int] = []
+        self.box: list[int] = []            # the selection: in the box, or in the lasso
+        self.lasso: list[tuple[float, float]] = []   # the lasso's corners, on the map (not cells: a resize keeps it)
         self.last_decisions: list[int] = []
         self.fit_s = 0.0
         self.cells: list[tuple[int, int]] = []
@@ -253,7 +325,7 @@ class MapScreen(AuditionMixin, StoreScreen):
             for i, p in enumerate(self.points):
                 if (p["take_id"], p["start_sample"]) == (keep["take_id"], keep["start_sample"]):
                     self.cursor = i
-        self.corners, self.box = [], []
+        self.corners, self.box, self.lasso = [], [], []
         self.draw()
         self.say(f"{msg.method.upper()} map of {msg.ref} ({msg.source}) in {msg.fit_s:.1f} s"
                  + ("; " + "; ".join(msg.notes) if msg.notes else ""))
@@ -278,16 +350,20 @@ class MapScreen(AuditionMixin, StoreScreen):
         self.cells = layout(self.points, width, height)
         self.query_one("#map-canvas", MapCanvas).update(
             draw_grid(self.points, self.cells, colour_of, groups, width, height, self.cursor, self.box,
-                      self.corners[0] if len(self.corners) == 1 else None))
+                      self.corners[0] if len(self.corners) == 1 else None, self.lasso_cells()))
         legend = Text()
         legend.append(f"{self.colour_key}: ", style="dim")
         for g in names:
             legend.append(DOT + " ", style=colour_of[g])
             legend.append(f"{g} ({groups.count(g)})  ")
+        # always three lines: the map does not jump when a clip is named or a selection made
+        legend.append("\n")
         if self.cursor is not None and self.points:
-            legend.append("\n@ " + self.describe(self.points[self.cursor]), style="bold")
+            legend.append("@ " + self.describe(self.points[self.cursor]), style="bold")
+        legend.append("\n")
         if self.box:
-            legend.append(f"\nbox: {len(self.box)} clips (k keeps, d drops)", style="yellow")
+            what = "lasso" if self.lasso else "box"
+            legend.append(f"{what}: {len(self.box)} clips (k keeps, d drops)", style="yellow")
         self.query_one("#map-legend", Static).update(legend)
         head = f"{self.ref or '-'}: {len(self.points)} clips, {self.shown_method.upper()} of {self.source}"
         if self.shown_method == "pca" and self.method != "pca":
@@ -340,6 +416,7 @@ class MapScreen(AuditionMixin, StoreScreen):
     def action_corner(self) -> None:
         if self.cursor is None:
             return
+        self.lasso = []
         if len(self.corners) != 1:
             self.corners, self.box = [self.cells[self.cursor]], []
         else:
@@ -347,9 +424,33 @@ class MapScreen(AuditionMixin, StoreScreen):
             self.box = in_box(self.cells, *self.corners)
         self.draw()
 
+    def action_lasso(self) -> None:
+        """A corner of the lasso at the clip under the cursor; from three on, the clips inside
+        are selected (as a box's are)."""
+        if self.cursor is None:
+            return
+        self.corners = []
+        p = self.points[self.cursor]
+        self.lasso.append((p["x"], p["y"]))
+        self.box = in_polygon(self.cells, self.lasso_cells())
+        self.draw()
+
+    def set_lasso(self, cells: list[tuple[int, int]]) -> None:
+        """A lasso drawn on the canvas (a mouse drag), in its cells as drawn now."""
+        _, to_point = cell_mapping(self.points, *self.canvas_size())
+        self.corners = []
+        self.lasso = [to_point(x, y) for x, y in cells]
+        self.box = in_polygon(self.cells, list(cells))
+        self.draw()
+
+    def lasso_cells(self) -> list[tuple[int, int]]:
+        to_cell, _ = cell_mapping(self.points, *self.canvas_size())
+        return [to_cell(x, y) for x, y in self.lasso]
+
     def action_decide(self, decision: str) -> None:
         if not self.box:
-            self.say("mark a box first: space at one corner, space at the other")
+            self.say("mark a box first (space at one corner, space at the other) or a lasso (l at each corner, "
+                     "or drag the mouse around the clips)")
             return
         clips = [self.points[i] for i in self.box]
         who = getattr(self.app.options, "who", None) or "tui"
@@ -392,7 +493,7 @@ class MapScreen(AuditionMixin, StoreScreen):
 
     def on_map_decided(self, msg: MapDecided) -> None:
         self.last_decisions = msg.ids
-        self.corners, self.box = [], []
+        self.corners, self.box, self.lasso = [], [], []
         self.say(msg.verb + "; the manual step applies it at the next commit")
         self.draw()
 

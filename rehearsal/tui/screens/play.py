@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -42,7 +42,8 @@ STATUS_HZ = 10
 MIX_STEP = 0.1
 GAIN_STEP_DB = 1.5
 XY_STEP = 0.05          # the XY pad: one shift+arrow press, in map boxes
-XY_GLIDE_S = 0.15
+XY_GLIDE_S = 0.15       # a key press or a click glides this long
+XY_DRAG_GLIDE_S = 0.05  # a drag follows the mouse closely
 EVENT_LINES = 8
 QUIET_EVENTS = {"spare-ready", "latent-applied", "symbol-applied"}
 FAILURES = {"model-failed", "switch-failed", "load-failed", "take-failed", "mixer-error"}    # housekeeping of the play process, not news for the room
@@ -64,6 +65,74 @@ class GenerationsLoaded(_Latest):
         self.generations, self.current = generations, current
 
 
+def pad_cell(u: float, v: float, width: int, height: int) -> tuple[int, int]:
+    """A point of the map (0..1, y up) -> its cell on a width x height pad."""
+    return (round(min(1.0, max(0.0, u)) * (width - 1)), round((1.0 - min(1.0, max(0.0, v))) * (height - 1)))
+
+
+def pad_point(x: int, y: int, width: int, height: int) -> tuple[float, float]:
+    """A cell of the pad -> the point of the map (0..1, y up) it shows."""
+    return (round(min(1.0, max(0.0, x / max(1, width - 1))), 3), round(min(1.0, max(0.0, 1.0 - y / max(1, height - 1))), 3))
+
+
+def draw_pad(state: dict | None, sent: tuple[float, float] | None, width: int, height: int) -> Text:
+    """The pad: the terrain's clips (·), the glide's target (+) and where the walk is (@)."""
+    grid = [[(" ", "")] * width for _ in range(height)]
+    for u, v in (state or {}).get("points", ()):
+        x, y = pad_cell(u, v, width, height)
+        grid[y][x] = ("·", "cyan")
+    target = (state or {}).get("target") or sent
+    if target is not None:
+        x, y = pad_cell(*target, width, height)
+        grid[y][x] = ("+", "bold yellow")
+    current = (state or {}).get("current")
+    if current is not None:
+        x, y = pad_cell(*current, width, height)
+        grid[y][x] = ("@", "bold green")
+    out = Text()
+    for r, row in enumerate(grid):
+        for ch, style in row:
+            out.append(ch, style=style or None)
+        if r < height - 1:
+            out.append("\n")
+    return out
+
+
+class XYPadView(Static):
+    """The XY pad on the heard generation's terrain: a click glides there, a drag follows
+    the mouse; shift+arrows step it (PlayScreen.action_xy). What it sends goes where OSC
+    /rehearsal/xy goes: PlayRoom.set_xy."""
+
+    def __init__(self, **kwargs):
+        super().__init__("", **kwargs)
+        self._dragging = False
+        self._last_cell: tuple[int, int] | None = None
+
+    def pad_size(self) -> tuple[int, int]:
+        return max(self.size.width, 3), max(self.size.height, 3)
+
+    def _send(self, x: int, y: int, glide_s: float) -> None:
+        if (x, y) == self._last_cell and glide_s == XY_DRAG_GLIDE_S:
+            return
+        self._last_cell = (x, y)
+        self.screen.xy_to(*pad_point(x, y, *self.pad_size()), glide_s)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        self._dragging = True
+        self.capture_mouse()
+        self._send(event.x, event.y, XY_GLIDE_S)
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._dragging:                 # the mouse is captured from the press to the release
+            w, h = self.pad_size()
+            self._send(min(w - 1, max(0, event.x)), min(h - 1, max(0, event.y)), XY_DRAG_GLIDE_S)
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        self._dragging = False
+        self._last_cell = None
+        self.release_mouse()
+
+
 def _bar(level: float, width: int = 20) -> str:
     n = max(0, min(width, int(round(min(1.0, level) * width))))
     return "█" * n + "·" * (width - n)
@@ -72,9 +141,11 @@ def _bar(level: float, width: int = 20) -> str:
 class PlayScreen(RoomScreen):
     NAME = "play"
     DEFAULT_CSS = """
-    #play-top { height: 9; }
+    #play-top { height: 11; }
     #play-state-box { width: 3fr; }
     #play-gens-box { width: 2fr; }
+    #play-xy-box { width: 26; }
+    #play-xy { height: 1fr; }
     #play-bottom { height: 1fr; min-height: 8; }
     #play-events-box { width: 3fr; }
     #play-log-box { width: 2fr; }
@@ -96,6 +167,7 @@ class PlayScreen(RoomScreen):
         Binding("shift+right", f"xy({XY_STEP}, 0)", "pad right", show=False, priority=True),
         Binding("shift+up", f"xy(0, {XY_STEP})", "pad up", show=False, priority=True),
         Binding("shift+down", f"xy(0, {-XY_STEP})", "pad down", show=False, priority=True),
+        Binding("ctrl+w", "replay_walk", "replay the last play's XY walk", priority=True),
     ]
 
     def __init__(self, **kwargs):
@@ -111,6 +183,9 @@ class PlayScreen(RoomScreen):
         self.mix = 1.0
         self.gain = 1.0
         self.xy: tuple[float, float] | None = None   # where the XY pad was sent (0..1 of the map)
+        self.xy_glide = XY_GLIDE_S
+        self.pad: dict | None = None     # the room's XY pad as last seen (PlayRoom.xy_state)
+        self.last_take: int | None = None   # the performer take of the last play here (its walk replays)
         self.last: object | None = None  # the latest PlayStatus
         self.events: deque[str] = deque(maxlen=EVENT_LINES)
         self.tags = 0
@@ -128,6 +203,9 @@ class PlayScreen(RoomScreen):
             with Vertical(id="play-gens-box", classes="box"):
                 yield Static("generations  ↑↓ · s switch", classes="box-title")
                 yield Static(id="play-gens")
+            with Vertical(id="play-xy-box", classes="box"):
+                yield Static("xy pad  click · shift+arrows", classes="box-title", id="play-xy-title")
+                yield XYPadView(id="play-xy")
         with Horizontal(id="play-bottom"):
             with Vertical(id="play-events-box", classes="box"):
                 yield Static("model events", classes="box-title")
@@ -257,20 +335,37 @@ class PlayScreen(RoomScreen):
 
     def action_xy(self, dx: float, dy: float) -> None:
         x, y = self.xy or (0.5, 0.5)
-        self.xy = (round(min(1.0, max(0.0, x + float(dx))), 3), round(min(1.0, max(0.0, y + float(dy))), 3))
-        if self.playing:
-            self.send_xy(*self.xy)
-        self.show_state()
+        self.xy_to(x + float(dx), y + float(dy), XY_GLIDE_S)
 
-    @work(name="play-xy", group="play-control", exclusive=False)
-    async def send_xy(self, x: float, y: float) -> None:
+    def xy_to(self, x: float, y: float, glide_s: float) -> None:
+        """The pad (keys, a click, a drag): glide to (x, y) of the heard generation's terrain."""
+        self.xy = (round(min(1.0, max(0.0, x)), 3), round(min(1.0, max(0.0, y)), 3))
+        self.xy_glide = glide_s
+        if self.playing:
+            self.send_xy(*self.xy, glide_s)
+        self.show_pad()
+
+    @work(name="play-xy", group="play-xy", exclusive=False)
+    async def send_xy(self, x: float, y: float, glide_s: float) -> None:
         room = self.room
         if room is not None:
             try:
-                await self._call(room.set_xy, x, y, XY_GLIDE_S)
-                self.note(f"xy pad {x:.2f} {y:.2f} (glide {XY_GLIDE_S:.2f} s)")
+                await self._call(room.set_xy, x, y, glide_s)
+                self.note(f"xy pad {x:.2f} {y:.2f} (glide {glide_s:.2f} s)")
             except Exception as exc:
                 self.notify(f"xy pad: {exc}", severity="error")
+
+    @work(name="play-replay", group="play-xy", exclusive=False)
+    async def action_replay_walk(self) -> None:
+        room, take = self.room, self.last_take
+        if room is None or take is None:
+            self.notify("play, walk the XY pad, stop; then play again and ctrl+w walks it again", severity="warning")
+            return
+        try:
+            n = await self._call(room.replay_xy, take)
+            self.note(f"replaying the XY walk of take {take}: {n} targets")
+        except Exception as exc:
+            self.notify(f"replay: {exc}", severity="error")
 
     # -- workers -------------------------------------------------------------------------------
     def play_config(self):
@@ -365,6 +460,7 @@ class PlayScreen(RoomScreen):
         try:
             play = await self._call(_close)
             if play is not None:
+                self.last_take = play["input_take_id"]
                 self.note(f"stopped: play {play['id']} saved, {play.get('glitches') or 0} glitches")
         except Exception as exc:
             self.notify(f"stopping the play: {exc}", severity="error", timeout=10)
@@ -471,12 +567,27 @@ class PlayScreen(RoomScreen):
     def on_play_tick(self, tick: PlayTick) -> None:
         before = self.heard()
         self.last = tick.status
+        room = self.room
+        self.pad = room.xy_state() if room is not None else None
         self.show_state()
         if self.heard() != before:
             self.show_generations()
 
+    def show_pad(self) -> None:
+        view = self.query_one("#play-xy", XYPadView)
+        view.update(draw_pad(self.pad, self.xy, *view.pad_size()))
+        title = "xy pad  click · shift+arrows"
+        if self.pad is not None:
+            at = self.pad.get("current") or self.pad.get("target")
+            title = f"xy {self.pad['generation']}" + (f" {at[0]:.2f},{at[1]:.2f}" if at else "") + \
+                f" {self.pad['glide_s']:.2f}s"
+        elif self.playing:
+            title = "xy: no terrain fitted"
+        self.query_one("#play-xy-title", Static).update(title)
+
     def show_state(self) -> None:
         self.redraw_top()
+        self.show_pad()
         st = self.last if self.playing else None
         if self.busy and not self.playing:
             state = Text("opening… / closing…", style="dim")
