@@ -306,7 +306,7 @@ def loop_state_of(meta: dict):
                      skipped_steps=int(m.get("skipped_steps") or 0), curve=list(m.get("curve") or []))
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m rehearsal.training.worker")
     parser.add_argument("--home", required=True)
     parser.add_argument("--generation", type=int, required=True)
@@ -316,17 +316,34 @@ def main(argv=None) -> int:
     parser.add_argument("--low-priority", action="store_true")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--set-current", metavar="SCOPE", help="make the generation current if it completes")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv=None) -> int:
+    return work(parse_args(argv))
+
+
+def work(args: argparse.Namespace, *, handle_signals: bool = True) -> int:
+    """Train (or analyse) the generation `args` names and record how it ended; the exit
+    status. SIGINT and SIGTERM stop it when it owns the process (`handle_signals`); the
+    `cancel` file always does."""
     ws = Workspace.at(args.home)
     db = open_db(ws.db_path)
+    try:
+        return _work(ws, db, args, handle_signals)
+    finally:
+        db.conn.close()
+
+
+def _work(ws: Workspace, db, args: argparse.Namespace, handle_signals: bool) -> int:
     gen = gens.get_generation(db, args.generation)
     folder = ws.resolve(gen["folder"])
     folder.mkdir(parents=True, exist_ok=True)
     progress = ProgressWriter(folder / "progress.jsonl", gen["id"])
     stop = Stop(folder / "cancel")
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    if handle_signals:
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
     gens.mark_running(db, gen["id"], os.getpid())
     try:
         reason, metrics = run(ws, db, gen, args, progress, stop)
