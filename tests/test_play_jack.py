@@ -7,6 +7,7 @@ sound that came out of PortAudio with the model take, at the latency it must hav
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import soundfile as sf
 
 from rehearsal.play import PlayConfig, Player
+from rehearsal.store.takes import get_take
 from rehearsal.training import synthetic
 from rehearsal.training.generations import checkpoint_for
 from tests.support.jackplayer import JackPlayer
@@ -100,8 +102,20 @@ def _checkpoint(store, gen) -> str:
 class Rig:
     """Play process + a JACK player into its input + a JACK recorder of its output."""
 
-    def __init__(self, tmp_path, align: bool = False, **config):
-        self.player = Player(PlayConfig(**config)).open()
+    def __init__(self, tmp_path, ws=None, align: bool = False, **config):
+        """With `ws`, the play runs in a PlayRoom of that workspace (its rows, its events;
+        it starts dry, so unaligned); without, on the bare Player."""
+        self.room = None
+        if ws is not None:
+            from rehearsal.notation import find_notation, load_notation
+            from rehearsal.play import PlayRoom
+
+            assert not align, "a room aligns the takes when it starts with a model"
+            self.room = PlayRoom(ws, "jack", load_notation(find_notation("jam-reactions")), PlayConfig(**config))
+            self.player = self.room.player
+            self.room.open()
+        else:
+            self.player = Player(PlayConfig(**config)).open()
         try:
             self.events = Events(self.player)
             self.tester = JackPlayer("play-tester", channels=1)
@@ -109,11 +123,17 @@ class Rig:
             # one client's one input (its name depends on which PortAudio clients exist already)
             assert len(self.tester.connect_to("PortAudio")) == 1
             assert self.listener.connect_from("PortAudio")
-            self.in_path, self.out_path = tmp_path / "performer.w64", tmp_path / "model.w64"
-            self.start = self.player.start_take(self.in_path, self.out_path, align=align)
+            if self.room is not None:
+                self.play_id = self.room.start(None)["id"]
+                self.start = self.room.start_frame
+                self.in_path, self.out_path = (ws.resolve(get_take(self.room.db, t)["path"])
+                                               for t in self.room._row_takes(self.play_id))
+            else:
+                self.in_path, self.out_path = tmp_path / "performer.w64", tmp_path / "model.w64"
+                self.start = self.player.start_take(self.in_path, self.out_path, align=align)
             self.listener.start()
         except BaseException:
-            self.player.close()   # never leave a play process behind for the next test
+            (self.room or self.player).close()   # never leave a play process behind for the next test
             raise
 
     def play(self, signal: np.ndarray, during=None) -> None:
@@ -126,7 +146,12 @@ class Rig:
         wait_until(lambda: self.listener.frames_recorded_until() > end, 30, "the output of the whole signal")
 
     def finish(self) -> tuple[dict, np.ndarray, np.ndarray]:
-        stopped = self.player.stop_take()
+        if self.room is not None:       # what the room stored of the play process's answer
+            done = self.room.stop()
+            stopped = {"frames": done.input_take["frames"], "glitches": done.play["glitches"],
+                       "stats": json.loads(done.play["stats_json"])}
+        else:
+            stopped = self.player.stop_take()
         performer, sr1 = sf.read(self.in_path, dtype="float32", always_2d=True)
         model, sr2 = sf.read(self.out_path, dtype="float32", always_2d=True)
         assert sr1 == sr2 == 48000
@@ -145,7 +170,7 @@ class Rig:
     def close(self) -> None:
         self.tester.close()
         self.listener.close()
-        self.player.close()
+        (self.room or self.player).close()
 
 
 def glitched(stopped: dict, start: int, frames: int) -> np.ndarray:
@@ -266,7 +291,8 @@ def test_the_corpus_model_answers_a_pause_and_yields_when_the_performer_comes_ba
 def test_the_corpus_model_plays_as_offline_follows_at_one_and_ignores_the_performer_at_zero(
         store, corpus_gen, interface_latency, tmp_path):
     """Co-performer, accompaniment (issue 16), through JACK, one play: follow 1, then turned
-    to 0 live halfway (Player.set_follow, as OSC /rehearsal/play/follow does). The takes on
+    to 0 live halfway (PlayRoom.set_follow, as OSC /rehearsal/play/follow and the TUI do;
+    the room stores it as a `follow` play event at the frame it is heard from). The takes on
     disk: at follow 1 the model's part is the corpus generation's `forward`, sample for
     sample as rendered offline (what the known-input test checks of the other families),
     and what came out of the interface is the model take; the model's loudness envelope
@@ -275,16 +301,17 @@ def test_the_corpus_model_plays_as_offline_follows_at_one_and_ignores_the_perfor
     from tests.test_play_coperformer import envelope_db, stepped
 
     gen, half = corpus_gen, 3.0
-    rig = Rig(tmp_path, coperform={"mode": "accompany", "follow": 1.0})
+    ws, db = store
+    rig = Rig(tmp_path, ws, coperform={"mode": "accompany", "follow": 1.0})
     try:
-        rig.player.load(gen["id"], _checkpoint(store, gen), gen["name"])
+        rig.room.switch(gen["name"])
         warm = rig.events.wait("warming", generation_id=gen["id"])
         switched = rig.events.wait("switched", generation_id=gen["id"])
         signal = stepped(5, 2 * half)
 
         def turn_down_halfway():
             wait_until(lambda: rig.tester._pos > half * SR_PLAY, 30, "half the signal")
-            rig.player.set_follow(0.0)
+            rig.room.set_follow(0.0)
 
         rig.play(signal, during=turn_down_halfway)
         turned = rig.events.wait("follow-applied")
@@ -296,6 +323,10 @@ def test_the_corpus_model_plays_as_offline_follows_at_one_and_ignores_the_perfor
     p = find_exact(performer, signal[:512])
     assert p > switched["input_frame"] - rig.start + L, "the model was faded in before the performer began"
     assert turned["follow"] == 0.0
+    # the room stored the change where it is heard from: tags after it count for follow 0
+    follows = list(db.query("SELECT frame, detail FROM play_events WHERE play_id = ? AND kind = 'follow'",
+                            [rig.play_id]))
+    assert follows == [{"frame": turned["input_frame"] + L - rig.start, "detail": "0"}]
 
     def r(a: int, b: int) -> float:
         """The envelopes of performer[a:b] and of the model's answer to it (L later), the
