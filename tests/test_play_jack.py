@@ -201,15 +201,9 @@ def latent_gen(store):
 
 @pytest.fixture(scope="module")
 def corpus_gen(store):
-    """A corpus generation (issue 16), stored as a run leaves one: a unit bank of notes at
-    one level, so that its own loudness changes unit by unit (the follow test's chance
-    correlation stays small: tests/test_play_coperformer.py)."""
-    from rehearsal.training.corpus import analyse_corpus, model_of
-    from tests.support.playmodels import store_generation
-    from tests.test_play_coperformer import steady
+    from tests.support.playmodels import make_corpus_generation
 
-    bank = analyse_corpus([steady(s, 3.0) for s in (1, 2)])
-    return store_generation(*store, model_of(bank, {"pitch_match": True}), "corpus", label="corpus plucks")
+    return make_corpus_generation(*store)
 
 
 @pytest.mark.parametrize("family", ["pitch"])   # the corpus family: in the accompaniment test below

@@ -375,7 +375,8 @@ async def test_help_lists_every_binding_and_the_command_palette_switches_screens
 
 def test_the_tui_does_not_import_torch(workspace):
     """Start-up, recording and playing a generation never import torch in the TUI's process
-    (it takes seconds and hundreds of MB; the play process's hosts hold the model)."""
+    (it takes seconds and hundreds of MB; the play process's hosts hold the model); nor do
+    the co-performer's controls (mode, follow)."""
     from rehearsal.store import open_db
     from tests.support.playmodels import make_generation
 
@@ -405,9 +406,12 @@ async def main():
             await pilot.pause(0.05)
         # play the generation (the demo input goes to the play process) and stop
         play = app.views["play"]
-        await pilot.press("f6", "p")
+        await pilot.press("f6", "m", "comma", "m", "m", "p")     # round the modes back to transform; follow 0.4
         while play.heard() != "g1":
             await pilot.pause(0.05)
+        await pilot.press("full_stop")                          # refused: this play transforms
+        refused = any("follow is a control of accompaniment" in str(n.message) for n in app._notifications)
+        print(play.playing_mode, play.follow, refused)
         await pilot.press("p")
         while play.playing or not app.link.ready:
             await pilot.pause(0.05)
@@ -418,4 +422,4 @@ asyncio.run(main())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert out.stdout.strip().splitlines()[-2:] == ["transform 0.4 True", "False"]

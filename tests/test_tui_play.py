@@ -13,12 +13,29 @@ from tests.support.playmodels import make_generation
 from tests.support.tui import keys, markers_of, open_play_screen, screen_text, wait_for
 
 
-async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
+def _follow_events(workspace, play_id: int) -> list[str]:
     from rehearsal.store import open_db
 
+    db = open_db(workspace.db_path, migrate_schema=False)
+    try:
+        return [r[0] for r in db.execute("SELECT detail FROM play_events WHERE play_id = ? AND kind = 'follow' "
+                                         "ORDER BY id", [play_id])]
+    finally:
+        db.conn.close()
+
+
+async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
+    """The co-performer too (issue 16): two corpus generations accompany the performer;
+    the mode is chosen before the play (m), follow is turned live (, .) and the room stores
+    the change as a `follow` play event."""
+    import json
+
+    from rehearsal.store import open_db
+    from tests.support.playmodels import make_corpus_generation
+
     db = open_db(workspace.db_path)
-    other = make_generation(workspace, db, "pitch", seed=2, steps=1)
-    gen = make_generation(workspace, db, "pitch", seed=1)
+    other = make_corpus_generation(workspace, db, seeds=(3,), seconds=2.0, label="corpus other")
+    gen = make_corpus_generation(workspace, db)
     db.conn.close()
     voice = tmp_path / "voice.wav"
     sf.write(voice, synthetic.voice(3.0, seed=4), 48000, subtype="FLOAT")
@@ -31,10 +48,22 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             await wait_for(pilot, lambda: app.link.ready, "the recording room to open")
             view = await open_play_screen(pilot, app)
             assert view.chosen() == gen["name"]
+            await keys(pilot, "m", "m", "comma")      # accompaniment, following by 0.4, for the next play
+            await wait_for(pilot, lambda: (view.mode, view.follow) == ("accompany", 0.4), "accompaniment at 0.4")
+            assert "mode accompany" in screen_text(view) and "follow 0.40" in screen_text(view)
 
             await keys(pilot, "p")
             await wait_for(pilot, lambda: view.playing and view.heard() == gen["name"],
                            f"{gen['name']} to be heard", timeout=30)
+            play = view.room.play
+            assert json.loads(play["coperform"]) == {"mode": "accompany", "follow": 0.4}
+            await keys(pilot, "full_stop")           # live: the play process follows by 0.5 from here
+            await wait_for(pilot, lambda: _follow_events(workspace, play["id"]) == ["0.5"],
+                           "the follow change to be stored with the play", timeout=20)
+            await keys(pilot, "m")                   # the running play keeps its mode
+            await wait_for(pilot, lambda: any("the mode is chosen before a play" in str(n.message)
+                                              for n in app._notifications), "the mode change to be refused")
+            assert view.room.config.coperform["mode"] == "accompany"
             assert not app.link.ready          # the recording room gave its input to the play
             frames = view.last.take_frames
             await wait_for(pilot, lambda: view.last.take_frames > frames + 4800, "the status to move on")
@@ -46,7 +75,6 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
                            "recording to be refused while playing")
             assert not app.link.recording
 
-            play = view.room.play
             await keys(pilot, "g")
             view.keys.flush()
             await wait_for(pilot, lambda: view.tags >= 1, "the tag to be committed and shown")

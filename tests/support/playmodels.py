@@ -135,6 +135,17 @@ def store_generation(ws, db, model, family: str, *, label: str, steps: int = 0) 
     return gens.get_generation(db, gen_id)
 
 
+def make_corpus_generation(ws, db, seeds=(1, 2), seconds: float = 3.0, *, label: str = "corpus plucks") -> dict:
+    """A corpus generation (issue 16), stored as a run leaves one: a unit bank of notes at
+    one level, so that its own loudness changes unit by unit (the follow tests' chance
+    correlation stays small: tests/test_play_coperformer.py). No training: analysis only."""
+    from rehearsal.training.corpus import analyse_corpus, model_of
+    from tests.test_play_coperformer import steady
+
+    bank = analyse_corpus([steady(s, seconds) for s in seeds])
+    return store_generation(ws, db, model_of(bank, {"pitch_match": True}), "corpus", label=label)
+
+
 def make_generation(ws, db, family: str = "pitch", *, seed: int = 0, steps: int = 3, config: dict | None = None,
                     label: str | None = None) -> dict:
     import torch

@@ -44,6 +44,10 @@ GAIN_STEP_DB = 1.5
 XY_STEP = 0.05          # the XY pad: one shift+arrow press, in map boxes
 XY_GLIDE_S = 0.15       # a key press or a click glides this long
 XY_DRAG_GLIDE_S = 0.05  # a drag follows the mouse closely
+FOLLOW_STEP = 0.1
+# what the model does with the performer (rehearsal.play.coperformer): it transforms their
+# sound, or co-performs (answers their pauses; accompanies them, following by `follow`)
+MODES = ("transform", "call-response", "accompany")
 EVENT_LINES = 8
 QUIET_EVENTS = {"spare-ready", "latent-applied", "symbol-applied"}
 FAILURES = {"model-failed", "switch-failed", "load-failed", "take-failed", "mixer-error"}    # housekeeping of the play process, not news for the room
@@ -141,7 +145,7 @@ def _bar(level: float, width: int = 20) -> str:
 class PlayScreen(RoomScreen):
     NAME = "play"
     DEFAULT_CSS = """
-    #play-top { height: 11; }
+    #play-top { height: 12; }
     #play-state-box { width: 3fr; }
     #play-gens-box { width: 2fr; }
     #play-xy-box { width: 26; }
@@ -150,7 +154,7 @@ class PlayScreen(RoomScreen):
     #play-events-box { width: 3fr; }
     #play-log-box { width: 2fr; }
     #play-state { height: 1; }
-    #play-levels { height: 3; }
+    #play-levels { height: 4; }
     #play-counters { height: auto; }
     """
     BINDINGS = [
@@ -162,6 +166,10 @@ class PlayScreen(RoomScreen):
         Binding("right_square_bracket", f"mix({MIX_STEP})", "wetter", priority=True),
         Binding("minus", f"gain({-GAIN_STEP_DB})", "gain -", priority=True),
         Binding("equals_sign", f"gain({GAIN_STEP_DB})", "gain +", priority=True),
+        # the co-performer: the mode is chosen before a play; follow is live in accompaniment
+        Binding("m", "mode", "mode", priority=True),
+        Binding("comma", f"follow({-FOLLOW_STEP})", "follow -", priority=True),
+        Binding("full_stop", f"follow({FOLLOW_STEP})", "follow +", priority=True),
         # the XY pad on the playing generation's terrain (play/xy.py; OSC /rehearsal/xy does the same)
         Binding("shift+left", f"xy({-XY_STEP}, 0)", "pad left", show=False, priority=True),
         Binding("shift+right", f"xy({XY_STEP}, 0)", "pad right", show=False, priority=True),
@@ -186,6 +194,9 @@ class PlayScreen(RoomScreen):
         self.xy_glide = XY_GLIDE_S
         self.pad: dict | None = None     # the room's XY pad as last seen (PlayRoom.xy_state)
         self.last_take: int | None = None   # the performer take of the last play here (its walk replays)
+        self.mode = MODES[0]             # for the next play (the running play keeps its own)
+        self.follow = 0.5                # accompaniment: 0 ignores the performer, 1 mirrors them
+        self.playing_mode = MODES[0]
         self.last: object | None = None  # the latest PlayStatus
         self.events: deque[str] = deque(maxlen=EVENT_LINES)
         self.tags = 0
@@ -333,6 +344,29 @@ class PlayScreen(RoomScreen):
             self.send("set_gain", self.gain)
         self.show_state()
 
+    def action_mode(self) -> None:
+        if self.playing:
+            self.notify(f"this play {self._mode_words(self.playing_mode)}: the mode is chosen before a play "
+                        "(stop it with p, press m, play again)", severity="warning")
+            return
+        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+        self.show_state()
+
+    def action_follow(self, step: float) -> None:
+        if self.playing and self.playing_mode != "accompany":
+            self.notify(f"follow is a control of accompaniment: this play {self._mode_words(self.playing_mode)}",
+                        severity="warning")
+            return
+        self.follow = round(min(1.0, max(0.0, self.follow + float(step))), 3)
+        if self.playing:
+            self.send("set_follow", self.follow)
+        self.show_state()
+
+    @staticmethod
+    def _mode_words(mode: str) -> str:
+        return {"transform": "transforms the input", "call-response": "answers in call and response",
+                "accompany": "accompanies"}[mode]
+
     def action_xy(self, dx: float, dy: float) -> None:
         x, y = self.xy or (0.5, 0.5)
         self.xy_to(x + float(dx), y + float(dy), XY_GLIDE_S)
@@ -374,6 +408,10 @@ class PlayScreen(RoomScreen):
 
         o = self.app.options
         kw = dict(mix=self.mix, gain=self.gain)
+        if self.mode == "accompany":
+            kw["coperform"] = {"mode": "accompany", "follow": self.follow}
+        elif self.mode == "call-response":
+            kw["coperform"] = {"mode": "call-response"}
         if o.play_output is not None:
             kw["output_device"] = o.play_output
         if o.demo:
@@ -397,6 +435,7 @@ class PlayScreen(RoomScreen):
         try:
             self._exec = ThreadPoolExecutor(1, thread_name_prefix="play-room")
             config = self.play_config()
+            self.playing_mode = self.mode
             notation = app.notation
 
             def _open():
@@ -608,7 +647,8 @@ class PlayScreen(RoomScreen):
         out = st.output_level if st is not None else 0.0
         self.query_one("#play-levels", Static).update(Text.assemble(
             ("in   ", "dim"), _bar(inp), ("\nout  ", "dim"), _bar(out),
-            (f"\ndry/wet {mix:.2f}  ([ ])   input gain {gain:.2f}  (- =)", "")))
+            (f"\ndry/wet {mix:.2f}  ([ ])   input gain {gain:.2f}  (- =)\n", ""),
+            *self._coperformer_text()))
         if st is not None:
             med, p99 = st.model_share
             counters = Text.assemble(
@@ -618,6 +658,14 @@ class PlayScreen(RoomScreen):
         else:
             counters = Text("", style="dim")
         self.query_one("#play-counters", Static).update(counters)
+
+
+    def _coperformer_text(self) -> list[tuple[str, str]]:
+        mode = self.playing_mode if self.playing else self.mode
+        out = [(f"mode {mode}", "bold" if mode != "transform" else ""), ("  (m)", "dim")]
+        if mode == "accompany":
+            out += [(f"   follow {self.follow:.2f}", "bold"), ("  (, .)", "dim")]
+        return out
 
 
 register_screen(ScreenSpec(name="play", title="Play", key="f6", factory=PlayScreen, order=60,
