@@ -250,7 +250,8 @@ def test_the_corpus_model_answers_a_pause_and_yields_when_the_performer_comes_ba
     silence, and is silent again from the block they are heard again."""
     gen = corpus_gen
     pause_s = 0.3
-    rig = Rig(tmp_path, coperform={"mode": "call-response", "pause_s": pause_s, "answer_s": 0.5, "gate_db": -45.0})
+    rig = Rig(tmp_path, coperform={"mode": "call-response", "pause_s": pause_s, "answer_s": 0.5, "gate_db": -45.0},
+              spare=False)   # no switch: no spare model host (a torch start-up less, during the play)
     try:
         rig.player.load(gen["id"], _checkpoint(store, gen), gen["name"])
         switched = rig.events.wait("switched", generation_id=gen["id"])
@@ -296,7 +297,7 @@ def test_the_corpus_model_plays_as_offline_follows_at_one_and_ignores_the_perfor
 
     gen, half = corpus_gen, 3.0
     ws, db = store
-    rig = Rig(tmp_path, ws, coperform={"mode": "accompany", "follow": 1.0})
+    rig = Rig(tmp_path, ws, coperform={"mode": "accompany", "follow": 1.0}, spare=False)
     try:
         rig.room.switch(gen["name"])
         warm = rig.events.wait("warming", generation_id=gen["id"])
