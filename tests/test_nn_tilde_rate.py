@@ -7,37 +7,18 @@ output by aubio (another implementation than the model's own yin)."""
 
 from __future__ import annotations
 
-import math
 import warnings
 
-import aubio
 import numpy as np
 import pytest
 import torch
 
 from rehearsal.training.export import export_nn_tilde
 from rehearsal.training.family import get_family
+from tests.support.pitch import cents, harmonic_tone, measured_pitch
 
 torch.set_num_threads(1)
 BUFFERS = (256, 8192, 512, 2048, 4096, 1024)   # multiples of the largest ratio (256), up to 8192
-
-
-def cents(f: float, ref: float) -> float:
-    return 1200 * math.log2(f / ref)
-
-
-def measured_pitch(y: np.ndarray, sr: int) -> float:
-    """Median aubio yin pitch of the voiced frames of the second half of y."""
-    y = np.ascontiguousarray(y[len(y) // 2:], np.float32)
-    det = aubio.pitch("yin", 4096, 512, sr)
-    det.set_unit("Hz")
-    found = []
-    for i in range(0, len(y) - 512, 512):
-        f = float(det(y[i:i + 512])[0])
-        if det.get_confidence() > 0.8 and f > 0:
-            found.append(f)
-    assert len(found) > 10, "no voiced frames in the output"
-    return float(np.median(found))
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +68,8 @@ def test_decode_440_hz_at_the_host_rate(loaded, rate):
 def test_forward_follows_a_44k1_input(loaded):
     rate = 44100
     m = loaded(rate)
-    t = np.arange(int(1.5 * rate)) / rate
     f0 = 330.0
-    x = sum(0.3 / k * np.sin(2 * np.pi * k * f0 * t) for k in (1, 2, 3)).astype(np.float32)
+    x = harmonic_tone(f0, 1.5, rate)
     assert abs(cents(measured_pitch(x, rate), f0)) < 1      # the measure itself
     for y in run_as_nn_tilde(m.forward, torch.as_tensor(x).view(1, 1, -1), 1):
         assert abs(cents(measured_pitch(y, rate), f0)) < 5
