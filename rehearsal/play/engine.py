@@ -46,6 +46,7 @@ from .hosts import Host
 
 SAMPLE_RATE = 48000       # the rate asked of a device first (a file plays at its own; models at theirs)
 STATS_EVERY = 25          # pumps (0.5 s) between statistics published to shared memory
+PACED_GRACE_S = 0.1       # no device: how long the thread that is the clock waits for a late model block
 
 
 def main() -> None:
@@ -89,6 +90,7 @@ class Engine:
         self.cycles = CycleCounter()     # JACK's, made with a stream on JACK
         self.take_gaps_at = 0
         self.miss = 0                    # test hook: cycles the callback is to miss
+        self.paced = False               # no device: a thread is the clock (PacedClock)
 
     def emit(self, kind: str, payload: dict) -> None:
         """From any thread: the main thread sends it (a Connection is not thread-safe)."""
@@ -254,6 +256,8 @@ class Engine:
         if info is None:
             from ..audio.file_source import PacedClock
 
+            self.paced = True
+
             scratch = np.zeros((n, 1), np.float32)
 
             def tick(frames):
@@ -319,6 +323,11 @@ class Engine:
         self._silence = np.zeros((max(self.blocksize, 4096), self.in_channels), np.float32)
         self.clock = SteadyClock(sr)
         grace = float(self.cfg.get("grace", 0.25)) * self.blocksize / sr
+        if self.paced:
+            # nobody hears it, so nothing is due at an instant: a block late because another
+            # process started (torch loading, a busy core) is waited for, and the clock, which
+            # keeps time from its start, catches up after it (dry only past PACED_GRACE_S)
+            grace = max(grace, float(self.cfg.get("paced_grace_s", PACED_GRACE_S)))
         fade = round(float(self.cfg.get("fade_ms", 50.0)) * sr / 1000)
         self.mixer = Mixer(self.render_block, fade, self.fade_curve, self.emit, grace)
         self.hosts: list[Host] = []          # every host started and not yet reaped

@@ -39,9 +39,9 @@ def _die_with_parent() -> None:
 
 
 def _realtime(priority: int) -> None:
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (OSError, AttributeError):
+    from ..audio.core import request_fifo
+
+    if request_fifo(priority):     # refused: the play process says so in words
         try:
             os.nice(-5)
         except OSError:
