@@ -89,9 +89,12 @@ def test_a_44k1_file_plays_and_records_at_its_rate_with_the_pitch_kept(workspace
     sf.write(tone, harmonic_tone(f0, 3.0, rate), rate)
     gen = make_generation(workspace, db, "pitch", seed=7, steps=0)   # an untrained one that sounds its pitch
     out = run_cli(["--home", str(workspace.home), "play", "--model", gen["name"], "--session", "phone",
-                   "--input-file", str(tone), "--output-device", "none", "--speed", "3"])
+                   "--input-file", str(tone), "--output-device", "none", "--speed", "3"],
+                  env={"REHEARSAL_NO_REALTIME": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "44100 Hz" in out.stderr, out.stderr
+    # real-time scheduling declined (as where it is not allowed): said in words, with where to read on
+    assert "no real-time scheduling" in out.stderr and "docs/play.md" in out.stderr, out.stderr
     rows = list(db.query("SELECT t.path, t.sample_rate FROM plays p JOIN takes t "
                          "ON t.id IN (p.input_take_id, p.output_take_id) ORDER BY t.number"))
     assert [r["sample_rate"] for r in rows] == [rate, rate], rows
