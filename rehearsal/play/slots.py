@@ -65,6 +65,10 @@ class Slot:
         model that cannot generate without input."""
         from .coperformer import CoPerform, CoPerformer
 
+        if self.stream is not None:   # resampled (another room rate) or imported: its calls are the stream's
+            rate = getattr(self.stream, "room_rate", 0)
+            raise ValueError(f"{self.name}: co-performing runs a model at its own rate only, in a room at "
+                             f"{self.stream.model_rate} Hz (this one runs at {rate} Hz)")
         self.co = CoPerformer(self.module, CoPerform(**settings), block)
 
     @property
@@ -115,9 +119,6 @@ class Slot:
 
         from ..training.module_stream import ModuleStream
 
-        if self.co is not None:
-            raise ValueError(f"{self.name}: co-performing runs at the model's rate ({model_rate} Hz) only; "
-                             f"this room runs at {room_rate} Hz")
         info = SimpleNamespace(sample_rate=model_rate, play_buffer=self.hop, buffer=self.hop,
                                play="encode-decode" if self.uses_latent else "forward",
                                audio_method=SimpleNamespace(in_channels=1))
