@@ -1,25 +1,34 @@
-"""Benchmark: play a generation live through JACK for a minute with the other core busy.
+"""Benchmark: live play through JACK with the machine loaded, and file-input play's clock.
 
-    .venv/bin/python bench/play.py [--seconds 60] [--period 256] [--baseline-seconds 20]
+    .venv/bin/python bench/play.py --seconds 600            # the headline: dry blocks per 10 minutes
+    .venv/bin/python bench/play.py [--seconds 60] [--switch] [--no-realtime] [--file-clock-seconds 60]
 
-Conditions (issue 6): 48 kHz, JACK dummy driver (real-time where allowed), blocks of
---period samples, the other core kept busy by a spinning process; a JACK client plays a
-sung line with a tone burst every second into PortAudio's input and another records
-PortAudio's output; half-way through, a second generation (another family) is loaded
-and faded in, as in an A/B comparison.
+Headline configuration (issue 15): 48 kHz, JACK dummy driver with real-time scheduling
+(jackd -R; the play process and its model hosts ask for SCHED_FIFO, and say in words when
+refused), blocks of --period (256) samples, the other core kept busy by a spinning process
+and a busy Python thread in the app's own process, a pitch-family generation; a JACK
+client plays a sung line with a tone burst every second into PortAudio's input and
+another records PortAudio's output. --switch loads a latent generation half-way and fades
+it in (an A/B comparison). --no-realtime runs the server without -R and the play process
+without SCHED_FIFO (REHEARSAL_NO_REALTIME=1): the figure docs/play.md quotes.
 
 Reports:
-  glitches                blocks the model was not ready for (played dry), goal 0; JACK xruns
-  model time              per render block, as a share of the block's duration (median, p99)
-  model latency           input-to-output latency beyond the interface's own, measured with
-                          clicks through the dry path (which is delayed exactly as the model's
-                          output), goal <= 256 samples; the interface's own latency is measured
-                          in the same run with a bare PortAudio pass-through
-  analysis look-ahead     reported separately: the window the model's descriptors read
-                          (pitch: yin 2048 samples), and the onset delay measured on the
-                          tone bursts (input attack -> model output attack)
-Baseline in the same run: the same model called inside the PortAudio callback of one process
-(the design the play process avoids), with the same load: late callbacks and xruns.
+  dry blocks              blocks the model was not ready for (played dry): per 10 minutes for a
+                          run of 10 minutes or more, else per minute; goal 0. Apart from them
+                          the JACK server's own xruns (a client-side xrun callback).
+  model time              per render block, as a share of the block's duration (p50, p99, max)
+  latency                 end to end (JACK input port -> output port, clicks through the dry
+                          path, which is delayed exactly as the model's output), and beyond the
+                          interface's own (a bare PortAudio pass-through in the same run):
+                          goal <= 512 samples at 48 kHz for the pitch and latent families
+  analysis look-ahead     the window the model's descriptors read, and the onset delay
+                          measured on the tone bursts (input attack -> model output attack)
+  file clock              --input-file play into no output (a thread is the clock) for
+                          --file-clock-seconds while a second Python process (importing numpy
+                          and torch) starts every 5 s: dry blocks, goal 0
+Figures go to bench/results/play-<date>-<configuration>.json and are printed against the
+latest earlier file of the same configuration there. --baseline-seconds: the same model
+called inside the PortAudio callback of one process (the design the play process avoids).
 
 --configs adds plays on the same terms (the same signal, load, A/B switch half-way; glitches,
 model time p50/p99/max as a share of the block, latency), figures to bench/results/:
@@ -161,8 +170,18 @@ class IO:
         return info, np.load(self.out)
 
 
-def run_play(seconds: float, period: int, switch_at: float, gens: list, ws, interface: int, tmp: Path,
-             lookahead: int = 0, coperform: dict | None = None, name: str = "") -> dict:
+def busy_thread(stop: threading.Event) -> threading.Thread:
+    """A Python thread of the app that never waits (it holds the app's GIL half the time)."""
+    def spin():
+        while not stop.is_set():
+            sum(range(10_000))
+    t = threading.Thread(target=spin, name="busy", daemon=True)
+    t.start()
+    return t
+
+
+def run_play(seconds: float, period: int, switch_at: float | None, gens: list, ws, interface: int, tmp: Path,
+             lookahead: int = 0, busy: bool = True, coperform: dict | None = None, name: str = "") -> dict:
     from rehearsal.play import PlayConfig, Player
     from rehearsal.training.generations import checkpoint_for
 
@@ -185,12 +204,15 @@ def run_play(seconds: float, period: int, switch_at: float, gens: list, ws, inte
                                coperform=coperform)).open()
     player.on_event(on)
     spinner = None
+    stop_busy = threading.Event()
     try:
         player.start_take(tmp / f"in{lookahead}{name}.w64", tmp / f"out{lookahead}{name}.w64")
         a, b = gens[0][0], gens[1][0]
         player.load(a["id"], ws.resolve(checkpoint_for(db, a)["path"]), a["name"])
         wait("switched", a["id"])
         spinner = spin_other_core()
+        if busy:
+            busy_thread(stop_busy)
         # 1. the dry path, delayed exactly as the model's output: clicks give the latency
         sig, at = clicks(2 * SR)
         io = IO(sig, tmp, f"clicks{lookahead}{name}")
@@ -204,26 +226,70 @@ def run_play(seconds: float, period: int, switch_at: float, gens: list, ws, inte
         st0 = player.status()
         io.go()
         t0 = time.monotonic()
-        wait_until(lambda: time.monotonic() - t0 > switch_at, seconds + 30)
-        glitches_before_switch = player.status().glitches - st0.glitches
-        t_switch = time.monotonic()
-        player.load(b["id"], ws.resolve(checkpoint_for(db, b)["path"]), b["name"])
+        glitches_before_switch = None
+        if switch_at is not None:
+            wait_until(lambda: time.monotonic() - t0 > switch_at, seconds + 30)
+            glitches_before_switch = player.status().glitches - st0.glitches
+            t_switch = time.monotonic()
+            player.load(b["id"], ws.resolve(checkpoint_for(db, b)["path"]), b["name"])
         info, out = io.result()
         st1 = player.status()
         stats = player.stats()
         player.stop_take()
     finally:
+        stop_busy.set()
         if spinner:
             spinner.kill()
         player.close()
     switched_b = [t for t, e in events if e[0] == "switched" and e[1].get("generation_id") == b["id"]]
+    added = {e[1].get("generation_id"): int(e[1].get("latency_samples", 0)) for _, e in events if e[0] == "loaded"}
+    if switch_at is None:
+        switch_at = seconds + 10
     half = onsets < switch_at * SR
     return {"dry_lags": dry_lags, "glitches": st1.glitches - st0.glitches, "glitches_before_switch": glitches_before_switch,
             "switch_s": (switched_b[0] - t_switch) if switched_b else None, "stats": stats, "xruns": info["xruns"],
             "onsets_a": onset_delays(out, info["first"], info["started"], onsets[half], interface),
             "onsets_b": onset_delays(out, info["first"], info["started"], onsets[~half & (onsets > (switch_at + 2) * SR)],
                                      interface),
-            "skipped": st1.skipped, "saved": st1.saved - st0.saved, "latency": player.latency}
+            "skipped": st1.skipped, "saved": st1.saved - st0.saved, "latency": player.latency,
+            "added_latency": {"pitch": added.get(a["id"]), "latent": added.get(b["id"])},
+            "realtime": player.realtime or "SCHED_FIFO"}
+
+
+def run_file_clock(seconds: float, checkpoint, tmp: Path, every_s: float = 5.0) -> dict:
+    """File-input play into no output (a thread is the clock) while a second Python process
+    starts every `every_s` seconds: dry blocks, counted from the first model block heard."""
+    import soundfile as sf
+
+    from rehearsal.play import PlayConfig, Player
+    from rehearsal.training import synthetic
+
+    path = tmp / "clock-voice.wav"
+    sf.write(path, 0.3 * synthetic.voice(20.0, seed=5), SR)
+    switched = threading.Event()
+    player = Player(PlayConfig(input_file=str(path), output_device="none", loop=True)).open()
+    player.on_event(lambda ev: ev[0] == "switched" and switched.set())
+    starts, children = 0, []
+    try:
+        player.load(None, checkpoint, "clock")
+        switched.wait(60)
+        st0 = player.status()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            children.append(subprocess.Popen([sys.executable, "-c", "import numpy, torch"]))
+            starts += 1
+            time.sleep(every_s)     # a load generator's pace, not a synchronisation
+        st1 = player.status()
+    finally:
+        player.close()
+        for c in children:
+            try:
+                c.wait(120)
+            except subprocess.TimeoutExpired:    # a loaded machine: it is load, not a result
+                c.kill()
+                c.wait()
+    return {"seconds": (st1.frames - st0.frames) / SR, "dry_blocks": st1.glitches - st0.glitches,
+            "processes_started": starts, "saved": st1.saved - st0.saved, "realtime": player.realtime or "SCHED_FIFO"}
 
 
 def run_naive(seconds: float, period: int, checkpoint, tmp: Path) -> dict:
@@ -334,23 +400,44 @@ def report_configs(configs: dict, interface: int, args) -> None:
     print(f"  (figures in {out.relative_to(Path(__file__).parents[1])})")
 
 
+def previous(label: str, results: Path) -> tuple[Path, dict] | tuple[None, None]:
+    """The latest earlier results file of this configuration."""
+    files = sorted(results.glob(f"play-*-{label}.json"))
+    return (files[-1], json.loads(files[-1].read_text())) if files else (None, None)
+
+
+def versus(now, before, unit: str = "") -> str:
+    if before is None or now is None:
+        return ""
+    return f" (before: {before}{unit})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--baseline-seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=60.0, help="live play through JACK (0: none)")
+    ap.add_argument("--baseline-seconds", type=float, default=0.0)
     ap.add_argument("--period", type=int, default=256)
     ap.add_argument("--no-realtime", action="store_true")
+    ap.add_argument("--switch", action="store_true", help="load a latent generation half-way (A/B)")
+    ap.add_argument("--no-busy-thread", action="store_true")
+    ap.add_argument("--file-clock-seconds", type=float, default=0.0)
     ap.add_argument("--lookahead-seconds", type=float, default=0.0,
                     help="also play this long with one extra render block of latency (--lookahead 1)")
-    ap.add_argument("--configs", default=",".join(CONFIGS),
-                    help=f"also play these, on the same terms ({', '.join(CONFIGS)}; '' for none)")
+    ap.add_argument("--results", type=Path, default=Path(__file__).with_name("results"))
+    ap.add_argument("--configs", default="",
+                    help=f"also play these, on the same terms ({', '.join(CONFIGS)}; comma-separated)")
     ap.add_argument("--corpus-minutes", type=float, default=10.0, help="the corpus generation's bank: minutes of audio")
     args = ap.parse_args()
     names = [c for c in args.configs.split(",") if c]
     if set(names) - set(CONFIGS):
         ap.error(f"--configs: {', '.join(sorted(set(names) - set(CONFIGS)))} is not one of {', '.join(CONFIGS)}")
     realtime = not args.no_realtime and realtime_allowed()
+    if args.no_realtime:
+        os.environ["REHEARSAL_NO_REALTIME"] = "1"     # the play process and its hosts, too
+    load_before = os.getloadavg()
     server = JackServer(f"rehearsal-bench-play-{os.getpid()}", period=args.period, realtime=realtime).start()
+    r = r2 = b = fc = None
+    configs, interface = {}, 0
     try:
         from rehearsal.store import Workspace, open_db
         from rehearsal.training.generations import checkpoint_for
@@ -361,50 +448,106 @@ def main() -> None:
             db = open_db(ws.db_path)
             pitch = make_generation(ws, db, "pitch", seed=0, steps=10)
             latent = make_generation(ws, db, "latent", seed=1, steps=10)
-            interface = interface_latency(args.period)
+            gens = [(pitch, db), (latent, db)]
             t = Path(tmp)
-            r = run_play(args.seconds, args.period, args.seconds / 2, [(pitch, db), (latent, db)], ws, interface, t)
-            r2 = (run_play(args.lookahead_seconds, args.period, args.lookahead_seconds / 2, [(pitch, db), (latent, db)],
-                           ws, interface, t, lookahead=1) if args.lookahead_seconds > 0 else None)
-            configs = run_configs(names, args, ws, db, pitch, interface, t)
-            b = (run_naive(args.baseline_seconds, args.period, ws.resolve(checkpoint_for(db, pitch)["path"]), t)
-                 if args.baseline_seconds > 0 else None)
+            if args.seconds > 0:
+                interface = interface_latency(args.period)
+                r = run_play(args.seconds, args.period, args.seconds / 2 if args.switch else None, gens, ws,
+                             interface, t, busy=not args.no_busy_thread)
+                r["interface"] = interface
+            else:
+                interface = 0
+            if args.lookahead_seconds > 0:
+                r2 = run_play(args.lookahead_seconds, args.period, args.lookahead_seconds / 2, gens, ws, interface,
+                              t, lookahead=1)
+            if names:
+                interface = interface or interface_latency(args.period)
+                configs = run_configs(names, args, ws, db, pitch, interface, t)
+            if args.file_clock_seconds > 0:
+                fc = run_file_clock(args.file_clock_seconds, ws.resolve(checkpoint_for(db, pitch)["path"]), t)
+            if args.baseline_seconds > 0:
+                b = run_naive(args.baseline_seconds, args.period, ws.resolve(checkpoint_for(db, pitch)["path"]), t)
     finally:
         if "sounddevice" in sys.modules:
             sys.modules["sounddevice"]._terminate()
         server.stop()
-    m = r["stats"]["model"]
+    report(args, realtime, r, r2, b, fc, load_before, os.getloadavg())
+    report_configs(configs, interface, args)
+
+
+def report(args, realtime: bool, r, r2, b, fc, load_before, load_after) -> None:
     from rehearsal.training.families.defaults import LATENT_DEFAULTS, PITCH_DEFAULTS
 
-    lat = [x - interface for x in r["dry_lags"]]
-    print(f"play bench: {args.seconds:.0f} s at 48 kHz, JACK period {args.period} "
-          f"({'realtime' if realtime else 'no-realtime'}), other core busy; pitch generation, "
-          f"A/B switch to a latent one at {args.seconds / 2:.0f} s")
-    print(f"  glitches               {r['glitches']}   (goal 0; {r['glitches_before_switch']} before the switch, "
-          f"{r['skipped']} blocks skipped; {r['saved']} late blocks caught by the callback's grace wait); "
-          f"JACK xruns {r['xruns']}")
-    print(f"  model time per block   median {100 * m['median_share']:.1f}%  p99 {100 * m['p99_share']:.1f}%  "
-          f"max {m['max_ms']:.2f} ms of a {m['budget_ms']:.2f} ms block ({m['blocks']} blocks)")
-    print(f"  interface latency      {interface} samples (bare PortAudio pass-through, measured)")
-    print(f"  model latency          {statistics.median(lat) if lat else '?'} samples beyond the interface "
-          f"(clicks through the dry path, min {min(lat) if lat else '?'} max {max(lat) if lat else '?'}; goal <= 256)")
-    print(f"  analysis look-ahead    pitch: yin window {PITCH_DEFAULTS['yin_window']} samples ending at the block "
-          f"(centre {PITCH_DEFAULTS['yin_window'] // 2} samples back); latent: fft {LATENT_DEFAULTS['fft']}")
-    for fam, d in (("pitch", r["onsets_a"]),):   # a noise-texture model has no attack to time
-        if d:
-            print(f"  onset delay ({fam:6})   median {statistics.median(d):.0f} samples beyond the interface "
-                  f"(tone attack in -> model attack out, {len(d)} bursts; the analysis' rise included)")
-    if r["switch_s"] is not None:
-        print(f"  A/B switch             {r['switch_s']:.2f} s from the request to the new generation fully in "
-              "(load, warm-up, 50 ms fade)")
+    label = "-".join(["rt" if realtime else "nort", f"p{args.period}", f"{args.seconds:.0f}s"]
+                     + (["switch"] if args.switch else []) + ([] if args.no_busy_thread else ["busy"])
+                     + ([f"file{args.file_clock_seconds:.0f}s"] if args.file_clock_seconds else []))
+    prev_path, prev = previous(label, args.results)
+    prev = prev or {}
+    figures: dict = {"configuration": label, "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+                     "load_average_before": [round(x, 2) for x in load_before],
+                     "load_average_after": [round(x, 2) for x in load_after], "cpus": os.cpu_count()}
+    print(f"play bench ({label}); load average {load_before[0]:.2f} before, {load_after[0]:.2f} after, "
+          f"{os.cpu_count()} CPUs" + (f"; against {prev_path.name}" if prev_path else "; no earlier figures"))
+    if r:
+        m = r["stats"]["model"]
+        per, unit = (600.0, "10 minutes") if args.seconds >= 600 else (60.0, "minute")
+        lat = [x - r["interface"] for x in r["dry_lags"]]
+        e2e = statistics.median(r["dry_lags"]) if r["dry_lags"] else None
+        model_lat = statistics.median(lat) if lat else None
+        dry = round(r["glitches"] * per / args.seconds, 2)
+        key = f"dry_blocks_per_{unit.replace(' ', '_')}"
+        figures.update({
+            "seconds": args.seconds, "dry_blocks": r["glitches"], key: dry,
+            "jack_xruns": r["xruns"], "caught_by_grace": r["saved"], "skipped": r["skipped"],
+            "model_share_p50": round(m.get("median_share", 0), 4), "model_share_p99": round(m.get("p99_share", 0), 4),
+            "model_share_max": round(m.get("max_ms", 0) / m["budget_ms"], 4) if m.get("budget_ms") else None,
+            "model_blocks": m.get("blocks"), "end_to_end_latency_samples": e2e, "interface_latency_samples": r["interface"],
+            "model_latency_samples": model_lat, "room_latency_samples": r["latency"],
+            "added_latency_samples": r["added_latency"], "play_realtime": r["realtime"]})
+        print(f"  live play              {args.seconds:.0f} s at 48 kHz, JACK period {args.period} "
+              f"({'jackd -R' if realtime else 'jackd without -R'}; play process: {r['realtime']}), other core "
+              f"spinning{'' if args.no_busy_thread else ', a busy Python thread in the app'}; pitch generation"
+              + (f", A/B switch to a latent one at {args.seconds / 2:.0f} s" if args.switch else ""))
+        print(f"  dry blocks             {r['glitches']} = {dry} per {unit} (goal 0)"
+              f"{versus(dry, prev.get(key))}; "
+              f"{r['saved']} late blocks caught by the grace wait, {r['skipped']} skipped")
+        print(f"  JACK server xruns      {r['xruns']} (counted apart){versus(r['xruns'], prev.get('jack_xruns'))}")
+        if m.get("blocks"):
+            print(f"  model time per block   p50 {100 * m['median_share']:.1f}%  p99 {100 * m['p99_share']:.1f}%  "
+                  f"max {100 * figures['model_share_max']:.1f}% of a {m['budget_ms']:.2f} ms block ({m['blocks']} "
+                  f"blocks){versus(figures['model_share_p99'], prev.get('model_share_p99'), ' p99')}")
+        print(f"  latency                end to end {e2e} samples (input port -> output port, clicks through the "
+              f"dry path){versus(e2e, prev.get('end_to_end_latency_samples'))}; interface alone {r['interface']}; "
+              f"model {model_lat} beyond it (the room's {r['latency']} + the model's own: pitch "
+              f"{r['added_latency']['pitch']}, latent {r['added_latency']['latent'] if args.switch else 'not loaded'}; "
+              "goal <= 512)")
+        print(f"  analysis look-ahead    pitch: yin window {PITCH_DEFAULTS['yin_window']} samples ending at the block "
+              f"(centre {PITCH_DEFAULTS['yin_window'] // 2} samples back); latent: fft {LATENT_DEFAULTS['fft']}")
+        if r["onsets_a"]:
+            print(f"  onset delay (pitch)    median {statistics.median(r['onsets_a']):.0f} samples beyond the interface "
+                  f"({len(r['onsets_a'])} bursts; the analysis' rise included)")
+        if r["switch_s"] is not None:
+            figures["switch_s"] = round(r["switch_s"], 3)
+            print(f"  A/B switch             {r['switch_s']:.2f} s from the request to the new generation fully in")
     if r2:
-        print(f"  with --lookahead 1     {r2['glitches']} glitches in {args.lookahead_seconds:.0f} s at a model latency of "
-              f"{r2['latency']} samples ({r2['saved']} caught by the grace wait; JACK xruns {r2['xruns']})")
-    report_configs(configs, interface, args)
+        figures["lookahead"] = {"dry_blocks": r2["glitches"], "latency": r2["latency"], "jack_xruns": r2["xruns"]}
+        print(f"  with --lookahead 1     {r2['glitches']} dry blocks in {args.lookahead_seconds:.0f} s at a model latency "
+              f"of {r2['latency']} samples (JACK xruns {r2['xruns']})")
+    if fc:
+        figures["file_clock"] = fc
+        before = (prev.get("file_clock") or {}).get("dry_blocks")
+        print(f"  file clock             {fc['dry_blocks']} dry blocks in {fc['seconds']:.0f} s of --input-file play "
+              f"into no output while {fc['processes_started']} Python processes started (one every 5 s; goal 0)"
+              f"{versus(fc['dry_blocks'], before)}; {fc['saved']} caught by the grace wait; play process: "
+              f"{fc['realtime']}")
     if b:
+        figures["baseline"] = b
         print(f"baseline, model called in the PortAudio callback ({args.baseline_seconds:.0f} s): "
-              f"{b['late']} late callbacks of {b['calls']}, {b['flags']} over/underflows, {b['xruns']} xruns "
-              f"-> play process: {r['glitches']} glitches, {r['xruns']} xruns")
+              f"{b['late']} late callbacks of {b['calls']}, {b['flags']} over/underflows, {b['xruns']} xruns")
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / f"play-{time.strftime('%Y-%m-%d-%H%M', time.gmtime())}-{label}.json"
+    out.write_text(json.dumps(figures, indent=1) + "\n")
+    print(f"  -> {out}")
 
 
 if __name__ == "__main__":

@@ -7,44 +7,32 @@ output by aubio (another implementation than the model's own yin)."""
 
 from __future__ import annotations
 
-import math
 import warnings
 
-import aubio
 import numpy as np
 import pytest
 import torch
 
 from rehearsal.training.export import export_nn_tilde
 from rehearsal.training.family import get_family
+from tests.support.pitch import cents, harmonic_tone, measured_pitch
 
 torch.set_num_threads(1)
 BUFFERS = (256, 8192, 512, 2048, 4096, 1024)   # multiples of the largest ratio (256), up to 8192
 
 
-def cents(f: float, ref: float) -> float:
-    return 1200 * math.log2(f / ref)
-
-
-def measured_pitch(y: np.ndarray, sr: int) -> float:
-    """Median aubio yin pitch of the voiced frames of the second half of y."""
-    y = np.ascontiguousarray(y[len(y) // 2:], np.float32)
-    det = aubio.pitch("yin", 4096, 512, sr)
-    det.set_unit("Hz")
-    found = []
-    for i in range(0, len(y) - 512, 512):
-        f = float(det(y[i:i + 512])[0])
-        if det.get_confidence() > 0.8 and f > 0:
-            found.append(f)
-    assert len(found) > 10, "no voiced frames in the output"
-    return float(np.median(found))
-
-
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
+def exported(tmp_path_factory, family: str, one_band: int | None = None):
+    """A family's export, loaded as nn~ loads it; `one_band`: its synthesiser sounds that
+    noise band alone (the decoder's output fixed on it), a band noise whose pitch is the band's."""
     torch.manual_seed(7)
-    model = get_family("pitch").build().eval()
-    path = export_nn_tilde(model, "pitch", tmp_path_factory.mktemp("rate") / "pitch.ts", {"generation": "t"})[0]
+    model = get_family(family).build().eval()
+    if one_band is not None:
+        with torch.no_grad():
+            out = model.decoder.out
+            out.weight.zero_()
+            out.bias[:model.n_noise_bands] = -12.0
+            out.bias[one_band] = 12.0
+    path = export_nn_tilde(model, family, tmp_path_factory.mktemp("rate") / f"{family}.ts", {"generation": "t"})[0]
 
     def load(rate: int):
         with warnings.catch_warnings():
@@ -54,6 +42,20 @@ def loaded(tmp_path_factory):
         assert m.set_sample_rate(rate) == 0 and m.get_sample_rate() == rate
         return m
     return load
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    return exported(tmp_path_factory, "pitch")
+
+
+def centroid_hz(y: np.ndarray, sr: int, n: int = 4096, top: float = 8_000.0) -> float:
+    """The spectral centroid (Hz) of y's average power spectrum below `top` (a noise band's pitch)."""
+    frames = np.lib.stride_tricks.sliding_window_view(y, n)[::n // 2] * np.hanning(n)
+    power = (np.abs(np.fft.rfft(frames, axis=-1)) ** 2).mean(0)
+    freqs = np.fft.rfftfreq(n, 1 / sr)
+    power, freqs = power[freqs < top], freqs[freqs < top]
+    return float((power * freqs).sum() / power.sum())
 
 
 def run_as_nn_tilde(method, x: torch.Tensor, ratio: int) -> list[np.ndarray]:
@@ -87,9 +89,8 @@ def test_decode_440_hz_at_the_host_rate(loaded, rate):
 def test_forward_follows_a_44k1_input(loaded):
     rate = 44100
     m = loaded(rate)
-    t = np.arange(int(1.5 * rate)) / rate
     f0 = 330.0
-    x = sum(0.3 / k * np.sin(2 * np.pi * k * f0 * t) for k in (1, 2, 3)).astype(np.float32)
+    x = harmonic_tone(f0, 1.5, rate)
     assert abs(cents(measured_pitch(x, rate), f0)) < 1      # the measure itself
     for y in run_as_nn_tilde(m.forward, torch.as_tensor(x).view(1, 1, -1), 1):
         assert abs(cents(measured_pitch(y, rate), f0)) < 5
@@ -101,3 +102,31 @@ def test_rates_outside_22k05_to_192k_are_refused(loaded):
         with pytest.raises(Exception, match="22050 to 192000"):
             m.set_sample_rate(bad)
     assert m.get_sample_rate() == 22050
+
+
+ONE_BAND: dict = {}
+
+
+@pytest.mark.parametrize("family, method", [("latent", "decode"), ("latent", "forward"),
+                                            ("autoregressive", "generate")])
+def test_band_noise_families_keep_their_bands_in_hz_at_44k1(tmp_path_factory, family, method):
+    """The latent and autoregressive families synthesise band noises: at 44.1 kHz a band
+    sounds at its frequency at 48 kHz, within 5 cents (a 48 kHz table read as is puts it
+    1.5 semitones, 147 cents, low). The model is made to sound one band (about 1.1 kHz)
+    alone, through its whole nn~ method: a latent held (decode), a tone heard (forward),
+    its own draws (generate)."""
+    if family not in ONE_BAND:       # one export per family for its methods
+        ONE_BAND[family] = exported(tmp_path_factory, family, one_band=24)
+    load = ONE_BAND[family]
+    blocks = 48_000 // 256
+    found = {}
+    for rate in (48000, 44100):
+        m = load(rate)
+        if method == "decode":
+            x, ratio = torch.zeros(1, int(m.decode_params[0]), blocks), 256
+        else:
+            x, ratio = torch.as_tensor(harmonic_tone(330.0, blocks * 256 / rate, rate)).view(1, 1, -1), 1
+            x = x[..., :blocks * 256]
+        y = run_as_nn_tilde(getattr(m, method), x, ratio)[0]
+        found[rate] = centroid_hz(y, rate)
+    assert abs(cents(found[44100], found[48000])) < 5, found

@@ -76,3 +76,39 @@ def test_record_and_play_share_the_sessions_notation(workspace, db, tmp_path):
     last = db.execute("SELECT n.name FROM takes t JOIN notations n ON n.id = t.notation_id "
                       "ORDER BY t.id DESC LIMIT 1").fetchone()[0]
     assert last != names[0] and "jam" in last.lower(), last
+
+
+def test_a_44k1_file_plays_and_records_at_its_rate_with_the_pitch_kept(workspace, db, tmp_path):
+    """Play runs the room at the file's rate (44.1 kHz) and the 48 kHz model at its own,
+    resampled both ways: the model's take keeps the input's pitch within 5 cents; record
+    takes the same file at its rate."""
+    from tests.support.pitch import audible, cents, harmonic_tone, measured_pitch
+
+    rate, f0 = 44100, 330.0
+    tone = tmp_path / "phone.wav"
+    sf.write(tone, harmonic_tone(f0, 3.0, rate), rate)
+    gen = make_generation(workspace, db, "pitch", seed=7, steps=0)   # an untrained one that sounds its pitch
+    out = run_cli(["--home", str(workspace.home), "play", "--model", gen["name"], "--session", "phone",
+                   "--input-file", str(tone), "--output-device", "none", "--speed", "3"],
+                  env={"REHEARSAL_NO_REALTIME": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "44100 Hz" in out.stderr, out.stderr
+    # real-time scheduling declined (as where it is not allowed): said in words, with where to read on
+    assert "no real-time scheduling" in out.stderr and "docs/play.md" in out.stderr, out.stderr
+    rows = list(db.query("SELECT t.path, t.sample_rate FROM plays p JOIN takes t "
+                         "ON t.id IN (p.input_take_id, p.output_take_id) ORDER BY t.number"))
+    assert [r["sample_rate"] for r in rows] == [rate, rate], rows
+    # the model's take holds only what the model played (a late block is silence there, not the input)
+    model, sr = sf.read(workspace.resolve(rows[1]["path"]), dtype="float32")
+    assert sr == rate and abs(model).max() > 0.01
+    assert abs(cents(measured_pitch(audible(model), rate), f0)) < 5
+    # the event log says what the resampling costs
+    detail = db.execute("SELECT detail FROM play_events WHERE kind = 'model-latency'").fetchone()
+    assert detail and "resampled to and from 44100 Hz" in detail[0], detail
+
+    rec = run_cli(["--home", str(workspace.home), "record", "--session", "phone", "--input-file", str(tone),
+                   "--speed", "20"])
+    assert rec.returncode == 0, rec.stderr
+    take = db.execute("SELECT path, sample_rate FROM takes ORDER BY id DESC LIMIT 1").fetchone()
+    recorded, sr = sf.read(workspace.resolve(take[0]), dtype="float32")
+    assert take[1] == sr == rate and abs(cents(measured_pitch(audible(recorded), rate), f0)) < 1

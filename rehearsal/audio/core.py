@@ -207,21 +207,36 @@ def peaks(ring: Ring, start: int, end: int) -> np.ndarray:
     return out
 
 
-def raise_priority() -> None:
+def raise_priority() -> str:
     """The callback may wait for the GIL held by the process's main (writer) thread; if a
     busy core deschedules the writer, the callback is late (priority inversion). So the
     writer runs real-time too where allowed (root, rtprio limits), else at a high nice,
-    and hands over the GIL every 0.5 ms instead of 5 ms."""
+    and hands over the GIL every 0.5 ms instead of 5 ms. Returns what it got, in words
+    (empty when real-time scheduling was granted)."""
     sys.setswitchinterval(0.0005)
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-        return
-    except (OSError, AttributeError):
-        pass
+    why = request_fifo(10)
+    if not why:
+        return ""
     try:
         os.nice(-10)
+        got = "a higher priority (nice -10) instead"
     except OSError:
-        pass
+        got = "the ordinary priority instead"
+    return (f"no real-time scheduling (SCHED_FIFO refused: {why}); running at {got}, so a busy machine "
+            "can make blocks play dry: see docs/play.md, 'Real-time scheduling'")
+
+
+def request_fifo(priority: int) -> str:
+    """SCHED_FIFO at `priority` for this thread's process: "" when granted, else why not
+    (REHEARSAL_NO_REALTIME=1 declines it, to measure or to leave the machine's real-time
+    priorities alone)."""
+    if os.environ.get("REHEARSAL_NO_REALTIME", "") not in ("", "0"):
+        return "REHEARSAL_NO_REALTIME is set"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return ""
+    except (OSError, AttributeError) as exc:
+        return getattr(exc, "strerror", None) or str(exc)
 
 
 def explain_write_error(exc: Exception, path) -> str:

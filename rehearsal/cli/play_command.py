@@ -57,7 +57,10 @@ def _device(value):
 @click.option("--device", help="Audio device for input and output (index or name). Default: the defaults.")
 @click.option("--output-device", help="Output device if not --device; `none` with --input-file: render unheard.")
 @click.option("--input-file", type=click.Path(exists=True, dir_okay=False),
-              help="Play this file into the model instead of a live input (48 kHz).")
+              help="Play this file into the model instead of a live input (at its own rate: 44.1, 48, 96 kHz...).")
+@click.option("--samplerate", type=click.IntRange(8000, 384000),
+              help="The devices' rate. Default: 48000 where the device takes it, else its own (a JACK "
+                   "server's). Models run at theirs, resampled.")
 @click.option("--channels", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Input channels recorded; the model hears --model-channel.")
 @click.option("--model-channel", type=click.IntRange(1, 64), default=1, show_default=True)
@@ -98,11 +101,13 @@ def _device(value):
 @click.option("--replay-xy", "replay_take", type=int, metavar="TAKE",
               help="Walk the XY pad as it walked in the play of this take (its id, either stream), at the same times.")
 @click.pass_context
-def play(ctx, model_ref, session_name, notation_name, device, output_device, input_file, channels, model_channel,
+def play(ctx, model_ref, session_name, notation_name, device, output_device, input_file, samplerate, channels,
+         model_channel,
          dry_wet, gain, fade_ms, fade_curve, blocksize, lookahead, duration, midi_ports, midi_virtual, midi_api,
          osc_port, osc_host, osc_allow, osc_out, control_rate, score_path, speed, co_perform, follow, pause_s,
          answer_s, replay_take) -> None:
-    """Play a generation live: input -> model -> output, at 48 kHz in blocks of <= 256 samples.
+    """Play a generation live: input -> model -> output, in blocks of <= 256 samples (48 kHz, or the
+    input's rate: models run at their own, resampled).
 
     Records a take of the performer and a take of the model, aligned to the sample; tags
     from MIDI, OSC and keys land on both and count for the generation heard. Type a
@@ -135,7 +140,8 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
         output_device = device
     config = PlayConfig(
         device=_device(device), output_device=_device(output_device), channels=channels,
-        model_channel=model_channel - 1, input_file=input_file, speed=speed, blocksize=int(blocksize),
+        model_channel=model_channel - 1, input_file=input_file, samplerate=samplerate, speed=speed,
+        blocksize=int(blocksize),
         lookahead=lookahead, mix=dry_wet, gain=parse_gain(gain), fade_ms=fade_ms, fade_curve=fade_curve,
         osc_out=parse_host_port(osc_out), control_rate=control_rate,
         coperform={"mode": co_perform, "follow": follow, "pause_s": pause_s, "answer_s": answer_s}
@@ -244,12 +250,14 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
         p = room.player
         # take numbers, as in the file names (take-003-performer.flac) and everywhere else, not row ids
         performer, answer = (get_take(room.db, play[k]) for k in ("input_take_id", "output_take_id"))
-        click.echo(f"playing {model or 'dry'} from {p.device} (48 kHz, blocks of {p.blocksize}, model latency "
+        click.echo(f"playing {model or 'dry'} from {p.device} ({p.samplerate} Hz, blocks of {p.blocksize}, model latency "
                    f"{p.latency} samples = {1000 * p.latency / p.samplerate:.1f} ms) -> session "
                    f"{room.session_name!r}, takes {performer['number']} (performer) and {answer['number']} "
                    f"(model)", err=True)
         if p.fallback:
             click.echo(p.fallback, err=True)
+        if p.realtime:
+            click.echo(p.realtime, err=True)
         if replay_take is not None:
             n = room.replay_xy(replay_take)
             click.echo(f"replaying the XY walk of take {replay_take}: {n} targets", err=True)
@@ -373,7 +381,7 @@ async def _status_line(room, tty: bool) -> None:
         heard = f"g{s.active_generation}" if s.active_generation else "dry"
         if s.incoming_generation:
             heard += f" → g{s.incoming_generation}"
-        line = (f"{heard:>10}  {s.take_frames / 48000:7.1f} s  in {_db(s.input_level):>6}  model {_db(s.output_level):>6}"
+        line = (f"{heard:>10}  {s.take_frames / (room.player.samplerate or 48000):7.1f} s  in {_db(s.input_level):>6}  model {_db(s.output_level):>6}"
                 f"  model time {100 * med:4.1f}% (p99 {100 * p99:4.1f}%)  glitches {s.glitches}")
         if tty:
             sys.stderr.write("\r\033[K" + line)

@@ -44,8 +44,9 @@ from . import status as S
 from .blocks import FADE_CURVES, required_latency
 from .hosts import Host
 
-SAMPLE_RATE = 48000
+SAMPLE_RATE = 48000       # the rate asked of a device first (a file plays at its own; models at theirs)
 STATS_EVERY = 25          # pumps (0.5 s) between statistics published to shared memory
+PACED_GRACE_S = 0.1       # no device: how long the thread that is the clock waits for a late model block
 
 
 def main() -> None:
@@ -89,6 +90,7 @@ class Engine:
         self.cycles = CycleCounter()     # JACK's, made with a stream on JACK
         self.take_gaps_at = 0
         self.miss = 0                    # test hook: cycles the callback is to miss
+        self.paced = False               # no device: a thread is the clock (PacedClock)
 
     def emit(self, kind: str, payload: dict) -> None:
         """From any thread: the main thread sends it (a Connection is not thread-safe)."""
@@ -214,14 +216,12 @@ class Engine:
             raise RuntimeError(f"{info_in['name']} has {info_in['max_input_channels']} inputs, {in_ch} asked")
         if not 0 <= self.model_channel < in_ch:
             raise RuntimeError(f"model input channel {self.model_channel + 1}: the input has {in_ch}")
-        try:
-            stream = sd.Stream(device=(info_in["index"], info_out["index"]), channels=(in_ch, out_ch),
-                               samplerate=SAMPLE_RATE, blocksize=n, dtype="float32",
-                               latency=cfg.get("stream_latency", "low"), callback=self.callback)
-        except sd.PortAudioError as exc:
-            raise RuntimeError(f"cannot open {info_in['name']} -> {info_out['name']} at 48 kHz, "
-                               f"{n}-sample blocks ({exc}); try another --device / --blocksize, or "
-                               "--input-file FILE --output-device none") from None
+        stream = self._open_at(
+            sd, _rates(cfg, info_in), f"{info_in['name']} -> {info_out['name']}",
+            "try another --device / --blocksize / --samplerate, or --input-file FILE --output-device none",
+            lambda rate: sd.Stream(device=(info_in["index"], info_out["index"]), channels=(in_ch, out_ch),
+                                   samplerate=rate, blocksize=n, dtype="float32",
+                                   latency=cfg.get("stream_latency", "low"), callback=self.callback))
         self.cycles = CycleCounter.for_stream(sd.query_hostapis(info_in["hostapi"])["name"])
         name = info_in["name"] if info_in["index"] == info_out["index"] else f"{info_in['name']} -> {info_out['name']}"
         return stream, in_ch, out_ch, name
@@ -233,8 +233,7 @@ class Engine:
 
         self.feeder = feeder = FileFeeder(path, loop=self.cfg.get("loop", False) if loop is None else loop,
                                           max_block=max(self.blocksize, 8192))
-        if feeder.samplerate != SAMPLE_RATE:
-            raise RuntimeError(f"{path}: {feeder.samplerate} Hz; play runs at 48 kHz (resample the file first)")
+        self.samplerate = feeder.samplerate      # the room runs at the file's rate; models at theirs
         in_ch = feeder.channels
         if not 0 <= self.model_channel < in_ch:
             raise RuntimeError(f"model input channel {self.model_channel + 1}: {path} has {in_ch}")
@@ -257,6 +256,8 @@ class Engine:
         if info is None:
             from ..audio.file_source import PacedClock
 
+            self.paced = True
+
             scratch = np.zeros((n, 1), np.float32)
 
             def tick(frames):
@@ -264,7 +265,7 @@ class Engine:
                               SimpleNamespace(currentTime=0.0, inputBufferAdcTime=0.0),
                               SimpleNamespace(input_overflow=False, output_underflow=False))
 
-            return (PacedClock(tick, n, SAMPLE_RATE, speed=float(self.cfg.get("speed", 1.0)), name="play-clock"),
+            return (PacedClock(tick, n, self.samplerate, speed=float(self.cfg.get("speed", 1.0)), name="play-clock"),
                     in_ch, 0, f"file:{path}")
         import sounddevice as sd
 
@@ -273,15 +274,27 @@ class Engine:
         def out_callback(outdata, frames, time_info, status):
             self.callback(self._file_input(frames), outdata, frames, time_info, status)
 
-        try:
-            stream = sd.OutputStream(device=info["index"], channels=out_ch, samplerate=SAMPLE_RATE, blocksize=n,
-                                     dtype="float32", latency=self.cfg.get("stream_latency", "low"),
-                                     callback=out_callback)
-        except sd.PortAudioError as exc:
-            raise RuntimeError(f"cannot open {info['name']} at 48 kHz, {n}-sample blocks ({exc}); try another "
-                               "--output-device, or --output-device none") from None
+        stream = self._open_at(
+            sd, [feeder.samplerate], info["name"], "try another --output-device, or --output-device none",
+            lambda rate: sd.OutputStream(device=info["index"], channels=out_ch, samplerate=rate, blocksize=n,
+                                         dtype="float32", latency=self.cfg.get("stream_latency", "low"),
+                                         callback=out_callback))
         self.cycles = CycleCounter.for_stream(sd.query_hostapis(info["hostapi"])["name"])
         return stream, in_ch, out_ch, f"file:{path} -> {info['name']}"
+
+    def _open_at(self, sd, rates: list[int], name: str, advice: str, make):
+        """The stream at the first of `rates` the device takes (self.samplerate set to it)."""
+        errors = []
+        for rate in rates:
+            try:
+                stream = make(rate)
+            except sd.PortAudioError as exc:
+                errors.append(f"{rate} Hz: {exc}")
+                continue
+            self.samplerate = int(rate)
+            return stream
+        raise RuntimeError(f"cannot open {name} with {self.blocksize}-sample blocks ({'; '.join(errors)}); "
+                           f"{advice}") from None
 
     def _file_input(self, frames: int) -> np.ndarray:
         """The file's next frames, or silence while it waits for the first model (a file is
@@ -295,10 +308,11 @@ class Engine:
     def serve(self) -> None:
         from .mixer import Mixer
 
-        raise_priority()
+        self.realtime = raise_priority()
         self.samplerate = SAMPLE_RATE
         self.stream, self.in_channels, self.out_channels, self.device = self.open_stream()
-        capacity = int(SAMPLE_RATE * float(self.cfg.get("headroom_s", 30.0)))
+        sr = self.samplerate
+        capacity = int(sr * float(self.cfg.get("headroom_s", 30.0)))
         self.inring = Ring(capacity, self.in_channels)
         self.outring = Ring(capacity, 1)
         self.model_in = H.InputRing.create(capacity=1 << 20)
@@ -307,9 +321,14 @@ class Engine:
         self._dry, self._wet, self._model = (np.zeros(n, np.float32) for _ in range(3))
         self._glitch_frames = np.zeros(1024, np.int64)   # stream frames of the last glitches
         self._silence = np.zeros((max(self.blocksize, 4096), self.in_channels), np.float32)
-        self.clock = SteadyClock(SAMPLE_RATE)
-        grace = float(self.cfg.get("grace", 0.25)) * self.blocksize / SAMPLE_RATE
-        fade = round(float(self.cfg.get("fade_ms", 50.0)) * SAMPLE_RATE / 1000)
+        self.clock = SteadyClock(sr)
+        grace = float(self.cfg.get("grace", 0.25)) * self.blocksize / sr
+        if self.paced:
+            # nobody hears it, so nothing is due at an instant: a block late because another
+            # process started (torch loading, a busy core) is waited for, and the clock, which
+            # keeps time from its start, catches up after it (dry only past PACED_GRACE_S)
+            grace = max(grace, float(self.cfg.get("paced_grace_s", PACED_GRACE_S)))
+        fade = round(float(self.cfg.get("fade_ms", 50.0)) * sr / 1000)
         self.mixer = Mixer(self.render_block, fade, self.fade_curve, self.emit, grace)
         self.hosts: list[Host] = []          # every host started and not yet reaped
         self.spare: Host | None = None
@@ -325,7 +344,7 @@ class Engine:
         if self.feeder is not None:
             self.feeder.fill()
         self.stream.start()
-        self.conn.send(("ready", {"samplerate": SAMPLE_RATE, "channels": self.in_channels,
+        self.conn.send(("ready", {"samplerate": sr, "realtime": self.realtime, "channels": self.in_channels,
                                   "output_channels": self.out_channels, "device": self.device, "pid": os.getpid(),
                                   "latency": self.latency, "blocksize": self.blocksize,
                                   "render_block": self.render_block, "fallback": self.fallback,
@@ -355,7 +374,7 @@ class Engine:
 
     def request_load(self, req: dict) -> None:
         if req.get("fade_ms") is not None:
-            self.mixer.set_fade(round(float(req["fade_ms"]) * SAMPLE_RATE / 1000))
+            self.mixer.set_fade(round(float(req["fade_ms"]) * self.samplerate / 1000))
         for old in self.waiting:   # the newest request wins
             self.emit("load-failed", {"generation_id": old.get("generation_id"),
                                       "error": "replaced by a newer request before it loaded"})
@@ -456,7 +475,7 @@ class Engine:
             self.model_in.gain[0] = self.gain
             self.st[S.GAIN] = self.gain
         elif kind == "fade":
-            self.mixer.set_fade(round(float(cmd[1]) * SAMPLE_RATE / 1000))
+            self.mixer.set_fade(round(float(cmd[1]) * self.samplerate / 1000))
         elif kind == "latent":
             values = cmd[1]
             self.model_in.set_latent(values)
@@ -502,7 +521,7 @@ class Engine:
         """Render time per block, every host's, as a share of the block's duration."""
         parts = list(self.retired_times) + [h.ring.recent_times() for h in self.hosts]
         t = np.concatenate(parts) if parts else np.zeros(0)
-        budget = self.render_block / SAMPLE_RATE
+        budget = self.render_block / self.samplerate
         if len(t) == 0:
             return {"blocks": 0, "budget_ms": budget * 1e3}
         return {"blocks": int(self.st[S.RENDERED]), "skipped": int(self.st[S.SKIPPED]), "budget_ms": budget * 1e3,
@@ -518,9 +537,9 @@ class Engine:
             raise RuntimeError("a take is already recording")
         fmt, subtype = req.get("format", "W64"), req.get("subtype")
         start = self.frames_done
-        inp = TakeWriter(req["input_path"], SAMPLE_RATE, self.in_channels, fmt, subtype)
+        inp = TakeWriter(req["input_path"], self.samplerate, self.in_channels, fmt, subtype)
         try:
-            out = TakeWriter(req["output_path"], SAMPLE_RATE, 1, fmt, subtype)
+            out = TakeWriter(req["output_path"], self.samplerate, 1, fmt, subtype)
         except Exception:
             inp.close()
             raise
@@ -600,7 +619,7 @@ class Engine:
             self.conn.send((kind, payload))
 
     def update_levels(self, done: int) -> None:
-        start = max(self.level_from, done - SAMPLE_RATE)
+        start = max(self.level_from, done - self.samplerate)
         if done <= start:
             return
         levels = peaks(self.inring, start, done)
@@ -608,6 +627,15 @@ class Engine:
             self.st[S.LEVELS + ch] = float(levels[ch])
         self.st[S.OUT_LEVEL] = float(peaks(self.outring, start, done)[0])
         self.level_from = done
+
+
+def _rates(cfg: dict, info: dict) -> list[int]:
+    """The rates to try a device at: the one asked (--samplerate), else 48 kHz then the
+    device's own (a JACK server's rate, a card that only does 44.1 kHz)."""
+    if cfg.get("samplerate"):
+        return [int(cfg["samplerate"])]
+    own = int(round(float(info.get("default_samplerate") or SAMPLE_RATE)))
+    return [SAMPLE_RATE] + ([own] if own != SAMPLE_RATE else [])
 
 
 def _query(sd, device, kind: str):

@@ -39,9 +39,9 @@ def _die_with_parent() -> None:
 
 
 def _realtime(priority: int) -> None:
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (OSError, AttributeError):
+    from ..audio.core import request_fifo
+
+    if request_fifo(priority):     # refused: the play process says so in words
         try:
             os.nice(-5)
         except OSError:
@@ -55,6 +55,7 @@ def main() -> None:
     conn, wake = Connection(int(sys.argv[2])), int(sys.argv[3])
     _die_with_parent()
     block = int(cfg["block"])
+    room_rate = int(cfg.get("room_rate") or 48000)
     inp = H.InputRing.attach(cfg["input"], capacity=int(cfg["capacity"]))
     ring = H.HostRing.attach(cfg["ring"], blocks=int(cfg["blocks"]), block=block)
     try:
@@ -72,7 +73,7 @@ def main() -> None:
             return
         req = msg[1]
         try:
-            slot = Slot.load(req["path"], req.get("generation_id"), req.get("name") or "model", block)
+            slot = Slot.load(req["path"], req.get("generation_id"), req.get("name") or "model", block, room_rate)
             if block % slot.hop:
                 raise ValueError(f"{slot.name} renders blocks of {slot.hop} samples; play renders {block} at a "
                                  "time, which is not a multiple of it")
@@ -87,12 +88,12 @@ def main() -> None:
         ring.header[H.LATENT_CHANNELS] = len(slot.latent_labels)
         conn.send(("loaded", {"hop": slot.hop, "context": slot.context, "latent": slot.latent_labels,
                               "warm_blocks": slot.warm_blocks(block), "latency_samples": slot.latency,
-                              "sample_rate": slot.stream.model_rate if slot.stream is not None else 48000,
+                              "sample_rate": slot.stream.model_rate if slot.stream is not None else room_rate,
                               "buffer": slot.stream.buffer if slot.stream is not None else slot.hop}))
         _realtime(60)   # part of the audio chain (one period to render): just under JACK's clients (65-70)
         try:
             render(slot, ModelFailure, inp, ring, conn, wake, block, cfg.get("osc_out"),
-                   float(cfg.get("control_rate", 0)))
+                   float(cfg.get("control_rate", 0)), room_rate)
         finally:
             slot.close()
     finally:
@@ -100,8 +101,9 @@ def main() -> None:
         ring.close()
 
 
-def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, control_rate: float) -> None:
-    osc = _controls_sender(osc_out, control_rate, block) if osc_out and slot.latent_labels else None
+def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, control_rate: float,
+           room_rate: int = 48000) -> None:
+    osc = _controls_sender(osc_out, control_rate, block, room_rate) if osc_out and slot.latent_labels else None
     raw = np.zeros(block, np.float32)
     k = inp.written // block                 # the first block not yet complete: heard from its start
     ring.header[H.FIRST_BLOCK] = k
@@ -174,7 +176,7 @@ def _wait_for_stop(conn) -> None:
         pass
 
 
-def _controls_sender(osc_out, rate_hz: float, block: int):
+def _controls_sender(osc_out, rate_hz: float, block: int, room_rate: int = 48000):
     """/rehearsal/latent/out f f f ... to host:port, at most rate_hz a second (0: every block)."""
     import socket
 
@@ -183,7 +185,7 @@ def _controls_sender(osc_out, rate_hz: float, block: int):
     host, port = osc_out[0], int(osc_out[1])
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
-    every = max(1, round(48000 / block / rate_hz)) if rate_hz > 0 else 1
+    every = max(1, round(room_rate / block / rate_hz)) if rate_hz > 0 else 1
     due = [0]
 
     def send(values) -> None:

@@ -21,7 +21,8 @@ class Host:
         os.set_blocking(self.wake_w, False)
         ours, theirs = socket.socketpair()
         cfg = {"input": engine.model_in.name, "capacity": engine.model_in.capacity, "ring": self.ring.name,
-               "blocks": self.RING_BLOCKS, "block": engine.render_block, "osc_out": engine.cfg.get("osc_out"),
+               "blocks": self.RING_BLOCKS, "block": engine.render_block,
+               "room_rate": engine.samplerate, "osc_out": engine.cfg.get("osc_out"),
                "control_rate": engine.cfg.get("control_rate", 0), "coperform": engine.cfg.get("coperform")}
         self.proc = subprocess.Popen(
             python_module("rehearsal.play.host", json.dumps(cfg), str(theirs.fileno()), str(self.wake_r)),

@@ -34,7 +34,8 @@ class PlayConfig:
     channels: int = 1                        # input channels recorded (the performer)
     output_channels: int | None = None       # default: up to 2, the model's mono output on each
     model_channel: int = 0                   # which input channel the model hears (0-based)
-    input_file: str | None = None            # a file stands in for the performer
+    input_file: str | None = None            # a file stands in for the performer (the room runs at its rate)
+    samplerate: int | None = None            # the devices' rate; None: 48 kHz where taken, else the device's own
     wait_for_model: bool = True              # with a file: it starts once the first model is heard
     loop: bool = False
     speed: float = 1.0                       # --input-file without an output device (tests)
@@ -103,6 +104,7 @@ class Player(EngineClient):
         super().__init__(config or PlayConfig())
         self.output_channels = self.latency = self.blocksize = self.render_block = 0
         self.fallback: str | None = None     # in words, what stood in for a missing sound card
+        self.realtime = ""                   # in words, when real-time scheduling was refused
 
     def open(self, timeout: float = 60.0) -> "Player":   # the engine may load a model first
         return super().open(timeout)
@@ -111,6 +113,7 @@ class Player(EngineClient):
         self.output_channels, self.latency = p["output_channels"], p["latency"]
         self.blocksize, self.render_block = p["blocksize"], p["render_block"]
         self.fallback = p.get("fallback")
+        self.realtime = p.get("realtime") or ""
 
     # -- takes and control ------------------------------------------------------------------
     def start_take(self, input_path: str | Path, output_path: str | Path, timeout: float = 10.0,

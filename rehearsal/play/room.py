@@ -424,12 +424,13 @@ class PlayRoom(RoomBase):
     def _store_loaded(self, db, play_id: int, ev: E.Loaded, frame, detail):
         """A model whose answer comes later than the play's latency (an imported module's
         buffer, resampling) says so, in the events and on the status line."""
-        if not ev.latency_samples and ev.sample_rate == 48000:
+        room = self.player.samplerate or 48000
+        if not ev.latency_samples and ev.sample_rate == room:
             return frame, detail
         total = self.player.latency + ev.latency_samples
-        detail = (f"{ev.name}: latency {total} samples = {1000 * total / 48000:.1f} ms ({ev.latency_samples} beyond "
+        detail = (f"{ev.name}: latency {total} samples = {1000 * total / room:.1f} ms ({ev.latency_samples} beyond "
                   f"the room's {self.player.latency}: buffers of {ev.buffer} at {ev.sample_rate} Hz"
-                  + (", resampled to and from 48000 Hz" if ev.sample_rate != 48000 else "") + ")")
+                  + (f", resampled to and from {room} Hz" if ev.sample_rate != room else "") + ")")
         self.model_latency[ev.generation_id] = ev.latency_samples
         plays.add_event(db, play_id, "model-latency", generation_id=ev.generation_id, detail=detail)
         return frame, detail

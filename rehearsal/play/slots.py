@@ -65,6 +65,10 @@ class Slot:
         model that cannot generate without input."""
         from .coperformer import CoPerform, CoPerformer
 
+        if self.stream is not None:   # resampled (another room rate) or imported: its calls are the stream's
+            rate = getattr(self.stream, "room_rate", 0)
+            raise ValueError(f"{self.name}: co-performing runs a model at its own rate only, in a room at "
+                             f"{self.stream.model_rate} Hz (this one runs at {rate} Hz)")
         self.co = CoPerformer(self.module, CoPerform(**settings), block)
 
     @property
@@ -99,9 +103,27 @@ class Slot:
         from ..training.checkpoints import load_checkpoint
 
         model, meta = load_checkpoint(Path(path))
-        if int(model.sample_rate) != 48000:
-            raise ValueError(f"{path}: the model renders at {model.sample_rate} Hz; play runs at 48 kHz")
-        return cls.from_model(model, generation_id, name, str(meta.get("family", "")))
+        slot = cls.from_model(model, generation_id, name, str(meta.get("family", "")))
+        if int(model.sample_rate) != int(room_rate):
+            slot.resample(int(model.sample_rate), int(room_rate), block)
+        return slot
+
+    def resample(self, model_rate: int, room_rate: int, block: int) -> None:
+        """Run at the model's own rate in a room at another (a 44.1 kHz file or card): through
+        a ModuleStream, the imported modules' resampling stream, called in the host's thread
+        (a native block takes a millisecond or two). soxr's QQ quality: it holds nothing back,
+        so the latency added is only the block bookkeeping of two rates (749 samples at
+        44.1 kHz, 1,028 at 96 kHz for 256-sample blocks), against 2,467 / 4,024 for HQ; the
+        loaded event says the figure."""
+        from types import SimpleNamespace
+
+        from ..training.module_stream import ModuleStream
+
+        info = SimpleNamespace(sample_rate=model_rate, play_buffer=self.hop, buffer=self.hop,
+                               play="encode-decode" if self.uses_latent else "forward",
+                               audio_method=SimpleNamespace(in_channels=1))
+        self.stream = ModuleStream(self.module, info, room_rate, block, allowance=0, quality="QQ")
+        self.hop = block
 
     @classmethod
     def from_module_file(cls, path, generation_id: int | None, name: str, block: int = 256,

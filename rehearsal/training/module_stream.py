@@ -32,12 +32,12 @@ SIMULATED_S = 40
 MIN_ALLOWANCE = 1024   # samples (21 ms at 48 kHz): 768 left a 512-sample module behind 7 times in 20 s at load 9
 
 
-def _resampler(src: int, dst: int):
+def _resampler(src: int, dst: int, quality: str = QUALITY):
     if src == dst:
         return None
     import soxr
 
-    return soxr.ResampleStream(src, dst, 1, dtype="float32", quality=QUALITY)
+    return soxr.ResampleStream(src, dst, 1, dtype="float32", quality=quality)
 
 
 def _through(rs, x: np.ndarray) -> np.ndarray:
@@ -45,10 +45,11 @@ def _through(rs, x: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def buffering_latency(room_rate: int, model_rate: int, block: int, buffer: int, allowance: int) -> int:
+def buffering_latency(room_rate: int, model_rate: int, block: int, buffer: int, allowance: int,
+                      quality: str = QUALITY) -> int:
     """Room samples of priming so that block k can be taken before block k is given: found
     by running the two resamplers on silence, plus `allowance` for the call itself."""
-    rs_in, rs_out = _resampler(room_rate, model_rate), _resampler(model_rate, room_rate)
+    rs_in, rs_out = _resampler(room_rate, model_rate, quality), _resampler(model_rate, room_rate, quality)
     zeros = np.zeros(block, np.float32)
     pending = produced = need = 0
     # soxr hands out its output in bursts (HQ: up to about 700 samples late at times, in a
@@ -71,7 +72,7 @@ class ModuleStream:
     renders) `work()` makes the calls."""
 
     def __init__(self, module, info, room_rate: int = 48000, block: int = 256, allowance: int | None = None,
-                 threaded: bool = False):
+                 threaded: bool = False, quality: str = QUALITY):
         import threading
 
         self.module, self.info = module, info
@@ -84,7 +85,9 @@ class ModuleStream:
             allowance = max(MIN_ALLOWANCE, -(-self.buffer * self.room_rate // self.model_rate // self.block)
                             * self.block)
         self.allowance = int(allowance)
-        self.latency = buffering_latency(self.room_rate, self.model_rate, self.block, self.buffer, self.allowance)
+        self.quality = quality      # soxr's: HQ (the default) holds back ~1,000-2,000 samples, QQ none
+        self.latency = buffering_latency(self.room_rate, self.model_rate, self.block, self.buffer, self.allowance,
+                                         quality)
         self.behind = 0               # times it could not keep up (restarts)
         self.calls = 0
         self.call_s = 0.0             # seconds spent in the module
@@ -102,8 +105,8 @@ class ModuleStream:
         """Start anew from the next block given (`skip`: samples of output already due)."""
         with self._lock:
             self._epoch += 1
-            self.rs_in = _resampler(self.room_rate, self.model_rate)
-            self.rs_out = _resampler(self.model_rate, self.room_rate)
+            self.rs_in = _resampler(self.room_rate, self.model_rate, self.quality)
+            self.rs_out = _resampler(self.model_rate, self.room_rate, self.quality)
             self.fifo_in = np.zeros(0, np.float32)
             self.fifo_out = np.zeros(self.latency - skip, np.float32)
 
@@ -159,6 +162,8 @@ class ModuleStream:
             if job is None:
                 return
             y = self.call(job[1])
+            if not np.isfinite(y).all():
+                raise FloatingPointError("NaN or infinite samples")
             with self._lock:
                 self._give(job[0], y)
 

@@ -10,7 +10,9 @@ read and set through `get_<name>` / `set_<name>`. Right after loading, nn~ calls
 `set_sample_rate(host_rate)` when the module has it (acids-ircam/nn_tilde,
 src/backend/backend.cpp `Backend::load` -> `set_sample_rate`), and nothing else tells the
 module the host's rate: so every export has it, and the families synthesise at that rate
-(`host_rate`; the pitch family's analysis and oscillators are exact at any rate). A rate
+(`host_rate`; the pitch family's analysis and oscillators are exact at any rate; the
+latent and autoregressive families re-bin their analysis bands and resample their noise
+tables to it in `adapt_rate`, so their bands stay at the same frequencies in Hz). A rate
 outside MIN_RATE..MAX_RATE is refused (an error, so nn~ reports the load as failed). The
 `nn-tilde` package on PyPI pins an old torch, hence this small base class.
 """
@@ -44,7 +46,13 @@ class NNTildeModule(nn.Module):
         if sample_rate < 22050 or sample_rate > 192000:   # MIN_RATE, MAX_RATE (TorchScript wants literals)
             raise RuntimeError("sample rate " + str(sample_rate) + " Hz: this model runs at 22050 to 192000 Hz")
         self.host_rate = sample_rate
+        self.adapt_rate(sample_rate)
         return 0
+
+    def adapt_rate(self, sample_rate: int) -> None:
+        """A family whose tables depend on the rate rebuilds them here (the latent and
+        autoregressive families' band tables); the pitch family needs nothing."""
+        pass
 
     @torch.jit.export
     def get_sample_rate(self) -> int:

@@ -29,9 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from .. import dsp
-from ..nn_tilde import NNTildeModule
 from .defaults import AUTOREGRESSIVE_DEFAULTS
-from .latent import band_noise, fit_spectral_normalisation, spectral_frames, spectral_setup
+from .latent import SpectralStream, band_noise, fit_spectral_normalisation, spectral_frames, spectral_setup
 from .nets import RecurrentDecoder
 
 DEFAULTS: Dict[str, object] = dict(AUTOREGRESSIVE_DEFAULTS)
@@ -257,7 +256,7 @@ class AutoregressiveModel(nn.Module):
         return AutoregressiveStream(self)
 
 
-class AutoregressiveStream(NNTildeModule):
+class AutoregressiveStream(SpectralStream):
     """nn~ methods, each with its own streaming state:
 
     forward:  audio -> audio (the model's continuation of what it hears, one block ahead; it
@@ -269,8 +268,7 @@ class AutoregressiveStream(NNTildeModule):
     temperature: float
 
     def __init__(self, model: AutoregressiveModel):
-        super().__init__(model.sample_rate)
-        self.model = model
+        super().__init__(model)
         self.hop = model.hop
         self.context = model.context
         self.seed = model.seed

@@ -187,14 +187,39 @@ class LatentModel(nn.Module):
         return LatentStream(self)
 
 
-class LatentStream(NNTildeModule):
+class SpectralStream(NNTildeModule):
+    """The nn~ module of a family built on `spectral_setup` (latent, autoregressive): at
+    another host rate (`set_sample_rate`) the analysis bands are re-binned and the noise
+    tables resampled to it, so every band keeps its frequencies in Hz (a 48 kHz table read
+    at 44.1 kHz would sound 1.5 semitones low) and the centroid is computed at that rate.
+    The model's own tables are kept on the first change, so going back is exact."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__(model.sample_rate)
+        self.model = model
+        self.register_buffer("rate_bands", torch.zeros(0), persistent=False)
+        self.register_buffer("rate_bank", torch.zeros(0), persistent=False)
+
+    def adapt_rate(self, sample_rate: int) -> None:
+        if self.rate_bank.numel() == 0:
+            self.rate_bands = self.model.bands
+            self.rate_bank = self.model.noise_bank
+        self.model.sample_rate = sample_rate
+        if sample_rate == self.model_rate:
+            self.model.bands = self.rate_bands
+            self.model.noise_bank = self.rate_bank
+        else:
+            self.model.bands = rebin_bands(self.rate_bands, self.model_rate, sample_rate)
+            self.model.noise_bank = resample_table(self.rate_bank, self.model_rate, sample_rate)
+
+
+class LatentStream(SpectralStream):
     """nn~ methods: encode (audio -> latent), decode (latent -> audio), forward (both). A
     model steered by symbols has the attribute `symbol` (`set symbol nasal-m` in Max, "" for
     none): the symbol forward and decode are steered by from the next call on."""
 
     def __init__(self, model: LatentModel):
-        super().__init__(model.sample_rate)
-        self.model = model
+        super().__init__(model)
         self.hop = model.hop
         self.context = model.context
         labels = model.latent_labels()
@@ -314,6 +339,35 @@ def spectral_frames(audio_ctx: Tensor, context: int, hop: int, fft: int, loudnes
     centroid, flatness = dsp.centroid_and_flatness(power, sample_rate)
     energies = torch.log10(power @ bands.t() + 1e-10)
     return torch.stack([loud, centroid, flatness], -1), energies
+
+
+def rebin_bands(bands: Tensor, rate: int, new_rate: int) -> Tensor:
+    """A (bands, bins) matrix over an FFT's bins at `rate`, for the same FFT size at
+    `new_rate`: each new bin takes the weights at its frequency (linear between the old
+    bins; none past the old Nyquist), rows summing to one again."""
+    bins = bands.shape[1]
+    pos = torch.arange(bins, dtype=torch.float64, device=bands.device) * (float(new_rate) / float(rate))
+    lo = pos.floor().to(torch.int64)
+    frac = (pos - lo.to(torch.float64)).to(bands.dtype)
+    inside = lo < bins - 1
+    lo_c = lo.clamp(0, bins - 2)
+    out = bands[:, lo_c] * (1.0 - frac) + bands[:, lo_c + 1] * frac
+    out = out * inside.to(bands.dtype)
+    return out / out.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+def resample_table(bank: Tensor, rate: int, new_rate: int) -> Tensor:
+    """Periodic tables (K, L) at `rate` -> (K, L') at `new_rate`, L' = L x new_rate / rate:
+    exact for a periodic table (its spectrum kept bin for bin, so each band keeps its
+    frequencies in Hz; what lies past the new Nyquist is dropped)."""
+    length = bank.shape[1]
+    new_length = int(round(float(length) * float(new_rate) / float(rate)))
+    spec = torch.fft.rfft(bank.to(torch.float64), dim=-1)
+    keep = min(spec.shape[1], new_length // 2 + 1)
+    new_spec = torch.zeros(bank.shape[0], new_length // 2 + 1, dtype=spec.dtype, device=bank.device)
+    new_spec[:, :keep] = spec[:, :keep]
+    out = torch.fft.irfft(new_spec, n=new_length, dim=-1) * (float(new_length) / float(length))
+    return out.to(bank.dtype)
 
 
 def fit_spectral_normalisation(model: nn.Module, desc: Tensor, bands: Tensor) -> None:

@@ -456,6 +456,8 @@ class PlayScreen(RoomScreen):
             self.note(f"playing: {ref} requested")
             if self.room.player.fallback:
                 self.note(self.room.player.fallback)
+            if self.room.player.realtime:
+                self.note(self.room.player.realtime)
             self.poll_status()
         except Exception as exc:
             self.room = None
