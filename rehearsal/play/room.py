@@ -450,7 +450,7 @@ class PlayRoom(RoomBase):
         plays.set_input_delay(db, play_id, ev.delay_samples)
         self.input_delay = ev.delay_samples
         detail = (f"the performer take is written {ev.delay_samples} samples "
-                  f"({1000 * ev.delay_samples / 48000:.1f} ms) late, as late as the model answers"
+                  f"({1000 * ev.delay_samples / (self.player.samplerate or 48000):.1f} ms) late, as late as the model answers"
                   if ev.delay_samples else "")
         return frame, detail
 
