@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections import Counter
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.jackserver import JackServer  # noqa: E402
+from tests.support.jackserver import JackServer, realtime_allowed  # noqa: E402
 
 FLOODER = """
 import socket, sys, time
@@ -82,6 +84,15 @@ time.sleep(float(sys.argv[3])); c.execute('ROLLBACK'); print('released', flush=T
 """
 
 
+def udp_drops(port: int) -> int:
+    """Datagrams the kernel dropped for the UDP socket on `port` (Linux /proc/net/udp)."""
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            return int(fields[-1])
+    return -1
+
+
 def child(seconds: float, lock_seconds: float, home: Path) -> dict:
     from rehearsal.audio import RecorderConfig
     from rehearsal.markers.midi import MidiSource
@@ -126,8 +137,13 @@ def child(seconds: float, lock_seconds: float, home: Path) -> dict:
         await asyncio.to_thread(room.bus.flush, 60)
         take = room.stop_take()
         wall = time.monotonic() - wall0
+        stats = osc.stats()
+        drops = udp_drops(osc.port)
         osc.close()
-        return {"take": take, "sent": sent, "wall": wall, "osc": osc.stats()["counts"],
+        legit_osc = next((s for s in stats["senders"] if s["ip"] == "127.0.0.2"), {})
+        return {"take": take, "sent": sent, "wall": wall, "osc": stats["counts"], "udp_drops": drops,
+                "legit_osc": legit_osc, "bus_rejected": dict(room.bus.summary.counts),
+                "midi_gestures": midi.stats().get("gestures"),
                 "pedal_sent": pedal_sent, "cc_sent": cc_sent, "midi": midi.stats()["counts"]}
 
     try:
@@ -138,18 +154,23 @@ def child(seconds: float, lock_seconds: float, home: Path) -> dict:
     stored = db.execute("SELECT COUNT(*) FROM markers WHERE who = 'legit'").fetchone()[0]
     flood = db.execute("SELECT COUNT(*) FROM markers WHERE who = 'flood'").fetchone()[0]
     pedal = db.execute("SELECT COUNT(*) FROM markers WHERE source = 'midi:rehearsal' AND symbol = 'good'").fetchone()[0]
+    pedal_rows = db.execute("SELECT symbol, deleted_at IS NOT NULL, COUNT(*) FROM markers WHERE source = 'midi:rehearsal' "
+                            "GROUP BY 1, 2").fetchall()
     take = r["take"]
     return {"legit_sent": r["sent"], "legit_stored": stored, "legit_ratio": stored / max(r["sent"], 1),
             "flood_stored": flood, "frames": take["frames"], "overflows": take["overflows"],
             "frames_per_wall_rate": take["frames"] / (r["wall"] * sr), "wall": r["wall"], "osc": r["osc"],
             "pedal_sent": r["pedal_sent"], "pedal_stored": pedal, "pedal_ratio": pedal / max(r["pedal_sent"], 1),
-            "cc_sent": r["cc_sent"], "midi": r["midi"]}
+            "cc_sent": r["cc_sent"], "midi": r["midi"], "pedal_rows": pedal_rows, "udp_drops": r["udp_drops"],
+            "legit_osc": r["legit_osc"], "bus_rejected": r["bus_rejected"], "midi_gestures": r["midi_gestures"]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--lock-seconds", type=float, default=30.0)
+    ap.add_argument("--no-realtime", action="store_true",
+                    help="run jackd without SCHED_FIFO (as the tests do); real set-ups run JACK realtime")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -158,7 +179,8 @@ def main() -> None:
         if "sounddevice" in sys.modules:
             sys.modules["sounddevice"]._terminate()
         return
-    server = JackServer(f"rehearsal-abuse-{os.getpid()}", period=128, realtime=False).start()
+    realtime = not args.no_realtime and realtime_allowed()
+    server = JackServer(f"rehearsal-abuse-{os.getpid()}", period=128, realtime=realtime).start()
     try:
         out = subprocess.run([sys.executable, __file__, "--child", "--seconds", str(args.seconds),
                               "--lock-seconds", str(args.lock_seconds)], capture_output=True, text=True,
@@ -173,15 +195,21 @@ def main() -> None:
     r = json.loads(lines[-1])
     r["stderr_lines"] = len(stderr_lines)
     print(f"abuse bench: {args.seconds:.0f} s recording, 8 OSC flooders (malformed + valid floods), "
-          f"database locked {args.lock_seconds:.0f} s by another process")
+          f"database locked {args.lock_seconds:.0f} s by another process; "
+          f"JACK dummy, period 128, {'realtime' if realtime else 'no-realtime'}; load {os.getloadavg()[0]:.1f}")
     print(f"  legitimate tags stored / sent  {r['legit_ratio']:.4f}  ({r['legit_stored']}/{r['legit_sent']}; goal 1.0)")
     print(f"  pedal taps stored / sent       {r['pedal_ratio']:.4f}  ({r['pedal_stored']}/{r['pedal_sent']}; goal 1.0)")
     print(f"  MIDI flood: {r['cc_sent']} CC sent; counters {r['midi']}")
     print(f"  frames / (wall x rate)         {r['frames_per_wall_rate']:.4f}  (goal 1.0 +- 0.001)")
     print(f"  stderr lines                   {r['stderr_lines']}  (goal < 100)")
     print(f"  input overflows                {r['overflows']}  (goal 0)")
+    print(f"  pedal markers (symbol, undone, n) {r['pedal_rows']}; gestures {r['midi_gestures']}")
+    print(f"  legitimate OSC sender as seen {r['legit_osc']}; kernel UDP drops {r['udp_drops']}")
+    print(f"  bus rejections {r['bus_rejected']}")
     print(f"  flood tags stored              {r['flood_stored']}; OSC counters {r['osc']}")
-    print("  stderr (first 20 lines):\n    " + "\n    ".join(stderr_lines[:20]))
+    kinds = Counter(re.sub(r"[0-9.]+", "N", line)[:60] for line in stderr_lines)
+    print("  stderr lines by kind (digits as N):\n    " + "\n    ".join(f"{n:6d}  {k!r}" for k, n in kinds.most_common(12)))
+    print("  stderr (first 10 lines):\n    " + "\n    ".join(stderr_lines[:10]))
 
 
 if __name__ == "__main__":

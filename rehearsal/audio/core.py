@@ -208,11 +208,13 @@ def peaks(ring: Ring, start: int, end: int) -> np.ndarray:
 
 
 def raise_priority() -> str:
-    """The callback may wait for the GIL held by the process's main (writer) thread; if a
-    busy core deschedules the writer, the callback is late (priority inversion). So the
-    writer runs real-time too where allowed (root, rtprio limits), else at a high nice,
-    and hands over the GIL every 0.5 ms instead of 5 ms. Returns what it got, in words
-    (empty when real-time scheduling was granted)."""
+    """The calling thread runs real-time where allowed (root, rtprio limits), else at a
+    high nice, and the process hands over the GIL every 0.5 ms instead of 5 ms. Returns
+    what it got, in words (empty when real-time scheduling was granted).
+    The capture callback may wait for the GIL held by the process's main (writer) thread;
+    if a busy core deschedules the writer, the callback is late (priority inversion), so
+    the writer calls this; so does the MIDI poller (markers/midi.py), which must read
+    rtmidi's queue and send the sysex guard's probe on time however busy the machine."""
     sys.setswitchinterval(0.0005)
     why = request_fifo(10)
     if not why:

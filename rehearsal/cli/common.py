@@ -52,3 +52,13 @@ def session_notation(ws: Workspace, session_name: str, notation_name: str | None
         return load_notation(find_notation(notation_name or DEFAULT_NOTATION, ws.notations_dir))
     except NotationError as exc:
         fail(str(exc))
+
+
+def rejections_on_stderr():
+    """`note(rejected)` prints a rejected tag on stderr, summarised per reason (the bus's
+    Summary: the first at once, then at most one line per reason every few seconds with how
+    many more), so a flood is a few lines, not one per tag."""
+    from ..markers.bus import Summary
+
+    summary = Summary(lambda level, line: click.echo(line, err=True))
+    return lambda msg: summary.note(msg.reason, f"rejected ({msg.event.source}): {msg.reason}")

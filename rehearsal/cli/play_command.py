@@ -14,7 +14,7 @@ from datetime import date
 import click
 
 from . import main
-from .common import fail, session_notation, workspace
+from .common import fail, session_notation, workspace, rejections_on_stderr
 
 
 def _print_json(obj: dict) -> None:
@@ -190,6 +190,8 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
     failure: list[str] = []
     tty = sys.stderr.isatty()
 
+    note_rejected = rejections_on_stderr()
+
     def on_message(msg) -> None:   # bus thread / play event thread
         if isinstance(msg, Committed):
             take = {"sample_rate": room.player.samplerate}
@@ -199,7 +201,7 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
                          "symbol": msg.marker.symbol, "deleted": msg.marker.deleted_at is not None})
         elif isinstance(msg, Rejected):
             _status_clear(tty)
-            click.echo(f"rejected ({msg.event.source}): {msg.reason}", err=True)
+            note_rejected(msg)
         elif isinstance(msg, PlayEvent):
             if msg.kind in ("fading", "switched", "model-failed", "switch-failed", "load-failed", "glitches",
                             "take-failed", "loaded", "mixer-error", "model-behind",

@@ -10,7 +10,7 @@ import sys
 import click
 
 from . import main
-from .common import fail, open_workspace_db, session_notation, workspace
+from .common import fail, open_workspace_db, session_notation, workspace, rejections_on_stderr
 
 
 def _print_json(obj: dict) -> None:
@@ -122,6 +122,8 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
     stop = asyncio.Event()
     failure: list[str] = []
 
+    note_rejected = rejections_on_stderr()
+
     def on_message(msg) -> None:  # bus thread / recorder reader thread
         if isinstance(msg, Committed):
             _print_json({"event": "marker", **marker_json(msg.marker, room.take or {"sample_rate": room.recorder.samplerate})})
@@ -130,7 +132,7 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
             _print_json({"event": kind, "id": msg.marker.id, "symbol": msg.marker.symbol,
                          "deleted": msg.marker.deleted_at is not None})
         elif isinstance(msg, Rejected):
-            click.echo(f"rejected ({msg.event.source}): {msg.reason}", err=True)
+            note_rejected(msg)
         elif isinstance(msg, InputEnded):
             if msg.nonfinite:
                 click.echo(f"warning: {room.recorder.device}: {msg.nonfinite} samples were NaN or infinite;"

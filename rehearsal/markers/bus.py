@@ -37,7 +37,7 @@ from typing import Callable, Protocol, Union
 
 from ..notation import Notation
 from ..store import db as store_db, open_db
-from ..store.markers import Marker, get_marker, insert_marker, redo, undo
+from ..store.markers import Marker, get_markers, insert_marker, redo, undo
 from ..store.people import resolve_person, source_map
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ QUEUE_SIZE = 10_000
 BATCH = 512
 PENDING_SECONDS = 60.0  # taps made while not recording are kept this long for a pre-roll
 RETRY_BUSY_MS = 250     # busy timeout while journalling: the bus keeps draining its queue
-SUMMARY_SECONDS = 1.0   # rejections are summarised in the log at most this often per reason
+SUMMARY_SECONDS = 10.0  # rejections are summarised in the log at most this often per reason (the
+                        # first at once): a 60 s flood from 8 senders is a dozen lines, not thousands
 
 
 class SampleClock(Protocol):
@@ -151,9 +152,9 @@ class FairQueue:
 
 class Summary:
     """Count events per reason; log each reason at most once per `every` seconds, with how
-    many were not logged."""
+    many were not logged. `logger` is a Logger, or a callable(level, line) (the CLI's stderr)."""
 
-    def __init__(self, logger: logging.Logger, every: float = SUMMARY_SECONDS):
+    def __init__(self, logger, every: float = SUMMARY_SECONDS):
         self.logger, self.every = logger, every
         self.counts: Counter = Counter()
         self._last: dict[str, float] = {}
@@ -167,7 +168,11 @@ class Summary:
             return
         more = self._quiet.pop(reason, 0)
         self._last[reason] = now
-        self.logger.log(level, "%s%s", line, f" (and {more} more like it)" if more else "")
+        line += f" (and {more} more like it)" if more else ""
+        if isinstance(self.logger, logging.Logger):
+            self.logger.log(level, "%s", line)
+        else:
+            self.logger(level, line)
 
 
 @dataclass
@@ -345,7 +350,7 @@ class MarkerBus:
             log.error("could not store %d markers: %s", len(rows), exc)
             self._notify(messages + [Rejected(ev, f"storage error: {exc}") for ev in events])
             return
-        messages += [Committed(get_marker(db, i)) for i in ids]
+        messages += [Committed(m) for m in get_markers(db, ids)]
         self.committed += len(ids)
         self._notify(messages)
 
@@ -414,7 +419,7 @@ class MarkerBus:
             self._journal.unlink(missing_ok=True)
         log.warning("database available again: %d journalled tags stored in order", n)
         self.committed += n
-        self._notify([Committed(get_marker(db, i)) for i in ids] + [Delayed("", 0, str(self._journal))])
+        self._notify([Committed(m) for m in get_markers(db, ids)] + [Delayed("", 0, str(self._journal))])
         self._journal = None
         return True
 

@@ -109,7 +109,7 @@ def _api_id(api: str) -> int:
 def _midi_in(api: str, client_name: str = CLIENT_NAME):
     rtmidi = _rtmidi()
     try:
-        return rtmidi.MidiIn(rtapi=_api_id(api), name=client_name, queue_size_limit=1024)
+        return rtmidi.MidiIn(rtapi=_api_id(api), name=client_name, queue_size_limit=QUEUE_LIMIT)
     except Exception as exc:  # rtmidi raises its own SystemError subclasses
         hint = ("is a JACK server running? (containers have no ALSA sequencer, so MIDI needs JACK there)"
                 if api == "jack" else "is there an ALSA sequencer (/dev/snd/seq)? try --midi-api jack")
@@ -183,6 +183,10 @@ class _Sysex:
 
 
 POLL_INTERVAL = 0.001     # seconds between reads of rtmidi's queues
+QUEUE_LIMIT = 1 << 16     # messages rtmidi's driver thread queues for the poller: 13 s of 5,000 CC/s.
+                          # With 1,024, a poller held up 0.2 s (a busy machine, a flood on OSC)
+                          # lost messages (a pedal's tap among them) and rtmidi printed 3 lines
+                          # to stderr for each ("MidiInJack: message queue limit reached!!")
 CHAIN_LIMIT = 10.0        # deltas longer than this are not chained (clock rates may differ a little)
 
 
@@ -320,6 +324,13 @@ class MidiInputs:
                 log.exception("sending the sysex guard's probe to %s", p.name)
 
     def _poll(self) -> None:
+        # real-time where allowed, as the capture writer is: under a loaded machine (load 20
+        # on 2 cores, an OSC flood in this process) a plain thread read rtmidi's queue and
+        # sent the sysex guard's probe hundreds of ms late, and a pedal's release swallowed
+        # by an unterminated sysex came back late enough to make a tap a long-press
+        from ..audio.core import raise_priority
+
+        raise_priority()
         while not self._stop.wait(POLL_INTERVAL):
             with self._lock:
                 ports = list(self._ports)

@@ -1,7 +1,7 @@
 """OSC as a marker source: phones (TouchOSC), patches (Max, Pd, SuperCollider), scripts.
 
-    UDP datagram (stamp time.monotonic() first) -> allow-list -> size -> python-osc parser
-        -> address -> token bucket -> bus.submit(TagEvent)
+    UDP datagram (stamp time.monotonic() first) -> allow-list -> sender's bucket empty? -> size
+        -> validate -> python-osc parser -> address -> token bucket -> bus.submit(TagEvent)
 
 Addresses: the namespace's rows for this room (rehearsal.markers.namespace, docs/osc.md:
 /rehearsal/tag <symbol> [who], /rehearsal/undo [who], /rehearsal/redo [who],
@@ -9,7 +9,7 @@ Addresses: the namespace's rows for this room (rehearsal.markers.namespace, docs
 send 1 on press, 0 on release; a press (no argument, true, or a number >= 0.5) is a tap,
 a release is ignored.
 
-An asyncio datagram protocol of our own, not python-osc's server and dispatcher: the
+A datagram reader of our own, not python-osc's server and dispatcher: the
 dispatcher sleeps until a bundle's timetag (one bundle timetagged 2 s ahead froze an event
 loop for 2 s), drops parse errors silently, and its packet helper replaces timetags in the
 past with "now" — but a timetag in the past is the useful case: a patch stamps the press,
@@ -20,7 +20,19 @@ the monotonic clock: t = timetag - time.time() + time.monotonic(), clamped to
 
 Nothing that arrives may crash or stall the loop: each datagram costs bounded work,
 every rejection has a reason and a counter, logging is rate-limited, and each sender has
-a token bucket that admits 1,000 tags/s sustained but sheds floods.
+a token bucket that sheds floods. The buckets share one bound across senders (issue 12:
+8 senders each under a per-sender limit flooded the bus): TOTAL_RATE tags/s, split evenly
+between the senders heard in the last second, so a sender under its fair share never
+loses a tag because others flood, however many they are (up to 4 x RECENT_SENDERS are
+told apart). A sender whose bucket is empty has its datagrams dropped before they are
+parsed (counted as "rate limited"): a flood costs a read and a lookup per datagram.
+
+The socket is read by a reader of our own (`loop.add_reader`) that drains up to
+DRAIN datagrams per wake-up, not by asyncio's datagram transport, which makes one pass
+through the event loop per datagram: under a flood of 17,000 datagrams/s from 8 senders
+that overhead starved the loop and the kernel dropped datagrams of every sender alike
+(the legitimate one's too) when the receive buffer (RECEIVE_BUFFER, forced past
+rmem_max where allowed) filled.
 """
 
 from __future__ import annotations
@@ -66,8 +78,12 @@ MAX_NAME = 64                # symbol ids and who names
 PAST_LIMIT = 60.0            # a timetag further back than this lands at now - PAST_LIMIT
 RATE = 2000.0                # tags per second per sender, sustained
 BURST = 2000.0               # and in one burst
+TOTAL_RATE = 1000.0          # tags per second from all senders together, split evenly between
+                             # the senders heard in the last ACTIVE_S (a bound across senders)
+ACTIVE_S = 1.0
 RECENT_SENDERS = 16
-RECEIVE_BUFFER = 1 << 20
+RECEIVE_BUFFER = 8 << 20     # bytes: a second of a heavy flood, so a busy loop loses nothing
+DRAIN = 256                  # datagrams read per wake-up of the event loop
 
 REASONS = (
     "not allowed", "too large", "unparseable", "too many messages", "unknown address",
@@ -108,29 +124,14 @@ class Arrival(NamedTuple):
     wall: float
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, source: "OscSource"):
-        self.source = source
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        t = time.monotonic()        # first: arrival time, before any parsing
-        wall = time.time()
-        try:
-            self.source._datagram(data, addr[0], t, wall)
-        except Exception as exc:    # never let one packet take the listener down
-            self.source._reject(addr[0], "internal error", f"{type(exc).__name__}: {exc}")
-
-    def error_received(self, exc) -> None:
-        log.warning("OSC socket error: %s", exc)
-
-
 class OscSource:
     """Listen for OSC tags on UDP; `await start()` inside a running event loop."""
 
     ROOM = "record"                  # which rows of the namespace this source answers
 
     def __init__(self, bus, notation: Notation, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 allow: list[str] | tuple[str, ...] | None = None, rate: float = RATE, burst: float = BURST):
+                 allow: list[str] | tuple[str, ...] | None = None, rate: float = RATE, burst: float = BURST,
+                 total_rate: float = TOTAL_RATE):
         allowed = set()
         for a in allow or ():
             try:
@@ -141,16 +142,19 @@ class OscSource:
             raise OscError(
                 f"refusing to listen for OSC on {host}: OSC has no authentication, so listening beyond "
                 f"this machine needs an allow-list of sender addresses (--osc-allow IP)")
-        if not 0 < rate <= 1_000_000 or not 1 <= burst <= 1_000_000:
+        if not 0 < rate <= 1_000_000 or not 1 <= burst <= 1_000_000 or not 0 < total_rate <= 10_000_000:
             raise OscError("OSC rate limit: rate and burst must be positive")
         self.bus = bus
         self.host, self.port = host, port
         self.allowed = allowed          # empty on loopback: anything local may send
-        self.rate, self.burst = rate, burst
+        self.rate, self.burst, self.total_rate = rate, burst, total_rate
+        self._share = (rate, burst)     # (rate, burst) of each sender now: see _update_share
+        self._share_at = -1e9
         self.counts: Counter = Counter()
         self._senders: OrderedDict[str, _Sender] = OrderedDict()
         self._summary = Summary(log)
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # learn mode (the TUI's notation editor): hears every parsed message first,
         # as listener(address, args, sender ip), on the event loop's thread
         self.listener = None
@@ -162,29 +166,45 @@ class OscSource:
     async def start(self) -> "OscSource":
         loop = asyncio.get_running_loop()
         try:
-            self._transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self), local_addr=(self.host, self.port))
+            infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+            family, _, _, _, address = infos[0]
+            sock = socket.socket(family, socket.SOCK_DGRAM)
         except OSError as exc:
             raise OscError(f"cannot listen for OSC on {self.host}:{self.port}: {exc.strerror or exc}") from None
-        sock = self._transport.get_extra_info("socket")
-        try:   # room for a burst while the loop is busy elsewhere, instead of kernel drops
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        except OSError:
-            pass
-        sockname = self._transport.get_extra_info("sockname")
-        self.port = sockname[1]         # port 0 asks the system for a free one
+        try:
+            sock.setblocking(False)
+            # room for a burst while the loop is busy elsewhere, instead of kernel drops;
+            # FORCE passes the system's rmem_max where allowed (root, CAP_NET_ADMIN)
+            for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+                try:
+                    if option is not None:
+                        sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+                        break
+                except OSError:
+                    pass
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            raise OscError(f"cannot listen for OSC on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        self._sock, self._loop = sock, loop
+        loop.add_reader(sock.fileno(), self._readable)
+        self.port = sock.getsockname()[1]         # port 0 asks the system for a free one
         log.info("OSC: listening on %s:%d%s", self.host, self.port,
                  f" (allowed: {', '.join(sorted(self.allowed))})" if self.allowed else "")
         return self
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                self._loop.remove_reader(sock.fileno())
+            except (RuntimeError, ValueError):   # the loop is closed already
+                pass
+            sock.close()
 
     @property
     def listening(self) -> bool:
-        return self._transport is not None and not self._transport.is_closing()
+        return self._sock is not None
 
     def set_notation(self, notation: Notation) -> None:
         self.notation = notation
@@ -204,6 +224,26 @@ class OscSource:
         }
 
     # -- packets (event loop thread) ---------------------------------------------------------
+    def _readable(self) -> None:
+        """The socket has datagrams: read up to DRAIN of them (each stamped when read)."""
+        sock = self._sock
+        for _ in range(DRAIN):
+            if sock is None:
+                return
+            try:
+                data, addr = sock.recvfrom(MAX_PACKET + 1)   # longer ones are cut: "too large"
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._note("?", "socket error", str(exc), level=logging.WARNING)
+                return
+            t = time.monotonic()        # first: arrival time, before any parsing
+            try:
+                self._datagram(data, addr[0], t, time.time())
+            except Exception as exc:    # never let one packet take the listener down
+                self._reject(addr[0], "internal error", f"{type(exc).__name__}: {exc}")
+            sock = self._sock           # a handler may have closed the source
+
     def _datagram(self, data: bytes, ip: str, t: float, wall: float) -> None:
         self.counts["packets"] += 1
         if self.allowed and ip not in self.allowed:
@@ -211,6 +251,9 @@ class OscSource:
             return
         sender = self._sender(ip, t)
         sender.packets += 1
+        if not self._has_token(sender, t):    # flooding: not worth parsing
+            self._reject(ip, "rate limited", f"more than its share of {self.total_rate:.0f} tags/s", sender)
+            return
         if len(data) > MAX_PACKET:
             self._reject(ip, "too large", f"{len(data)} bytes (at most {MAX_PACKET})", sender)
             return
@@ -286,7 +329,7 @@ class OscSource:
         if who is not None:
             who = "".join(c for c in who if c.isprintable()).strip()[:MAX_NAME] or None
         if not self._take_token(sender, t):
-            self._reject(ip, "rate limited", f"more than {self.rate:.0f} tags/s", sender)
+            self._reject(ip, "rate limited", f"more than its share of {self.total_rate:.0f} tags/s", sender)
             return
         when = t
         if timetag is not None:
@@ -315,9 +358,28 @@ class OscSource:
         s.last_seen = now
         return s
 
-    def _take_token(self, s: _Sender, now: float) -> bool:
-        s.tokens = min(self.burst, s.tokens + (now - s.stamp) * self.rate)
+    def _update_share(self, now: float) -> tuple[float, float]:
+        """(rate, burst) of each sender: its own limits, or an even split of TOTAL_RATE
+        between the senders heard in the last ACTIVE_S if that is less. Recounted at most
+        ten times a second (a flood calls this per datagram)."""
+        if now - self._share_at >= 0.1:
+            self._share_at = now
+            active = max(1, sum(1 for s in self._senders.values() if now - s.last_seen < ACTIVE_S))
+            share = self.total_rate / active
+            self._share = (min(self.rate, share), max(1.0, min(self.burst, share)))
+        return self._share
+
+    def _refill(self, s: _Sender, now: float) -> None:
+        rate, burst = self._update_share(now)
+        s.tokens = min(burst, s.tokens + (now - s.stamp) * rate)
         s.stamp = now
+
+    def _has_token(self, s: _Sender, now: float) -> bool:
+        self._refill(s, now)
+        return s.tokens >= 1.0
+
+    def _take_token(self, s: _Sender, now: float) -> bool:
+        self._refill(s, now)
         if s.tokens < 1.0:
             return False
         s.tokens -= 1.0

@@ -53,6 +53,22 @@ def get_marker(db: sqlite_utils.Database, marker_id: int) -> Marker:
     return _row_to_marker(rows[0])
 
 
+def get_markers(db: sqlite_utils.Database, marker_ids: list[int]) -> list[Marker]:
+    """Markers by id, in the order given, a few queries for many (the bus acknowledges a
+    batch of hundreds at once)."""
+    found: dict[int, Marker] = {}
+    ids = list(marker_ids)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for r in db.query(f"SELECT {', '.join(_COLUMNS)} FROM markers WHERE id IN ({', '.join('?' * len(chunk))})",
+                          chunk):
+            found[r["id"]] = _row_to_marker(r)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise LookupError(f"no marker with id {missing[0]}")
+    return [found[i] for i in ids]
+
+
 def list_markers(db: sqlite_utils.Database, take_id: int, include_deleted: bool = False) -> list[Marker]:
     where = "" if include_deleted else " AND deleted_at IS NULL"
     return [_row_to_marker(r) for r in db.query(
