@@ -105,32 +105,52 @@ def test_a_lock_past_the_busy_timeout_journals_tags_and_stores_them_in_order(har
     assert len([m for m in seen if type(m).__name__ == "Delayed"]) == 2
 
 
-def _allocate(db_path, n, out):
+def _allocate(home, kind, n, out, start):
+    """One process numbering takes on session "shared": as recording does, or as play does
+    (two takes and a play row a time)."""
+    from rehearsal.store import Workspace
     from rehearsal.store.takes import create_next_take
-    db = open_db(db_path)
+    ws = Workspace.at(home)
+    db = open_db(ws.db_path)
     sid = get_or_create_session(db, "shared")
     nid = db.execute("SELECT id FROM notations LIMIT 1").fetchone()[0]
     got = []
+    start.wait(60)        # both processes number at the same time
     for _ in range(n):
-        _, number = create_next_take(db, session_id=sid, path_of=lambda k: f"audio/shared/take-{k:03d}-{id(got)}.w64",
-                                     format="W64", subtype="FLOAT", sample_rate=48000, channels=1,
-                                     device="t", notation_id=nid)
-        got.append(number)
-    out.put(got)
+        if kind == "record":
+            _, number = create_next_take(db, session_id=sid, path_of=lambda k: f"audio/shared/take-{k:03d}.w64",
+                                         format="W64", subtype="FLOAT", sample_rate=48000, channels=1,
+                                         device="t", notation_id=nid)
+            got.append(number)
+        else:
+            from rehearsal.play.room import create_play_takes
+            from rehearsal.store.plays import play_takes
+            play_id, _, _ = create_play_takes(
+                ws, db, sid, nid, "W64", None, 48000, 1, "t", None,
+                dict(latency_samples=0, block_samples=256, fade_ms=10.0, fade_curve="equal-power", dry_wet=1.0,
+                     input_gain=1.0, device="t", engine_pid=None))
+            got += [db.execute("SELECT number FROM takes WHERE id = ?", [i]).fetchone()[0]
+                    for i in play_takes(db, play_id)]
+    out.put((kind, got))
 
 
-def test_two_recorders_on_one_session_get_distinct_take_numbers(harness):
-    """Finding 5: take number read, then inserted, without a lock: IntegrityError."""
+def test_record_and_play_on_one_session_get_distinct_take_numbers(harness, workspace):
+    """Finding 5: take number read, then inserted, without a lock: IntegrityError. Record and
+    play number takes with one mechanism (`take_numbering`): a recorder and a player on one
+    session, each in its own process, get 1..80 between them; play's pairs stay consecutive."""
     ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_allocate, args=(harness.db_path, 40, out)) for _ in range(2)]
+    out, start = ctx.Queue(), ctx.Barrier(2)
+    procs = [ctx.Process(target=_allocate, args=(workspace.home, kind, n, out, start))
+             for kind, n in (("record", 40), ("play", 20))]
     for p in procs:
         p.start()
-    numbers = out.get(timeout=60) + out.get(timeout=60)
+    got = dict([out.get(timeout=60), out.get(timeout=60)])
     for p in procs:
         p.join(30)
         assert p.exitcode == 0
-    assert sorted(numbers) == list(range(1, 81))
+    assert sorted(got["record"] + got["play"]) == list(range(1, 81))
+    pairs = got["play"]
+    assert all(pairs[i + 1] == pairs[i] + 1 for i in range(0, len(pairs), 2))
 
 
 def test_session_names_that_sanitise_alike_get_their_own_folders(workspace):

@@ -24,7 +24,8 @@ from ..notation import Notation
 from ..room import RoomBase
 from ..store import Workspace, open_db, plays
 from ..store.notations import store_notation
-from ..store.takes import create_take, finish_take, get_take, next_take_number
+from ..store.sessions import session_folder
+from ..store.takes import create_take, finish_take, get_take, take_numbering
 from ..training import generations as gens
 from . import events as E
 from .mirror import sync_mirrors
@@ -78,6 +79,25 @@ def recover_plays(db) -> list[int]:
     return ids
 
 
+def create_play_takes(ws: Workspace, db, session_id: int, notation_id: int, fmt: str, subtype: str | None,
+                      samplerate: int, channels: int, device: str, pid: int | None, play: dict):
+    """The play's two takes (performer, model: consecutive numbers) and its row, in one
+    `take_numbering` transaction, as recording numbers its takes: a play and a recording
+    (or two plays) on one session never pick the same numbers. The folder is the
+    session's own (`session_folder`). Returns (play_id, performer path, model path)."""
+    folder = ws.session_audio_dir(session_folder(db, session_id))
+    suffix = take_suffix(fmt)
+    common = dict(session_id=session_id, format=fmt, subtype=subtype or "default", sample_rate=samplerate,
+                  notation_id=notation_id, recorder_pid=pid)
+    with take_numbering(db, session_id) as number:
+        in_path = folder / f"take-{number:03d}-performer{suffix}"
+        out_path = folder / f"take-{number + 1:03d}-model{suffix}"
+        in_id = create_take(db, number=number, path=ws.relative(in_path), channels=channels, device=device, **common)
+        out_id = create_take(db, number=number + 1, path=ws.relative(out_path), channels=1, device="model", **common)
+        play_id = plays.create_play(db, session_id=session_id, input_take_id=in_id, output_take_id=out_id, **play)
+    return play_id, in_path, out_path
+
+
 class PlayRoom(RoomBase):
     def __init__(self, ws: Workspace, session: str, notation: Notation, config: PlayConfig | None = None):
         self.config = config or PlayConfig()
@@ -125,21 +145,12 @@ class PlayRoom(RoomBase):
             self.notation_id = store_notation(self.db, notation)
             self.bus.set_notation(notation)
         p, cfg = self.player, self.config
-        number = next_take_number(self.db, self.session_id)
-        folder = self.ws.session_audio_dir(self.session_name)
-        suffix = take_suffix(cfg.format)
-        in_path = folder / f"take-{number:03d}-performer{suffix}"
-        out_path = folder / f"take-{number + 1:03d}-model{suffix}"
-        common = dict(session_id=self.session_id, format=cfg.format, subtype=cfg.subtype or "default",
-                      sample_rate=p.samplerate, notation_id=self.notation_id, recorder_pid=p.pid)
-        in_id = create_take(self.db, number=number, path=self.ws.relative(in_path), channels=p.channels,
-                            device=p.device, **common)
-        out_id = create_take(self.db, number=number + 1, path=self.ws.relative(out_path), channels=1,
-                             device="model", **common)
-        play_id = plays.create_play(
-            self.db, session_id=self.session_id, input_take_id=in_id, output_take_id=out_id,
-            latency_samples=p.latency, block_samples=p.blocksize, fade_ms=cfg.fade_ms, fade_curve=cfg.fade_curve,
-            dry_wet=cfg.mix, input_gain=cfg.gain, device=p.device, engine_pid=p.pid, coperform=cfg.coperform)
+        play_id, in_path, out_path = create_play_takes(
+            self.ws, self.db, self.session_id, self.notation_id, cfg.format, cfg.subtype, p.samplerate,
+            p.channels, p.device, p.pid,
+            dict(latency_samples=p.latency, block_samples=p.blocksize, fade_ms=cfg.fade_ms, fade_curve=cfg.fade_curve,
+                 dry_wet=cfg.mix, input_gain=cfg.gain, device=p.device, engine_pid=p.pid, coperform=cfg.coperform))
+        in_id, out_id = plays.play_takes(self.db, play_id)
         try:
             start_frame = p.start_take(in_path, out_path, align=model is not None)
         except PlayError as exc:

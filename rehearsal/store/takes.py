@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import sqlite_utils
 
 from .clock import utc_now
@@ -12,20 +14,28 @@ def next_take_number(db: sqlite_utils.Database, session_id: int) -> int:
     return row[0]
 
 
-def create_next_take(db: sqlite_utils.Database, *, session_id: int, path_of, **fields) -> tuple[int, int]:
-    """Allocate the session's next take number and insert the take in one BEGIN IMMEDIATE
-    transaction, so two recorders on one session never pick the same number.
-    `path_of(number)` gives the take's stored path. Returns (take_id, number)."""
+@contextmanager
+def take_numbering(db: sqlite_utils.Database, session_id: int):
+    """The session's next free take number, inside one BEGIN IMMEDIATE transaction: the
+    takes inserted in the `with` block commit together with the number read, so two
+    processes on one session (record and record, record and play) never pick the same
+    number. Everything in the block is rolled back if it raises."""
     conn = db.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
-        number = next_take_number(db, session_id)
-        take_id = create_take(db, session_id=session_id, number=number, path=path_of(number), **fields)
+        yield next_take_number(db, session_id)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def create_next_take(db: sqlite_utils.Database, *, session_id: int, path_of, **fields) -> tuple[int, int]:
+    """Allocate the session's next take number and insert the take (`take_numbering`).
+    `path_of(number)` gives the take's stored path. Returns (take_id, number)."""
+    with take_numbering(db, session_id) as number:
+        take_id = create_take(db, session_id=session_id, number=number, path=path_of(number), **fields)
     return take_id, number
 
 
