@@ -5,8 +5,8 @@
 For --seconds of recording (48 kHz, JACK dummy driver): 8 local senders (127.0.0.3-10) each
 send malformed datagrams (8 KB of unknown type tags, garbage) and floods of valid tags under
 their own rate limit; another process holds a write transaction on the database for
---lock-seconds (from 10 s in); a legitimate OSC sender (127.0.0.2, no special status) sends
-20 tags/s. Reports: legitimate tags stored / sent (goal 1.0), audio frames / (wall x rate)
+--lock-seconds (from 10 s in); a legitimate OSC sender (127.0.0.2, a process like the
+flooders, no special status) sends 20 tags/s. Reports: legitimate tags stored / sent (goal 1.0), audio frames / (wall x rate)
 (goal 1.0 +- 0.001), stderr lines of the recording process (goal < 100), input overflows.
 MIDI half (rtmidi over the same JACK server, into rehearsal's virtual port): one process
 sends 5,000 CC/s (CC 1, unbound), an 8 KB sysex every 100 ms and an unterminated
@@ -44,6 +44,19 @@ while time.monotonic() < end:
     for _ in range(19): s.sendto(good, ('127.0.0.1', port))     # ~1,900 tags/s: under 2,000/s
     s.sendto(bad, ('127.0.0.1', port)); s.sendto(b'\\x00garbage', ('127.0.0.1', port))
     n += 1; time.sleep(0.01)
+"""
+
+LEGIT = """
+import socket, sys, time
+from pythonosc.osc_message_builder import OscMessageBuilder
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.2', 0))
+b = OscMessageBuilder('/rehearsal/tag'); b.add_arg('good'); b.add_arg('legit'); dgram = b.build().dgram
+t0 = time.monotonic(); n = 0
+while time.monotonic() < t0 + seconds:
+    s.sendto(dgram, ('127.0.0.1', port)); n += 1
+    time.sleep(max(0.0, t0 + n * 0.05 - time.monotonic()))      # 20 tags/s
+print(n, flush=True)
 """
 
 MIDI_FLOOD = """
@@ -118,16 +131,9 @@ def child(seconds: float, lock_seconds: float, home: Path) -> dict:
                  for i in range(3, 11)]
         locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(ws.db_path), "10", str(lock_seconds)],
                                   stdout=subprocess.PIPE, text=True)
-        import socket
-        from pythonosc.osc_message_builder import OscMessageBuilder
-        legit = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        legit.bind(("127.0.0.2", 0))
-        b = OscMessageBuilder("/rehearsal/tag"); b.add_arg("good"); b.add_arg("legit")
-        dgram, sent = b.build().dgram, 0
-        while time.monotonic() < wall0 + seconds:
-            legit.sendto(dgram, ("127.0.0.1", osc.port))
-            sent += 1
-            await asyncio.sleep(0.05)
+        legit = subprocess.Popen([sys.executable, "-c", LEGIT, str(osc.port), str(seconds)],
+                                 stdout=subprocess.PIPE, text=True)
+        sent = int((await asyncio.to_thread(legit.communicate))[0].split()[-1])
         for p in procs:
             await asyncio.to_thread(p.wait)
         await asyncio.to_thread(locker.wait)

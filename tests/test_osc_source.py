@@ -234,18 +234,18 @@ def garbage_packets(n: int, port_hint: int) -> list[bytes]:
 
 
 async def test_garbage_flood_and_hour_off_timetags_neither_crash_nor_stall(harness, osc):
-    s = udp_sender()
+    s, other = udp_sender(), udp_sender("127.0.0.3")
     addr = ("127.0.0.1", osc.port)
-    junk = garbage_packets(10_000, osc.port)
+    junk = [(s, p) for p in garbage_packets(10_000, osc.port)]
     hour_ahead = bundle(time.time() + 3600, message("/rehearsal/tag", "good"))
     hour_back = bundle(time.time() - 3600, message("/rehearsal/tag", "bad"))
-    for i in range(0, len(junk), 1000):         # the hour-off bundles arrive inside the flood
-        junk.insert(i, hour_ahead if (i // 1000) % 2 == 0 else hour_back)
+    for i in range(0, len(junk), 1000):   # the hour-off bundles arrive inside the flood, from a
+        junk.insert(i, (other, hour_ahead if (i // 1000) % 2 == 0 else hour_back))   # calm sender
     stop, gaps = asyncio.Event(), []
     beat = asyncio.create_task(heartbeat(stop, gaps))
     await asyncio.sleep(0.02)
     sent_at = time.monotonic()
-    await asyncio.to_thread(paced, lambda p: s.sendto(p, addr), junk, 1.0)
+    await asyncio.to_thread(paced, lambda p: p[0].sendto(p[1], addr), junk, 1.0)
     flood_done = time.monotonic()
     n_off = 10
     # the flood has been read (or dropped by the kernel) before the valid tags follow: on a

@@ -20,19 +20,23 @@ the monotonic clock: t = timetag - time.time() + time.monotonic(), clamped to
 
 Nothing that arrives may crash or stall the loop: each datagram costs bounded work,
 every rejection has a reason and a counter, logging is rate-limited, and each sender has
-a token bucket that sheds floods. The buckets share one bound across senders (issue 12:
-8 senders each under a per-sender limit flooded the bus): TOTAL_RATE tags/s, split evenly
-between the senders heard in the last second, so a sender under its fair share never
-loses a tag because others flood, however many they are (up to 4 x RECENT_SENDERS are
-told apart). A sender whose bucket is empty has its datagrams dropped before they are
-parsed (counted as "rate limited"): a flood costs a read and a lookup per datagram.
+a token bucket that sheds floods: a message costs a token (a datagram's first one is paid
+on arrival, before parsing, so garbage costs its sender too). The buckets share one bound
+across senders (issue 12: 8 senders each under a per-sender limit flooded the bus):
+TOTAL_RATE messages/s, split evenly between the senders heard in the last second, so a
+sender under its fair share never loses a tag because others flood, however many they
+are (up to 4 x RECENT_SENDERS are told apart). A sender whose bucket is empty has its
+datagrams dropped unparsed ("rate limited"): a flood costs a read and a lookup a datagram.
 
-The socket is read by a reader of our own (`loop.add_reader`) that drains up to
-DRAIN datagrams per wake-up, not by asyncio's datagram transport, which makes one pass
-through the event loop per datagram: under a flood of 17,000 datagrams/s from 8 senders
-that overhead starved the loop and the kernel dropped datagrams of every sender alike
-(the legitimate one's too) when the receive buffer (RECEIVE_BUFFER, forced past
-rmem_max where allowed) filled.
+The socket is read by a thread of our own ("osc-in", real-time where allowed, as the
+capture writer and the MIDI poller are), not by the event loop: under a flood of 14,000
+datagrams/s from 8 senders on a loaded machine, the loop (asyncio's transport, one pass
+per datagram) fell behind and the kernel dropped datagrams of every sender alike, the
+legitimate one's too, when the receive buffer filled (RECEIVE_BUFFER, forced past
+rmem_max where allowed). The thread stamps each datagram, drops what the allow-list,
+the sender's bucket or the size rule refuse, and queues the rest for the event loop
+(INBOX at most), which parses and handles them as before, DRAIN per turn: handlers
+and listeners still run on the loop's thread. `close` handles what is queued.
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -76,14 +81,15 @@ MAX_ARGS = 16                # arguments in one message
 TYPE_TAGS = frozenset("ifsbTFNhdtc")   # what python-osc parses without complaint and we can use
 MAX_NAME = 64                # symbol ids and who names
 PAST_LIMIT = 60.0            # a timetag further back than this lands at now - PAST_LIMIT
-RATE = 2000.0                # tags per second per sender, sustained
+RATE = 2000.0                # messages (a datagram at least one) per second per sender, sustained
 BURST = 2000.0               # and in one burst
-TOTAL_RATE = 1000.0          # tags per second from all senders together, split evenly between
+TOTAL_RATE = 2000.0          # messages per second from all senders together, split evenly between
                              # the senders heard in the last ACTIVE_S (a bound across senders)
 ACTIVE_S = 1.0
 RECENT_SENDERS = 16
 RECEIVE_BUFFER = 8 << 20     # bytes: a second of a heavy flood, so a busy loop loses nothing
-DRAIN = 256                  # datagrams read per wake-up of the event loop
+DRAIN = 256                  # datagrams handled per turn of the event loop
+INBOX = 5_000                # datagrams read but not yet handled, at most (2.5 s of TOTAL_RATE)
 
 REASONS = (
     "not allowed", "too large", "unparseable", "too many messages", "unknown address",
@@ -112,6 +118,7 @@ class _Sender:
     tags: int = 0
     dropped: int = 0
     last_seen: float = 0.0
+    queued: int = 0             # datagrams of this sender read but not yet handled
 
 
 class Arrival(NamedTuple):
@@ -150,11 +157,19 @@ class OscSource:
         self.rate, self.burst, self.total_rate = rate, burst, total_rate
         self._share = (rate, burst)     # (rate, burst) of each sender now: see _update_share
         self._share_at = -1e9
-        self.counts: Counter = Counter()
+        self._active = 1                # senders heard in the last ACTIVE_S
+        self.counts: Counter = Counter()          # the event loop's (stats() adds the reader's)
+        self._front_counts: Counter = Counter()   # the reader thread's: datagrams it dropped
         self._senders: OrderedDict[str, _Sender] = OrderedDict()
+        self._lock = threading.Lock()             # senders and their buckets (both threads)
         self._summary = Summary(log)
+        self._front_summary = Summary(log)
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: threading.Thread | None = None
+        self._inbox: deque = deque()
+        self._wake_pending = False
+        self._closing = False
         # learn mode (the TUI's notation editor): hears every parsed message first,
         # as listener(address, args, sender ip), on the event loop's thread
         self.listener = None
@@ -172,7 +187,7 @@ class OscSource:
         except OSError as exc:
             raise OscError(f"cannot listen for OSC on {self.host}:{self.port}: {exc.strerror or exc}") from None
         try:
-            sock.setblocking(False)
+            sock.settimeout(0.5)        # the reader looks at `_closing` at least this often
             # room for a burst while the loop is busy elsewhere, instead of kernel drops;
             # FORCE passes the system's rmem_max where allowed (root, CAP_NET_ADMIN)
             for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
@@ -187,24 +202,31 @@ class OscSource:
             sock.close()
             raise OscError(f"cannot listen for OSC on {self.host}:{self.port}: {exc.strerror or exc}") from None
         self._sock, self._loop = sock, loop
-        loop.add_reader(sock.fileno(), self._readable)
         self.port = sock.getsockname()[1]         # port 0 asks the system for a free one
+        self._reader = threading.Thread(target=self._read, args=(sock,), name="osc-in", daemon=True)
+        self._reader.start()
         log.info("OSC: listening on %s:%d%s", self.host, self.port,
                  f" (allowed: {', '.join(sorted(self.allowed))})" if self.allowed else "")
         return self
 
     def close(self) -> None:
+        """Stop reading; what was read is handled now (on the caller's thread: the loop's)."""
         sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                self._loop.remove_reader(sock.fileno())
-            except (RuntimeError, ValueError):   # the loop is closed already
-                pass
-            sock.close()
+        if sock is None:
+            return
+        self._closing = True
+        try:
+            sock.shutdown(socket.SHUT_RDWR)   # wakes the reader's recvfrom
+        except OSError:
+            pass
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(2.0)
+        sock.close()
+        self._handle_inbox(len(self._inbox))
 
     @property
     def listening(self) -> bool:
-        return self._sock is not None
+        return self._sock is not None and self._reader is not None and self._reader.is_alive()
 
     def set_notation(self, notation: Notation) -> None:
         self.notation = notation
@@ -212,51 +234,106 @@ class OscSource:
 
     def stats(self) -> dict:
         now = time.monotonic()
+        with self._lock:
+            senders = list(self._senders.items())
         return {
             "address": self.host, "port": self.port, "listening": self.listening,
             "allowed": sorted(self.allowed),
-            "counts": dict(self.counts),
+            "counts": dict(Counter(dict(self.counts)) + Counter(dict(self._front_counts))),
             "senders": [
                 {"ip": ip, "packets": s.packets, "tags": s.tags, "dropped": s.dropped,
                  "seconds_ago": round(now - s.last_seen, 1)}
-                for ip, s in reversed(self._senders.items())
+                for ip, s in reversed(senders)
             ],
         }
 
-    # -- packets (event loop thread) ---------------------------------------------------------
-    def _readable(self) -> None:
-        """The socket has datagrams: read up to DRAIN of them (each stamped when read)."""
-        sock = self._sock
-        for _ in range(DRAIN):
-            if sock is None:
-                return
+    # -- the reader thread -------------------------------------------------------------------
+    def _read(self, sock: socket.socket) -> None:
+        from ..audio.core import raise_priority
+
+        raise_priority()
+        while not self._closing:
             try:
                 data, addr = sock.recvfrom(MAX_PACKET + 1)   # longer ones are cut: "too large"
-            except (BlockingIOError, InterruptedError):
-                return
+            except (socket.timeout, InterruptedError):
+                continue
             except OSError as exc:
-                self._note("?", "socket error", str(exc), level=logging.WARNING)
+                if not self._closing:
+                    self._front_drop("?", "socket error", str(exc))
+                    time.sleep(0.01)
+                continue
+            if self._closing:
                 return
             t = time.monotonic()        # first: arrival time, before any parsing
+            ip = addr[0]
             try:
-                self._datagram(data, addr[0], t, time.time())
+                sender = self._front(data, ip, t)
             except Exception as exc:    # never let one packet take the listener down
-                self._reject(addr[0], "internal error", f"{type(exc).__name__}: {exc}")
-            sock = self._sock           # a handler may have closed the source
+                self._front_drop(ip, "internal error", f"{type(exc).__name__}: {exc}")
+                continue
+            if sender is None:
+                continue
+            if len(self._inbox) >= INBOX and sender.queued >= INBOX // max(1, self._active):
+                # the loop is behind: only a sender past its share of the inbox loses datagrams
+                self._front_drop(ip, "overrun", f"{INBOX} datagrams wait for the event loop", sender)
+                continue
+            sender.queued += 1
+            self._inbox.append((data, ip, sender, t, time.time()))
+            if not self._wake_pending:
+                self._wake_pending = True
+                try:
+                    self._loop.call_soon_threadsafe(self._on_loop)
+                except RuntimeError:    # the loop is closed
+                    return
 
-    def _datagram(self, data: bytes, ip: str, t: float, wall: float) -> None:
-        self.counts["packets"] += 1
+    def _front(self, data: bytes, ip: str, t: float) -> _Sender | None:
+        """What the reader thread refuses without parsing; the sender, or None if dropped."""
         if self.allowed and ip not in self.allowed:
-            self._reject(ip, "not allowed", f"sender {ip} is not on the allow-list")
-            return
-        sender = self._sender(ip, t)
-        sender.packets += 1
-        if not self._has_token(sender, t):    # flooding: not worth parsing
-            self._reject(ip, "rate limited", f"more than its share of {self.total_rate:.0f} tags/s", sender)
-            return
+            self._front_drop(ip, "not allowed", f"sender {ip} is not on the allow-list")
+            return None
+        with self._lock:
+            sender = self._sender(ip, t)
+            sender.packets += 1
+        if not self._take_tokens(sender, 1, t):    # flooding: not worth parsing
+            self._front_drop(ip, "rate limited", f"more than its share of {self.total_rate:.0f} messages/s", sender)
+            return None
         if len(data) > MAX_PACKET:
-            self._reject(ip, "too large", f"{len(data)} bytes (at most {MAX_PACKET})", sender)
-            return
+            self._front_drop(ip, "too large", f"{len(data)} bytes (at most {MAX_PACKET})", sender)
+            return None
+        return sender
+
+    def _front_drop(self, ip: str, reason: str, detail: str, sender: _Sender | None = None) -> None:
+        c = self._front_counts
+        c["packets"] += 1
+        c["rejected"] += 1
+        c[reason] += 1
+        if sender is not None:
+            sender.dropped += 1
+        self._front_summary.note(reason, f"OSC from {ip}: {reason}: {detail}", logging.WARNING)
+
+    # -- packets (event loop thread) ---------------------------------------------------------
+    def _on_loop(self) -> None:
+        self._wake_pending = False      # before handling: a datagram queued from now on wakes again
+        self._handle_inbox(DRAIN)
+        if self._inbox and not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_soon(self._on_loop)
+
+    def _handle_inbox(self, most: int) -> None:
+        inbox = self._inbox
+        for _ in range(most):
+            try:
+                data, ip, sender, t, wall = inbox.popleft()
+            except IndexError:
+                return
+            sender.queued -= 1
+            try:
+                self._datagram(data, ip, sender, t, wall)
+            except Exception as exc:    # never let one packet take the listener down
+                self._reject(ip, "internal error", f"{type(exc).__name__}: {exc}")
+
+    def _datagram(self, data: bytes, ip: str, sender: _Sender, t: float, wall: float) -> None:
+        self.counts["packets"] += 1
         try:
             messages = parse_packet(data)
         except _TooMany:
@@ -265,8 +342,11 @@ class OscSource:
         except Exception as exc:    # python-osc's ParseError, or anything a hostile packet provokes
             self._reject(ip, "unparseable", f"{type(exc).__name__}: {str(exc)[:120]}", sender)
             return
-        for timetag, msg in messages:
+        granted = 1 + self._take_tokens(sender, len(messages) - 1, t)   # the first was paid on arrival
+        for timetag, msg in messages[:granted]:
             self._message(msg, timetag, ip, sender, t, wall)
+        for _ in messages[granted:]:
+            self._reject(ip, "rate limited", f"more than its share of {self.total_rate:.0f} messages/s", sender)
 
     def _message(self, msg, timetag: float | None, ip: str, sender: _Sender, t: float, wall: float) -> None:
         address, args = msg.address, msg.params
@@ -328,9 +408,6 @@ class OscSource:
         ip, sender, timetag, t, wall = a
         if who is not None:
             who = "".join(c for c in who if c.isprintable()).strip()[:MAX_NAME] or None
-        if not self._take_token(sender, t):
-            self._reject(ip, "rate limited", f"more than its share of {self.total_rate:.0f} tags/s", sender)
-            return
         when = t
         if timetag is not None:
             when = timetag - wall + t
@@ -364,7 +441,7 @@ class OscSource:
         ten times a second (a flood calls this per datagram)."""
         if now - self._share_at >= 0.1:
             self._share_at = now
-            active = max(1, sum(1 for s in self._senders.values() if now - s.last_seen < ACTIVE_S))
+            active = self._active = max(1, sum(1 for s in self._senders.values() if now - s.last_seen < ACTIVE_S))
             share = self.total_rate / active
             self._share = (min(self.rate, share), max(1.0, min(self.burst, share)))
         return self._share
@@ -374,16 +451,15 @@ class OscSource:
         s.tokens = min(burst, s.tokens + (now - s.stamp) * rate)
         s.stamp = now
 
-    def _has_token(self, s: _Sender, now: float) -> bool:
-        self._refill(s, now)
-        return s.tokens >= 1.0
-
-    def _take_token(self, s: _Sender, now: float) -> bool:
-        self._refill(s, now)
-        if s.tokens < 1.0:
-            return False
-        s.tokens -= 1.0
-        return True
+    def _take_tokens(self, s: _Sender, n: int, now: float) -> int:
+        """Up to n of the sender's tokens (one a message); how many it got."""
+        if n <= 0:
+            return 0
+        with self._lock:
+            self._refill(s, now)
+            got = min(n, int(s.tokens))
+            s.tokens -= got
+            return got
 
     def _reject(self, ip: str, reason: str, detail: str, sender: _Sender | None = None) -> None:
         self.counts["rejected"] += 1
