@@ -163,3 +163,70 @@ def test_session_names_that_sanitise_alike_get_their_own_folders(workspace):
     assert len({f.casefold() for f in folders}) == len(names), folders
     assert folders[0] == "x_y" and folders[2] == "a"          # the first keeps the plain name
     assert session_folder(db, get_or_create_session(db, "x_y")) == folders[1]   # kept, stable
+
+
+JOURNALLING_BUS = """
+import os, signal, sys, time
+from pathlib import Path
+from rehearsal.markers import MarkerBus, TagEvent
+from rehearsal.notation import parse_notation
+from rehearsal.store import db as store_db
+db_path, take_id, notation, step = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+store_db.BUSY_TIMEOUT_MS = 300
+
+class Clock:
+    t0 = time.monotonic() - 10
+    def frame_at(self, t):
+        return round((t - self.t0) * 48000)
+
+if step == "store":   # killed (by itself) between storing a journal and removing it
+    unlink = Path.unlink
+    def crash(path, *a, **k):
+        if path.name.endswith(".markers.journal"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return unlink(path, *a, **k)
+    Path.unlink = crash
+bus = MarkerBus(db_path, Clock(), parse_notation(notation, "<test>")).start()
+bus.begin_take(take_id, start_frame=0, sample_rate=48000)
+if step == "journal":  # the database is locked: 30 tags go to the journal, then kill -9 from outside
+    for i in range(30):
+        bus.submit(TagEvent(target="good", source="key", t=time.monotonic() - 5 + i * 0.01))
+    bus.flush(30)
+    print("journalled", bus.journal_path(take_id).exists(), flush=True)
+bus.flush(30)
+time.sleep(60)
+"""
+
+
+def test_a_journal_left_by_a_crash_is_stored_once_however_often_the_bus_is_killed(harness):
+    """Finding 4: tags journalled while the database was locked, then kill -9: the next bus
+    stores them; killed itself between storing them and removing the journal, the bus
+    after it stores nothing twice (each journalled tag has a unique id)."""
+    import subprocess
+    import sys
+    from rehearsal.markers import MarkerBus
+    from tests.test_osc_source import NOTATION as notation
+
+    journal = harness.bus.journal_path(harness.take_id)
+    args = [sys.executable, "-c", JOURNALLING_BUS, str(harness.db_path), str(harness.take_id), notation]
+    lock = hold_write_lock(harness.db_path)
+    try:
+        first = subprocess.Popen(args + ["journal"], stdout=subprocess.PIPE, text=True)
+        assert first.stdout.readline().split() == ["journalled", "True"]
+        first.kill()                      # kill -9 while the tags wait in the journal
+        first.wait(10)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert len(journal.read_text().splitlines()) == 30 and not harness.markers()
+    second = subprocess.run(args + ["store"], timeout=60)
+    assert second.returncode == -9        # it stored the journal, then died before removing it
+    assert journal.exists() and len(harness.markers()) == 30
+    third = MarkerBus(harness.db_path, harness.clock, harness.notation).start()
+    try:
+        assert third.flush()
+    finally:
+        third.close()
+    assert not journal.exists()
+    taps = [m.tap_sample for m in harness.markers()]
+    assert len(taps) == 30 and taps == sorted(taps)      # once each, in order

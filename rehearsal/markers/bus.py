@@ -30,6 +30,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,7 +372,8 @@ class MarkerBus:
 
     def _recover_journals(self, db) -> None:
         """Journals left by a bus that could not reach the database before it was killed:
-        store their rows (in order, one transaction per journal) and remove them."""
+        store their rows (in order, one transaction per journal) and remove them. A journal
+        stored already (killed before it was removed) adds nothing: rows carry journal ids."""
         for path in sorted(self.db_path.parent.glob(f"{self.db_path.name}.take-*.markers.journal")):
             try:
                 rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -393,6 +395,9 @@ class MarkerBus:
         path = self.journal_path(pairs[0][0]["take_id"])
         with open(path, "a", encoding="utf-8") as f:   # append-only; durable before acknowledged
             for row, _ in pairs:
+                # a unique id a tag: storing the journal again after a crash between storing
+                # it and removing it (or twice in one run) stores each tag once (insert_marker)
+                row["journal_id"] = uuid.uuid4().hex
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()
             os.fsync(f.fileno())

@@ -85,14 +85,20 @@ def _log(db, marker_id: int, action: str, before: dict | None, after: dict | Non
 
 def insert_marker(db: sqlite_utils.Database, *, take_id: int, symbol: str, glyph: str, tap_sample: int,
                   start_sample: int, end_sample: int, who: str, source: str, gesture: str = "tap",
-                  person_id: int | None = None, note: str | None = None, by: str | None = None) -> int:
-    """Insert and log. The caller owns the transaction (the bus batches several)."""
+                  person_id: int | None = None, note: str | None = None, by: str | None = None,
+                  journal_id: str | None = None) -> int:
+    """Insert and log. The caller owns the transaction (the bus batches several).
+    A tag with a `journal_id` that is stored already is not stored again: its id is returned."""
+    if journal_id is not None:
+        row = db.execute("SELECT id FROM markers WHERE journal_id = ?", [journal_id]).fetchone()
+        if row is not None:
+            return row[0]
     cur = db.execute(
         """INSERT INTO markers (take_id, symbol, glyph, tap_sample, start_sample, end_sample, who,
-                                person_id, source, gesture, note, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                person_id, source, gesture, note, created_at, journal_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [take_id, symbol, glyph, tap_sample, start_sample, end_sample, who, person_id, source, gesture,
-         note, utc_now()],
+         note, utc_now(), journal_id],
     )
     _log(db, cur.lastrowid, "create", None, {"symbol": symbol}, by or who)
     return cur.lastrowid

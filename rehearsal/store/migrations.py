@@ -31,6 +31,7 @@ MIGRATIONS: tuple[str, ...] = (
     "049_scores",         # scores a take was recorded from, and where its first event was meant
     "052_take_gaps",      # takes.gap_frames: missed stream cycles, filled with silence
     "053_clip_channels_augment",  # dataset clips: the input channels kept, augmentation made
+    "054_marker_journal_ids",  # markers.journal_id: a journalled tag is stored once, however often replayed
     "058_play_input_delay",  # plays.input_delay_samples: the performer take written as late as the model answers
 )
 

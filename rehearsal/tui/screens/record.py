@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from ...markers import Committed, Redone, Rejected, Undone
+from ...markers import Committed, Delayed, Redone, Rejected, Undone
 from .. import probe
 from ..messages import RecorderTick
 from ..moments import clock
@@ -28,6 +28,7 @@ from .learn import RESERVED_KEYS
 from .registry import ScreenSpec, register_screen
 
 METER_HZ = 30
+TAGLOG_TITLE = "recent tags (committed to disk)"
 
 
 class RecordScreen(RoomScreen):
@@ -41,6 +42,7 @@ class RecordScreen(RoomScreen):
         self.sample_rate = 48_000
         self.ticks = 0
         self.rejected = 0
+        self.delayed = False         # tags wait in the bus's journal (the database is locked)
         self.last_tick: RecorderTick | None = None
         self._shown_text: dict[str, str] = {}
 
@@ -61,7 +63,7 @@ class RecordScreen(RoomScreen):
                 yield Static(id="palette-title", classes="box-title")
                 yield Palette(id="palette")
             with Vertical(id="log-box", classes="box"):
-                yield Static("recent tags (committed to disk)", classes="box-title")
+                yield Static(TAGLOG_TITLE, id="taglog-title", classes="box-title")
                 yield TagLog(id="taglog")
         yield SourcesStatus(id="sources", classes="box")
         yield Static(id="rejected")
@@ -130,6 +132,11 @@ class RecordScreen(RoomScreen):
                         self.call_after_refresh(lambda mid=m.id: probe.write("shown", mid, "key", time.monotonic()))
                 else:
                     log.mark(m, glyph, colour, label)
+            elif isinstance(e, Delayed):     # the database is locked: tags wait in the journal
+                self.delayed = e.journalled > 0
+                self.query_one("#taglog-title", Static).update(
+                    Text(f"Delayed: tags wait, safe, in the journal ({e.reason}); stored in order when "
+                         "the database is back", style="bold yellow") if self.delayed else TAGLOG_TITLE)
             elif isinstance(e, Rejected):
                 self.rejected += 1
                 self.query_one("#rejected", Static).update(
