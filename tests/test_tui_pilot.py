@@ -296,6 +296,36 @@ async def test_switch_notation_for_the_next_take(workspace):
             await app.shutdown()
 
 
+async def test_tags_behind_a_locked_database_show_as_delayed_then_land(workspace, monkeypatch):
+    """Issue 12 finding 4: another program holds the database's write lock past the busy
+    timeout; a tap waits in the journal and the record screen says Delayed until it lands."""
+    import sqlite3
+
+    from rehearsal.store import db as store_db
+    monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 300)
+    app = RehearsalApp(workspace, options())
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            take = await open_and_record(app, pilot)
+            view = app.views["record"]
+            lock = sqlite3.connect(str(workspace.db_path), isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")
+            lock.execute("UPDATE sessions SET name = name")
+            try:
+                await keys(pilot, "g")
+                await wait_for(pilot, lambda: view.delayed, "the Delayed state")
+                assert "Delayed: tags wait, safe, in the journal" in screen_text(view)
+                assert markers_of(workspace, take["id"]) == []
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+            await wait_for(pilot, lambda: not view.delayed, "the journal to be stored")
+            assert [m.symbol for m in markers_of(workspace, take["id"])] == ["good"]
+            assert "Delayed" not in screen_text(view)
+        finally:
+            await app.shutdown()
+
+
 async def test_sessions_create_rename_open_and_export(workspace):
     app = RehearsalApp(workspace, options())
     async with app.run_test(size=SIZE) as pilot:
