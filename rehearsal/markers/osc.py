@@ -28,8 +28,7 @@ sender under its fair share never loses a tag because others flood, however many
 are (up to 4 x RECENT_SENDERS are told apart). A sender whose bucket is empty has its
 datagrams dropped unparsed ("rate limited"): a flood costs a read and a lookup a datagram.
 
-The socket is read by a thread of our own ("osc-in", real-time where allowed, as the
-capture writer and the MIDI poller are), not by the event loop: under a flood of 14,000
+The socket is read by a thread of our own ("osc-in"), not by the event loop: under a flood of 14,000
 datagrams/s from 8 senders on a loaded machine, the loop (asyncio's transport, one pass
 per datagram) fell behind and the kernel dropped datagrams of every sender alike, the
 legitimate one's too, when the receive buffer filled (RECEIVE_BUFFER, forced past
@@ -44,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import socket
 import threading
 import time
@@ -249,9 +249,10 @@ class OscSource:
 
     # -- the reader thread -------------------------------------------------------------------
     def _read(self, sock: socket.socket) -> None:
-        from ..audio.core import raise_priority
-
-        raise_priority()
+        try:   # ahead of the machine's other work where allowed (not real-time: see the module doc)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+        except (OSError, AttributeError):
+            pass
         while not self._closing:
             try:
                 data, addr = sock.recvfrom(MAX_PACKET + 1)   # longer ones are cut: "too large"
