@@ -215,8 +215,10 @@ class OscSource:
         if sock is None:
             return
         self._closing = True
-        try:
-            sock.shutdown(socket.SHUT_RDWR)   # wakes the reader's recvfrom
+        try:   # wake the reader's recvfrom with an empty datagram of our own (else its timeout does)
+            here = sock.getsockname()
+            with socket.socket(sock.family, socket.SOCK_DGRAM) as poke:
+                poke.sendto(b"", ("::1" if sock.family == socket.AF_INET6 else "127.0.0.1", *here[1:]))
         except OSError:
             pass
         if self._reader is not None and self._reader is not threading.current_thread():
