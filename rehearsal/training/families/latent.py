@@ -228,7 +228,7 @@ class LatentStream(SpectralStream):
         self.register_method("decode", len(labels), self.hop, 1, 1, labels, ["(signal) synthesis"])
         self.symbol_names = [""] + list(model.symbols)     # index 0, "": no symbol
         self.current_symbol = ""
-        self.register_buffer("symbol_index", torch.zeros(1, dtype=torch.int64), persistent=False)
+        self.register_buffer("symbol_index", torch.zeros(1, dtype=torch.int64, device="cpu"), persistent=False)
         if model.symbols:
             self.register_attribute("symbol", "")
         for name, value in self._fresh("fwd", 1, torch.device("cpu")).items():
