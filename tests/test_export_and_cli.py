@@ -53,7 +53,10 @@ def test_record_then_export_every_format(tmp_path):
     assert float(start) == round(as_json[0]["start_s"], 6) and float(end) == round(as_json[0]["end_s"], 6)
     assert len(start.split(".")[1]) == 6 and "laugh" in label and "anna" in label
     sv = list(csv.reader(io.StringIO(run_cli([*base, "markers", "gig ✓", "--take", "1", "--format", "sv-csv"]).stdout)))
-    assert sv[0] == ["time", "label"] and float(sv[1][0]) == as_json[0]["tap_s"] and "laugh" in sv[1][1]
+    # Sonic Visualiser skips a row at frame 0, so a tag there is written one sample in (the file
+    # input is held until the take starts: a tag sent at once can land on frame 0)
+    assert sv[0] == ["time", "label"] and "laugh" in sv[1][1]
+    assert float(sv[1][0]) == max(as_json[0]["tap_s"], round(1 / 48000, 6))
     reaper_out = run_cli([*base, "markers", "gig ✓", "--take", "1", "--format", "reaper"])
     assert not reaper_out.stdout.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(reaper_out.stdout)))
