@@ -325,7 +325,8 @@ async def test_models_screen_lineage_current_note_and_loss_curve(jack_server, wo
             await answer_prompt(pilot, app, "brighter attacks", "the note prompt")
             await wait_for(pilot, lambda: screen.notes.get(g2), "the note")
             assert screen.notes[g2][0]["text"] == "brighter attacks"
-            assert "brighter attacks" in screen_text(screen)
+            # stored, then drawn when the detail refreshes
+            await wait_for(pilot, lambda: "brighter attacks" in screen_text(screen), "the note shown")
 
             await keys(pilot, "y")                                  # a symbol of the notation
             await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"

@@ -285,7 +285,8 @@ async def test_switch_notation_for_the_next_take(workspace):
             assert "next take: jam reactions" in screen_text(app.views["record"])
             await keys(pilot, "ctrl+n")
             await wait_for(pilot, lambda: app.link.room.take and app.link.room.take["id"] != first["id"], "the new take")
-            await wait_for(pilot, lambda: app.notation.name == "jam reactions", "the switch")
+            # the room switches first; the new notation's keys are bound on the app's next turn
+            await wait_for(pilot, lambda: app.notation.name == "jam reactions" and "l" in app._live_keys, "the switch")
             await keys(pilot, "l")                                     # laughter, in the new notation
             await wait_for(pilot, lambda: app.link.keys.stats()["presses"] == 1, "the press")
             await settle(app, pilot)
