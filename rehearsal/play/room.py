@@ -221,7 +221,8 @@ class PlayRoom(RoomBase):
     def replay_xy(self, take_id: int) -> int:
         """Walk again what the XY pad walked in the play of `take_id` (either of its takes):
         each target at the frame of this take it was sent at in that one (once the model is
-        heard), recorded again with this take. Returns the number of targets."""
+        heard; when the model is heard after the first target's frame, the whole walk follows
+        as late, keeping its steps), recorded again with this take. Returns the number of targets."""
         _, walk = plays.recorded_walk(self.db, int(take_id))
         if self.play is None:
             raise LookupError("start playing first: a walk is replayed on a running play")
@@ -236,14 +237,24 @@ class PlayRoom(RoomBase):
             finally:
                 db.conn.close()
 
+        def now() -> int | None:
+            """This take's audio clock once the model is heard, else None."""
+            return max(0, self.player.status().frames - self.start_frame) if self.heard else None
+
         def walk_on(db) -> None:
+            late = None     # frames the first target came late by (a model heard late): all follow
             for frame, x, y, glide in walk:
+                due = frame + (late or 0)
                 # the audio clock of this take: poll it finely (a block is 5 ms)
-                while not stop.is_set() and self.play is not None and self.play["id"] == play_id and \
-                        (not self.heard or max(0, self.player.status().frames - self.start_frame) < frame):
+                while not stop.is_set() and self.play is not None and self.play["id"] == play_id:
+                    t = now()
+                    if t is not None and t >= due:
+                        break
                     stop.wait(0.002)
                 if stop.is_set() or self.play is None or self.play["id"] != play_id:
                     return
+                if late is None:    # the walk keeps its steps, not only its order
+                    late = max(0, t - frame)
                 try:
                     self.set_xy(x, y, glide, db=db)
                 except Exception as exc:
