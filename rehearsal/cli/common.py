@@ -54,6 +54,22 @@ def session_notation(ws: Workspace, session_name: str, notation_name: str | None
         fail(str(exc))
 
 
+def score_and_notation(ws: Workspace, session_name: str, notation_name: str | None, score_path):
+    """(score or None, the notation to tag with): a score brings its own notation (the one
+    asked for, if any, must be the score's); else `session_notation`. One rule for record
+    and play. Fails in words on a bad score."""
+    if score_path is None:
+        return None, session_notation(ws, session_name, notation_name)
+    from ..notation.score import ScoreError, load_score
+
+    forced = session_notation(ws, session_name, notation_name) if notation_name else None
+    try:
+        score = load_score(score_path, forced, ws.notations_dir)
+    except ScoreError as exc:
+        fail(str(exc))
+    return score, score.notation
+
+
 def rejections_on_stderr():
     """`note(rejected)` prints a rejected tag on stderr, summarised per reason (the bus's
     Summary: the first at once, then at most one line per reason every few seconds with how

@@ -14,7 +14,7 @@ from datetime import date
 import click
 
 from . import main
-from .common import fail, session_notation, workspace, rejections_on_stderr
+from .common import fail, score_and_notation, workspace, rejections_on_stderr
 
 
 def _print_json(obj: dict) -> None:
@@ -124,18 +124,7 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
 
     ws = workspace(ctx)
     session_name = session_name or f"play-{date.today().isoformat()}"
-    score = None
-    if score_path is not None:
-        from ..notation.score import ScoreError, load_score
-
-        forced = session_notation(ws, session_name, notation_name) if notation_name else None
-        try:
-            score = load_score(score_path, forced, ws.notations_dir)
-        except ScoreError as exc:
-            fail(str(exc))
-        notation = score.notation
-    else:
-        notation = session_notation(ws, session_name, notation_name)
+    score, notation = score_and_notation(ws, session_name, notation_name, score_path)
     if device is not None and output_device is None and input_file is None:
         output_device = device
     config = PlayConfig(

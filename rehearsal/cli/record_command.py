@@ -10,7 +10,7 @@ import sys
 import click
 
 from . import main
-from .common import fail, open_workspace_db, session_notation, workspace, rejections_on_stderr
+from .common import fail, open_workspace_db, score_and_notation, workspace, rejections_on_stderr
 
 
 def _print_json(obj: dict) -> None:
@@ -55,18 +55,7 @@ def record(ctx, session_name, notation_name, input_file, device, channels, sampl
     from ..room import Room
 
     ws = workspace(ctx)
-    score = None
-    if score_path is not None:
-        from ..notation.score import ScoreError, load_score
-
-        forced = session_notation(ws, session_name, notation_name) if notation_name else None
-        try:
-            score = load_score(score_path, forced, ws.notations_dir)
-        except ScoreError as exc:
-            fail(str(exc))
-        notation = score.notation
-    else:
-        notation = session_notation(ws, session_name, notation_name)
+    score, notation = score_and_notation(ws, session_name, notation_name, score_path)
     if device is not None and device.isdigit():
         device = int(device)
     config = RecorderConfig(device=device, channels=channels, samplerate=samplerate, input_file=input_file,

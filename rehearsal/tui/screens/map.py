@@ -27,6 +27,7 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 
 from ..audition import AuditionMixin
+from ..widgets.grid import grid_text
 from ..messages import StoreFailed
 from .modals import PickScreen, TextPrompt
 from .store_screen import StoreScreen
@@ -172,13 +173,7 @@ def draw_grid(points: list[dict], cells: list[tuple[int, int]], colour_of: dict[
     if cursor is not None and 0 <= cursor < len(cells):
         x, y = cells[cursor]
         grid[y][x] = ("@", "bold reverse " + colour_of[groups[cursor]])
-    out = Text()
-    for r, row in enumerate(grid):
-        for ch, style in row:
-            out.append(ch, style=style or None)
-        if r < height - 1:
-            out.append("\n")
-    return out
+    return grid_text(grid)
 
 
 class MapCanvas(Static):

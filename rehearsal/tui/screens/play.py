@@ -35,6 +35,7 @@ from ...markers import Committed, Redone, Rejected, Undone
 from ..messages import InputHanded, PlayEnded, PlayRefused, PlayWanted, _Latest
 from ..moments import clock
 from ..widgets import TagLog
+from ..widgets.grid import grid_text
 from .base import RoomScreen
 from .registry import ScreenSpec, register_screen
 
@@ -93,13 +94,7 @@ def draw_pad(state: dict | None, sent: tuple[float, float] | None, width: int, h
     if current is not None:
         x, y = pad_cell(*current, width, height)
         grid[y][x] = ("@", "bold green")
-    out = Text()
-    for r, row in enumerate(grid):
-        for ch, style in row:
-            out.append(ch, style=style or None)
-        if r < height - 1:
-            out.append("\n")
-    return out
+    return grid_text(grid)
 
 
 class XYPadView(Static):
