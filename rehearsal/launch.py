@@ -16,6 +16,17 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-P", "-m", module, *args]
 
 
+def end_child(proc, timeout: float) -> int:
+    """Wait up to `timeout` s for a child asked to stop, then kill it; reaped either way."""
+    import subprocess
+
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 def process_alive(pid: int | None) -> bool:
     """Whether process `pid` still runs (a zombie, killed and not yet reaped, does not)."""
     import os

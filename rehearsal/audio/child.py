@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from dataclasses import asdict
 from typing import Callable
 
-from ..launch import python_module
+from ..launch import end_child, python_module
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,7 @@ class ChildProcess:
         Drop every reference to the status array before calling this."""
         if self.proc is not None:
             self.send(quit_message, quiet=True)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end_child(self.proc, timeout)
             self._conn.close()
             self.proc = None
         if self._shm is not None:

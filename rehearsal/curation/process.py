@@ -25,6 +25,7 @@ import sys
 import tempfile
 from multiprocessing.connection import Connection
 
+from ..launch import end_child
 from .run import CurationError
 
 QUIT_WAIT_S = 5.0
@@ -110,11 +111,7 @@ class RunProcess:
             self._conn.send(("quit",))
         except (OSError, ValueError):
             pass
-        try:
-            self.proc.wait(QUIT_WAIT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_child(self.proc, QUIT_WAIT_S)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -8,7 +8,7 @@ import socket
 import subprocess
 from multiprocessing.connection import Connection
 
-from ..launch import python_module
+from ..launch import end_child, python_module
 from . import shared as H
 
 
@@ -72,11 +72,7 @@ class Host:
             pass
 
     def close(self, timeout: float = 5.0) -> None:
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_child(self.proc, timeout)
         try:
             os.close(self.wake_w)
         except OSError:
