@@ -479,26 +479,16 @@ class Engine:
         elif kind == "latent":
             values = cmd[1]
             self.model_in.set_latent(values)
-            # blocks rendered from now on hear it: the last complete block may or may not
-            # have been rendered yet, the one being filled certainly will be
-            k = self.model_in.written // self.render_block
-            self.emit("latent-applied", {"input_frame": k * self.render_block,
-                                         "earliest_frame": max(0, k - 1) * self.render_block,
-                                         "values": None if values is None else list(values)})
+            self.emit("latent-applied", {**self._applied_at(), "values": None if values is None else list(values)})
         elif kind == "follow":
             # the co-performer's follow, live (rehearsal.play.coperformer); like the latent,
             # the block being filled certainly renders with it, the last complete one may
             self.model_in.follow[0] = min(1.0, max(0.0, float(cmd[1])))
-            k = self.model_in.written // self.render_block
-            self.emit("follow-applied", {"input_frame": k * self.render_block,
-                                         "earliest_frame": max(0, k - 1) * self.render_block,
-                                         "follow": float(self.model_in.follow[0])})
+            self.emit("follow-applied", {**self._applied_at(), "follow": float(self.model_in.follow[0])})
         elif kind == "symbol":
             # like the latent: the hosts read it before their next block
             self.model_in.set_symbol(cmd[1])
-            k = self.model_in.written // self.render_block
-            self.emit("symbol-applied", {"input_frame": k * self.render_block,
-                                         "earliest_frame": max(0, k - 1) * self.render_block, "symbol": cmd[1]})
+            self.emit("symbol-applied", {**self._applied_at(), "symbol": cmd[1]})
         elif kind == "stats":
             self.conn.send(("stats", self.stats()))
         elif kind == "miss-cycles":
@@ -551,6 +541,13 @@ class Engine:
         self.st[S.TAKE_FRAMES] = 0
         self.st[S.RECORDING] = 1.0
         self.conn.send(("started", {"start_frame": start}))
+
+    def _applied_at(self) -> dict:
+        """Where a control set now (latent, follow, symbol) is first heard: blocks rendered
+        from now on hear it; the last complete block may or may not have been rendered yet,
+        the one being filled certainly will be."""
+        k = self.model_in.written // self.render_block
+        return {"input_frame": k * self.render_block, "earliest_frame": max(0, k - 1) * self.render_block}
 
     def align(self, delay: int, generation_id) -> None:
         """Decide the performer take's input delay D, once per take (the module docstring):
