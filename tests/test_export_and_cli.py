@@ -31,9 +31,9 @@ def _record_with_tags(tmp_path) -> Path:
     proc.wait_stderr("recording take 1")
     client = SimpleUDPClient("127.0.0.1", port)
     client.send_message("/rehearsal/tag", ["laugh", "anna"])
-    first = json.loads(proc.stdout.get(timeout=10))   # printed only once committed
+    first = proc.next_json("marker", timeout=60)   # printed only once committed (fsync: slow on a busy disk)
     client.send_message("/jam/surprise", 1)
-    second = json.loads(proc.stdout.get(timeout=10))
+    second = proc.next_json("marker", timeout=60)
     rc, rest, err = proc.finish(timeout=30)
     assert rc == 0, err
     assert (first["symbol"], first["who"], second["symbol"]) == ("laugh", "anna", "surprise")

@@ -123,7 +123,7 @@ class Played:
         player.cycle_callbacks[:] = [stamp]
         player.play(np.zeros((int(seconds * SR) + self.LEAD, player.channels), np.float32), self.events)
 
-    def wait(self, timeout=10.0):
+    def wait(self, timeout=30.0):
         assert self.player.done.wait(timeout), "the player did not finish"
         return self
 
@@ -354,7 +354,7 @@ def test_a_30_kb_sysex_in_every_cycle_loses_no_tap(harness, player, source):
         events.append((start + period - 1, bytes(body[15_000:] + [0xF7])))
     events += taps(2400, 50, int(0.06 * SR), period)
     Played(player, events, seconds).wait(60)
-    assert harness.wait_committed(50, timeout=10)
+    assert harness.wait_committed(50, timeout=30)
     harness.bus.flush()
     assert [m.symbol for m in harness.markers()] == ["hit"] * 50
     assert source.stats()["counts"]["recovered"] >= 50

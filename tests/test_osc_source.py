@@ -68,7 +68,7 @@ def udp_sender(bind: str = "127.0.0.1") -> socket.socket:
     return s
 
 
-async def committed(harness, n, timeout=10.0):
+async def committed(harness, n, timeout=30.0):
     return await asyncio.to_thread(harness.wait_committed, n, timeout)
 
 
