@@ -127,6 +127,28 @@ def test_taps_before_record_land_in_the_preroll(workspace, pedal):
     assert any(isinstance(m, Rejected) and "before the pre-roll" in m.reason for m in acks)
 
 
+class _NotStartedClock:
+    """A take has begun but its stream has counted no frame yet (a held input file starts with
+    the take; on a busy machine its first block comes late): `frame_at` has nothing to say."""
+
+    def frame_at(self, t):
+        return None
+
+
+def test_a_tap_as_the_take_starts_before_its_first_frame_lands_on_the_first_sample(workspace, pedal):
+    db = open_db(workspace.db_path)
+    take = _take(db, pedal)
+    bus = MarkerBus(workspace.db_path, _NotStartedClock(), pedal).start()
+    acks: list = []
+    bus.listen(acks.append)
+    bus.begin_take(take, start_frame=0, sample_rate=48000)
+    bus.submit(TagEvent("good", "key"))
+    assert bus.flush()
+    bus.close()
+    assert [type(m) for m in acks] == [Committed]          # was: Rejected, "audio stream has not started"
+    assert [(m.symbol, m.tap_sample) for m in list_markers(db, take)] == [("good", 0)]
+
+
 def test_sessions_list_counts_live_markers(db, pedal):
     take = _take(db, pedal, "tuesday")
     insert_marker(db, take_id=take, symbol="good", glyph="✓", tap_sample=0, start_sample=0, end_sample=1,

@@ -323,8 +323,10 @@ class MarkerBus:
                 continue
             frame = self._frame_of(ev)
             if frame is None:
-                messages.append(Rejected(ev, "audio stream has not started"))
-                continue
+                # the take has begun but its stream has not counted a frame yet (a held input
+                # file starts with the take; a busy machine delays its first block): the tap
+                # lands on the take's first sample, as one before the pre-roll's end would
+                frame = take.start_frame
             tap = frame - take.start_frame
             limit = (now_frame - take.start_frame) if now_frame is not None else tap
             tap = max(0, min(tap, max(limit, 0)))  # clamped to the take recorded so far
