@@ -198,6 +198,7 @@ def test_a_performed_score_tells_the_symbol_sounding_now():
 
     from rehearsal.cli.record_command import follow_score
     from rehearsal.notation.score import parse_score
+    from rehearsal.scores.follow import ScoreFollower
 
     score = parse_score("notation: sound-poetry\ncount-in: 1s\nm 1s\nm 1s\nrest 1s\nʃ 1s\n")
     times = iter([0.0, 0.5, 1.2, 2.1, 2.9, 3.3, 4.5, 5.5])
@@ -210,7 +211,7 @@ def test_a_performed_score_tells_the_symbol_sounding_now():
         return t
 
     with pytest.raises(EOFError):
-        asyncio.run(follow_score(score, seconds, told.append))
+        asyncio.run(follow_score(ScoreFollower(score, seconds), told.append))
     assert told == [None, "nasal-m", None, "fricative-sh", None]
 
 
