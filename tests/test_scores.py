@@ -225,3 +225,43 @@ def test_score_generate_from_a_curated_dataset(workspace, db, tmp_path):
     assert "breath" not in time and set(time) <= symbols
     assert time["bad"] > score.duration_s / len(symbols)       # one tagged clip against three
     assert score.author == "composer"
+
+
+def test_a_pedal_holds_the_score_in_record_and_the_take_is_labelled_as_held(tmp_path, jack_server):
+    """The real `rehearsal record --score` with a MIDI pedal over JACK bound to the notation's
+    score-hold (the same bus cue and ScoreFollower as `play --score`): a tap holds the score on
+    t, a second lets it go; the events after the hold are marked later by as much."""
+    import time
+
+    from rehearsal.store import open_db
+    from rehearsal.training import synthetic
+    from tests.support.proc import LiveProcess
+    from tests.support.score_pedal import HOLD, score_pedal, write_pedal_notation
+
+    write_pedal_notation(tmp_path)
+    (tmp_path / "s.score").write_text("title: held\nauthor: ana\nnotation: poetry-pedal.toml\ncount-in: 0.5s\n"
+                                      "p 1s\nt 1s\nk 1s\nm 1s\n", encoding="utf-8")
+    sf.write(str(tmp_path / "in.wav"), synthetic.timbre(9.0, "mid", seed=3), 48000, subtype="FLOAT")
+    with score_pedal() as pedal:
+        proc = LiveProcess(["--home", str(tmp_path / "ws"), "record", "--session", "held", "--score",
+                            str(tmp_path / "s.score"), "--input-file", str(tmp_path / "in.wav"), "--speed", "4",
+                            "--midi", "score-pedal", "--midi-api", "jack"])
+        try:
+            proc.wait_stderr("now t")
+            pedal.tap(HOLD)
+            proc.wait_stderr("(held)")
+            time.sleep(0.75)           # the performer holds t 3 s of the take (at --speed 4): a performance's length
+            pedal.tap(HOLD)
+            rc, out, err = proc.finish(60)
+        finally:
+            if proc.proc.poll() is None:
+                proc.proc.terminate()
+    assert rc == 0, err
+    assert "score: now t | next k m (held)" in err and "score 'held': 4 of 4 events marked" in err, err
+    db = open_db(tmp_path / "ws" / "rehearsal.db")
+    (origin,) = db.execute("SELECT score_origin_sample FROM takes").fetchone()
+    stored = list(db.query("SELECT symbol, start_sample FROM markers WHERE source = 'score' ORDER BY start_sample"))
+    assert [m["symbol"] for m in stored] == ["plosive-p", "plosive-t", "plosive-k", "nasal-m"], stored
+    k = (stored[2]["start_sample"] - origin) / 48000
+    assert k > 3.0, (k, stored)        # unheld at 2 s; held 3 s or more (the aligner moves it +-1 s at most)
+    db.conn.close()

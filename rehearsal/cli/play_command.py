@@ -15,6 +15,7 @@ import click
 
 from . import main
 from .common import fail, score_and_notation, workspace, rejections_on_stderr
+from .record_command import follow_score, no_score_to_cue
 
 
 def _print_json(obj: dict) -> None:
@@ -159,17 +160,40 @@ def play(ctx, model_ref, session_name, notation_name, device, output_device, inp
     except PlayError as exc:
         room.db.conn.close()
         fail(f"cannot start playing: {exc}")
+    finished: list = []      # (PlayFinished, ScoreFollower or None) once the play stops
     try:
         asyncio.run(_play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host,
-                          osc_allow, score, replay_take))
+                          osc_allow, score, replay_take, finished))
     finally:
         room.close()
+    if score is not None and finished:
+        _label_play_from_score(ws, *finished[0])
+
+
+def _label_play_from_score(ws, done, follower) -> None:
+    """Both takes of a play from a score are labelled by it, as `record --score` labels its
+    take: the performer's take aligned to the performance (its first event where the score
+    asked for it, the performer take's input delay later), the model's take mirroring it."""
+    from ..scores.label import attach_score
+    from ..store import open_db
+    from .record_command import label_from_score
+
+    score = follower.score
+    take = done.input_take
+    origin = int(round(score.count_in_s * take["sample_rate"])) + int(done.play.get("input_delay_samples") or 0)
+    db = open_db(ws.db_path)
+    try:
+        for t in (done.input_take, done.output_take):
+            attach_score(db, t["id"], score, origin)
+    finally:
+        db.conn.close()
+    label_from_score(ws, take, follower.performed(), play_id=done.play["id"])
 
 
 async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow,
-                score=None, replay_take=None) -> None:
+                score=None, replay_take=None, finished: list | None = None) -> None:
     from ..export.markers import marker_json
-    from ..markers import Committed, Redone, Rejected, Undone
+    from ..markers import Committed, Redone, Rejected, ScoreCue, Undone
     from ..markers.sources import SourceError
     from ..play.room import InputEnded, PlayEvent
     from ..store.takes import get_take
@@ -191,6 +215,9 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
         elif isinstance(msg, Rejected):
             _status_clear(tty)
             note_rejected(msg)
+        elif isinstance(msg, ScoreCue) and score is None:
+            _status_clear(tty)
+            click.echo(no_score_to_cue(msg), err=True)
         elif isinstance(msg, PlayEvent):
             if msg.kind in ("fading", "switched", "model-failed", "switch-failed", "load-failed", "glitches",
                             "take-failed", "loaded", "mixer-error", "model-behind",
@@ -215,6 +242,12 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
             loop.call_soon_threadsafe(stop.set)
 
     room.listen(on_message)
+    follower = None
+    if score is not None:
+        from ..scores.follow import ScoreFollower
+
+        follower = ScoreFollower(score, room.seconds)     # the count-in starts with the takes
+        room.listen(follower.on_bus)                      # the notation's score-advance / score-hold
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     sources: list = []
@@ -254,10 +287,8 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
             click.echo(f"replaying the XY walk of take {replay_take}: {n} targets", err=True)
         _stdin_commands(loop, room, stop)
         status_task = asyncio.create_task(_status_line(room, tty))
-        if score is not None:
-            from .record_command import follow_score
-
-            score_task = asyncio.create_task(follow_score(score, room.seconds, room.set_symbol))
+        if follower is not None:
+            score_task = asyncio.create_task(follow_score(follower, room.set_symbol))
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)
         except asyncio.TimeoutError:
@@ -278,6 +309,8 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
                 await result
         if room.play is not None:
             done = room.stop()
+            if finished is not None:
+                finished.append((done, follower))
             stats = json.loads(done.play["stats_json"] or "{}")
             m = stats.get("model", {})
             t = done.input_take

@@ -74,37 +74,44 @@ def record(ctx, session_name, notation_name, input_file, device, channels, sampl
     except RecorderError as exc:
         room.db.conn.close()
         fail(f"cannot open the input: {exc}")
+    followed: list = []      # the ScoreFollower of the take, once it runs
     try:
-        asyncio.run(_record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow, score))
+        asyncio.run(_record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow, score,
+                            followed))
     finally:
         room.close()
     if score is not None and room.last_take is not None:
-        _label_from_score(room, score)
+        label_from_score(room.ws, room.last_take, followed[0].performed() if followed else score)
 
 
-def _label_from_score(room, score) -> None:
-    """The score's events as markers of the finished take, printed like the tapped ones."""
+def label_from_score(ws, take, performed, play_id: int | None = None) -> None:
+    """The score's events as markers of the finished take, where the clock showed them (holds
+    and advances applied: `ScoreFollower.performed()`), aligned to the take, printed like the
+    tapped ones. `play_id`: a play's performer take, whose markers the model take mirrors."""
     from ..export.markers import marker_json
     from ..scores.label import label_take
     from ..store import open_db
     from ..store.markers import get_marker
 
-    take = room.last_take
-    db = open_db(room.ws.db_path)
+    db = open_db(ws.db_path)
     try:
-        ids = label_take(room.ws, db, take["id"], score)
+        ids = label_take(ws, db, take["id"], performed)
+        if play_id is not None:
+            from ..play.mirror import sync_mirrors
+
+            sync_mirrors(db, play_id)
         for i in ids:
             _print_json({"event": "marker", **marker_json(get_marker(db, i), take)})
-        click.echo(f"score {score.title!r}: {len(ids)} of {len(score.sounding)} events marked, aligned to the take",
-                   err=True)
+        click.echo(f"score {performed.title!r}: {len(ids)} of {len(performed.sounding)} events marked, aligned to "
+                   f"the take", err=True)
     finally:
         db.conn.close()
 
 
 async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow,
-                  score=None) -> None:
+                  score=None, followed: list | None = None) -> None:
     from ..export.markers import marker_json
-    from ..markers import Committed, Redone, Rejected, Undone
+    from ..markers import Committed, Redone, Rejected, ScoreCue, Undone
     from ..room import InputEnded, TakeFailed
 
     loop = asyncio.get_running_loop()
@@ -122,6 +129,8 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
                          "deleted": msg.marker.deleted_at is not None})
         elif isinstance(msg, Rejected):
             note_rejected(msg)
+        elif isinstance(msg, ScoreCue) and score is None:
+            click.echo(no_score_to_cue(msg), err=True)
         elif isinstance(msg, InputEnded):
             if msg.nonfinite:
                 click.echo(f"warning: {room.recorder.device}: {msg.nonfinite} samples were NaN or infinite;"
@@ -150,13 +159,16 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
                    f"({room.recorder.samplerate} Hz, {room.recorder.channels} ch) -> {take['path']}", err=True)
         follow = None
         if score is not None:
+            from ..scores.follow import ScoreFollower
             from ..scores.label import attach_score
 
             origin = take["preroll_frames"] + int(round(score.count_in_s * room.recorder.samplerate))
             attach_score(room.db, take["id"], score, origin)
             preroll_s = take["preroll_frames"] / room.recorder.samplerate
-            follow = asyncio.create_task(follow_score(
-                score, lambda: room.take_seconds() - preroll_s if room.take else 0.0))
+            follower = ScoreFollower(score, lambda: room.take_seconds() - preroll_s if room.take else 0.0)
+            followed.append(follower)
+            room.listen(follower.on_bus)          # the notation's score-advance / score-hold
+            follow = asyncio.create_task(follow_score(follower))
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)
         except asyncio.TimeoutError:
@@ -178,29 +190,26 @@ async def _record(room, duration, midi_ports, midi_virtual, midi_api, osc_port, 
         raise click.ClickException(f"recording stopped early: {failure[0]} (what was recorded is kept)")
 
 
-async def follow_score(score, seconds, on_symbol=None) -> None:
-    """Where the performer is in the score, on stderr, as it changes (the TUI's Score view
-    shows the same large); `seconds()` is the time since the count-in began. `on_symbol`
-    hears the symbol sounding now (None in a rest, the count-in and after the end) each time
-    it changes: `rehearsal play --score` steers the model with it."""
-    from ..scores.follow import ScoreClock
-
-    clock = ScoreClock(score)
+async def follow_score(follower, on_symbol=None) -> None:
+    """Where the performer is in the score (a `ScoreFollower`: pedals move it), on stderr, as
+    it changes (the TUI's Score view shows the same large). `on_symbol` hears the symbol
+    sounding now (None in a rest, the count-in and after the end) each time it changes:
+    `rehearsal play --score` steers the model with it."""
     last = None
     symbol: object = ()
     while True:
-        t = seconds()
-        line = clock.line(t)
+        line, now = follower.now()
         if line != last:
             click.echo(line, err=True)
             last = line
-        if on_symbol is not None:
-            pos = clock.position(t)
-            now = score.events[pos.index].symbol if pos.index is not None else None
-            if now != symbol:
-                symbol = now
-                on_symbol(now)
+        if on_symbol is not None and now != symbol:
+            symbol = now
+            on_symbol(now)
         await asyncio.sleep(0.02 if on_symbol is not None else 0.05)
+
+
+def no_score_to_cue(msg) -> str:
+    return f"{msg.action} ({msg.event.source}): no score is being performed (start with --score FILE)"
 
 
 async def _open_sources(sources, room, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow) -> None:

@@ -1,5 +1,6 @@
 """Marker sources (MIDI, OSC, keys) and the one bus they all land on."""
 
-from .bus import MarkerBus, TagEvent, SampleClock, Committed, Undone, Redone, Rejected, Delayed, BusMessage
+from .bus import MarkerBus, TagEvent, SampleClock, Committed, Undone, Redone, Rejected, Delayed, ScoreCue, BusMessage
 
-__all__ = ["MarkerBus", "TagEvent", "SampleClock", "Committed", "Undone", "Redone", "Rejected", "Delayed", "BusMessage"]
+__all__ = ["MarkerBus", "TagEvent", "SampleClock", "Committed", "Undone", "Redone", "Rejected", "Delayed", "ScoreCue",
+           "BusMessage"]

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Callable, Protocol, Union
 
 from ..notation import Notation
+from ..notation.model import SCORE_ACTIONS
 from ..store import db as store_db, open_db
 from ..store.markers import Marker, get_markers, insert_marker, redo, undo
 from ..store.people import resolve_person, source_map
@@ -61,7 +62,7 @@ class SampleClock(Protocol):
 
 @dataclass(frozen=True)
 class TagEvent:
-    target: str                 # a symbol id, or an action id ("undo", "redo")
+    target: str                 # a symbol id, or an action id ("undo", "redo", "score-advance", ...)
     source: str                 # "midi:<port>", "osc:<ip>", "key", ...
     t: float = field(default_factory=time.monotonic)  # when it was pressed (time.monotonic)
     who: str | None = None      # an explicit name (OSC argument), else the source's person
@@ -92,6 +93,19 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class ScoreCue:
+    """A pedal, key or OSC message asked the score being performed to move: `event.target`
+    is "score-advance" or "score-hold", `event.t` when it was pressed. No row is stored;
+    whoever follows the score (`rehearsal.scores.follow.ScoreFollower`, the TUI's clock)
+    moves its clock (`ScoreClock.cue`)."""
+    event: TagEvent
+
+    @property
+    def action(self) -> str:
+        return self.event.target
+
+
+@dataclass(frozen=True)
 class Delayed:
     """The database is unavailable (`reason`); `journalled` tags wait, durable, in `journal`.
     Sent once when it starts; `Delayed(..., journalled=0)` once when it is over."""
@@ -100,7 +114,7 @@ class Delayed:
     journal: str
 
 
-BusMessage = Union[Committed, Undone, Redone, Rejected, Delayed]
+BusMessage = Union[Committed, Undone, Redone, Rejected, Delayed, ScoreCue]
 
 
 class FairQueue:
@@ -437,6 +451,9 @@ class MarkerBus:
         return symbol
 
     def _action(self, db, ev: TagEvent) -> None:
+        if ev.target in SCORE_ACTIONS:       # moves the score, not the take's markers: a take need not run
+            self._notify([ScoreCue(ev)])
+            return
         if self._take is None:
             self._notify([Rejected(ev, f"{ev.target}: no take is recording")])
             return

@@ -129,6 +129,11 @@ NAMESPACE: tuple[Address, ...] = (
     Address("/rehearsal/symbol", "s", "symbol", BOTH,
             "the current symbol (a symbol id of the notation): kept as the source's current symbol and told to"
             " its listeners (no marker is stored), for a model steered by symbols to follow", "symbol"),
+    Address("/rehearsal/score/advance", "s?", "score_advance", BOTH,
+            "advance the score being performed (--score) to its next event now, as the notation's score-advance"
+            " pedal does", "who"),
+    Address("/rehearsal/score/hold", "s?", "score_hold", BOTH,
+            "hold the score being performed where it is, or let it go on if held (score-hold)", "who"),
     Address("/rehearsal/latent", "n+", "latent", ("play",),
             "hold the latent's channels, one value each (NaN, or nothing past the last, leaves a channel to the model)",
             "value"),

@@ -5,7 +5,7 @@
 
 Addresses: the namespace's rows for this room (rehearsal.markers.namespace, docs/osc.md:
 /rehearsal/tag <symbol> [who], /rehearsal/undo [who], /rehearsal/redo [who],
-/rehearsal/symbol <symbol>), then every address the notation binds: TouchOSC-style buttons
+/rehearsal/symbol <symbol>, /rehearsal/score/advance [who], /rehearsal/score/hold [who]), then every address the notation binds: TouchOSC-style buttons
 send 1 on press, 0 on release; a press (no argument, true, or a number >= 0.5) is a tap,
 a release is ignored.
 
@@ -397,6 +397,12 @@ class OscSource:
 
     def on_redo(self, args, path, a: "Arrival") -> None:
         self._submit("redo", True, args[0] if args else None, a)
+
+    def on_score_advance(self, args, path, a: "Arrival") -> None:
+        self._submit("score-advance", True, args[0] if args else None, a)
+
+    def on_score_hold(self, args, path, a: "Arrival") -> None:
+        self._submit("score-hold", True, args[0] if args else None, a)
 
     def on_symbol(self, args, path, a: "Arrival") -> None:
         """The current symbol: kept, and told to `symbol_listeners` (a play room steers with it)."""

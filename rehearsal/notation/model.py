@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 GESTURES = ("tap", "double-tap", "long-press")
 MIDI_TYPES = ("control_change", "note", "program_change")
-ACTIONS = ("undo", "redo")
+ACTIONS = ("undo", "redo", "score-advance", "score-hold")
+# the score actions move the score being performed (record / play --score, the Score view):
+# rehearsal.scores.follow.ScoreClock.cue
+SCORE_ACTIONS = ("score-advance", "score-hold")
 # keys the TUI keeps for itself: a notation cannot bind them (the learn screen refuses them too)
 RESERVED_KEYS = frozenset({"ctrl+r", "ctrl+n", "ctrl+z", "ctrl+y", "ctrl+l", "ctrl+t", "ctrl+q", "ctrl+p", "ctrl+c",
                            "question_mark", "escape", "tab", "shift+tab", *(f"f{i}" for i in range(1, 10))})
@@ -60,7 +63,8 @@ class Symbol:
 
 @dataclass(frozen=True)
 class Action:
-    """A bindable command that is not a tag: undo or redo the last tag."""
+    """A bindable command that is not a tag: undo or redo the last tag; advance the score
+    being performed to its next event, or hold it (and let it go)."""
 
     id: str
     keys: tuple[KeyBinding, ...] = ()

@@ -2,11 +2,19 @@
 
 `ScoreClock` turns seconds since record was pressed into a position; a pedal (or key) can
 `hold` the score (the cursor stops until `go`) or `advance` it to the next event at once.
-The headless `rehearsal record --score` prints `line()`; the TUI's Score view draws
-`position()` large."""
+The headless `rehearsal record --score` and `rehearsal play --score` print `line()`; the TUI's
+Score view draws `position()` large.
+
+A pedal reaches the score in one way everywhere: the notation binds the actions
+`score-advance` and `score-hold` (MIDI, keys, OSC; also `/rehearsal/score/advance` and
+`/rehearsal/score/hold`), the marker bus tells them as `ScoreCue`s, and `ScoreClock.cue`
+moves the clock at the moment of the press. `ScoreFollower` is a take following its score
+(record and play, headless); the TUI's Score view moves the app's clock through `cue` too."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 
@@ -63,6 +71,17 @@ class ScoreClock:
             self.offset = t - self.score.count_in_s - nxt.start_s
         self._moved(t)
 
+    def cue(self, action: str, t: float) -> bool:
+        """A pedal's action at take second `t`: "score-advance" or "score-hold" (hold / go).
+        False for any other action."""
+        if action == "score-advance":
+            self.advance(t)
+        elif action == "score-hold":
+            self.toggle_hold(t)
+        else:
+            return False
+        return True
+
     def shown_at(self, score_s: float) -> float:
         """Seconds into the score's time line (from the end of the count-in, as if never held)
         at which the clock showed score second `score_s`: the score as it was performed."""
@@ -116,3 +135,43 @@ class ScoreClock:
         what = " ".join(x for x in (e.glyph, e.dynamic or "", f'"{e.cue}"' if e.cue else "") if x)
         section = f"[{e.section}] " if e.section else ""
         return f"score: {section}now {what} | next {nexts}" + (" (held)" if pos.held else "")
+
+
+class ScoreFollower:
+    """A take following its score: `seconds()` is the time since the count-in began (the
+    take's seconds, less its pre-roll). `on_bus` takes the bus's messages: each `ScoreCue`
+    moves the clock where the pedal was pressed (a tap committed after its double-tap window
+    still lands at its press). Cues come on the bus thread, readings on another: a lock."""
+
+    def __init__(self, score, seconds):
+        self.score = score
+        self.seconds = seconds
+        self.clock = ScoreClock(score)
+        self._lock = threading.Lock()
+        self.cues = 0
+
+    def cue(self, action: str, pressed: float | None = None) -> bool:
+        """Move the score: `pressed` is the press's time.monotonic() (None: now)."""
+        late = 0.0 if pressed is None else max(0.0, time.monotonic() - pressed)
+        with self._lock:
+            moved = self.clock.cue(action, max(0.0, self.seconds() - late))
+            self.cues += moved
+        return moved
+
+    def on_bus(self, msg) -> None:
+        from ..markers.bus import ScoreCue
+
+        if isinstance(msg, ScoreCue):
+            self.cue(msg.action, msg.event.t)
+
+    def now(self) -> tuple[str, str | None]:
+        """(the line to show, the symbol sounding now: None in a rest, the count-in, after the end)."""
+        with self._lock:
+            t = self.seconds()
+            pos = self.clock.position(t)
+            return self.clock.line(t), (self.score.events[pos.index].symbol if pos.index is not None else None)
+
+    def performed(self):
+        """The score as it was performed (ScoreClock.performed): what labels the take."""
+        with self._lock:
+            return self.clock.performed()
