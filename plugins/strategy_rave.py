@@ -56,6 +56,7 @@ class Rave(Strategy):
         "disk_budget": "one-shot: the most all its checkpoints may take (default 2GB)",
     }
     uses_current_as_parent = False
+    family = "rave"
 
     def plan(self, request):
         from rehearsal.training.rave import CKPT_BYTES, RaveError, config_names, find_rave
@@ -117,7 +118,7 @@ class Rave(Strategy):
         init = "parent" if parent_id else "scratch"
         label = {"fresh": "rave", "convergent": f"rave from g{parent_id}" if parent_id else "rave transfer",
                  "one-shot": "rave one-shot"}[mode] + f" {'+'.join(settings['config'])}"
-        return [RunSpec(family="rave", strategy=self.name, label=label, seed=self.seed_for(request),
+        return [RunSpec(family=self.family, strategy=self.name, label=label, seed=self.seed_for(request),
                         family_params=settings, init=init, parent_id=parent_id, budget_s=budget,
                         max_steps=max_steps, keep=keep, validation=validation, probe_count=2, probe_seconds=4.0)]
 

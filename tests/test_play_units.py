@@ -388,6 +388,10 @@ class FakeRoom:
 
     def set_symbol(self, symbol):
         self.calls.append(("symbol", symbol))
+        return self.refusal if symbol == "surprise" else None    # PlayRoom.set_symbol: why it is not taken
+
+    refusal = ("g3 (an imported nn~ module, family rave) does not take symbols: this generation cannot be "
+               "steered by them, so the symbol changes nothing it plays")
 
     def switch(self, ref):
         if ref == "g99":
@@ -395,7 +399,7 @@ class FakeRoom:
         self.calls.append(("switch", ref))
 
 
-def test_osc_drives_latent_mix_gain_and_model(workspace, db):
+def test_osc_drives_latent_mix_gain_and_model(workspace, db, caplog):
     from pythonosc.udp_client import SimpleUDPClient
 
     from rehearsal.markers import MarkerBus
@@ -428,8 +432,9 @@ def test_osc_drives_latent_mix_gain_and_model(workspace, db):
         c.send_message("/rehearsal/tag", "laugh")             # tags still work
         c.send_message("/rehearsal/symbol", "laugh")          # the current symbol: steers the model
         c.send_message("/rehearsal/symbol", "nosuch")         # not in the notation: rejected
+        c.send_message("/rehearsal/symbol", "surprise")       # kept, but the model playing takes no symbols
         for _ in range(200):
-            if src.counts["packets"] >= 14:
+            if src.counts["packets"] >= 15:
                 break
             await asyncio.sleep(0.01)
         src.close()
@@ -437,13 +442,43 @@ def test_osc_drives_latent_mix_gain_and_model(workspace, db):
 
     src = asyncio.run(main())
     bus.close()
-    assert src.counts["packets"] == 14
+    assert src.counts["packets"] == 15
     assert room.player.latent[0][0] == 0.5 and math.isnan(room.player.latent[0][1]) and room.player.latent[0][2] == 2
     assert room.player.latent[1][3] == 1.5 and len(room.player.latent[1]) == 4
     assert room.player.latent[2] is None
-    assert room.calls == [("mix", 0.25), ("gain", 2.0), ("follow", 0.25), ("switch", "g3"), ("symbol", "laugh")]
+    assert room.calls == [("mix", 0.25), ("gain", 2.0), ("follow", 0.25), ("switch", "g3"), ("symbol", "laugh"),
+                          ("symbol", "surprise")]
+    assert src.counts["symbol not taken"] == 1 and src.counts["symbols"] == 2 and src.symbol == "surprise"
+    assert f"OSC from 127.0.0.1: symbol not taken: {room.refusal}" in caplog.text
     assert src.counts["unknown symbol"] == 1
     assert src.counts["controls"] == 7
     assert src.counts["wrong types"] == 2 and src.counts["unknown address"] == 1
     assert src.counts["unknown generation"] == 1
     assert src.counts["tags"] == 1
+
+
+def test_each_family_says_whether_it_takes_symbols_and_a_generation_that_does_not_says_why():
+    """One property, `Family.conditions`, for every family, the imported ones too; a
+    generation's refusal in words (what play says instead of ignoring the symbol)."""
+    import json
+
+    from rehearsal.training.family import IMPORTED_FAMILIES, model_families, symbols_refusal
+    from rehearsal.training.imported import FAMILIES
+
+    every = {**model_families(), **IMPORTED_FAMILIES}
+    assert {n: "symbols" in f.conditions for n, f in every.items()} == {
+        "latent": True, "pitch": False, "autoregressive": False, "corpus": False, "rave": False, "external": False}
+    assert set(FAMILIES) == {n for n, f in every.items() if f.imported} == {"rave", "external"}
+
+    def gen(family, **params):
+        return {"id": 3, "name": "g3", "family": family, "spec_json": json.dumps({"family_params": params})}
+
+    for family in ("rave", "external"):
+        assert symbols_refusal(gen(family), "laugh").startswith(
+            f"g3 (an imported nn~ module, family {family}) does not take symbols")
+    assert symbols_refusal(gen("pitch"), "laugh").startswith("g3 (family pitch) does not take symbols")
+    assert "trained without them" in symbols_refusal(gen("latent"), "laugh")
+    steered = gen("latent", condition="symbols", symbols=["laugh", "cry"])
+    assert symbols_refusal(steered, "laugh") is None and symbols_refusal(steered, None) is None
+    assert symbols_refusal(steered, "wow") == ("g3 never learned 'wow' (it knows laugh, cry): it keeps the "
+                                               "symbol it had")

@@ -283,3 +283,31 @@ def test_play_a_score_steers_by_its_symbols_a_pedal_advances_it_and_labels_the_t
     assert "score 'pedalled': 4 of 4 events marked" in err, err
     assert [json.loads(line)["symbol"] for line in out if '"source": "score"' in line] == \
         [m.symbol for m in on_input]
+
+
+def test_a_clip_with_two_symbols_trains_on_both():
+    """A clip tagged with two symbols is steered by both in training (each an equal share of
+    the weights: the decoder hears the mean of their embeddings), and a training step moves
+    the embeddings of both, not that of a symbol the clip does not carry."""
+    from rehearsal.training.data import ClipAudio, WindowSampler, assign_symbols
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = get_family("latent").build({"width": 16, "hidden": 16, "n_noise_bands": 8, "noise_table": 4096,
+                                        "condition": "symbols", "symbols": list(SYMBOLS)})
+    clips = [ClipAudio("both", synthetic.timbre(0.2, "low", seed=0), ("nasal-m", "fricative-s", "nasal-m")),
+             ClipAudio("none", synthetic.timbre(0.1, "mid", seed=1), ("laugh",))]     # not learned: "no symbol"
+    assign_symbols(clips, model.symbols)
+    assert clips[0].steer.tolist() == [0.0, 0.5, 0.0, 0.5] and clips[1].steer.tolist() == [1.0, 0.0, 0.0, 0.0]
+    batch = WindowSampler(clips[:1], 12, model.hop, model.context, model.conditioning).batch(0, 0, 4)
+    steer = torch.as_tensor(batch["symbol"])
+    assert steer.shape == (4, 12, 4) and bool((steer == torch.tensor([0.0, 0.5, 0.0, 0.5])).all())
+    emb = model.steer.embedding.weight
+    heard = model.steer(torch.zeros(1, 1, model.latent_size), steer[:1, :1])[0, 0, model.latent_size:]
+    assert torch.allclose(heard, (emb[1] + emb[3]) / 2)
+    one = model.steer(torch.zeros(1, 1, model.latent_size), torch.tensor([[1]]))[0, 0, model.latent_size:]
+    assert torch.equal(one, emb[1])                        # play and render: one symbol by its index
+
+    model.training_loss(torch.as_tensor(batch["audio"]), steer, counter=int(batch["noise_offset"])).backward()
+    moved = emb.grad.abs().sum(1)
+    assert moved[1] > 0 and moved[3] > 0 and moved[2] == 0, moved   # nasal-m and fricative-s; not fricative-sh

@@ -348,9 +348,20 @@ async def test_models_screen_lineage_current_note_and_loss_curve(jack_server, wo
             await app.shutdown()
 
 
+async def pick(pilot, app, title_word: str, value: str | None) -> None:
+    """Wait for the PickScreen whose title holds `title_word`; choose `value` (None: the first)."""
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen" and title_word in app.screen.title_text
+                   and app.screen.query("OptionList"), f"the {title_word} picker")
+    if value is not None:
+        app.screen.query_one("OptionList").highlighted = [v for v, _ in app.screen.options].index(value)
+    await keys(pilot, "enter")
+
+
 async def test_models_screen_trains_shows_the_live_loss_and_cancels(workspace):
-    """`t`: pick a dataset and a strategy; the run is its own process, polled by a worker;
-    its loss curve grows while it trains; `x` cancels it and the current model is untouched."""
+    """`t`: pick a dataset, a strategy, a family and its steering; the run is its own process,
+    polled by a worker; its loss curve grows while it trains; `x` cancels it and the current
+    model is untouched. Steering by symbols is offered where the family supports it (latent:
+    the run learns the dataset's symbol) and shown disabled with the reason where not (pitch)."""
     from rehearsal import training as T
     from rehearsal.store import open_db
 
@@ -363,13 +374,25 @@ async def test_models_screen_trains_shows_the_live_loss_and_cancels(workspace):
             screen = app.screen
             screen.train_options = {"seed": 1, "params": dict(TINY)}
             await keys(pilot, "t")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen", "the dataset picker")
-            await keys(pilot, "enter")                              # the only dataset: plucks/
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
-                           and "strategy" in app.screen.title_text and app.screen.query("OptionList"), "the strategy picker")
-            options_ = [v for v, _ in app.screen.options]
-            app.screen.query_one("OptionList").highlighted = options_.index("convergent")
-            await keys(pilot, "enter")
+            await pick(pilot, app, "dataset", None)                 # the only dataset: plucks/
+            await pick(pilot, app, "strategy", "convergent")
+            await pick(pilot, app, "family", "pitch")
+            await wait_for(pilot, lambda: "Steer" in getattr(app.screen, "title_text", ""), "the steering choice")
+            steer = app.screen.query_one("OptionList")
+            assert steer.get_option("symbols").disabled and not steer.get_option("none").disabled
+            assert "the pitch family (cannot be steered by symbols); families that can: latent" in app.screen.note
+            await keys(pilot, "escape")                             # the form is left: nothing planned
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "ModelsScreen", "the form to close")
+
+            screen.train_options = {"seed": 1, "params": {**TINY, "width": "16", "hidden": "16", "n_noise_bands": "8",
+                                                          "noise_table": "4096"}}     # a small latent model
+            await keys(pilot, "t")
+            await pick(pilot, app, "dataset", None)
+            await pick(pilot, app, "strategy", "convergent")
+            await pick(pilot, app, "family", "latent")
+            await wait_for(pilot, lambda: "Steer" in getattr(app.screen, "title_text", ""), "the steering choice")
+            assert not app.screen.query_one("OptionList").get_option("symbols").disabled
+            await pick(pilot, app, "Steer", "symbols")
             await answer_prompt(pilot, app, "5000 steps", "the budget prompt")
             await wait_for(pilot, lambda: 1 in screen.runs and screen.selected == 1, "the run to start")
             await wait_for(pilot, lambda: len(screen.curve["train"]) >= 3, "the loss curve while training",
@@ -386,7 +409,10 @@ async def test_models_screen_trains_shows_the_live_loss_and_cancels(workspace):
             await wait_for(pilot, lambda: screen.rows[0][1]["status"] == "cancelled", "g1 cancelled in the lineage")
             db = open_db(workspace.db_path)
             try:
-                assert T.get_generation(db, 1)["status"] == "cancelled" and T.current_generation(db) is None
+                g1 = T.get_generation(db, 1)
+                assert g1["status"] == "cancelled" and T.current_generation(db) is None
+                params = json.loads(g1["spec_json"])["family_params"]
+                assert g1["family"] == "latent" and (params["condition"], params["symbols"]) == ("symbols", ["pluck"])
             finally:
                 db.conn.close()
         finally:

@@ -13,13 +13,13 @@ from tests.support.playmodels import make_generation
 from tests.support.tui import keys, markers_of, open_play_screen, screen_text, wait_for
 
 
-def _follow_events(workspace, play_id: int) -> list[str]:
+def _follow_events(workspace, play_id: int, kind: str = "follow") -> list[str]:
     from rehearsal.store import open_db
 
     db = open_db(workspace.db_path, migrate_schema=False)
     try:
-        return [r[0] for r in db.execute("SELECT detail FROM play_events WHERE play_id = ? AND kind = 'follow' "
-                                         "ORDER BY id", [play_id])]
+        return [r[0] for r in db.execute("SELECT detail FROM play_events WHERE play_id = ? AND kind = ? "
+                                         "ORDER BY id", [play_id, kind])]
     finally:
         db.conn.close()
 
@@ -27,7 +27,9 @@ def _follow_events(workspace, play_id: int) -> list[str]:
 async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
     """The co-performer too (issue 16): two corpus generations accompany the performer;
     the mode is chosen before the play (m), follow is turned live (, .) and the room stores
-    the change as a `follow` play event."""
+    the change as a `follow` play event. The steering symbol (issue 19): chosen before the
+    play (>) and during it (/, from the notation's list), drawn large, stored as a `symbol`
+    play event; the corpus generation does not take symbols and the screen says so."""
     import json
 
     from rehearsal.store import open_db
@@ -51,6 +53,9 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             await keys(pilot, "m", "m", "comma")      # accompaniment, following by 0.4, for the next play
             await wait_for(pilot, lambda: (view.mode, view.follow) == ("accompany", 0.4), "accompaniment at 0.4")
             assert "mode accompany" in screen_text(view) and "follow 0.40" in screen_text(view)
+            await keys(pilot, "greater_than_sign")   # the first of the notation's symbols steers the next play
+            assert view.symbol == "good" and "GOOD" in screen_text(view)
+            assert f"{gen['name']} takes no symbols" in screen_text(view)      # a corpus generation
 
             await keys(pilot, "p")
             await wait_for(pilot, lambda: view.playing and view.heard() == gen["name"],
@@ -60,6 +65,18 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             await keys(pilot, "full_stop")           # live: the play process follows by 0.5 from here
             await wait_for(pilot, lambda: _follow_events(workspace, play["id"]) == ["0.5"],
                            "the follow change to be stored with the play", timeout=20)
+            await wait_for(pilot, lambda: any(e.startswith(f"symbols-not-taken: {gen['name']}") for e in view.events)
+                           and any("does not take symbols" in str(n.message) for n in app._notifications),
+                           "the play to say the generation does not take the symbol")
+            await keys(pilot, "slash")               # pick the steering symbol from the notation's list
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen" and app.screen.query("OptionList"),
+                           "the symbol picker")
+            assert [v for v, _ in app.screen.options] == ["", "good", "bad"]
+            app.screen.query_one("OptionList").highlighted = 2
+            await keys(pilot, "enter")
+            await wait_for(pilot, lambda: _follow_events(workspace, play["id"], "symbol") == ["good", "bad"],
+                           "both symbols to be stored with the play", timeout=20)
+            await wait_for(pilot, lambda: "BAD" in screen_text(view), "the symbol applied to be drawn")
             await keys(pilot, "m")                   # the running play keeps its mode
             await wait_for(pilot, lambda: any("the mode is chosen before a play" in str(n.message)
                                               for n in app._notifications), "the mode change to be refused")

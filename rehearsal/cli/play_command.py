@@ -221,7 +221,7 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
         elif isinstance(msg, PlayEvent):
             if msg.kind in ("fading", "switched", "model-failed", "switch-failed", "load-failed", "glitches",
                             "take-failed", "loaded", "mixer-error", "model-behind",
-                            "latent-applied", "symbol-applied"):
+                            "latent-applied", "symbol-applied", "symbols-not-taken"):
                 sr = room.player.samplerate or 48000
                 _print_json({"event": msg.kind, "generation": msg.generation,
                              "frame": msg.frame, "t": None if msg.frame is None else round(msg.frame / sr, 3),
@@ -232,7 +232,7 @@ async def _play(room, model, duration, midi_ports, midi_virtual, midi_api, osc_p
                         "load-failed": "cannot load", "take-failed": "recording stopped",
                         "mixer-error": "internal error, playing dry"}[msg.kind]
                 click.echo(f"{what}: {msg.detail}", err=True)
-            if msg.kind in ("model-behind",) or (msg.kind in ("loaded", "aligned") and msg.detail):
+            if msg.kind in ("model-behind", "symbols-not-taken") or (msg.kind in ("loaded", "aligned") and msg.detail):
                 _status_clear(tty)
                 click.echo(msg.detail, err=True)
             if msg.kind == "take-failed":

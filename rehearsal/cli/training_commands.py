@@ -224,17 +224,6 @@ def _check_device(device: str) -> None:
         fail(f"--device {device!r}: use cpu or cuda[:N]")
 
 
-def _steered_by(g: dict) -> list[str]:
-    """The symbols a generation planned with --condition symbols is steered by ([] if none)."""
-    import json
-
-    try:
-        params = json.loads(g.get("spec_json") or "{}").get("family_params") or {}
-    except ValueError:
-        return []
-    return list(params.get("symbols") or []) if params.get("condition") == "symbols" else []
-
-
 def _steering(family) -> str:
     """Whether a family can be steered by symbols, in words (`train --explain`, `models`)."""
     if "symbols" in family.conditions:
@@ -262,6 +251,8 @@ def _explain(T) -> None:
 # -- models -------------------------------------------------------------------------------
 
 def _gen_line(T, db, g: dict, current_ids: dict) -> str:
+    from ..training.family import steering_symbols
+
     m = g["metrics"]
     bits = [f"{g['name']:<5}", f"{g['label']}", f"[{g['family']}]", g["status"]]
     if g["status"] == "failed" and g["error"]:
@@ -275,7 +266,7 @@ def _gen_line(T, db, g: dict, current_ids: dict) -> str:
     bits.append(f"data {g['dataset_ref'] if len(g['dataset_ref']) < 30 else '…' + g['dataset_ref'][-28:]}")
     if g["symbols"]:
         bits.append("symbols " + ",".join(g["symbols"]))
-    steered = _steered_by(g)
+    steered = steering_symbols(g)
     if steered:
         bits.append("steered by " + " ".join(steered))
     for scope, gid in current_ids.items():

@@ -128,7 +128,8 @@ NAMESPACE: tuple[Address, ...] = (
     Address("/rehearsal/redo", "s?", "redo", BOTH, "redo the last tag undone by the same person", "who"),
     Address("/rehearsal/symbol", "s", "symbol", BOTH,
             "the current symbol (a symbol id of the notation): kept as the source's current symbol and told to"
-            " its listeners (no marker is stored), for a model steered by symbols to follow", "symbol"),
+            " its listeners (no marker is stored), for a model steered by symbols to follow (one that does not take"
+            " symbols says so)", "symbol"),
     Address("/rehearsal/score/advance", "s?", "score_advance", BOTH,
             "advance the score being performed (--score) to its next event now, as the notation's score-advance"
             " pedal does", "who"),

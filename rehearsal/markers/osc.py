@@ -405,13 +405,18 @@ class OscSource:
         self._submit("score-hold", True, args[0] if args else None, a)
 
     def on_symbol(self, args, path, a: "Arrival") -> None:
-        """The current symbol: kept, and told to `symbol_listeners` (a play room steers with it)."""
+        """The current symbol: kept, and told to `symbol_listeners` (a play room steers with it).
+        A listener may answer why the symbol steers nothing (the model playing does not take
+        symbols): said to the sender's log line, in those words; the symbol is kept all the same."""
         if not self._known_symbol(args[0], a):
             return
         self.symbol = args[0]
         self.counts["symbols"] += 1
         for cb in self.symbol_listeners:
-            cb(args[0])
+            why = cb(args[0])
+            if isinstance(why, str) and why:
+                self.counts["symbol not taken"] += 1
+                self._note(a.ip, "symbol not taken", why, level=logging.WARNING)
 
     def _submit(self, target: str, action: bool, who: str | None, a: "Arrival") -> None:
         ip, sender, timetag, t, wall = a

@@ -27,6 +27,7 @@ from ..store.notations import store_notation
 from ..store.sessions import session_folder
 from ..store.takes import create_take, finish_take, get_take, take_numbering
 from ..training import generations as gens
+from ..training.family import symbols_refusal
 from . import events as E
 from .mirror import sync_mirrors
 from .player import PlayConfig, Player, PlayError
@@ -116,6 +117,10 @@ class PlayRoom(RoomBase):
         self._xy_for: str | None = None
         self._xy_lock = threading.Lock()
         self._replaying = threading.Event()   # set: the running replay of a walk stops (replay_xy)
+        self.symbol: str | None = None   # the current symbol (set_symbol), None = no symbol
+        self._symbols_told: set = set()  # (play, generation, why) already said (symbols_not_taken)
+        self._rows: dict[str, dict] = {}  # generation rows by name, read once (symbols_not_taken)
+        self._symbols_lock = threading.Lock()
         self.listen(self._bus_message)
 
     # -- lifecycle (the rest is RoomBase's) ------------------------------------------------
@@ -201,10 +206,38 @@ class PlayRoom(RoomBase):
                              + " (rehearsal play --co-perform accompany)")
         self.player.set_follow(follow)
 
-    def set_symbol(self, symbol: str | None) -> None:
+    def set_symbol(self, symbol: str | None) -> str | None:
         """The current symbol (OSC /rehearsal/symbol, a tag from a pedal or key, the score
-        being performed): it steers a model steered by symbols; recorded with the take."""
+        being performed, the TUI): it steers a model steered by symbols; recorded with the take.
+        Returns, in words, why the generation heard now does not take it (None when it does):
+        kept all the same, for a generation switched to later that does."""
         self.player.set_symbol(symbol)      # stored as a `symbol` event where it is heard from
+        self.symbol = symbol
+        return self.symbols_not_taken()
+
+    def symbols_not_taken(self) -> str | None:
+        """Why the generation heard now does not take the current symbol (None: it does, or
+        there is no symbol or no model), rehearsal.training.family.symbols_refusal; said
+        once per play, generation and reason as a `symbols-not-taken` event (the TUI, the
+        CLI) instead of the symbol being silently ignored."""
+        name, symbol, play = self.heard, self.symbol, self.play
+        if not name or symbol is None:
+            return None
+        try:
+            row = self._rows.get(name) or self._rows.setdefault(name, self._generation(name))
+        except Exception:        # a generation gone from the store: nothing to say about it
+            log.exception("could not read %s", name)
+            return None
+        why = symbols_refusal(row, symbol)
+        if why is None:
+            return None
+        told = (play["id"] if play else None, name, why)
+        with self._symbols_lock:
+            first = told not in self._symbols_told
+            self._symbols_told.add(told)
+        if first:
+            self._emit(PlayEvent("symbols-not-taken", name, None, why))
+        return why
 
     def set_xy(self, x: float, y: float, glide_s: float | None = None, *, db=None) -> None:
         """The XY pad (OSC /rehearsal/xy, the TUI): glide to (x, y) of the playing
@@ -411,6 +444,8 @@ class PlayRoom(RoomBase):
         if isinstance(ev, E.TakeFailed) and play is not None:
             self._take_failed(db, play, ev)
         self._emit(PlayEvent(ev.label, name, frame, detail))
+        if isinstance(ev, E.Switched):
+            self.symbols_not_taken()      # a generation that does not take the current symbol says so
 
     # one method per event that changes the play's rows: (frame, detail) of the PlayEvent
     def _store_warming(self, db, play_id: int, ev: E.Warming, frame, detail):

@@ -20,7 +20,7 @@ class ClipAudio:
     name: str
     audio: np.ndarray                    # mono float32 at 48 kHz
     symbols: tuple[str, ...] = ()
-    symbol: int = 0                      # its symbol for a model steered by symbols (see assign_symbols)
+    steer: np.ndarray | None = None      # for a model steered by symbols: weights over its symbols (assign_symbols)
     f0: np.ndarray | None = None         # per block, when the family asks for pitch
     confidence: np.ndarray | None = None
 
@@ -72,11 +72,20 @@ def prepare(dataset: DatasetInfo, clips: list[ClipInfo], *, hop: int, conditioni
 
 
 def assign_symbols(clips: list[ClipAudio], vocabulary) -> None:
-    """Each clip's symbol as an index into a steered model's `vocabulary` (1-based): the
-    first of its symbols the model learns; 0 ("no symbol") when it has none of them."""
+    """Each clip's steering for a model steered by symbols: weights over "no symbol" (entry
+    0) and the model's `vocabulary` (entries 1..), equal on every one of its symbols the model
+    learns (a clip tagged with two gets 0.5 on each: the model hears the mean of their
+    embeddings), all on "no symbol" when it has none of them."""
     index = {s: i + 1 for i, s in enumerate(vocabulary)}
     for c in clips:
-        c.symbol = next((index[s] for s in c.symbols if s in index), 0)
+        c.steer = symbol_weights([index[s] for s in dict.fromkeys(c.symbols) if s in index], len(index))
+
+
+def symbol_weights(indices: list[int], n_symbols: int) -> np.ndarray:
+    """Weights over "no symbol" and `n_symbols` symbols: equal on `indices` (1-based), else on 0."""
+    w = np.zeros(n_symbols + 1, np.float32)
+    w[indices or [0]] = 1.0 / max(1, len(indices))
+    return w
 
 
 class WindowSampler:
@@ -97,7 +106,9 @@ class WindowSampler:
         audio = np.zeros((batch_size, self.context + n), dtype=np.float32)
         out: dict[str, np.ndarray] = {"audio": audio}
         for key in self.conditioning:
-            out[key] = np.zeros((batch_size, self.frames), dtype=np.int64 if key == "symbol" else np.float32)
+            out[key] = np.zeros((batch_size, self.frames), dtype=np.float32)
+        if "symbol" in self.conditioning:     # per block: the clip's weights over the model's symbols
+            out["symbol"] = np.zeros((batch_size, self.frames, len(self.clips[0].steer)), dtype=np.float32)
         which = rng.choice(len(self.clips), size=batch_size, p=self.weights)
         for i, ci in enumerate(which):
             clip = self.clips[ci]
@@ -107,7 +118,7 @@ class WindowSampler:
             if hi > lo:
                 audio[i, lo - s:hi - s] = clip.audio[lo:hi]
             if "symbol" in self.conditioning:
-                out["symbol"][i] = clip.symbol
+                out["symbol"][i] = clip.steer
             if "f0" in self.conditioning:
                 seg = clip.f0[j:j + self.frames]
                 out["f0"][i, :len(seg)] = seg
@@ -124,7 +135,7 @@ def whole_clip_inputs(clip: ClipAudio, hop: int, context: int, conditioning: tup
     audio[0, context:context + len(clip.audio)] = clip.audio
     out = {"audio": audio}
     if "symbol" in conditioning:
-        out["symbol"] = np.full((1, n), clip.symbol, dtype=np.int64)
+        out["symbol"] = np.broadcast_to(clip.steer, (1, n, len(clip.steer))).copy()
     if "f0" in conditioning:
         out["f0"] = clip.f0[None, :n].astype(np.float32)
         out["confidence"] = clip.confidence[None, :n].astype(np.float32)

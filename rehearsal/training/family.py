@@ -37,7 +37,11 @@ class Family:
     default_config: dict = {}     # torch-free defaults; else read from the model module
     trains_by_analysis = False    # True: no gradient steps; the worker calls the family's analyse()
     free_with_parent: tuple = ()  # family settings a generation made from a parent may change
-    conditions: tuple = ("none",)  # what can steer it: "symbols" (the notation; `train --condition`)
+    # What can steer its models: "symbols" (the notation; `train --condition symbols`). The one
+    # place a family says whether it supports conditioning: training, the TUI's training form,
+    # `train --explain` and play (symbols_refusal) all read it; imported families say ("none",).
+    conditions: tuple = ("none",)
+    imported = False              # its models are nn~ modules made elsewhere (IMPORTED_FAMILIES)
 
     def plan_params(self, params: dict, dataset, symbols) -> dict:
         """The family settings of a run planned from scratch on `dataset` (clips carrying one
@@ -82,6 +86,21 @@ class Family:
                                  f" {SIZE_FACTOR * default} ({SIZE_FACTOR} times the default {default})")
 
 
+class ImportedFamily(Family):
+    """A family of models made elsewhere and imported as nn~ modules (rehearsal.training.imported):
+    rehearsal plays them as nn~ does, trains none of them itself, and cannot steer them by symbols."""
+
+    imported = True
+
+    def __init__(self, name: str, summary: str):
+        self.name, self.summary = name, summary
+
+
+IMPORTED_FAMILIES = {f.name: f for f in (
+    ImportedFamily("rave", "RAVE exports (acids-ircam; imported, or made by the rave strategy)"),
+    ImportedFamily("external", "any other nn~ module, imported"))}
+
+
 def model_families() -> dict[str, Family]:
     from ..plugins import registry
 
@@ -93,3 +112,42 @@ def get_family(name: str) -> Family:
     if name not in found:
         raise LookupError(f"no model family {name!r}; installed: {', '.join(sorted(found)) or 'none'}")
     return found[name]
+
+
+def family_named(name: str) -> Family:
+    """The family of a generation: a registered one or one of the imported families."""
+    return IMPORTED_FAMILIES.get(name) or get_family(name)
+
+
+def steering_symbols(gen: dict) -> list[str]:
+    """The symbols a generation is steered by ([] if none): those its run learned, planned
+    with `--condition symbols` (rehearsal.training.families.latent)."""
+    import json
+
+    try:
+        params = json.loads(gen.get("spec_json") or "{}").get("family_params") or {}
+    except (ValueError, AttributeError):
+        return []
+    return list(params.get("symbols") or []) if params.get("condition") == "symbols" else []
+
+
+def symbols_refusal(gen: dict, symbol: str | None = None) -> str | None:
+    """Why the generation `gen` (a generations row) does not take symbols, or `symbol`, in plain
+    words; None when it does. Its family says whether it can (`Family.conditions`); a family
+    that can still made this generation without them unless it was trained `--condition symbols`."""
+    name, family = gen.get("name") or f"g{gen.get('id')}", gen.get("family") or "?"
+    try:
+        fam = family_named(family)
+    except LookupError:
+        fam = None
+    if fam is None or "symbols" not in fam.conditions:
+        what = f"an imported nn~ module, family {family}" if fam is not None and fam.imported else f"family {family}"
+        return (f"{name} ({what}) does not take symbols: this generation cannot be steered by them, "
+                "so the symbol changes nothing it plays")
+    learned = steering_symbols(gen)
+    if not learned:
+        return (f"{name} does not take symbols: it was trained without them (a {family} model steered by "
+                "symbols is trained with --condition symbols), so the symbol changes nothing it plays")
+    if symbol is not None and symbol not in learned:
+        return f"{name} never learned {symbol!r} (it knows {', '.join(learned)}): it keeps the symbol it had"
+    return None

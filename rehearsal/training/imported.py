@@ -42,9 +42,12 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .family import IMPORTED_FAMILIES
+
+FAMILIES = tuple(IMPORTED_FAMILIES)       # rave | external
+
 MAX_BUFFER = 8192
 BATCHES = (1, 4, 1)
-FAMILIES = ("rave", "external")
 RAVE_ATTRIBUTES = {"learn_target", "reset_target", "learn_source", "reset_source"}
 PROBE_SECONDS = 4.0
 PLAY_HEADROOM = 2.0   # x real time a play buffer should reach (the host gives a call one buffer's time)

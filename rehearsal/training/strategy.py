@@ -53,12 +53,15 @@ class Strategy:
     # instead of rehearsal's own training loop, and records checkpoints and the outcome the
     # same way (it records its checkpoints with generations.record_checkpoint).
     run_generation = None
+    family: str | None = None    # the family every run of it makes (rave); None: the request's
 
     def plan(self, request: TrainRequest) -> list[RunSpec]:
         raise NotImplementedError
 
     # helpers for plan() ---------------------------------------------------------------
     def family_for(self, request: TrainRequest) -> str:
+        if self.family:
+            return self.family
         if request.family:
             return request.family
         if request.parent:

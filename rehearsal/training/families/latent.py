@@ -12,7 +12,9 @@ so nothing biases the model towards pitched material.
 
 Steered by symbols (`condition="symbols"`, `rehearsal train --condition symbols`): each
 symbol of the notation the dataset's clips carry (from tags and score markers) gets a
-learned embedding, plus one for "no symbol", appended to the decoder's input. Half the
+learned embedding, plus one for "no symbol", appended to the decoder's input; a clip
+carrying several symbols trains on all of them: its windows hear the mean of their
+embeddings (each symbol an equal share; `SymbolSteer`). Half the
 training windows hide everything but the loudness from the decoder (the timbre must then
 come from the symbol), and some hide the symbol, so the model plays both ways: on audio,
 the current symbol steers it; with no audio at all (`render_symbols`, `rehearsal render
@@ -48,14 +50,33 @@ class NoSteer(nn.Module):
 
 class SymbolSteer(nn.Module):
     """One learned embedding per symbol, index 0 standing for "no symbol", appended to the
-    latent the decoder hears (channel 0, the loudness, stays where it is)."""
+    latent the decoder hears (channel 0, the loudness, stays where it is).
+
+    `symbol` is per block either an index (B, n), as play and render steer by one symbol at
+    a time, or weights over the embeddings (B, n, symbols + 1), as training reads a clip
+    tagged with several symbols: the decoder hears the weighted mean of their embeddings
+    (rehearsal.training.data.assign_symbols gives each of a clip's symbols an equal share)."""
 
     def __init__(self, n_symbols: int, dims: int):
         super().__init__()
         self.embedding = nn.Embedding(n_symbols + 1, dims)
 
     def forward(self, latent: Tensor, symbol: Tensor) -> Tensor:
+        if symbol.dim() == latent.dim():
+            w = symbol.to(latent.dtype)
+            w = w / w.sum(-1, keepdim=True).clamp_min(1e-12)
+            return torch.cat([latent, torch.matmul(w, self.embedding.weight)], -1)
         return torch.cat([latent, self.embedding(symbol.long().clamp(0, self.embedding.num_embeddings - 1))], -1)
+
+
+def hide_symbol(symbol: Tensor, hide: Tensor) -> Tensor:
+    """The batch items where `hide` (B,) is set steered by "no symbol": index 0, or all the
+    weight on entry 0."""
+    if symbol.dim() == 3:
+        none = torch.zeros_like(symbol)
+        none[..., 0] = 1.0
+        return torch.where(hide[:, None, None], none, symbol)
+    return torch.where(hide[:, None], torch.zeros_like(symbol), symbol)
 
 
 def symbol_vocabulary(cfg: Dict[str, object]) -> List[str]:
@@ -137,7 +158,7 @@ class LatentModel(nn.Module):
 
     def forward(self, audio_ctx: Tensor, symbol: Optional[Tensor] = None, counter: int = 0) -> Tensor:
         """Training and whole-clip rendering: encode then decode from a zero state. `symbol`
-        (B, n) steers a conditioned model (None: no symbol)."""
+        (B, n) indices or (B, n, symbols + 1) weights steers a conditioned model (None: no symbol)."""
         latent = self.encode(audio_ctx)
         steered = self.steer(latent, self.no_symbol(latent) if symbol is None else symbol)
         audio, _ = self.decode_frames(steered, self.zero_state(audio_ctx.shape[0], audio_ctx.device), counter)
@@ -157,7 +178,7 @@ class LatentModel(nn.Module):
             keep = torch.ones_like(latent)
             keep[prompt_only, :, 1:] = 0.0
             latent = latent * keep
-            symbol = torch.where(hide[:, None], torch.zeros_like(symbol), symbol)
+            symbol = hide_symbol(symbol, hide)
         audio, _ = self.decode_frames(self.steer(latent, symbol), self.zero_state(audio_ctx.shape[0], audio_ctx.device),
                                       counter)
         return dsp.multiscale_spectral_loss(audio, audio_ctx[:, self.context:])

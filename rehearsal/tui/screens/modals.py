@@ -75,20 +75,22 @@ class HelpScreen(ModalScreen[None]):
 
 
 class PickScreen(ModalScreen[str | None]):
-    """Pick one of a list (a symbol, a notation, an export format). Esc cancels."""
+    """Pick one of a list (a symbol, a notation, an export format). Esc cancels. Options in
+    `disabled` are shown but cannot be picked (their label says why)."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, title: str, options: list[tuple[str, str | Text]], note: str = ""):
+    def __init__(self, title: str, options: list[tuple[str, str | Text]], note: str = "", disabled=()):
         super().__init__()
-        self.title_text, self.options, self.note = title, options, note
+        self.title_text, self.options, self.note, self.disabled = title, options, note, set(disabled)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
             if self.note:
                 yield Static(Text(self.note, style="dim"))
-            yield OptionList(*[Option(label, id=value) for value, label in self.options], id="pick")
+            yield OptionList(*[Option(label, id=value, disabled=value in self.disabled)
+                               for value, label in self.options], id="pick")
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()

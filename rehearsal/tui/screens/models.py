@@ -6,7 +6,8 @@ how it was received in play (the tags made while it played, per co-performer mod
 follow: which settings the collective liked), preview files and loss curve (read from its progress file, refreshed twice a second while
 a run is going). `u` makes it current, `b` goes back to the one before, `m` adds a note,
 `y` attaches a symbol of the notation, `p` plays its next preview, `t` trains a new
-generation from a dataset with a strategy, `x` cancels a run. The text curve shows the
+generation: a dataset, a strategy, a family, whether to steer it by symbols (offered where the
+family supports it, shown disabled with the reason where not) and a budget; `x` cancels a run. The text curve shows the
 noise baseline as a row of `-`; `P` draws the picture (training and validation loss
 against steps and wall time, baseline, parent; rehearsal.training.plots) to
 <home>/exports/gN-training.png in a thread worker, and `c` marks generations to compare
@@ -137,6 +138,52 @@ def dataset_choices(db, ws) -> list[tuple[str, str]]:
             if (sub / "metadata.jsonl").exists() and not sub.name.startswith("."):
                 out.append((str(sub), f"{sub.name}/  (folder)"))
     return out
+
+
+def family_choices(db, strategy: str, options: dict) -> tuple[str | None, list[tuple[str, str]]]:
+    """(the family every run of `strategy` makes, else None; the families to choose from, the
+    one a run would take unasked first: the current model's where the strategy continues it)."""
+    from ...training import current_generation, get_strategy, model_families
+    from ...training.strategy import DEFAULT_FAMILY
+
+    strat = get_strategy(strategy)
+    if strat.family:
+        return strat.family, []
+    current = current_generation(db) if getattr(strat, "uses_current_as_parent", False) else None
+    default = options.get("family") or (current["family"] if current else DEFAULT_FAMILY)
+    found = model_families()
+    names = sorted(found, key=lambda n: (n != default, n))
+    return None, [(n, f"{n}  ({'can be steered by symbols' if 'symbols' in found[n].conditions else 'no symbols'})"
+                      f"  {found[n].summary[:70]}") for n in names]
+
+
+STEER_LABELS = {"none": "not steered by symbols", "symbols": "steered by the notation's symbols"}
+
+
+def steering_choice(db, ws, dataset_ref: str, strategy: str, family: str, options: dict) -> tuple[list[str], str | None]:
+    """Whether a run of `family` on the dataset may be steered by symbols (`train --condition
+    symbols`): (the symbols it would learn, None) or ([], why not, in words): the family cannot
+    (`Family.conditions`), the run continues a parent (which keeps its own steering), or no
+    clip of the dataset carries a symbol."""
+    from ...training import make_request, model_families, resolve_dataset
+    from ...training.family import family_named, steering_symbols
+
+    fam = family_named(family)
+    if "symbols" not in fam.conditions:
+        can = sorted(n for n, f in model_families().items() if "symbols" in f.conditions)
+        kind = "imported nn~ modules, " if fam.imported else ""
+        return [], (f"the {family} family ({kind}cannot be steered by symbols)"
+                    + (f"; families that can: {', '.join(can)}" if can else ""))
+    ds = resolve_dataset(ws, db, dataset_ref)
+    request = make_request(db, ds, strategy, **{**options, "family": family})
+    if request.parent is not None:
+        had = steering_symbols(request.parent)
+        return [], (f"this {strategy} run continues {request.parent['name']}, which keeps its own steering ("
+                    + ("by " + ", ".join(had) if had else "not steered") + "): a one-shot run starts afresh")
+    learned = list(dict.fromkeys(sym for c in ds.clips for sym in c.symbols))
+    if not learned:
+        return [], f"no clip of {dataset_ref} carries a symbol (tag the takes, or record them from a score)"
+    return learned, None
 
 
 def plan(db, ws, dataset_ref: str, strategy: str, options: dict) -> list[int]:
@@ -488,16 +535,51 @@ class ModelsScreen(AuditionMixin, StoreScreen):
         strategy = await self.app.push_screen_wait(PickScreen("With which strategy?", strategies))
         if not strategy:
             return
+        options = dict(self.train_options)
+        steer = await self.pick_family_and_steering(dataset, strategy, options)
+        if steer is None:
+            return
         budget = await self.app.push_screen_wait(TextPrompt(
             f"Budget: {BUDGET_WORDS}; empty: the strategy's default", "", placeholder="3m"))
         if budget is None:
             return
         try:
-            options = {**self.train_options, **parse_budget(budget)}
+            options = {**options, **parse_budget(budget)}
         except ValueError as exc:
             self.post_message(StoreFailed("use that budget", str(exc)))
             return
         self.train(dataset, strategy, options)
+
+    async def pick_family_and_steering(self, dataset: str, strategy: str, options: dict) -> str | None:
+        """The form's family (unless the strategy has its own) and steering: `options` gets the
+        family and, steered, `condition=symbols`. Returns "none" or "symbols", None when cancelled.
+        Steering by symbols is offered where the family supports it and shown disabled with
+        the reason where not (steering_choice)."""
+        try:
+            fixed, families = await self.store.call(family_choices, strategy, options)
+        except Exception as exc:
+            self.post_message(StoreFailed("list the model families", str(exc)))
+            return None
+        family = fixed or await self.app.push_screen_wait(PickScreen("Which model family?", families))
+        if not family:
+            return None
+        if not fixed:
+            options["family"] = family
+        try:
+            learned, why = await self.store.call(steering_choice, self.app.ws, dataset, strategy, family, options)
+        except Exception as exc:
+            self.post_message(StoreFailed("read the dataset's symbols", str(exc)))
+            return None
+        shown = [("none", STEER_LABELS["none"]),
+                 ("symbols", STEER_LABELS["symbols"] + (f": {', '.join(learned[:12])}" if learned else
+                                                        f"  (not here: {why})"))]
+        steer = await self.app.push_screen_wait(PickScreen(
+            f"Steer the {family} model by symbols?", shown, disabled=("symbols",) if why else (),
+            note=f"Not available: {why}." if why else "An embedding per symbol of the dataset's clips; in play the "
+                                                      "current symbol (a score, OSC, a tag) steers it."))
+        if steer == "symbols":
+            options["params"] = {**options.get("params", {}), "condition": "symbols"}
+        return steer
 
     @work(name="models-plan", group="models-edit")
     async def train(self, dataset: str, strategy: str, options: dict) -> None:

@@ -13,6 +13,13 @@ named workers. A thread worker reads the play process's shared-memory status ten
 a second and posts a coalescing `PlayTick`; room events (tags committed, models loaded,
 switched, failed) arrive on other threads, go into an inbox and one coalescing
 `PlayEvents` tells the screen to drain it. torch stays in the play process's hosts.
+
+The steering symbol (docs/play.md, Steering by symbols): the `steer` box draws the current
+symbol large in its colour, as the engine applied it (`symbol-applied`, whoever set it: a
+tag, OSC, this screen); `>` and `<` step through the notation's symbols and "no symbol", `/`
+or a click on the box picks one from a list. Chosen before a play, it is the play's first.
+A generation that does not take symbols says so under it (symbols_refusal), and the room's
+`symbols-not-taken` event is noted and shown as a warning.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from ..moments import clock
 from ..widgets import TagLog
 from ..widgets.grid import grid_text
 from .base import RoomScreen
+from .modals import PickScreen
+from .score import _light
 from .registry import ScreenSpec, register_screen
 
 STATUS_HZ = 10
@@ -51,6 +60,7 @@ FOLLOW_STEP = 0.1
 MODES = ("transform", "call-response", "accompany")
 EVENT_LINES = 8
 QUIET_EVENTS = {"spare-ready", "latent-applied", "symbol-applied"}
+NO_SYMBOL = ""          # the steer picker's value for "no symbol"
 FAILURES = {"model-failed", "switch-failed", "load-failed", "take-failed", "mixer-error"}    # housekeeping of the play process, not news for the room
 
 
@@ -132,6 +142,13 @@ class XYPadView(Static):
         self.release_mouse()
 
 
+class SteerView(Static):
+    """The current steering symbol, large; a click picks another (PlayScreen.action_pick_symbol)."""
+
+    def on_click(self, event: events.Click) -> None:
+        self.screen.action_pick_symbol()
+
+
 def _bar(level: float, width: int = 20) -> str:
     n = max(0, min(width, int(round(min(1.0, level) * width))))
     return "█" * n + "·" * (width - n)
@@ -144,6 +161,8 @@ class PlayScreen(RoomScreen):
     #play-state-box { width: 3fr; }
     #play-gens-box { width: 2fr; }
     #play-xy-box { width: 26; }
+    #play-steer-box { width: 22; }
+    #play-steer { height: 1fr; content-align: center middle; text-align: center; }
     #play-xy { height: 1fr; }
     #play-bottom { height: 1fr; min-height: 8; }
     #play-events-box { width: 3fr; }
@@ -171,6 +190,10 @@ class PlayScreen(RoomScreen):
         Binding("shift+up", f"xy(0, {XY_STEP})", "pad up", show=False, priority=True),
         Binding("shift+down", f"xy(0, {-XY_STEP})", "pad down", show=False, priority=True),
         Binding("ctrl+w", "replay_walk", "replay the last play's XY walk", priority=True),
+        # the symbol steering a model steered by symbols (as OSC /rehearsal/symbol, a tag or a score)
+        Binding("greater_than_sign", "steer(1)", "next symbol", priority=True),
+        Binding("less_than_sign", "steer(-1)", "previous symbol", priority=True),
+        Binding("slash", "pick_symbol", "pick the steering symbol", priority=True),
     ]
 
     def __init__(self, **kwargs):
@@ -192,6 +215,7 @@ class PlayScreen(RoomScreen):
         self.mode = MODES[0]             # for the next play (the running play keeps its own)
         self.follow = 0.5                # accompaniment: 0 ignores the performer, 1 mirrors them
         self.playing_mode = MODES[0]
+        self.symbol: str | None = None   # the steering symbol (chosen here, or applied from any source)
         self.last: object | None = None  # the latest PlayStatus
         self.events: deque[str] = deque(maxlen=EVENT_LINES)
         self.tags = 0
@@ -209,6 +233,9 @@ class PlayScreen(RoomScreen):
             with Vertical(id="play-gens-box", classes="box"):
                 yield Static("generations  ↑↓ · s switch", classes="box-title")
                 yield Static(id="play-gens")
+            with Vertical(id="play-steer-box", classes="box"):
+                yield Static("steer  < > /", classes="box-title")
+                yield SteerView(id="play-steer")
             with Vertical(id="play-xy-box", classes="box"):
                 yield Static("xy pad  click · shift+arrows", classes="box-title", id="play-xy-title")
                 yield XYPadView(id="play-xy")
@@ -223,6 +250,7 @@ class PlayScreen(RoomScreen):
 
     def on_mount(self) -> None:
         self.show_state()
+        self.show_steer()
         self.load_generations()
 
     # -- the play-room thread ------------------------------------------------------------------
@@ -259,6 +287,7 @@ class PlayScreen(RoomScreen):
         else:
             self.selected = max(0, len(names) - 1)
         self.show_generations()
+        self.show_steer()
 
     def chosen(self) -> str | None:
         if not self.generations:
@@ -293,6 +322,7 @@ class PlayScreen(RoomScreen):
         if self.generations:
             self.selected = (self.selected + int(step)) % len(self.generations)
             self.show_generations()
+            self.show_steer()
 
     def action_toggle_play(self) -> None:
         if self.busy:
@@ -361,6 +391,70 @@ class PlayScreen(RoomScreen):
     def _mode_words(mode: str) -> str:
         return {"transform": "transforms the input", "call-response": "answers in call and response",
                 "accompany": "accompanies"}[mode]
+
+    # -- the steering symbol -------------------------------------------------------------------
+    def symbol_ids(self) -> list[str | None]:
+        """The notation's symbols the performer can steer by, "no symbol" (None) first."""
+        return [None] + [s.id for s in getattr(self.app.notation, "symbols", ())]
+
+    def action_steer(self, step: int) -> None:
+        ids = self.symbol_ids()
+        at = ids.index(self.symbol) if self.symbol in ids else 0
+        self.steer_to(ids[(at + int(step)) % len(ids)])
+
+    def action_pick_symbol(self) -> None:
+        options = [(NO_SYMBOL, "no symbol")]
+        for sid in self.symbol_ids()[1:]:
+            glyph, _, label = self.app.looks(sid, "")
+            options.append((sid, f"{glyph}  {label}"))
+        self.app.push_screen(PickScreen("Steer by which symbol?", options),
+                             lambda sid: sid is not None and self.steer_to(sid or None))
+
+    def steer_to(self, symbol: str | None) -> None:
+        """The steering symbol: sent to the play (PlayRoom.set_symbol), or kept for the next one."""
+        self.symbol = symbol
+        if self.playing:
+            self.send_symbol(symbol)
+        self.show_steer()
+
+    @work(name="play-symbol", group="play-control", exclusive=False)
+    async def send_symbol(self, symbol: str | None) -> None:
+        room = self.room
+        if room is not None:
+            try:
+                await self._call(room.set_symbol, symbol)     # a refusal comes as `symbols-not-taken`
+            except Exception as exc:
+                self.notify(f"symbol: {exc}", severity="error")
+
+    def steer_refusal(self) -> str | None:
+        """Why the generation heard (or chosen, before a play) does not take the symbol, or None."""
+        from ...training.family import symbols_refusal
+
+        name = self.heard() if self.playing else self.chosen()
+        row = next((g for g in self.generations if g["name"] == name), None)
+        if row is None or self.symbol is None:
+            return None
+        return symbols_refusal(row, self.symbol)
+
+    def show_steer(self) -> None:
+        view = self.query_one("#play-steer", SteerView)
+        if self.symbol is None:
+            view.update(Text.assemble(("·\n\n", "bold"), ("no symbol", "dim")))
+            view.styles.background = None
+            view.styles.color = None
+            return
+        glyph, colour, label = self.app.looks(self.symbol, "")
+        why = self.steer_refusal()
+        big = Text(justify="center")
+        big.append(f"{glyph}\n\n", style="bold")
+        big.append(label.upper(), style="bold")
+        if why:      # in full in the events and a warning; here, short
+            name = why.split(" ", 1)[0]
+            big.append(f"\n\n{name} " + ("never learned it" if "never learned" in why else "takes no symbols"),
+                       style="bold italic")
+        view.update(big)
+        view.styles.background = colour
+        view.styles.color = "black" if _light(colour) else "white"
 
     def action_xy(self, dx: float, dy: float) -> None:
         x, y = self.xy or (0.5, 0.5)
@@ -433,6 +527,8 @@ class PlayScreen(RoomScreen):
             self.playing_mode = self.mode
             notation = app.notation
 
+            symbol = self.symbol
+
             def _open():
                 from ...play import PlayRoom
 
@@ -441,6 +537,8 @@ class PlayScreen(RoomScreen):
                 try:
                     room.open()
                     room.start(ref)
+                    if symbol is not None:      # chosen before the play: its first symbol
+                        room.set_symbol(symbol)
                 except BaseException:
                     room.close()
                     raise
@@ -568,6 +666,8 @@ class PlayScreen(RoomScreen):
                 log.mark(m, glyph, colour, label)
             elif isinstance(e, Rejected):
                 self.note(f"not tagged ({e.event.source}): {e.reason}")
+            elif isinstance(e, PlayEvent) and e.kind == "symbol-applied":
+                self.symbol = e.detail or None     # as heard: from a tag, OSC, a score or this screen
             elif isinstance(e, PlayEvent) and (e.kind in QUIET_EVENTS or (e.kind == "aligned" and not e.detail)):
                 continue
             elif isinstance(e, PlayEvent):
@@ -577,11 +677,12 @@ class PlayScreen(RoomScreen):
                 if e.kind in FAILURES:
                     after = "  (bypassed: the input is heard dry)" if e.kind == "model-failed" else ""
                     self.notify(f"{e.kind}: {who} {e.detail}{after}", severity="error", timeout=8)
-                elif e.kind == "model-behind":   # an imported module slower than real time
+                elif e.kind in ("model-behind", "symbols-not-taken"):   # slower than real time; no symbols
                     self.notify(e.detail, severity="warning", timeout=8)
             elif isinstance(e, InputEnded):
                 self.note("the input ended")
         self.show_generations()
+        self.show_steer()
 
     def note(self, line: str) -> None:
         self.events.append(line)
@@ -608,6 +709,7 @@ class PlayScreen(RoomScreen):
         self.show_state()
         if self.heard() != before:
             self.show_generations()
+            self.show_steer()
 
     def show_pad(self) -> None:
         view = self.query_one("#play-xy", XYPadView)
