@@ -69,8 +69,35 @@ def rave_run(tmp_path_factory):
     cancelled = T.get_generation(db, gid)
     saved = [p.name for p in (ws.resolve(cancelled["folder"]) / "rave-runs").rglob("*.ckpt")]
     out = cli(ws.home, "train", "--resume", "g1")
-    yield {"ws": ws, "db": db, "rave": rave, "out": out, "cancelled": cancelled, "saved": saved}
+    # the convergent child of g1 starts now and trains while the tests below judge g1 (one
+    # of them plays it through JACK for 10 s): it is cancelled once its transfer's check is in
+    child = _start_child(ws, db, rave)
+    yield {"ws": ws, "db": db, "rave": rave, "out": out, "cancelled": cancelled, "saved": saved, "child": child}
+    child["thread"].join(RUN_TIMEOUT)
     db.conn.close()
+
+
+def _start_child(ws, db, rave: str) -> dict:
+    import threading
+
+    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", parent_ref="g1", max_steps=2,
+                             params={**TINY, "rave": rave})
+    [gid] = T.plan_generations(ws, db, request)
+    run = T.start_run(ws, gid)
+    done: dict = {"id": gid}
+
+    def watch():
+        try:
+            for e in run.events(timeout=RUN_TIMEOUT):
+                if e["event"] == "eval":     # the transfer's check, before the first step: enough
+                    run.cancel()
+            done["code"] = run.wait(60)
+        except Exception as exc:             # said by the test that waits for it
+            done["error"] = exc
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return {**done, "thread": thread, "result": done}
 
 
 def test_a_dataset_version_becomes_one_rave_generation_with_its_lineage(rave_run):
@@ -80,7 +107,7 @@ def test_a_dataset_version_becomes_one_rave_generation_with_its_lineage(rave_run
     gen = T.get_generation(db, "g1")
     assert "g1 complete" in rave_run["out"] and "g1 plays its export" in rave_run["out"], rave_run["out"]
     # one generation, as our own families make: the run, its progress and checkpoints, and the model
-    assert [g["name"] for g in T.list_generations(db)] == ["g1"]
+    assert [g["name"] for g in T.list_generations(db) if g["parent_id"] is None] == ["g1"]   # (g2: its child)
     assert gen["strategy"] == "rave" and gen["family"] == "rave" and gen["status"] == "complete"
     lineage = gen["metrics"]["lineage"]
     assert lineage["config"] == ["v2_small"] and lineage["steps"] == 2 == gen["metrics"]["steps"]
@@ -154,15 +181,11 @@ def test_the_imported_rave_model_plays_ten_seconds_through_the_host_on_jack(rave
 
 def test_a_convergent_child_starts_where_its_parent_ended(rave_run):
     ws, db = rave_run["ws"], rave_run["db"]
-    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", parent_ref="g1", max_steps=2,
-                             params={**TINY, "rave": rave_run["rave"]})
-    [child] = T.plan_generations(ws, db, request)
+    child = rave_run["child"]["id"]
     assert T.get_generation(db, child)["label"] == "rave from g1 v2_small"
-    run = T.start_run(ws, child)
-    for e in run.events(timeout=RUN_TIMEOUT):
-        if e["event"] == "eval":         # the transfer's check, before the first step: enough
-            run.cancel()
-    assert run.wait(60) == 0
+    rave_run["child"]["thread"].join(RUN_TIMEOUT)      # started by the fixture, beside the other tests
+    result = rave_run["child"]["result"]
+    assert "error" not in result and result.get("code") == 0, result
     g = T.get_generation(db, child)
     assert g["status"] == "cancelled" and g["parent_id"] == 1, g["error"]
     first = next(e for e in read_all(T.progress_path(ws, g)) if e["event"] == "eval")
@@ -171,6 +194,40 @@ def test_a_convergent_child_starts_where_its_parent_ended(rave_run):
     # weights only, from the parent's checkpoint: the child's first validation is the parent's last
     assert abs(first["val_loss"] - parent_last) <= 0.01 * parent_last, (first["val_loss"], parent_last)
     print(f"transfer: parent's last validation {parent_last:.6f}, child's first {first['val_loss']:.6f}")
+
+
+def test_a_one_shot_rave_run_keeps_every_checkpoint_as_waste_across_a_resume(rave_run):
+    """One-shot: a fixed short budget (3 steps, a checkpoint every step), cancelled after its
+    first step and resumed: every step's checkpoint kept (acids-rave's own counter would start
+    again at the resume and overwrite epoch_1.ckpt), within the disk budget, and the newest
+    exported as the generation's model."""
+    ws, db = rave_run["ws"], rave_run["db"]
+    budget = 10**9
+    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", max_steps=3,
+                             params={**TINY, "rave": rave_run["rave"], "mode": "one-shot", "save_every": "1",
+                                     "val_every": "1000", "disk_budget": "1GB"})
+    [gid] = T.plan_generations(ws, db, request)
+    run = T.start_run(ws, gid)
+    for e in run.events(timeout=RUN_TIMEOUT):
+        if e.get("at_step") == 0:
+            run.cancel()
+    assert run.wait(60) == 0
+    assert T.get_generation(db, gid)["status"] == "cancelled"
+    run = T.start_run(ws, gid, resume=True)
+    assert run.wait(RUN_TIMEOUT) == 0
+    g = T.get_generation(db, gid)
+    assert g["status"] == "complete", g["error"]
+    folder = ws.resolve(g["folder"])
+    waste = sorted((r for r in T.list_checkpoints(db, gid) if r["kind"] == "waste"), key=lambda r: r["step"])
+    assert [r["step"] for r in waste] == [1, 2, 3], [(r["step"], r["path"]) for r in waste]
+    files = [ws.resolve(r["path"]) for r in waste]
+    assert all(f.is_file() for f in files) and len({f.name for f in files}) == 3
+    assert sum(f.stat().st_size for f in files) <= budget
+    assert sorted(p for p in (folder / "rave-runs").rglob("*.ckpt")) == sorted(files)     # nothing else left
+    assert all((folder / "previews" / f"step-{s:06d}").is_dir() for s in (1, 2, 3))
+    played = T.checkpoint_for(db, g)
+    assert played["kind"] == "final" and played["step"] == 3 and (folder / "model.ts").is_file()
+    assert g["metrics"]["lineage"]["checkpoints_kept"] == 3 and g["metrics"]["lineage"]["mode"] == "one-shot"
 
 
 # -- the plan, without running anything -------------------------------------------------------------

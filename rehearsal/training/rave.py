@@ -418,8 +418,15 @@ def finish(ctx, rave: Path, configs: list[str], runs: Path, watch: _Watch, metri
         raise RaveError(f"rave export --streaming wrote no {ts.name} into {out}")
     keep_all = ctx.spec.keep == "all"
 
+    # every checkpoint event of the run, its earlier parts' too (a resumed run's watch reads
+    # only its own): the step each file was saved at
+    from .progress import read_all
+
+    saved_at = {e["file"]: e for e in read_all(ctx.folder / "progress.jsonl") if e.get("event") == "checkpoint"}
+    saved_at.update(watch.checkpoints)
+
     def step_of(c: Path) -> int:
-        return int(watch.checkpoints.get(str(c), {}).get("step", watch.step))
+        return int(saved_at.get(str(c), {}).get("step", watch.step))
 
     # one-shot: one file per step (RAVE may write best.ckpt, epoch-NNNN.ckpt and epoch_N.ckpt
     # at the same step), the newest; every other mode: the one exported

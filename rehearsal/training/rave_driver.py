@@ -249,6 +249,13 @@ def make_callback(opts, progress: Progress, stop):
             self._checkpoints(trainer, pl_module)     # what was saved after the last step's validation
 
         def on_train_start(self, trainer, pl_module):
+            # acids-rave's ModelCheckpoint counts batches since its process started and names
+            # its periodic saves epoch_<count>.ckpt: on a resumed run it would start again at 0,
+            # save off the --save_every grid and overwrite the first part's saves (one-shot keeps
+            # every one). Start it at the step the run resumes from.
+            for cb in trainer.callbacks:
+                if hasattr(cb, "_ModelCheckpoint__counter"):
+                    cb._ModelCheckpoint__counter = int(trainer.global_step)
             progress.write({"event": "notice", "message": f"rave train: step {trainer.global_step}, "
                                                           f"{trainer.num_training_batches} batch(es) an epoch",
                             "at_step": int(trainer.global_step)})
