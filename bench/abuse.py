@@ -106,7 +106,7 @@ def udp_drops(port: int) -> int:
     return -1
 
 
-def child(seconds: float, lock_seconds: float, home: Path) -> dict:
+def child(seconds: float, lock_seconds: float, home: Path, without: set[str]) -> dict:
     from rehearsal.audio import RecorderConfig
     from rehearsal.markers.midi import MidiSource
     from rehearsal.markers.osc import OscSource
@@ -128,12 +128,14 @@ def child(seconds: float, lock_seconds: float, home: Path) -> dict:
         # the stream's frame counter at two moments: frames / (wall x rate) of the recording
         # itself, not of the commands around it (stop_take waits for the bus's flood backlog)
         stream0 = (time.monotonic(), room.recorder.status().frames)
-        midi_procs = [subprocess.Popen([sys.executable, "-c", code, str(seconds)], stdout=subprocess.PIPE, text=True)
-                      for code in (MIDI_FLOOD, PEDAL)]
+        # --without osc / midi / lock leaves out a hammer (to find what costs what); the
+        # legitimate sender and the pedal always play
+        midi_procs = [subprocess.Popen([sys.executable, "-c", code, str(seconds if code is PEDAL or "midi" not in without else 0)],
+                                       stdout=subprocess.PIPE, text=True) for code in (MIDI_FLOOD, PEDAL)]
         procs = [subprocess.Popen([sys.executable, "-c", FLOODER, f"127.0.0.{i}", str(osc.port), str(seconds)])
-                 for i in range(3, 11)]
-        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(ws.db_path), "10", str(lock_seconds)],
-                                  stdout=subprocess.PIPE, text=True)
+                 for i in range(3, 11) if "osc" not in without]
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(ws.db_path), "10",
+                                   str(0 if "lock" in without else lock_seconds)], stdout=subprocess.PIPE, text=True)
         legit = subprocess.Popen([sys.executable, "-c", LEGIT, str(osc.port), str(seconds)],
                                  stdout=subprocess.PIPE, text=True)
         sent = int((await asyncio.to_thread(legit.communicate))[0].split()[-1])
@@ -170,6 +172,7 @@ def child(seconds: float, lock_seconds: float, home: Path) -> dict:
     take = r["take"]
     return {"legit_sent": r["sent"], "legit_stored": stored, "legit_ratio": stored / max(r["sent"], 1),
             "flood_stored": flood, "frames": take["frames"], "overflows": take["overflows"],
+            "gap_frames": take.get("gap_frames", 0),
             "frames_per_wall_rate": r["stream_ratio"], "take_frames_per_wall_rate": take["frames"] / (r["wall"] * sr), "wall": r["wall"], "osc": r["osc"],
             "pedal_sent": r["pedal_sent"], "pedal_stored": pedal, "pedal_ratio": pedal / max(r["pedal_sent"], 1),
             "cc_sent": r["cc_sent"], "midi": r["midi"], "pedal_rows": pedal_rows, "udp_drops": r["udp_drops"],
@@ -182,46 +185,87 @@ def main() -> None:
     ap.add_argument("--lock-seconds", type=float, default=30.0)
     ap.add_argument("--no-realtime", action="store_true",
                     help="run jackd without SCHED_FIFO (as the tests do); real set-ups run JACK realtime")
+    ap.add_argument("--without", default="", help="leave out hammers, comma-separated: osc, midi, lock "
+                    "(to see what costs what; the legitimate sender and the pedal always play)")
+    ap.add_argument("--no-control", action="store_true",
+                    help="skip the control recording (no floods, no lock) run right after, for the machine's own xruns")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps(child(args.seconds, args.lock_seconds, Path(tmp) / "ws")), flush=True)
+            print(json.dumps(child(args.seconds, args.lock_seconds, Path(tmp) / "ws",
+                                   set(filter(None, args.without.split(","))))), flush=True)
         if "sounddevice" in sys.modules:
             sys.modules["sounddevice"]._terminate()
         return
     realtime = not args.no_realtime and realtime_allowed()
-    server = JackServer(f"rehearsal-abuse-{os.getpid()}", period=128, realtime=realtime).start()
-    try:
-        out = subprocess.run([sys.executable, __file__, "--child", "--seconds", str(args.seconds),
-                              "--lock-seconds", str(args.lock_seconds)], capture_output=True, text=True,
-                             timeout=args.seconds * 3 + 120, env=os.environ)
-    finally:
-        server.stop()
-    lines = out.stdout.strip().splitlines()
-    stderr_lines = out.stderr.splitlines()
-    if not lines:
-        print(out.stderr[-3000:])
-        raise SystemExit("abuse bench: the recording process gave no result")
-    r = json.loads(lines[-1])
-    r["stderr_lines"] = len(stderr_lines)
+    r, jack_log = run_child(args, args.without, realtime)
+    control = None
+    if not args.no_control:     # back to back, the same machine: what the machine's own xruns are
+        control = run_child(args, "osc,midi,lock", realtime)
+    stderr_lines = r["stderr"]
     print(f"abuse bench: {args.seconds:.0f} s recording, 8 OSC flooders (malformed + valid floods), "
           f"database locked {args.lock_seconds:.0f} s by another process; "
-          f"JACK dummy, period 128, {'realtime' if realtime else 'no-realtime'}; load {os.getloadavg()[0]:.1f}")
+          f"JACK dummy, period 128, {'realtime' if realtime else 'no-realtime'}; load {r['load']:.1f}"
+          + (f"; WITHOUT {args.without}" if args.without else ""))
     print(f"  legitimate tags stored / sent  {r['legit_ratio']:.4f}  ({r['legit_stored']}/{r['legit_sent']}; goal 1.0)")
     print(f"  pedal taps stored / sent       {r['pedal_ratio']:.4f}  ({r['pedal_stored']}/{r['pedal_sent']}; goal 1.0)")
     print(f"  MIDI flood: {r['cc_sent']} CC sent; counters {r['midi']}")
     print(f"  frames / (wall x rate)         {r['frames_per_wall_rate']:.4f}  (goal 1.0 +- 0.001; the stream while "
           f"hammered; the take from start_take to after stop_take: {r['take_frames_per_wall_rate']:.4f})")
-    print(f"  stderr lines                   {r['stderr_lines']}  (goal < 100)")
-    print(f"  input overflows                {r['overflows']}  (goal 0)")
+    print(f"  stderr lines                   {len(stderr_lines)}  (goal < 100)")
+    print(f"  input overflows                {r['overflows']}  (goal 0; PortAudio flags every xrun of the JACK graph)")
+    print(f"    jackd's xruns by cause       {xrun_causes(jack_log)}")
+    print(f"  frames the take lost           {r['gap_frames']}  (missed cycles, in the take as silence; goal 0)")
+    if control is not None:
+        c, c_log = control
+        print(f"  control, right after: the same recording with the legitimate sender and the pedal only "
+              f"(no floods, no lock), load {c['load']:.1f}:")
+        print(f"    input overflows              {c['overflows']}; frames lost {c['gap_frames']}; "
+              f"frames / (wall x rate) {c['frames_per_wall_rate']:.4f}")
+        print(f"    jackd's xruns by cause       {xrun_causes(c_log)}")
     print(f"  pedal markers (symbol, undone, n) {r['pedal_rows']}; gestures {r['midi_gestures']}")
     print(f"  legitimate OSC sender as seen {r['legit_osc']}; kernel UDP drops {r['udp_drops']}")
     print(f"  bus rejections {r['bus_rejected']}")
     print(f"  flood tags stored              {r['flood_stored']}; OSC counters {r['osc']}")
     kinds = Counter(re.sub(r"[0-9.]+", "N", line)[:60] for line in stderr_lines)
     print("  stderr lines by kind (digits as N):\n    " + "\n    ".join(f"{n:6d}  {k!r}" for k, n in kinds.most_common(12)))
+    print("  jackd's log by kind (digits as N):\n    "
+          + "\n    ".join(f"{n:6d}  {k!r}" for k, n in jack_log.most_common(10)))
     print("  stderr (first 10 lines):\n    " + "\n    ".join(stderr_lines[:10]))
+
+
+def run_child(args, without: str, realtime: bool) -> tuple[dict, Counter]:
+    """One recording under its own JACK server: (the child's figures, jackd's log by kind)."""
+    server = JackServer(f"rehearsal-abuse-{os.getpid()}", period=128, realtime=realtime).start()
+    try:
+        out = subprocess.run([sys.executable, __file__, "--child", "--seconds", str(args.seconds),
+                              "--lock-seconds", str(args.lock_seconds), "--without", without],
+                             capture_output=True, text=True, timeout=args.seconds * 3 + 120, env=os.environ)
+    finally:
+        server.stop()
+    lines = out.stdout.strip().splitlines()
+    if not lines:
+        print(out.stderr[-3000:])
+        raise SystemExit("abuse bench: the recording process gave no result")
+    r = json.loads(lines[-1])
+    r["stderr"] = out.stderr.splitlines()
+    r["load"] = os.getloadavg()[0]
+    return r, server.log_kinds
+
+
+def xrun_causes(log_kinds: Counter) -> str:
+    """jackd's log in words. "JackTimedDriver::Process XRun" is the server's own thread waking
+    late (the machine: it happens with no client at all); "client = X was not finished,
+    state = Running" is X's process callback too slow, "Triggered" X not started in time
+    (not scheduled, or a client before it late). PortAudio is the recorder's capture."""
+    server = sum(n for k, n in log_kinds.items() if k.startswith("JackTimedDriver::Process XRun"))
+    late = Counter()
+    for k, n in log_kinds.items():
+        m = re.match(r"JackEngine::XRun: client = (.*) was not finished, state = (\w+)", k)
+        if m:
+            late[f"{'recorder' if m[1] == 'PortAudio' else m[1]} {m[2].lower()}"] += n
+    return f"server thread late {server}; " + ", ".join(f"{k} {n}" for k, n in late.most_common())
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ pytest_configure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from pathlib import Path
 
 SAMPLE_RATE = 48000
@@ -80,6 +81,7 @@ class JackServer:
         # jackd blocks writing to it and every client hangs. So a thread keeps reading it,
         # the last lines kept for the error message.
         self._log: deque[bytes] = deque(maxlen=50)
+        self.log_kinds: Counter = Counter()   # every line jackd logged, digits as N (the benches report xruns)
         self._reader = threading.Thread(target=self._drain, args=(self.proc.stderr,), name="jackd-stderr", daemon=True)
         self._reader.start()
         os.environ["JACK_DEFAULT_SERVER"] = self.name
@@ -105,6 +107,7 @@ class JackServer:
     def _drain(self, pipe) -> None:
         for line in iter(pipe.readline, b""):
             self._log.append(line)
+            self.log_kinds[re.sub(rb"[0-9]+", b"N", line.strip())[:90].decode(errors="replace")] += 1
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
