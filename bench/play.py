@@ -58,6 +58,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.jackserver import JackServer, realtime_allowed  # noqa: E402
+from tests.support.play_io import PlayIO as IO  # noqa: E402
 
 SR = 48000
 
@@ -150,26 +151,6 @@ def onset_delays(out: np.ndarray, start_abs: int, first_abs: int, onsets: np.nda
     return delays
 
 
-class IO:
-    """bench/play_io.py in its own process: plays `signal` in, records what comes out."""
-
-    def __init__(self, signal: np.ndarray, tmp: Path, name: str):
-        self.sig, self.out = tmp / f"{name}-in.npy", tmp / f"{name}-out.npy"
-        np.save(self.sig, signal.astype(np.float32))
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("play_io.py")), str(self.sig),
-                                      str(self.out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "ready"
-
-    def go(self) -> None:
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-
-    def result(self) -> tuple[dict, np.ndarray]:
-        info = json.loads(self.proc.stdout.readline())
-        self.proc.wait(30)
-        return info, np.load(self.out)
-
-
 def busy_thread(stop: threading.Event) -> threading.Thread:
     """A Python thread of the app that never waits (it holds the app's GIL half the time)."""
     def spin():
@@ -181,7 +162,8 @@ def busy_thread(stop: threading.Event) -> threading.Thread:
 
 
 def run_play(seconds: float, period: int, switch_at: float | None, gens: list, ws, interface: int, tmp: Path,
-             lookahead: int = 0, busy: bool = True, coperform: dict | None = None, name: str = "") -> dict:
+             lookahead: int = 0, busy: bool = True, coperform: dict | None = None, name: str = "",
+             grace: float | None = None) -> dict:
     from rehearsal.play import PlayConfig, Player
     from rehearsal.training.generations import checkpoint_for
 
@@ -200,8 +182,8 @@ def run_play(seconds: float, period: int, switch_at: float | None, gens: list, w
             if not ok:
                 raise TimeoutError(f"{kind} {gen_id}: {[e for _, e in events]}")
 
-    player = Player(PlayConfig(blocksize=period, mix=0.0, fade_ms=50, lookahead=lookahead,
-                               coperform=coperform)).open()
+    player = Player(PlayConfig(blocksize=period, mix=0.0, fade_ms=50, lookahead=lookahead, coperform=coperform,
+                               **({} if grace is None else {"grace": grace}))).open()
     player.on_event(on)
     spinner = None
     stop_busy = threading.Event()
@@ -421,6 +403,10 @@ def main() -> None:
     ap.add_argument("--switch", action="store_true", help="load a latent generation half-way (A/B)")
     ap.add_argument("--no-busy-thread", action="store_true")
     ap.add_argument("--file-clock-seconds", type=float, default=0.0)
+    ap.add_argument("--lookahead", type=int, default=0,
+                    help="extra render blocks of latency for the main run (each one a period more for the model)")
+    ap.add_argument("--grace", type=float, default=None,
+                    help="share of a period the callback may wait for a late block (PlayConfig.grace)")
     ap.add_argument("--lookahead-seconds", type=float, default=0.0,
                     help="also play this long with one extra render block of latency (--lookahead 1)")
     ap.add_argument("--results", type=Path, default=Path(__file__).with_name("results"))
@@ -453,7 +439,7 @@ def main() -> None:
             if args.seconds > 0:
                 interface = interface_latency(args.period)
                 r = run_play(args.seconds, args.period, args.seconds / 2 if args.switch else None, gens, ws,
-                             interface, t, busy=not args.no_busy_thread)
+                             interface, t, lookahead=args.lookahead, busy=not args.no_busy_thread, grace=args.grace)
                 r["interface"] = interface
             else:
                 interface = 0
@@ -475,10 +461,41 @@ def main() -> None:
     report_configs(configs, interface, args)
 
 
+def late_causes(entries: list, model: dict) -> dict:
+    """The engine's record of each late block (`late_blocks`: the callback completing its
+    input late by, to the host starting on it, its render, finished past the wait by, the
+    callback needing it late by; ms) sorted by what took the time beyond the usual: the
+    callback that woke the host ran late (the server or the machine held it up), the host
+    started late after the wake-up (not scheduled: the other core's load, a kernel path that
+    cannot be preempted), the render took long, or the block was never rendered."""
+    causes = {"callback late": 0, "host started late": 0, "slow render": 0, "never rendered": 0}
+    cols: dict = {"callback_late": [], "host_start": [], "render": [], "past_wait": []}
+    usual = model.get("median_ms", 0.0)
+    for cb_late, start, render, past, _needed in entries:
+        cols["callback_late"].append(cb_late)
+        if start is None:
+            causes["never rendered"] += 1
+            continue
+        cols["host_start"].append(start)
+        cols["render"].append(render)
+        cols["past_wait"].append(past)
+        extra = {"callback late": cb_late, "host started late": start, "slow render": render - usual}
+        causes[max(extra, key=extra.get)] += 1
+    period = model.get("budget_ms", 0.0)
+    past = cols["past_wait"]
+    spread = {"under 1 ms": sum(p < 1.0 for p in past), "1 ms to a period": sum(1.0 <= p < period for p in past),
+              "1 to 2 periods": sum(period <= p < 2 * period for p in past), "more": sum(p >= 2 * period for p in past)}
+    return {"explained": len(entries), "causes": causes, "late_past_the_wait": spread,
+            "median_ms": {k: round(statistics.median(v), 2) if v else None for k, v in cols.items()},
+            "max_ms": {k: round(max(v), 2) if v else None for k, v in cols.items()}}
+
+
 def report(args, realtime: bool, r, r2, b, fc, load_before, load_after) -> None:
     from rehearsal.training.families.defaults import LATENT_DEFAULTS, PITCH_DEFAULTS
 
     label = "-".join(["rt" if realtime else "nort", f"p{args.period}", f"{args.seconds:.0f}s"]
+                     + ([f"la{args.lookahead}"] if args.lookahead else [])
+                     + ([f"grace{args.grace:g}"] if args.grace is not None else [])
                      + (["switch"] if args.switch else []) + ([] if args.no_busy_thread else ["busy"])
                      + ([f"file{args.file_clock_seconds:.0f}s"] if args.file_clock_seconds else []))
     prev_path, prev = previous(label, args.results)
@@ -497,7 +514,7 @@ def report(args, realtime: bool, r, r2, b, fc, load_before, load_after) -> None:
         dry = round(r["glitches"] * per / args.seconds, 2)
         key = f"dry_blocks_per_{unit.replace(' ', '_')}"
         figures.update({
-            "seconds": args.seconds, "dry_blocks": r["glitches"], key: dry,
+            "seconds": args.seconds, "lookahead": args.lookahead, "grace": args.grace, "dry_blocks": r["glitches"], key: dry,
             "jack_xruns": r["xruns"], "caught_by_grace": r["saved"], "skipped": r["skipped"],
             "model_share_p50": round(m.get("median_share", 0), 4), "model_share_p99": round(m.get("p99_share", 0), 4),
             "model_share_max": round(m.get("max_ms", 0) / m["budget_ms"], 4) if m.get("budget_ms") else None,
@@ -516,6 +533,22 @@ def report(args, realtime: bool, r, r2, b, fc, load_before, load_after) -> None:
             print(f"  model time per block   p50 {100 * m['median_share']:.1f}%  p99 {100 * m['p99_share']:.1f}%  "
                   f"max {100 * figures['model_share_max']:.1f}% of a {m['budget_ms']:.2f} ms block ({m['blocks']} "
                   f"blocks){versus(figures['model_share_p99'], prev.get('model_share_p99'), ' p99')}")
+        figures.update({k: round(m[k], 3) for k in ("wait_median_ms", "wait_p99_ms", "wait_max_ms", "gc_ms", "gc_max_ms")
+                        if k in m})
+        figures["gc_runs"] = m.get("gc_runs")
+        if m.get("wait_median_ms") is not None:
+            print(f"  host wake-up           p50 {m['wait_median_ms']:.2f}  p99 {m['wait_p99_ms']:.2f}  max "
+                  f"{m['wait_max_ms']:.1f} ms from the callback completing a block to its host starting on it; "
+                  f"garbage collections in the hosts: {m['gc_runs']} ({m['gc_ms']:.1f} ms in all, the longest "
+                  f"{m['gc_max_ms']:.2f} ms)")
+        late = late_causes(r["stats"].get("late_blocks", []), m)
+        figures["late_blocks"] = late
+        if late["explained"]:
+            print(f"  why blocks were late   of {late['explained']}: " + ", ".join(
+                f"{k} {v}" for k, v in late["causes"].items() if v) + f" (medians, ms: callback completing the "
+                f"input late by {late['median_ms']['callback_late']}, host start {late['median_ms']['host_start']}, "
+                f"render {late['median_ms']['render']}, past the wait by {late['median_ms']['past_wait']}); finished "
+                "past the wait by " + ", ".join(f"{k}: {v}" for k, v in late["late_past_the_wait"].items()))
         print(f"  latency                end to end {e2e} samples (input port -> output port, clicks through the "
               f"dry path){versus(e2e, prev.get('end_to_end_latency_samples'))}; interface alone {r['interface']}; "
               f"model {model_lat} beyond it (the room's {r['latency']} + the model's own: pitch "

@@ -112,3 +112,79 @@ def test_a_44k1_file_plays_and_records_at_its_rate_with_the_pitch_kept(workspace
     take = db.execute("SELECT path, sample_rate FROM takes ORDER BY id DESC LIMIT 1").fetchone()
     recorded, sr = sf.read(workspace.resolve(take[0]), dtype="float32")
     assert take[1] == sr == rate and abs(cents(measured_pitch(audible(recorded), rate), f0)) < 1
+
+
+@pytest.fixture
+def jack_at_44k1(monkeypatch, jack_server):
+    """A second JACK dummy server, at 44.1 kHz, with a name of its own: the play and capture
+    processes started meanwhile, and the JACK clients that play into them and record them
+    (in a helper process: libjack talks to one server per process), use it, as on a machine
+    whose JACK runs at 44.1 kHz. The suite's server comes back with the environment."""
+    import os
+
+    from tests.support.jackserver import JackServer
+
+    name = f"rehearsal-test-44k1-{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)      # JackServer.start sets them; restored after
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    server = JackServer(name, rate=44100, second=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_44k1_jack_server_plays_and_records_with_the_pitch_kept(workspace, db, tmp_path, jack_at_44k1):
+    """Play opens the device at its own rate when it does not take 48 kHz (a JACK server at
+    44.1 kHz), the 48 kHz model runs at its own, resampled both ways, and what comes out of
+    the interface keeps the performer's pitch within 5 cents; record takes the same device
+    at its rate."""
+    from rehearsal.audio.recorder import Recorder, RecorderConfig
+    from rehearsal.play import PlayConfig, Player
+    from rehearsal.training.generations import checkpoint_for
+    from tests.support.pitch import audible, cents, harmonic_tone, measured_pitch
+    from tests.support.play_events import Events
+    from tests.support.play_io import PlayIO
+
+    rate, f0 = jack_at_44k1.rate, 330.0
+    tone = harmonic_tone(f0, 2.5, rate)
+    gen = make_generation(workspace, db, "pitch", seed=7, steps=0)   # an untrained one that sounds its pitch
+    player = Player(PlayConfig()).open()
+    try:
+        assert player.samplerate == rate, player.samplerate
+        events = Events(player)
+        player.start_take(tmp_path / "performer.w64", tmp_path / "model.w64")
+        player.load(gen["id"], workspace.resolve(checkpoint_for(db, gen)["path"]), gen["name"])
+        loaded = events.wait("loaded", generation_id=gen["id"])
+        events.wait("switched", generation_id=gen["id"])
+        io = PlayIO(tone, tmp_path, "play")
+        try:
+            io.go()
+            _, heard = io.result()     # the helper waits until all of it has come out
+        finally:
+            io.close()
+        stopped = player.stop_take()
+    finally:
+        player.close()
+    assert loaded["sample_rate"] == 48000, loaded      # the model ran at its own rate
+    assert abs(cents(measured_pitch(audible(heard), rate), f0)) < 5
+    model, sr = sf.read(tmp_path / "model.w64", dtype="float32")
+    performer, sr_in = sf.read(tmp_path / "performer.w64", dtype="float32")
+    assert sr == sr_in == rate and stopped["frames"] == len(model) == len(performer)
+    assert abs(cents(measured_pitch(audible(model), rate), f0)) < 5
+
+    rec = Recorder(RecorderConfig(channels=1, preroll_s=0.5)).open()
+    try:
+        assert rec.samplerate == rate
+        rec.start_take(tmp_path / "recorded.w64")
+        io = PlayIO(tone[:rate], tmp_path, "record")
+        try:
+            io.go()
+            io.result()                # played, and some cycles after it
+        finally:
+            io.close()
+        rec.stop_take()
+    finally:
+        rec.close()
+    recorded, sr = sf.read(tmp_path / "recorded.w64", dtype="float32")
+    assert sr == rate and abs(cents(measured_pitch(audible(recorded), rate), f0)) < 1

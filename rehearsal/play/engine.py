@@ -102,6 +102,7 @@ class Engine:
             self.miss -= 1
             return
         st = self.st
+        w0 = self.model_in.written
         missed = self.cycles.missed(self.inring.written)
         if missed:          # frames the stream ran past: silence in all three rings, one timeline
             self.fill_gap(missed)
@@ -110,11 +111,18 @@ class Engine:
         if getattr(status, "input_overflow", False):
             st[S.OVERFLOWS] += 1
             self.clock.overflow(self.inring.written)
+        lag = getattr(time_info, "currentTime", 0.0) - getattr(time_info, "inputBufferAdcTime", 0.0)
+        stamp = t - lag if 0.0 < lag < 1.0 else t
+        anchor = self.clock.anchor(self.inring.written, stamp)
         if getattr(status, "output_underflow", False):
             st[S.UNDERFLOWS] += 1
         s = self.inring.written
         self.inring.write(indata)
         self.model_in.write(indata[:, self.model_channel])
+        R = self.render_block
+        for k in range(w0 // R, self.model_in.written // R):   # blocks complete now: when, how late
+            self.model_in.stamp(k, t)
+            self._cb_late[k % H.STAMPS] = stamp - anchor
         for fd in self.wake_fds:            # the hosts render the block as soon as it is complete
             try:
                 os.write(fd, b"\0")
@@ -134,7 +142,10 @@ class Engine:
             wet[:] = dry          # a model was late: the dry input, never a dropout
             model[:] = 0.0
             g = int(st[S.GLITCHES])
-            self._glitch_frames[g % len(self._glitch_frames)] = s
+            j = g % len(self._glitch_frames)
+            self._glitch_frames[j] = s
+            self._late[j] = (a // R, t, stamp - anchor)    # which block, needed when, this callback's lateness
+            self._late_host[j] = self.mixer.late_host
             st[S.GLITCHES] = g + 1
             st[S.GLITCH_FRAME] = s
         m0, m1 = self._mix_now, self.mix
@@ -149,8 +160,7 @@ class Engine:
             outdata[:] = out[:, None]
         self.outring.write(model[:, None])
         self.frames_done = s + frames
-        lag = getattr(time_info, "currentTime", 0.0) - getattr(time_info, "inputBufferAdcTime", 0.0)
-        S.publish_clock(st, s, self.clock.anchor(s, t - lag if 0.0 < lag < 1.0 else t))
+        S.publish_clock(st, s, anchor)
         st[S.CALLBACKS] += 1
         st[S.STARTED] = 1.0
         m = self.mixer
@@ -320,6 +330,11 @@ class Engine:
         n = max(self.blocksize, 4096)
         self._dry, self._wet, self._model = (np.zeros(n, np.float32) for _ in range(3))
         self._glitch_frames = np.zeros(1024, np.int64)   # stream frames of the last glitches
+        self._late = np.zeros((1024, 3), np.float64)      # and for each: block, time needed, callback late by
+        self._late_host: list = [None] * 1024             # the host that was late
+        self._cb_late = np.zeros(H.STAMPS, np.float64)    # per block: how late the callback completing it ran
+        self._explained = 0                               # glitches looked into (explain_late)
+        self.late_blocks: list[tuple] = []                # what each late block waited for (stats)
         self._silence = np.zeros((max(self.blocksize, 4096), self.in_channels), np.float32)
         self.clock = SteadyClock(sr)
         grace = float(self.cfg.get("grace", 0.25)) * self.blocksize / sr
@@ -335,6 +350,8 @@ class Engine:
         self.waiting: list[dict] = []        # load requests waiting for a spare host
         self.wake_fds: tuple[int, ...] = ()
         self.retired_times: list[np.ndarray] = []
+        self.retired_waits: list[np.ndarray] = []
+        self.retired_gc: list[np.ndarray] = []
         self.retired_counts = [0, 0]         # blocks rendered and skipped by hosts gone
         st = self.st
         st[S.MIX], st[S.GAIN], st[S.LATENCY] = self.mix, self.gain, self.latency
@@ -437,6 +454,8 @@ class Engine:
             host.stop()
         for host in [h for h in self.hosts if (h.retired or h.state == "failed") and not h.alive()]:
             self.retired_times.append(host.ring.recent_times())
+            self.retired_waits.append(host.ring.recent_waits())
+            self.retired_gc.append(host.ring.header[[H.GC_RUNS, H.GC_US, H.GC_MAX_US]].copy())
             self.retired_counts[0] += int(host.ring.header[H.RENDERED])
             self.retired_counts[1] += int(host.ring.header[H.SKIPPED])
             host.close()
@@ -499,13 +518,45 @@ class Engine:
             return False
         return True
 
+    def explain_late(self) -> None:
+        """For each late block, once its host has rendered it (main thread, from the pump):
+        what the time went on, in ms — how late the callback that completed its input (and
+        woke the host) ran, from then to the host starting on it, the render itself, and how
+        far past the callback's wait it finished. `late_blocks` keeps the last 1,024."""
+        g, n = int(self.st[S.GLITCHES]), len(self._glitch_frames)
+        self._explained = max(self._explained, g - n)
+        while self._explained < g:
+            j = self._explained % n
+            host = self._late_host[j]
+            k, needed, needed_late = int(self._late[j, 0]), float(self._late[j, 1]), float(self._late[j, 2])
+            ring = getattr(host, "ring", None)
+            traced = ring.traced(k) if ring is not None else None
+            if traced is None:
+                if ring is not None and host.alive() and int(ring.tags.max()) < k:
+                    return     # not rendered yet: look again at the next pump
+                entry = (round(float(self._cb_late[k % H.STAMPS]) * 1e3, 3), None, None, None,
+                         round(needed_late * 1e3, 3))     # never rendered (skipped, or the host ended)
+            else:
+                woken = self.model_in.stamped(k)
+                started, finished = traced
+                entry = (round(float(self._cb_late[k % H.STAMPS]) * 1e3, 3), round((started - woken) * 1e3, 3),
+                         round((finished - started) * 1e3, 3),
+                         round((finished - needed - self.mixer.grace_s) * 1e3, 3), round(needed_late * 1e3, 3))
+            self.late_blocks.append(entry)
+            del self.late_blocks[:-1024]
+            self._explained += 1
+
     def stats(self) -> dict:
         st = self.st
         return {"glitches": int(st[S.GLITCHES]), "saved": int(st[S.SAVED]), "underflows": int(st[S.UNDERFLOWS]),
                 "overflows": int(st[S.OVERFLOWS]), "callbacks": int(st[S.CALLBACKS]),
                 "latency_samples": self.latency, "blocksize": self.blocksize, "render_block": self.render_block,
                 "model": self.model_stats(), "feeder_underruns": self.feeder.underruns if self.feeder else 0,
-                "glitch_frames": sorted(int(f) for f in self._glitch_frames[:min(int(st[S.GLITCHES]), 1024)])}
+                "glitch_frames": sorted(int(f) for f in self._glitch_frames[:min(int(st[S.GLITCHES]), 1024)]),
+                # per late block (the last 1,024), in ms: the callback completing its input late by,
+                # then to the host starting it, its render, finished past the wait by (None: never
+                # rendered), the callback needing it late by
+                "late_blocks": [list(e) for e in self.late_blocks]}
 
     def model_stats(self) -> dict:
         """Render time per block, every host's, as a share of the block's duration."""
@@ -520,7 +571,21 @@ class Engine:
                 "p99_share": float(np.percentile(t, 99)) / budget,
                 # the model's real-time factor as it played (an imported module's calls are
                 # lumped on the block that finished them: the mean is the figure that counts)
-                "mean_share": float(t.mean()) / budget, "realtime_factor": budget / max(float(t.mean()), 1e-12)}
+                "mean_share": float(t.mean()) / budget, "realtime_factor": budget / max(float(t.mean()), 1e-12),
+                **self._waits_and_collections()}
+
+    def _waits_and_collections(self) -> dict:
+        """From the callback completing a block's input to its host starting on it (the wake-up
+        and any backlog), and the hosts' garbage collections while rendering."""
+        w = np.concatenate(list(self.retired_waits) + [h.ring.recent_waits() for h in self.hosts])
+        gc = sum(self.retired_gc, np.zeros(3, np.int64)) + sum(
+            (h.ring.header[[H.GC_RUNS, H.GC_US, H.GC_MAX_US]] for h in self.hosts), np.zeros(3, np.int64))
+        gc_max = max([int(x[2]) for x in self.retired_gc] + [int(h.ring.header[H.GC_MAX_US]) for h in self.hosts] + [0])
+        out = {"gc_runs": int(gc[0]), "gc_ms": int(gc[1]) / 1e3, "gc_max_ms": gc_max / 1e3}
+        if len(w):
+            out.update({"wait_median_ms": float(np.median(w)) * 1e3, "wait_p99_ms": float(np.percentile(w, 99)) * 1e3,
+                        "wait_max_ms": float(w.max()) * 1e3})
+        return out
 
     def start_takes(self, req: dict) -> None:
         if self.takes is not None:
@@ -576,6 +641,7 @@ class Engine:
                 self.feeder.ended_reported = True
                 self.conn.send(("input-ended",))
         self.update_levels(done)
+        self.explain_late()       # before tend_hosts, which may close a late host's ring
         self.tend_hosts()
         self.send_events()
         if self._pumps % STATS_EVERY == 0:

@@ -15,6 +15,7 @@ callback plays the dry input from that block on.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -108,6 +109,33 @@ def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, 
     k = inp.written // block                 # the first block not yet complete: heard from its start
     ring.header[H.FIRST_BLOCK] = k
     ring.header[H.STATE] = H.READY
+    timing = _time_collections(ring)
+    try:
+        _render_loop(slot, ModelFailure, inp, ring, conn, wake, block, osc, raw, k)
+    finally:
+        gc.callbacks.remove(timing)
+
+
+def _time_collections(ring):
+    """Count the garbage collector's runs while rendering, and their time (a pause of the
+    render thread the model's time per block does not show when it falls between blocks)."""
+    began = [0.0]
+
+    def timing(phase, info) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+            return
+        us = int((time.perf_counter() - began[0]) * 1e6)
+        h = ring.header
+        h[H.GC_RUNS] += 1
+        h[H.GC_US] += us
+        h[H.GC_MAX_US] = max(int(h[H.GC_MAX_US]), us)
+
+    gc.callbacks.append(timing)
+    return timing
+
+
+def _render_loop(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc, raw, k: int) -> None:
     skipped = symbol_seq = 0
     last_behind = calls_s = 0.0
     while True:
@@ -138,23 +166,24 @@ def render(slot, ModelFailure, inp, ring, conn, wake: int, block: int, osc_out, 
             symbol_seq, symbol = inp.get_symbol(symbol_seq)
             if symbol is not None:
                 slot.set_symbol(symbol)
-            t0 = time.perf_counter()
+            t0 = time.monotonic()
+            waited = t0 - inp.stamped(k)     # since the callback completed this block's input
             y = None
             try:
                 y = slot.run(x, inp.get_latent())
                 if y is not None:
-                    ring.put(k, y)
+                    ring.put(k, y, started=t0)
                 slot.work()          # an imported module's calls, after its block is handed on
             except ModelFailure as f:
                 ring.fail(k if y is None or not ring.still(k) else k + 1,
                           H.NON_FINITE if f.kind == "non-finite" else H.MODEL_ERROR, str(f))
                 _wait_for_stop(conn)   # alive until the callback has read why (else it looks crashed)
                 return
-            spent = time.perf_counter() - t0
+            spent = time.monotonic() - t0
             if slot.stream is not None:   # its calls run on a thread: count their time here
                 calls_s, counted_s = slot.stream.call_s, calls_s
                 spent += calls_s - counted_s
-            ring.add_time(spent)
+            ring.add_time(spent, waited)
             ring.header[H.RENDERED] += 1
             if y is None:   # it could not keep up: this block plays dry, the stream starts again
                 ring.header[H.BEHIND] += 1

@@ -46,6 +46,7 @@ class Mixer:
         self.retired: deque = deque()    # (host, why) for the main thread to stop
         self.died: deque = deque()       # hosts whose process ended, from the main thread
         self.glitch_waits = 0            # late blocks that arrived within the grace wait
+        self.late_host = None            # the host whose block was late last
         self._zeros = np.zeros(block, np.float32)
 
     def set_fade(self, frames: int) -> None:
@@ -142,7 +143,7 @@ class Mixer:
             deadline = time.perf_counter() + self.grace_s
             got = self._block(self.active, k, deadline)
             if got is None:
-                late = True
+                late, self.late_host = True, self.active
             elif got[0] != H.OK:
                 self._fail_active(k, H.KINDS.get(got[0], "model-error"), self.active.ring.get_error())
             else:
@@ -152,7 +153,7 @@ class Mixer:
                 deadline = time.perf_counter() + self.grace_s
             got = self._block(self.incoming, k, deadline)
             if got is None:
-                late = True
+                late, self.late_host = True, self.incoming
             elif got[0] != H.OK:
                 self._fail_incoming(k, H.KINDS.get(got[0], "model-error"), self.incoming.ring.get_error())
             else:

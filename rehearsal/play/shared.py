@@ -13,6 +13,7 @@ a half-written or overwritten block.
 
 from __future__ import annotations
 
+import time
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -22,6 +23,7 @@ KINDS = {MODEL_ERROR: "model-error", NON_FINITE: "non-finite"}
 MAX_LATENT = 64
 SYMBOL_BYTES = 256     # a symbol id, UTF-8 (OSC takes at most 64 characters)
 ERROR_BYTES = 512
+STAMPS = 4096          # render blocks whose completion time the input ring keeps
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:
@@ -94,7 +96,8 @@ class InputRing(_Shared):
         return [("data", np.float32, (capacity,)), ("head", np.int64, (2,)), ("gain", np.float64, (1,)),
                 ("latent", np.float32, (MAX_LATENT,)), ("latent_seq", np.int64, (1,)),
                 ("latent_n", np.int64, (1,)), ("follow", np.float64, (1,)),
-                ("symbol", np.uint8, (SYMBOL_BYTES,)), ("symbol_seq", np.int64, (1,)), ("symbol_n", np.int64, (1,))]
+                ("symbol", np.uint8, (SYMBOL_BYTES,)), ("symbol_seq", np.int64, (1,)), ("symbol_n", np.int64, (1,)),
+                ("stamps", np.float64, (STAMPS,))]
 
     def init(self) -> None:
         self.gain[0] = 1.0
@@ -128,6 +131,14 @@ class InputRing(_Shared):
         if first < n:
             out[first:] = self.data[:n - first]
         return int(self.head[0]) - start <= cap
+
+    def stamp(self, k: int, t: float) -> None:
+        """Callback: render block k was complete at monotonic time t (when its host was woken)."""
+        self.stamps[k % STAMPS] = t
+
+    def stamped(self, k: int) -> float:
+        """Host: when block k was complete (a block STAMPS or more back reads a later one's time)."""
+        return float(self.stamps[k % STAMPS])
 
     def set_latent(self, values) -> None:
         """Engine: NaN (or past the end) leaves a channel to the model; None releases all."""
@@ -176,19 +187,22 @@ class InputRing(_Shared):
 
 # host header fields
 (STATE, FIRST_BLOCK, HOP, CONTEXT, LATENT_CHANNELS, ACTIVE, RENDERED, SKIPPED, TIMES_COUNT,
- FAIL_STATUS, BEHIND) = range(11)
+ FAIL_STATUS, BEHIND, GC_RUNS, GC_US, GC_MAX_US) = range(14)
 LOADING, READY, FAILED, DONE = 0, 1, 2, 3
 TIMES = 1 << 15
 
 
 class HostRing(_Shared):
-    """One host's output: blocks of R samples with tags and statuses, its render times."""
+    """One host's output: blocks of R samples with tags and statuses, its render times, and
+    what each block waited for: `waits` (parallel to `times`) is from the callback that
+    completed the block's input to the host starting on it; `trace` holds when the host
+    started and finished the block in each slot (monotonic, as the callback's stamps)."""
 
     @staticmethod
     def _layout(blocks: int, block: int):
         return [("out", np.float32, (blocks, block)), ("tags", np.int64, (blocks,)),
                 ("status", np.int64, (blocks,)), ("header", np.int64, (16,)), ("times", np.float64, (TIMES,)),
-                ("error", np.uint8, (ERROR_BYTES,))]
+                ("waits", np.float64, (TIMES,)), ("trace", np.float64, (blocks, 2)), ("error", np.uint8, (ERROR_BYTES,))]
 
     def init(self) -> None:
         self.tags[:] = -1
@@ -198,11 +212,13 @@ class HostRing(_Shared):
     def blocks(self) -> int:
         return self.params["blocks"]
 
-    def put(self, k: int, y: np.ndarray, status: int = OK) -> None:
+    def put(self, k: int, y: np.ndarray, status: int = OK, started: float = 0.0) -> None:
+        """Block k's samples and status, then its tag; `started`: when the host began it."""
         i = k % self.blocks
         self.tags[i] = -1
         self.out[i] = y
         self.status[i] = status
+        self.trace[i, 0], self.trace[i, 1] = started, time.monotonic()
         self.tags[i] = k
 
     def block(self, k: int):
@@ -236,11 +252,24 @@ class HostRing(_Shared):
         raw = bytes(self.error)
         return raw[:raw.find(b"\0") if b"\0" in raw else len(raw)].decode("utf-8", "replace")
 
-    def add_time(self, seconds: float) -> None:
+    def add_time(self, seconds: float, waited: float = 0.0) -> None:
         n = int(self.header[TIMES_COUNT])
         self.times[n % TIMES] = seconds
+        self.waits[n % TIMES] = waited
         self.header[TIMES_COUNT] = n + 1
 
     def recent_times(self) -> np.ndarray:
         n = int(self.header[TIMES_COUNT])
         return self.times[:min(n, TIMES)].copy()
+
+    def recent_waits(self) -> np.ndarray:
+        n = int(self.header[TIMES_COUNT])
+        return self.waits[:min(n, TIMES)].copy()
+
+    def traced(self, k: int) -> tuple[float, float] | None:
+        """(started, finished) of block k while its slot still holds it."""
+        i = k % self.blocks
+        if self.tags[i] != k:
+            return None
+        started, finished = float(self.trace[i, 0]), float(self.trace[i, 1])
+        return (started, finished) if self.tags[i] == k else None

@@ -42,13 +42,33 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+_PROBE = """
+import sys, time
+import jack
+jack.set_error_function(lambda msg: None)
+deadline = time.monotonic() + float(sys.argv[2])
+while True:
+    try:
+        jack.Client("probe", servername=sys.argv[1], no_start_server=True).close()
+        break
+    except jack.JackOpenError:
+        if time.monotonic() > deadline:
+            sys.exit(1)
+        time.sleep(0.05)
+"""
+
+
 class JackServer:
     def __init__(self, name: str, rate: int = SAMPLE_RATE, period: int = PERIOD, realtime: bool = False,
-                 synchronous: bool = True):
+                 synchronous: bool = True, second: bool = False):
         """Not realtime, the server is synchronous (-S: it waits for late clients, so a stall
-        loses nothing) unless `synchronous` is False (then a late client misses cycles)."""
+        loses nothing) unless `synchronous` is False (then a late client misses cycles).
+        `second`: a server beside the one this process's libjack already talks to (libjack
+        serves one server per process, a second crashes it): it is asked whether it is up
+        from a child process, and this process must use it only through children."""
         self.name, self.rate, self.period, self.realtime = name, rate, period, realtime
         self.synchronous = synchronous
+        self.second = second
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> "JackServer":
@@ -86,6 +106,8 @@ class JackServer:
         self._reader.start()
         os.environ["JACK_DEFAULT_SERVER"] = self.name
         os.environ["JACK_NO_START_SERVER"] = "1"
+        if self.second:
+            return self._wait_apart(timeout)
         deadline = time.monotonic() + timeout
         import jack
 
@@ -103,6 +125,19 @@ class JackServer:
                 if time.monotonic() > deadline:
                     raise RuntimeError("jackd did not answer in time")
                 time.sleep(0.05)
+
+    def _wait_apart(self, timeout: float) -> "JackServer":
+        """A child process waits on the server answering (the same loop as `_start`'s)."""
+        import sys
+
+        probe = subprocess.run([sys.executable, "-c", _PROBE, self.name, str(timeout)], capture_output=True,
+                               timeout=timeout + 30)
+        if self.proc.poll() is not None:
+            self._reader.join(5)
+            raise RuntimeError(f"jackd exited: {b''.join(self._log).decode(errors='replace')[-500:]}")
+        if probe.returncode != 0:
+            raise RuntimeError("jackd did not answer in time")
+        return self
 
     def _drain(self, pipe) -> None:
         for line in iter(pipe.readline, b""):
