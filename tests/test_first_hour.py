@@ -163,6 +163,13 @@ async def test_models_screen_takes_the_clis_budget_words_and_shows_why_a_run_fai
         choices = [v for v, _ in app.screen.options]
         app.screen.query_one("OptionList").highlighted = choices.index("convergent")
         await keys(pilot, "enter")
+        for title_word in ("family", "Steer"):          # the default family, not steered by symbols
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PickScreen"
+                           and title_word in app.screen.title_text and app.screen.query("OptionList")
+                           and app.screen.focused is app.screen.query_one("OptionList"), f"the {title_word} picker")
+            if title_word == "Steer":
+                app.screen.query_one("OptionList").highlighted = [v for v, _ in app.screen.options].index("none")
+            await keys(pilot, "enter")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "TextPrompt" and app.screen.query("Input"),
                        "the budget prompt")
         assert "5 minutes" in screen_text(app.screen) and "500 steps" in screen_text(app.screen)

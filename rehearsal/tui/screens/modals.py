@@ -82,14 +82,16 @@ class PickScreen(ModalScreen[str | None]):
 
     def __init__(self, title: str, options: list[tuple[str, str | Text]], note: str = "", disabled=()):
         super().__init__()
-        self.title_text, self.options, self.note, self.disabled = title, options, note, set(disabled)
+        # not `self.disabled`: that is the Screen's own reactive, and a non-empty set disabled the whole
+        # picker (nothing focused, enter and clicks did nothing)
+        self.title_text, self.options, self.note, self.unpickable = title, options, note, set(disabled)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
             if self.note:
                 yield Static(Text(self.note, style="dim"))
-            yield OptionList(*[Option(label, id=value, disabled=value in self.disabled)
+            yield OptionList(*[Option(label, id=value, disabled=value in self.unpickable)
                                for value, label in self.options], id="pick")
 
     def on_mount(self) -> None:
