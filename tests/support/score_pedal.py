@@ -13,21 +13,14 @@ from rehearsal.notation import find_notation
 
 NAME = "score-pedal"
 ADVANCE, HOLD = 64, 65
-ACTIONS = f"""
+ACTIONS = "".join(f"""
 [[actions]]
-id = "score-advance"
+id = "{action}"
   [[actions.midi]]
   type = "control_change"
-  control = {ADVANCE}
+  control = {control}
   gesture = "tap"
-
-[[actions]]
-id = "score-hold"
-  [[actions.midi]]
-  type = "control_change"
-  control = {HOLD}
-  gesture = "tap"
-"""
+""" for action, control in (("score-advance", ADVANCE), ("score-hold", HOLD)))
 
 
 def write_pedal_notation(folder: Path) -> Path:
