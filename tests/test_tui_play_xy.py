@@ -70,6 +70,14 @@ async def test_the_xy_pad_by_mouse_and_keys_is_recorded_and_a_replay_walks_it_ag
             await wait_for(pilot, lambda: view.playing and view.heard() == gen["name"] and view.pad is not None,
                            "the generation heard and its terrain on the pad", timeout=30)
             view.room.listen(listen(1))
+
+            async def hold(seconds: float = 0.5) -> None:
+                """Rest where the pad is for `seconds` of the take's audio: the replay, a thread polling
+                the audio clock beside a busy test process, may send a target up to ~0.4 s off its
+                step, and each rest must outlast that for the latent path to hold every target."""
+                frames = view.last.take_frames
+                await wait_for(pilot, lambda: view.last.take_frames >= frames + int(seconds * 48000),
+                               f"{seconds} s of the take to pass")
             pad = view.query_one("#play-xy")
             w, h = pad.size.width, pad.size.height
             assert w >= 10 and h >= 5
@@ -80,13 +88,17 @@ async def test_the_xy_pad_by_mouse_and_keys_is_recorded_and_a_replay_walks_it_ag
             await wait_for(pilot, lambda: view.pad and view.pad["target"] == (0.0, 1.0)
                            and view.pad["current"] == (0.0, 1.0), "the click's glide to arrive")
             assert "@" in screen_text(view) and "0.00,1.00" in screen_text(view)
+            await hold()
             # keys step it, with the same glide
             await keys(pilot, "shift+right")
             await wait_for(pilot, lambda: view.pad["target"] == (0.05, 1.0) and view.pad["current"] == (0.05, 1.0),
                            "the key's glide to arrive")
+            await hold()
             # a drag follows the mouse: pressed at the bottom right, moved to the bottom middle
             await pilot.mouse_down("#play-xy", offset=(w - 1, h - 1))
-            await wait_for(pilot, lambda: view.pad["target"] == (1.0, 0.0), "the press")
+            await wait_for(pilot, lambda: view.pad["target"] == (1.0, 0.0) and view.pad["current"] == (1.0, 0.0),
+                           "the press's glide to arrive")
+            await hold()
             await pilot.hover("#play-xy", offset=(w // 2, h - 1))
             middle = round((w // 2) / (w - 1), 3)
             await wait_for(pilot, lambda: view.pad["target"] == (middle, 0.0), "the drag")
