@@ -78,13 +78,14 @@ def test_record_and_play_share_the_sessions_notation(workspace, db, tmp_path):
     assert last != names[0] and "jam" in last.lower(), last
 
 
-def test_a_44k1_file_plays_and_records_at_its_rate_with_the_pitch_kept(workspace, db, tmp_path):
-    """Play runs the room at the file's rate (44.1 kHz) and the 48 kHz model at its own,
-    resampled both ways: the model's take keeps the input's pitch within 5 cents; record
+@pytest.mark.parametrize("rate", [44100, 88200])
+def test_a_file_at_44k1_or_88k2_plays_and_records_at_its_rate_with_the_pitch_kept(workspace, db, tmp_path, rate):
+    """Play runs the room at the file's rate (44.1 kHz, 88.2 kHz) and the 48 kHz model at its
+    own, resampled both ways: the model's take keeps the input's pitch within 5 cents; record
     takes the same file at its rate."""
     from tests.support.pitch import audible, cents, harmonic_tone, measured_pitch
 
-    rate, f0 = 44100, 330.0
+    f0 = 330.0
     tone = tmp_path / "phone.wav"
     sf.write(tone, harmonic_tone(f0, 3.0, rate), rate)
     gen = make_generation(workspace, db, "pitch", seed=7, steps=0)   # an untrained one that sounds its pitch
@@ -92,7 +93,7 @@ def test_a_44k1_file_plays_and_records_at_its_rate_with_the_pitch_kept(workspace
                    "--input-file", str(tone), "--output-device", "none", "--speed", "3"],
                   env={"REHEARSAL_NO_REALTIME": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "44100 Hz" in out.stderr, out.stderr
+    assert f"{rate} Hz" in out.stderr, out.stderr
     # real-time scheduling declined (as where it is not allowed): said in words, with where to read on
     assert "no real-time scheduling" in out.stderr and "docs/play.md" in out.stderr, out.stderr
     rows = list(db.query("SELECT t.path, t.sample_rate FROM plays p JOIN takes t "
@@ -104,7 +105,7 @@ def test_a_44k1_file_plays_and_records_at_its_rate_with_the_pitch_kept(workspace
     assert abs(cents(measured_pitch(audible(model), rate), f0)) < 5
     # the event log says what the resampling costs
     detail = db.execute("SELECT detail FROM play_events WHERE kind = 'model-latency'").fetchone()
-    assert detail and "resampled to and from 44100 Hz" in detail[0], detail
+    assert detail and f"resampled to and from {rate} Hz" in detail[0], detail
 
     rec = run_cli(["--home", str(workspace.home), "record", "--session", "phone", "--input-file", str(tone),
                    "--speed", "20"])
@@ -114,29 +115,29 @@ def test_a_44k1_file_plays_and_records_at_its_rate_with_the_pitch_kept(workspace
     assert take[1] == sr == rate and abs(cents(measured_pitch(audible(recorded), rate), f0)) < 1
 
 
-@pytest.fixture
-def jack_at_44k1(monkeypatch, jack_server):
-    """A second JACK dummy server, at 44.1 kHz, with a name of its own: the play and capture
-    processes started meanwhile, and the JACK clients that play into them and record them
-    (in a helper process: libjack talks to one server per process), use it, as on a machine
-    whose JACK runs at 44.1 kHz. The suite's server comes back with the environment."""
+@pytest.fixture(params=[44100, 96000])
+def jack_at_another_rate(request, monkeypatch, jack_server):
+    """A second JACK dummy server, at 44.1 kHz (then 96 kHz), with a name of its own: the play
+    and capture processes started meanwhile, and the JACK clients that play into them and
+    record them (in a helper process: libjack talks to one server per process), use it, as on
+    a machine whose JACK runs at that rate. The suite's server comes back with the environment."""
     import os
 
     from tests.support.jackserver import JackServer
 
-    name = f"rehearsal-test-44k1-{os.getpid()}"
+    name = f"rehearsal-test-{request.param}-{os.getpid()}"
     monkeypatch.setenv("JACK_DEFAULT_SERVER", name)      # JackServer.start sets them; restored after
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
-    server = JackServer(name, rate=44100, second=True).start()
+    server = JackServer(name, rate=request.param, second=True).start()
     try:
         yield server
     finally:
         server.stop()
 
 
-def test_a_44k1_jack_server_plays_and_records_with_the_pitch_kept(workspace, db, tmp_path, jack_at_44k1):
+def test_a_jack_server_at_44k1_or_96k_plays_and_records_with_the_pitch_kept(workspace, db, tmp_path, jack_at_another_rate):
     """Play opens the device at its own rate when it does not take 48 kHz (a JACK server at
-    44.1 kHz), the 48 kHz model runs at its own, resampled both ways, and what comes out of
+    44.1 or 96 kHz), the 48 kHz model runs at its own, resampled both ways, and what comes out of
     the interface keeps the performer's pitch within 5 cents; record takes the same device
     at its rate."""
     from rehearsal.audio.recorder import Recorder, RecorderConfig
@@ -146,7 +147,7 @@ def test_a_44k1_jack_server_plays_and_records_with_the_pitch_kept(workspace, db,
     from tests.support.play_events import Events
     from tests.support.play_io import PlayIO
 
-    rate, f0 = jack_at_44k1.rate, 330.0
+    rate, f0 = jack_at_another_rate.rate, 330.0
     tone = harmonic_tone(f0, 2.5, rate)
     gen = make_generation(workspace, db, "pitch", seed=7, steps=0)   # an untrained one that sounds its pitch
     player = Player(PlayConfig()).open()
