@@ -10,8 +10,7 @@ Modes:
   its optimizer or step count), validated before the first step; one checkpoint kept;
 - one-shot: a fixed short budget (default 5000 steps), every checkpoint kept as "waste"
   (previews rendered at each), as many as fit in the disk budget (default 2 GB; a v2
-  checkpoint is about 465 MB, v2_small about 121 MB) beside RAVE's own rolling one; a
-  checkpoint that would pass the budget is refused before it is written and the run stops
+  checkpoint is about 465 MB, v2_small about 121 MB); a checkpoint that would pass the budget is refused before it is written and the run stops
   there, keeping what is on disk (rave_driver.py's DiskBudget).
 
 The run (see rehearsal/training/rave.py) exports the dataset, runs `rave preprocess`,
@@ -29,7 +28,6 @@ from rehearsal.training.strategy import Strategy
 MODES = ("fresh", "convergent", "one-shot")
 ONE_SHOT_STEPS = 5000
 DEFAULT_STEPS = 6_000_000            # rave train's own --max_steps default
-ROLLING = 2                          # RAVE's own epoch-NNNN.ckpt, two while it is replaced
 INT_OPTIONS = ("batch", "n_signal", "val_every", "save_every", "workers")
 
 
@@ -109,15 +107,10 @@ class Rave(Strategy):
                 raise SpecError("one-shot keeps checkpoints along a budget in steps: give --steps N")
             size = max((CKPT_BYTES.get(c, 0) for c in settings["config"]), default=0)
             if size:
-                # RAVE keeps a rolling checkpoint of its own beside the kept ones (two while it
-                # replaces it at an epoch's end): the budget holds those as well
-                fits = disk // size - ROLLING
-                if fits < 1:
-                    raise SpecError(f"disk_budget={disk / 1e6:.0f}MB: a one-shot {'+'.join(settings['config'])} run "
-                                    f"needs at least {(ROLLING + 1) * size / 1e6:.0f} MB (a checkpoint is about "
-                                    f"{size / 1e6:.0f} MB, and RAVE's own rolling checkpoint takes two while it is "
-                                    "replaced); give a larger -p disk_budget")
-                n_ckpt = min(n_ckpt, fits)
+                # what else the run writes (resume.ckpt after a cancel, RAVE's own best and
+                # rolling checkpoints at a validation) is held to the budget by the driver,
+                # which refuses a checkpoint that would pass it before writing it
+                n_ckpt = min(n_ckpt, max(1, disk // size))
             settings.setdefault("save_every", max(1, max_steps // n_ckpt))
             settings["disk_budget_bytes"] = disk
             keep, validation = "all", False

@@ -186,18 +186,18 @@ def test_a_convergent_child_starts_where_its_parent_ended(rave_run):
 
 
 def test_a_one_shot_rave_run_keeps_its_checkpoints_as_waste_across_a_resume_within_its_disk_budget(rave_run):
-    """One-shot: a fixed short budget (3 steps, a checkpoint every step), cancelled after its
+    """One-shot: a fixed short budget (4 steps, a checkpoint every step), cancelled after its
     first step and resumed (`rehearsal train --resume`): every step's checkpoint kept
     (acids-rave's own counter would start again at the resume and overwrite epoch_1.ckpt),
-    the newest exported as the generation's model. Its disk budget holds 4.5 checkpoints:
-    resume.ckpt, RAVE's rolling epoch-NNNN.ckpt and the kept ones fill it at step 2, and the
-    next checkpoint is refused before it is written: the run stops there, in words."""
+    the newest exported as the generation's model. Its disk budget holds 3.5 checkpoints:
+    resume.ckpt, epoch_1.ckpt and epoch_2.ckpt fill it, and step 3's checkpoint is refused
+    before it is written: the run stops there, in words, and plays step 2's."""
     from rehearsal.training.rave import CKPT_BYTES
 
     ws, db = rave_run["ws"], rave_run["db"]
     size = CKPT_BYTES["v2_small"]
-    budget = int(4.5 * size)
-    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", max_steps=3,
+    budget = int(3.5 * size)
+    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", max_steps=4,
                              params={**TINY, "rave": rave_run["rave"], "mode": "one-shot", "save_every": "1",
                                      "val_every": "1000", "disk_budget": f"{budget}B"})
     [gid] = T.plan_generations(ws, db, request)
@@ -217,15 +217,16 @@ def test_a_one_shot_rave_run_keeps_its_checkpoints_as_waste_across_a_resume_with
     assert f"{g['name']} plays its export" in out, out
     events = read_all(T.progress_path(ws, g))
     assert [e["status"] for e in events if e["event"] == "end"] == ["cancelled", "complete"]
-    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2]     # step 1 once, then on to 2
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3]     # step 1 once, then on
     assert [e["at_step"] for e in events if e.get("at_step") is not None] == [0, 1]
-    # the disk budget: the checkpoint after step 2's was refused before it was written
+    # the disk budget: step 3's checkpoint was refused before it was written, the run stopped there
     [refusal] = [e for e in events if e.get("stop") == "disk"]
-    assert refusal["step"] == 2 and "over its disk budget of" in refusal["message"], refusal
+    assert refusal["step"] == 3, refusal
+    assert f"over its disk budget of {budget / 1e6:.0f} MB: not written" in refusal["message"], refusal
     assert refusal["bytes"] <= budget < refusal["bytes"] + refusal["need"]
     refused_file = refusal["message"].split(": ")[1].split(" (")[0]
-    assert refused_file.endswith(".ckpt") and not list(folder.rglob(refused_file))      # never on disk
-    assert g["metrics"]["stop_reason"] == "disk" and g["metrics"]["steps"] == 2
+    assert refused_file == "epoch_3.ckpt" and not list(folder.rglob(refused_file))      # never on disk
+    assert g["metrics"]["stop_reason"] == "disk" and g["metrics"]["steps"] == 2          # step 2's model
     waste = sorted((r for r in T.list_checkpoints(db, gid) if r["kind"] == "waste"), key=lambda r: r["step"])
     assert [r["step"] for r in waste] == [1, 2], [(r["step"], r["path"]) for r in waste]
     files = [ws.resolve(r["path"]) for r in waste]
@@ -235,7 +236,8 @@ def test_a_one_shot_rave_run_keeps_its_checkpoints_as_waste_across_a_resume_with
     assert all((folder / "previews" / f"step-{s:06d}").is_dir() for s in (1, 2))
     played = T.checkpoint_for(db, g)
     assert played["kind"] == "final" and played["step"] == 2 and (folder / "model.ts").is_file()
-    assert g["metrics"]["lineage"]["checkpoints_kept"] == 2 and g["metrics"]["lineage"]["mode"] == "one-shot"
+    lineage = g["metrics"]["lineage"]
+    assert lineage["steps"] == 2 and lineage["checkpoints_kept"] == 2 and lineage["mode"] == "one-shot"
 
 
 # -- the plan, without running anything -------------------------------------------------------------
@@ -257,14 +259,10 @@ def test_the_plan_says_how_to_install_rave_when_it_is_missing(tmp_path):
 def test_one_shot_keeps_every_checkpoint_that_fits_its_disk_budget(tmp_path):
     rave = rave_venv() / "bin" / "rave"
     [spec] = T.get_strategy("rave").plan(_request(tmp_path, max_steps=1000, params={
-        "mode": "one-shot", "config": "v2", "rave": str(rave), "disk_budget": "2GB", "checkpoints": "4"}))
+        "mode": "one-shot", "config": "v2", "rave": str(rave), "disk_budget": "1GB", "checkpoints": "4"}))
     assert spec.keep == "all" and not spec.validation
-    # a v2 checkpoint is about 465 MB: four fit in 2 GB, two of them RAVE's rolling one (two while
-    # it is replaced), so two are kept: it saves every 500 steps
-    assert spec.family_params["save_every"] == 500 and spec.family_params["disk_budget_bytes"] == 2 * 10**9
-    with pytest.raises(SpecError, match="needs at least 1395 MB"):
-        T.get_strategy("rave").plan(_request(tmp_path, max_steps=1000, params={
-            "mode": "one-shot", "config": "v2", "rave": str(rave), "disk_budget": "1GB"}))
+    # a v2 checkpoint is about 465 MB: two fit in 1 GB, so it saves every 500 steps
+    assert spec.family_params["save_every"] == 500 and spec.family_params["disk_budget_bytes"] == 10**9
     with pytest.raises(SpecError, match="not RAVE"):
         T.get_strategy("rave").plan(_request(tmp_path, parent={"id": 1, "name": "g1", "family": "pitch"},
                                              params={"rave": str(rave)}))

@@ -440,14 +440,16 @@ def finish(ctx, rave: Path, configs: list[str], runs: Path, watch: _Watch, metri
                                elapsed_s=metrics["elapsed_s"], path=ctx.ws.relative(c), train_loss=watch.train_loss,
                                val_loss=None if keep_all else last_val,
                                previews=ctx.ws.relative(previews) if previews.is_dir() else None)
-    lineage = {"strategy": "rave", "mode": p.get("mode"), "config": configs, "steps": watch.step,
+    # the step of the weights exported: the run's last, unless the disk budget refused its last save
+    exported = step_of(newest)
+    lineage = {"strategy": "rave", "mode": p.get("mode"), "config": configs, "steps": exported,
                "n_signal": _n_signal(ctx, p), "checkpoint": ctx.ws.relative(newest),
                "checkpoints_kept": len(kept), "parent": f"g{ctx.spec.parent_id}" if ctx.spec.parent_id else None,
                "device": ctx.device, "host": socket.gethostname(), "tool": f"acids-rave {RAVE_VERSION}",
                "val_loss": last_val, "first_val_loss": metrics.get("first_val_loss")}
     try:
         info = validate_nn_module(ts, family="rave")
-        model, ckpt = install_module(ctx.db, ctx.ws, ctx.gen["id"], ts, info, lineage, step=watch.step)
+        model, ckpt = install_module(ctx.db, ctx.ws, ctx.gen["id"], ts, info, lineage, step=exported)
     except ValueError as exc:       # ModuleError: what rave export wrote is no nn~ module
         raise RaveError(f"rave export --streaming wrote a module rehearsal cannot play: {exc}") from None
     metrics.update(model)
