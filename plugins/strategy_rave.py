@@ -10,8 +10,9 @@ Modes:
   its optimizer or step count), validated before the first step; one checkpoint kept;
 - one-shot: a fixed short budget (default 5000 steps), every checkpoint kept as "waste"
   (previews rendered at each), as many as fit in the disk budget (default 2 GB; a v2
-  checkpoint is about 465 MB, v2_small about 121 MB); a checkpoint that would pass the budget is refused before it is written and the run stops
-  there, keeping what is on disk (rave_driver.py's DiskBudget).
+  checkpoint is about 465 MB, v2_small about 121 MB); a checkpoint that would pass the
+  budget is refused before it is written and the run stops there, keeping what is on disk
+  (rave_driver.py's DiskBudget).
 
 The run (see rehearsal/training/rave.py) exports the dataset, runs `rave preprocess`,
 `rave train` and `rave export --streaming`, and makes the export the model of the run's own
