@@ -10,7 +10,9 @@ Modes:
   its optimizer or step count), validated before the first step; one checkpoint kept;
 - one-shot: a fixed short budget (default 5000 steps), every checkpoint kept as "waste"
   (previews rendered at each), as many as fit in the disk budget (default 2 GB; a v2
-  checkpoint is about 465 MB, v2_small about 121 MB).
+  checkpoint is about 465 MB, v2_small about 121 MB); a checkpoint that would pass the
+  budget is refused before it is written and the run stops there, keeping what is on disk
+  (rave_driver.py's DiskBudget).
 
 The run (see rehearsal/training/rave.py) exports the dataset, runs `rave preprocess`,
 `rave train` and `rave export --streaming`, and makes the export the model of the run's own
@@ -106,9 +108,10 @@ class Rave(Strategy):
                 raise SpecError("one-shot keeps checkpoints along a budget in steps: give --steps N")
             size = max((CKPT_BYTES.get(c, 0) for c in settings["config"]), default=0)
             if size:
-                fits = max(1, disk // size)
-                if fits < n_ckpt:
-                    n_ckpt = fits
+                # what else the run writes (resume.ckpt after a cancel, RAVE's own best and
+                # rolling checkpoints at a validation) is held to the budget by the driver,
+                # which refuses a checkpoint that would pass it before writing it
+                n_ckpt = min(n_ckpt, max(1, disk // size))
             settings.setdefault("save_every", max(1, max_steps // n_ckpt))
             settings["disk_budget_bytes"] = disk
             keep, validation = "all", False

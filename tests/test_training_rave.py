@@ -3,8 +3,8 @@
 One tiny run shared by the module (v2_small as shipped; only --batch, --n_signal,
 --max_steps, --val_every, --save_every, --workers and --gpu -1 changed, and --channels, which
 2.3.1's train.py needs): from a dataset version to an imported generation played through the
-host on JACK, cancelled after its first step and resumed on the way; then a convergent child
-from it, checked against its parent before its first step.
+host on JACK; a convergent child from it, checked against its parent before its first step;
+and a one-shot, cancelled after its first step and resumed, stopped by its disk budget.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def _params(rave: str, **extra) -> list[str]:
 
 @pytest.fixture(scope="module")
 def rave_run(tmp_path_factory):
-    """g1: a RAVE run of 2 steps from dataset version voice@1, cancelled after its first step
-    and resumed with `rehearsal train --resume g1`: the run and the model it made."""
+    """g1: a RAVE run of 2 steps from dataset version voice@1 (`rehearsal train`): the run and
+    the model it made. Cancel and resume are the one-shot's (a run of its own either way)."""
     venv = rave_venv()
     ws = Workspace.at(tmp_path_factory.mktemp("rave") / "ws")
     db = open_db(ws.db_path)
@@ -58,21 +58,11 @@ def rave_run(tmp_path_factory):
     path = world.write_pipeline(step("select-symbols", keep=["good"]))
     commit(start_run(ws, db, load_pipeline(path), ["monday"]).finish(), "voice", created_by="ana")
     rave = str(venv / "bin" / "rave")
-    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", max_steps=2,
-                             params={**TINY, "rave": rave})
-    [gid] = T.plan_generations(ws, db, request)
-    run = T.start_run(ws, gid)
-    for e in run.events(timeout=RUN_TIMEOUT):
-        if e.get("at_step") == 0:        # rave train started: it stops after its first step
-            run.cancel()
-    assert run.wait(60) == 0, (ws.resolve(T.get_generation(db, gid)["folder"]) / "worker.log").read_text()[-3000:]
-    cancelled = T.get_generation(db, gid)
-    saved = [p.name for p in (ws.resolve(cancelled["folder"]) / "rave-runs").rglob("*.ckpt")]
-    out = cli(ws.home, "train", "--resume", "g1")
+    out = cli(ws.home, "train", "-d", "voice", "-s", "rave", "--steps", "2", *_params(rave))
     # the convergent child of g1 starts now and trains while the tests below judge g1 (one
     # of them plays it through JACK for 10 s): it is cancelled once its transfer's check is in
     child = _start_child(ws, db, rave)
-    yield {"ws": ws, "db": db, "rave": rave, "out": out, "cancelled": cancelled, "saved": saved, "child": child}
+    yield {"ws": ws, "db": db, "rave": rave, "out": out, "child": child}
     child["thread"].join(RUN_TIMEOUT)
     db.conn.close()
 
@@ -114,6 +104,14 @@ def test_a_dataset_version_becomes_one_rave_generation_with_its_lineage(rave_run
     assert lineage["n_signal"] == 65536 and lineage["tool"] == "acids-rave 2.3.1" and lineage["parent"] is None
     assert gen["dataset_version_id"] is not None and gen["dataset_ref"] == "voice" and len(gen["dataset_hash"]) == 64
     assert gen["metrics"]["sample_rate"] == 44100 and gen["metrics"]["last_val_loss"] is not None
+    # acids-rave's own `rave export --streaming`, validated as nn~ calls it: told apart as RAVE by its
+    # methods and attributes alone, played encode-decode, timed at the buffers it plays
+    from rehearsal.training.imported import _family_of, module_info
+
+    info = module_info(gen)
+    assert _family_of(info.methods, info.attributes) == "rave" and info.play == "encode-decode"
+    assert set(info.methods) >= {"encode", "decode", "forward"} and info.latent_size >= 1
+    assert info.play_buffer > 0 and info.realtime_factors and all(f > 0 for f in info.realtime_factors.values())
     # one RAVE checkpoint kept (the one exported; resume.ckpt gone too) and the model it plays
     folder = ws.resolve(gen["folder"])
     ckpts = sorted((folder / "rave-runs").rglob("*.ckpt"))
@@ -138,16 +136,6 @@ def test_a_dataset_version_becomes_one_rave_generation_with_its_lineage(rave_run
     assert doc["parent"] is None and doc["facts"]["steps"] == 2 and doc["facts"]["config"] == ["v2_small"]
 
 
-def test_a_cancelled_rave_run_resumes_where_it_stopped(rave_run):
-    ws, db = rave_run["ws"], rave_run["db"]
-    assert rave_run["cancelled"]["status"] == "cancelled" and rave_run["cancelled"]["metrics"]["steps"] == 1
-    assert "resume.ckpt" in rave_run["saved"]
-    events = read_all(T.progress_path(ws, T.get_generation(db, "g1")))
-    assert [e["status"] for e in events if e["event"] == "end"] == ["cancelled", "complete"]
-    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2]     # step 1 once, then on to 2
-    assert [e["at_step"] for e in events if e.get("at_step") is not None] == [0, 1]
-
-
 def test_progress_comes_from_raves_logs_with_previews_at_its_checkpoints(rave_run):
     ws, db = rave_run["ws"], rave_run["db"]
     run = T.get_generation(db, "g1")
@@ -155,7 +143,8 @@ def test_progress_comes_from_raves_logs_with_previews_at_its_checkpoints(rave_ru
     # the validation split was too small for n_signal 32768: the strategy set it, and said so
     assert any("n_signal 32768 -> 65536" in e.get("message", "") for e in events)
     steps = [e for e in events if e["event"] == "step"]
-    assert {e["phase"] for e in steps} == {"warmup"}
+    assert {e["phase"] for e in steps} == {"warmup"} and [e["step"] for e in steps] == [1, 2]
+    assert [e["fraction"] for e in steps] == [0.5, 1.0]
     evals = [e for e in events if e["event"] == "eval"]
     assert [e["step"] for e in evals] == [2] and np.isfinite(evals[0]["val_loss"])
     assert set(evals[0]["fidelity"]) == {"fidelity_0.8", "fidelity_0.9", "fidelity_0.95", "fidelity_0.99"}
@@ -196,38 +185,59 @@ def test_a_convergent_child_starts_where_its_parent_ended(rave_run):
     print(f"transfer: parent's last validation {parent_last:.6f}, child's first {first['val_loss']:.6f}")
 
 
-def test_a_one_shot_rave_run_keeps_every_checkpoint_as_waste_across_a_resume(rave_run):
-    """One-shot: a fixed short budget (3 steps, a checkpoint every step), cancelled after its
-    first step and resumed: every step's checkpoint kept (acids-rave's own counter would start
-    again at the resume and overwrite epoch_1.ckpt), within the disk budget, and the newest
-    exported as the generation's model."""
+def test_a_one_shot_rave_run_keeps_its_checkpoints_as_waste_across_a_resume_within_its_disk_budget(rave_run):
+    """One-shot: a fixed short budget (4 steps, a checkpoint every step), cancelled after its
+    first step and resumed (`rehearsal train --resume`): every step's checkpoint kept
+    (acids-rave's own counter would start again at the resume and overwrite epoch_1.ckpt),
+    the newest exported as the generation's model. Its disk budget holds 3.5 checkpoints:
+    resume.ckpt, epoch_1.ckpt and epoch_2.ckpt fill it, and step 3's checkpoint is refused
+    before it is written: the run stops there, in words, and plays step 2's."""
+    from rehearsal.training.rave import CKPT_BYTES
+
     ws, db = rave_run["ws"], rave_run["db"]
-    budget = 10**9
-    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", max_steps=3,
+    size = CKPT_BYTES["v2_small"]
+    budget = int(3.5 * size)
+    request = T.make_request(db, T.resolve_dataset(ws, db, "voice"), "rave", max_steps=4,
                              params={**TINY, "rave": rave_run["rave"], "mode": "one-shot", "save_every": "1",
-                                     "val_every": "1000", "disk_budget": "1GB"})
+                                     "val_every": "1000", "disk_budget": f"{budget}B"})
     [gid] = T.plan_generations(ws, db, request)
+    g = T.get_generation(db, gid)
     run = T.start_run(ws, gid)
     for e in run.events(timeout=RUN_TIMEOUT):
-        if e.get("at_step") == 0:
+        if e.get("at_step") == 0:        # rave train started: it stops after its first step
             run.cancel()
-    assert run.wait(60) == 0
-    assert T.get_generation(db, gid)["status"] == "cancelled"
-    run = T.start_run(ws, gid, resume=True)
-    assert run.wait(RUN_TIMEOUT) == 0
-    g = T.get_generation(db, gid)
-    assert g["status"] == "complete", g["error"]
+    assert run.wait(60) == 0, (ws.resolve(g["folder"]) / "worker.log").read_text()[-3000:]
+    cancelled = T.get_generation(db, gid)
+    assert cancelled["status"] == "cancelled" and cancelled["metrics"]["steps"] == 1
     folder = ws.resolve(g["folder"])
+    assert "resume.ckpt" in [p.name for p in (folder / "rave-runs").rglob("*.ckpt")]
+    out = cli(ws.home, "train", "--resume", g["name"])
+    g = T.get_generation(db, gid)
+    assert g["status"] == "complete", (g["error"], out)
+    assert f"{g['name']} plays its export" in out, out
+    events = read_all(T.progress_path(ws, g))
+    assert [e["status"] for e in events if e["event"] == "end"] == ["cancelled", "complete"]
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3]     # step 1 once, then on
+    assert [e["at_step"] for e in events if e.get("at_step") is not None] == [0, 1]
+    # the disk budget: step 3's checkpoint was refused before it was written, the run stopped there
+    [refusal] = [e for e in events if e.get("stop") == "disk"]
+    assert refusal["step"] == 3, refusal
+    assert f"over its disk budget of {budget / 1e6:.0f} MB: not written" in refusal["message"], refusal
+    assert refusal["bytes"] <= budget < refusal["bytes"] + refusal["need"]
+    refused_file = refusal["message"].split(": ")[1].split(" (")[0]
+    assert refused_file == "epoch_3.ckpt" and not list(folder.rglob(refused_file))      # never on disk
+    assert g["metrics"]["stop_reason"] == "disk" and g["metrics"]["steps"] == 2          # step 2's model
     waste = sorted((r for r in T.list_checkpoints(db, gid) if r["kind"] == "waste"), key=lambda r: r["step"])
-    assert [r["step"] for r in waste] == [1, 2, 3], [(r["step"], r["path"]) for r in waste]
+    assert [r["step"] for r in waste] == [1, 2], [(r["step"], r["path"]) for r in waste]
     files = [ws.resolve(r["path"]) for r in waste]
-    assert all(f.is_file() for f in files) and len({f.name for f in files}) == 3
-    assert sum(f.stat().st_size for f in files) <= budget
+    assert all(f.is_file() for f in files) and len({f.name for f in files}) == 2
+    assert all(0.9 * size < f.stat().st_size < 1.1 * size for f in files)       # the budget's premise
     assert sorted(p for p in (folder / "rave-runs").rglob("*.ckpt")) == sorted(files)     # nothing else left
-    assert all((folder / "previews" / f"step-{s:06d}").is_dir() for s in (1, 2, 3))
+    assert all((folder / "previews" / f"step-{s:06d}").is_dir() for s in (1, 2))
     played = T.checkpoint_for(db, g)
-    assert played["kind"] == "final" and played["step"] == 3 and (folder / "model.ts").is_file()
-    assert g["metrics"]["lineage"]["checkpoints_kept"] == 3 and g["metrics"]["lineage"]["mode"] == "one-shot"
+    assert played["kind"] == "final" and played["step"] == 2 and (folder / "model.ts").is_file()
+    lineage = g["metrics"]["lineage"]
+    assert lineage["steps"] == 2 and lineage["checkpoints_kept"] == 2 and lineage["mode"] == "one-shot"
 
 
 # -- the plan, without running anything -------------------------------------------------------------
@@ -270,3 +280,14 @@ def test_too_little_audio_for_raves_validation_is_refused_in_words():
     n, why = choose_n_signal(1, 131072, v2)
     assert n is None and "no validation chunk" in why
 
+
+
+def test_the_gpu_path_changes_only_raves_own_gpu_flags():
+    """What was run where: no GPU here. `--device cuda` and `-p gpus=` become acids-rave's own
+    --gpu flags (one per device: its multi-GPU); everything else is the CPU run's code path."""
+    from rehearsal.training.rave import gpu_flags
+
+    assert gpu_flags("cpu", None) == ["--gpu", "-1"]
+    assert gpu_flags("cuda", None) == ["--gpu", "0"]
+    assert gpu_flags("cuda:1", None) == ["--gpu", "1"]
+    assert gpu_flags("cpu", "0,1") == ["--gpu", "0", "--gpu", "1"] == gpu_flags("cuda", " 0, 1 ")

@@ -249,6 +249,8 @@ def train_command(ctx, rave: Path, lmdb: Path, channels: int, probes: list[Path]
         driver.append("--auto-n-signal")
     if transfer is not None:
         driver += ["--transfer", str(transfer)]
+    if p.get("disk_budget_bytes"):
+        driver += ["--disk-budget", str(int(p["disk_budget_bytes"]))]
     args = []
     for c in config_names(p.get("config")):
         args += ["--config", c]
@@ -271,11 +273,12 @@ def train_command(ctx, rave: Path, lmdb: Path, channels: int, probes: list[Path]
 
 
 class _Watch:
-    """What the driver's progress says, and the stops rehearsal adds (time, disk, cancel)."""
+    """What the driver's progress says (its disk budget's stop among it), and the stops
+    rehearsal adds (time, cancel)."""
 
     def __init__(self, ctx, reader: ProgressReader):
         self.ctx, self.reader = ctx, reader
-        self.step, self.evals, self.refused, self.stopped = 0, [], None, False
+        self.step, self.evals, self.refused, self.stopped, self.disk = 0, [], None, False, None
         self.checkpoints: dict[str, dict] = {}
         self.train_loss = None
 
@@ -292,6 +295,8 @@ class _Watch:
                 self.checkpoints[e["file"]] = e
             elif kind == "notice" and e.get("at_step") is not None:    # where a resumed run starts
                 self.step = max(self.step, int(e["at_step"]))
+            elif kind == "notice" and e.get("stop") == "disk":     # a checkpoint refused, not written
+                self.disk = e["message"]
             elif kind == "refused":
                 self.refused = e["message"]
             elif kind == "stopped":
@@ -317,10 +322,6 @@ def _stop_driver(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGINT)
     except ProcessLookupError:
         pass
-
-
-def _disk(runs: Path) -> int:
-    return sum(p.stat().st_size for p in _ckpts(runs))
 
 
 def run_generation(ctx) -> tuple[str, dict]:
@@ -358,7 +359,6 @@ def run_generation(ctx) -> tuple[str, dict]:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ctx.folder,
                                 env=env, start_new_session=True,
                                 preexec_fn=(lambda: os.nice(10)) if ctx.low_priority else None)
-    budget_disk = p.get("disk_budget_bytes")
     reason, asked = None, False
     try:
         while proc.poll() is None:
@@ -373,10 +373,6 @@ def run_generation(ctx) -> tuple[str, dict]:
                 reason = "cancelled"
             elif ctx.spec.budget_s is not None and time.monotonic() - started > ctx.spec.budget_s:
                 reason = "time"
-            elif budget_disk and _disk(runs) > budget_disk:
-                reason = "disk"
-                _say(ctx.progress, f"checkpoints take {_disk(runs) / 1e6:.0f} MB, over the disk budget of "
-                                   f"{budget_disk / 1e6:.0f} MB: stopping here")
             if reason:
                 asked = True
                 _stop_driver(proc)
@@ -390,6 +386,8 @@ def run_generation(ctx) -> tuple[str, dict]:
         raise RaveError(watch.refused)
     if code != 0:
         raise RaveError(f"rave train failed (exit status {code}); the end of {log.name}:\n{_tail(log)}")
+    if reason is None and watch.disk:
+        reason = "disk"          # the driver refused a checkpoint that would pass the disk budget
     metrics = watch.metrics(reason or "steps")
     metrics["elapsed_s"] = round(time.monotonic() - started, 3)
     if reason == "cancelled":
@@ -442,14 +440,16 @@ def finish(ctx, rave: Path, configs: list[str], runs: Path, watch: _Watch, metri
                                elapsed_s=metrics["elapsed_s"], path=ctx.ws.relative(c), train_loss=watch.train_loss,
                                val_loss=None if keep_all else last_val,
                                previews=ctx.ws.relative(previews) if previews.is_dir() else None)
-    lineage = {"strategy": "rave", "mode": p.get("mode"), "config": configs, "steps": watch.step,
+    # the step of the weights exported: the run's last, unless the disk budget refused its last save
+    exported = step_of(newest)
+    lineage = {"strategy": "rave", "mode": p.get("mode"), "config": configs, "steps": exported,
                "n_signal": _n_signal(ctx, p), "checkpoint": ctx.ws.relative(newest),
                "checkpoints_kept": len(kept), "parent": f"g{ctx.spec.parent_id}" if ctx.spec.parent_id else None,
                "device": ctx.device, "host": socket.gethostname(), "tool": f"acids-rave {RAVE_VERSION}",
                "val_loss": last_val, "first_val_loss": metrics.get("first_val_loss")}
     try:
         info = validate_nn_module(ts, family="rave")
-        model, ckpt = install_module(ctx.db, ctx.ws, ctx.gen["id"], ts, info, lineage, step=watch.step)
+        model, ckpt = install_module(ctx.db, ctx.ws, ctx.gen["id"], ts, info, lineage, step=exported)
     except ValueError as exc:       # ModuleError: what rave export wrote is no nn~ module
         raise RaveError(f"rave export --streaming wrote a module rehearsal cannot play: {exc}") from None
     metrics.update(model)

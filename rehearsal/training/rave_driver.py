@@ -23,6 +23,12 @@ transfer: a fresh run with the parent's weights, every tensor whose name and sha
 optimizer state, no step count), then one validation pass before the first step, so the
 child's first validation loss is measured on the parent's weights.
 
+--disk-budget BYTES: every checkpoint written (RAVE's own, resume.ckpt) is refused before it
+is written when it would take the run's .ckpt files past BYTES (its size: the last one this
+process wrote, else the tensors it would hold): the run stops there in words (a notice with
+`"stop": "disk"`), keeping what is on disk. A one-shot's poll could only see a 465 MB
+checkpoint once written.
+
 --auto-n-signal: before anything is built, the validation split's latent frames are counted
 (RAVE's PCA of the latent space needs at least `LATENT_SIZE` of them): with the flags' n_signal
 too small, a larger one (up to one LMDB entry) is chosen and said; where even that is too small
@@ -280,8 +286,13 @@ def make_callback(opts, progress: Progress, stop):
             if stop.requested():
                 path = Path(trainer.logger.log_dir) / "checkpoints" / "resume.ckpt"
                 trainer.save_checkpoint(str(path))
-                progress.write({"event": "notice", "message": f"stopping at step {step}: saved {path.name}"})
-                stop.saved = True
+                if path.exists():
+                    progress.write({"event": "notice", "message": f"stopping at step {step}: saved {path.name}"})
+                    stop.saved = True
+                else:       # the disk budget refused it: a resume starts from the newest checkpoint kept
+                    progress.write({"event": "notice", "message": f"stopping at step {step}: {path.name} not saved "
+                                                                  "(disk budget); --resume continues from the "
+                                                                  "newest checkpoint kept"})
                 trainer.should_stop = True
 
         def on_train_end(self, trainer, pl_module):
@@ -307,6 +318,67 @@ def make_callback(opts, progress: Progress, stop):
                                 "step": step, "file": str(p), "bytes": p.stat().st_size, "previews": previews})
 
     return RehearsalCallback()
+
+
+def _tensor_bytes(obj) -> int:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+class DiskBudget:
+    """The most the run's .ckpt files (under `folder`) may take: a checkpoint that would pass it
+    is not written, and the run stops after this step."""
+
+    def __init__(self, budget: int, folder: str, progress):
+        self.budget, self.folder, self.progress = int(budget), Path(folder), progress
+        self.last_size: int | None = None
+        self.refused: str | None = None
+
+    def on_disk(self, leaving: Path) -> int:
+        total = 0
+        for p in self.folder.rglob("*.ckpt") if self.folder.is_dir() else ():
+            if p != leaving:              # a file written again in place is replaced, not added
+                try:
+                    total += p.stat().st_size
+                except FileNotFoundError:
+                    pass
+        return total
+
+    def size_of_next(self, trainer, weights_only: bool) -> int:
+        if self.last_size:
+            return self.last_size
+        # the tensors lightning is about to save (weights, optimizers' state) and 1 % for the rest
+        return int(_tensor_bytes(trainer._checkpoint_connector.dump_checkpoint(weights_only)) * 1.01)
+
+    def allows(self, trainer, path: Path, weights_only: bool = False) -> bool:
+        if self.refused:
+            return False
+        need = self.size_of_next(trainer, weights_only)
+        there = self.on_disk(path)
+        if there + need <= self.budget:
+            return True
+        kept = sum(1 for p in self.folder.rglob("*.ckpt")) if self.folder.is_dir() else 0
+        self.refused = (f"step {int(trainer.global_step)}: {path.name} ({need / 1e6:.0f} MB) would take the run's "
+                        f"checkpoints from {there / 1e6:.0f} MB to {(there + need) / 1e6:.0f} MB, over its disk "
+                        f"budget of {self.budget / 1e6:.0f} MB: not written; the run stops here, keeping the "
+                        f"{kept} checkpoint file(s) on disk")
+        self.progress.write({"event": "notice", "message": self.refused, "stop": "disk",
+                             "step": int(trainer.global_step), "bytes": there, "need": need})
+        trainer.should_stop = True
+        return False
+
+    def wrote(self, path: Path) -> None:
+        try:
+            self.last_size = path.stat().st_size
+        except FileNotFoundError:
+            pass
 
 
 class Stop:
@@ -361,7 +433,8 @@ def train(opts, rave_argv: list[str]) -> int:
     from scripts import train as rave_train
 
     callback = make_callback(opts, progress, stop)
-    init, fit = pl.Trainer.__init__, pl.Trainer.fit
+    init, fit, save = pl.Trainer.__init__, pl.Trainer.fit, pl.Trainer.save_checkpoint
+    budget = DiskBudget(opts.disk_budget, _flag(rave_argv, "out_path", "runs"), progress) if opts.disk_budget else None
 
     def patched_init(self, *a, **k):
         k["callbacks"] = list(k.get("callbacks") or []) + [callback]
@@ -373,7 +446,15 @@ def train(opts, rave_argv: list[str]) -> int:
             self.validate(model, val_dataloaders, verbose=False)
         return fit(self, model, train_dataloaders, val_dataloaders, *a, **k)
 
-    pl.Trainer.__init__, pl.Trainer.fit = patched_init, patched_fit
+    def patched_save(self, filepath, weights_only=False, storage_options=None):
+        # every checkpoint of the run passes here: RAVE's ModelCheckpoints and resume.ckpt
+        if budget is not None and not budget.allows(self, Path(filepath), weights_only):
+            return
+        save(self, filepath, weights_only, storage_options)
+        if budget is not None:
+            budget.wrote(Path(filepath))
+
+    pl.Trainer.__init__, pl.Trainer.fit, pl.Trainer.save_checkpoint = patched_init, patched_fit, patched_save
     sys.argv = ["train", *rave_argv]
     try:
         app.run(rave_train.main)
@@ -400,6 +481,7 @@ def main(argv=None) -> int:
     t.add_argument("--stop-file")
     t.add_argument("--val-seed", type=int, default=1234)
     t.add_argument("--auto-n-signal", action="store_true")
+    t.add_argument("--disk-budget", type=int)
     opts = parser.parse_args(ours)
     return train(opts, rave_argv)
 
