@@ -86,7 +86,7 @@ async def test_a_pedal_and_osc_move_the_score_view_and_the_take_is_labelled_as_p
     path.write_text("title: held\nauthor: ana\nnotation: poetry-pedal.toml\ncount-in: 0.5s\n"
                     "p 1s\nt 1s\nk 8s\nm 2s\n", encoding="utf-8")
     # streamed at 4x from when the input opens: long enough for a loaded machine to get to ctrl+r
-    sf.write(str(tmp_path / "in.wav"), synthetic.timbre(80.0, "mid", seed=3), 48000, subtype="FLOAT")
+    sf.write(str(tmp_path / "in.wav"), synthetic.timbre(48.0, "mid", seed=3), 48000, subtype="FLOAT")
     options = TuiOptions(session="held", score=str(path), input_file=str(tmp_path / "in.wav"), speed=4.0, preroll=0.0,
                          midi=(NAME,), midi_virtual=False, midi_api="jack", osc_port=0)
     with score_pedal() as pedal:
