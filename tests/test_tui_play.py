@@ -60,7 +60,8 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             await wait_for(pilot, lambda: (view.mode, view.follow) == ("accompany", 0.4), "accompaniment at 0.4")
             assert "mode accompany" in screen_text(view) and "follow 0.40" in screen_text(view)
             await keys(pilot, "greater_than_sign")   # the first of the notation's symbols steers the next play
-            assert view.symbol == "good" and "GOOD" in screen_text(view)
+            await wait_for(pilot, lambda: view.symbol == "good", "> to steer")   # keys() posts; it is handled later
+            assert "GOOD" in screen_text(view)
             assert f"{gen['name']} takes no symbols" in screen_text(view)      # a corpus generation
             assert "steer  > /" in screen_text(view) and "< tags Bad" in screen_text(view)
 
