@@ -285,6 +285,33 @@ def test_play_a_score_steers_by_its_symbols_a_pedal_advances_it_and_labels_the_t
         [m.symbol for m in on_input]
 
 
+def test_play_a_score_on_a_generation_without_symbols_says_so_once(world, workspace, db, tmp_path):
+    """The real `rehearsal play --score` on the unconditioned generation: the score's symbols
+    cannot steer it, and the performer reads why on stderr, once (not once per event), with
+    the `symbols-not-taken` play event on stdout; the play goes on and the take is labelled."""
+    import json
+
+    import soundfile as sf
+
+    from tests.support.playmodels import store_generation
+    from tests.support.proc import run_cli
+
+    gen = store_generation(workspace, db, world["models"]["plain"], "latent", label="plain")
+    score = tmp_path / "two.score"
+    # t lasts past the file's end: whenever the model is heard (~1.4 s in at load 6), a symbol sounds
+    score.write_text("title: two\nnotation: sound-poetry\ncount-in: 0.5s\nm 1s mf\nt 20s mf\n", encoding="utf-8")
+    sf.write(tmp_path / "in.wav", synthetic.timbre(3.0, "mid", seed=7), 48000, subtype="FLOAT")
+    r = run_cli(["--home", str(workspace.home), "play", "--model", gen["name"], "--session", "unsteered", "--score",
+                 str(score), "--input-file", str(tmp_path / "in.wav"), "--output-device", "none"], timeout=90)
+    assert r.returncode == 0, r.stderr
+    said = (f"{gen['name']} does not take symbols: it was trained without them (a latent model steered by symbols "
+            "is trained with --condition symbols), so the symbol changes nothing it plays")
+    assert r.stderr.count(said) == 1, r.stderr
+    told = [e for e in map(json.loads, r.stdout.splitlines()) if e["event"] == "symbols-not-taken"]
+    assert [(e["generation"], e["detail"]) for e in told] == [(gen["name"], said)], r.stdout
+    assert "score 'two': 2 of 2 events marked" in r.stderr, r.stderr
+
+
 def test_a_clip_with_two_symbols_trains_on_both():
     """A clip tagged with two symbols is steered by both in training (each an equal share of
     the weights: the decoder hears the mean of their embeddings), and a training step moves

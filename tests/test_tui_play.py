@@ -29,7 +29,8 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
     the mode is chosen before the play (m), follow is turned live (, .) and the room stores
     the change as a `follow` play event. The steering symbol (issue 19): chosen before the
     play (>) and during it (/, from the notation's list), drawn large, stored as a `symbol`
-    play event; the corpus generation does not take symbols and the screen says so."""
+    play event; the corpus generation does not take symbols and the screen says so. The
+    notation binds the steer key < to bad: there it tags, as on Record, and steers no more."""
     import json
 
     from rehearsal.store import open_db
@@ -42,8 +43,13 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
     voice = tmp_path / "voice.wav"
     sf.write(voice, synthetic.voice(3.0, seed=4), 48000, subtype="FLOAT")
 
+    from rehearsal.notation import find_notation
+
+    notation = tmp_path / "good-bad-lt.toml"
+    notation.write_text(open(find_notation("good-bad-pedal"), encoding="utf-8").read()
+                        .replace('keys = ["b"]', 'keys = ["b", "<"]'), encoding="utf-8")
     options = TuiOptions(input_file=str(voice), play_output="none", osc_port=None, midi=(), midi_virtual=False,
-                         session="play pilot")
+                         session="play pilot", notation=str(notation))
     app = RehearsalApp(workspace, options)
     async with app.run_test(size=(120, 40)) as pilot:
         try:
@@ -54,8 +60,10 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             await wait_for(pilot, lambda: (view.mode, view.follow) == ("accompany", 0.4), "accompaniment at 0.4")
             assert "mode accompany" in screen_text(view) and "follow 0.40" in screen_text(view)
             await keys(pilot, "greater_than_sign")   # the first of the notation's symbols steers the next play
-            assert view.symbol == "good" and "GOOD" in screen_text(view)
+            await wait_for(pilot, lambda: view.symbol == "good", "> to steer")   # keys() posts; it is handled later
+            assert "GOOD" in screen_text(view)
             assert f"{gen['name']} takes no symbols" in screen_text(view)      # a corpus generation
+            assert "steer  > /" in screen_text(view) and "< tags Bad" in screen_text(view)
 
             await keys(pilot, "p")
             await wait_for(pilot, lambda: view.playing and view.heard() == gen["name"],
@@ -93,10 +101,15 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             assert not app.link.recording
 
             await keys(pilot, "g")
+            await pilot.pause(0.2)          # apart from g: two keys at once are not how a performer tags
+            await keys(pilot, "less_than_sign")      # the notation's: it tags bad, the symbol stays
             view.keys.flush()
-            await wait_for(pilot, lambda: view.tags >= 1, "the tag to be committed and shown")
+            await wait_for(pilot, lambda: view.tags >= 2, "the tags to be committed and shown")
             tags = markers_of(workspace, play["input_take_id"])
-            assert [m.symbol for m in tags] == ["good"]
+            assert [m.symbol for m in tags] == ["good", "bad"]
+            # each tag steers (a pedal's tag does); < stepped nothing (it would have gone to "no symbol")
+            await wait_for(pilot, lambda: _follow_events(workspace, play["id"], "symbol") == ["good", "bad"] * 2,
+                           "the tags' symbols to be stored with the play", timeout=20)
 
             # dry/wet steps reach the play process; a switch crossfades to the other generation
             await keys(pilot, "left_square_bracket")
@@ -110,7 +123,7 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             await wait_for(pilot, lambda: not view.playing and not view.busy, "the play to stop")
             await wait_for(pilot, lambda: app.link.ready, "the recording room to reopen")
             # the tag was mirrored onto the model's take when the play finished
-            assert [m.symbol for m in markers_of(workspace, play["output_take_id"])] == ["good"]
+            assert [m.symbol for m in markers_of(workspace, play["output_take_id"])] == ["good", "bad"]
             assert "stopped: play" in screen_text(view)
         finally:
             await app.shutdown()

@@ -141,12 +141,14 @@ def test_recording_from_a_score_in_a_real_terminal_stores_its_markers(tmp_path):
     text = "title: three\nauthor: jaap\nnotation: n.toml\ncount-in: 1s\nP 1.5s mf\nF 1.5s p \"soft\"\nC 1.5s f\n"
     (tmp_path / "three.score").write_text(text)
     score = parse_score(text, notation=parse_notation(NOTATION))
-    sf.write(str(tmp_path / "perf.wav"), perform(score, 1, lead_s=2.5, tail_s=1.0).samples, SR, subtype="FLOAT")
+    # streamed at 2x from when the input opens: the lead covers the wait for ctrl+r on a loaded machine
+    sf.write(str(tmp_path / "perf.wav"), perform(score, 1, lead_s=3.0, tail_s=1.0).samples, SR, subtype="FLOAT")
     home = tmp_path / "ws"
     tmux = Tmux(f"rehearsal-score-{os.getpid()}")
     env = {"LANG": "C.UTF-8", "TERM": "xterm-256color", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     command = [sys.executable, "-m", "rehearsal", "--home", str(home), "--session", "scored", "--no-midi", "--no-osc",
-               "--preroll", "0", "--score", str(tmp_path / "three.score"), "--input-file", str(tmp_path / "perf.wav")]
+               "--preroll", "0", "--score", str(tmp_path / "three.score"), "--input-file", str(tmp_path / "perf.wav"),
+               "--speed", "2"]
     try:
         tmux.start(command, env)
         tmux.wait_for("ctrl+r: record from the score", timeout=40)

@@ -15,7 +15,8 @@ import click
 
 from . import main
 from .common import fail, score_and_notation, workspace, rejections_on_stderr
-from .record_command import follow_score, no_score_to_cue
+from ..scores.follow import no_score_to_cue
+from .record_command import follow_score
 
 
 def _print_json(obj: dict) -> None:

@@ -10,6 +10,7 @@ import sys
 import click
 
 from . import main
+from ..scores.follow import no_score_to_cue
 from .common import fail, open_workspace_db, score_and_notation, workspace, rejections_on_stderr
 
 
@@ -206,10 +207,6 @@ async def follow_score(follower, on_symbol=None) -> None:
             symbol = now
             on_symbol(now)
         await asyncio.sleep(0.02 if on_symbol is not None else 0.05)
-
-
-def no_score_to_cue(msg) -> str:
-    return f"{msg.action} ({msg.event.source}): no score is being performed (start with --score FILE)"
 
 
 async def _open_sources(sources, room, midi_ports, midi_virtual, midi_api, osc_port, osc_host, osc_allow) -> None:

@@ -38,6 +38,8 @@ _TUI_OPTIONS = [
     click.option("--ascii", "tui_ascii", is_flag=True, default=None,
                  help="Draw every glyph as its ASCII alternative (terminals without the glyphs)."),
     click.option("--click", "tui_click", is_flag=True, help="A click through the output device on each tap."),
+    click.option("--speed", "tui_speed", type=click.FloatRange(0.1, 100), default=1.0, hidden=True,
+                 help="--input-file pace (tests), as `rehearsal record --speed`."),
 ]
 
 
@@ -67,6 +69,7 @@ def run_tui(home: str | None, **tui) -> None:
         osc_port=None if tui.get("tui_no_osc") else tui.get("tui_osc_port", 9000),
         osc_host=tui.get("tui_osc_host") or "127.0.0.1", osc_allow=tuple(tui.get("tui_osc_allow") or ()),
         who=tui.get("tui_who"), ascii=True if tui.get("tui_ascii") else None, click=bool(tui.get("tui_click")),
+        speed=tui.get("tui_speed") or 1.0,
     )
     try:
         run(home, options)

@@ -137,6 +137,19 @@ class ScoreClock:
         return f"score: {section}now {what} | next {nexts}" + (" (held)" if pos.held else "")
 
 
+def pressed_at(seconds_now: float, pressed: float | None) -> float:
+    """The take second of a press at time.monotonic() `pressed` (None: now), the take being
+    `seconds_now` in: a cue told late (a tap committed after its double-tap window, a busy
+    bus or UI) still moves the score where the pedal was pressed."""
+    late = 0.0 if pressed is None else max(0.0, time.monotonic() - pressed)
+    return max(0.0, seconds_now - late)
+
+
+def no_score_to_cue(msg) -> str:
+    """What a `ScoreCue` says when nothing follows a score (record, play, the TUI)."""
+    return f"{msg.action} ({msg.event.source}): no score is being performed (start with --score FILE)"
+
+
 class ScoreFollower:
     """A take following its score: `seconds()` is the time since the count-in began (the
     take's seconds, less its pre-roll). `on_bus` takes the bus's messages: each `ScoreCue`
@@ -152,9 +165,8 @@ class ScoreFollower:
 
     def cue(self, action: str, pressed: float | None = None) -> bool:
         """Move the score: `pressed` is the press's time.monotonic() (None: now)."""
-        late = 0.0 if pressed is None else max(0.0, time.monotonic() - pressed)
         with self._lock:
-            moved = self.clock.cue(action, max(0.0, self.seconds() - late))
+            moved = self.clock.cue(action, pressed_at(self.seconds(), pressed))
             self.cues += moved
         return moved
 

@@ -309,8 +309,12 @@ class RehearsalApp(App):
         events_ = self.link.drain()
         if not events_:
             return
+        from ..markers import ScoreCue
+
         for e in events_:
-            if isinstance(e, TakeFailed):
+            if isinstance(e, ScoreCue):
+                self.score_cue(e)
+            elif isinstance(e, TakeFailed):
                 self.notify(f"recording stopped: {e.error}", severity="error", timeout=15)
                 self.post_message(TakeStopped(e.take, reason=e.error))
             elif isinstance(e, InputEnded) and self.link.recording:
@@ -387,6 +391,37 @@ class RehearsalApp(App):
             return
         if not isinstance(self.screen, ScoreScreen):
             self.push_screen(ScoreScreen(self.score))
+
+    def score_seconds(self) -> float | None:
+        """Seconds since record was pressed (the take's pre-roll left out): where a take from
+        the score is in it. None while nothing records (read without waiting: shared memory)."""
+        link = self.input
+        room = getattr(link, "room", None)
+        take = getattr(room, "take", None) if room is not None else None
+        st = link.status() if take is not None else None
+        if st is None or not link.ready:
+            return None
+        sr = link.info.samplerate
+        return st.take_frames / sr - (take.get("preroll_frames") or 0) / sr
+
+    def score_cue(self, cue) -> None:
+        """A pedal, key or OSC message's score-advance / score-hold (the bus's `ScoreCue`):
+        the take's score moves where it was pressed, as in `rehearsal record --score`."""
+        from ..scores.follow import no_score_to_cue, pressed_at
+        from .screens.score import ScoreScreen
+
+        if self.score is None:
+            self.notify(no_score_to_cue(cue), severity="warning", timeout=6)
+            return
+        t = self.score_seconds()
+        if t is None:
+            self.notify(f"{cue.action} ({cue.event.source}): no take is recording: ctrl+r records from the score",
+                        severity="warning", timeout=6)
+            return
+        self.score_clock.cue(cue.action, pressed_at(t, cue.event.t))
+        for screen in self.screen_stack:
+            if isinstance(screen, ScoreScreen):
+                screen.redraw()
 
     def _attach_score(self, take: dict) -> None:
         """On the room thread: the take follows the score from the end of the count-in."""

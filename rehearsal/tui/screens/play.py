@@ -17,7 +17,8 @@ switched, failed) arrive on other threads, go into an inbox and one coalescing
 The steering symbol (docs/play.md, Steering by symbols): the `steer` box draws the current
 symbol large in its colour, as the engine applied it (`symbol-applied`, whoever set it: a
 tag, OSC, this screen); `>` and `<` step through the notation's symbols and "no symbol", `/`
-or a click on the box picks one from a list. Chosen before a play, it is the play's first.
+or a click on the box picks one from a list. A steer key the notation binds is the notation's
+(it tags, as on Record): the box's title leaves it out and the box says what it tags. Chosen before a play, it is the play's first.
 A generation that does not take symbols says so under it (symbols_refusal), and the room's
 `symbols-not-taken` event is noted and shown as a warning.
 """
@@ -61,6 +62,10 @@ MODES = ("transform", "call-response", "accompany")
 EVENT_LINES = 8
 QUIET_EVENTS = {"spare-ready", "latent-applied", "symbol-applied"}
 NO_SYMBOL = ""          # the steer picker's value for "no symbol"
+# the steer keys: (Textual's name, the character a notation writes, action, parameters). A key
+# the notation binds is the notation's here too: it tags, as on Record, and steers no more
+STEER_KEYS = (("less_than_sign", "<", "steer", (-1,)), ("greater_than_sign", ">", "steer", (1,)),
+              ("slash", "/", "pick_symbol", ()))
 FAILURES = {"model-failed", "switch-failed", "load-failed", "take-failed", "mixer-error"}    # housekeeping of the play process, not news for the room
 
 
@@ -234,7 +239,7 @@ class PlayScreen(RoomScreen):
                 yield Static("generations  ↑↓ · s switch", classes="box-title")
                 yield Static(id="play-gens")
             with Vertical(id="play-steer-box", classes="box"):
-                yield Static("steer  < > /", classes="box-title")
+                yield Static(id="play-steer-title", classes="box-title")
                 yield SteerView(id="play-steer")
             with Vertical(id="play-xy-box", classes="box"):
                 yield Static("xy pad  click · shift+arrows", classes="box-title", id="play-xy-title")
@@ -393,6 +398,28 @@ class PlayScreen(RoomScreen):
                 "accompany": "accompanies"}[mode]
 
     # -- the steering symbol -------------------------------------------------------------------
+    def steer_keys_taken(self) -> dict[str, str]:
+        """The steer keys the notation binds ("<" -> the label of what it tags): they tag here,
+        the other steer keys and a click on the box still steer."""
+        notation = self.app.notation
+        taken = {}
+        for (key, _gesture), target in notation.key_targets().items():
+            for name, char, _, _ in STEER_KEYS:
+                if key in (name, char):
+                    taken[char] = getattr(target, "label", None) or target.id
+        return taken
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        for _, char, steer, params in STEER_KEYS:
+            if action == steer and tuple(parameters) == params and char in self.steer_keys_taken():
+                return False     # the key goes on to on_key: the notation's tag
+        return True
+
+    def notation_changed(self) -> None:
+        super().notation_changed()
+        self.show_steer()
+        self.refresh_bindings()
+
     def symbol_ids(self) -> list[str | None]:
         """The notation's symbols the performer can steer by, "no symbol" (None) first."""
         return [None] + [s.id for s in getattr(self.app.notation, "symbols", ())]
@@ -437,9 +464,13 @@ class PlayScreen(RoomScreen):
         return symbols_refusal(row, self.symbol)
 
     def show_steer(self) -> None:
+        taken = self.steer_keys_taken()
+        steering = " ".join(char for _, char, _, _ in STEER_KEYS if char not in taken) or "click"
+        self.query_one("#play-steer-title", Static).update(f"steer  {steering}")
+        note = Text("".join(f"\n{char} tags {label}" for char, label in taken.items()), style="italic")
         view = self.query_one("#play-steer", SteerView)
         if self.symbol is None:
-            view.update(Text.assemble(("·\n\n", "bold"), ("no symbol", "dim")))
+            view.update(Text.assemble(("·\n\n", "bold"), ("no symbol", "dim"), note))
             view.styles.background = None
             view.styles.color = None
             return
@@ -452,6 +483,7 @@ class PlayScreen(RoomScreen):
             name = why.split(" ", 1)[0]
             big.append(f"\n\n{name} " + ("never learned it" if "never learned" in why else "takes no symbols"),
                        style="bold italic")
+        big.append_text(note)
         view.update(big)
         view.styles.background = colour
         view.styles.color = "black" if _light(colour) else "white"
@@ -694,9 +726,11 @@ class PlayScreen(RoomScreen):
     # -- live tagging: the notation's keys go to the play room's key source -------------------
     def on_key(self, event) -> None:
         keys = self.keys
-        if keys is None or not keys.bound(event.key):
+        # a notation writes "<", Textual names it "less_than_sign" (a learnt key: the name)
+        key = next((k for k in (event.key, event.character) if k and keys is not None and keys.bound(k)), None)
+        if key is None:
             return
-        keys.press(event.key, getattr(event, "time", None))
+        keys.press(key, getattr(event, "time", None))
         event.stop()
         event.prevent_default()
 

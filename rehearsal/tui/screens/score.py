@@ -5,7 +5,10 @@ command palette's "Score view" opens it again). The current symbol fills a panel
 colour, with its label, dynamic and cue; the seconds left in it (or the count-in) are drawn
 in large digits; the next events follow; a cursor moves along the whole score. ctrl+r
 records as everywhere; a page-turner pedal's pagedown advances the score to the next event,
-pageup holds it (and lets it go). The notation's keys tag here as on Record.
+pageup holds it (and lets it go). The notation's keys tag here as on Record. A pedal or key the
+notation binds to `score-advance` / `score-hold`, or OSC `/rehearsal/score/advance|hold`, moves
+the app's clock where it was pressed, as the bus tells it (`RehearsalApp.score_cue`), whichever
+screen is shown.
 
 What it draws comes from `rehearsal.scores.follow.ScoreClock` at 10 Hz, from the seconds the
 take has run (the recorder's shared-memory status, read without waiting).
@@ -86,14 +89,7 @@ class ScoreScreen(RoomScreen):
         self.set_interval(0.1, self.redraw, name="score-cursor")
 
     def _take_seconds(self) -> float | None:
-        link = self.app.input
-        room = getattr(link, "room", None)
-        take = getattr(room, "take", None) if room is not None else None
-        st = link.status() if take is not None else None
-        if st is None or not link.ready:
-            return None
-        sr = link.info.samplerate
-        return st.take_frames / sr - (take.get("preroll_frames") or 0) / sr
+        return self.app.score_seconds()
 
     # -- pedal / keys -----------------------------------------------------------------------
     def action_advance(self) -> None:
