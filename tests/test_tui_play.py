@@ -30,7 +30,8 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
     the change as a `follow` play event. The steering symbol (issue 19): chosen before the
     play (>) and during it (/, from the notation's list), drawn large, stored as a `symbol`
     play event; the corpus generation does not take symbols and the screen says so. The
-    notation binds the steer key < to bad: there it tags, as on Record, and steers no more."""
+    notation binds the steer key < to bad and the switch key s to good: there they tag, as on
+    Record, and steer or switch no more (enter switches)."""
     import json
 
     from rehearsal.store import open_db
@@ -47,7 +48,7 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
 
     notation = tmp_path / "good-bad-lt.toml"
     notation.write_text(open(find_notation("good-bad-pedal"), encoding="utf-8").read()
-                        .replace('keys = ["b"]', 'keys = ["b", "<"]'), encoding="utf-8")
+                        .replace('keys = ["b"]', 'keys = ["b", "<"]').replace('keys = ["g"]', 'keys = ["g", "s"]'), encoding="utf-8")
     options = TuiOptions(input_file=str(voice), play_output="none", osc_port=None, midi=(), midi_virtual=False,
                          session="play pilot", notation=str(notation))
     app = RehearsalApp(workspace, options)
@@ -103,18 +104,21 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             await keys(pilot, "g")
             await pilot.pause(0.2)          # apart from g: two keys at once are not how a performer tags
             await keys(pilot, "less_than_sign")      # the notation's: it tags bad, the symbol stays
+            await pilot.pause(0.2)
+            await keys(pilot, "s")                   # the notation's: it tags good, no switch
             view.keys.flush()
-            await wait_for(pilot, lambda: view.tags >= 2, "the tags to be committed and shown")
+            await wait_for(pilot, lambda: view.tags >= 3, "the tags to be committed and shown")
             tags = markers_of(workspace, play["input_take_id"])
-            assert [m.symbol for m in tags] == ["good", "bad"]
+            assert [m.symbol for m in tags] == ["good", "bad", "good"]
+            assert view.chosen() == gen["name"] and "enter switch" in screen_text(view)
             # each tag steers (a pedal's tag does); < stepped nothing (it would have gone to "no symbol")
-            await wait_for(pilot, lambda: _follow_events(workspace, play["id"], "symbol") == ["good", "bad"] * 2,
+            await wait_for(pilot, lambda: _follow_events(workspace, play["id"], "symbol") == ["good", "bad"] * 2 + ["good"],
                            "the tags' symbols to be stored with the play", timeout=20)
 
             # dry/wet steps reach the play process; a switch crossfades to the other generation
             await keys(pilot, "left_square_bracket")
             await wait_for(pilot, lambda: abs(view.last.mix - 0.9) < 1e-3, "the mix to reach the play process")
-            await keys(pilot, "up", "s")
+            await keys(pilot, "up", "enter")
             assert view.chosen() == other["name"]
             await wait_for(pilot, lambda: view.heard() == other["name"], f"{other['name']} to be heard", timeout=20)
             await wait_for(pilot, lambda: any(e.startswith("switched") for e in view.events), "the switch event")
@@ -123,7 +127,7 @@ async def test_play_a_generation_see_it_heard_tag_it_stop(workspace, tmp_path):
             await wait_for(pilot, lambda: not view.playing and not view.busy, "the play to stop")
             await wait_for(pilot, lambda: app.link.ready, "the recording room to reopen")
             # the tag was mirrored onto the model's take when the play finished
-            assert [m.symbol for m in markers_of(workspace, play["output_take_id"])] == ["good", "bad"]
+            assert [m.symbol for m in markers_of(workspace, play["output_take_id"])] == ["good", "bad", "good"]
             assert "stopped: play" in screen_text(view)
         finally:
             await app.shutdown()

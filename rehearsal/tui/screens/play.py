@@ -17,8 +17,11 @@ switched, failed) arrive on other threads, go into an inbox and one coalescing
 The steering symbol (docs/play.md, Steering by symbols): the `steer` box draws the current
 symbol large in its colour, as the engine applied it (`symbol-applied`, whoever set it: a
 tag, OSC, this screen); `>` and `<` step through the notation's symbols and "no symbol", `/`
-or a click on the box picks one from a list. A steer key the notation binds is the notation's
-(it tags, as on Record): the box's title leaves it out and the box says what it tags. Chosen before a play, it is the play's first.
+or a click on the box picks one from a list. Chosen before a play, it is the play's first.
+Any key the notation binds is the notation's here too (it tags, as on Record: no tag is lost
+to a screen key): the screen's action on it steps aside (give_the_notation_its_keys); play/stop
+is also `space` and switch `enter`; the steer box's title leaves out a steer key so taken and
+says what it tags.
 A generation that does not take symbols says so under it (symbols_refusal), and the room's
 `symbols-not-taken` event is noted and shown as a warning.
 """
@@ -179,6 +182,8 @@ class PlayScreen(RoomScreen):
     BINDINGS = [
         Binding("p", "toggle_play", "play/stop", priority=True),
         Binding("s", "switch", "switch (crossfade)", priority=True),
+        Binding("space", "toggle_play", "play/stop", show=False, priority=True),
+        Binding("enter", "switch", "switch (crossfade)", show=False, priority=True),
         Binding("up", "select(-1)", "previous", priority=True),
         Binding("down", "select(1)", "next", priority=True),
         Binding("left_square_bracket", f"mix({-MIX_STEP})", "drier", priority=True),
@@ -217,6 +222,7 @@ class PlayScreen(RoomScreen):
         self.xy_glide = XY_GLIDE_S
         self.pad: dict | None = None     # the room's XY pad as last seen (PlayRoom.xy_state)
         self.last_take: int | None = None   # the performer take of the last play here (its walk replays)
+        self._own_keys: dict | None = None   # the screen's own key bindings, before the notation took its keys
         self.mode = MODES[0]             # for the next play (the running play keeps its own)
         self.follow = 0.5                # accompaniment: 0 ignores the performer, 1 mirrors them
         self.playing_mode = MODES[0]
@@ -236,7 +242,7 @@ class PlayScreen(RoomScreen):
                 yield Static(id="play-levels")
                 yield Static(id="play-counters")
             with Vertical(id="play-gens-box", classes="box"):
-                yield Static("generations  ↑↓ · s switch", classes="box-title")
+                yield Static("generations  ↑↓ · s switch", classes="box-title", id="play-gens-title")
                 yield Static(id="play-gens")
             with Vertical(id="play-steer-box", classes="box"):
                 yield Static(id="play-steer-title", classes="box-title")
@@ -254,6 +260,7 @@ class PlayScreen(RoomScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.give_the_notation_its_keys()
         self.show_state()
         self.show_steer()
         self.load_generations()
@@ -358,7 +365,7 @@ class PlayScreen(RoomScreen):
     def action_switch(self) -> None:
         ref = self.chosen()
         if not self.playing or ref is None:
-            self.notify("start playing first (p)" if ref else "no generation to switch to", severity="warning")
+            self.notify(f"start playing first ({self.key_for('toggle_play')})" if ref else "no generation to switch to", severity="warning")
             return
         self.switch_to(ref)
 
@@ -398,27 +405,51 @@ class PlayScreen(RoomScreen):
                 "accompany": "accompanies"}[mode]
 
     # -- the steering symbol -------------------------------------------------------------------
+    def notation_keys(self) -> dict[str, str]:
+        """The keys the notation binds, as Textual names them and as written ("<" and
+        "less_than_sign"), -> the label of what they tag."""
+        from textual.keys import key_to_character
+
+        taken = {}
+        for (key, _gesture), target in self.app.notation.key_targets().items():
+            label = getattr(target, "label", None) or target.id
+            taken[key] = label
+            char = key_to_character(key)
+            if char:
+                taken[char] = label
+        return taken
+
+    def give_the_notation_its_keys(self) -> None:
+        """A key the notation binds is the notation's here too: it tags, as on Record, and the
+        screen's own action on that key (play/stop, switch, steer, mix...) steps aside, leaving
+        the footer. Play/stop keeps `space` and switch `enter` where the notation leaves them."""
+        from textual.keys import key_to_character
+
+        if self._own_keys is None:
+            self._own_keys = dict(self._bindings.key_to_bindings)
+        taken = self.notation_keys()
+        self._bindings.key_to_bindings = {key: b for key, b in self._own_keys.items()
+                                          if key not in taken and key_to_character(key) not in taken}
+        self.refresh_bindings()
+        self.query_one("#play-gens-title", Static).update(f"generations  ↑↓ · {self.key_for('switch')} switch")
+
+    def key_for(self, action: str) -> str:
+        """The first key that does `action` on this screen now (after the notation took its own)."""
+        for key, bindings in self._bindings.key_to_bindings.items():
+            if any(b.action == action for b in bindings):
+                return key
+        return "no key"
+
     def steer_keys_taken(self) -> dict[str, str]:
         """The steer keys the notation binds ("<" -> the label of what it tags): they tag here,
         the other steer keys and a click on the box still steer."""
-        notation = self.app.notation
-        taken = {}
-        for (key, _gesture), target in notation.key_targets().items():
-            for name, char, _, _ in STEER_KEYS:
-                if key in (name, char):
-                    taken[char] = getattr(target, "label", None) or target.id
-        return taken
-
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
-        for _, char, steer, params in STEER_KEYS:
-            if action == steer and tuple(parameters) == params and char in self.steer_keys_taken():
-                return False     # the key goes on to on_key: the notation's tag
-        return True
+        taken = self.notation_keys()
+        return {char: taken[char] for _, char, _, _ in STEER_KEYS if char in taken}
 
     def notation_changed(self) -> None:
         super().notation_changed()
+        self.give_the_notation_its_keys()
         self.show_steer()
-        self.refresh_bindings()
 
     def symbol_ids(self) -> list[str | None]:
         """The notation's symbols the performer can steer by, "no symbol" (None) first."""
@@ -764,7 +795,7 @@ class PlayScreen(RoomScreen):
         if self.busy and not self.playing:
             state = Text("opening… / closing…", style="dim")
         elif not self.playing:
-            state = Text.assemble(("○ not playing  ", "bold"), ("p play the chosen generation", "dim"))
+            state = Text.assemble(("○ not playing  ", "bold"), (f"{self.key_for('toggle_play')} play the chosen generation", "dim"))
         else:
             heard = self.heard()
             seconds = st.take_frames / self.room.player.samplerate if st is not None else 0.0
