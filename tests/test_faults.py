@@ -35,6 +35,16 @@ def hold_write_lock(db_path) -> sqlite3.Connection:
     return other
 
 
+def a_new_bus_stores_the_journals(harness) -> None:
+    """The harness's bus is replaced by a new one, which stores the journals it finds (as
+    after a crash); the harness closes it."""
+    from rehearsal.markers import MarkerBus
+
+    harness.bus.close()
+    harness.bus = MarkerBus(harness.db_path, harness.clock, harness.notation).start()
+    assert harness.bus.flush()
+
+
 async def test_flooders_under_their_own_limit_never_cost_a_legitimate_sender_a_tag(harness, caplog):
     """Finding 2: 8 senders each under the per-sender limit filled the one queue; 10 of 100
     legitimate tags were lost to "marker queue full", each rejection printed."""
@@ -204,7 +214,6 @@ def test_a_journal_left_by_a_crash_is_stored_once_however_often_the_bus_is_kille
     after it stores nothing twice (each journalled tag has a unique id)."""
     import subprocess
     import sys
-    from rehearsal.markers import MarkerBus
     from tests.test_osc_source import NOTATION as notation
 
     journal = harness.bus.journal_path(harness.take_id)
@@ -222,11 +231,7 @@ def test_a_journal_left_by_a_crash_is_stored_once_however_often_the_bus_is_kille
     second = subprocess.run(args + ["store"], timeout=60)
     assert second.returncode == -9        # it stored the journal, then died before removing it
     assert journal.exists() and len(harness.markers()) == 30
-    third = MarkerBus(harness.db_path, harness.clock, harness.notation).start()
-    try:
-        assert third.flush()
-    finally:
-        third.close()
+    a_new_bus_stores_the_journals(harness)      # the third bus
     assert not journal.exists()
     taps = [m.tap_sample for m in harness.markers()]
     assert len(taps) == 30 and taps == sorted(taps)      # once each, in order
@@ -240,7 +245,7 @@ def test_undo_and_redo_during_a_lock_wait_in_the_journal_behind_the_tags_they_re
     stored again (a crash between storing it and removing it)."""
     import time
 
-    from rehearsal.markers import Delayed, MarkerBus, Rejected, TagEvent, Undone
+    from rehearsal.markers import Delayed, MarkerBus, Rejected, TagEvent
 
     monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 300)
     harness.bus.close()
@@ -275,11 +280,6 @@ def test_undo_and_redo_during_a_lock_wait_in_the_journal_behind_the_tags_they_re
     assert not journal.exists()
 
     journal.write_text(saved)                           # the journal again, as after a crash
-    bus.close()
-    again = MarkerBus(harness.db_path, harness.clock, harness.notation).start()
-    try:
-        assert again.flush()
-    finally:
-        again.close()
+    a_new_bus_stores_the_journals(harness)
     assert not journal.exists()
     assert harness.markers(include_deleted=True) == every  # nothing stored or undone twice

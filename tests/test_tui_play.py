@@ -10,7 +10,7 @@ from rehearsal.training import synthetic
 from rehearsal.tui.app import RehearsalApp
 from rehearsal.tui.options import TuiOptions
 from tests.support.playmodels import make_generation
-from tests.support.tui import keys, markers_of, open_play_screen, screen_text, wait_for
+from tests.support.tui import keys, markers_of, open_play_screen, screen_text, voice_play_app, wait_for
 
 
 def _follow_events(workspace, play_id: int, kind: str = "follow") -> list[str]:
@@ -140,12 +140,7 @@ async def test_a_failing_model_is_bypassed_and_the_screen_says_so(workspace, tmp
     db = open_db(workspace.db_path)
     faulty = make_faulty_generation(workspace, db, fail_after_blocks=150, mode="raise")
     db.conn.close()
-    voice = tmp_path / "voice.wav"
-    sf.write(voice, synthetic.voice(3.0, seed=4), 48000, subtype="FLOAT")
-
-    options = TuiOptions(input_file=str(voice), play_output="none", osc_port=None, midi=(), midi_virtual=False,
-                         session="play pilot", open_input=False)
-    app = RehearsalApp(workspace, options)
+    app = voice_play_app(workspace, tmp_path, "play pilot")
     async with app.run_test(size=(120, 40)) as pilot:
         try:
             view = await open_play_screen(pilot, app)
@@ -205,11 +200,7 @@ async def test_play_screen_says_tags_are_delayed_behind_a_locked_database_then_s
     db = open_db(workspace.db_path)
     gen = make_generation(workspace, db, "pitch", seed=1, steps=0)
     db.conn.close()
-    voice = tmp_path / "voice.wav"
-    sf.write(voice, synthetic.voice(3.0, seed=4), 48000, subtype="FLOAT")
-    options = TuiOptions(input_file=str(voice), play_output="none", osc_port=None, midi=(), midi_virtual=False,
-                         session="play lock", open_input=False)
-    app = RehearsalApp(workspace, options)
+    app = voice_play_app(workspace, tmp_path, "play lock")
     async with app.run_test(size=(120, 40)) as pilot:
         try:
             view = await open_play_screen(pilot, app)
