@@ -1,6 +1,6 @@
 """Benchmark (issue 12): record while OSC is hammered and another process holds the database.
 
-    .venv/bin/python bench/abuse.py [--seconds 60] [--lock-seconds 30]
+    .venv/bin/python bench/abuse.py [--seconds 60] [--lock-seconds 30] [--period 128]
 
 For --seconds of recording (48 kHz, JACK dummy driver): 8 local senders (127.0.0.3-10) each
 send malformed datagrams (8 KB of unknown type tags, garbage) and floods of valid tags under
@@ -183,6 +183,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--lock-seconds", type=float, default=30.0)
+    ap.add_argument("--period", type=int, default=128, help="JACK period in frames (128: 2.7 ms at 48 kHz)")
     ap.add_argument("--no-realtime", action="store_true",
                     help="run jackd without SCHED_FIFO (as the tests do); real set-ups run JACK realtime")
     ap.add_argument("--without", default="", help="leave out hammers, comma-separated: osc, midi, lock "
@@ -206,7 +207,7 @@ def main() -> None:
     stderr_lines = r["stderr"]
     print(f"abuse bench: {args.seconds:.0f} s recording, 8 OSC flooders (malformed + valid floods), "
           f"database locked {args.lock_seconds:.0f} s by another process; "
-          f"JACK dummy, period 128, {'realtime' if realtime else 'no-realtime'}; load {r['load']:.1f}"
+          f"JACK dummy, period {args.period}, {'realtime' if realtime else 'no-realtime'}; load {r['load']:.1f}"
           + (f"; WITHOUT {args.without}" if args.without else ""))
     print(f"  legitimate tags stored / sent  {r['legit_ratio']:.4f}  ({r['legit_stored']}/{r['legit_sent']}; goal 1.0)")
     print(f"  pedal taps stored / sent       {r['pedal_ratio']:.4f}  ({r['pedal_stored']}/{r['pedal_sent']}; goal 1.0)")
@@ -237,7 +238,7 @@ def main() -> None:
 
 def run_child(args, without: str, realtime: bool) -> tuple[dict, Counter]:
     """One recording under its own JACK server: (the child's figures, jackd's log by kind)."""
-    server = JackServer(f"rehearsal-abuse-{os.getpid()}", period=128, realtime=realtime).start()
+    server = JackServer(f"rehearsal-abuse-{os.getpid()}", period=args.period, realtime=realtime).start()
     try:
         out = subprocess.run([sys.executable, __file__, "--child", "--seconds", str(args.seconds),
                               "--lock-seconds", str(args.lock_seconds), "--without", without],

@@ -35,6 +35,16 @@ def hold_write_lock(db_path) -> sqlite3.Connection:
     return other
 
 
+def a_new_bus_stores_the_journals(harness) -> None:
+    """The harness's bus is replaced by a new one, which stores the journals it finds (as
+    after a crash); the harness closes it."""
+    from rehearsal.markers import MarkerBus
+
+    harness.bus.close()
+    harness.bus = MarkerBus(harness.db_path, harness.clock, harness.notation).start()
+    assert harness.bus.flush()
+
+
 async def test_flooders_under_their_own_limit_never_cost_a_legitimate_sender_a_tag(harness, caplog):
     """Finding 2: 8 senders each under the per-sender limit filled the one queue; 10 of 100
     legitimate tags were lost to "marker queue full", each rejection printed."""
@@ -204,7 +214,6 @@ def test_a_journal_left_by_a_crash_is_stored_once_however_often_the_bus_is_kille
     after it stores nothing twice (each journalled tag has a unique id)."""
     import subprocess
     import sys
-    from rehearsal.markers import MarkerBus
     from tests.test_osc_source import NOTATION as notation
 
     journal = harness.bus.journal_path(harness.take_id)
@@ -222,11 +231,55 @@ def test_a_journal_left_by_a_crash_is_stored_once_however_often_the_bus_is_kille
     second = subprocess.run(args + ["store"], timeout=60)
     assert second.returncode == -9        # it stored the journal, then died before removing it
     assert journal.exists() and len(harness.markers()) == 30
-    third = MarkerBus(harness.db_path, harness.clock, harness.notation).start()
-    try:
-        assert third.flush()
-    finally:
-        third.close()
+    a_new_bus_stores_the_journals(harness)      # the third bus
     assert not journal.exists()
     taps = [m.tap_sample for m in harness.markers()]
     assert len(taps) == 30 and taps == sorted(taps)      # once each, in order
+
+
+def test_undo_and_redo_during_a_lock_wait_in_the_journal_behind_the_tags_they_refer_to(harness, monkeypatch):
+    """Finding 4, edits: undo/redo pressed while tags waited in the journal were applied at
+    once, on their own (an error behind the lock, or, the lock gone, the undo of an older
+    tag before the journal was stored). They are journalled in order with the tags: tag,
+    tag, undo, undo, redo undoes exactly the second tag, once, even when the journal is
+    stored again (a crash between storing it and removing it)."""
+    import time
+
+    from rehearsal.markers import Delayed, MarkerBus, Rejected, TagEvent
+
+    monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 300)
+    harness.bus.close()
+    bus = harness.bus = MarkerBus(harness.db_path, harness.clock, harness.notation).start()
+    bus.listen(harness._on_message)
+    bus.begin_take(harness.take_id, start_frame=0, sample_rate=harness.rate)
+    t0 = time.monotonic() - 5
+    bus.submit(TagEvent(target="good", source="key", t=t0))
+    assert harness.wait_committed(1)
+    first = harness.markers()[0]
+    lock = hold_write_lock(harness.db_path)
+    try:
+        for i, target in enumerate(["good", "bad", "undo", "undo", "redo"], start=1):
+            bus.submit(TagEvent(target=target, source="key", t=t0 + i * 0.1, action=target in ("undo", "redo")))
+            assert bus.flush()
+        journal = bus.journal_path(harness.take_id)
+        entries = journal.read_text().splitlines()
+        assert len(entries) == 5 and not harness.undone and not harness.rejected
+        assert harness.markers() == [first]             # nothing applied behind the lock
+        saved = journal.read_text()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert harness.wait_for(lambda ms: any(isinstance(m, Delayed) and m.stored == 5 for m in ms), 10)
+    live = harness.markers()
+    every = harness.markers(include_deleted=True)
+    assert [m.symbol for m in live] == ["good", "good"] and live[0] == first
+    undone = [m for m in every if m.deleted_at is not None]
+    assert [m.symbol for m in undone] == ["bad"]         # the second tag of the lock, not the first before it
+    assert [u.marker.symbol for u in harness.undone] == ["bad", "good"] and len(harness.redone) == 1
+    assert not [m for m in harness.messages if isinstance(m, Rejected)]
+    assert not journal.exists()
+
+    journal.write_text(saved)                           # the journal again, as after a crash
+    a_new_bus_stores_the_journals(harness)
+    assert not journal.exists()
+    assert harness.markers(include_deleted=True) == every  # nothing stored or undone twice

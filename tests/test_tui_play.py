@@ -10,7 +10,7 @@ from rehearsal.training import synthetic
 from rehearsal.tui.app import RehearsalApp
 from rehearsal.tui.options import TuiOptions
 from tests.support.playmodels import make_generation
-from tests.support.tui import keys, markers_of, open_play_screen, screen_text, wait_for
+from tests.support.tui import keys, markers_of, open_play_screen, screen_text, voice_play_app, wait_for
 
 
 def _follow_events(workspace, play_id: int, kind: str = "follow") -> list[str]:
@@ -144,12 +144,7 @@ async def test_a_failing_model_is_bypassed_and_the_screen_says_so(workspace, tmp
     db = open_db(workspace.db_path)
     faulty = make_faulty_generation(workspace, db, fail_after_blocks=150, mode="raise")
     db.conn.close()
-    voice = tmp_path / "voice.wav"
-    sf.write(voice, synthetic.voice(3.0, seed=4), 48000, subtype="FLOAT")
-
-    options = TuiOptions(input_file=str(voice), play_output="none", osc_port=None, midi=(), midi_virtual=False,
-                         session="play pilot", open_input=False)
-    app = RehearsalApp(workspace, options)
+    app = voice_play_app(workspace, tmp_path, "play pilot")
     async with app.run_test(size=(120, 40)) as pilot:
         try:
             view = await open_play_screen(pilot, app)
@@ -189,6 +184,49 @@ async def test_play_screen_with_no_sound_card_plays_the_demo_take_and_says_so(wo
             assert "no sound card" in screen_text(view) and "demo take" in screen_text(view)
             frames = view.last.take_frames
             await wait_for(pilot, lambda: view.last.take_frames > frames + 4800, "both streams recorded")
+            await keys(pilot, "p")
+            await wait_for(pilot, lambda: not view.playing and not view.busy, "the play to stop")
+        finally:
+            await app.shutdown()
+
+
+async def test_play_screen_says_tags_are_delayed_behind_a_locked_database_then_stored(workspace, tmp_path,
+                                                                                      monkeypatch):
+    """Issue 12 finding 4 on the Play screen: another program (a second SQLite connection)
+    holds the write lock past the busy timeout during a play; a tag waits in the journal,
+    the screen says it is delayed, and once the lock goes that it was stored."""
+    import sqlite3
+
+    from rehearsal.store import db as store_db
+    from rehearsal.store import open_db
+
+    monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 300)
+    db = open_db(workspace.db_path)
+    gen = make_generation(workspace, db, "pitch", seed=1, steps=0)
+    db.conn.close()
+    app = voice_play_app(workspace, tmp_path, "play lock")
+    async with app.run_test(size=(120, 40)) as pilot:
+        try:
+            view = await open_play_screen(pilot, app)
+            await keys(pilot, "p")
+            await wait_for(pilot, lambda: view.playing and view.heard() == gen["name"], "the model heard", timeout=30)
+            take_id = view.room.play["input_take_id"]
+            title = view.query_one("#play-taglog-title")
+            lock = sqlite3.connect(str(workspace.db_path), isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")
+            lock.execute("UPDATE sessions SET name = name")
+            try:
+                await keys(pilot, "g")
+                await wait_for(pilot, lambda: title.delayed, "the Delayed state", timeout=20)
+                assert "Delayed: tags wait, safe, in the journal" in screen_text(view)
+                assert markers_of(workspace, take_id) == [] and view.tags == 0
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+            await wait_for(pilot, lambda: not title.delayed and view.tags == 1, "the journal to be stored", timeout=20)
+            text = screen_text(view)
+            assert "Delayed" not in text and "delayed tags stored (1, in order)" in text
+            assert [m.symbol for m in markers_of(workspace, take_id)] == ["good"]
             await keys(pilot, "p")
             await wait_for(pilot, lambda: not view.playing and not view.busy, "the play to stop")
         finally:

@@ -12,7 +12,9 @@
   rows are appended (and fsynced) to a journal beside the database, one per take, and
   retried in order until the database takes them; then the journal is removed. It is said
   once (log and a `Delayed` message for the screen) when it starts and once when it ends.
-  Acknowledged means durable in the journal or in the database.
+  Acknowledged means durable in the journal or in the database. An undo or redo pressed
+  meanwhile is journalled too, behind the tags it refers to, and replayed with them in
+  one transaction: "tag, tag, undo" undoes the second tag, once, however long the lock.
 - Each event carries the monotonic time of the press. The bus converts it to a frame of the
   audio stream through a `SampleClock` (the recorder's frame counter), then to a sample of
   the take, so a tap lands where it was heard.
@@ -39,7 +41,7 @@ from typing import Callable, Protocol, Union
 from ..notation import Notation
 from ..notation.model import SCORE_ACTIONS
 from ..store import db as store_db, open_db
-from ..store.markers import Marker, get_markers, insert_marker, redo, undo
+from ..store.markers import EDIT_STEPS, Marker, apply_journalled_edit, get_markers, insert_marker
 from ..store.people import resolve_person, source_map
 
 log = logging.getLogger(__name__)
@@ -108,10 +110,12 @@ class ScoreCue:
 @dataclass(frozen=True)
 class Delayed:
     """The database is unavailable (`reason`); `journalled` tags wait, durable, in `journal`.
-    Sent once when it starts; `Delayed(..., journalled=0)` once when it is over."""
+    Sent once when it starts; `Delayed(..., journalled=0, stored=n)` once when it is over
+    (n journalled tags, undos and redos stored in order)."""
     reason: str
     journalled: int
     journal: str
+    stored: int = 0
 
 
 BusMessage = Union[Committed, Undone, Redone, Rejected, Delayed, ScoreCue]
@@ -327,7 +331,7 @@ class MarkerBus:
                 if self._resolve_symbol(ev) is not None:
                     self._pending.append((ev, self._frame_of(ev)))
             return
-        rows, stored, messages = [], [], []
+        rows, stored = [], []
         now_frame = self.clock.frame_at(time.monotonic())
         if ended is not None and now_frame is not None:
             now_frame = min(now_frame, ended[0])
@@ -352,31 +356,59 @@ class MarkerBus:
                 start_sample=max(0, tap - round(symbol.before_s * sr)), end_sample=tap + round(symbol.after_s * sr),
                 who=who, person_id=person_id, source=ev.source, gesture=ev.gesture,
             ))
-        pairs = list(zip(rows, stored))
+        self._store(db, list(zip(rows, stored)))
+
+    def _store(self, db, pairs: list[tuple[dict, TagEvent | None]]) -> None:
+        """Store entries (tag rows; undo/redo: {"action", "take_id", "by"}) in one transaction,
+        or, while the database is unavailable, journal them behind what waits there."""
+        if not pairs:
+            return
         if self._backlog:               # order: nothing overtakes what waits in the journal
-            self._notify(messages)
             self._journal_rows(pairs, "database still unavailable")
             return
         try:
-            ids = self._insert(db, rows)
+            results = self._insert(db, [row for row, _ in pairs])
         except sqlite3.OperationalError as exc:    # locked / busy past the timeout: journal, retry
-            self._notify(messages)
             self._journal_rows(pairs, str(exc))
             return
         except sqlite3.Error as exc:
-            log.error("could not store %d markers: %s", len(rows), exc)
-            self._notify(messages + [Rejected(ev, f"storage error: {exc}") for ev in events])
+            log.error("could not store %d markers: %s", len(pairs), exc)
+            self._notify([Rejected(ev, f"storage error: {exc}") for _, ev in pairs if ev is not None])
             return
-        messages += [Committed(m) for m in get_markers(db, ids)]
-        self.committed += len(ids)
-        self._notify(messages)
+        self._notify(self._messages(db, pairs, results))
 
-    def _insert(self, db, rows: list[dict]) -> list[int]:
+    def _messages(self, db, pairs, results: list[tuple[str, int | None]]) -> list[BusMessage]:
+        """What the listeners hear of stored entries, in their order."""
+        ids = [mid for _, mid in results if mid is not None]
+        markers = dict(zip(ids, get_markers(db, ids)))
+        out: list[BusMessage] = []
+        for (_, ev), (kind, mid) in zip(pairs, results):
+            if kind == "tag":
+                self.committed += 1
+                out.append(Committed(markers[mid]))
+            elif mid is not None:
+                out.append((Undone if kind == "undo" else Redone)(markers[mid]))
+            elif ev is not None:
+                out.append(Rejected(ev, f"nothing to {kind}"))
+        return out
+
+    def _insert(self, db, rows: list[dict]) -> list[tuple[str, int | None]]:
+        """Tags and edits in one transaction, in order: ("tag" | "undo" | "redo", marker id or
+        None when there was nothing to undo / redo)."""
         try:
             db.conn.execute("BEGIN IMMEDIATE")
-            ids = [insert_marker(db, **row) for row in rows]
+            out = []
+            for row in rows:
+                action = row.get("action")
+                if action is None:
+                    out.append(("tag", insert_marker(db, **row)))
+                elif row.get("journal_id") is not None:   # once, however often its journal is replayed
+                    out.append((action, apply_journalled_edit(db, row["journal_id"], action, row["take_id"],
+                                                              row.get("by"))[1]))
+                else:
+                    out.append((action, EDIT_STEPS[action](db, row["take_id"], row.get("by"))))
             db.conn.execute("COMMIT")
-            return ids
+            return out
         except BaseException:
             if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
@@ -411,7 +443,7 @@ class MarkerBus:
         path = self.journal_path(pairs[0][0]["take_id"])
         with open(path, "a", encoding="utf-8") as f:   # append-only; durable before acknowledged
             for row, _ in pairs:
-                # a unique id a tag: storing the journal again after a crash between storing
+                # a unique id an entry: storing the journal again after a crash between storing
                 # it and removing it (or twice in one run) stores each tag once (insert_marker)
                 row["journal_id"] = uuid.uuid4().hex
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -429,18 +461,18 @@ class MarkerBus:
         busy = store_db.BUSY_TIMEOUT_MS if final else RETRY_BUSY_MS
         db.conn.execute(f"PRAGMA busy_timeout = {busy}")
         try:
-            ids = self._insert(db, [row for row, _ in self._backlog])
+            results = self._insert(db, [row for row, _ in self._backlog])
         except sqlite3.OperationalError:
             return False
         finally:
             db.conn.execute(f"PRAGMA busy_timeout = {store_db.BUSY_TIMEOUT_MS}")
-        n = len(ids)
-        self._backlog.clear()
+        pairs, self._backlog = self._backlog, []
         if self._journal is not None:
             self._journal.unlink(missing_ok=True)
-        log.warning("database available again: %d journalled tags stored in order", n)
-        self.committed += n
-        self._notify([Committed(m) for m in get_markers(db, ids)] + [Delayed("", 0, str(self._journal))])
+        edits = sum(kind != "tag" for kind, _ in results)
+        log.warning("database available again: %d journalled tags%s stored in order", len(results) - edits,
+                    f" and {edits} undo/redo" if edits else "")
+        self._notify(self._messages(db, pairs, results) + [Delayed("", 0, str(self._journal), stored=len(results))])
         self._journal = None
         return True
 
@@ -457,20 +489,12 @@ class MarkerBus:
         if self._take is None:
             self._notify([Rejected(ev, f"{ev.target}: no take is recording")])
             return
-        people = source_map(db)
-        _, who = resolve_person(people, ev.source, ev.who, ev.channel)
-        try:
-            if ev.target == "undo":
-                m = undo(db, take_id=self._take.take_id, by=who)
-                msg = Undone(m) if m else Rejected(ev, "nothing to undo")
-            elif ev.target == "redo":
-                m = redo(db, take_id=self._take.take_id, by=who)
-                msg = Redone(m) if m else Rejected(ev, "nothing to redo")
-            else:
-                msg = Rejected(ev, f"unknown action {ev.target!r}")
-        except sqlite3.Error as exc:
-            msg = Rejected(ev, f"storage error: {exc}")
-        self._notify([msg])
+        if ev.target not in EDIT_STEPS:
+            self._notify([Rejected(ev, f"unknown action {ev.target!r}")])
+            return
+        _, who = resolve_person(source_map(db), ev.source, ev.who, ev.channel)
+        # journalled behind the tags it refers to while the database is unavailable
+        self._store(db, [(dict(action=ev.target, take_id=self._take.take_id, by=who), ev)])
 
     def _notify(self, messages: list[BusMessage]) -> None:
         for m in messages:

@@ -152,6 +152,29 @@ def _apply(db, marker_id: int, action: str, before: dict | None, after: dict | N
 
 def undo(db: sqlite_utils.Database, take_id: int | None = None, by: str | None = None) -> Marker | None:
     """Revert the newest live edit in scope (a take, and/or one person's edits). Returns the marker."""
+    return _own_transaction(db, apply_undo, take_id, by)
+
+
+def redo(db: sqlite_utils.Database, take_id: int | None = None, by: str | None = None) -> Marker | None:
+    """Re-apply the newest undone edit in scope, unless a new edit was made there since."""
+    return _own_transaction(db, apply_redo, take_id, by)
+
+
+def _own_transaction(db, step, take_id, by) -> Marker | None:
+    db.conn.execute("BEGIN IMMEDIATE")     # the edit chosen is the one changed: no writer in between
+    try:
+        marker_id = step(db, take_id, by)
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    return get_marker(db, marker_id) if marker_id is not None else None
+
+
+def apply_undo(db: sqlite_utils.Database, take_id: int | None = None, by: str | None = None) -> int | None:
+    """`undo` inside the caller's transaction (the marker bus replays a journal of tags and
+    undos in one). Returns the id of the marker changed, or None when there is nothing to undo."""
     where, args = _scope(take_id, by)
     row = db.execute(
         f"""SELECT e.id, e.marker_id, e.action, e.before_json, e.after_json FROM marker_edits e
@@ -160,17 +183,16 @@ def undo(db: sqlite_utils.Database, take_id: int | None = None, by: str | None =
     if row is None:
         return None
     edit_id, marker_id, action, before, after = row
-    with db.conn:
-        _apply(db, marker_id, action, json.loads(before or "null"), json.loads(after or "null"), reverse=True)
-        db.execute(
-            """UPDATE marker_edits SET undone_at = ?,
-                   undo_order = (SELECT COALESCE(MAX(undo_order), 0) + 1 FROM marker_edits),
-                   edits_at_undo = (SELECT MAX(id) FROM marker_edits) WHERE id = ?""", [utc_now(), edit_id])
-    return get_marker(db, marker_id)
+    _apply(db, marker_id, action, json.loads(before or "null"), json.loads(after or "null"), reverse=True)
+    db.execute(
+        """UPDATE marker_edits SET undone_at = ?,
+               undo_order = (SELECT COALESCE(MAX(undo_order), 0) + 1 FROM marker_edits),
+               edits_at_undo = (SELECT MAX(id) FROM marker_edits) WHERE id = ?""", [utc_now(), edit_id])
+    return marker_id
 
 
-def redo(db: sqlite_utils.Database, take_id: int | None = None, by: str | None = None) -> Marker | None:
-    """Re-apply the newest undone edit in scope, unless a new edit was made there since."""
+def apply_redo(db: sqlite_utils.Database, take_id: int | None = None, by: str | None = None) -> int | None:
+    """`redo` inside the caller's transaction. Returns the id of the marker changed, or None."""
     where, args = _scope(take_id, by)
     row = db.execute(
         f"""SELECT e.id, e.marker_id, e.action, e.before_json, e.after_json, e.edits_at_undo FROM marker_edits e
@@ -184,8 +206,23 @@ def redo(db: sqlite_utils.Database, take_id: int | None = None, by: str | None =
             WHERE e.undone_at IS NULL AND e.id > ?{where} LIMIT 1""", [edits_at_undo, *args]).fetchone()
     if newer:
         return None  # a new edit since the undo: the redo history is gone, as in any editor
-    with db.conn:
-        _apply(db, marker_id, action, json.loads(before or "null"), json.loads(after or "null"), reverse=False)
-        db.execute("UPDATE marker_edits SET undone_at = NULL, undo_order = NULL, edits_at_undo = NULL WHERE id = ?",
-                   [edit_id])
-    return get_marker(db, marker_id)
+    _apply(db, marker_id, action, json.loads(before or "null"), json.loads(after or "null"), reverse=False)
+    db.execute("UPDATE marker_edits SET undone_at = NULL, undo_order = NULL, edits_at_undo = NULL WHERE id = ?",
+               [edit_id])
+    return marker_id
+
+
+EDIT_STEPS = {"undo": apply_undo, "redo": apply_redo}
+
+
+def apply_journalled_edit(db: sqlite_utils.Database, journal_id: str, action: str, take_id: int,
+                          by: str | None) -> tuple[bool, int | None]:
+    """A journalled undo or redo, inside the caller's transaction, applied once however often
+    its journal is replayed: (applied now, marker id changed or None)."""
+    row = db.execute("SELECT marker_id FROM journalled_edits WHERE journal_id = ?", [journal_id]).fetchone()
+    if row is not None:
+        return False, row[0]
+    marker_id = EDIT_STEPS[action](db, take_id, by)
+    db.execute("INSERT INTO journalled_edits (journal_id, action, marker_id, applied_at) VALUES (?, ?, ?, ?)",
+               [journal_id, action, marker_id, utc_now()])
+    return True, marker_id

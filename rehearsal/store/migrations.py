@@ -32,6 +32,7 @@ MIGRATIONS: tuple[str, ...] = (
     "052_take_gaps",      # takes.gap_frames: missed stream cycles, filled with silence
     "053_clip_channels_augment",  # dataset clips: the input channels kept, augmentation made
     "054_marker_journal_ids",  # markers.journal_id: a journalled tag is stored once, however often replayed
+    "057_journalled_edits",  # journalled undo/redo applied, so a replayed journal undoes nothing twice
     "058_play_input_delay",  # plays.input_delay_samples: the performer take written as late as the model answers
 )
 

@@ -195,3 +195,18 @@ async def open_curation_screen(pilot, app):
     assert isinstance(screen, CurationScreen)
     await wait_for(pilot, lambda: screen.sessions and screen.pipelines, "the lists")
     return screen
+
+
+def voice_play_app(workspace, tmp_path, session: str, seconds: float = 3.0):
+    """A RehearsalApp whose input is a synthetic voice file (the performer, paced in real
+    time), no sound output, no OSC/MIDI, no recording room opened: for the Play tests."""
+    import soundfile as sf
+
+    from rehearsal.training import synthetic
+    from rehearsal.tui.app import RehearsalApp
+    from rehearsal.tui.options import TuiOptions
+
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, synthetic.voice(seconds, seed=4), 48000, subtype="FLOAT")
+    return RehearsalApp(workspace, TuiOptions(input_file=str(voice), play_output="none", osc_port=None, midi=(),
+                                              midi_virtual=False, session=session, open_input=False))

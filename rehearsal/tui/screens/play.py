@@ -42,10 +42,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from ...markers import Committed, Redone, Rejected, Undone
+from ...markers import Committed, Delayed, Redone, Rejected, Undone
 from ..messages import InputHanded, PlayEnded, PlayRefused, PlayWanted, _Latest
 from ..moments import clock
-from ..widgets import TagLog
+from ..widgets import TagLog, TagLogTitle
 from ..widgets.grid import grid_text
 from .base import RoomScreen
 from .modals import PickScreen
@@ -255,7 +255,7 @@ class PlayScreen(RoomScreen):
                 yield Static("model events", classes="box-title")
                 yield Static(id="play-events")
             with Vertical(id="play-log-box", classes="box"):
-                yield Static("recent tags (committed to disk)", classes="box-title")
+                yield TagLogTitle(id="play-taglog-title")
                 yield TagLog(id="play-taglog")
         yield Footer()
 
@@ -727,6 +727,8 @@ class PlayScreen(RoomScreen):
                 m = e.marker
                 glyph, colour, label = self.app.looks(m.symbol, m.glyph)
                 log.mark(m, glyph, colour, label)
+            elif isinstance(e, Delayed):     # the database is locked: tags wait in the journal
+                self.query_one(TagLogTitle).show_delayed(e)
             elif isinstance(e, Rejected):
                 self.note(f"not tagged ({e.event.source}): {e.reason}")
             elif isinstance(e, PlayEvent) and e.kind == "symbol-applied":

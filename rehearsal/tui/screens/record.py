@@ -22,13 +22,12 @@ from ...markers import Committed, Delayed, Redone, Rejected, Undone
 from .. import probe
 from ..messages import RecorderTick
 from ..moments import clock
-from ..widgets import Flash, Mark, Meters, Palette, SourcesStatus, TagLog, Timeline
+from ..widgets import Flash, Mark, Meters, Palette, SourcesStatus, TagLog, TagLogTitle, Timeline
 from .base import RoomScreen
 from .learn import RESERVED_KEYS
 from .registry import ScreenSpec, register_screen
 
 METER_HZ = 30
-TAGLOG_TITLE = "recent tags (committed to disk)"
 
 
 class RecordScreen(RoomScreen):
@@ -42,7 +41,6 @@ class RecordScreen(RoomScreen):
         self.sample_rate = 48_000
         self.ticks = 0
         self.rejected = 0
-        self.delayed = False         # tags wait in the bus's journal (the database is locked)
         self.last_tick: RecorderTick | None = None
         self._shown_text: dict[str, str] = {}
 
@@ -63,7 +61,7 @@ class RecordScreen(RoomScreen):
                 yield Static(id="palette-title", classes="box-title")
                 yield Palette(id="palette")
             with Vertical(id="log-box", classes="box"):
-                yield Static(TAGLOG_TITLE, id="taglog-title", classes="box-title")
+                yield TagLogTitle(id="taglog-title")
                 yield TagLog(id="taglog")
         yield SourcesStatus(id="sources", classes="box")
         yield Static(id="rejected")
@@ -133,14 +131,16 @@ class RecordScreen(RoomScreen):
                 else:
                     log.mark(m, glyph, colour, label)
             elif isinstance(e, Delayed):     # the database is locked: tags wait in the journal
-                self.delayed = e.journalled > 0
-                self.query_one("#taglog-title", Static).update(
-                    Text(f"Delayed: tags wait, safe, in the journal ({e.reason}); stored in order when "
-                         "the database is back", style="bold yellow") if self.delayed else TAGLOG_TITLE)
+                self.query_one(TagLogTitle).show_delayed(e)
             elif isinstance(e, Rejected):
                 self.rejected += 1
                 self.query_one("#rejected", Static).update(
                     Text(f"not tagged ({e.event.source}): {e.reason}  [{self.rejected} so far]", style="yellow"))
+
+    @property
+    def delayed(self) -> bool:
+        """Tags wait in the bus's journal (the database is locked)."""
+        return self.query_one(TagLogTitle).delayed
 
     # -- drawing -----------------------------------------------------------------------------
     def _set(self, selector: str, content) -> None:

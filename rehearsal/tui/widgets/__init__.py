@@ -4,7 +4,7 @@ from .flash import Flash
 from .meter import Meters
 from .palette import Palette
 from .status import SourcesStatus
-from .taglog import TagLog
+from .taglog import TagLog, TagLogTitle
 from .timeline import Mark, Timeline
 
-__all__ = ["Flash", "Mark", "Meters", "Palette", "SourcesStatus", "TagLog", "Timeline"]
+__all__ = ["Flash", "Mark", "Meters", "Palette", "SourcesStatus", "TagLog", "TagLogTitle", "Timeline"]

@@ -20,17 +20,38 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.strip import Strip
 from textual.widget import Widget
+from textual.widgets import Static
 
 from ...store.markers import Marker
 from ..moments import clock
 
 MAX_ROWS = 500
+TAGLOG_TITLE = "recent tags (committed to disk)"
 COLUMNS = (("at", 8), ("", 4), ("tag", 11), ("who", 9))   # then the device, as wide as there is room
 
 
 def device_label(source: str) -> str:
     kind, _, rest = source.partition(":")
     return {"key": "keyboard", "midi": f"MIDI {rest}", "osc": f"OSC {rest}"}.get(kind, source)
+
+
+class TagLogTitle(Static):
+    """The tag log's title, which says when tags wait in the marker bus's journal (the
+    database locked by another program: `Delayed`) and when they were stored. The Record
+    and Play screens show the bus's `Delayed` messages here, one way for both."""
+
+    def __init__(self, **kwargs):
+        super().__init__(TAGLOG_TITLE, classes="box-title", **kwargs)
+        self.delayed = False          # tags wait in the journal
+
+    def show_delayed(self, e) -> None:
+        """`e`: a `rehearsal.markers.Delayed`."""
+        self.delayed = e.journalled > 0
+        if self.delayed:
+            self.update(Text(f"Delayed: tags wait, safe, in the journal ({e.reason}); stored in order when "
+                             "the database is back", style="bold yellow"))
+        else:
+            self.update(Text.assemble(TAGLOG_TITLE, (f"  · delayed tags stored ({e.stored}, in order)", "green")))
 
 
 class _Row:
