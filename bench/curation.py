@@ -230,7 +230,7 @@ def baseline_seconds(ws, db, params) -> float:
     return total
 
 
-def truth_figures(seeds: list[int], augment: bool = True) -> list[dict]:
+def truth_figures(seeds: list[int], augment: bool = True, noise: str = "made") -> list[dict]:
     """The shipped good-takes pipeline on the truth take of each seed, against its truth."""
     from tests.support import truth_take as T
     from tests.support.curation_fixtures import CurationWorld
@@ -252,7 +252,7 @@ def truth_figures(seeds: list[int], augment: bool = True) -> list[dict]:
             ws = Workspace.at(home)
             db = open_db(ws.db_path)
             world = CurationWorld.create(ws, db, notation=T.NOTATION)
-            truth = T.truth_take(seed)
+            truth = T.truth_take(seed, noise=noise)
             T.add_to_world(world, truth)
             m = T.measure(preview(ws, db, pipeline, [world.session]).clips, truth)
             if augment:
@@ -281,6 +281,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=int, default=60, help="minutes of audio (one take per minute)")
     ap.add_argument("--keep", type=Path, help="build the workspace here and keep it")
     ap.add_argument("--truth-seeds", default="0,1,2,3", help="seeds of the truth takes to measure ('' for none)")
+    ap.add_argument("--truth-noise", choices=("made", "recorded"), default="made",
+                    help="the truth take's noise: made in code, or the soundfont's recorded sound effects")
     ap.add_argument("--augment-s", type=float, default=120.0, help="seconds of clips to augment (0: none)")
     ap.add_argument("--json", type=Path, help="write every figure here")
     args = ap.parse_args()
@@ -343,7 +345,7 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
-    figures["truth"] = truth_figures([int(x) for x in args.truth_seeds.split(",") if x.strip()])
+    figures["truth"] = truth_figures([int(x) for x in args.truth_seeds.split(",") if x.strip()], noise=args.truth_noise)
     figures["load_after"] = os.getloadavg()
     if figures["truth"]:
         t = figures["truth"]
