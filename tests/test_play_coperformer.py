@@ -131,3 +131,63 @@ def test_a_family_that_cannot_generate_is_refused_in_words():
         CoPerform(mode="accompany", follow=2)
     with pytest.raises(ValueError, match="mode must be"):
         CoPerform(mode="duet")
+
+
+@pytest.fixture(scope="module")
+def autoregressive_model():
+    """An autoregressive model as built, its normalisation fitted on noise textures (no
+    training steps: co-performing is about when it speaks, not how well)."""
+    from rehearsal.training import synthetic
+    from rehearsal.training.family import get_family
+
+    torch.manual_seed(0)
+    model = get_family("autoregressive").build()
+    audio = np.concatenate([synthetic.noise_texture(1.0, seed=i) for i in range(2)])
+    n = len(audio) // model.hop * model.hop
+    x = torch.zeros(1, model.context + n)
+    x[0, model.context:] = torch.as_tensor(audio[:n])
+    model.fit_normalisation(x)
+    return model.eval()
+
+
+def call_response(model, family, performer, **settings):
+    slot = Slot.from_model(model, None, family, family)
+    slot.co_perform({"mode": "call-response", "gate_db": -45.0, **settings}, BLOCK)
+    n = len(performer) // BLOCK * BLOCK
+    return np.concatenate([slot.run(performer[i:i + BLOCK]) for i in range(0, n, BLOCK)])
+
+
+def test_an_autoregressive_model_answers_a_pause_and_yields_within_a_block(autoregressive_model):
+    """Any family that generates without input co-performs: the autoregressive one answers
+    a pause within the pause time plus one block, non-silent, and yields the first block it
+    hears the performer again; its answer goes on from what it heard (two performers, two
+    answers), not from a stream that never listened."""
+    rng = np.random.default_rng(7)
+    first, gap = (0.1 * rng.standard_normal(SR // 2)).astype(np.float32), np.zeros(SR * 3 // 4, np.float32)
+    again = (0.1 * rng.standard_normal(SR // 4)).astype(np.float32)
+    performer = np.concatenate([first, gap, again])
+    out = call_response(autoregressive_model, "autoregressive", performer, pause_s=0.25, answer_s=2.0)
+    heard, said = block_db(performer) > -45.0, block_db(out) > -70.0
+    quiet_from = int(np.flatnonzero(heard[:len(first) // BLOCK + 1])[-1]) + 1
+    assert heard[:quiet_from].all() and not said[:quiet_from].any()       # it listens while they play
+    answer = int(np.flatnonzero(said[quiet_from:])[0]) + quiet_from
+    pause = round(0.25 * SR / BLOCK)
+    resumed = (len(first) + len(gap)) // BLOCK
+    resumed += int(np.flatnonzero(heard[resumed:])[0])
+    print(f"autoregressive: silence from block {quiet_from}, answer from block {answer} "
+          f"(pause {pause} blocks + 1), {block_db(out)[answer:resumed].mean():.1f} dB, performer back at {resumed}")
+    assert answer - quiet_from <= pause + 1
+    assert said[answer:resumed].all()                                       # answer_s outlasts the gap
+    assert not said[resumed:].any()                                         # it yields at once
+    other = np.concatenate([tone(220, 0.5), gap, again])
+    out2 = call_response(autoregressive_model, "autoregressive", other, pause_s=0.25, answer_s=2.0)
+    assert not np.allclose(out[answer * BLOCK:resumed * BLOCK], out2[answer * BLOCK:resumed * BLOCK])
+
+
+def test_the_pitch_and_latent_families_refuse_to_co_perform_in_words():
+    from rehearsal.training.family import get_family
+
+    for family in ("pitch", "latent"):
+        slot = Slot.from_model(get_family(family).build().eval(), None, family, family)
+        with pytest.raises(ValueError, match="cannot generate without input.*not co-perform"):
+            slot.co_perform({"mode": "call-response"}, BLOCK)

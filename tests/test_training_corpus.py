@@ -231,3 +231,81 @@ def test_nn_tilde_export_streams_like_the_whole_clip_render_and_the_host_plays_i
     with torch.no_grad():
         ref = model(torch.cat([torch.zeros(1, warm), clip[0]], 1))[0, warm:warm + len(out)].numpy()
     assert np.allclose(out, ref, atol=1e-5) and np.abs(out).max() > 1e-3
+
+
+# -- convergent merge / replace, specialise: in this process, through the worker's `work` ----------
+
+def run_corpus(workspace, db, folder, strategy="convergent", parent_ref=None, scratch=False, **params):
+    """Generations planned as `rehearsal train -f corpus` plans them, each analysed by the
+    worker's own `work` in this process; returns them with the bank each one holds."""
+    from rehearsal import training as T
+    from rehearsal.training import worker
+    from rehearsal.training.checkpoints import load_checkpoint
+    from rehearsal.training.corpus import bank_of
+
+    request = T.make_request(db, T.resolve_dataset(workspace, db, str(folder)), strategy, family="corpus",
+                             parent_ref=parent_ref, scratch=scratch,
+                             params={"probe_count": "1", "probe_seconds": "0.5", **params})
+    out = []
+    for gid in T.plan_generations(workspace, db, request):
+        args = worker.parse_args(["--home", str(workspace.home), "--generation", str(gid), "--threads", "1"])
+        assert worker.work(args, handle_signals=False) == 0
+        g = T.get_generation(db, gid)
+        assert g["status"] == "complete" and g["family"] == "corpus", g
+        model, _ = load_checkpoint(workspace.resolve(T.checkpoint_for(db, g)["path"]))
+        out.append((g, bank_of(model)))
+    return out
+
+
+def clips_in(bank, folder):
+    """The dataset clips (file stems) whose audio the bank's clips are (each the front of one:
+    validation holds out clips' tails), matched sample by sample."""
+    import soundfile as sf
+
+    files = {p.stem.split("-", 1)[1]: sf.read(str(p), dtype="float32")[0] for p in sorted((folder / "clips").glob("*.wav"))}
+    firsts = [int(bank.starts[bank.clip == c].min()) for c in np.unique(bank.clip)] + [len(bank.audio)]
+    found = []
+    for lo, hi in zip(firsts, firsts[1:]):
+        seg = bank.audio[lo:hi]
+        names = [n for n, x in files.items() if len(x) >= len(seg) and np.allclose(x[:len(seg)], seg, atol=2e-3)]
+        assert len(names) == 1, (lo, hi, names)
+        found += names
+    return found
+
+
+def test_a_convergent_child_merges_the_new_datasets_units_with_its_parents_bank_or_replaces_them(workspace, db, tmp_path):
+    from rehearsal.training import synthetic
+
+    plucks = synthetic.write_dataset(tmp_path / "plucks", [(f"pluck{i}", synthetic.plucked(0.5, seed=i), ["pluck"])
+                                                           for i in range(3)])
+    noise = synthetic.write_dataset(tmp_path / "noise", [(f"noise{i}", synthetic.noise_texture(0.5, seed=i), ["noise"])
+                                                         for i in range(3)])
+    [(g1, parent)] = run_corpus(workspace, db, plucks)
+    [(merged_g, merged)] = run_corpus(workspace, db, noise, parent_ref="g1")
+    [(replaced_g, replaced)] = run_corpus(workspace, db, noise, parent_ref="g1", bank="replace")
+    print(f"parent {parent.size} units, merged {merged.size}, replaced {replaced.size}")
+    assert g1["parent_id"] is None and clips_in(parent, plucks) == ["pluck0", "pluck1", "pluck2"]
+    for g in (merged_g, replaced_g):
+        assert g["parent_id"] == g1["id"] and g["metrics"]["parent_bank"]
+    from rehearsal.training.generations import spec_of
+
+    assert spec_of(replaced_g).family_params["bank"] == "replace" and "bank" not in spec_of(merged_g).family_params
+    # replace: only the new dataset's units
+    assert clips_in(replaced, noise) == ["noise0", "noise1", "noise2"] and replaced.size == replaced_g["metrics"]["units"]
+    # merge: the parent's units, then the new ones, unit for unit
+    assert merged.size == parent.size + replaced.size == merged_g["metrics"]["units"]
+    np.testing.assert_array_equal(merged.audio, np.concatenate([parent.audio, replaced.audio]))
+    np.testing.assert_array_equal(merged.starts, np.concatenate([parent.starts, replaced.starts + len(parent.audio)]))
+    np.testing.assert_array_equal(merged.descriptors, np.concatenate([parent.descriptors, replaced.descriptors]))
+
+
+def test_specialise_makes_one_corpus_per_symbol_group_holding_only_its_clips(workspace, db, tmp_path):
+    from tests.support.training import mixed_dataset
+
+    folder = mixed_dataset(tmp_path / "mixed")
+    gens = run_corpus(workspace, db, folder, strategy="specialise")
+    assert [(g["label"], g["symbols"]) for g, _ in gens] == [("specialise pluck", ["pluck"]),
+                                                             ("specialise noise", ["noise"])]
+    for g, bank in gens:
+        symbol = g["symbols"][0]
+        assert clips_in(bank, folder) == [f"{symbol}{i}" for i in range(3)], g["label"]

@@ -16,7 +16,8 @@ time (no extra latency: each block is decided from the block just heard):
                    keeps listening: `follow` is a live control (`set_follow`, OSC
                    /rehearsal/play/follow), glided over one block.
 
-A family can co-perform when its stream module has `generate` (corpus, autoregressive).
+A family can co-perform when its stream module has `generate` (corpus, autoregressive; both
+have `continue_from_heard`). Pitch and latent only transform: refused in words.
 """
 
 from __future__ import annotations

@@ -318,6 +318,16 @@ class AutoregressiveStream(SpectralStream):
         return audio.unsqueeze(1)
 
     @torch.jit.export
+    def continue_from_heard(self) -> int:
+        """The next `generate` call goes on from `forward`'s state: the frames it heard and
+        its decoder (the co-performer's answer continues from what it just heard)."""
+        if self.gen_1.shape[0] == self.fwd_1.shape[0] and self.gen_1.device == self.fwd_1.device:
+            self.gen_0, self.gen_1, self.gen_2 = self.fwd_0.clone(), self.fwd_1.clone(), self.fwd_2.clone()
+            self.gen_3, self.gen_4, self.gen_5 = self.fwd_3.clone(), self.fwd_4.clone(), self.fwd_5.clone()
+            self.gen_block = self.fwd_block.clone()
+        return 0
+
+    @torch.jit.export
     def generate(self, x: torch.Tensor) -> torch.Tensor:
         self.check_buffer(x.shape[2])
         if self.gen_1.shape[0] != x.shape[0] or self.gen_1.device != x.device:
