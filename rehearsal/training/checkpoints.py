@@ -138,13 +138,13 @@ def _build_checked(path: Path, family_name: str, config: dict, state: dict, fami
     return model
 
 
-def _config_from(path: Path, text) -> dict:
+def _config_from(path: Path, text, what: str = "the configuration") -> dict:
     try:
         config = json.loads(text) if isinstance(text, str) else text
     except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: the configuration is not JSON ({exc.msg})") from None
+        raise ModelFileError(f"{path}: {what} is not JSON ({exc.msg})") from None
     if not isinstance(config, dict):
-        raise ModelFileError(f"{path}: the configuration must be a JSON object")
+        raise ModelFileError(f"{path}: {what} must be a JSON object")
     return config
 
 
@@ -159,10 +159,16 @@ def load_checkpoint(path: Path, *, with_optimizer: bool = False) -> tuple[object
     if not isinstance(family, str):
         raise ModelFileError(f"{path}: no model family named")
     config = _config_from(path, payload.get("config_json"))
+    step, elapsed = payload.get("step"), payload.get("elapsed_s")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ModelFileError(f"{path}: step {step!r}; a checkpoint's step is a whole number from 0")
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not 0 <= elapsed < float("inf"):
+        raise ModelFileError(f"{path}: elapsed_s {elapsed!r}; a checkpoint's training time is seconds from 0")
+    metrics = _config_from(path, payload.get("metrics_json") or "{}", "its metrics_json")
     model = _build_checked(path, family, config, payload.get("model"))
     model.eval()
     meta = {k: v for k, v in payload.items() if k != "model" and (with_optimizer or k != "optimizer")}
-    meta["metrics"] = json.loads(payload.get("metrics_json") or "{}")
+    meta["metrics"] = metrics
     return model, meta
 
 
