@@ -47,6 +47,21 @@ def test_good_takes_holds_what_was_meant_on_a_truth_take(truth_world, seed):
     assert any("under a region tagged bad by" in r for r in reasons)
 
 
+@pytest.mark.parametrize("seed", (17, 19))
+def test_a_recorded_noise_tagged_bad_is_dropped_whole(truth_world, seed):
+    """Recorded noise (the soundfont's sampled sound effects) right after a bad phrase and
+    before a good one. Seed 17: a change inside the noise looked like a clear end, and the
+    dropped region stopped there, 0.7 s before the noise did; seed 19: two bad phrases in a
+    row, and the second's region stopped at the other person's tap of the first. A covering
+    region now reaches to its tap, and only each person's latest tap bounds it."""
+    truth = tt.truth_take(seed, noise="recorded")
+    tt.add_to_world(truth_world, truth)
+    run = preview(truth_world.ws, truth_world.db, load_pipeline(GOOD_TAKES), [truth_world.session])
+    m = tt.measure(run.clips, truth)
+    assert m["bad_samples"] == 0 and m["duplicated_samples"] == 0, m
+    assert m["precision"] >= 0.95 and m["recall"] >= 0.7, m
+
+
 def test_phrase_regions_follow_the_music_and_a_corrected_region_is_kept(truth_world):
     truth = tt.truth_take(3)
     tid = tt.add_to_world(truth_world, truth)

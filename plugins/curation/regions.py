@@ -95,8 +95,7 @@ class RegionFromTaps(Transform):
                                                            taps=sorted(t for t, _, _ in self._taps.get(clip.take_id, ())),
                                                            others=[t for t, w, _ in self._taps.get(clip.take_id, ())
                                                                    if t != clip.tap and set(w) & set(clip.who)],
-                                                           mates=[t for t, w, s in self._taps.get(clip.take_id, ())
-                                                                  if s == clip.symbols and not set(w) & set(clip.who)])
+                                                           mates=_mates(self._taps.get(clip.take_id, ()), clip))
             if found is not None:
                 return [clip.with_bounds(found[0], found[1])], found[2]
             notes.append("no phrase end found before the tap: the window stays")
@@ -187,3 +186,17 @@ class Segment(Transform):
         chunks = [clip.replace(start=s, end=e, tap=clip.tap if clip.tap is not None and s <= clip.tap < e else None)
                   for s, e in pieces]
         return chunks, f"cut into {len(chunks)} chunks ({at_onsets} cuts on onsets){tail_note}"
+
+
+def _mates(taps, clip) -> list[int]:
+    """The taps that may have followed the same phrase as `clip`'s, by other people: each
+    other person's latest tap before it, where that tap has its symbol (a person taps each
+    phrase once, so their earlier taps followed earlier phrases: two bad phrases in a row
+    must not end the second's region at the first one's tap)."""
+    latest: dict[str, tuple[int, tuple]] = {}
+    for t, who, symbols in taps:
+        if t < clip.tap and not set(who) & set(clip.who):
+            for person in who:
+                if t > latest.get(person, (-1, ()))[0]:
+                    latest[person] = (t, symbols)
+    return sorted({t for t, symbols in latest.values() if symbols == clip.symbols})

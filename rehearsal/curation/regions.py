@@ -78,7 +78,6 @@ class Boundary:
 
 
 SILENCE_STRENGTH = 100.0
-CLEAR_END = 3.0     # x min_novelty: an end this clear bounds what is dropped (else: to the tap)
 
 
 class PhraseFinder:
@@ -150,7 +149,7 @@ class PhraseFinder:
         """(start, end, how) of the phrase a tap at `tap` refers to, inside [lo, hi); None if
         the window leaves no room for a phrase. Where no boundary shows the end, the phrase
         is taken to end `max_delay_s` before the tap (it surely lasted that long). With `cover` (a region that must hold all of the
-        phrase: what is dropped) it reaches to the tap (or past a clear end) and starts `margin_s` earlier; without,
+        phrase: what is dropped) it reaches to the tap and starts `margin_s` earlier; without,
         ends found from novelty move `guard_s` inwards (they are placed to a few frames).
         `taps` (every tap of the take) bound the start: a tap before this phrase's end marks
         an earlier phrase, which ended at most `max_delay_s` before it; with no silence
@@ -208,10 +207,11 @@ class PhraseFinder:
             start += guard
         if end <= start:
             return None
-        if cover:   # all of the phrase: to the tap (it ended before), or past a clear end; a margin earlier
-            clear_end = ends and end_b.strength >= CLEAR_END * self.min_novelty
+        if cover:   # all of the phrase: to the tap (it ended before), a margin earlier. Never only
+            # past the end found: a change inside a sound that goes on (a helicopter's chop, a
+            # noise's own swell) looks as clear as its end, and what is dropped must hold all of it
             reach = min([t for t in mates if end < t < tap] + [tap])
-            end = min(hi, end + int(margin_s * sr) if clear_end else max(end, reach))
+            end = min(hi, max(end, reach))
             start = max(lo, start - int(margin_s * sr))
-            how += f"; covering: {margin_s:g} s earlier" + (f", {margin_s:g} s later" if clear_end else ", to the tap")
+            how += f"; covering: {margin_s:g} s earlier, to the tap"
         return start, end, how
