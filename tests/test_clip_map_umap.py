@@ -260,3 +260,23 @@ def test_an_imported_nn_module_is_mapped_through_its_encode_and_walked_by_a_terr
     print(f"nn~ module ({latent} latents): terrain fit {fit.seconds:.2f} s; distance to the clips' latents: "
           f"terrain {terrain_d:.3f}, dataset mean {mean_d:.3f}")
     assert terrain_d < 0.5 * mean_d
+
+
+def test_our_latent_generation_is_mapped_by_umap_through_its_encode(versions):
+    """The map of one of our own generations (the latent family's `encode`), by UMAP: one
+    point per clip, seeded, the source named; like sits with like in that latent too."""
+    from rehearsal.curation.clipmap import latent_rows
+    from tests.support.playmodels import make_generation
+
+    world, _, _ = versions
+    gen = make_generation(world.ws, world.db, "latent", seed=3, steps=0)
+    rows, frames, names, source = latent_rows(world.ws, world.db, "sounds@1", gen["name"])
+    assert source == f"{gen['name']} latent" and rows.shape[0] == FIRST and np.isfinite(rows).all()
+    m = clip_map(world.db, "sounds@1", method="umap", seed=7, rows=rows, feature_names=names, source=source)
+    again = clip_map(world.db, "sounds@1", method="umap", seed=7, rows=rows, feature_names=names, source=source)
+    assert m.method == "umap" and m.source == source and m.xy.shape == (FIRST, 2) and np.isfinite(m.xy).all()
+    assert np.allclose(again.xy, m.xy)
+    groups = [group_of(p, "symbol") for p in m.points()]
+    d = np.linalg.norm(m.xy[:, None] - m.xy[None], axis=2) + np.eye(FIRST) * 1e9
+    nearest_same = np.mean([groups[i] == groups[int(np.argmin(d[i]))] for i in range(FIRST)])
+    assert nearest_same >= 0.8, nearest_same
