@@ -342,7 +342,8 @@ class Engine:
             # nobody hears it, so nothing is due at an instant: a block late because another
             # process started (torch loading, a busy core) is waited for, and the clock, which
             # keeps time from its start, catches up after it (dry only past PACED_GRACE_S)
-            grace = max(grace, float(self.cfg.get("paced_grace_s", PACED_GRACE_S)))
+            paced = self.cfg.get("paced_grace_s")
+            grace = max(grace, float(PACED_GRACE_S if paced is None else paced))
         fade = round(float(self.cfg.get("fade_ms", 50.0)) * sr / 1000)
         self.mixer = Mixer(self.render_block, fade, self.fade_curve, self.emit, grace)
         self.hosts: list[Host] = []          # every host started and not yet reaped

@@ -44,6 +44,7 @@ class PlayConfig:
     latency: int | None = None               # model latency in samples; default: the least that is safe
     lookahead: int = 0                       # extra render blocks of safety on top of that
     grace: float = 0.25                      # share of a callback period it may wait for a late block
+    paced_grace_s: float | None = None       # no device: how long the clock waits for one (None: engine.PACED_GRACE_S)
     spare: bool = True                       # keep a model host started, so a switch does not wait for torch
     stream_latency: str | float = "low"
     mix: float = 1.0                         # dry/wet: 0 = the input only, 1 = the model only
