@@ -195,7 +195,7 @@ def test_long_press_and_double_tap_undo_on_one_pedal(harness, player, source):
         (2400, cc(64, 127)), (2400 + SR, cc(64, 0)),                        # held 1 s: bad
         (int(1.5 * SR), cc(64, 127)), (int(1.55 * SR), cc(64, 0)),          # tap: good
         (int(2.5 * SR), cc(64, 127)), (int(2.55 * SR), cc(64, 0)),          # double-tap: undo
-        (int(2.7 * SR), cc(64, 127)), (int(2.75 * SR), cc(64, 0)),
+        (int(2.62 * SR), cc(64, 127)), (int(2.67 * SR), cc(64, 0)),         # (0.12 s: well inside 0.35)
     ]
     Played(player, events, 3.0)
     assert harness.wait_for(lambda ms: len(harness.undone) == 1)
