@@ -119,16 +119,7 @@ def _render_instruments(folder: Path, rng) -> list[dict]:
             end = cursor + melody[-1][0] + melody[-1][1]
             pieces.append({"kind": "guitar" if bad else f"program{program}", "bad": bad, "start": cursor, "end": end})
             cursor = end + 2.5
-    midi_path = folder / "phrases.mid"
-    mid.save(str(midi_path))
-    wav = folder / "instruments.wav"
-    subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", str(SR), "-F", str(wav), soundfont(), str(midi_path)],
-                   check=True, capture_output=True, timeout=120)
-    audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
-    mono = _resample(audio.mean(axis=1), rate)
-    for p in pieces:
-        p["audio"] = mono[int(p["start"] * SR):int(p["end"] * SR)].copy()
-    return pieces
+    return _rendered(mid, folder / "phrases", pieces)
 
 
 def _render_noises(folder: Path, rng) -> list[dict]:
@@ -164,9 +155,13 @@ def _render_noises(folder: Path, rng) -> list[dict]:
     for t, _, msg in sorted(events, key=lambda e: e[:2]):
         track.append(msg.copy(time=t - now))
         now = t
-    midi_path = folder / "noises.mid"
+    return _rendered(mid, folder / "noises", pieces)
+
+
+def _rendered(mid, stem: Path, pieces: list[dict]) -> list[dict]:
+    """Render a MIDI file with fluidsynth and the soundfont; each piece gets its stretch of it."""
+    midi_path, wav = stem.with_suffix(".mid"), stem.with_suffix(".wav")
     mid.save(str(midi_path))
-    wav = folder / "noises.wav"
     subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.6", "-r", str(SR), "-F", str(wav), soundfont(), str(midi_path)],
                    check=True, capture_output=True, timeout=120)
     audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)
