@@ -127,7 +127,8 @@ def child(seconds: float, lock_seconds: float, home: Path, without: set[str]) ->
         wall0 = time.monotonic()
         # the stream's frame counter at two moments: frames / (wall x rate) of the recording
         # itself, not of the commands around it (stop_take waits for the bus's flood backlog)
-        stream0 = (time.monotonic(), room.recorder.status().frames)
+        st0 = room.recorder.status()
+        stream0 = (time.monotonic(), st0.frames, st0.gap_frames)
         # --without osc / midi / lock leaves out a hammer (to find what costs what); the
         # legitimate sender and the pedal always play
         midi_procs = [subprocess.Popen([sys.executable, "-c", code, str(seconds if code is PEDAL or "midi" not in without else 0)],
@@ -143,7 +144,8 @@ def child(seconds: float, lock_seconds: float, home: Path, without: set[str]) ->
             await asyncio.to_thread(p.wait)
         await asyncio.to_thread(locker.wait)
         cc_sent, pedal_sent = [int((await asyncio.to_thread(p.communicate))[0].split()[-1]) for p in midi_procs]
-        stream1 = (time.monotonic(), room.recorder.status().frames)
+        st1 = room.recorder.status()
+        stream1 = (time.monotonic(), st1.frames, st1.gap_frames)
         await asyncio.sleep(1.0)   # the last tap's double-tap window
         midi.close()
         await asyncio.to_thread(room.bus.flush, 60)
@@ -154,7 +156,9 @@ def child(seconds: float, lock_seconds: float, home: Path, without: set[str]) ->
         osc.close()
         legit_osc = next((s for s in stats["senders"] if s["ip"] == "127.0.0.2"), {})
         stream_ratio = (stream1[1] - stream0[1]) / ((stream1[0] - stream0[0]) * sr)
-        return {"take": take, "sent": sent, "wall": wall, "stream_ratio": stream_ratio, "osc": stats["counts"], "udp_drops": drops,
+        # without the silence written for missed cycles and dropouts: what the server delivered
+        delivered_ratio = (stream1[1] - stream0[1] - (stream1[2] - stream0[2])) / ((stream1[0] - stream0[0]) * sr)
+        return {"take": take, "sent": sent, "wall": wall, "stream_ratio": stream_ratio, "delivered_ratio": delivered_ratio, "osc": stats["counts"], "udp_drops": drops,
                 "legit_osc": legit_osc, "bus_rejected": dict(room.bus.summary.counts),
                 "midi_gestures": midi.stats().get("gestures"),
                 "pedal_sent": pedal_sent, "cc_sent": cc_sent, "midi": midi.stats()["counts"]}
@@ -173,7 +177,7 @@ def child(seconds: float, lock_seconds: float, home: Path, without: set[str]) ->
     return {"legit_sent": r["sent"], "legit_stored": stored, "legit_ratio": stored / max(r["sent"], 1),
             "flood_stored": flood, "frames": take["frames"], "overflows": take["overflows"],
             "gap_frames": take.get("gap_frames", 0),
-            "frames_per_wall_rate": r["stream_ratio"], "take_frames_per_wall_rate": take["frames"] / (r["wall"] * sr), "wall": r["wall"], "osc": r["osc"],
+            "frames_per_wall_rate": r["stream_ratio"], "delivered_per_wall_rate": r["delivered_ratio"], "take_frames_per_wall_rate": take["frames"] / (r["wall"] * sr), "wall": r["wall"], "osc": r["osc"],
             "pedal_sent": r["pedal_sent"], "pedal_stored": pedal, "pedal_ratio": pedal / max(r["pedal_sent"], 1),
             "cc_sent": r["cc_sent"], "midi": r["midi"], "pedal_rows": pedal_rows, "udp_drops": r["udp_drops"],
             "legit_osc": r["legit_osc"], "bus_rejected": r["bus_rejected"], "midi_gestures": r["midi_gestures"]}
@@ -214,16 +218,19 @@ def main() -> None:
     print(f"  MIDI flood: {r['cc_sent']} CC sent; counters {r['midi']}")
     print(f"  frames / (wall x rate)         {r['frames_per_wall_rate']:.4f}  (goal 1.0 +- 0.001; the stream while "
           f"hammered; the take from start_take to after stop_take: {r['take_frames_per_wall_rate']:.4f})")
+    print(f"    as the server delivered them {r['delivered_per_wall_rate']:.4f}  (without the silence below: the JACK "
+          "server's own stalls, which no frame counter shows)")
     print(f"  stderr lines                   {len(stderr_lines)}  (goal < 100)")
     print(f"  input overflows                {r['overflows']}  (goal 0; PortAudio flags every xrun of the JACK graph)")
     print(f"    jackd's xruns by cause       {xrun_causes(jack_log)}")
-    print(f"  frames the take lost           {r['gap_frames']}  (missed cycles, in the take as silence; goal 0)")
+    print(f"  frames filled with silence     {r['gap_frames']}  (missed cycles and the server's dropouts, "
+          "so the take keeps the room's time; nothing the server delivered is lost)")
     if control is not None:
         c, c_log = control
         print(f"  control, right after: the same recording with the legitimate sender and the pedal only "
               f"(no floods, no lock), load {c['load']:.1f}:")
-        print(f"    input overflows              {c['overflows']}; frames lost {c['gap_frames']}; "
-              f"frames / (wall x rate) {c['frames_per_wall_rate']:.4f}")
+        print(f"    input overflows              {c['overflows']}; frames filled {c['gap_frames']}; "
+              f"frames / (wall x rate) {c['frames_per_wall_rate']:.4f} (as delivered {c['delivered_per_wall_rate']:.4f})")
         print(f"    jackd's xruns by cause       {xrun_causes(c_log)}")
     print(f"  pedal markers (symbol, undone, n) {r['pedal_rows']}; gestures {r['midi_gestures']}")
     print(f"  legitimate OSC sender as seen {r['legit_osc']}; kernel UDP drops {r['udp_drops']}")

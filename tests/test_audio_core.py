@@ -45,6 +45,36 @@ def test_an_overflow_flag_without_lost_frames_changes_nothing():
     assert clock.jumps == 0
 
 
+def test_with_fill_the_clock_owes_the_frames_of_a_dropout_and_nothing_for_late_callbacks_or_drift():
+    """A device that stopped 3 ms (its frames go on from where they were, its time does not):
+    after the overflow, the recorder's clock owes 3 ms of frames, once; late callbacks and
+    a sound card's slow drift against the system clock (no overflow) owe nothing."""
+    clock = SteadyClock(SR, fill=True)
+    pos, t, owed = 0, 50.0, []
+
+    def block(late: float = 0.0, drift: float = 0.0) -> None:
+        nonlocal pos, t
+        clock.anchor(pos, t + late)
+        owed.append(clock.owed())
+        pos += owed[-1] + BLOCK
+        t += BLOCK / SR * (1 + drift)
+
+    for k in range(400):
+        block(late=0.004 if k % 5 == 2 else 0.0, drift=50e-6)   # late callbacks, 50 ppm: nothing owed
+    assert sum(owed) == 0
+    clock.overflow(pos)
+    t += 0.003                                                   # the device stopped for 3 ms
+    for k in range(100):
+        block(late=0.002 if k % 3 == 0 else 0.0)
+    # (to the drift of the window before it: 50 ppm of 1 s, 2 frames)
+    assert [abs(o - round(0.003 * SR)) <= 4 for o in owed if o] == [True] and clock.dropouts == 1
+    clock.overflow(pos)                                          # an overflow with nothing lost
+    for k in range(100):
+        block(late=0.005 if k < 10 else 0.0)
+    assert clock.dropouts == 1 and clock.dropout_frames == sum(owed)
+    assert SteadyClock(SR).fill is False                         # play's clock does not fill
+
+
 def test_the_pump_fills_what_the_disk_fell_behind_with_silence_and_counts_it(tmp_path):
     ring = Ring(4 * BLOCK, 2)
     signal = (np.random.default_rng(0).standard_normal((40 * BLOCK, 2)) * 0.1).astype(np.float32)

@@ -12,6 +12,7 @@ everything after the gap stays aligned, and the take's row counts them.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def _room_bits(tmp_path):
 def test_a_missed_cycle_while_recording_is_counted_and_filled_so_the_take_stays_aligned(jack_server, tmp_path):
     ws, notation = _room_bits(tmp_path)
     noise = _noise(jack_server.rate, 2.0, 2)
-    room = Room(ws, "s", notation, RecorderConfig(channels=2, preroll_s=0.2))
+    room = Room(ws, "s", notation, RecorderConfig(channels=2, preroll_s=0.2, fill_dropouts=False))
     room.open()
     try:
         assert room.recorder.cycle_counter, "the capture process reads JACK's cycle counter"
@@ -128,3 +129,57 @@ def test_a_missed_cycle_while_playing_is_counted_and_filled_in_both_takes(jack_s
         assert frames == len(takes[take_id])
     assert len(takes[ins]) == len(takes[outs])                   # one counter for both takes
     _check_one_filled_gap(takes[ins], noise, jack_server.period)
+
+
+STALL_S = 0.04
+
+
+def test_a_dropout_of_the_server_is_silence_in_the_take_so_it_keeps_the_rooms_time(jack_server, tmp_path):
+    """A stall of the server itself (a dummy driver late for its own deadline starts its clock
+    over; a sound card's driver recovering from an xrun does the same) passes time with no
+    frames, and no frame counter shows it. The recorder finds it from its clock after the
+    overflow and writes that time as silence, counted (RecorderConfig.fill_dropouts)."""
+    from rehearsal.audio import Recorder
+    from rehearsal.audio.core import FILL_RECHECK_S
+    from tests.support.signals import find_offset, holds
+
+    sr = jack_server.rate
+    noise = _noise(sr, 2.0, 2)
+    rec = Recorder(RecorderConfig(channels=2, preroll_s=0.2)).open()
+    player = JackPlayer("dropout-source", channels=2)
+    stalled: list[int] = []
+
+    def stall(pos: int, frames: int) -> None:
+        if pos >= len(noise) // 4 and not stalled:
+            stalled.append(pos)
+            time.sleep(STALL_S)   # the fault itself: the synchronous server waits, its cycle ends late
+
+    try:
+        assert len(player.connect_to("PortAudio")) == 2
+        player.cycle_callbacks.append(stall)
+        path = tmp_path / "take.w64"
+        rec.start_take(path)
+        player.play(noise)
+        assert player.done.wait(60), "the source did not finish"
+        deadline = time.monotonic() + 5.0     # the fill comes FILL_RECHECK_S after the stall's overflow
+        while rec.status().gap_frames == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        end = rec.status().frames
+        while rec.status().frames < end + 4 * jack_server.period:
+            time.sleep(0.01)
+        stopped = rec.stop_take()
+    finally:
+        player.close()
+        rec.close()
+    recorded, _ = sf.read(path, dtype="float32", always_2d=True)
+    offset = find_offset(recorded, noise[:256])
+    filled = holds(recorded, noise, offset)            # the source was paused, not cut: all of it is there
+    assert 0 < filled <= stopped.gap_frames
+    span = np.any(recorded[offset:offset + len(noise) + filled] != 0, axis=1)
+    edges = np.flatnonzero(np.diff(span.astype(np.int8)))
+    runs = [(int(a) + 1, int(b) - int(a)) for a, b in zip(edges[::2], edges[1::2])]   # (start, length) of silence
+    start, length = max(runs, key=lambda r: r[1])
+    period = jack_server.period
+    assert (STALL_S * sr - 2 * period) <= length <= STALL_S * sr + period, (length, runs)   # about the stall
+    # found FILL_RECHECK_S after the stall's overflow (more if more xruns came with it; a second is plenty)
+    assert stalled[0] + 0.9 * FILL_RECHECK_S * sr <= start <= stalled[0] + 1.5 * sr, (start, stalled[0])

@@ -9,15 +9,7 @@ import soundfile as sf
 
 from rehearsal.audio import Recorder, RecorderConfig
 from tests.support.jackplayer import JackPlayer
-
-
-def _find_offset(recorded: np.ndarray, needle: np.ndarray) -> int:
-    """Where `needle` (the first samples played) starts in `recorded`: exact match required."""
-    first = needle[0]
-    for i in np.flatnonzero(recorded[:, 0] == first[0]):
-        if i + len(needle) <= len(recorded) and np.array_equal(recorded[i:i + len(needle)], needle):
-            return int(i)
-    raise AssertionError("the played signal was not found in the recording")
+from tests.support.signals import find_offset as _find_offset, holds
 
 
 def _wait_until(predicate, timeout: float, what: str) -> None:
@@ -51,5 +43,6 @@ def test_seeded_noise_lands_on_disk_sample_for_sample(jack_server, tmp_path):
     assert file_sr == sr
     assert stopped.frames == len(recorded) == sf.info(path).frames
     offset = _find_offset(recorded, noise[:256])
-    # after one global offset, every sample is equal: nothing dropped, nothing duplicated
-    assert np.array_equal(recorded[offset:offset + len(noise)], noise)
+    # after one global offset, every sample is equal: nothing dropped, nothing duplicated, and
+    # only the counted silence of a dropout (a stall of the server, if any) in between
+    assert holds(recorded, noise, offset) <= stopped.gap_frames

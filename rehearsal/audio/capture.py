@@ -2,8 +2,9 @@
 
 Its main thread answers commands from the app over a pipe and, between commands, writes
 whatever the callback added to the ring into the open take (every ~20 ms). The callback
-does three things only: count overflows and fill the frames of a missed cycle with silence
-(core.CycleCounter), copy the block into the ring, publish the clock.
+does three things only: count overflows and fill the frames of a missed cycle or of a
+dropout with silence (core.CycleCounter, core.SteadyClock), copy the block into the ring,
+publish the clock.
 If the app dies (the pipe closes) the take is finished cleanly before this process exits.
 """
 
@@ -36,6 +37,12 @@ class Capture:
         self.gaps_at_start = 0
         self.miss = 0                    # test hook: cycles the callback is to miss
 
+    @property
+    def gap_frames(self) -> int:
+        """Frames written as silence so the timeline holds: cycles the client missed and
+        moments the device itself stopped (dropouts), since the stream opened."""
+        return self.cycles.gap_frames + (self.clock.dropout_frames if self.clock is not None else 0)
+
     # -- the audio callback (PortAudio's thread, or the file source's) --------------------
     def callback(self, indata, frames, time_info, status) -> None:
         if self.miss:       # test hook ("miss-cycles"): a client too late for this cycle
@@ -45,7 +52,7 @@ class Capture:
         missed = self.cycles.missed(self.ring.written)
         if missed:          # frames the stream ran past: silence, so the timeline holds
             self.ring.write_silence(missed)
-            st[S.GAP_FRAMES] = self.cycles.gap_frames
+            st[S.GAP_FRAMES] = self.gap_frames
         t = time.monotonic()
         clock = self.clock
         if status.input_overflow:
@@ -53,11 +60,20 @@ class Capture:
             if clock is not None:
                 clock.overflow(self.ring.written)
         start = self.ring.written
-        self.ring.write(indata)
         # the first sample of this block was captured `lag` seconds before now (0 on JACK)
         lag = time_info.currentTime - time_info.inputBufferAdcTime
         stamp = t - lag if 0.0 < lag < 1.0 else t
-        S.publish_clock(st, start, clock.anchor(start, stamp) if clock is not None else stamp)
+        anchor = stamp
+        if clock is not None:
+            anchor = clock.anchor(start, stamp)
+            owed = clock.owed()
+            if owed:        # the device stopped for a moment (a dropout): silence, so the timeline holds
+                self.ring.write_silence(owed)
+                start += owed
+                anchor = clock.anchor(start, stamp)
+                st[S.GAP_FRAMES] = self.gap_frames
+        self.ring.write(indata)
+        S.publish_clock(st, start, anchor)
         st[S.CALLBACKS] += 1
         st[S.STARTED] = 1.0
 
@@ -99,7 +115,9 @@ class Capture:
     def serve(self) -> None:
         raise_priority()
         self.stream, self.samplerate, self.channels, self.device = self.open_stream()
-        self.clock = SteadyClock(self.samplerate)
+        # a file source cannot drop out; a device can (RecorderConfig.fill_dropouts)
+        self.clock = SteadyClock(self.samplerate, fill=bool(self.cfg.get("fill_dropouts", True))
+                                 and not self.cfg.get("input_file"))
         capacity = int(self.samplerate * (self.cfg.get("preroll_s", 10.0) + self.cfg.get("headroom_s", 30.0)))
         self.ring = Ring(capacity, self.channels)
         self.preroll = int(self.samplerate * self.cfg.get("preroll_s", 10.0))
@@ -133,7 +151,7 @@ class Capture:
             self.pump()
             frames = self.finish_take()
             self.conn.send(("stopped", {"frames": frames, "overflows": int(self.st[S.OVERFLOWS]) - self.overflows_at_start,
-                                        "gap_frames": self.cycles.gap_frames - self.gaps_at_start}))
+                                        "gap_frames": self.gap_frames - self.gaps_at_start}))
         elif kind == "miss-cycles":
             self.miss = int(cmd[1])
         elif kind == "quit":
@@ -147,7 +165,7 @@ class Capture:
         start = max(self.ring.oldest(), now - self.preroll, 0)
         self.take = TakePump(self.ring, TakeWriter(path, self.samplerate, self.channels, fmt, subtype), start)
         self.overflows_at_start = int(self.st[S.OVERFLOWS])  # a take counts its own overflows and gaps
-        self.gaps_at_start = self.cycles.gap_frames
+        self.gaps_at_start = self.gap_frames
         self.st[S.TAKE_START] = start
         self.st[S.TAKE_FRAMES] = 0
         self.st[S.RECORDING] = 1.0

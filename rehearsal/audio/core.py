@@ -32,6 +32,9 @@ MAX_CHUNK = 48_000        # frames per write call
 CLOCK_WINDOW_S = 1.0      # the clock anchor is the best of this many seconds of callbacks
 RECHECK_S = 0.1           # after an overflow, look this long for frames having been lost
 JUMP_S = 0.002            # a frame/time relation this much later than before means frames were lost
+DROPOUT_S = 0.00025       # with `fill`: time the device itself did not run, filled when longer than this
+FILL_RECHECK_S = 0.5      # with `fill`: how long after an overflow to look for the best relation (a busy
+                          # machine that caused the xrun runs callbacks late for a while: 0.1 s over-fills)
 
 
 class SteadyClock:
@@ -44,18 +47,45 @@ class SteadyClock:
     window. An overflow flag alone changes nothing (on JACK every client gets one when
     any client is late, lost frames or not); if the relation seen in the RECHECK_S after
     it (`overflow`) is later by more than JUMP_S, frames were lost and the window starts
-    over from there (`jumps` counts those). A sliding-window minimum, O(1) per callback."""
+    over from there (`jumps` counts those). A sliding-window minimum, O(1) per callback.
 
-    def __init__(self, samplerate: int, window_s: float = CLOCK_WINDOW_S):
+    `fill` (the recorder's): a device that stops running for a moment (a JACK server late
+    for its own deadline starts its clock over, and a sound card's driver recovering from
+    an xrun does the same) delivers fewer frames than the time that passed, and no frame
+    counter shows it: the server's own counter skips them too. The relation's rise after
+    an overflow is that time; instead of starting the window over, the clock then owes
+    that many frames (`owed`), which the caller writes as silence, so that frame t of a
+    take stays t/sr after its start in the room's time (as Audacity's "detect dropouts"
+    does). The rise is measured against the best of the window before the overflow and
+    the best of FILL_RECHECK_S after it, so a late callback (which moves neither) is not a
+    dropout; a sound card's slow drift against the system clock raises no overflow and is
+    never filled. `dropouts` counts them, `dropout_frames` sums them."""
+
+    def __init__(self, samplerate: int, window_s: float = CLOCK_WINDOW_S, fill: bool = False):
         self.sr = samplerate
         self.window = window_s * samplerate
         self._offsets: deque = deque()   # (frames, stamp - frames/sr), increasing offsets
         self._recheck: tuple[int, float] | None = None   # after an overflow: (until frame, best offset)
+        self._before: float | None = None   # with `fill`: the best offset of the window before the overflow
         self.jumps = 0
+        self.fill = fill
+        self._owed = 0
+        self.dropouts = 0
+        self.dropout_frames = 0
 
     def overflow(self, frames: int) -> None:
-        """The stream flagged an overflow at `frames`: watch for a jump in the next RECHECK_S."""
-        self._recheck = (frames + int(RECHECK_S * self.sr), float("inf"))
+        """The stream flagged an overflow at `frames`: watch for a jump in the next RECHECK_S.
+        With `fill`, an overflow while watching extends the watch and keeps its best and
+        the relation from before the first (a dropout often brings more xruns with it)."""
+        if not self.fill:
+            self._recheck = (frames + int(RECHECK_S * self.sr), float("inf"))
+            return
+        until = frames + int(FILL_RECHECK_S * self.sr)
+        if self._recheck is None:
+            self._before = self._offsets[0][1] if self._offsets else None
+            self._recheck = (until, float("inf"))
+        else:
+            self._recheck = (until, self._recheck[1])
 
     def anchor(self, frames: int, stamp: float) -> float:
         """The monotonic time of frame `frames`, given a callback that saw it at `stamp`."""
@@ -73,11 +103,24 @@ class SteadyClock:
             self._recheck = (until, best_after)
             if frames >= until:
                 self._recheck = None
-                if best_after > q[0][1] + JUMP_S:
+                before = self._before if self.fill and self._before is not None else q[0][1]
+                rise = best_after - before
+                if self.fill and rise > DROPOUT_S:
+                    owed = int(round(rise * sr))
+                    self._owed += owed
+                    self.dropouts += 1
+                    self.dropout_frames += owed
+                elif rise > JUMP_S:
                     self.jumps += 1
                     q.clear()
                     q.append((frames, best_after))
         return q[0][1] + frames / sr
+
+    def owed(self) -> int:
+        """With `fill`: frames of a dropout found by the last `anchor`, to write as silence
+        before the block (then `anchor` again at the block's new start). 0 if none."""
+        owed, self._owed = self._owed, 0
+        return owed
 
 
 class CycleCounter:

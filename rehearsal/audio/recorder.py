@@ -39,6 +39,10 @@ class RecorderConfig:
     headroom_s: float = 30.0           # how far the disk may fall behind before audio is lost
     format: str = "W64"
     subtype: str | None = None
+    fill_dropouts: bool = True         # a moment the device stopped is written as silence, so the take
+                                       # keeps the room's time (False: only the frames the stream
+                                       # delivered, for a source inside the JACK graph that a stalled
+                                       # server paused rather than lost; audio/core.SteadyClock)
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class TakeStopped:
     frames: int
     overflows: int
     error: str | None = None
-    gap_frames: int = 0                # frames of missed stream cycles, in the take as silence
+    gap_frames: int = 0                # frames of missed stream cycles and dropouts, in the take as silence
 
 
 @dataclass(frozen=True)
