@@ -75,17 +75,15 @@ class SteadyClock:
 
     def overflow(self, frames: int) -> None:
         """The stream flagged an overflow at `frames`: watch for a jump in the next RECHECK_S.
-        With `fill`, an overflow while watching extends the watch and keeps its best and
-        the relation from before the first (a dropout often brings more xruns with it)."""
+        With `fill`, an overflow while watching starts the watch again but keeps the
+        relation from before the first: what is filled at the end is every dropout of the
+        run of overflows (one often brings more xruns with it)."""
         if not self.fill:
             self._recheck = (frames + int(RECHECK_S * self.sr), float("inf"))
             return
-        until = frames + int(FILL_RECHECK_S * self.sr)
         if self._recheck is None:
             self._before = self._offsets[0][1] if self._offsets else None
-            self._recheck = (until, float("inf"))
-        else:
-            self._recheck = (until, self._recheck[1])
+        self._recheck = (frames + int(FILL_RECHECK_S * self.sr), float("inf"))
 
     def anchor(self, frames: int, stamp: float) -> float:
         """The monotonic time of frame `frames`, given a callback that saw it at `stamp`."""
