@@ -181,10 +181,15 @@ class PhraseFinder:
             end, how_end = max(lo, tap - int(max_delay_s * sr)), f"no clear end: ends {max_delay_s:g} s before the tap"
         earlier = [t for t in taps if t < end - int(min_delay_s * sr)]
         floor = max([lo] + [int(t) - int(max_delay_s * sr) for t in earlier])
-        starts = [b for b in self.between(floor, end - int(min_phrase_s * sr) + 1) if b.can_start]
+        starts = [b for b in self.between(floor, end - int(min_phrase_s * sr) + 1) if b.can_start or cover]
         clear = [b for b in starts if b.strength >= 2 * self.min_novelty]
         if starts:
-            if floor > lo:   # the phrase before is known: the strongest change since it ended
+            if floor > lo and cover:
+                # all of what is dropped: from the earliest change since the phrase before can
+                # have ended, its end included (sparse sounds, knocks with silence between,
+                # start after a silence; the strongest change was often a later knock)
+                start_b = starts[0]
+            elif floor > lo:   # the phrase before is known: the strongest change since it ended
                 start_b = max(starts, key=lambda b: (b.strength, b.sample))
                 if start_b.kind != "silence-end" and not cover:
                     # no silence between: a kept phrase starts where the one before may have
