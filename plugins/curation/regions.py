@@ -95,7 +95,7 @@ class RegionFromTaps(Transform):
                                                            taps=sorted(t for t, _, _ in self._taps.get(clip.take_id, ())),
                                                            others=[t for t, w, _ in self._taps.get(clip.take_id, ())
                                                                    if t != clip.tap and set(w) & set(clip.who)],
-                                                           mates=_mates(self._taps.get(clip.take_id, ()), clip))
+                                                           mates=_mates(self._taps.get(clip.take_id, ()), clip, int(self.max_delay_s * sr)))
             if found is not None:
                 return [clip.with_bounds(found[0], found[1])], found[2]
             notes.append("no phrase end found before the tap: the window stays")
@@ -188,15 +188,18 @@ class Segment(Transform):
         return chunks, f"cut into {len(chunks)} chunks ({at_onsets} cuts on onsets){tail_note}"
 
 
-def _mates(taps, clip) -> list[int]:
+def _mates(taps, clip, within: int) -> list[int]:
     """The taps that may have followed the same phrase as `clip`'s, by other people: each
-    other person's latest tap before it, where that tap has its symbol (a person taps each
-    phrase once, so their earlier taps followed earlier phrases: two bad phrases in a row
-    must not end the second's region at the first one's tap)."""
-    latest: dict[str, tuple[int, tuple]] = {}
+    other person's tap nearest to it (within `within` samples), where that tap came before
+    it and has its symbol. A person taps each phrase once, so their earlier taps followed
+    earlier phrases: two bad phrases in a row must not end the second's region at the first
+    one's tap; and where their nearest tap comes after this one, that is theirs for this
+    phrase and the one before followed an earlier phrase (a slow tap of the phrase before
+    must not end a bad region before the bad phrase does)."""
+    nearest: dict[str, tuple[int, int, tuple]] = {}
     for t, who, symbols in taps:
-        if t < clip.tap and not set(who) & set(clip.who):
+        if t != clip.tap and abs(t - clip.tap) <= within and not set(who) & set(clip.who):
             for person in who:
-                if t > latest.get(person, (-1, ()))[0]:
-                    latest[person] = (t, symbols)
-    return sorted({t for t, symbols in latest.values() if symbols == clip.symbols})
+                if abs(t - clip.tap) < nearest.get(person, (within + 1, 0, ()))[0]:
+                    nearest[person] = (abs(t - clip.tap), t, symbols)
+    return sorted({t for _, t, symbols in nearest.values() if t < clip.tap and symbols == clip.symbols})

@@ -179,7 +179,12 @@ class PhraseFinder:
         else:
             # no boundary shows the end: the phrase went on at least until max_delay before the tap
             end, how_end = max(lo, tap - int(max_delay_s * sr)), f"no clear end: ends {max_delay_s:g} s before the tap"
-        earlier = [t for t in taps if t < end - int(min_delay_s * sr)]
+        # taps of earlier phrases: before this one's end. A covering region's end found from
+        # a change is placed to a margin, and another person's tap that close after it may
+        # be theirs of this same phrase (the region must not start after this phrase did)
+        slack = int(margin_s * sr) if cover and ends and end_b.kind == "novelty" else 0
+        own = set(others)
+        earlier = [t for t in taps if t < end - md - (0 if t in own else slack)]
         floor = max([lo] + [int(t) - int(max_delay_s * sr) for t in earlier])
         starts = [b for b in self.between(floor, end - int(min_phrase_s * sr) + 1) if b.can_start or cover]
         clear = [b for b in starts if b.strength >= 2 * self.min_novelty]
@@ -202,6 +207,11 @@ class PhraseFinder:
             start, how_start = floor, f"starts {max_delay_s:g} s before the tap of the phrase before"
         elif not starts:
             start, how_start = lo, "starts where the window starts"
+        if cover and earlier and start > max(earlier) - md and not any(
+                b.kind == "silence-end" for b in self.between(max(earlier), start + 1)):
+            # the phrase before ended before its tap, and sound went on from that tap to here:
+            # that sound is this phrase's (a change found inside it is not where it started)
+            start, how_start = max(earlier) - md, "starts at the tap of the phrase before"
         if end <= start and not cover:
             return None
         how = f"phrase: {how_start}, {how_end}"
