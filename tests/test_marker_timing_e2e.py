@@ -120,7 +120,8 @@ def record_and_tap(home: Path, sr: int) -> tuple[dict, int]:
 def test_midi_and_osc_taps_land_within_256_samples_of_their_clicks(jack_server, tmp_path):
     # An input overflow means the JACK graph ran late and frames may be lost around it: the
     # file's sample positions and the clock then disagree for reasons outside the markers.
-    # On an overloaded machine, measure again (at most five takes: on a VM that stalls, 2 or 3 takes in a row can overflow at load 0.2); a clean take must pass.
+    # On an overloaded machine, measure again (at most five takes: on a VM that stalls, three
+    # takes in a row overflowed at load 0.2); a clean take must pass.
     attempts = []
     for attempt in range(5):
         errors, overflows = record_and_tap(tmp_path / f"ws{attempt}", jack_server.rate)

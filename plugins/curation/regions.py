@@ -196,10 +196,10 @@ def _mates(taps, clip, within: int) -> list[int]:
     one's tap; and where their nearest tap comes after this one, that is theirs for this
     phrase and the one before followed an earlier phrase (a slow tap of the phrase before
     must not end a bad region before the bad phrase does)."""
-    nearest: dict[str, tuple[int, int, tuple]] = {}
+    nearest: dict[str, tuple[int, tuple]] = {}
     for t, who, symbols in taps:
         if t != clip.tap and abs(t - clip.tap) <= within and not set(who) & set(clip.who):
             for person in who:
-                if abs(t - clip.tap) < nearest.get(person, (within + 1, 0, ()))[0]:
-                    nearest[person] = (abs(t - clip.tap), t, symbols)
-    return sorted({t for _, t, symbols in nearest.values() if t < clip.tap and symbols == clip.symbols})
+                if person not in nearest or abs(t - clip.tap) < abs(nearest[person][0] - clip.tap):
+                    nearest[person] = (t, symbols)
+    return sorted({t for t, symbols in nearest.values() if t < clip.tap and symbols == clip.symbols})

@@ -158,7 +158,9 @@ class PhraseFinder:
         an end that such a tap follows before this one: a person taps each phrase once, so
         that tap refers to an earlier phrase, and this one ended after it (two phrases end
         close together, the stronger change being the earlier one). Where that rules out
-        every end of a covering region, it ends after the latest such tap. `mates` (taps
+        every end of a covering region, it ends after the latest such tap. A covering region
+        starts no later than the latest tap of an earlier phrase where sound goes on from
+        that tap (no silence ends between): that sound is this phrase's. `mates` (taps
         of the same symbol by other people) bound a covering region that reaches to its tap:
         another person's tap between the phrase's end and this one followed the same phrase."""
         sr = self.sr
