@@ -158,6 +158,10 @@ class Room(RoomBase):
         self.take: dict | None = None
         self.last_take: dict | None = None   # the take stopped last (labelled from its score, say)
         self._failed: dict | None = None     # the take that failed on its own, until stop_take
+        # stop_take (the app's thread) and _fail_take (the capture reader's) each claim the
+        # running take under this lock, so a take that fails while it is being stopped is
+        # closed once, as failed (the full disk found in CI: both took it)
+        self._take_lock = threading.Lock()
 
     def _stop_running(self) -> None:
         if self.take is not None:
@@ -217,15 +221,26 @@ class Room(RoomBase):
         return self.take
 
     def stop_take(self) -> dict:
-        if self.take is None and self._failed is not None:
-            failed, self._failed = self._failed, None   # it ended on its own: already closed
-            return failed
-        if self.take is None:
-            raise RuntimeError("no take is recording")
+        with self._take_lock:
+            running = self.take
+            if running is None and self._failed is not None:
+                failed, self._failed = self._failed, None   # it ended on its own: already closed
+                return failed
+            if running is None:
+                raise RuntimeError("no take is recording")
         stopped = self.recorder.stop_take()
+        with self._take_lock:
+            # the capture process says "take-failed" before it answers "stop", and the reader
+            # thread closes the take before it reads the answer: if it failed, it is closed
+            claimed = self.take is running
+            if claimed:
+                self.take = None
+            else:
+                failed, self._failed = self._failed, None
+        take_id = running["id"]
+        if not claimed:
+            return failed if failed is not None else get_take(self.db, take_id)
         self._end_bus_take()
-        take_id = self.take["id"]
-        self.take = None
         finish_take(self.db, take_id, frames=stopped.frames, overflows=stopped.overflows, gap_frames=stopped.gap_frames)
         finished = self.last_take = get_take(self.db, take_id)
         self._emit(TakeFinished(finished))
@@ -249,9 +264,11 @@ class Room(RoomBase):
 
     def _fail_take(self, error: str, frames_said: int) -> None:
         """Close the running take as failed, with the frames its file holds."""
-        if self.take is not None:
-            take_id = self.take["id"]
-            self.take = None
+        with self._take_lock:
+            running, self.take = self.take, None
+            if running is None:
+                return
+            take_id = running["id"]
             self._end_bus_take()
             self.ws.release_reserve()  # likely a full disk: give SQLite room to say so
             take = {"id": take_id}
@@ -263,11 +280,12 @@ class Room(RoomBase):
                         frames = sf.info(str(path)).frames
                     except Exception:
                         frames = frames_said
-                    finish_take(db, take_id, frames=frames, overflows=self.recorder.status().overflows,
+                    status = self.recorder.status()
+                    finish_take(db, take_id, frames=frames, overflows=status.overflows if status else 0,
                                 status="failed", error=f"recording stopped: {error}; {frames} frames kept")
                     take = self._failed = get_take(db, take_id)
                 finally:
                     db.conn.close()
             except Exception as exc:  # the take stays 'recording'; `rehearsal recover` finishes it later
                 error += f" (and the database could not be updated: {exc}; run `rehearsal recover`)"
-            self._emit(TakeFailed(take, error))
+        self._emit(TakeFailed(take, error))

@@ -89,6 +89,51 @@ def test_full_disk_stops_cleanly_and_keeps_what_was_recorded(small_tmpfs, tmp_pa
     assert np.array_equal(kept, signal_in[:len(kept)])  # what is there is exact
 
 
+
+def test_a_take_that_fills_the_disk_while_it_is_being_stopped_is_closed_once_as_failed(small_tmpfs, tmp_path):
+    """CI found this one: the disk filled just as `record` stopped the take at the end of its
+    input, the reader thread closed the take as failed while stop_take waited for the capture
+    process's answer, and stop_take then read the take it no longer had (TypeError)."""
+    import queue
+
+    from rehearsal.notation import find_notation, load_notation
+    from rehearsal.room import Room, TakeFailed
+    from rehearsal.store import Workspace
+
+    sr = 48000
+    signal_in = (np.random.default_rng(5).standard_normal((sr * 12, 2)) * 0.1).astype(np.float32)
+    src = tmp_path / "long.wav"
+    sf.write(src, signal_in, sr, subtype="FLOAT")
+    ws = Workspace.at(small_tmpfs / "ws")
+    room = Room(ws, "full", load_notation(find_notation("good-bad-pedal")),
+                RecorderConfig(input_file=str(src), speed=20, hold_file=True, preroll_s=0))
+    failed: queue.Queue = queue.Queue()
+    room.listen(lambda msg: failed.put(msg) if isinstance(msg, TakeFailed) else None)
+    room.open()
+    try:
+        take = room.start_take()
+        ask_to_stop = room.recorder.stop_take
+
+        def stop_after_the_failure(*args, **kwargs):
+            # the order CI met: "stop" goes out while the take is running, and the capture
+            # process's "take-failed" is handled before its answer to "stop"
+            failed.put(failed.get(timeout=30))
+            return ask_to_stop(*args, **kwargs)
+
+        room.recorder.stop_take = stop_after_the_failure
+        stopped = room.stop_take()
+        assert failed.get_nowait().take["id"] == take["id"]
+    finally:
+        room.close()
+    assert stopped["id"] == take["id"] and stopped["status"] == "failed", stopped
+    db = open_db(ws.db_path)
+    row = next(db.query("SELECT status, frames, error FROM takes WHERE id = ?", [take["id"]]))
+    assert row["status"] == "failed" and "frames kept" in row["error"]
+    kept, _ = sf.read(ws.resolve(take["path"]), dtype="float32", always_2d=True)
+    assert 0 < len(kept) == row["frames"] < len(signal_in)
+    assert np.array_equal(kept, signal_in[:len(kept)])
+
+
 def test_kill_9_mid_take_loses_at_most_one_second_and_no_acknowledged_marker(jack_server, tmp_path):
     sr = jack_server.rate
     noise = (np.random.default_rng(99).standard_normal((sr * 30, 2)) * 0.2).astype(np.float32)
@@ -136,3 +181,45 @@ def test_kill_9_mid_take_loses_at_most_one_second_and_no_acknowledged_marker(jac
     assert played_at_kill - got <= 48_000                   # at most one second missing
     stored = {r["id"] for r in db.query("SELECT id FROM markers WHERE deleted_at IS NULL")}
     assert acknowledged <= stored                          # every printed marker survived
+
+
+def test_a_play_whose_take_fills_the_disk_while_it_is_being_stopped_stays_failed(small_tmpfs, tmp_path):
+    """The same order for `play`: its takes fail on a full disk while stop waits for the play
+    process's answer. Before, stop then finished both takes again over the failure, as if
+    they had ended well, with the frames the process no longer had."""
+    import queue
+
+    from rehearsal.notation import find_notation, load_notation
+    from rehearsal.play import PlayConfig, PlayEvent, PlayRoom
+    from rehearsal.store import Workspace
+
+    sr = 48000
+    src = tmp_path / "voice.wav"
+    sf.write(src, (np.random.default_rng(6).standard_normal((sr * 12, 1)) * 0.1).astype(np.float32), sr,
+             subtype="FLOAT")
+    ws = Workspace.at(small_tmpfs / "ws")
+    room = PlayRoom(ws, "full", load_notation(find_notation("good-bad-pedal")),
+                    PlayConfig(input_file=str(src), output_device="none", speed=20))
+    failed: queue.Queue = queue.Queue()
+    room.listen(lambda msg: failed.put(msg) if isinstance(msg, PlayEvent) and msg.kind == "take-failed" else None)
+    room.open()
+    try:
+        room.start(None)                         # dry: the play process alone
+        play_id = room.play["id"]
+        ask_to_stop = room.player.stop_take
+
+        def stop_after_the_failure(*args, **kwargs):
+            failed.put(failed.get(timeout=30))   # "take-failed" is handled before the answer to "stop"
+            return ask_to_stop(*args, **kwargs)
+
+        room.player.stop_take = stop_after_the_failure
+        finished = room.stop()
+        said = failed.get_nowait().detail
+    finally:
+        room.close()
+    assert finished.play["id"] == play_id and "no space left on the disk" in said, said
+    db = open_db(ws.db_path)
+    for take in (finished.input_take, finished.output_take):
+        row = next(db.query("SELECT status, frames, error, path FROM takes WHERE id = ?", [take["id"]]))
+        assert row["status"] == "failed" and "frames kept" in row["error"], row
+        assert row["frames"] == sf.info(str(ws.resolve(row["path"]))).frames

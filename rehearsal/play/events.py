@@ -136,8 +136,7 @@ class MixerError(EngineEvent):
 
 @_event("take-failed")
 class TakeFailed(EngineEvent):
-    frames: int = 0                 # frames written, as the engine counted them
-    from_disk: bool = False         # True: the process died; count what the files hold
+    frames: int = 0                 # frames written, as the engine counted them (the files may hold fewer: a full disk)
 
 
 @_event("input-ended")

@@ -107,6 +107,10 @@ class PlayRoom(RoomBase):
         self.recovered_plays = recover_plays(self.db)
         self.play: dict | None = None
         self._db_lock = threading.Lock()
+        # stop (the app's thread) and _take_failed (the play reader's) each claim the running
+        # play under this lock: a play whose take fails while it is being stopped is closed
+        # once, as failed
+        self._play_lock = threading.Lock()
         self._mirror = _MirrorThread(ws)
         self._warm: dict = {}
         self._models_started = 0
@@ -341,12 +345,23 @@ class PlayRoom(RoomBase):
         threading.Thread(target=load, name="xy-load", daemon=True).start()
 
     def stop(self) -> PlayFinished:
-        if self.play is None:
+        running = self.play
+        if running is None:
             raise RuntimeError("no play is running")
-        play_id = self.play["id"]
+        play_id = running["id"]
         stopped = self.player.stop_take()
+        with self._play_lock:
+            # the play process says "take-failed" before it answers "stop", and the reader
+            # thread closes the play before it reads the answer: if it failed, it is closed
+            claimed = self.play is running
+            if claimed:
+                self.play = None
+        if not claimed:
+            row = self._play_row(self.db, play_id)
+            finished = PlayFinished(row, get_take(self.db, row["input_take_id"]), get_take(self.db, row["output_take_id"]))
+            self._emit(finished)
+            return finished
         self._end_bus_take()
-        self.play = None
         with self._db_lock:
             for take_id in (self._row_takes(play_id)):
                 finish_take(self.db, take_id, frames=stopped["frames"], overflows=stopped["overflows"],
@@ -527,20 +542,24 @@ class PlayRoom(RoomBase):
         self.player.wait_gone()
         ended = self.player.ended()
         if ended is None:
-            return E.TakeFailed(error="the play process ended unexpectedly", from_disk=True)
-        return E.TakeFailed(error=ended[1], frames=max(0, ended[0] - self.start_frame), from_disk=True)
+            return E.TakeFailed(error="the play process ended unexpectedly")
+        return E.TakeFailed(error=ended[1], frames=max(0, ended[0] - self.start_frame))
 
     def _take_failed(self, db, play: dict, ev: E.TakeFailed) -> None:
-        self.play = None
+        with self._play_lock:
+            if self.play is not play:      # stopped meanwhile: stop closed it
+                return
+            self.play = None
         self._end_bus_take()
         self.ws.release_reserve()
         for take_id in (play["input_take_id"], play["output_take_id"]):
+            # what reached disk (the writer keeps the header current): the process died, or
+            # the disk filled, and then each file holds what fitted, not what the process had
             frames = ev.frames
-            if ev.from_disk:   # the process died: what reached disk (the writer keeps the header current)
-                try:
-                    frames = sf.info(str(self.ws.resolve(get_take(db, take_id)["path"]))).frames
-                except (RuntimeError, OSError, sf.LibsndfileError):
-                    pass
+            try:
+                frames = sf.info(str(self.ws.resolve(get_take(db, take_id)["path"]))).frames
+            except (RuntimeError, OSError, sf.LibsndfileError):
+                pass
             finish_take(db, take_id, frames=frames, overflows=0, status="failed",
                         error=f"recording stopped: {ev.error}; {frames} frames kept")
         plays.end_play(db, play["id"])
