@@ -84,7 +84,7 @@ async def test_a_pedal_and_osc_move_the_score_view_and_the_take_is_labelled_as_p
     write_pedal_notation(tmp_path)
     path = tmp_path / "s.score"
     path.write_text("title: held\nauthor: ana\nnotation: poetry-pedal.toml\ncount-in: 0.5s\n"
-                    "p 1s\nt 3s\nk 8s\nm 2s\n", encoding="utf-8")
+                    "p 1s\nt 3s\nk 20s\nm 2s\n", encoding="utf-8")
     # streamed at 4x from when the input opens: long enough for a loaded machine to get to ctrl+r
     sf.write(str(tmp_path / "in.wav"), synthetic.timbre(48.0, "mid", seed=3), 48000, subtype="FLOAT")
     options = TuiOptions(session="held", score=str(path), input_file=str(tmp_path / "in.wav"), speed=4.0, preroll=0.0,
@@ -134,12 +134,14 @@ async def test_a_pedal_and_osc_move_the_score_view_and_the_take_is_labelled_as_p
             finally:
                 await app.shutdown()
     shown = {e.symbol: e.start_s for e in app.score_clock.performed().events}
-    # t lasts 3 s (0.75 s at 4x: a loaded machine's screen still sees it), k unheld at 4 s
-    assert shown["plosive-k"] >= 6.5 and shown["nasal-m"] - shown["plosive-k"] < 6.0, shown   # held; cut short
+    # t lasts 3 s (0.75 s at 4x: a loaded machine's screen still sees it), k unheld at 4 s; k
+    # would last 20 s and OSC cut it short after 1 s (on CI's loaded machine the advance came
+    # up to 7.6 s of the take late, 1.9 s at 4x: k is long so that a stall still cuts it short)
+    assert shown["plosive-k"] >= 6.5 and shown["nasal-m"] - shown["plosive-k"] < 18.0, shown   # held; cut short
     stored = markers_of(workspace, take["id"])
     assert [m.symbol for m in stored] == ["plosive-p", "plosive-t", "plosive-k", "nasal-m"]
     assert {(m.who, m.source) for m in stored} == {("ana", "score")}
     origin = take["preroll_frames"] + 0.5 * 48000                 # the end of the count-in
     k, m = ((x.start_sample - origin) / 48000 for x in stored[2:])
-    # unheld k at 4 s, m at 12 s; the aligner moves each +-1 s at most (steady noise has no onsets)
-    assert k > 5.5 and m - k < 7.0, (k, m, stored)
+    # unheld k at 4 s, m at 24 s; the aligner moves each +-1 s at most (steady noise has no onsets)
+    assert k > 5.5 and m - k < 18.0, (k, m, stored)
