@@ -433,3 +433,46 @@ def test_review_leaves_out_a_take_whose_audio_is_gone_and_says_so(world):
     seen = review(world.ws, world.db, world.session)
     assert seen.unreadable == [2] and list(seen.regions) == [kept]
     assert not world.db.execute("SELECT COUNT(*) FROM plugin_problems").fetchone()[0]   # not a plugin's fault
+
+
+def test_a_tie_goes_to_what_the_moment_clearly_sounds_like_else_the_veto(world):
+    t = world.take
+    for who in ("ana", "bo"):                                     # agreed: two tones good, two noises bad
+        world.tag(t, "good", 4.1, 5.9, who=who)
+        world.tag(t, "good", 10.1, 11.9, who=who)
+        world.tag(t, "bad", 2.05, 2.6, who=who)
+        world.tag(t, "bad", 2.75, 3.3, who=who)
+    tone_good = world.tag(t, "good", 8.1, 9.9, who="ana")         # ties: a tone...
+    tone_bad = world.tag(t, "bad", 8.0, 9.95, who="cy")
+    noise_good = world.tag(t, "good", 3.45, 3.95, who="ana")      # ...and a noise
+    noise_bad = world.tag(t, "bad", 3.4, 3.98, who="cy")
+    agreement = step("agreement", rule="majority", veto="bad", tie="sound", sound_distance=1.0, sound_ratio=0.5)
+    r = run(world, agreement, step("select-symbols", keep=["good"], drop=["bad"]))
+    why = removed(r)
+    assert tone_good not in why                                   # it goes on as it was
+    assert why[tone_bad].startswith("ana agreed on good (a tie between bad, good, decided by the sound: like "
+                                    "this take's moments agreed good ("), why[tone_bad]
+    assert why[tone_bad].endswith("cy said bad; what cy's bad covered beyond it stays bad"), why[tone_bad]
+    assert "decided by the sound: like this take's moments agreed bad" in why[noise_good], why[noise_good]
+    kept = regions(r.clips)
+    assert (8.1, 9.9, ("good",), ("ana",)) in kept                 # the tied tone is kept, ...
+    assert not any(s < 3.98 and e > 3.4 for s, e, _, _ in kept)   # ... the tied noise is not
+    # what cy's bad held beyond the kept tone stays bad: it is not in the dataset
+    assert not any(s < 8.1 and e > 8.0 for s, e, _, _ in kept) and not any(s < 9.95 and e > 9.9 for s, e, _, _ in kept)
+    replaced = next(x for x in r.removals(1) if x.clip.marker_ids == (tone_bad,))
+    assert sorted((k.start / SR, k.end / SR, k.symbols) for k in replaced.replaced_by) == [
+        (8.0, 8.1, ("bad",)), (8.1, 9.9, ("good",)), (9.9, 9.95, ("bad",))]
+    with pytest.raises(Exception, match=r"test.toml:\d+: steps\[1\].tie: expected one of 'rule', 'sound', got 'coin'"):
+        run(world, step("agreement", rule="majority", tie="coin"))
+
+
+def test_a_tie_with_too_few_agreed_moments_to_compare_with_is_vetoed(world):
+    t = world.take
+    for who in ("ana", "bo"):                                     # one agreed good moment, two bad
+        world.tag(t, "good", 4.1, 5.9, who=who)
+        world.tag(t, "bad", 2.05, 2.6, who=who)
+        world.tag(t, "bad", 2.75, 3.3, who=who)
+    tied = world.tag(t, "good", 8.1, 9.9, who="ana")
+    world.tag(t, "bad", 8.0, 9.95, who="cy")
+    r = run(world, step("agreement", rule="majority", veto="bad", tie="sound", sound_distance=1.0, sound_ratio=0.5))
+    assert removed(r)[tied] == "cy agreed on bad (a tie between bad, good; bad vetoes); ana said good"

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from rehearsal.curation import Clip, Step
+from rehearsal.curation.clips import sound_vector
+from rehearsal.curation.regions import subtract
 
 
 @dataclass
@@ -39,8 +43,16 @@ class Agreement(Step):
     rule: Literal["at-least", "majority", "veto", "person"] = "at-least"
     veto: str = ""
     person: str = ""
+    tie: Literal["rule", "sound"] = "rule"
+    sound_distance: float = 0.5
+    sound_ratio: float = 0.15
 
     def __post_init__(self):
+        if self.tie not in ("rule", "sound"):
+            raise ValueError(f'tie must be "rule" or "sound", got {self.tie!r}')
+        if self.sound_distance <= 0 or not 0 < self.sound_ratio < 1:
+            raise ValueError(f"need sound_distance > 0 and 0 < sound_ratio < 1, got {self.sound_distance} "
+                             f"and {self.sound_ratio}")
         if self.min_people < 1:
             raise ValueError(f"min_people must be at least 1, got {self.min_people}")
         if self.rule not in ("at-least", "majority", "veto", "person"):
@@ -97,47 +109,123 @@ class Agreement(Step):
         for i, c in enumerate(clips):
             if self._concerned(c):
                 groups.setdefault(c.take_id, []).append(i)
-        out: dict[int, Clip] = {}
+        out: dict[int, list[Clip]] = {}
         consumed = set()
-        for members in groups.values():
+        for take_id, members in groups.items():
+            decided, ties = [], []
             for cluster in _clusters([clips[i] for i in members], members, self.min_overlap, self.overlap_of, self.once_each):
                 said: dict[str, set[str]] = {}     # symbol -> people who gave it
                 for i in cluster:
                     for sym in clips[i].symbols:
                         said.setdefault(sym, set()).update(clips[i].who)
                 if len(said) == 1 and len(cluster) == 1:
-                    continue   # one tag, nobody disagrees
-                winner, how = self._winner(said)
-                for i in cluster:
-                    consumed.add(i)
-                if winner is None:
-                    for i in cluster:
-                        ctx.drop(clips[i], f"no agreement ({how})")
+                    decided.append((clips[cluster[0]], clips[cluster[0]].symbols[0]))   # nobody disagrees
                     continue
-                agreed = sorted(said[winner])
-                others = "; ".join(f"{', '.join(sorted(p))} said {s}" for s, p in sorted(said.items()) if s != winner)
-                pick = [clips[i] for i in cluster if winner in clips[i].symbols]
-                merged = _merge(pick, agreed, self.bounds, (winner,))
-                reason = f"{', '.join(agreed)} agreed on {winner} ({how})" + (f"; {others}" if others else "")
-                for i in cluster:
-                    ctx.replace(clips[i], [merged], reason)
-                out[cluster[0]] = merged
-        return [out[i] if i in out else c for i, c in enumerate(clips) if i in out or i not in consumed]
+                winner, how, tied = self._winner(said)
+                consumed.update(cluster)
+                if tied and self.tie == "sound":
+                    ties.append((cluster, said, winner, how, tied))
+                    continue
+                self._settle(clips, cluster, said, winner, how, out, ctx, decided)
+            if ties:
+                heard = _Heard(ctx.frames(take_id), decided)
+                for cluster, said, winner, how, tied in ties:
+                    core = _core([clips[i] for i in cluster])
+                    by_sound = heard.decide(core, tied, self.sound_distance, self.sound_ratio)
+                    if by_sound is None:
+                        self._settle(clips, cluster, said, winner, how, out, ctx)
+                        continue
+                    sym, near, far = by_sound
+                    how = (f"a tie between {', '.join(tied)}, decided by the sound: like this take's moments "
+                           f"agreed {sym} ({near:.2f} against {far:.2f})")
+                    self._settle(clips, cluster, said, sym, how, out, ctx, keep_veto=True)
+        return [x for i, c in enumerate(clips) if i in out or i not in consumed for x in (out.get(i) or [c])]
 
-    def _winner(self, said: dict[str, set[str]]) -> tuple[str | None, str]:
+    def _settle(self, clips, cluster, said, winner, how, out, ctx, decided=None, keep_veto=False) -> None:
+        """Replace `cluster`'s clips by one clip of `winner` (or drop them all: no winner).
+        `keep_veto`: what the veto symbol's regions hold beyond the winner's stays, under the
+        veto symbol (a tie decided by the sound keeps the phrase, not what a covering region
+        reached into)."""
+        if winner is None:
+            for i in cluster:
+                ctx.drop(clips[i], f"no agreement ({how})")
+            return
+        agreed = sorted(said[winner])
+        others = "; ".join(f"{', '.join(sorted(p))} said {s}" for s, p in sorted(said.items()) if s != winner)
+        pick = [clips[i] for i in cluster if winner in clips[i].symbols]
+        merged = _merge(pick, agreed, self.bounds, (winner,))
+        reason = f"{', '.join(agreed)} agreed on {winner} ({how})" + (f"; {others}" if others else "")
+        made = [merged]
+        for i in cluster:
+            c = clips[i]
+            if keep_veto and self.veto and self.veto in c.symbols and winner not in c.symbols:
+                beyond = [c.with_bounds(s, e) for s, e in subtract([(c.start, c.end)], [(merged.start, merged.end)])]
+                made.extend(beyond)
+                ctx.replace(c, [merged] + beyond, reason + (f"; what {', '.join(c.who)}'s {self.veto} covered "
+                                                            f"beyond it stays {self.veto}" if beyond else ""))
+            else:
+                ctx.replace(c, [merged], reason)
+        out[cluster[0]] = made
+        if decided is not None:
+            decided.append((merged, winner))
+
+    def _winner(self, said: dict[str, set[str]]) -> tuple[str | None, str, list[str]]:
+        """(winner or None, how, the tied symbols where a tie decided it, else [])."""
         if self.rule == "veto" and self.veto in said:
-            return self.veto, f"{', '.join(sorted(said[self.veto]))}'s {self.veto} vetoes"
+            return self.veto, f"{', '.join(sorted(said[self.veto]))}'s {self.veto} vetoes", []
         if self.rule == "person":
             theirs = [s for s, p in said.items() if self.person in p]
             if len(theirs) == 1:
-                return theirs[0], f"{self.person}'s word wins"
+                return theirs[0], f"{self.person}'s word wins", []
         top = max(len(p) for p in said.values())
         tied = sorted(s for s, p in said.items() if len(p) == top)
         if len(tied) == 1:
-            return tied[0], f"majority, {top} of {len(set().union(*said.values()))}"
+            return tied[0], f"majority, {top} of {len(set().union(*said.values()))}", []
         if self.veto and self.veto in tied:
-            return self.veto, f"a tie between {', '.join(tied)}; {self.veto} vetoes"
-        return None, f"a tie between {', '.join(tied)}"
+            return self.veto, f"a tie between {', '.join(tied)}; {self.veto} vetoes", tied
+        return None, f"a tie between {', '.join(tied)}", tied
+
+
+class _Heard:
+    """The moments of one take decided without a tie, as sound vectors per symbol, to tell
+    what a tied moment sounds like (standardised by the spread of those moments)."""
+
+    def __init__(self, fd, decided):
+        self.fd = fd
+        self.refs: dict[str, list[np.ndarray]] = {}
+        for clip, symbol in decided:
+            v = sound_vector(fd, clip.start, clip.end)
+            if v is not None:
+                self.refs.setdefault(symbol, []).append(v)
+        every = [v for vs in self.refs.values() for v in vs]
+        self.scale = np.std(every, axis=0) if len(every) > 1 else None
+
+    def decide(self, region, tied, distance: float, ratio: float):
+        """(symbol, distance to its nearest moment, to the nearest other) where `region` is
+        clearly like the moments agreed one of `tied`, else None."""
+        if self.scale is None or not np.all(self.scale > 1e-9):
+            return None
+        v = sound_vector(self.fd, *region)
+        if v is None:
+            return None
+        near = {s: float(np.min(np.sqrt((((np.array(vs) - v) / self.scale) ** 2).sum(axis=1))))
+                for s, vs in self.refs.items() if len(vs) >= 2}
+        if any(s not in near for s in tied):
+            return None    # too few agreed moments of a tied symbol to compare with
+        for s in tied:
+            far = min(d for t, d in near.items() if t != s) if len(near) > 1 else None
+            if far is not None and near[s] <= distance and near[s] <= ratio * far:
+                return s, near[s], far
+        return None
+
+
+def _core(members: list[Clip]) -> tuple[int, int]:
+    """The part of a moment every tag's region holds (the shortest region where they share none)."""
+    s, e = max(c.start for c in members), min(c.end for c in members)
+    if s < e:
+        return s, e
+    c = min(members, key=lambda c: c.end - c.start)
+    return c.start, c.end
 
 
 def _clusters(clips: list[Clip], idx: list[int], min_overlap: float, of: str = "shorter",

@@ -106,6 +106,26 @@ def _r(x, digits=4):
     return round(x, digits)
 
 
+SOUND_VECTOR = ("log2 centroid", "its spread", "log10 flatness", "its spread", "pitch confidence", "its spread")
+
+
+def sound_vector(fd: FrameDescriptors, start: int, end: int) -> np.ndarray | None:
+    """What a region sounds like, as numbers to compare regions of one take by: the mean and
+    spread over its active frames (>= ACTIVE_DB) of brightness (log centroid), noisiness (log
+    flatness) and how pitched it is (YIN confidence); level is left out (the same sound
+    played louder is the same sound). None with fewer than 5 active frames."""
+    sl = fd.frames_between(start, end)
+    loud = np.nan_to_num(fd.loudness_db[sl].astype(np.float64), nan=-120.0)
+    active = loud >= ACTIVE_DB
+    if active.sum() < 5:
+        return None
+    centroid = np.log2(np.maximum(np.nan_to_num(fd.centroid_hz[sl][active].astype(np.float64)), 50.0))
+    flatness = np.log10(np.maximum(np.nan_to_num(fd.flatness[sl][active].astype(np.float64)), 1e-4))
+    confidence = np.nan_to_num(fd.pitch_confidence[sl][active].astype(np.float64))
+    return np.array([centroid.mean(), centroid.std(), flatness.mean(), flatness.std(),
+                     confidence.mean(), confidence.std()])
+
+
 def clip_descriptors(fd: FrameDescriptors, start: int, end: int) -> dict:
     """Summary of one region: level, pitch, timbre, onsets. None where there is nothing to measure.
 
