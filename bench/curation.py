@@ -81,6 +81,7 @@ veto = "bad"
 min_overlap = 0.5
 overlap_of = "longer"
 once_each = true
+tie = "sound"
 [[steps]]
 use = "select-symbols"
 keep = ["good", "breath"]
