@@ -212,9 +212,9 @@ class _Heard:
                 for s, vs in self.refs.items() if len(vs) >= 2}
         if any(s not in near for s in tied):
             return None    # too few agreed moments of a tied symbol to compare with
-        for s in tied:
-            far = min(d for t, d in near.items() if t != s) if len(near) > 1 else None
-            if far is not None and near[s] <= distance and near[s] <= ratio * far:
+        for s in tied:   # every tied symbol is in `near`: there is always another to compare with
+            far = min(d for t, d in near.items() if t != s)
+            if near[s] <= distance and near[s] <= ratio * far:
                 return s, near[s], far
         return None
 

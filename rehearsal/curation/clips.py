@@ -106,9 +106,6 @@ def _r(x, digits=4):
     return round(x, digits)
 
 
-SOUND_VECTOR = ("log2 centroid", "its spread", "log10 flatness", "its spread", "pitch confidence", "its spread")
-
-
 def sound_vector(fd: FrameDescriptors, start: int, end: int) -> np.ndarray | None:
     """What a region sounds like, as numbers to compare regions of one take by: the mean and
     spread over its active frames (>= ACTIVE_DB) of brightness (log centroid), noisiness (log
