@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.support.jackserver import JackServer
+from tests.support.jackserver import JackServer, realtime_allowed
 
 _server: JackServer | None = None
 
@@ -27,7 +27,13 @@ def pytest_configure(config):
         # not real-time: then the server waits for late clients instead of dropping their
         # cycle, so what the tests compare (the audio itself) is deterministic on a busy
         # machine. Overflow and xrun figures under load belong to bench/record.py (realtime).
-        _server = JackServer(f"rehearsal-test-{os.getpid()}").start()
+        # The tests judged against real time (marked `serial`, run alone by scripts/test) ask
+        # for REHEARSAL_TEST_REALTIME=1: then the server runs as a rehearsal room's does, with
+        # its clock on SCHED_FIFO where this machine allows it, still synchronous. A busy CI
+        # machine made the non-realtime driver late every few cycles (12 to 89 overflows in
+        # each of five 9 s takes), and no take could be judged to 256 samples.
+        realtime = os.environ.get("REHEARSAL_TEST_REALTIME") == "1" and realtime_allowed()
+        _server = JackServer(f"rehearsal-test-{os.getpid()}", realtime=realtime, synchronous=True).start()
         _portaudio_sees(_server)
 
 

@@ -6,11 +6,17 @@ release) in the same JACK cycle; with the other 20, its process callback wakes a
 that sends an OSC tag over UDP. This process runs what the app runs: the Room (recorder
 process, marker bus), the MIDI source and an OSC source on its own event loop. The
 recorded file says where each click really is; every marker must be within 256 samples.
+
+A marker is timed by when its event arrived, so a tap in a cycle the machine ran late (an
+xrun) arrives late by that much: those clicks (an xrun up to 0.5 s before or 0.1 s after
+them, the clock's settling time and the event's way here) are reported, not judged. A take
+with too few clicks left to judge is measured again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +42,8 @@ TOLERANCE = 256
 N_EACH = 20
 SPACING_S = 0.2          # clicks alternate MIDI / OSC: MIDI taps 0.4 s apart, beyond the 350 ms window
 ROOT = Path(__file__).resolve().parent.parent
+XRUN_BEFORE_S, XRUN_AFTER_S = 0.1, 0.5   # a click this close before / after an xrun is not judged
+MIN_JUDGED = 5                           # clicks judged per source, for a take to count
 
 
 class OscLoop:
@@ -55,8 +63,9 @@ class OscLoop:
         self.loop.close()
 
 
-def record_and_tap(home: Path, sr: int) -> tuple[dict, int]:
-    """One take with 40 clicks and their taps: (errors in samples by source, overflows)."""
+def record_and_tap(home: Path, sr: int) -> tuple[dict, dict, int]:
+    """One take with 40 clicks and their taps: (errors in samples by source, whether each click
+    was clear of xruns by source, overflows)."""
     from rehearsal.store import Workspace
 
     notation = load_notation(shipped_notations()["good-bad-pedal"])   # tap good, long bad, double undo
@@ -82,6 +91,7 @@ def record_and_tap(home: Path, sr: int) -> tuple[dict, int]:
         player.stdin.write("go\n")
         player.stdin.flush()
         assert player.stdout.readline().strip() == "done", "the click player did not finish"
+        played = json.loads(player.stdout.readline())
         assert done.wait(10), f"only {len(committed)} of {2 * N_EACH} markers committed"
         room.stop_take()
     finally:
@@ -112,27 +122,33 @@ def record_and_tap(home: Path, sr: int) -> tuple[dict, int]:
     assert len(by_source["midi"]) == N_EACH and len(by_source["osc"]) == N_EACH, by_source
     assert all(m.symbol == "good" and m.gesture == "tap" for m in markers)
     if len(onsets) != 2 * N_EACH:
-        return {}, overflows
-    return {name: np.array(by_source[name]) - clicks
-            for name, clicks in (("midi", onsets[0::2]), ("osc", onsets[1::2]))}, overflows
+        return {}, {}, overflows
+    xruns = np.array(played["xruns"])
+    clear = np.array([not np.any((xruns > t - XRUN_AFTER_S) & (xruns < t + XRUN_BEFORE_S)) for t in played["clicks"]])
+    assert len(clear) == 2 * N_EACH, f"the player reported {len(clear)} clicks"
+    errors = {name: np.array(by_source[name]) - clicks for name, clicks in (("midi", onsets[0::2]), ("osc", onsets[1::2]))}
+    return errors, {"midi": clear[0::2], "osc": clear[1::2]}, overflows
 
 
 def test_midi_and_osc_taps_land_within_256_samples_of_their_clicks(jack_server, tmp_path):
-    # An input overflow means the JACK graph ran late and frames may be lost around it: the
-    # file's sample positions and the clock then disagree for reasons outside the markers.
-    # On an overloaded machine, measure again (at most five takes: on a VM that stalls, three
-    # takes in a row overflowed at load 0.2); a clean take must pass.
+    # An input overflow means the JACK graph ran late: the taps of its clicks arrive late.
+    # Those are left out; the rest must pass. On an overloaded machine, measure again (at most
+    # five takes: on a VM that stalls, five takes in a row overflowed 12 to 89 times each).
     attempts = []
     for attempt in range(5):
-        errors, overflows = record_and_tap(tmp_path / f"ws{attempt}", jack_server.rate)
-        worst = max((int(np.abs(e).max()) for e in errors.values()), default=None)
-        report = {k: (int(np.median(v)), int(np.abs(v).max())) for k, v in errors.items()}
-        print(f"take {attempt + 1}: marker timing error (median, max |error|) in samples: {report};"
-              f" input overflows: {overflows}")
+        errors, clear, overflows = record_and_tap(tmp_path / f"ws{attempt}", jack_server.rate)
+        judged = {k: e[clear[k]] for k, e in errors.items()}
+        report = {k: {"median": int(np.median(np.abs(v))), "max": int(np.abs(v).max()),
+                      "judged": int(clear[k].sum()),
+                      "max judged": int(np.abs(judged[k]).max()) if clear[k].any() else None}
+                  for k, v in errors.items()}
+        print(f"take {attempt + 1}: marker timing error in samples: {report}; input overflows: {overflows}")
         attempts.append((report, overflows))
-        if worst is not None and worst <= TOLERANCE:
-            return
-        if overflows == 0:
-            pytest.fail(f"markers off by up to {worst} samples in a take without overflows: "
-                        + "; ".join(f"{k}: {v.tolist()}" for k, v in errors.items()))
+        if errors and all(clear[k].sum() >= MIN_JUDGED for k in errors):
+            worst = max(int(np.abs(v).max()) for v in judged.values())
+            if worst <= TOLERANCE:
+                return
+            if overflows == 0:
+                pytest.fail(f"markers off by up to {worst} samples at clicks clear of xruns: "
+                            + "; ".join(f"{k}: {v.tolist()}" for k, v in judged.items()))
     pytest.fail(f"the recorder overflowed in every take, so timing could not be judged: {attempts}")

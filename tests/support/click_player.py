@@ -14,15 +14,19 @@ the recorder then overflows because of the test, not the product. A pedal and a 
 other devices anyway.
 
 Protocol on stdin/stdout: prints "ready" once connected, plays on a line "go", prints
-"done" when the last sample has been played.
+"done" when the last sample has been played, then one JSON line: the time.monotonic() of
+the cycle that played each click and of each xrun JACK reported while playing (a tap in a
+cycle the machine ran late arrives late, and the test must know which clicks those were).
 """
 
 from __future__ import annotations
 
+import json
 import queue
 import socket
 import sys
 import threading
+import time
 
 import numpy as np
 
@@ -70,7 +74,12 @@ def main() -> None:
         for p in positions:
             signal[p:p + CLICK_LEN] = 0.9
 
+        click_times: list[float] = []
+
         def wake_sender(pos, frames):
+            for p in positions:
+                if pos <= p < pos + frames:
+                    click_times.append(time.monotonic())
             for p in osc_clicks:
                 if pos <= p < pos + frames:
                     wake.put(p)
@@ -83,6 +92,8 @@ def main() -> None:
         if not player.done.wait(120):
             raise SystemExit("the player did not finish")
         print("done", flush=True)
+        print(json.dumps({"clicks": click_times, "xruns": [t for t in player.xrun_times if t >= click_times[0] - 1.0]}),
+              flush=True)
     finally:
         wake.put(None)
         player.close()

@@ -9,6 +9,7 @@ belong to, so "the click and the pedal press happened together" is exact.
 from __future__ import annotations
 
 import threading
+import time
 
 import jack
 import numpy as np
@@ -27,7 +28,9 @@ class JackPlayer:
         self.done = threading.Event()
         self.started_cycle_frame: int | None = None
         self.cycle_callbacks: list = []   # called as f(pos, frames) from the process thread
+        self.xrun_times: list[float] = []  # time.monotonic() of each xrun JACK reported (any client's)
         self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(lambda delayed_usecs: self.xrun_times.append(time.monotonic()))
         self.client.activate()
 
     @property
