@@ -78,6 +78,8 @@ class Boundary:
 
 
 SILENCE_STRENGTH = 100.0
+DIP_S, DIP_DB = 0.05, 18.0   # a dip in sound: this far below the loudest frame this close on each side
+GAP_REACH = 4 / 3        # a covering region goes back to a short quiet run this many novelty_s before its start
 
 
 class PhraseFinder:
@@ -93,15 +95,29 @@ class PhraseFinder:
         n = len(loud)
         centre = lambda i: int(fd.frame_centre(i))   # noqa: E731
         bounds: list[Boundary] = []
+        self.novelty_s = novelty_s
+        self.gaps: list[int] = []    # starts of quiet runs too short to be a silence
         # silence runs
         min_gap = max(1, int(round(min_gap_s * self.sr / hop)))
         edges = np.flatnonzero(np.diff(np.concatenate([[1], active.astype(np.int8), [1]])))
         for a, b in zip(edges[0::2], edges[1::2]):   # inactive runs [a, b)
-            if b - a >= min_gap:
+            if b - a < min_gap:
+                if 0 < a and b < n:   # a short quiet run inside sound: novelty is blind beside it
+                    self.gaps.append(centre(a) - hop // 2)
+            else:
                 if a > 0:
                     bounds.append(Boundary(centre(a) - hop // 2, "silence-start", SILENCE_STRENGTH))
                 if b < n:
                     bounds.append(Boundary(centre(b) - hop // 2, "silence-end", SILENCE_STRENGTH))
+        # a dip: a frame in sound DIP_DB below the loudest of the frames DIP_S on each side
+        # (a phrase ended and the next began, with no quiet run between)
+        w = max(1, int(round(DIP_S * self.sr / hop)))
+        if n > 2 * w:
+            win = np.lib.stride_tricks.sliding_window_view(np.pad(loud, w, constant_values=-120.0), w)
+            before, after = win[:n].max(axis=1), win[w + 1:w + 1 + n].max(axis=1)
+            dip = active & (loud <= before - DIP_DB) & (loud <= after - DIP_DB)
+            runs = np.flatnonzero(dip & ~np.concatenate([[False], dip[:-1]]))
+            self.gaps = sorted(self.gaps + [centre(i) - hop // 2 for i in runs])
         # novelty: level and timbre changes inside sound, at two time scales (a long window
         # finds clear changes, a short one the changes next to short phrases, held to a higher bar)
         self.novelty = np.zeros(n)
@@ -224,10 +240,24 @@ class PhraseFinder:
             start += guard
         if end <= start:
             return None
+        if cover and not (starts and start_b.kind == "silence-end"):
+            # novelty needs sound on both sides of its window, so a phrase that starts softly
+            # after a short quiet run (shorter than a silence) shows its change only once the
+            # window has left that run (up to its half, 0.75 s, and the peak's own width), and
+            # a phrase that opens with such a run shows none: what is dropped starts at the
+            # earliest such run that close before the start found
+            near = [g for g in self.gaps if start - int(GAP_REACH * self.novelty_s * sr) <= g < start and g >= lo]
+            if near:
+                start = near[0]
+                how_start += f", back to the short quiet at {start / sr:.2f} s"
+                how = f"phrase: {how_start}, {how_end}"
         if cover:   # all of the phrase: to the tap (it ended before), a margin earlier. Never only
             # past the end found: a change inside a sound that goes on (a helicopter's chop, a
             # noise's own swell) looks as clear as its end, and what is dropped must hold all of it
-            reach = min([t for t in mates if end < t < tap] + [tap])
+            # another person's tap after the end found follows this phrase; where no boundary
+            # showed the end (it is only a guess, max_delay before the tap), such a tap may
+            # be theirs of the phrase before, and this phrase may go on past it
+            reach = min([t for t in mates if end < t < tap and ends] + [tap])
             end = min(hi, max(end, reach))
             start = max(lo, start - int(margin_s * sr))
             how += f"; covering: {margin_s:g} s earlier, to the tap"
