@@ -48,7 +48,7 @@ def plan(sr: int, period: int, n_each: int, spacing_s: float):
 
 def main() -> None:
     osc_port, n_each, spacing = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    player = JackPlayer("click-player", channels=2, midi=True)
+    player = JackPlayer("click-player", channels=2, midi=True, xruns=True)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     from pythonosc.osc_message_builder import OscMessageBuilder
 

@@ -16,7 +16,7 @@ import numpy as np
 
 
 class JackPlayer:
-    def __init__(self, name: str = "tester", channels: int = 2, midi: bool = False):
+    def __init__(self, name: str = "tester", channels: int = 2, midi: bool = False, xruns: bool = False):
         self.client = jack.Client(name, no_start_server=True)
         self.outs = [self.client.outports.register(f"out_{i + 1}") for i in range(channels)]
         self.midi_out = self.client.midi_outports.register("midi_out") if midi else None
@@ -28,9 +28,10 @@ class JackPlayer:
         self.done = threading.Event()
         self.started_cycle_frame: int | None = None
         self.cycle_callbacks: list = []   # called as f(pos, frames) from the process thread
-        self.xrun_times: list[float] = []  # time.monotonic() of each xrun JACK reported (any client's)
+        self.xrun_times: list[float] = []  # with `xruns`: time.monotonic() of each xrun JACK reported
         self.client.set_process_callback(self._process)
-        self.client.set_xrun_callback(lambda delayed_usecs: self.xrun_times.append(time.monotonic()))
+        if xruns:   # only where asked: the callback takes this process's GIL at every xrun
+            self.client.set_xrun_callback(lambda delayed_usecs: self.xrun_times.append(time.monotonic()))
         self.client.activate()
 
     @property
