@@ -96,7 +96,7 @@ class PhraseFinder:
         centre = lambda i: int(fd.frame_centre(i))   # noqa: E731
         bounds: list[Boundary] = []
         self.novelty_s = novelty_s
-        self.gaps: list[int] = []    # starts of quiet runs too short to be a silence
+        self.gaps: list[int] = []    # starts of quiet runs too short to be a silence, and of dips
         # silence runs
         min_gap = max(1, int(round(min_gap_s * self.sr / hop)))
         edges = np.flatnonzero(np.diff(np.concatenate([[1], active.astype(np.int8), [1]])))
@@ -117,7 +117,8 @@ class PhraseFinder:
             before, after = win[:n].max(axis=1), win[w + 1:w + 1 + n].max(axis=1)
             dip = active & (loud <= before - DIP_DB) & (loud <= after - DIP_DB)
             runs = np.flatnonzero(dip & ~np.concatenate([[False], dip[:-1]]))
-            self.gaps = sorted(self.gaps + [centre(i) - hop // 2 for i in runs])
+            self.gaps += [centre(i) - hop // 2 for i in runs]
+        self._gaps = np.array(sorted(self.gaps), dtype=np.int64)
         # novelty: level and timbre changes inside sound, at two time scales (a long window
         # finds clear changes, a short one the changes next to short phrases, held to a higher bar)
         self.novelty = np.zeros(n)
@@ -246,9 +247,9 @@ class PhraseFinder:
             # window has left that run (up to its half, 0.75 s, and the peak's own width), and
             # a phrase that opens with such a run shows none: what is dropped starts at the
             # earliest such run that close before the start found
-            near = [g for g in self.gaps if start - int(GAP_REACH * self.novelty_s * sr) <= g < start and g >= lo]
-            if near:
-                start = near[0]
+            first = np.searchsorted(self._gaps, max(lo, start - int(GAP_REACH * self.novelty_s * sr)))
+            if first < len(self._gaps) and self._gaps[first] < start:
+                start = int(self._gaps[first])
                 how_start += f", back to the short quiet at {start / sr:.2f} s"
                 how = f"phrase: {how_start}, {how_end}"
         if cover:   # all of the phrase: to the tap (it ended before), a margin earlier. Never only
@@ -257,7 +258,7 @@ class PhraseFinder:
             # another person's tap after the end found follows this phrase; where no boundary
             # showed the end (it is only a guess, max_delay before the tap), such a tap may
             # be theirs of the phrase before, and this phrase may go on past it
-            reach = min([t for t in mates if end < t < tap and ends] + [tap])
+            reach = min([t for t in (mates if ends else ()) if end < t < tap] + [tap])
             end = min(hi, max(end, reach))
             start = max(lo, start - int(margin_s * sr))
             how += f"; covering: {margin_s:g} s earlier, to the tap"
