@@ -44,8 +44,8 @@ class Agreement(Step):
     veto: str = ""
     person: str = ""
     tie: Literal["rule", "sound"] = "rule"
-    sound_distance: float = 0.5
-    sound_ratio: float = 0.15
+    sound_distance: float = 1.0
+    sound_ratio: float = 1 / 3
 
     def __post_init__(self):
         if self.tie not in ("rule", "sound"):
@@ -201,21 +201,25 @@ class _Heard:
         self.scale = np.std(every, axis=0) if len(every) > 1 else None
 
     def decide(self, region, tied, distance: float, ratio: float):
-        """(symbol, distance to its nearest moment, to the nearest other) where `region` is
-        clearly like the moments agreed one of `tied`, else None."""
+        """(symbol, mean distance to its two nearest moments, distance to the nearest moment
+        agreed another symbol) where `region` is clearly like the moments agreed one of
+        `tied`, else None."""
         if self.scale is None or not np.all(self.scale > 1e-9):
             return None
         v = sound_vector(self.fd, *region)
         if v is None:
             return None
-        near = {s: float(np.min(np.sqrt((((np.array(vs) - v) / self.scale) ** 2).sum(axis=1))))
+        dist = {s: np.sort(np.sqrt((((np.array(vs) - v) / self.scale) ** 2).sum(axis=1)))
                 for s, vs in self.refs.items() if len(vs) >= 2}
-        if any(s not in near for s in tied):
+        if any(s not in dist for s in tied):
             return None    # too few agreed moments of a tied symbol to compare with
-        for s in tied:   # every tied symbol is in `near`: there is always another to compare with
-            far = min(d for t, d in near.items() if t != s)
-            if near[s] <= distance and near[s] <= ratio * far:
-                return s, near[s], far
+        for s in tied:   # every tied symbol is in `dist`: there is always another to compare with
+            # like two of the moments agreed `s` (one alone may be a look-alike), and nearer by
+            # `ratio` than the single nearest moment agreed anything else
+            near = float(dist[s][:2].mean())
+            far = min(float(d[0]) for t, d in dist.items() if t != s)
+            if near <= distance and near <= ratio * far:
+                return s, near, far
         return None
 
 

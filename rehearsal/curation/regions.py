@@ -186,9 +186,10 @@ class PhraseFinder:
         md = int(min_delay_s * sr)
         ruled = [t for t in others if lo < t < tap - md]
         later = [b for b in ends if not any(b.sample + md < t for t in ruled)]
-        if ends and not later and ruled and cover:
-            # every boundary is followed by another tap of this person's: those refer to
-            # phrases before this one, so this one ended after the latest of them
+        if ruled and cover and (ends and not later or not ends and max(ruled) > tap - int(max_delay_s * sr)):
+            # every boundary is followed by another tap of this person's (or none showed the
+            # end, and the guess lies before such a tap): those refer to phrases before this
+            # one, so this one ended after the latest of them
             ends = [Boundary(max(ruled), "tap", 0.0)]
         else:
             ends = later or ends
@@ -204,6 +205,8 @@ class PhraseFinder:
         slack = int(margin_s * sr) if cover and ends and end_b.kind == "novelty" else 0
         own = set(others)
         earlier = [t for t in taps if t < end - md - (0 if t in own else slack)]
+        if cover:   # this person's own taps before this one all mark earlier phrases
+            earlier = sorted(set(earlier) | set(ruled))
         floor = max([lo] + [int(t) - int(max_delay_s * sr) for t in earlier])
         starts = [b for b in self.between(floor, end - int(min_phrase_s * sr) + 1) if b.can_start or cover]
         clear = [b for b in starts if b.strength >= 2 * self.min_novelty]
