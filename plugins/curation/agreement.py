@@ -46,6 +46,7 @@ class Agreement(Step):
     tie: Literal["rule", "sound"] = "rule"
     sound_distance: float = 1.0
     sound_ratio: float = 1 / 3
+    tie_margin_s: float = 0.3
 
     def __post_init__(self):
         if self.tie not in ("rule", "sound"):
@@ -53,6 +54,8 @@ class Agreement(Step):
         if self.sound_distance <= 0 or not 0 < self.sound_ratio < 1:
             raise ValueError(f"need sound_distance > 0 and 0 < sound_ratio < 1, got {self.sound_distance} "
                              f"and {self.sound_ratio}")
+        if self.tie_margin_s < 0:
+            raise ValueError(f"tie_margin_s must be 0 or more, got {self.tie_margin_s}")
         if self.min_people < 1:
             raise ValueError(f"min_people must be at least 1, got {self.min_people}")
         if self.rule not in ("at-least", "majority", "veto", "person"):
@@ -159,7 +162,8 @@ class Agreement(Step):
         for i in cluster:
             c = clips[i]
             if keep_veto and self.veto and self.veto in c.symbols and winner not in c.symbols:
-                beyond = [c.with_bounds(s, e) for s, e in subtract([(c.start, c.end)], [(merged.start, merged.end)])]
+                beyond = [c.with_bounds(*self._next_to(s, e, c, merged))
+                          for s, e in subtract([(c.start, c.end)], [(merged.start, merged.end)])]
                 made.extend(beyond)
                 ctx.replace(c, [merged] + beyond, reason + (f"; what {', '.join(c.who)}'s {self.veto} covered "
                                                             f"beyond it stays {self.veto}" if beyond else ""))
@@ -168,6 +172,20 @@ class Agreement(Step):
         out[cluster[0]] = made
         if decided is not None:
             decided.append((merged, winner))
+
+    def _next_to(self, s: int, e: int, veto: Clip, kept: Clip) -> tuple[int, int]:
+        """A part [s, e) of the veto's region beyond the kept moment. Where it goes on for more
+        than `tie_margin_s`, it is another moment next to this one (a covering region reaching
+        on to its tap, or back to the phrase's start), and the kept moment's edge there was found
+        from a change, placed to a few tenths of a second: that much of the kept moment next to
+        it stays under the veto too (as a covering region's own margin does)."""
+        m = int(self.tie_margin_s * veto.sample_rate)
+        if e - s > m:
+            if s == kept.end:
+                s = max(veto.start, kept.start, s - m)
+            if e == kept.start:
+                e = min(veto.end, kept.end, e + m)
+        return s, e
 
     def _winner(self, said: dict[str, set[str]]) -> tuple[str | None, str, list[str]]:
         """(winner or None, how, the tied symbols where a tie decided it, else [])."""

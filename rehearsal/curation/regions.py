@@ -78,7 +78,7 @@ class Boundary:
 
 
 SILENCE_STRENGTH = 100.0
-DIP_S, DIP_DB = 0.05, 18.0   # a dip in sound: this far below the loudest frame this close on each side
+DIP_S, DIP_DB = 0.1, 18.0   # a dip in sound: this far below the loudest frame this close on each side
 GAP_REACH = 4 / 3        # a covering region goes back to a short quiet run this many novelty_s before its start
 
 
@@ -175,7 +175,9 @@ class PhraseFinder:
         an end that such a tap follows before this one: a person taps each phrase once, so
         that tap refers to an earlier phrase, and this one ended after it (two phrases end
         close together, the stronger change being the earlier one). Where that rules out
-        every end of a covering region, it ends after the latest such tap. A covering region
+        every end of a covering region, or no boundary showed its end and the guess lies
+        before such a tap, it ends after the latest such tap; and every such tap bounds a
+        covering region's start as a tap of an earlier phrase does. A covering region
         starts no later than the latest tap of an earlier phrase where sound goes on from
         that tap (no silence ends between): that sound is this phrase's. `mates` (taps
         of the same symbol by other people) bound a covering region that reaches to its tap:
