@@ -30,13 +30,19 @@ def truth_world(workspace, db):
     return CurationWorld.create(workspace, db, notation=tt.NOTATION)
 
 
+def _good_takes(world, seed: int, noise: str = "made"):
+    """The truth take of `seed` put in `world`, the shipped good-takes pipeline run on it
+    (preview), and the dataset measured against the truth: (truth, run, measure)."""
+    truth = tt.truth_take(seed, noise=noise)
+    tt.add_to_world(world, truth)
+    run = preview(world.ws, world.db, load_pipeline(GOOD_TAKES), [world.session])
+    return truth, run, tt.measure(run.clips, truth)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_good_takes_holds_what_was_meant_on_a_truth_take(truth_world, seed):
-    truth = tt.truth_take(seed)
+    truth, run, m = _good_takes(truth_world, seed)
     assert truth.boundaries_without_silence * 2 >= truth.good_bad_boundaries   # the generator's promise
-    tt.add_to_world(truth_world, truth)
-    run = preview(truth_world.ws, truth_world.db, load_pipeline(GOOD_TAKES), [truth_world.session])
-    m = tt.measure(run.clips, truth)
     assert m["bad_samples"] == 0, m
     assert m["duplicated_samples"] == 0, m
     assert m["precision"] >= 0.95, m
@@ -64,10 +70,7 @@ def test_a_recorded_noise_tagged_bad_is_dropped_whole(truth_world, seed):
     ended the bad region before the bad phrase did (their tap of this phrase came after);
     47, the second of two bad phrases with no silence between started at a change inside
     it, after the first one's tap (the sound between is this phrase's)."""
-    truth = tt.truth_take(seed, noise="recorded")
-    tt.add_to_world(truth_world, truth)
-    run = preview(truth_world.ws, truth_world.db, load_pipeline(GOOD_TAKES), [truth_world.session])
-    m = tt.measure(run.clips, truth)
+    _, _, m = _good_takes(truth_world, seed, "recorded")
     assert m["bad_samples"] == 0 and m["duplicated_samples"] == 0, m
     assert m["precision"] >= 0.95 and m["recall"] >= 0.7, m
 
@@ -84,10 +87,7 @@ def test_a_bad_phrase_that_starts_softly_or_goes_on_past_a_mates_tap_is_dropped_
     bad phrases in a row; the second's region, with no boundary showing its end, stopped
     at the other person's tap, which was theirs of the first (33,498 samples): a mate's tap
     bounds a covering region only after an end a boundary showed."""
-    truth = tt.truth_take(seed, noise=noise)
-    tt.add_to_world(truth_world, truth)
-    run = preview(truth_world.ws, truth_world.db, load_pipeline(GOOD_TAKES), [truth_world.session])
-    m = tt.measure(run.clips, truth)
+    _, _, m = _good_takes(truth_world, seed, noise)
     assert m["bad_samples"] == 0 and m["duplicated_samples"] == 0, m
     assert m["precision"] >= 0.95, m
 
@@ -104,10 +104,7 @@ def test_seeds_first_measured_after_the_rules_were_made_leak_nothing(truth_world
     stayed bad only beyond that good region's end, found from a change 0.17 s late (5,698
     samples). Where the veto's region goes on past a kept moment, the last 0.3 s of the kept
     moment next to it stays under the veto too (agreement's `tie_margin_s`)."""
-    truth = tt.truth_take(seed, noise=noise)
-    tt.add_to_world(truth_world, truth)
-    run = preview(truth_world.ws, truth_world.db, load_pipeline(GOOD_TAKES), [truth_world.session])
-    m = tt.measure(run.clips, truth)
+    _, _, m = _good_takes(truth_world, seed, noise)
     assert m["bad_samples"] == 0 and m["duplicated_samples"] == 0, m
     assert m["precision"] >= 0.95 and m["recall"] >= 0.7, m
 
@@ -120,10 +117,7 @@ def test_a_persons_own_earlier_tap_bounds_a_dropped_phrase_whose_end_no_boundary
     good material back (recall 0.654). A person taps each phrase once, so their own earlier
     taps all mark phrases before this one: such a tap now bounds the start (the phrase before
     ended at most 2 s before it) and, past the guessed end, the end (recall 0.816)."""
-    truth = tt.truth_take(82)
-    tt.add_to_world(truth_world, truth)
-    run = preview(truth_world.ws, truth_world.db, load_pipeline(GOOD_TAKES), [truth_world.session])
-    m = tt.measure(run.clips, truth)
+    _, _, m = _good_takes(truth_world, 82)
     assert m["bad_samples"] == 0 and m["duplicated_samples"] == 0 and m["precision"] >= 0.95, m
     assert m["recall"] >= 0.75, m
 
@@ -135,10 +129,7 @@ def test_a_tie_goes_to_a_symbol_the_moment_is_like_two_agreed_moments_of(truth_w
     the lowest was 0.33): recall 0.665. The mean distance to the two nearest agreed moments
     of a symbol tells look-alikes apart better (tied bad phrases: 0.54 and more; within 1/3
     decides 72% of the tied good phrases, against 52%): recall 0.724."""
-    truth = tt.truth_take(150)
-    tt.add_to_world(truth_world, truth)
-    run = preview(truth_world.ws, truth_world.db, load_pipeline(GOOD_TAKES), [truth_world.session])
-    m = tt.measure(run.clips, truth)
+    _, run, m = _good_takes(truth_world, 150)
     assert m["bad_samples"] == 0 and m["duplicated_samples"] == 0 and m["precision"] >= 0.95, m
     assert m["recall"] >= 0.7, m
     by_sound = [r for r in run.removals() if "decided by the sound: like this take's moments agreed good" in r.reason]

@@ -183,12 +183,13 @@ class PhraseFinder:
         of the same symbol by other people) bound a covering region that reaches to its tap:
         another person's tap between the phrase's end and this one followed the same phrase."""
         sr = self.sr
-        ends = [b for b in self.between(max(lo, tap - int(max_delay_s * sr)), min(hi, tap - int(min_delay_s * sr)) + 1)
+        guess = max(lo, tap - int(max_delay_s * sr))   # the end where no boundary shows it
+        ends = [b for b in self.between(guess, min(hi, tap - int(min_delay_s * sr)) + 1)
                 if b.can_end]
         md = int(min_delay_s * sr)
         ruled = [t for t in others if lo < t < tap - md]
         later = [b for b in ends if not any(b.sample + md < t for t in ruled)]
-        if ruled and cover and (ends and not later or not ends and max(ruled) > tap - int(max_delay_s * sr)):
+        if ruled and cover and (ends and not later or not ends and max(ruled) > guess):
             # every boundary is followed by another tap of this person's (or none showed the
             # end, and the guess lies before such a tap): those refer to phrases before this
             # one, so this one ended after the latest of them
@@ -200,7 +201,7 @@ class PhraseFinder:
             end, how_end = end_b.sample, f"ends at the {end_b.kind} at {end_b.sample / sr:.2f} s"
         else:
             # no boundary shows the end: the phrase went on at least until max_delay before the tap
-            end, how_end = max(lo, tap - int(max_delay_s * sr)), f"no clear end: ends {max_delay_s:g} s before the tap"
+            end, how_end = guess, f"no clear end: ends {max_delay_s:g} s before the tap"
         # taps of earlier phrases: before this one's end. A covering region's end found from
         # a change is placed to a margin, and another person's tap that close after it may
         # be theirs of this same phrase (the region must not start after this phrase did)
