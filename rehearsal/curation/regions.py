@@ -80,6 +80,8 @@ class Boundary:
 SILENCE_STRENGTH = 100.0
 DIP_S, DIP_DB = 0.1, 18.0   # a dip in sound: this far below the loudest frame this close on each side
 GAP_REACH = 4 / 3        # a covering region goes back to a short quiet run this many novelty_s before its start
+WEAK_NOVELTY = 0.75      # a weak change: novelty this fraction of min_novelty (a covering region's start where no boundary shows one)
+SILENCE_MARGIN_S = 0.1   # a covering region's margin before a start found on the first frame of a silence
 
 
 class PhraseFinder:
@@ -156,6 +158,15 @@ class PhraseFinder:
         self.boundaries = bounds
         self._samples = np.array([b.sample for b in bounds], dtype=np.int64)
 
+    def _weak_change(self, lo: int, hi: int) -> int | None:
+        """The earliest local peak of novelty in [lo, hi) at WEAK_NOVELTY of the bar, or None."""
+        sl = self.fd.frames_between(lo, hi + 1)
+        nv = self.novelty[sl]
+        if len(nv) < 3:
+            return None
+        k = np.flatnonzero((nv[1:-1] >= WEAK_NOVELTY * self.min_novelty) & (nv[1:-1] >= nv[:-2]) & (nv[1:-1] >= nv[2:]))
+        return int(self.fd.frame_centre(sl.start + 1 + k[0])) - self.fd.hop // 2 if len(k) else None
+
     def between(self, lo: int, hi: int) -> list[Boundary]:
         a, b = np.searchsorted(self._samples, [lo, hi])
         return self.boundaries[a:b]
@@ -228,7 +239,13 @@ class PhraseFinder:
             else:                      # the latest clear change, else the latest change
                 start_b = (clear or starts)[-1]
             start, how_start = start_b.sample, f"starts at the {start_b.kind} at {start_b.sample / sr:.2f} s"
-        if not starts and floor > lo:
+        weak = self._weak_change(floor, end - int(min_phrase_s * sr)) if cover and not starts and floor > lo else None
+        if weak is not None:
+            # no clear change since the phrase before can have ended: the earliest weaker one
+            # (a change of level or timbre a player hears, under the bar of a boundary) is
+            # still later than that floor, and no later than where this phrase began
+            start, how_start = weak, f"starts at the weak change at {weak / sr:.2f} s"
+        elif not starts and floor > lo:
             start, how_start = floor, f"starts {max_delay_s:g} s before the tap of the phrase before"
         elif not starts:
             start, how_start = lo, "starts where the window starts"
@@ -263,9 +280,15 @@ class PhraseFinder:
             # noise's own swell) looks as clear as its end, and what is dropped must hold all of it
             # another person's tap after the end found follows this phrase; where no boundary
             # showed the end (it is only a guess, max_delay before the tap), such a tap may
-            # be theirs of the phrase before, and this phrase may go on past it
-            reach = min([t for t in (mates if ends else ()) if end < t < tap] + [tap])
+            # be theirs of the phrase before, and this phrase may go on past it; so too where
+            # the end is only this person's own earlier tap (no boundary showed it either)
+            shown = ends and end_b.kind != "tap"
+            reach = min([t for t in (mates if shown else ()) if end < t < tap] + [tap])
             end = min(hi, max(end, reach))
-            start = max(lo, start - int(margin_s * sr))
-            how += f"; covering: {margin_s:g} s earlier, to the tap"
+            # a start on the first quiet frame after the phrase before is placed to the frame,
+            # not to a few tenths as a change of level or timbre is: a smaller margin there
+            at_silence = bool(starts) and start_b.kind == "silence-start" and start == start_b.sample
+            margin = min(margin_s, SILENCE_MARGIN_S) if at_silence else margin_s
+            start = max(lo, start - int(margin * sr))
+            how += f"; covering: {margin:g} s earlier, to the tap"
         return start, end, how
