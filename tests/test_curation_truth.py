@@ -121,6 +121,18 @@ def test_a_mates_tap_does_not_end_a_dropped_phrase_bounded_only_by_ones_own_earl
     assert m["bad_samples"] == 0 and m["duplicated_samples"] == 0 and m["precision"] >= 0.95, m
 
 
+def test_a_persons_next_tap_takes_the_phrase_end_it_follows(truth_world):
+    """Made seed 378, held out (seeds 361-420 were measured only after the rules were made):
+    two bad phrases in a row, ana tapped the first 1.36 s late and the second 0.41 s after
+    it ended, 0.3 s after her first tap. Both taps' regions found the second phrase's end,
+    so nothing of hers covered the first, which bo had tagged good: no tie, and 2.47 s of
+    bad material stayed (118,871 samples). A person taps phrases in their order: where the
+    end a dropped region chose is also the clearest end before that person's next tap, it is
+    that phrase's, and this one ended before it."""
+    _, _, m = _good_takes(truth_world, 378)
+    assert m["bad_samples"] == 0 and m["duplicated_samples"] == 0 and m["precision"] >= 0.95, m
+
+
 @pytest.mark.parametrize("noise, seed, recall", (("made", 64, 0.85), ("made", 49, 0.7)))
 def test_a_dropped_phrase_takes_no_more_good_material_than_the_sound_says(truth_world, noise, seed, recall):
     """Made 64: no boundary showed where a bad phrase began since the phrase before can have

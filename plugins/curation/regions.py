@@ -95,7 +95,8 @@ class RegionFromTaps(Transform):
                                                            taps=sorted(t for t, _, _ in self._taps.get(clip.take_id, ())),
                                                            others=[t for t, w, _ in self._taps.get(clip.take_id, ())
                                                                    if t != clip.tap and set(w) & set(clip.who)],
-                                                           mates=_mates(self._taps.get(clip.take_id, ()), clip, int(self.max_delay_s * sr)))
+                                                           mates=_mates(self._taps.get(clip.take_id, ()), clip, int(self.max_delay_s * sr)),
+                                                           next_own=_next_own(self._taps.get(clip.take_id, ()), clip, int(self.max_delay_s * sr)))
             if found is not None:
                 return [clip.with_bounds(found[0], found[1])], found[2]
             notes.append("no phrase end found before the tap: the window stays")
@@ -186,6 +187,12 @@ class Segment(Transform):
         chunks = [clip.replace(start=s, end=e, tap=clip.tap if clip.tap is not None and s <= clip.tap < e else None)
                   for s, e in pieces]
         return chunks, f"cut into {len(chunks)} chunks ({at_onsets} cuts on onsets){tail_note}"
+
+
+def _next_own(taps, clip, within: int) -> int | None:
+    """The next tap (any symbol) by a person who made `clip`'s, within `within` samples after it."""
+    later = [t for t, who, _ in taps if clip.tap < t <= clip.tap + within and set(who) & set(clip.who)]
+    return min(later) if later else None
 
 
 def _mates(taps, clip, within: int) -> list[int]:

@@ -173,7 +173,7 @@ class PhraseFinder:
 
     def region(self, tap: int, lo: int, hi: int, max_delay_s: float = 2.0, min_delay_s: float = 0.05,
                min_phrase_s: float = 0.5, cover: bool = False, margin_s: float = 0.3,
-               guard_s: float = 0.05, taps=(), others=(), mates=()) -> tuple[int, int, str] | None:
+               guard_s: float = 0.05, taps=(), others=(), mates=(), next_own: int | None = None) -> tuple[int, int, str] | None:
         """(start, end, how) of the phrase a tap at `tap` refers to, inside [lo, hi); None if
         the window leaves no room for a phrase. Where no boundary shows the end, the phrase
         is taken to end `max_delay_s` before the tap (it surely lasted that long). With `cover` (a region that must hold all of the
@@ -192,7 +192,10 @@ class PhraseFinder:
         starts no later than the latest tap of an earlier phrase where sound goes on from
         that tap (no silence ends between): that sound is this phrase's. `mates` (taps
         of the same symbol by other people) bound a covering region that reaches to its tap:
-        another person's tap between the phrase's end and this one followed the same phrase."""
+        another person's tap between the phrase's end and this one followed the same phrase.
+        `next_own` (this person's next tap, within `max_delay_s`) refers to the next phrase:
+        where the end chosen here is also the clearest end before that tap, it is that
+        phrase's, and this one ended at least `min_phrase_s` before it."""
         sr = self.sr
         guess = max(lo, tap - int(max_delay_s * sr))   # the end where no boundary shows it
         ends = [b for b in self.between(guess, min(hi, tap - int(min_delay_s * sr)) + 1)
@@ -210,6 +213,16 @@ class PhraseFinder:
         if ends:
             end_b = max(ends, key=lambda b: (b.strength, b.sample))
             end, how_end = end_b.sample, f"ends at the {end_b.kind} at {end_b.sample / sr:.2f} s"
+            if cover and next_own is not None and end_b.kind != "tap":
+                theirs = [b for b in self.between(next_own - int(max_delay_s * sr), next_own - md + 1) if b.can_end]
+                if theirs and max(theirs, key=lambda b: (b.strength, b.sample)).sample == end_b.sample:
+                    # the next tap of this person's followed the phrase that ends there (taps
+                    # come in the order of the phrases): this one ended before that one began
+                    before = [b for b in ends if b.sample <= end_b.sample - int(min_phrase_s * sr)]
+                    if before:
+                        end_b = max(before, key=lambda b: (b.strength, b.sample))
+                        end, how_end = end_b.sample, (f"ends at the {end_b.kind} at {end_b.sample / sr:.2f} s "
+                                                      f"(the one at {end / sr:.2f} s is their next tap's)")
         else:
             # no boundary shows the end: the phrase went on at least until max_delay before the tap
             end, how_end = guess, f"no clear end: ends {max_delay_s:g} s before the tap"
